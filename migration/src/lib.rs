@@ -1,0 +1,14 @@
+//! Forward-only schema migrations. Independent of the `entity` crate on purpose:
+//! a migration describes the schema as it was on the day it was written.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_create_tables::Migration)]
+    }
+}

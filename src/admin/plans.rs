@@ -1,0 +1,150 @@
+//! Plan routes: thin adapters from HTTP to `crate::plans`.
+use crate::{
+    http::error::{error_response, log_chain},
+    plans::{self, NewPlan, PlanError},
+    startup::AppState,
+};
+use actix_web::{HttpResponse, ResponseError, get, http::StatusCode, post, put, web};
+use serde::Deserialize;
+
+impl ResponseError for PlanError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PlanError::NotFound(_) => StatusCode::NOT_FOUND,
+            PlanError::PlanExists(_) | PlanError::SeatManagedByDirectory => StatusCode::CONFLICT,
+            PlanError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PlanError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let code = match self {
+            PlanError::NotFound(_) => "not_found",
+            PlanError::PlanExists(_) => "plan_exists",
+            PlanError::SeatManagedByDirectory => "seat_managed_by_directory",
+            PlanError::BadRequest(_) => "bad_request",
+            PlanError::Database(_) => {
+                log_chain("admin request failed", self);
+                "unavailable"
+            }
+        };
+        let message = match self {
+            PlanError::Database(_) => "the database is unavailable; retry later".to_owned(),
+            other => other.to_string(),
+        };
+        error_response(self.status_code(), code, &message)
+    }
+}
+
+/// Bad JSON is the contract's 400 `bad_request`, not actix's default text.
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(64 * 1024)
+        .error_handler(|err, _| {
+            let response = error_response(StatusCode::BAD_REQUEST, "bad_request", &err.to_string());
+            actix_web::error::InternalError::from_response(err, response).into()
+        })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePlan {
+    name: String,
+    organization_id: String,
+    #[serde(default)]
+    test_mode_max_users: Option<i64>,
+}
+
+#[post("/plans")]
+pub async fn create(
+    state: web::Data<AppState>,
+    body: web::Json<CreatePlan>,
+) -> Result<HttpResponse, PlanError> {
+    let body = body.into_inner();
+    let plan = plans::create(
+        &state.db,
+        NewPlan {
+            name: body.name,
+            organization_id: body.organization_id,
+            test_mode_max_users: body.test_mode_max_users,
+        },
+        state.test_mode_max_users,
+    )
+    .await?;
+    // Parked events for this organization can go now.
+    state.reconciler.wake();
+    Ok(HttpResponse::Created().json(plan))
+}
+
+#[get("/plans")]
+pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, PlanError> {
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": plans::list(&state.db).await? })))
+}
+
+#[get("/plans/{plan_id}")]
+pub async fn show(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PlanError> {
+    Ok(HttpResponse::Ok().json(plans::show(&state.db, &path).await?))
+}
+
+#[get("/plans/{plan_id}/members")]
+pub async fn members(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PlanError> {
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "data": plans::members(&state.db, &path).await? })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetTier {
+    tier: String,
+}
+
+#[put("/plans/{plan_id}/members/{email}")]
+pub async fn set_tier(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<SetTier>,
+) -> Result<HttpResponse, PlanError> {
+    let (plan_id, email) = path.into_inner();
+    Ok(HttpResponse::Ok().json(plans::set_tier(&state.db, &plan_id, &email, &body.tier).await?))
+}
+
+#[get("/plans/{plan_id}/preview")]
+pub async fn preview(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PlanError> {
+    Ok(HttpResponse::Ok().json(plans::preview(&state.db, &path).await?))
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+#[get("/plans/{plan_id}/audit")]
+pub async fn audit(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, PlanError> {
+    let page = plans::audit(
+        &state.db,
+        &path,
+        query.after.as_deref(),
+        query.limit.as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Unmatched admin routes and bad query strings answer in the contract's shape.
+pub async fn not_found() -> HttpResponse {
+    error_response(StatusCode::NOT_FOUND, "not_found", "no such route")
+}

@@ -1,0 +1,223 @@
+//! The `seatsync` command line.
+use crate::{
+    config::Settings,
+    db, plans,
+    startup::Application,
+    telemetry,
+    tools::{replay, sign},
+};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "seatsync",
+    version,
+    about = "Keeps a paid plan equal to the people the identity provider has enabled."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Migrate the database, then serve HTTP and run the reconciler.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the WorkOS-Signature header value for FILE's exact bytes.
+    #[command(
+        after_help = "Example:\n  seatsync sign fixtures/events/dsync.user.created.json --secret whsec_dev\n  \
+        curl -H \"WorkOS-Signature: $(seatsync sign body.json)\" --data-binary @body.json http://127.0.0.1:8080/webhooks/workos"
+    )]
+    Sign {
+        file: PathBuf,
+        /// Defaults to WORKOS_WEBHOOK_SECRET.
+        #[arg(long)]
+        secret: Option<String>,
+        /// Unix milliseconds; defaults to now.
+        #[arg(long)]
+        timestamp: Option<i64>,
+    },
+    /// Post fixture events, freshly signed, in file-name order.
+    #[command(
+        after_help = "Examples:\n  seatsync replay fixtures/scenarios/enforcement-eleventh-user --wait\n  \
+        seatsync replay fixtures/events/dsync.user.created.json --url http://127.0.0.1:8080"
+    )]
+    Replay {
+        /// Files (one event or an array) or folders of such files.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Base URL of a running seatsync; defaults to http://LISTEN_ADDR.
+        #[arg(long)]
+        url: Option<String>,
+        /// Defaults to WORKOS_WEBHOOK_SECRET.
+        #[arg(long)]
+        secret: Option<String>,
+        /// Wait for each event's final status (needs ADMIN_TOKEN).
+        #[arg(long)]
+        wait: bool,
+        /// Deliveries in flight at once (order is kept only with 1).
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+    },
+    /// Operate on plans directly in the database.
+    Plans {
+        #[command(subcommand)]
+        command: PlansCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlansCommand {
+    /// Create a plan for a WorkOS organization.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        organization: String,
+        /// Defaults to TEST_MODE_MAX_USERS.
+        #[arg(long)]
+        test_mode_max_users: Option<i64>,
+    },
+    /// List plans.
+    List,
+    /// Show one plan.
+    Show { plan_id: String },
+    /// List a plan's members, sorted by email.
+    Members { plan_id: String },
+    /// Add or change a member by hand.
+    SetTier {
+        plan_id: String,
+        email: String,
+        /// paid or free
+        tier: String,
+    },
+    /// What enforcement would do if it started now.
+    Preview { plan_id: String },
+    /// The audit trail of seat changes, oldest first.
+    Audit {
+        plan_id: String,
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long)]
+        limit: Option<String>,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::from_env()?;
+    match cli.command {
+        Command::Serve => {
+            telemetry::init(settings.log_format);
+            let app = Application::build(&settings, true).await?;
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            telemetry::init(settings.log_format);
+            let conn = db::connect(&settings.database_url)
+                .await
+                .context("could not connect to the database")?;
+            db::migrate(&conn)
+                .await
+                .context("could not apply migrations")?;
+            tracing::info!("migrations applied");
+        }
+        Command::Sign {
+            file,
+            secret,
+            timestamp,
+        } => {
+            let secret = secret_or_env(secret, &settings)?;
+            println!("{}", sign::sign_file(&file, &secret, timestamp)?);
+        }
+        Command::Replay {
+            paths,
+            url,
+            secret,
+            wait,
+            concurrency,
+        } => {
+            let secret = secret_or_env(secret, &settings)?;
+            let deliveries = replay::load(&paths)?;
+            let options = replay::ReplayOptions {
+                url: url.unwrap_or_else(|| format!("http://{}", settings.listen_addr)),
+                secret,
+                admin_token: settings.admin_token.as_ref().map(|t| t.expose().to_owned()),
+                wait,
+                concurrency,
+                wait_timeout: Duration::from_secs(30),
+            };
+            let summary = replay::replay(&deliveries, &options, &mut std::io::stdout()).await?;
+            if summary.refused > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Plans { command } => {
+            let conn = db::connect(&settings.database_url)
+                .await
+                .context("could not connect to the database")?;
+            db::migrate(&conn)
+                .await
+                .context("could not apply migrations")?;
+            let output = plans_command(&conn, command, settings.test_mode_max_users).await?;
+            println!("{}", serde_json::to_string_pretty(&output)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn secret_or_env(flag: Option<String>, settings: &Settings) -> anyhow::Result<String> {
+    flag.or_else(|| {
+        settings
+            .webhook_secret
+            .as_ref()
+            .map(|s| s.expose().to_owned())
+    })
+    .filter(|s| !s.is_empty())
+    .context("no secret: pass --secret or set WORKOS_WEBHOOK_SECRET")
+}
+
+async fn plans_command(
+    conn: &sea_orm::DatabaseConnection,
+    command: PlansCommand,
+    default_max: u32,
+) -> anyhow::Result<serde_json::Value> {
+    use serde_json::{json, to_value};
+    Ok(match command {
+        PlansCommand::Create {
+            name,
+            organization,
+            test_mode_max_users,
+        } => to_value(
+            plans::create(
+                conn,
+                plans::NewPlan {
+                    name,
+                    organization_id: organization,
+                    test_mode_max_users,
+                },
+                default_max,
+            )
+            .await?,
+        )?,
+        PlansCommand::List => json!({ "data": plans::list(conn).await? }),
+        PlansCommand::Show { plan_id } => to_value(plans::show(conn, &plan_id).await?)?,
+        PlansCommand::Members { plan_id } => {
+            json!({ "data": plans::members(conn, &plan_id).await? })
+        }
+        PlansCommand::SetTier {
+            plan_id,
+            email,
+            tier,
+        } => to_value(plans::set_tier(conn, &plan_id, &email, &tier).await?)?,
+        PlansCommand::Preview { plan_id } => to_value(plans::preview(conn, &plan_id).await?)?,
+        PlansCommand::Audit {
+            plan_id,
+            after,
+            limit,
+        } => to_value(plans::audit(conn, &plan_id, after.as_deref(), limit.as_deref()).await?)?,
+    })
+}

@@ -1,0 +1,329 @@
+//! Configuration from the environment (and `.env`), typed and checked once at start-up.
+use std::{fmt, net::SocketAddr, time::Duration};
+
+/// A value that must never reach a log line or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A database URL whose `Debug` hides credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DatabaseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let url = Self(raw.trim().to_owned());
+        url.kind()?;
+        Ok(url)
+    }
+
+    pub fn kind(&self) -> Result<DatabaseKind, String> {
+        if self.0.starts_with("sqlite:") {
+            Ok(DatabaseKind::Sqlite)
+        } else if self.0.starts_with("postgres://") || self.0.starts_with("postgresql://") {
+            Ok(DatabaseKind::Postgres)
+        } else {
+            Err("must start with sqlite: or postgres://".to_owned())
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.split_once("://") {
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                Some((_, host)) => write!(f, "{scheme}://***@{host}"),
+                None => write!(f, "{scheme}://{rest}"),
+            },
+            None => f.write_str(&self.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: DatabaseUrl,
+    pub listen_addr: SocketAddr,
+    pub webhook_secret: Option<Secret>,
+    pub webhook_secret_previous: Option<Secret>,
+    pub webhook_tolerance: Duration,
+    pub webhook_max_body_bytes: usize,
+    pub admin_token: Option<Secret>,
+    pub test_mode_max_users: u32,
+    pub workos_api_key: Option<Secret>,
+    pub workos_api_base: String,
+    pub events_poll_every: Option<Duration>,
+    pub resync_every: Option<Duration>,
+    pub log_format: LogFormat,
+}
+
+/// One line naming the variable and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {variable} {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+fn problem(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+impl Settings {
+    /// Reads the process environment, after loading `.env` if there is one.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a broken one is worth refusing.
+        if let Err(err) = dotenvy::dotenv()
+            && !err.not_found()
+        {
+            return Err(problem(".env", format!("could not be read: {err}")));
+        }
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds settings from any lookup: tests pass a map.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // An empty value counts as unset, except for secrets where it is an error.
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let database_url = match get("DATABASE_URL") {
+            Some(raw) => DatabaseUrl::parse(&raw).map_err(|p| problem("DATABASE_URL", p))?,
+            None => DatabaseUrl("sqlite://seatsync.db?mode=rwc".to_owned()),
+        };
+        let listen_addr = get("LISTEN_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned())
+            .trim()
+            .parse()
+            .map_err(|_| problem("LISTEN_ADDR", "must be an address like 127.0.0.1:8080"))?;
+        let secret = |name: &'static str| match lookup(name) {
+            None => Ok(None),
+            Some(v) if v.is_empty() => Err(problem(name, "is set but empty")),
+            Some(v) => Ok(Some(Secret::new(v))),
+        };
+        let webhook_secret = secret("WORKOS_WEBHOOK_SECRET")?;
+        let webhook_secret_previous = secret("WORKOS_WEBHOOK_SECRET_PREVIOUS")?;
+        let admin_token = secret("ADMIN_TOKEN")?;
+        let workos_api_key = secret("WORKOS_API_KEY")?;
+
+        let tolerance = parse_number::<u64>(&get, "WEBHOOK_TOLERANCE_SECS", 180)?;
+        if tolerance == 0 {
+            return Err(problem("WEBHOOK_TOLERANCE_SECS", "must be at least 1"));
+        }
+        let max_body = parse_number::<usize>(&get, "WEBHOOK_MAX_BODY_BYTES", 1_048_576)?;
+        if max_body == 0 {
+            return Err(problem("WEBHOOK_MAX_BODY_BYTES", "must be at least 1"));
+        }
+        let test_mode_max_users = parse_number::<u32>(&get, "TEST_MODE_MAX_USERS", 10)?;
+        if test_mode_max_users > i32::MAX as u32 {
+            return Err(problem("TEST_MODE_MAX_USERS", "is too large"));
+        }
+        let workos_api_base = get("WORKOS_API_BASE")
+            .unwrap_or_else(|| "https://api.workos.com".to_owned())
+            .trim()
+            .trim_end_matches('/')
+            .to_owned();
+        if !workos_api_base.starts_with("http://") && !workos_api_base.starts_with("https://") {
+            return Err(problem(
+                "WORKOS_API_BASE",
+                "must start with http:// or https://",
+            ));
+        }
+        let optional_secs = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
+            match get(name) {
+                None => Ok(None),
+                Some(raw) => match raw.trim().parse::<u64>() {
+                    Ok(0) | Err(_) => Err(problem(
+                        name,
+                        "must be a whole number of seconds, at least 1",
+                    )),
+                    Ok(secs) => Ok(Some(Duration::from_secs(secs))),
+                },
+            }
+        };
+        let events_poll_every = optional_secs("WORKOS_EVENTS_POLL_SECS")?;
+        let resync_every = optional_secs("WORKOS_RESYNC_EVERY_SECS")?;
+        let log_format = match get("LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(_) => return Err(problem("LOG_FORMAT", "must be pretty or json")),
+        };
+
+        Ok(Self {
+            database_url,
+            listen_addr,
+            webhook_secret,
+            webhook_secret_previous,
+            webhook_tolerance: Duration::from_secs(tolerance),
+            webhook_max_body_bytes: max_body,
+            admin_token,
+            test_mode_max_users,
+            workos_api_key,
+            workos_api_base,
+            events_poll_every,
+            resync_every,
+            log_format,
+        })
+    }
+
+    /// The secrets a webhook may be signed with, newest first. `serve` refuses to
+    /// start without one: an unset secret must never mean "skip the check".
+    pub fn webhook_secrets(&self) -> Result<Vec<Secret>, ConfigError> {
+        let current = self.webhook_secret.clone().ok_or_else(|| {
+            problem(
+                "WORKOS_WEBHOOK_SECRET",
+                "must be set (the endpoint secret from the WorkOS dashboard)",
+            )
+        })?;
+        Ok(std::iter::once(current)
+            .chain(self.webhook_secret_previous.clone())
+            .collect())
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(raw) => raw.trim().parse().map_err(|_| {
+            problem(
+                name,
+                format!("must be a whole number, got {:?}", raw.trim()),
+            )
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.database_url.expose(), "sqlite://seatsync.db?mode=rwc");
+        assert_eq!(s.listen_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.webhook_tolerance, Duration::from_secs(180));
+        assert_eq!(s.webhook_max_body_bytes, 1_048_576);
+        assert_eq!(s.test_mode_max_users, 10);
+        assert_eq!(s.workos_api_base, "https://api.workos.com");
+        assert_eq!(s.log_format, LogFormat::Pretty);
+        assert!(s.admin_token.is_none() && s.events_poll_every.is_none());
+    }
+
+    #[test]
+    fn serve_needs_a_webhook_secret() {
+        let err = settings(&[]).unwrap().webhook_secrets().unwrap_err();
+        assert_eq!(err.variable, "WORKOS_WEBHOOK_SECRET");
+        let err = settings(&[("WORKOS_WEBHOOK_SECRET", "")]).unwrap_err();
+        assert_eq!(err.variable, "WORKOS_WEBHOOK_SECRET");
+    }
+
+    #[test]
+    fn the_previous_secret_is_accepted_after_the_current_one() {
+        let s = settings(&[
+            ("WORKOS_WEBHOOK_SECRET", "new"),
+            ("WORKOS_WEBHOOK_SECRET_PREVIOUS", "old"),
+        ])
+        .unwrap();
+        let secrets: Vec<_> = s
+            .webhook_secrets()
+            .unwrap()
+            .iter()
+            .map(|s| s.expose().to_owned())
+            .collect();
+        assert_eq!(secrets, ["new", "old"]);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("WEBHOOK_TOLERANCE_SECS", "0"),
+            ("WEBHOOK_TOLERANCE_SECS", "soon"),
+            ("WEBHOOK_MAX_BODY_BYTES", "-1"),
+            ("LISTEN_ADDR", "localhost"),
+            ("DATABASE_URL", "mysql://x"),
+            ("TEST_MODE_MAX_USERS", "ten"),
+            ("LOG_FORMAT", "xml"),
+            ("WORKOS_EVENTS_POLL_SECS", "0"),
+            ("WORKOS_API_BASE", "api.workos.com"),
+        ] {
+            let err = settings(&[(name, value)]).unwrap_err();
+            assert_eq!(err.variable, name, "{value}");
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("configuration error: {name} "))
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let s = settings(&[
+            ("WORKOS_WEBHOOK_SECRET", "whsec_topsecret"),
+            ("ADMIN_TOKEN", "admintoken"),
+            ("WORKOS_API_KEY", "sk_live_key"),
+            ("DATABASE_URL", "postgres://user:hunter2@db/seatsync"),
+        ])
+        .unwrap();
+        let debug = format!("{s:?}");
+        for secret in ["topsecret", "admintoken", "sk_live_key", "hunter2"] {
+            assert!(!debug.contains(secret), "{secret} leaked: {debug}");
+        }
+        assert!(debug.contains("postgres://***@db/seatsync"));
+    }
+}

@@ -1,0 +1,110 @@
+//! Serde types for the WorkOS payloads we read. Lenient: every optional field may
+//! be absent or null, unknown fields are ignored, and shapes from 2021 to 2026
+//! (top-level `emails[]`, `custom_attributes.emails`, no `organization_id`) parse.
+use serde::Deserialize;
+
+/// `{"id", "event", "data", "created_at"?, "object"?, "context"?}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Envelope {
+    pub id: String,
+    pub event: String,
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidEvent(pub String);
+
+impl Envelope {
+    /// Parses a verified body. Anything but an object with string `id` and `event`
+    /// is not an event.
+    pub fn parse(body: &[u8]) -> Result<Self, InvalidEvent> {
+        let value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| InvalidEvent(format!("body is not JSON: {e}")))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| InvalidEvent("body is not a JSON object".into()))?;
+        for field in ["id", "event"] {
+            match object.get(field) {
+                Some(serde_json::Value::String(s)) if !s.trim().is_empty() => {}
+                _ => {
+                    return Err(InvalidEvent(format!(
+                        "`{field}` must be a non-empty string"
+                    )));
+                }
+            }
+        }
+        serde_json::from_value(value).map_err(|e| InvalidEvent(e.to_string()))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmailEntry {
+    #[serde(default)]
+    pub primary: Option<bool>,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// A directory user, as in `dsync.user.*` data.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DirectoryUser {
+    pub id: String,
+    pub directory_id: String,
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Deprecated top-level list (pre-2026 payloads).
+    #[serde(default)]
+    pub emails: Option<Vec<EmailEntry>>,
+    /// Free-form; since April 2026 it holds `emails[]`. Read leniently.
+    #[serde(default)]
+    pub custom_attributes: Option<serde_json::Value>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
+}
+
+impl DirectoryUser {
+    /// `email`, else the primary of `custom_attributes.emails`, else of the legacy
+    /// `emails`. A list without a `primary` flag gives its first entry.
+    pub fn primary_email(&self) -> Option<String> {
+        let non_empty = |s: &str| !s.trim().is_empty();
+        if let Some(email) = self.email.as_deref().filter(|s| non_empty(s)) {
+            return Some(email.to_owned());
+        }
+        let custom: Option<Vec<EmailEntry>> = self
+            .custom_attributes
+            .as_ref()
+            .and_then(|c| c.get("emails"))
+            .and_then(|e| serde_json::from_value(e.clone()).ok());
+        [custom.as_deref(), self.emails.as_deref()]
+            .into_iter()
+            .flatten()
+            .find_map(|list| {
+                let usable = || {
+                    list.iter()
+                        .filter_map(|e| e.value.as_deref().filter(|s| non_empty(s)).map(|v| (e, v)))
+                };
+                usable()
+                    .find(|(e, _)| e.primary == Some(true))
+                    .or_else(|| usable().next())
+                    .map(|(_, v)| v.to_owned())
+            })
+    }
+}
+
+/// A directory, as in `dsync.activated` / `dsync.deleted` data.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Directory {
+    pub id: String,
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
+}

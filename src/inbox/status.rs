@@ -1,0 +1,67 @@
+//! Reading what became of a stored event.
+use crate::{
+    db::stmt,
+    domain::{EventId, Micros},
+    seats::col,
+};
+use sea_orm::{ConnectionTrait, DbErr};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventStatus {
+    pub id: String,
+    pub event: String,
+    pub status: String,
+    pub received_at: Micros,
+    pub applied_at: Option<Micros>,
+    pub error: Option<String>,
+}
+
+pub async fn find(c: &impl ConnectionTrait, id: &EventId) -> Result<Option<EventStatus>, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT event_id, event_type, status, received_at, applied_at, error FROM inbox_events WHERE event_id = ?",
+            [id.as_str().into()],
+        ))
+        .await?;
+    row.map(|row| {
+        Ok(EventStatus {
+            id: col(&row, "event_id")?,
+            event: col(&row, "event_type")?,
+            status: col(&row, "status")?,
+            received_at: Micros(col(&row, "received_at")?),
+            applied_at: col::<Option<i64>>(&row, "applied_at")?.map(Micros),
+            error: col(&row, "error")?,
+        })
+    })
+    .transpose()
+}
+
+/// Events by status, and the age of the oldest pending one, for `/metrics`.
+pub async fn backlog(
+    c: &impl ConnectionTrait,
+) -> Result<(Vec<(String, i64)>, Option<Micros>), DbErr> {
+    let backend = c.get_database_backend();
+    let by_status = c
+        .query_all_raw(stmt(
+            backend,
+            "SELECT status, COUNT(*) AS n FROM inbox_events GROUP BY status ORDER BY status",
+            [],
+        ))
+        .await?
+        .iter()
+        .map(|r| Ok((col::<String>(r, "status")?, col::<i64>(r, "n")?)))
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    let oldest = c
+        .query_one_raw(stmt(
+            backend,
+            "SELECT MIN(received_at) AS t FROM inbox_events WHERE status = 'pending'",
+            [],
+        ))
+        .await?
+        .map(|r| col::<Option<i64>>(&r, "t"))
+        .transpose()?
+        .flatten()
+        .map(Micros);
+    Ok((by_status, oldest))
+}

@@ -1,0 +1,101 @@
+//! Prometheus counters kept in memory, plus gauges read from the database at
+//! scrape time (seats, backlog, lag). Text exposition format 0.0.4.
+use std::{collections::BTreeMap, fmt::Write, sync::Mutex};
+
+#[derive(Default)]
+pub struct Metrics {
+    counters: Mutex<BTreeMap<(&'static str, Vec<(&'static str, String)>), u64>>,
+}
+
+impl Metrics {
+    fn add(&self, name: &'static str, labels: Vec<(&'static str, String)>) {
+        let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        *counters.entry((name, labels)).or_default() += 1;
+    }
+
+    pub fn request(&self, route: &str, status: u16) {
+        self.add(
+            "seatsync_http_requests_total",
+            vec![("route", route.to_owned()), ("status", status.to_string())],
+        );
+    }
+
+    /// A webhook delivery's outcome: `accepted`, `duplicate` or an error code.
+    pub fn delivery(&self, outcome: &str) {
+        self.add(
+            "seatsync_webhook_deliveries_total",
+            vec![("outcome", outcome.to_owned())],
+        );
+    }
+
+    pub fn event_received(&self, event_type: &str) {
+        self.add(
+            "seatsync_events_received_total",
+            vec![("event", event_type.to_owned())],
+        );
+    }
+
+    pub fn reconciled(&self, status: &str) {
+        self.add(
+            "seatsync_events_reconciled_total",
+            vec![("status", status.to_owned())],
+        );
+    }
+
+    pub fn render_counters(&self, out: &mut String) {
+        let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = "";
+        for ((name, labels), value) in counters.iter() {
+            if *name != last {
+                let _ = writeln!(out, "# TYPE {name} counter");
+                last = name;
+            }
+            let _ = writeln!(out, "{name}{{{}}} {value}", render_labels(labels));
+        }
+    }
+}
+
+pub fn render_labels(labels: &[(&str, String)]) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}=\"{}\"",
+                v.replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_render_in_prometheus_text() {
+        let m = Metrics::default();
+        m.request("/healthz", 200);
+        m.request("/healthz", 200);
+        m.delivery("signature_mismatch");
+        let mut out = String::new();
+        m.render_counters(&mut out);
+        assert!(out.contains("# TYPE seatsync_http_requests_total counter\n"));
+        assert!(
+            out.contains("seatsync_http_requests_total{route=\"/healthz\",status=\"200\"} 2\n")
+        );
+        assert!(
+            out.contains("seatsync_webhook_deliveries_total{outcome=\"signature_mismatch\"} 1\n")
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(
+            render_labels(&[("a", "x\"y\\z".into())]),
+            "a=\"x\\\"y\\\\z\""
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! Operator use cases on plans, shared by the admin API and `seatsync plans`.
+pub mod views;
+
+use crate::{
+    domain::{Email, Micros, OrganizationId, PlanId, PlanMode, Reason, Tier},
+    reconcile::{enforcement, rule},
+    seats::{audit, directory, members, plans},
+};
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+pub use views::{AuditPage, MemberView, PlanView, PreviewView};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("organization {0} already has a plan")]
+    PlanExists(String),
+    #[error("while the plan is enforced, paid seats belong to exactly the active directory users")]
+    SeatManagedByDirectory,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("database error")]
+    Database(#[from] DbErr),
+}
+
+pub struct NewPlan {
+    pub name: String,
+    pub organization_id: String,
+    pub test_mode_max_users: Option<i64>,
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    new: NewPlan,
+    default_max: u32,
+) -> Result<PlanView, PlanError> {
+    let name = new.name.trim();
+    if name.is_empty() {
+        return Err(PlanError::BadRequest("name must not be empty".into()));
+    }
+    let org = OrganizationId::parse(&new.organization_id)
+        .map_err(|e| PlanError::BadRequest(format!("organization_id: {e}")))?;
+    let max = match new.test_mode_max_users {
+        None => default_max,
+        Some(n) => u32::try_from(n)
+            .ok()
+            .filter(|n| *n <= i32::MAX as u32)
+            .ok_or_else(|| {
+                PlanError::BadRequest(
+                    "test_mode_max_users must be a whole number, at least 0".into(),
+                )
+            })?,
+    };
+    if plans::find_by_org(db, &org).await?.is_some() {
+        return Err(PlanError::PlanExists(org.to_string()));
+    }
+    let plan = plans::Plan {
+        id: PlanId::generate(),
+        name: name.to_owned(),
+        organization_id: org.clone(),
+        mode: PlanMode::Test,
+        test_mode_max_users: max,
+        enforced_at: None,
+        created_at: Micros::now(),
+    };
+    match plans::insert(db, &plan).await {
+        Ok(()) => {}
+        // Two creations raced: the unique key on organization_id decided.
+        Err(err) if crate::db::is_unique_violation(&err) => {
+            return Err(PlanError::PlanExists(org.to_string()));
+        }
+        Err(err) => return Err(err.into()),
+    }
+    Ok(PlanView::new(&plan, plans::Counts::default()))
+}
+
+pub fn parse_plan_id(raw: &str) -> Result<PlanId, PlanError> {
+    PlanId::parse(raw).map_err(|_| PlanError::NotFound("plan"))
+}
+
+async fn existing(db: &DatabaseConnection, id: &str) -> Result<plans::Plan, PlanError> {
+    plans::find(db, &parse_plan_id(id)?)
+        .await?
+        .ok_or(PlanError::NotFound("plan"))
+}
+
+pub async fn show(db: &DatabaseConnection, id: &str) -> Result<PlanView, PlanError> {
+    let plan = existing(db, id).await?;
+    let counts = plans::counts(db, &plan).await?;
+    Ok(PlanView::new(&plan, counts))
+}
+
+pub async fn list(db: &DatabaseConnection) -> Result<Vec<PlanView>, PlanError> {
+    let mut out = Vec::new();
+    for plan in plans::list(db).await? {
+        let counts = plans::counts(db, &plan).await?;
+        out.push(PlanView::new(&plan, counts));
+    }
+    Ok(out)
+}
+
+pub async fn members(db: &DatabaseConnection, id: &str) -> Result<Vec<MemberView>, PlanError> {
+    let plan = existing(db, id).await?;
+    Ok(members::list(db, &plan.id)
+        .await?
+        .iter()
+        .map(MemberView::from)
+        .collect())
+}
+
+/// Adds or changes a member by hand, under the rule's constraints.
+pub async fn set_tier(
+    db: &DatabaseConnection,
+    id: &str,
+    email: &str,
+    tier: &str,
+) -> Result<MemberView, PlanError> {
+    let plan_id = parse_plan_id(id)?;
+    let email = Email::parse(email).map_err(|e| PlanError::BadRequest(e.to_string()))?;
+    let tier = Tier::parse(tier)
+        .ok_or_else(|| PlanError::BadRequest("tier must be \"paid\" or \"free\"".into()))?;
+    let txn = db.begin().await?;
+    let plan = plans::lock_by_id(&txn, &plan_id)
+        .await?
+        .ok_or(PlanError::NotFound("plan"))?;
+    let (active, link) = directory::email_status(&txn, &plan.organization_id, &email).await?;
+    let seat = rule::manual_seat(plan.mode, tier, active)
+        .map_err(|_| PlanError::SeatManagedByDirectory)?;
+    let current = members::get(&txn, &plan.id, &email).await?;
+    let now = Micros::now();
+    members::put(&txn, &plan.id, &email, seat, link.as_deref(), now).await?;
+    let from = current.map(|m| m.seat.tier);
+    if from != Some(tier) {
+        audit::record(
+            &txn,
+            &audit::Change {
+                plan: &plan.id,
+                email: &email,
+                from,
+                to: tier,
+                reason: Reason::Manual,
+                event_id: None,
+                at: now,
+            },
+        )
+        .await?;
+    }
+    let member = members::get(&txn, &plan.id, &email)
+        .await?
+        .ok_or(PlanError::NotFound("member"))?;
+    txn.commit().await?;
+    Ok(MemberView::from(&member))
+}
+
+pub async fn preview(db: &DatabaseConnection, id: &str) -> Result<PreviewView, PlanError> {
+    let plan = existing(db, id).await?;
+    Ok(enforcement::preview(db, &plan).await?.into())
+}
+
+pub const AUDIT_DEFAULT_LIMIT: u64 = 100;
+pub const AUDIT_MAX_LIMIT: u64 = 1000;
+
+pub async fn audit(
+    db: &DatabaseConnection,
+    id: &str,
+    after: Option<&str>,
+    limit: Option<&str>,
+) -> Result<AuditPage, PlanError> {
+    let plan = existing(db, id).await?;
+    let after = match after {
+        None | Some("") => 0,
+        Some(raw) => raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            PlanError::BadRequest("after must be a cursor from a previous page".into())
+        })?,
+    };
+    let limit = match limit {
+        None | Some("") => AUDIT_DEFAULT_LIMIT,
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=AUDIT_MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                PlanError::BadRequest(format!("limit must be between 1 and {AUDIT_MAX_LIMIT}"))
+            })?,
+    };
+    let (entries, more) = audit::page(db, &plan.id, after, limit).await?;
+    Ok(AuditPage::new(&entries, more))
+}

@@ -1,0 +1,119 @@
+//! The JSON shapes of CONTRACT 3.3, shared by the admin API and the CLI.
+use crate::{
+    reconcile::enforcement::Preview,
+    seats::{
+        audit::AuditEntry,
+        members::Member,
+        plans::{Counts, Plan},
+    },
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PlanView {
+    pub id: String,
+    pub name: String,
+    pub organization_id: String,
+    pub mode: String,
+    pub test_mode_max_users: u32,
+    pub enforced_at: Option<String>,
+    pub active_directory_users: u64,
+    pub paid_seats: u64,
+    pub free_seats: u64,
+}
+
+impl PlanView {
+    pub fn new(plan: &Plan, counts: Counts) -> Self {
+        Self {
+            id: plan.id.to_string(),
+            name: plan.name.clone(),
+            organization_id: plan.organization_id.to_string(),
+            mode: plan.mode.as_str().to_owned(),
+            test_mode_max_users: plan.test_mode_max_users,
+            enforced_at: plan.enforced_at.map(|t| t.to_rfc3339()),
+            active_directory_users: counts.active_directory_users,
+            paid_seats: counts.paid_seats,
+            free_seats: counts.free_seats,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemberView {
+    pub email: String,
+    pub tier: String,
+    pub source: String,
+    pub directory_user_id: Option<String>,
+    pub updated_at: String,
+}
+
+impl From<&Member> for MemberView {
+    fn from(m: &Member) -> Self {
+        Self {
+            email: m.email.clone(),
+            tier: m.seat.tier.as_str().to_owned(),
+            source: m.seat.source.as_str().to_owned(),
+            directory_user_id: m.directory_user_id.clone(),
+            updated_at: m.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PreviewView {
+    pub to_paid: Vec<String>,
+    pub to_free: Vec<String>,
+    pub unchanged_paid: u64,
+    pub unchanged_free: u64,
+}
+
+impl From<Preview> for PreviewView {
+    fn from(p: Preview) -> Self {
+        Self {
+            to_paid: p.to_paid,
+            to_free: p.to_free,
+            unchanged_paid: p.unchanged_paid,
+            unchanged_free: p.unchanged_free,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditView {
+    pub seq: i64,
+    pub email: String,
+    pub from: Option<String>,
+    pub to: String,
+    pub reason: String,
+    pub event_id: Option<String>,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditPage {
+    pub data: Vec<AuditView>,
+    pub next: Option<String>,
+}
+
+impl AuditPage {
+    pub fn new(entries: &[AuditEntry], more: bool) -> Self {
+        let data: Vec<AuditView> = entries
+            .iter()
+            .map(|e| AuditView {
+                seq: e.seq,
+                email: e.email.clone(),
+                from: e.from.map(|t| t.as_str().to_owned()),
+                to: e.to.as_str().to_owned(),
+                reason: e.reason.as_str().to_owned(),
+                event_id: e.event_id.clone(),
+                at: e.at.to_rfc3339(),
+            })
+            .collect();
+        let next = if more {
+            data.last().map(|e| e.seq.to_string())
+        } else {
+            None
+        };
+        Self { data, next }
+    }
+}

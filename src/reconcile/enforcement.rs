@@ -1,0 +1,224 @@
+//! Plan-wide seat changes, as set-based SQL: no per-member round trips, so a plan
+//! of 100,000 members switches in one transaction of a handful of statements.
+use super::rule;
+use crate::{
+    db::stmt,
+    domain::{DirectoryId, EventId, Micros, PlanMode},
+    seats::{col, directory, plans::Plan},
+};
+use sea_orm::{ConnectionTrait, DbErr, Value};
+
+/// Emails that are active directory users of the plan's organization.
+const ACTIVE: &str = "SELECT 1 FROM directory_users u WHERE u.organization_id = ? AND u.active = ? AND u.email = m.email";
+
+/// Starts enforcement when active directory users exceed the plan's threshold.
+pub async fn start_if_due(
+    c: &impl ConnectionTrait,
+    plan: &Plan,
+    event: Option<&EventId>,
+    now: Micros,
+) -> Result<bool, DbErr> {
+    if plan.mode != PlanMode::Test {
+        return Ok(false);
+    }
+    let active = directory::active_count(c, &plan.organization_id).await?;
+    if !rule::starts_enforcement(plan.mode, plan.test_mode_max_users, active) {
+        return Ok(false);
+    }
+    start(c, plan, event, now).await?;
+    Ok(true)
+}
+
+/// Every active directory user paid (source directory), every other member free
+/// (source manual), one audit row per tier change, then the plan is enforced.
+pub async fn start(
+    c: &impl ConnectionTrait,
+    plan: &Plan,
+    event: Option<&EventId>,
+    now: Micros,
+) -> Result<(), DbErr> {
+    let backend = c.get_database_backend();
+    let plan_id: Value = plan.id.as_str().into();
+    let org: Value = plan.organization_id.as_str().into();
+    let event: Value = event.map(|e| e.as_str().to_owned()).into();
+    let now: Value = now.0.into();
+    let yes: Value = true.into();
+
+    // Audit first: the rows describe the seats as they were.
+    c.execute_raw(stmt(
+        backend,
+        "INSERT INTO seat_audit (plan_id, email, from_tier, to_tier, reason, event_id, at) \
+         SELECT ?, a.email, m.tier, 'paid', 'enforcement_started', ?, ? \
+         FROM (SELECT DISTINCT email FROM directory_users WHERE organization_id = ? AND active = ?) a \
+         LEFT JOIN members m ON m.plan_id = ? AND m.email = a.email \
+         WHERE m.tier IS NULL OR m.tier <> 'paid' ORDER BY a.email",
+        [plan_id.clone(), event.clone(), now.clone(), org.clone(), yes.clone(), plan_id.clone()],
+    ))
+    .await?;
+    c.execute_raw(stmt(
+        backend,
+        &format!(
+            "INSERT INTO seat_audit (plan_id, email, from_tier, to_tier, reason, event_id, at) \
+             SELECT m.plan_id, m.email, 'paid', 'free', 'enforcement_started', ?, ? FROM members m \
+             WHERE m.plan_id = ? AND m.tier = 'paid' AND NOT EXISTS ({ACTIVE}) ORDER BY m.email"
+        ),
+        [
+            event,
+            now.clone(),
+            plan_id.clone(),
+            org.clone(),
+            yes.clone(),
+        ],
+    ))
+    .await?;
+    c.execute_raw(stmt(
+        backend,
+        &format!(
+            "UPDATE members SET tier = 'free', source = 'manual', updated_at = ? \
+             WHERE plan_id = ? AND (tier <> 'free' OR source <> 'manual') AND NOT EXISTS ({})",
+            ACTIVE.replace("m.email", "members.email")
+        ),
+        [now.clone(), plan_id.clone(), org.clone(), yes.clone()],
+    ))
+    .await?;
+    c.execute_raw(stmt(
+        backend,
+        &format!(
+            "UPDATE members SET tier = 'paid', source = 'directory', updated_at = ?, \
+               directory_user_id = (SELECT MIN(u.id) FROM directory_users u \
+                 WHERE u.organization_id = ? AND u.active = ? AND u.email = members.email) \
+             WHERE plan_id = ? AND (tier <> 'paid' OR source <> 'directory') AND EXISTS ({})",
+            ACTIVE.replace("m.email", "members.email")
+        ),
+        [
+            now.clone(),
+            org.clone(),
+            yes.clone(),
+            plan_id.clone(),
+            org.clone(),
+            yes.clone(),
+        ],
+    ))
+    .await?;
+    c.execute_raw(stmt(
+        backend,
+        "INSERT INTO members (plan_id, email, tier, source, directory_user_id, updated_at) \
+         SELECT ?, u.email, 'paid', 'directory', MIN(u.id), ? FROM directory_users u \
+         WHERE u.organization_id = ? AND u.active = ? \
+           AND NOT EXISTS (SELECT 1 FROM members m WHERE m.plan_id = ? AND m.email = u.email) \
+         GROUP BY u.email",
+        [plan_id.clone(), now.clone(), org, yes, plan_id.clone()],
+    ))
+    .await?;
+    c.execute_raw(stmt(
+        backend,
+        "UPDATE plans SET mode = 'enforced', enforced_at = ? WHERE id = ?",
+        [now, plan_id],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// `dsync.deleted`: seats held through the directory stay as they are, turned to
+/// `manual` and audited `from = to`; the directory's users stop counting.
+pub async fn release_directory(
+    c: &impl ConnectionTrait,
+    plan: &Plan,
+    dir: &DirectoryId,
+    event: Option<&EventId>,
+    now: Micros,
+) -> Result<(), DbErr> {
+    let backend = c.get_database_backend();
+    let linked = "SELECT 1 FROM directory_users u WHERE u.directory_id = ? AND u.deleted = ? AND u.email = m.email";
+    c.execute_raw(stmt(
+        backend,
+        &format!(
+            "INSERT INTO seat_audit (plan_id, email, from_tier, to_tier, reason, event_id, at) \
+             SELECT m.plan_id, m.email, m.tier, m.tier, 'directory_deleted', ?, ? FROM members m \
+             WHERE m.plan_id = ? AND EXISTS ({linked}) ORDER BY m.email"
+        ),
+        [
+            event.map(|e| e.as_str().to_owned()).into(),
+            now.0.into(),
+            plan.id.as_str().into(),
+            dir.as_str().into(),
+            false.into(),
+        ],
+    ))
+    .await?;
+    c.execute_raw(stmt(
+        backend,
+        &format!(
+            "UPDATE members SET source = 'manual', directory_user_id = NULL, updated_at = ? \
+             WHERE plan_id = ? AND EXISTS ({})",
+            linked.replace("m.email", "members.email")
+        ),
+        [
+            now.0.into(),
+            plan.id.as_str().into(),
+            dir.as_str().into(),
+            false.into(),
+        ],
+    ))
+    .await?;
+    directory::delete_directory(c, dir, now).await
+}
+
+/// What enforcement would do if it started now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Preview {
+    pub to_paid: Vec<String>,
+    pub to_free: Vec<String>,
+    pub unchanged_paid: u64,
+    pub unchanged_free: u64,
+}
+
+pub async fn preview(c: &impl ConnectionTrait, plan: &Plan) -> Result<Preview, DbErr> {
+    let backend = c.get_database_backend();
+    let plan_id: Value = plan.id.as_str().into();
+    let org: Value = plan.organization_id.as_str().into();
+    let yes: Value = true.into();
+    let emails = |rows: Vec<sea_orm::QueryResult>| -> Result<Vec<String>, DbErr> {
+        rows.iter().map(|r| col::<String>(r, "email")).collect()
+    };
+    let to_paid = emails(
+        c.query_all_raw(stmt(
+            backend,
+            "SELECT a.email AS email FROM (SELECT DISTINCT email FROM directory_users \
+               WHERE organization_id = ? AND active = ?) a \
+             LEFT JOIN members m ON m.plan_id = ? AND m.email = a.email \
+             WHERE m.tier IS NULL OR m.tier <> 'paid' ORDER BY a.email",
+            [org.clone(), yes.clone(), plan_id.clone()],
+        ))
+        .await?,
+    )?;
+    let to_free = emails(
+        c.query_all_raw(stmt(
+            backend,
+            &format!(
+                "SELECT m.email AS email FROM members m WHERE m.plan_id = ? AND m.tier = 'paid' \
+                 AND NOT EXISTS ({ACTIVE}) ORDER BY m.email"
+            ),
+            [plan_id.clone(), org.clone(), yes.clone()],
+        ))
+        .await?,
+    )?;
+    let counts = c
+        .query_one_raw(stmt(
+            backend,
+            &format!(
+                "SELECT \
+                   (SELECT COUNT(*) FROM members m WHERE m.plan_id = ? AND m.tier = 'paid' AND EXISTS ({ACTIVE})) AS paid, \
+                   (SELECT COUNT(*) FROM members m WHERE m.plan_id = ? AND m.tier = 'free' AND NOT EXISTS ({ACTIVE})) AS free"
+            ),
+            [plan_id.clone(), org.clone(), yes.clone(), plan_id, org, yes],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("preview count returned no row".into()))?;
+    Ok(Preview {
+        to_paid,
+        to_free,
+        unchanged_paid: col::<i64>(&counts, "paid")?.max(0) as u64,
+        unchanged_free: col::<i64>(&counts, "free")?.max(0) as u64,
+    })
+}

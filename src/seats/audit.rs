@@ -1,0 +1,87 @@
+//! The audit trail of seat changes: append-only, ordered by `seq`.
+use super::{col, enum_col};
+use crate::{
+    db::stmt,
+    domain::{Email, EventId, Micros, PlanId, Reason, Tier},
+};
+use sea_orm::{ConnectionTrait, DbErr};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub email: String,
+    pub from: Option<Tier>,
+    pub to: Tier,
+    pub reason: Reason,
+    pub event_id: Option<String>,
+    pub at: Micros,
+}
+
+pub struct Change<'a> {
+    pub plan: &'a PlanId,
+    pub email: &'a Email,
+    pub from: Option<Tier>,
+    pub to: Tier,
+    pub reason: Reason,
+    pub event_id: Option<&'a EventId>,
+    pub at: Micros,
+}
+
+pub async fn record(c: &impl ConnectionTrait, change: &Change<'_>) -> Result<(), DbErr> {
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        "INSERT INTO seat_audit (plan_id, email, from_tier, to_tier, reason, event_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            change.plan.as_str().into(),
+            change.email.as_str().into(),
+            change.from.map(|t| t.as_str().to_owned()).into(),
+            change.to.as_str().into(),
+            change.reason.as_str().into(),
+            change.event_id.map(|e| e.as_str().to_owned()).into(),
+            change.at.0.into(),
+        ],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// One page, oldest first, after the `after` sequence number. Returns the entries
+/// and whether more follow.
+pub async fn page(
+    c: &impl ConnectionTrait,
+    plan: &PlanId,
+    after: i64,
+    limit: u64,
+) -> Result<(Vec<AuditEntry>, bool), DbErr> {
+    let rows = c
+        .query_all_raw(stmt(
+            c.get_database_backend(),
+            "SELECT seq, email, from_tier, to_tier, reason, event_id, at FROM seat_audit \
+             WHERE plan_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            [
+                plan.as_str().into(),
+                after.into(),
+                (limit as i64 + 1).into(),
+            ],
+        ))
+        .await?;
+    let more = rows.len() as u64 > limit;
+    let entries = rows
+        .iter()
+        .take(limit as usize)
+        .map(|row| {
+            Ok(AuditEntry {
+                seq: col(row, "seq")?,
+                email: col(row, "email")?,
+                from: col::<Option<String>>(row, "from_tier")?
+                    .as_deref()
+                    .and_then(Tier::parse),
+                to: enum_col(row, "to_tier", Tier::parse)?,
+                reason: enum_col(row, "reason", Reason::parse)?,
+                event_id: col(row, "event_id")?,
+                at: Micros(col(row, "at")?),
+            })
+        })
+        .collect::<Result<_, DbErr>>()?;
+    Ok((entries, more))
+}

@@ -1,0 +1,196 @@
+//! Directories and the newest state held for each directory user.
+use super::col;
+use crate::{
+    db::stmt,
+    domain::{DirectoryId, DirectoryUserId, Email, Micros, OrganizationId, UserState},
+};
+use sea_orm::{ConnectionTrait, DbErr};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryRow {
+    pub organization_id: OrganizationId,
+    pub deleted: bool,
+}
+
+pub async fn find_directory(
+    c: &impl ConnectionTrait,
+    id: &DirectoryId,
+) -> Result<Option<DirectoryRow>, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT organization_id, deleted FROM directories WHERE id = ?",
+            [id.as_str().into()],
+        ))
+        .await?;
+    row.map(|row| {
+        Ok(DirectoryRow {
+            organization_id: OrganizationId::parse(&col::<String>(&row, "organization_id")?)
+                .map_err(|e| DbErr::Custom(e.to_string()))?,
+            deleted: col(&row, "deleted")?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn insert_directory(
+    c: &impl ConnectionTrait,
+    id: &DirectoryId,
+    org: &OrganizationId,
+    deleted: bool,
+    now: Micros,
+) -> Result<(), DbErr> {
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        "INSERT INTO directories (id, organization_id, deleted, updated_at) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (id) DO NOTHING",
+        [
+            id.as_str().into(),
+            org.as_str().into(),
+            deleted.into(),
+            now.0.into(),
+        ],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// Marks a directory deleted; its users stop counting and stop being linked.
+pub async fn delete_directory(
+    c: &impl ConnectionTrait,
+    id: &DirectoryId,
+    now: Micros,
+) -> Result<(), DbErr> {
+    let backend = c.get_database_backend();
+    c.execute_raw(stmt(
+        backend,
+        "UPDATE directories SET deleted = ?, updated_at = ? WHERE id = ?",
+        [true.into(), now.0.into(), id.as_str().into()],
+    ))
+    .await?;
+    c.execute_raw(stmt(
+        backend,
+        "UPDATE directory_users SET deleted = ?, active = ? WHERE directory_id = ?",
+        [true.into(), false.into(), id.as_str().into()],
+    ))
+    .await
+    .map(|_| ())
+}
+
+pub async fn live_directories(
+    c: &impl ConnectionTrait,
+    org: &OrganizationId,
+) -> Result<u64, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM directories WHERE organization_id = ? AND deleted = ?",
+            [org.as_str().into(), false.into()],
+        ))
+        .await?;
+    Ok(row
+        .map(|r| col::<i64>(&r, "n"))
+        .transpose()?
+        .unwrap_or(0)
+        .max(0) as u64)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUser {
+    pub email: Email,
+    pub updated_at: Micros,
+    pub deleted: bool,
+}
+
+pub async fn find_user(
+    c: &impl ConnectionTrait,
+    id: &DirectoryUserId,
+) -> Result<Option<StoredUser>, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT email, updated_at, deleted FROM directory_users WHERE id = ?",
+            [id.as_str().into()],
+        ))
+        .await?;
+    row.map(|row| {
+        Ok(StoredUser {
+            email: Email::parse(&col::<String>(&row, "email")?)
+                .map_err(|e| DbErr::Custom(e.to_string()))?,
+            updated_at: Micros(col(&row, "updated_at")?),
+            deleted: col(&row, "deleted")?,
+        })
+    })
+    .transpose()
+}
+
+pub struct UserRow<'a> {
+    pub id: &'a DirectoryUserId,
+    pub directory: &'a DirectoryId,
+    pub organization: &'a OrganizationId,
+    pub email: &'a Email,
+    pub state: &'a UserState,
+    pub updated_at: Micros,
+    pub deleted: bool,
+}
+
+pub async fn upsert_user(c: &impl ConnectionTrait, user: &UserRow<'_>) -> Result<(), DbErr> {
+    let active = user.state.is_active() && !user.deleted;
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        "INSERT INTO directory_users (id, directory_id, organization_id, email, state, updated_at, deleted, active) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (id) DO UPDATE SET directory_id = excluded.directory_id, \
+           organization_id = excluded.organization_id, email = excluded.email, state = excluded.state, \
+           updated_at = excluded.updated_at, deleted = excluded.deleted, active = excluded.active",
+        [
+            user.id.as_str().into(),
+            user.directory.as_str().into(),
+            user.organization.as_str().into(),
+            user.email.as_str().into(),
+            user.state.as_str().into(),
+            user.updated_at.0.into(),
+            user.deleted.into(),
+            active.into(),
+        ],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// Whether an email is an active directory user of the organization, and which
+/// (not deleted) directory user stands behind it, active ones first.
+pub async fn email_status(
+    c: &impl ConnectionTrait,
+    org: &OrganizationId,
+    email: &Email,
+) -> Result<(bool, Option<String>), DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT id, active FROM directory_users WHERE organization_id = ? AND email = ? AND deleted = ? \
+             ORDER BY active DESC, id LIMIT 1",
+            [org.as_str().into(), email.as_str().into(), false.into()],
+        ))
+        .await?;
+    match row {
+        Some(row) => Ok((col(&row, "active")?, Some(col(&row, "id")?))),
+        None => Ok((false, None)),
+    }
+}
+
+/// Active directory users, counted as people (distinct emails).
+pub async fn active_count(c: &impl ConnectionTrait, org: &OrganizationId) -> Result<u64, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT COUNT(DISTINCT email) AS n FROM directory_users WHERE organization_id = ? AND active = ?",
+            [org.as_str().into(), true.into()],
+        ))
+        .await?;
+    Ok(row
+        .map(|r| col::<i64>(&r, "n"))
+        .transpose()?
+        .unwrap_or(0)
+        .max(0) as u64)
+}

@@ -1,0 +1,81 @@
+//! Members of a plan, keyed by (plan, lower-cased email).
+use super::{col, enum_col};
+use crate::{
+    db::stmt,
+    domain::{Email, Micros, PlanId, Seat, Source, Tier},
+};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub email: String,
+    pub seat: Seat,
+    pub directory_user_id: Option<String>,
+    pub updated_at: Micros,
+}
+
+fn from_row(row: &QueryResult) -> Result<Member, DbErr> {
+    Ok(Member {
+        email: col(row, "email")?,
+        seat: Seat {
+            tier: enum_col(row, "tier", Tier::parse)?,
+            source: enum_col(row, "source", Source::parse)?,
+        },
+        directory_user_id: col(row, "directory_user_id")?,
+        updated_at: Micros(col(row, "updated_at")?),
+    })
+}
+
+pub async fn get(
+    c: &impl ConnectionTrait,
+    plan: &PlanId,
+    email: &Email,
+) -> Result<Option<Member>, DbErr> {
+    c.query_one_raw(stmt(
+        c.get_database_backend(),
+        "SELECT email, tier, source, directory_user_id, updated_at FROM members WHERE plan_id = ? AND email = ?",
+        [plan.as_str().into(), email.as_str().into()],
+    ))
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+pub async fn put(
+    c: &impl ConnectionTrait,
+    plan: &PlanId,
+    email: &Email,
+    seat: Seat,
+    directory_user_id: Option<&str>,
+    now: Micros,
+) -> Result<(), DbErr> {
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        "INSERT INTO members (plan_id, email, tier, source, directory_user_id, updated_at) VALUES (?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (plan_id, email) DO UPDATE SET tier = excluded.tier, source = excluded.source, \
+           directory_user_id = excluded.directory_user_id, updated_at = excluded.updated_at",
+        [
+            plan.as_str().into(),
+            email.as_str().into(),
+            seat.tier.as_str().into(),
+            seat.source.as_str().into(),
+            directory_user_id.map(str::to_owned).into(),
+            now.0.into(),
+        ],
+    ))
+    .await
+    .map(|_| ())
+}
+
+pub async fn list(c: &impl ConnectionTrait, plan: &PlanId) -> Result<Vec<Member>, DbErr> {
+    c.query_all_raw(stmt(
+        c.get_database_backend(),
+        "SELECT email, tier, source, directory_user_id, updated_at FROM members WHERE plan_id = ? ORDER BY email",
+        [plan.as_str().into()],
+    ))
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
+}

@@ -1,0 +1,158 @@
+//! Plans: one per WorkOS organization.
+use super::{col, enum_col};
+use crate::{
+    db::stmt,
+    domain::{Micros, OrganizationId, PlanId, PlanMode},
+};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub id: PlanId,
+    pub name: String,
+    pub organization_id: OrganizationId,
+    pub mode: PlanMode,
+    pub test_mode_max_users: u32,
+    pub enforced_at: Option<Micros>,
+    pub created_at: Micros,
+}
+
+const COLUMNS: &str =
+    "id, name, organization_id, mode, test_mode_max_users, enforced_at, created_at";
+
+fn from_row(row: &QueryResult) -> Result<Plan, DbErr> {
+    let bad = |e: crate::domain::ids::InvalidId| DbErr::Custom(e.to_string());
+    let max: i32 = col(row, "test_mode_max_users")?;
+    Ok(Plan {
+        id: PlanId::parse(&col::<String>(row, "id")?).map_err(bad)?,
+        name: col(row, "name")?,
+        organization_id: OrganizationId::parse(&col::<String>(row, "organization_id")?)
+            .map_err(bad)?,
+        mode: enum_col(row, "mode", PlanMode::parse)?,
+        test_mode_max_users: u32::try_from(max).unwrap_or(0),
+        enforced_at: col::<Option<i64>>(row, "enforced_at")?.map(Micros),
+        created_at: Micros(col(row, "created_at")?),
+    })
+}
+
+pub async fn insert(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> {
+    let sql =
+        format!("INSERT INTO plans ({COLUMNS}, lock_version) VALUES (?, ?, ?, ?, ?, ?, ?, 0)");
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        &sql,
+        [
+            plan.id.as_str().into(),
+            plan.name.as_str().into(),
+            plan.organization_id.as_str().into(),
+            plan.mode.as_str().into(),
+            (plan.test_mode_max_users as i32).into(),
+            plan.enforced_at.map(|t| t.0).into(),
+            plan.created_at.0.into(),
+        ],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// Takes the plan's write lock for the rest of the transaction: a row lock on
+/// PostgreSQL, the database write lock on SQLite. Every change to a plan's seats
+/// goes through here, so two reconcilers never race on a plan.
+pub async fn lock_by_org(
+    c: &impl ConnectionTrait,
+    org: &OrganizationId,
+) -> Result<Option<Plan>, DbErr> {
+    lock(c, "organization_id", org.as_str()).await
+}
+
+pub async fn lock_by_id(c: &impl ConnectionTrait, id: &PlanId) -> Result<Option<Plan>, DbErr> {
+    lock(c, "id", id.as_str()).await
+}
+
+async fn lock(c: &impl ConnectionTrait, key: &str, value: &str) -> Result<Option<Plan>, DbErr> {
+    let sql = format!(
+        "UPDATE plans SET lock_version = lock_version + 1 WHERE {key} = ? RETURNING {COLUMNS}"
+    );
+    c.query_one_raw(stmt(c.get_database_backend(), &sql, [value.into()]))
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn find(c: &impl ConnectionTrait, id: &PlanId) -> Result<Option<Plan>, DbErr> {
+    let sql = format!("SELECT {COLUMNS} FROM plans WHERE id = ?");
+    c.query_one_raw(stmt(c.get_database_backend(), &sql, [id.as_str().into()]))
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn find_by_org(
+    c: &impl ConnectionTrait,
+    org: &OrganizationId,
+) -> Result<Option<Plan>, DbErr> {
+    let sql = format!("SELECT {COLUMNS} FROM plans WHERE organization_id = ?");
+    c.query_one_raw(stmt(c.get_database_backend(), &sql, [org.as_str().into()]))
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn list(c: &impl ConnectionTrait) -> Result<Vec<Plan>, DbErr> {
+    let sql = format!("SELECT {COLUMNS} FROM plans ORDER BY created_at, id");
+    c.query_all_raw(stmt(c.get_database_backend(), &sql, []))
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+pub async fn set_mode(
+    c: &impl ConnectionTrait,
+    id: &PlanId,
+    mode: PlanMode,
+    enforced_at: Option<Micros>,
+) -> Result<(), DbErr> {
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        "UPDATE plans SET mode = ?, enforced_at = ? WHERE id = ?",
+        [
+            mode.as_str().into(),
+            enforced_at.map(|t| t.0).into(),
+            id.as_str().into(),
+        ],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// Seat counts shown with a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub active_directory_users: u64,
+    pub paid_seats: u64,
+    pub free_seats: u64,
+}
+
+pub async fn counts(c: &impl ConnectionTrait, plan: &Plan) -> Result<Counts, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT \
+               (SELECT COUNT(DISTINCT email) FROM directory_users WHERE organization_id = ? AND active = ?) AS active_users, \
+               (SELECT COUNT(*) FROM members WHERE plan_id = ? AND tier = 'paid') AS paid, \
+               (SELECT COUNT(*) FROM members WHERE plan_id = ? AND tier = 'free') AS free",
+            [plan.organization_id.as_str().into(), true.into(), plan.id.as_str().into(), plan.id.as_str().into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("count query returned no row".into()))?;
+    let n = |name| col::<i64>(&row, name).map(|v| v.max(0) as u64);
+    Ok(Counts {
+        active_directory_users: n("active_users")?,
+        paid_seats: n("paid")?,
+        free_seats: n("free")?,
+    })
+}

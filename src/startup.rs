@@ -1,0 +1,162 @@
+//! Builds the application: database, inbox writer, reconciler and HTTP server.
+//! Tests start exactly this, on port 0.
+use crate::{
+    admin,
+    config::{Secret, Settings},
+    db,
+    http::{health, metrics as metrics_routes},
+    inbox::Inbox,
+    metrics::Metrics,
+    reconcile::Reconciler,
+    webhook,
+};
+use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use std::{net::TcpListener, sync::Arc, time::Duration};
+use tokio::sync::watch;
+
+pub struct WebhookSettings {
+    pub secrets: Vec<Secret>,
+    pub tolerance: Duration,
+    pub max_body_bytes: usize,
+}
+
+/// Shared by every request handler.
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub inbox: Inbox,
+    pub reconciler: Reconciler,
+    pub metrics: Arc<Metrics>,
+    pub webhook: WebhookSettings,
+    pub admin_token: Option<Secret>,
+    pub test_mode_max_users: u32,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: DatabaseConnection,
+    metrics: Arc<Metrics>,
+    reconciler: Reconciler,
+    writer: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Application {
+    /// Connects, migrates, binds `LISTEN_ADDR` and starts the background tasks.
+    /// `handle_signals`: the binary stops on SIGTERM/Ctrl-C; in-process tests do not.
+    pub async fn build(settings: &Settings, handle_signals: bool) -> anyhow::Result<Self> {
+        let secrets = settings.webhook_secrets()?;
+        let db = db::connect(&settings.database_url)
+            .await
+            .context("could not connect to the database")?;
+        db::migrate(&db)
+            .await
+            .context("could not apply migrations")?;
+
+        let metrics = Arc::new(Metrics::default());
+        let reconciler = Reconciler::new();
+        let (inbox, writer) = Inbox::start(db.clone(), reconciler.clone());
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            inbox,
+            reconciler: reconciler.clone(),
+            metrics: metrics.clone(),
+            webhook: WebhookSettings {
+                secrets,
+                tolerance: settings.webhook_tolerance,
+                max_body_bytes: settings.webhook_max_body_bytes,
+            },
+            admin_token: settings.admin_token.clone(),
+            test_mode_max_users: settings.test_mode_max_users,
+        });
+
+        let listener = TcpListener::bind(settings.listen_addr).with_context(|| {
+            format!("could not listen on {} (LISTEN_ADDR)", settings.listen_addr)
+        })?;
+        let port = listener.local_addr()?.port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(admin::plans::json_config())
+                .wrap(from_fn(metrics_routes::count_requests))
+                .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("seatsync::http"))
+                .service(health::healthz)
+                .service(health::readyz)
+                .service(metrics_routes::metrics)
+                .service(webhook::receive)
+                .configure(admin::routes)
+                .default_service(web::to(admin::plans::not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(30);
+        if !handle_signals {
+            server = server.disable_signals();
+        }
+
+        let (stop, _) = watch::channel(false);
+        let mut background = Vec::new();
+        let mut stopped = stop.subscribe();
+        background.push(tokio::spawn(reconciler.clone().run(
+            db.clone(),
+            metrics.clone(),
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            },
+        )));
+
+        tracing::info!(
+            listen = %format!("{}:{port}", settings.listen_addr.ip()),
+            webhook_path = "/webhooks/workos",
+            database = settings.database_url.kind().map(|k| k.as_str()).unwrap_or("unknown"),
+            admin_api = if settings.admin_token.is_some() { "enabled" } else { "disabled (set ADMIN_TOKEN)" },
+            "seatsync listening"
+        );
+        Ok(Self {
+            port,
+            server: server.run(),
+            db,
+            metrics,
+            reconciler,
+            writer,
+            background,
+            stop,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn db(&self) -> DatabaseConnection {
+        self.db.clone()
+    }
+
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    pub fn reconciler(&self) -> Reconciler {
+        self.reconciler.clone()
+    }
+
+    /// Serves until the server stops (a signal, or `ServerHandle::stop`), then
+    /// finishes in-flight work: the inbox writer drains, the reconciler ends
+    /// between two events.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        let _ = self.stop.send(true);
+        for task in self.background {
+            let _ = task.await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.writer).await;
+        tracing::info!("seatsync stopped");
+        result
+    }
+
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}

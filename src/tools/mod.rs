@@ -1,0 +1,3 @@
+//! Operator and developer tools: signing and replaying fixture payloads.
+pub mod replay;
+pub mod sign;

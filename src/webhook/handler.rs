@@ -1,0 +1,179 @@
+//! The webhook route. Reads the raw body under a size limit, verifies it on the
+//! exact bytes received, parses only the envelope, stores it and answers.
+use super::signature::{self, SignatureError};
+use crate::{
+    domain::EventId,
+    events::{Envelope, is_actionable},
+    http::error::{error_response, log_chain},
+    inbox::{InboxError, NewEvent, Stored, dead_letter},
+    startup::AppState,
+};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, post, web};
+use futures_util::StreamExt;
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error("the body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("the body is not a WorkOS event: {0}")]
+    InvalidEvent(String),
+    #[error("the body could not be read")]
+    BodyUnreadable(#[source] actix_web::error::PayloadError),
+    #[error("the event could not be stored")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl WebhookError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Signature(SignatureError::Missing) => "missing_signature",
+            Self::Signature(SignatureError::Malformed(_)) => "malformed_signature",
+            Self::Signature(SignatureError::OutOfTolerance) => "timestamp_out_of_tolerance",
+            Self::Signature(SignatureError::Mismatch) => "signature_mismatch",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::InvalidEvent(_) => "invalid_event",
+            Self::BodyUnreadable(_) => "bad_request",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl ResponseError for WebhookError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Signature(_) => StatusCode::UNAUTHORIZED,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidEvent(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BodyUnreadable(_) => StatusCode::BAD_REQUEST,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = match self {
+            Self::Unavailable(_) => "the event could not be stored; retry later".to_owned(),
+            other => other.to_string(),
+        };
+        error_response(self.status_code(), self.code(), &message)
+    }
+}
+
+#[derive(Serialize)]
+struct Receipt<'a> {
+    id: &'a str,
+    status: &'static str,
+}
+
+#[post("/webhooks/workos")]
+pub async fn receive(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebhookError> {
+    let result = handle(&req, payload, &state).await;
+    match &result {
+        Ok((_, stored)) => state.metrics.delivery(match stored {
+            Stored::Accepted => "accepted",
+            Stored::Duplicate => "duplicate",
+        }),
+        Err(err) => {
+            state.metrics.delivery(err.code());
+            match err {
+                WebhookError::Unavailable(_) => log_chain("webhook could not be stored", err),
+                _ => tracing::warn!(error = %err, code = err.code(), "webhook refused"),
+            }
+        }
+    }
+    let (id, stored) = result?;
+    let status = match stored {
+        Stored::Accepted => "accepted",
+        Stored::Duplicate => "duplicate",
+    };
+    Ok(HttpResponse::Ok().json(Receipt {
+        id: id.as_str(),
+        status,
+    }))
+}
+
+async fn handle(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<(EventId, Stored), WebhookError> {
+    let body = read_limited(req, payload, state.webhook.max_body_bytes).await?;
+    let header = req
+        .headers()
+        .get("workos-signature")
+        .map(|v| v.to_str().unwrap_or(""));
+    let secrets: Vec<&[u8]> = state
+        .webhook
+        .secrets
+        .iter()
+        .map(|s| s.expose().as_bytes())
+        .collect();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let tolerance_ms = i64::try_from(state.webhook.tolerance.as_millis()).unwrap_or(i64::MAX);
+    let signed_at = signature::verify(header, &body, &secrets, now_ms, tolerance_ms)?;
+
+    let envelope = match Envelope::parse(&body) {
+        Ok(envelope) => envelope,
+        Err(invalid) => {
+            // Genuine but not an event: keep it, so nothing WorkOS sent is lost.
+            dead_letter::keep(&state.db, &body, signed_at, &invalid.0)
+                .await
+                .map_err(|e| WebhookError::Unavailable(Box::new(e)))?;
+            return Err(WebhookError::InvalidEvent(invalid.0));
+        }
+    };
+    let event_id =
+        EventId::parse(&envelope.id).map_err(|e| WebhookError::InvalidEvent(e.to_string()))?;
+    let span = tracing::info_span!("webhook", event_id = %event_id, event = %envelope.event);
+    let _enter = span.enter();
+    state.metrics.event_received(&envelope.event);
+    let status = if is_actionable(&envelope.event) {
+        "pending"
+    } else {
+        "ignored"
+    };
+    let stored = state
+        .inbox
+        .store(NewEvent {
+            event_id: event_id.clone(),
+            event_type: envelope.event,
+            body: body.to_vec(),
+            status,
+        })
+        .await
+        .map_err(|e: InboxError| WebhookError::Unavailable(Box::new(e)))?;
+    tracing::info!(outcome = ?stored, "webhook stored");
+    Ok((event_id, stored))
+}
+
+/// Reads the body, refusing with 413 as soon as it passes the limit (before any
+/// hashing, and before reading the rest when Content-Length already says so).
+async fn read_limited(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, WebhookError> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(WebhookError::PayloadTooLarge(limit));
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(WebhookError::BodyUnreadable)?;
+        if body.len() + chunk.len() > limit {
+            return Err(WebhookError::PayloadTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
