@@ -1,0 +1,330 @@
+//! `spawn_app`: the real application on port 0 with a fresh database per test,
+//! SQLite (a temporary file) or PostgreSQL (a uniquely named database, dropped
+//! afterwards) when `TEST_POSTGRES_URL` is set.
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use seatsync::{config::Settings, metrics::Metrics, reconcile, startup::Application, webhook::signature};
+use serde_json::{Value, json};
+use std::{collections::HashMap, sync::Arc};
+
+pub const SECRET: &str = "whsec_test_secret";
+pub const PREVIOUS_SECRET: &str = "whsec_previous_secret";
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const ORG: &str = "org_01TESTORGANIZATION";
+pub const DIRECTORY: &str = "directory_01TESTDIRECTORY";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_POSTGRES_URL").ok().filter(|v| !v.is_empty())
+}
+
+/// Runs each named `async fn name(store: Store)` once per store.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),+ $(,)?) => { $(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Store::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::helpers::postgres_url().is_none() {
+                    eprintln!("skipped: TEST_POSTGRES_URL is not set");
+                    return;
+                }
+                super::$name($crate::helpers::Store::Postgres).await
+            }
+        }
+    )+ };
+}
+
+/// A fresh database; removed when dropped.
+pub struct TestDatabase {
+    pub url: String,
+    pub store: Store,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub async fn create(store: Store) -> Self {
+        match store {
+            Store::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("seatsync.db").display());
+                Self { url, store, _dir: Some(dir), pg: None }
+            }
+            Store::Postgres => {
+                let admin_url = postgres_url().expect("TEST_POSTGRES_URL");
+                let name = format!("seatsync_test_{}", ulid::Ulid::new().to_string().to_lowercase());
+                let admin = Database::connect(&admin_url).await.expect("connect to TEST_POSTGRES_URL");
+                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
+                admin.close().await.unwrap();
+                let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin_url.clone());
+                Self { url: format!("{base}/{name}"), store, _dir: None, pg: Some((admin_url, name)) }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.pg.take() {
+            // Drop is synchronous: a short-lived runtime on its own thread.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    if let Ok(admin) = Database::connect(&admin_url).await {
+                        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                        let _ = admin.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub db: DatabaseConnection,
+    pub metrics: Arc<Metrics>,
+    pub client: reqwest::Client,
+    pub store: Store,
+    handle: actix_web::dev::ServerHandle,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    // Last: the database outlives the server using it.
+    _database: Option<TestDatabase>,
+}
+
+pub fn base_env(database_url: &str) -> HashMap<String, String> {
+    HashMap::from([
+        ("DATABASE_URL".into(), database_url.to_owned()),
+        ("LISTEN_ADDR".into(), "127.0.0.1:0".into()),
+        ("WORKOS_WEBHOOK_SECRET".into(), SECRET.into()),
+        ("WORKOS_WEBHOOK_SECRET_PREVIOUS".into(), PREVIOUS_SECRET.into()),
+        ("ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
+    ])
+}
+
+pub async fn spawn_app(store: Store) -> TestApp {
+    spawn_app_with(store, &[]).await
+}
+
+/// `overrides`: extra or changed variables; an empty value removes one.
+pub async fn spawn_app_with(store: Store, overrides: &[(&str, &str)]) -> TestApp {
+    let database = TestDatabase::create(store).await;
+    let mut app = spawn_app_on(&database, overrides).await;
+    app._database = Some(database);
+    app
+}
+
+/// Starts a server on an existing database (two replicas, restarts).
+pub async fn spawn_app_on(database: &TestDatabase, overrides: &[(&str, &str)]) -> TestApp {
+    let mut env = base_env(&database.url);
+    for (k, v) in overrides {
+        if v.is_empty() {
+            env.remove(*k);
+        } else {
+            env.insert(k.to_string(), v.to_string());
+        }
+    }
+    let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
+    let app = Application::build(&settings, false).await.expect("application starts");
+    let port = app.port();
+    let db = app.db();
+    let metrics = app.metrics();
+    let handle = app.server_handle();
+    let task = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        db,
+        metrics,
+        client: reqwest::Client::new(),
+        store: database.store,
+        handle,
+        task: Some(task),
+        _database: None,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        let handle = self.handle.clone();
+        drop(handle.stop(false));
+    }
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Posts a body signed now with the current secret.
+    pub async fn post_webhook(&self, body: &[u8]) -> reqwest::Response {
+        let header = signature::header_value(SECRET.as_bytes(), now_ms(), body);
+        self.post_webhook_with(body, Some(&header)).await
+    }
+
+    pub async fn post_webhook_with(&self, body: &[u8], header: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.post(self.url("/webhooks/workos")).body(body.to_vec());
+        if let Some(header) = header {
+            request = request.header("WorkOS-Signature", header);
+        }
+        request.send().await.expect("webhook request")
+    }
+
+    pub async fn deliver(&self, body: &Value) -> Value {
+        let response = self.post_webhook(body.to_string().as_bytes()).await;
+        assert_eq!(response.status(), 200, "delivery refused");
+        response.json().await.unwrap()
+    }
+
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(ADMIN_TOKEN).send().await.unwrap()
+    }
+
+    pub async fn admin_json(&self, path: &str) -> Value {
+        let response = self.admin_get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn admin_post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client.post(self.url(path)).bearer_auth(ADMIN_TOKEN).json(body).send().await.unwrap()
+    }
+
+    pub async fn admin_put(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client.put(self.url(path)).bearer_auth(ADMIN_TOKEN).json(body).send().await.unwrap()
+    }
+
+    pub async fn create_plan(&self, org: &str, max: Option<u32>) -> String {
+        let mut body = json!({"name": "Acme", "organization_id": org});
+        if let Some(max) = max {
+            body["test_mode_max_users"] = json!(max);
+        }
+        let response = self.admin_post("/admin/plans", &body).await;
+        assert_eq!(response.status(), 201);
+        response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn set_tier(&self, plan: &str, email: &str, tier: &str) -> reqwest::Response {
+        self.admin_put(&format!("/admin/plans/{plan}/members/{email}"), &json!({"tier": tier})).await
+    }
+
+    /// Applies everything stored, as the background reconciler would.
+    pub async fn settle(&self) {
+        reconcile::drain(&self.db, &self.metrics).await.expect("reconciler drains");
+    }
+
+    pub async fn event_status(&self, id: &str) -> String {
+        self.admin_json(&format!("/admin/events/{id}")).await["status"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn plan(&self, plan: &str) -> Value {
+        self.admin_json(&format!("/admin/plans/{plan}")).await
+    }
+
+    /// Members as `(email, tier, source)`, sorted by email.
+    pub async fn seats(&self, plan: &str) -> Vec<(String, String, String)> {
+        let members = self.admin_json(&format!("/admin/plans/{plan}/members")).await;
+        members["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let s = |k: &str| m[k].as_str().unwrap().to_owned();
+                (s("email"), s("tier"), s("source"))
+            })
+            .collect()
+    }
+
+    pub async fn audit(&self, plan: &str) -> Vec<Value> {
+        self.admin_json(&format!("/admin/plans/{plan}/audit?limit=1000")).await["data"].as_array().unwrap().clone()
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(self.db.get_database_backend(), sql.to_owned()))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
+    }
+}
+
+/// `(email, tier, source)` for readable expectations.
+pub fn seat(email: &str, tier: &str, source: &str) -> (String, String, String) {
+    (email.to_owned(), tier.to_owned(), source.to_owned())
+}
+
+/// A `dsync.user.*` envelope in the 2026 shape.
+pub fn user_event(id: &str, kind: &str, user: &str, email: &str, state: &str, updated_at: &str) -> Value {
+    user_event_in(id, kind, ORG, DIRECTORY, user, email, state, updated_at)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn user_event_in(id: &str, kind: &str, org: &str, dir: &str, user: &str, email: &str, state: &str, updated_at: &str) -> Value {
+    json!({
+        "object": "event",
+        "id": id,
+        "event": format!("dsync.user.{kind}"),
+        "data": {
+            "id": user,
+            "directory_id": dir,
+            "organization_id": org,
+            "idp_id": "idp",
+            "email": email,
+            "first_name": "Test",
+            "last_name": "User",
+            "state": state,
+            "created_at": "2026-01-01T00:00:00.000Z",
+            "updated_at": updated_at,
+            "custom_attributes": {"emails": [{"primary": true, "type": "work", "value": email}]},
+            "role": {"slug": "member"},
+        },
+        "created_at": updated_at,
+        "context": {},
+    })
+}
+
+pub fn directory_event(id: &str, kind: &str, org: &str, dir: &str) -> Value {
+    json!({
+        "object": "event",
+        "id": id,
+        "event": kind,
+        "data": {
+            "object": "directory",
+            "id": dir,
+            "organization_id": org,
+            "state": if kind == "dsync.deleted" { "deleting" } else { "active" },
+            "type": "generic scim v2.0",
+            "name": "Test Directory",
+            "created_at": "2026-01-01T00:00:00.000Z",
+            "updated_at": "2026-01-01T00:00:00.000Z",
+        },
+        "created_at": "2026-01-01T00:00:00.000Z",
+    })
+}
+
+/// `2026-01-01T00:00:00Z` plus `n` seconds.
+pub fn at(n: u32) -> String {
+    (chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap() + chrono::Duration::seconds(n.into()))
+        .to_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

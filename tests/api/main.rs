@@ -1,0 +1,7 @@
+//! HTTP tests against the real server, on SQLite and PostgreSQL.
+mod helpers;
+
+mod health;
+mod process;
+mod reconcile;
+mod webhook;

@@ -1,0 +1,185 @@
+//! The binary as an operator runs it: configuration errors, migrations, signals.
+use crate::helpers::{SECRET, Store, TestDatabase, base_env, postgres_url};
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+fn seatsync(env: &[(String, String)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_seatsync"));
+    // An empty working directory: no developer's .env is read.
+    let dir = std::env::temp_dir();
+    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn env_for(db: &TestDatabase) -> Vec<(String, String)> {
+    base_env(&db.url).into_iter().collect()
+}
+
+fn with(mut env: Vec<(String, String)>, key: &str, value: Option<&str>) -> Vec<(String, String)> {
+    env.retain(|(k, _)| k != key);
+    if let Some(v) = value {
+        env.push((key.to_owned(), v.to_owned()));
+    }
+    env
+}
+
+#[test]
+fn startup_refuses_bad_configuration_naming_the_variable() {
+    let db_dir = tempfile::tempdir().unwrap();
+    let base = vec![
+        ("DATABASE_URL".to_owned(), format!("sqlite://{}?mode=rwc", db_dir.path().join("x.db").display())),
+        ("WORKOS_WEBHOOK_SECRET".to_owned(), SECRET.to_owned()),
+        ("LISTEN_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+    ];
+    for (variable, value) in [
+        ("WORKOS_WEBHOOK_SECRET", None),
+        ("WORKOS_WEBHOOK_SECRET", Some("")),
+        ("WEBHOOK_TOLERANCE_SECS", Some("0")),
+        ("WEBHOOK_MAX_BODY_BYTES", Some("lots")),
+        ("LISTEN_ADDR", Some("not-an-address")),
+        ("DATABASE_URL", Some("mysql://localhost/x")),
+        ("LOG_FORMAT", Some("xml")),
+    ] {
+        let output = seatsync(&with(base.clone(), variable, value)).arg("serve").output().unwrap();
+        assert!(!output.status.success(), "{variable}={value:?} should stop start-up");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line expected, got {stderr:?}");
+        assert!(lines[0].contains(variable), "{variable} not named in {stderr:?}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+fn migrations_run_twice(store: Store) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDatabase::create(store));
+    for _ in 0..2 {
+        let output = seatsync(&env_for(&db)).arg("migrate").output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    drop(db);
+}
+
+#[test]
+fn migrations_are_idempotent_on_sqlite() {
+    migrations_run_twice(Store::Sqlite);
+}
+
+#[test]
+fn migrations_are_idempotent_on_postgres() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: TEST_POSTGRES_URL is not set");
+        return;
+    }
+    migrations_run_twice(Store::Postgres);
+}
+
+/// Starts `serve` and reads its port from the JSON start-up line.
+pub fn start_server(env: &[(String, String)]) -> (Child, u16) {
+    let mut child = seatsync(&with(env.to_vec(), "LOG_FORMAT", Some("json")))
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let port = loop {
+        let line = lines.next().expect("server exited before listening").unwrap();
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if value["message"] == "seatsync listening" {
+            let listen = value["listen"].as_str().unwrap();
+            break listen.rsplit(':').next().unwrap().parse().unwrap();
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, port)
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDatabase::create(Store::Sqlite));
+    let (mut child, port) = start_server(&env_for(&db));
+    let health = rt.block_on(async {
+        reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.unwrap().status()
+    });
+    assert_eq!(health, 200);
+    signal(&child, "TERM");
+    let status = wait_exit(&mut child, Duration::from_secs(20)).expect("server stops after SIGTERM");
+    assert_eq!(status.code(), Some(0));
+}
+
+async fn burst_then_sigkill(store: Store) {
+    use seatsync::webhook::signature;
+    let db = TestDatabase::create(store).await;
+    let env = env_for(&db);
+    let (mut child, port) = start_server(&env);
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/webhooks/workos");
+    let posts = (0..200).map(|i| {
+        let body = crate::helpers::user_event(
+            &format!("event_burst_{i:04}"),
+            "created",
+            &format!("directory_user_{i}"),
+            &format!("user{i}@example.com"),
+            "active",
+            &crate::helpers::at(i),
+        )
+        .to_string();
+        let header = signature::header_value(SECRET.as_bytes(), crate::helpers::now_ms(), body.as_bytes());
+        let (client, url) = (client.clone(), url.clone());
+        async move { client.post(url).header("WorkOS-Signature", header).body(body).send().await.unwrap().status() }
+    });
+    let statuses = futures_util::future::join_all(posts).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    // SIGKILL straight after the last 200: no chance to flush anything.
+    signal(&child, "KILL");
+    wait_exit(&mut child, Duration::from_secs(10)).expect("killed");
+
+    let (mut child, port) = start_server(&env);
+    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    assert_eq!(entity::inbox_event::Entity::find().count(&conn).await.unwrap(), 200);
+    let health = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await.unwrap().status();
+    assert_eq!(health, 200);
+    signal(&child, "TERM");
+    wait_exit(&mut child, Duration::from_secs(20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_keeps_every_accepted_event_on_sqlite() {
+    burst_then_sigkill(Store::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_keeps_every_accepted_event_on_postgres() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: TEST_POSTGRES_URL is not set");
+        return;
+    }
+    burst_then_sigkill(Store::Postgres).await;
+}
