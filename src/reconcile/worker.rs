@@ -66,18 +66,40 @@ impl Reconciler {
     }
 }
 
-/// Applies everything that can be applied now. For tests and one-shot commands.
+/// Applies everything that can be applied now, including events another
+/// reconciler holds at the moment (it waits for them). For tests and one-shot
+/// commands.
 pub async fn drain(db: &DatabaseConnection, metrics: &Metrics) -> Result<u64, DbErr> {
     let mut processed = 0;
     loop {
         let requeued = unpark(db).await?;
+        let mut stepped = 0;
         while step(db, metrics).await? {
-            processed += 1;
+            stepped += 1;
         }
-        if requeued == 0 {
-            return Ok(processed);
+        processed += stepped;
+        if requeued == 0 && stepped == 0 {
+            // Unpark once more: another reconciler may have just created the
+            // directory a parked event was waiting for.
+            if !due_events_remain(db).await? && unpark(db).await? == 0 {
+                return Ok(processed);
+            }
+            // Held by another reconciler: wait for it to commit.
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+async fn due_events_remain(c: &impl ConnectionTrait) -> Result<bool, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT seq FROM inbox_events WHERE status = 'pending' \
+             AND (next_attempt_at IS NULL OR next_attempt_at <= ?) LIMIT 1",
+            [Micros::now().0.into()],
+        ))
+        .await?;
+    Ok(row.is_some())
 }
 
 /// Processes one event. Returns whether there was one.
