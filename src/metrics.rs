@@ -2,9 +2,12 @@
 //! scrape time (seats, backlog, lag). Text exposition format 0.0.4.
 use std::{collections::BTreeMap, fmt::Write, sync::Mutex};
 
+/// A counter's name and its label pairs.
+type CounterKey = (&'static str, Vec<(&'static str, String)>);
+
 #[derive(Default)]
 pub struct Metrics {
-    counters: Mutex<BTreeMap<(&'static str, Vec<(&'static str, String)>), u64>>,
+    counters: Mutex<BTreeMap<CounterKey, u64>>,
 }
 
 impl Metrics {
