@@ -3,5 +3,6 @@ mod helpers;
 
 mod health;
 mod process;
+mod property;
 mod reconcile;
 mod webhook;
