@@ -5,4 +5,5 @@ mod health;
 mod process;
 mod property;
 mod reconcile;
+mod replicas;
 mod webhook;

@@ -233,3 +233,127 @@ async fn a_killed_server_keeps_every_accepted_event_on_postgres() {
     }
     burst_then_sigkill(Store::Postgres).await;
 }
+
+async fn reconciler_killed_mid_way(store: Store) {
+    use seatsync::webhook::signature;
+    let db = TestDatabase::create(store).await;
+    let env = env_for(&db);
+    let output = seatsync(&env)
+        .args([
+            "plans",
+            "create",
+            "--name",
+            "Acme",
+            "--organization",
+            crate::helpers::ORG,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let plan_id = plan["id"].as_str().unwrap().to_owned();
+
+    let (mut child, port) = start_server(&env);
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/webhooks/workos");
+    let mut bodies = Vec::new();
+    for i in 0..40u32 {
+        let (user, email) = (
+            format!("directory_user_{i}"),
+            format!("user{i:02}@example.com"),
+        );
+        bodies.push(crate::helpers::user_event(
+            &format!("event_c{i}"),
+            "created",
+            &user,
+            &email,
+            "active",
+            &crate::helpers::at(i),
+        ));
+        if i % 4 == 0 {
+            bodies.push(crate::helpers::user_event(
+                &format!("event_u{i}"),
+                "updated",
+                &user,
+                &email,
+                "inactive",
+                &crate::helpers::at(100 + i),
+            ));
+        }
+    }
+    for body in &bodies {
+        let body = body.to_string();
+        let header =
+            signature::header_value(SECRET.as_bytes(), crate::helpers::now_ms(), body.as_bytes());
+        let status = client
+            .post(&url)
+            .header("WorkOS-Signature", header)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+    // The reconciler is working through the backlog: kill it wherever it is.
+    signal(&child, "KILL");
+    wait_exit(&mut child, Duration::from_secs(10)).expect("killed");
+
+    let (mut child, _) = start_server(&env);
+    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let pending = seatsync::inbox::status::backlog(&conn).await.unwrap().1;
+        if pending.is_none() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "events still pending after restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let members = seatsync::plans::members(&conn, &plan_id).await.unwrap();
+    assert_eq!(members.len(), 40);
+    for m in &members {
+        let i: u32 = m.email[4..6].parse().unwrap();
+        let expected = if i % 4 == 0 {
+            ("free", "manual")
+        } else {
+            ("paid", "directory")
+        };
+        assert_eq!(
+            (m.tier.as_str(), m.source.as_str()),
+            expected,
+            "{}",
+            m.email
+        );
+    }
+    let shown = seatsync::plans::show(&conn, &plan_id).await.unwrap();
+    assert_eq!(
+        (shown.mode.as_str(), shown.active_directory_users),
+        ("enforced", 30)
+    );
+    signal(&child, "TERM");
+    wait_exit(&mut child, Duration::from_secs(20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconciler_killed_mid_way_finishes_after_restart_on_sqlite() {
+    reconciler_killed_mid_way(Store::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconciler_killed_mid_way_finishes_after_restart_on_postgres() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: TEST_POSTGRES_URL is not set");
+        return;
+    }
+    reconciler_killed_mid_way(Store::Postgres).await;
+}

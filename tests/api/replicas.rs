@@ -1,0 +1,107 @@
+//! Several servers on one database give exactly the result of one.
+use crate::both_stores;
+use crate::helpers::*;
+use seatsync::webhook::signature;
+
+/// 30 users, each a manual free member first; all created active, then a third
+/// deactivated and a sixth deleted. Final: 15 active, so the plan is enforced.
+fn story() -> (Vec<serde_json::Value>, Vec<(String, String, String)>) {
+    let mut events = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..30u32 {
+        let (user, email) = (
+            format!("directory_user_{i}"),
+            format!("user{i:02}@example.com"),
+        );
+        events.push(user_event(
+            &format!("event_c{i}"),
+            "created",
+            &user,
+            &email,
+            "active",
+            &at(i),
+        ));
+        let last = match i % 6 {
+            0 | 3 => Some(("updated", "inactive")),
+            1 => Some(("deleted", "active")),
+            _ => None,
+        };
+        if let Some((kind, state)) = last {
+            events.push(user_event(
+                &format!("event_l{i}"),
+                kind,
+                &user,
+                &email,
+                state,
+                &at(100 + i),
+            ));
+            expected.push(seat(&email, "free", "manual"));
+        } else {
+            expected.push(seat(&email, "paid", "directory"));
+        }
+    }
+    (events, expected)
+}
+
+async fn two_servers_on_one_database_give_the_seats_of_one(store: Store) {
+    let database = TestDatabase::create(store).await;
+    let a = spawn_app_on(&database, &[]).await;
+    let b = spawn_app_on(&database, &[]).await;
+    let plan = a.create_plan(ORG, None).await;
+    let (events, expected) = story();
+    for (email, _, _) in &expected {
+        assert_eq!(b.set_tier(&plan, email, "free").await.status(), 200);
+    }
+    // Deliveries split between the servers by a fixed pseudo-random draw, all at
+    // once, each event twice (WorkOS retries), in reverse order.
+    let mut draw = 0x2545_f491u32;
+    let posts = events.iter().rev().chain(events.iter()).map(|event| {
+        draw ^= draw << 13;
+        draw ^= draw >> 17;
+        draw ^= draw << 5;
+        let app = if draw % 2 == 0 { &a } else { &b };
+        let body = event.to_string();
+        let header = signature::header_value(SECRET.as_bytes(), now_ms(), body.as_bytes());
+        let request = app
+            .client
+            .post(app.url("/webhooks/workos"))
+            .header("WorkOS-Signature", header)
+            .body(body);
+        async move { request.send().await.unwrap().status() }
+    });
+    let statuses = futures_util::future::join_all(posts).await;
+    assert!(statuses.iter().all(|s| *s == 200));
+    // Both background reconcilers have been racing; wait until nothing is left.
+    a.settle().await;
+    b.settle().await;
+
+    assert_eq!(a.seats(&plan).await, expected);
+    let shown = b.plan(&plan).await;
+    assert_eq!(
+        (
+            shown["mode"].as_str(),
+            shown["active_directory_users"].as_u64()
+        ),
+        (Some("enforced"), Some(15))
+    );
+    assert_eq!(
+        (shown["paid_seats"].as_u64(), shown["free_seats"].as_u64()),
+        (Some(15), Some(15))
+    );
+    assert_eq!(
+        a.count("SELECT COUNT(*) FROM inbox_events").await,
+        events.len() as i64
+    );
+    assert_eq!(
+        a.count("SELECT COUNT(*) FROM inbox_events WHERE status = 'pending'")
+            .await,
+        0
+    );
+    // Enforcement started exactly once.
+    let enforced_at = a
+        .count("SELECT COUNT(DISTINCT at) FROM seat_audit WHERE reason = 'enforcement_started'")
+        .await;
+    assert!(enforced_at <= 1, "enforcement started {enforced_at} times");
+}
+
+both_stores!(two_servers_on_one_database_give_the_seats_of_one);
