@@ -274,7 +274,7 @@ async fn reconciler_killed_mid_way(store: Store) {
             "active",
             &crate::helpers::at(i),
         ));
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             bodies.push(crate::helpers::user_event(
                 &format!("event_u{i}"),
                 "updated",
@@ -323,7 +323,7 @@ async fn reconciler_killed_mid_way(store: Store) {
     assert_eq!(members.len(), 40);
     for m in &members {
         let i: u32 = m.email[4..6].parse().unwrap();
-        let expected = if i % 4 == 0 {
+        let expected = if i.is_multiple_of(4) {
             ("free", "manual")
         } else {
             ("paid", "directory")

@@ -59,7 +59,7 @@ async fn two_servers_on_one_database_give_the_seats_of_one(store: Store) {
         draw ^= draw << 13;
         draw ^= draw >> 17;
         draw ^= draw << 5;
-        let app = if draw % 2 == 0 { &a } else { &b };
+        let app = if draw.is_multiple_of(2) { &a } else { &b };
         let body = event.to_string();
         let header = signature::header_value(SECRET.as_bytes(), now_ms(), body.as_bytes());
         let request = app
