@@ -4,7 +4,7 @@ use crate::{
     db, plans,
     startup::Application,
     telemetry,
-    tools::{replay, sign},
+    tools::{bench, replay, sign},
 };
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -63,10 +63,46 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
     },
+    /// Print throughput and latency figures (webhook intake, enforcement).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Operate on plans directly in the database.
     Plans {
         #[command(subcommand)]
         command: PlansCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Fire signed deliveries; print accepted/s and latency percentiles.
+    #[command(
+        after_help = "Without --url, a server is started in this process on a temporary SQLite file\n\
+        (or --database-url). Example:\n  seatsync bench webhooks --requests 5000 --concurrency 64"
+    )]
+    Webhooks {
+        /// A running seatsync; its secret must match --secret.
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long, default_value = "whsec_bench_secret")]
+        secret: String,
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Time the switch to enforcement on a large plan.
+    Enforcement {
+        #[arg(long, default_value_t = 100_000)]
+        members: u64,
+        #[arg(long, default_value_t = 1_000)]
+        directory_users: u64,
+        #[arg(long)]
+        database_url: Option<String>,
     },
 }
 
@@ -155,6 +191,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Bench { command } => match command {
+            BenchCommand::Webhooks {
+                url,
+                secret,
+                requests,
+                concurrency,
+                database_url,
+            } => {
+                bench::webhooks(bench::WebhookBench {
+                    url,
+                    secret,
+                    requests,
+                    concurrency,
+                    database_url,
+                })
+                .await?
+            }
+            BenchCommand::Enforcement {
+                members,
+                directory_users,
+                database_url,
+            } => bench::enforcement(members, directory_users, database_url).await?,
+        },
         Command::Plans { command } => {
             let conn = db::connect(&settings.database_url)
                 .await

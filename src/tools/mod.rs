@@ -1,3 +1,4 @@
 //! Operator and developer tools: signing and replaying fixture payloads.
+pub mod bench;
 pub mod replay;
 pub mod sign;
