@@ -289,6 +289,26 @@ mod tests {
     }
 
     #[test]
+    fn every_fixture_event_translates() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/events");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let envelope = Envelope::parse(&std::fs::read(&path).unwrap()).unwrap();
+            let command =
+                translate(&envelope).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(
+                command == Command::Ignore,
+                envelope.event.starts_with("dsync.group."),
+                "{}",
+                path.display()
+            );
+            seen += 1;
+        }
+        assert_eq!(seen, 12);
+    }
+
+    #[test]
     fn envelopes_need_string_id_and_event() {
         for body in [
             &b"not json"[..],

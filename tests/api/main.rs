@@ -6,4 +6,5 @@ mod process;
 mod property;
 mod reconcile;
 mod replicas;
+mod scenarios;
 mod webhook;
