@@ -138,15 +138,17 @@ impl Settings {
             .trim()
             .parse()
             .map_err(|_| problem("LISTEN_ADDR", "must be an address like 127.0.0.1:8080"))?;
-        let secret = |name: &'static str| match lookup(name) {
-            None => Ok(None),
-            Some(v) if v.is_empty() => Err(problem(name, "is set but empty")),
-            Some(v) => Ok(Some(Secret::new(v))),
+        // The webhook secret set but empty is a mistake worth stopping for (fail
+        // closed); the optional secrets left empty, as in .env.example, are unset.
+        let webhook_secret = match lookup("WORKOS_WEBHOOK_SECRET") {
+            None => None,
+            Some(v) if v.trim().is_empty() => return Err(problem("WORKOS_WEBHOOK_SECRET", "is set but empty")),
+            Some(v) => Some(Secret::new(v)),
         };
-        let webhook_secret = secret("WORKOS_WEBHOOK_SECRET")?;
-        let webhook_secret_previous = secret("WORKOS_WEBHOOK_SECRET_PREVIOUS")?;
-        let admin_token = secret("ADMIN_TOKEN")?;
-        let workos_api_key = secret("WORKOS_API_KEY")?;
+        let optional_secret = |name: &str| lookup(name).filter(|v| !v.trim().is_empty()).map(Secret::new);
+        let webhook_secret_previous = optional_secret("WORKOS_WEBHOOK_SECRET_PREVIOUS");
+        let admin_token = optional_secret("ADMIN_TOKEN");
+        let workos_api_key = optional_secret("WORKOS_API_KEY");
 
         let tolerance = parse_number::<u64>(&get, "WEBHOOK_TOLERANCE_SECS", 180)?;
         if tolerance == 0 {
@@ -271,6 +273,12 @@ mod tests {
         assert_eq!(err.variable, "WORKOS_WEBHOOK_SECRET");
         let err = settings(&[("WORKOS_WEBHOOK_SECRET", "")]).unwrap_err();
         assert_eq!(err.variable, "WORKOS_WEBHOOK_SECRET");
+    }
+
+    #[test]
+    fn empty_optional_secrets_are_unset() {
+        let s = settings(&[("WORKOS_WEBHOOK_SECRET_PREVIOUS", ""), ("ADMIN_TOKEN", ""), ("WORKOS_API_KEY", "")]).unwrap();
+        assert!(s.webhook_secret_previous.is_none() && s.admin_token.is_none() && s.workos_api_key.is_none());
     }
 
     #[test]
