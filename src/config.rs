@@ -142,10 +142,16 @@ impl Settings {
         // closed); the optional secrets left empty, as in .env.example, are unset.
         let webhook_secret = match lookup("WORKOS_WEBHOOK_SECRET") {
             None => None,
-            Some(v) if v.trim().is_empty() => return Err(problem("WORKOS_WEBHOOK_SECRET", "is set but empty")),
+            Some(v) if v.trim().is_empty() => {
+                return Err(problem("WORKOS_WEBHOOK_SECRET", "is set but empty"));
+            }
             Some(v) => Some(Secret::new(v)),
         };
-        let optional_secret = |name: &str| lookup(name).filter(|v| !v.trim().is_empty()).map(Secret::new);
+        let optional_secret = |name: &str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .map(Secret::new)
+        };
         let webhook_secret_previous = optional_secret("WORKOS_WEBHOOK_SECRET_PREVIOUS");
         let admin_token = optional_secret("ADMIN_TOKEN");
         let workos_api_key = optional_secret("WORKOS_API_KEY");
@@ -277,8 +283,17 @@ mod tests {
 
     #[test]
     fn empty_optional_secrets_are_unset() {
-        let s = settings(&[("WORKOS_WEBHOOK_SECRET_PREVIOUS", ""), ("ADMIN_TOKEN", ""), ("WORKOS_API_KEY", "")]).unwrap();
-        assert!(s.webhook_secret_previous.is_none() && s.admin_token.is_none() && s.workos_api_key.is_none());
+        let s = settings(&[
+            ("WORKOS_WEBHOOK_SECRET_PREVIOUS", ""),
+            ("ADMIN_TOKEN", ""),
+            ("WORKOS_API_KEY", ""),
+        ])
+        .unwrap();
+        assert!(
+            s.webhook_secret_previous.is_none()
+                && s.admin_token.is_none()
+                && s.workos_api_key.is_none()
+        );
     }
 
     #[test]
