@@ -5,6 +5,7 @@ use crate::{
     startup::Application,
     telemetry,
     tools::{bench, replay, sign},
+    workos::{WorkosClient, backfill, resync},
 };
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -62,6 +63,28 @@ pub enum Command {
         /// Deliveries in flight at once (order is kept only with 1).
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
+    },
+    /// Pull missed dsync.* events from the WorkOS Events API into the inbox.
+    #[command(
+        after_help = "Resumes from the saved cursor; --since starts after a given event id.\n\
+        Needs WORKOS_API_KEY. Example:\n  seatsync backfill\n  seatsync backfill --since event_01HZ..."
+    )]
+    Backfill {
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Bring an organization's directory users and seats to match the Directory Sync API.
+    #[command(
+        after_help = "Users missing from a complete listing count as deleted; changes are audited\n\
+        with reason resync. If any page fails, nothing is changed. Needs WORKOS_API_KEY.\n\
+        Example:\n  seatsync resync --organization org_01EZTR6WYX1A0DSE2CYMGXQ24Y --dry-run"
+    )]
+    Resync {
+        #[arg(long)]
+        organization: String,
+        /// Print what would change and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Print throughput and latency figures (webhook intake, enforcement).
     Bench {
@@ -191,6 +214,71 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Backfill { since } => {
+            let conn = db::connect(&settings.database_url)
+                .await
+                .context("could not connect to the database")?;
+            db::migrate(&conn)
+                .await
+                .context("could not apply migrations")?;
+            let client = workos_client(&settings)?;
+            let summary = backfill::backfill(&conn, &client, since, |s| {
+                eprintln!(
+                    "page {}: fetched {}, stored {}, duplicates {}",
+                    s.pages, s.fetched, s.stored, s.duplicates
+                )
+            })
+            .await?;
+            println!(
+                "backfill: {} pages, {} events fetched, {} stored, {} duplicates, {} invalid; cursor {}",
+                summary.pages,
+                summary.fetched,
+                summary.stored,
+                summary.duplicates,
+                summary.invalid,
+                summary.cursor.as_deref().unwrap_or("(none)")
+            );
+        }
+        Command::Resync {
+            organization,
+            dry_run,
+        } => {
+            let conn = db::connect(&settings.database_url)
+                .await
+                .context("could not connect to the database")?;
+            db::migrate(&conn)
+                .await
+                .context("could not apply migrations")?;
+            let client = workos_client(&settings)?;
+            let org = crate::domain::OrganizationId::parse(&organization)?;
+            let report =
+                resync::resync(&conn, &client, &org, dry_run, |line| eprintln!("{line}")).await?;
+            for change in &report.seat_changes {
+                println!(
+                    "{}{}: {} -> {} ({})",
+                    if dry_run { "would change " } else { "" },
+                    change.email,
+                    change.from.map_or("none", |t| t.as_str()),
+                    change.to,
+                    change.reason
+                );
+            }
+            println!(
+                "resync{}: {} directories, {} users listed ({} unusable), {} applied, {} already newer, {} removed, {} seat changes",
+                if dry_run {
+                    " (dry run, nothing changed)"
+                } else {
+                    ""
+                },
+                report.directories,
+                report.users_listed,
+                report.users_unusable,
+                report.users_applied,
+                report.users_already_newer,
+                report.users_removed,
+                report.seat_changes.len()
+            );
+        }
         Command::Bench { command } => match command {
             BenchCommand::Webhooks {
                 url,
@@ -226,6 +314,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub fn workos_client(settings: &Settings) -> anyhow::Result<WorkosClient> {
+    let key = settings
+        .workos_api_key
+        .clone()
+        .context("WORKOS_API_KEY must be set (sk_...) to call the WorkOS API")?;
+    Ok(WorkosClient::new(&settings.workos_api_base, key)?)
 }
 
 fn secret_or_env(flag: Option<String>, settings: &Settings) -> anyhow::Result<String> {

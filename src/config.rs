@@ -231,6 +231,28 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// A WorkOS API client when `serve` has pulls to do; they need the key.
+    pub fn workos_client_for_serve(
+        &self,
+    ) -> Result<Option<crate::workos::WorkosClient>, ConfigError> {
+        let wanted = [
+            ("WORKOS_EVENTS_POLL_SECS", self.events_poll_every),
+            ("WORKOS_RESYNC_EVERY_SECS", self.resync_every),
+        ];
+        let Some((variable, _)) = wanted.iter().find(|(_, every)| every.is_some()) else {
+            return Ok(None);
+        };
+        let key = self
+            .workos_api_key
+            .clone()
+            .ok_or_else(|| problem("WORKOS_API_KEY", format!("must be set when {variable} is")))?;
+        crate::workos::WorkosClient::new(&self.workos_api_base, key)
+            .map(Some)
+            .map_err(|e| problem("WORKOS_API_BASE", e.to_string()))
+    }
+}
+
 fn parse_number<T: std::str::FromStr>(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,

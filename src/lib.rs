@@ -19,3 +19,4 @@ pub mod startup;
 pub mod telemetry;
 pub mod tools;
 pub mod webhook;
+pub mod workos;

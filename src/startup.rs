@@ -9,6 +9,7 @@ use crate::{
     metrics::Metrics,
     reconcile::Reconciler,
     webhook,
+    workos::schedule,
 };
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
@@ -49,6 +50,7 @@ impl Application {
     /// `handle_signals`: the binary stops on SIGTERM/Ctrl-C; in-process tests do not.
     pub async fn build(settings: &Settings, handle_signals: bool) -> anyhow::Result<Self> {
         let secrets = settings.webhook_secrets()?;
+        let workos = settings.workos_client_for_serve()?;
         let db = db::connect(&settings.database_url)
             .await
             .context("could not connect to the database")?;
@@ -106,6 +108,26 @@ impl Application {
                 let _ = stopped.wait_for(|s| *s).await;
             },
         )));
+        if let Some(client) = workos {
+            if let Some(every) = settings.events_poll_every {
+                let task = schedule::poll_events(
+                    db.clone(),
+                    client.clone(),
+                    every,
+                    reconciler.clone(),
+                    stop.subscribe(),
+                );
+                background.push(tokio::spawn(task));
+            }
+            if let Some(every) = settings.resync_every {
+                background.push(tokio::spawn(schedule::resync_all(
+                    db.clone(),
+                    client,
+                    every,
+                    stop.subscribe(),
+                )));
+            }
+        }
 
         tracing::info!(
             listen = %format!("{}:{port}", settings.listen_addr.ip()),

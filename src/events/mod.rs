@@ -3,7 +3,7 @@
 pub mod translate;
 pub mod workos;
 
-pub use translate::{Command, DirectoryUserChange, TranslateError, translate};
+pub use translate::{Command, DirectoryUserChange, TranslateError, translate, user_change};
 pub use workos::{Envelope, InvalidEvent};
 
 /// The event types the reconciler acts on. Everything else is stored as `ignored`.

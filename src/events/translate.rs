@@ -71,28 +71,39 @@ pub fn translate(envelope: &Envelope) -> Result<Command, TranslateError> {
         }
         kind @ ("dsync.user.created" | "dsync.user.updated" | "dsync.user.deleted") => {
             let user: DirectoryUser = data(envelope)?;
-            let email = Email::parse(&user.primary_email().ok_or(TranslateError::NoEmail)?)?;
-            let updated_at = user
-                .updated_at
-                .as_deref()
-                .and_then(Micros::parse_workos)
-                .ok_or_else(|| TranslateError::BadUpdatedAt(user.updated_at.clone()))?;
-            Ok(Command::ChangeDirectoryUser(DirectoryUserChange {
-                user: DirectoryUserId::parse(&user.id)?,
-                directory: DirectoryId::parse(&user.directory_id)?,
-                organization: user
-                    .organization_id
-                    .as_deref()
-                    .map(OrganizationId::parse)
-                    .transpose()?,
-                email,
-                state: UserState::parse(user.state.as_deref().unwrap_or("")),
-                updated_at,
-                deleted: kind == "dsync.user.deleted",
-            }))
+            Ok(Command::ChangeDirectoryUser(user_change(
+                &user,
+                kind == "dsync.user.deleted",
+            )?))
         }
         _ => Ok(Command::Ignore),
     }
+}
+
+/// A directory user (from an event or a Directory Sync listing) as its new state.
+pub fn user_change(
+    user: &DirectoryUser,
+    deleted: bool,
+) -> Result<DirectoryUserChange, TranslateError> {
+    let email = Email::parse(&user.primary_email().ok_or(TranslateError::NoEmail)?)?;
+    let updated_at = user
+        .updated_at
+        .as_deref()
+        .and_then(Micros::parse_workos)
+        .ok_or_else(|| TranslateError::BadUpdatedAt(user.updated_at.clone()))?;
+    Ok(DirectoryUserChange {
+        user: DirectoryUserId::parse(&user.id)?,
+        directory: DirectoryId::parse(&user.directory_id)?,
+        organization: user
+            .organization_id
+            .as_deref()
+            .map(OrganizationId::parse)
+            .transpose()?,
+        email,
+        state: UserState::parse(user.state.as_deref().unwrap_or("")),
+        updated_at,
+        deleted,
+    })
 }
 
 fn data<T: serde::de::DeserializeOwned>(envelope: &Envelope) -> Result<T, TranslateError> {

@@ -97,12 +97,27 @@ pub async fn store_batch(
     events: &[&NewEvent],
 ) -> Result<Vec<Stored>, DbErr> {
     let txn = db.begin().await?;
+    let outcomes = insert_events(&txn, events).await?;
+    txn.commit().await?;
+    Ok(outcomes)
+}
+
+/// Inserts events in the caller's transaction; an id already stored is a duplicate.
+pub async fn insert_events(
+    c: &impl ConnectionTrait,
+    events: &[&NewEvent],
+) -> Result<Vec<Stored>, DbErr> {
     let now = Micros::now();
-    let mut outcomes = Vec::with_capacity(events.len());
-    for event in events {
-        let inserted = txn
+    // Insert in id order: two replicas storing overlapping batches (WorkOS
+    // retries) then wait on each other in one direction only, never deadlock.
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by(|a, b| events[*a].event_id.cmp(&events[*b].event_id));
+    let mut outcomes = vec![Stored::Duplicate; events.len()];
+    for index in order {
+        let event = events[index];
+        let inserted = c
             .execute_raw(stmt(
-                txn.get_database_backend(),
+                c.get_database_backend(),
                 "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts) \
                  VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (event_id) DO NOTHING",
                 [
@@ -115,12 +130,9 @@ pub async fn store_batch(
             ))
             .await?
             .rows_affected();
-        outcomes.push(if inserted == 1 {
-            Stored::Accepted
-        } else {
-            Stored::Duplicate
-        });
+        if inserted == 1 {
+            outcomes[index] = Stored::Accepted;
+        }
     }
-    txn.commit().await?;
     Ok(outcomes)
 }

@@ -194,3 +194,45 @@ pub async fn active_count(c: &impl ConnectionTrait, org: &OrganizationId) -> Res
         .unwrap_or(0)
         .max(0) as u64)
 }
+
+/// The users held as not deleted for a directory: `(id, email, state, updated_at)`.
+pub async fn live_users_of(
+    c: &impl ConnectionTrait,
+    dir: &DirectoryId,
+) -> Result<Vec<(DirectoryUserId, Email, UserState, Micros)>, DbErr> {
+    let bad = |e: String| DbErr::Custom(e);
+    c.query_all_raw(stmt(
+        c.get_database_backend(),
+        "SELECT id, email, state, updated_at FROM directory_users WHERE directory_id = ? AND deleted = ? ORDER BY id",
+        [dir.as_str().into(), false.into()],
+    ))
+    .await?
+    .iter()
+    .map(|row| {
+        Ok((
+            DirectoryUserId::parse(&col::<String>(row, "id")?).map_err(|e| bad(e.to_string()))?,
+            Email::parse(&col::<String>(row, "email")?).map_err(|e| bad(e.to_string()))?,
+            UserState::parse(&col::<String>(row, "state")?),
+            Micros(col(row, "updated_at")?),
+        ))
+    })
+    .collect()
+}
+
+/// Live directories held for an organization.
+pub async fn live_directories_of(
+    c: &impl ConnectionTrait,
+    org: &OrganizationId,
+) -> Result<Vec<DirectoryId>, DbErr> {
+    c.query_all_raw(stmt(
+        c.get_database_backend(),
+        "SELECT id FROM directories WHERE organization_id = ? AND deleted = ? ORDER BY id",
+        [org.as_str().into(), false.into()],
+    ))
+    .await?
+    .iter()
+    .map(|row| {
+        DirectoryId::parse(&col::<String>(row, "id")?).map_err(|e| DbErr::Custom(e.to_string()))
+    })
+    .collect()
+}

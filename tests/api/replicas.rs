@@ -70,7 +70,7 @@ async fn two_servers_on_one_database_give_the_seats_of_one(store: Store) {
         async move { request.send().await.unwrap().status() }
     });
     let statuses = futures_util::future::join_all(posts).await;
-    assert!(statuses.iter().all(|s| *s == 200));
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     // Both background reconcilers have been racing; wait until nothing is left.
     a.settle().await;
     b.settle().await;

@@ -1,0 +1,232 @@
+//! Full resync of an organization against the Directory Sync API: list every
+//! directory and user, then bring stored users and seats to match in one
+//! transaction (users missing from a complete listing count as deleted). If any
+//! page fails, nothing is changed.
+use super::client::{ApiError, ListPage, WorkosClient};
+use crate::{
+    domain::{DirectoryId, Micros, OrganizationId, Reason},
+    events::{DirectoryUserChange, user_change, workos::DirectoryUser},
+    reconcile::{Outcome, apply::change_user},
+    seats::{
+        audit::{self, AuditEntry},
+        directory, plans,
+    },
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+use serde::Deserialize;
+use std::{collections::BTreeSet, time::Duration};
+
+/// WorkOS allows 4 `/directory_users` requests a second per directory.
+const PER_DIRECTORY_SPACING: Duration = Duration::from_millis(250);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResyncError {
+    #[error("no plan for organization {0}")]
+    NoPlan(String),
+    #[error("listing stopped at {at}; nothing was changed")]
+    Incomplete {
+        at: String,
+        #[source]
+        source: ApiError,
+    },
+    #[error("database error; nothing was changed")]
+    Database(#[from] DbErr),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ListedDirectory {
+    id: String,
+    #[serde(default)]
+    state: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ResyncReport {
+    pub directories: usize,
+    pub users_listed: usize,
+    pub users_unusable: usize,
+    pub users_applied: usize,
+    pub users_already_newer: usize,
+    pub users_removed: usize,
+    pub seat_changes: Vec<AuditEntry>,
+    pub dry_run: bool,
+}
+
+async fn list_all<T: serde::de::DeserializeOwned>(
+    client: &WorkosClient,
+    path: &str,
+    query: &[(&str, String)],
+    spacing: Option<Duration>,
+    what: &str,
+    mut progress: impl FnMut(usize),
+) -> Result<Vec<T>, ResyncError> {
+    let mut items = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut q = query.to_vec();
+        q.push(("limit", "100".into()));
+        if let Some(a) = &after {
+            q.push(("after", a.clone()));
+        }
+        let page: ListPage<T> =
+            client
+                .get(path, &q)
+                .await
+                .map_err(|source| ResyncError::Incomplete {
+                    at: format!(
+                        "{what}, page after {}",
+                        after.as_deref().unwrap_or("the start")
+                    ),
+                    source,
+                })?;
+        let next = page.after().map(str::to_owned);
+        items.extend(page.data);
+        progress(items.len());
+        match next {
+            Some(next) => after = Some(next),
+            None => return Ok(items),
+        }
+        if let Some(spacing) = spacing {
+            tokio::time::sleep(spacing).await;
+        }
+    }
+}
+
+pub async fn resync(
+    db: &DatabaseConnection,
+    client: &WorkosClient,
+    org: &OrganizationId,
+    dry_run: bool,
+    mut progress: impl FnMut(&str),
+) -> Result<ResyncReport, ResyncError> {
+    if plans::find_by_org(db, org).await?.is_none() {
+        return Err(ResyncError::NoPlan(org.to_string()));
+    }
+    let listed: Vec<ListedDirectory> = list_all(
+        client,
+        "/directories",
+        &[("organization_id", org.to_string())],
+        None,
+        "directories",
+        |_| {},
+    )
+    .await?;
+    // A directory being deleted gets its own dsync.deleted; leave it to that.
+    let live: Vec<DirectoryId> = listed
+        .iter()
+        .filter(|d| d.state.as_deref() != Some("deleting"))
+        .filter_map(|d| DirectoryId::parse(&d.id).ok())
+        .collect();
+
+    // Everything is listed before anything is changed.
+    let mut listings = Vec::new();
+    for dir in &live {
+        let what = format!("directory {dir}");
+        let users: Vec<DirectoryUser> = list_all(
+            client,
+            "/directory_users",
+            &[("directory", dir.to_string())],
+            Some(PER_DIRECTORY_SPACING),
+            &what,
+            |n| progress(&format!("{what}: {n} users listed")),
+        )
+        .await?;
+        listings.push((dir.clone(), users));
+    }
+
+    let mut report = ResyncReport {
+        directories: live.len(),
+        dry_run,
+        ..Default::default()
+    };
+    let now = Micros::now();
+    let txn = db.begin().await?;
+    let plan = plans::lock_by_org(&txn, org)
+        .await?
+        .ok_or_else(|| ResyncError::NoPlan(org.to_string()))?;
+    let first_new_seq = last_audit_seq(&txn, &plan.id).await?;
+
+    let mut held_dirs: BTreeSet<DirectoryId> = directory::live_directories_of(&txn, org)
+        .await?
+        .into_iter()
+        .collect();
+    for (dir, users) in &listings {
+        held_dirs.remove(dir);
+        let mut seen = BTreeSet::new();
+        for user in users {
+            report.users_listed += 1;
+            let Ok(mut change) = user_change(user, false) else {
+                report.users_unusable += 1;
+                continue;
+            };
+            change.organization = Some(org.clone());
+            change.directory = dir.clone();
+            seen.insert(change.user.clone());
+            match change_user(&txn, &change, None, now, Some(Reason::Resync)).await? {
+                Outcome::Applied => report.users_applied += 1,
+                _ => report.users_already_newer += 1,
+            }
+        }
+        report.users_removed += remove_missing(&txn, org, dir, &seen, now).await?;
+    }
+    // Directories we hold that WorkOS no longer lists: their users are missing too.
+    for dir in held_dirs {
+        report.users_removed += remove_missing(&txn, org, &dir, &BTreeSet::new(), now).await?;
+    }
+
+    let (changes, _) = audit::page(&txn, &plan.id, first_new_seq, u32::MAX as u64).await?;
+    report.seat_changes = changes;
+    if dry_run {
+        txn.rollback().await?;
+    } else {
+        txn.commit().await?;
+    }
+    Ok(report)
+}
+
+async fn last_audit_seq(
+    c: &impl ConnectionTrait,
+    plan: &crate::domain::PlanId,
+) -> Result<i64, DbErr> {
+    let row = c
+        .query_one_raw(crate::db::stmt(
+            c.get_database_backend(),
+            "SELECT COALESCE(MAX(seq), 0) AS seq FROM seat_audit WHERE plan_id = ?",
+            [plan.as_str().into()],
+        ))
+        .await?;
+    Ok(row
+        .map(|r| crate::seats::col::<i64>(&r, "seq"))
+        .transpose()?
+        .unwrap_or(0))
+}
+
+/// Users held for `dir` but absent from its complete listing are deleted, as of
+/// now (so an older late webhook for them is stale).
+async fn remove_missing(
+    c: &impl ConnectionTrait,
+    org: &OrganizationId,
+    dir: &DirectoryId,
+    seen: &BTreeSet<crate::domain::DirectoryUserId>,
+    now: Micros,
+) -> Result<usize, DbErr> {
+    let mut removed = 0;
+    for (id, email, state, updated_at) in directory::live_users_of(c, dir).await? {
+        if seen.contains(&id) {
+            continue;
+        }
+        let change = DirectoryUserChange {
+            user: id,
+            directory: dir.clone(),
+            organization: Some(org.clone()),
+            email,
+            state,
+            updated_at: Micros(now.0.max(updated_at.0 + 1)),
+            deleted: true,
+        };
+        if change_user(c, &change, None, now, Some(Reason::Resync)).await? == Outcome::Applied {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

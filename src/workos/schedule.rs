@@ -1,0 +1,70 @@
+//! `serve`'s optional background pulls: the Events API every
+//! `WORKOS_EVENTS_POLL_SECS`, a full resync of every plan every
+//! `WORKOS_RESYNC_EVERY_SECS`.
+use super::{WorkosClient, backfill::backfill, resync::resync};
+use crate::{reconcile::Reconciler, seats::plans};
+use sea_orm::DatabaseConnection;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub async fn poll_events(
+    db: DatabaseConnection,
+    client: WorkosClient,
+    every: Duration,
+    reconciler: Reconciler,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        match backfill(&db, &client, None, |_| {}).await {
+            Ok(s) if s.stored > 0 => {
+                tracing::info!(
+                    stored = s.stored,
+                    duplicates = s.duplicates,
+                    "events pulled from WorkOS"
+                );
+                reconciler.wake();
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "polling the WorkOS Events API failed"),
+        }
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+pub async fn resync_all(
+    db: DatabaseConnection,
+    client: WorkosClient,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let all = match plans::list(&db).await {
+            Ok(all) => all,
+            Err(err) => {
+                tracing::warn!(error = %err, "scheduled resync could not list plans");
+                continue;
+            }
+        };
+        for plan in all {
+            match resync(&db, &client, &plan.organization_id, false, |_| {}).await {
+                Ok(report) => tracing::info!(
+                    plan_id = %plan.id,
+                    users = report.users_listed,
+                    removed = report.users_removed,
+                    seat_changes = report.seat_changes.len(),
+                    "scheduled resync done"
+                ),
+                Err(err) => {
+                    tracing::warn!(plan_id = %plan.id, error = %err, "scheduled resync failed")
+                }
+            }
+        }
+    }
+}
