@@ -1,6 +1,7 @@
 //! HTTP tests against the real server, on SQLite and PostgreSQL.
 mod helpers;
 
+mod fake_workos;
 mod health;
 mod process;
 mod property;
@@ -8,3 +9,4 @@ mod reconcile;
 mod replicas;
 mod scenarios;
 mod webhook;
+mod workos_api;

@@ -1,0 +1,167 @@
+//! An in-process fake of the WorkOS API (Events and Directory Sync), with
+//! failures that tests inject.
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::{Value, json};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+};
+
+pub const API_KEY: &str = "sk_test_fake_key";
+
+pub struct Failure {
+    pub path: &'static str,
+    /// Only requests with this `after` (None: any request on the path).
+    pub after: Option<String>,
+    pub status: u16,
+    pub retry_after: Option<u64>,
+    pub remaining: usize,
+}
+
+#[derive(Default)]
+pub struct FakeState {
+    pub events: Vec<Value>,
+    pub directories: Vec<Value>,
+    pub users: BTreeMap<String, Vec<Value>>,
+    pub page_size: usize,
+    pub failures: Vec<Failure>,
+    /// Every request as `path?query`, in order.
+    pub requests: Vec<String>,
+}
+
+pub struct FakeWorkos {
+    pub base: String,
+    pub state: Arc<Mutex<FakeState>>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for FakeWorkos {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+impl FakeWorkos {
+    pub fn start() -> Self {
+        let state = Arc::new(Mutex::new(FakeState {
+            page_size: 100,
+            ..Default::default()
+        }));
+        let shared = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(shared.clone()))
+                .default_service(web::to(answer))
+        })
+        .workers(1)
+        .disable_signals()
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let port = server.addrs()[0].port();
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            state,
+            handle,
+        }
+    }
+
+    pub fn client(&self) -> seatsync::workos::WorkosClient {
+        seatsync::workos::WorkosClient::new(&self.base, seatsync::config::Secret::new(API_KEY))
+            .unwrap()
+            .with_backoff(std::time::Duration::from_millis(5))
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().requests.clone()
+    }
+}
+
+fn page(items: &[Value], after: Option<&str>, limit: usize) -> HttpResponse {
+    let start = match after {
+        Some(after) => items
+            .iter()
+            .position(|i| i["id"] == after)
+            .map_or(items.len(), |p| p + 1),
+        None => 0,
+    };
+    let data: Vec<Value> = items.iter().skip(start).take(limit).cloned().collect();
+    let more = start + data.len() < items.len();
+    let next = if more {
+        data.last().map(|d| d["id"].clone())
+    } else {
+        None
+    };
+    HttpResponse::Ok().json(
+        json!({"object": "list", "data": data, "list_metadata": {"before": null, "after": next}}),
+    )
+}
+
+async fn answer(req: HttpRequest, state: web::Data<Arc<Mutex<FakeState>>>) -> HttpResponse {
+    let query: HashMap<String, String> =
+        web::Query::<HashMap<String, String>>::from_query(req.query_string())
+            .map(|q| q.into_inner())
+            .unwrap_or_default();
+    let mut state = state.lock().unwrap();
+    state
+        .requests
+        .push(format!("{}?{}", req.path(), req.query_string()));
+    let authorized = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {API_KEY}"));
+    if !authorized {
+        return HttpResponse::Unauthorized().json(json!({"message": "Unauthorized"}));
+    }
+    let after = query.get("after").cloned();
+    if let Some(failure) = state.failures.iter_mut().find(|f| {
+        f.remaining > 0 && f.path == req.path() && (f.after.is_none() || f.after == after)
+    }) {
+        failure.remaining -= 1;
+        let mut response =
+            HttpResponse::build(actix_web::http::StatusCode::from_u16(failure.status).unwrap());
+        if let Some(secs) = failure.retry_after {
+            response.insert_header(("Retry-After", secs.to_string()));
+        }
+        return response.json(json!({"message": "injected failure"}));
+    }
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(10)
+        .min(state.page_size);
+    match req.path() {
+        "/events" => {
+            let wanted: Vec<&str> = query
+                .get("events")
+                .map(|e| e.split(',').collect())
+                .unwrap_or_default();
+            let events: Vec<Value> = state
+                .events
+                .iter()
+                .filter(|e| wanted.contains(&e["event"].as_str().unwrap_or("")))
+                .cloned()
+                .collect();
+            page(&events, after.as_deref(), limit)
+        }
+        "/directories" => {
+            let org = query.get("organization_id").cloned().unwrap_or_default();
+            let dirs: Vec<Value> = state
+                .directories
+                .iter()
+                .filter(|d| d["organization_id"] == org.as_str())
+                .cloned()
+                .collect();
+            page(&dirs, after.as_deref(), limit)
+        }
+        "/directory_users" => {
+            let dir = query.get("directory").cloned().unwrap_or_default();
+            let users = state.users.get(&dir).cloned().unwrap_or_default();
+            page(&users, after.as_deref(), limit)
+        }
+        _ => HttpResponse::NotFound().json(json!({"message": "not found"})),
+    }
+}

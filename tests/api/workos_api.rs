@@ -1,0 +1,396 @@
+//! Backfill from the Events API and resync against the Directory Sync API, with
+//! a fake WorkOS in this process.
+use crate::both_stores;
+use crate::fake_workos::{API_KEY, Failure, FakeWorkos};
+use crate::helpers::*;
+use seatsync::{
+    domain::OrganizationId,
+    workos::{
+        backfill::{backfill, saved_cursor},
+        resync::{ResyncError, resync},
+    },
+};
+use serde_json::{Value, json};
+
+fn events(n: u32) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            user_event(
+                &format!("event_{i:04}"),
+                "created",
+                &format!("directory_user_{i}"),
+                &format!("user{i}@example.com"),
+                "active",
+                &at(i),
+            )
+        })
+        .collect()
+}
+
+async fn backfill_stores_every_page_once_and_skips_events_already_delivered(store: Store) {
+    let app = spawn_app(store).await;
+    app.create_plan(ORG, Some(1000)).await;
+    let fake = FakeWorkos::start();
+    let all = events(250);
+    fake.state.lock().unwrap().events = all.clone();
+    // A group event the API would not return for our filter, and one webhook already delivered.
+    fake.state
+        .lock()
+        .unwrap()
+        .events
+        .push(json!({"id": "event_group", "event": "dsync.group.created", "data": {}}));
+    app.deliver(&all[5]).await;
+
+    let summary = backfill(&app.db, &fake.client(), None, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            summary.pages,
+            summary.fetched,
+            summary.stored,
+            summary.duplicates
+        ),
+        (3, 250, 249, 1)
+    );
+    assert_eq!(summary.cursor.as_deref(), Some("event_0249"));
+    assert_eq!(
+        saved_cursor(&app.db).await.unwrap().as_deref(),
+        Some("event_0249")
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events").await, 250);
+    let first = &fake.requests()[0];
+    assert!(
+        first.starts_with("/events?events=dsync.activated%2Cdsync.deleted%2Cdsync.user.created"),
+        "{first}"
+    );
+    assert!(first.contains("limit=100"), "{first}");
+
+    app.settle().await;
+    assert_eq!(
+        app.plan(
+            &app.admin_json("/admin/plans").await["data"][0]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        )
+        .await["paid_seats"],
+        250
+    );
+    // Nothing new: nothing fetched, the cursor stays.
+    let again = backfill(&app.db, &fake.client(), None, |_| {})
+        .await
+        .unwrap();
+    assert_eq!((again.fetched, again.stored), (0, 0));
+    assert!(fake.requests().last().unwrap().contains("after=event_0249"));
+}
+
+async fn backfill_resumes_after_a_crash_between_pages(store: Store) {
+    let app = spawn_app(store).await;
+    let fake = FakeWorkos::start();
+    fake.state.lock().unwrap().events = events(250);
+    fake.state.lock().unwrap().failures.push(Failure {
+        path: "/events",
+        after: Some("event_0099".into()),
+        status: 500,
+        retry_after: None,
+        remaining: 1000,
+    });
+    let err = backfill(&app.db, &fake.client(), None, |_| {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("500"), "{err}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events").await, 100);
+    assert_eq!(
+        saved_cursor(&app.db).await.unwrap().as_deref(),
+        Some("event_0099")
+    );
+
+    fake.state.lock().unwrap().failures.clear();
+    let before = fake.requests().len();
+    let summary = backfill(&app.db, &fake.client(), None, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (summary.fetched, summary.stored, summary.duplicates),
+        (150, 150, 0)
+    );
+    assert!(fake.requests()[before].contains("after=event_0099"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events").await, 250);
+    assert_eq!(
+        app.count("SELECT COUNT(DISTINCT event_id) FROM inbox_events")
+            .await,
+        250
+    );
+}
+
+async fn backfill_waits_out_a_429_with_retry_after(store: Store) {
+    let app = spawn_app(store).await;
+    let fake = FakeWorkos::start();
+    fake.state.lock().unwrap().events = events(3);
+    fake.state.lock().unwrap().failures.push(Failure {
+        path: "/events",
+        after: None,
+        status: 429,
+        retry_after: Some(1),
+        remaining: 1,
+    });
+    let started = std::time::Instant::now();
+    let summary = backfill(&app.db, &fake.client(), None, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(summary.stored, 3);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(950),
+        "Retry-After was not honoured"
+    );
+    assert_eq!(fake.requests().len(), 2);
+}
+
+async fn backfill_retries_a_server_error_then_succeeds(store: Store) {
+    let app = spawn_app(store).await;
+    let fake = FakeWorkos::start();
+    fake.state.lock().unwrap().events = events(3);
+    fake.state.lock().unwrap().failures.push(Failure {
+        path: "/events",
+        after: None,
+        status: 502,
+        retry_after: None,
+        remaining: 2,
+    });
+    let summary = backfill(&app.db, &fake.client(), None, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(summary.stored, 3);
+    assert_eq!(fake.requests().len(), 3);
+}
+
+async fn backfill_with_a_wrong_key_says_so_and_exits_non_zero(store: Store) {
+    let database = TestDatabase::create(store).await;
+    let fake = FakeWorkos::start();
+    let mut env = base_env(&database.url);
+    env.insert("WORKOS_API_BASE".into(), fake.base.clone());
+    env.insert("WORKOS_API_KEY".into(), "sk_wrong".into());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_seatsync"))
+            .arg("backfill")
+            .current_dir(std::env::temp_dir())
+            .env_clear()
+            .envs(env)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("WORKOS_API_KEY") && stderr.contains("401"),
+        "{stderr}"
+    );
+    assert_eq!(API_KEY.len(), 16);
+}
+
+/// Five users delivered by webhook; the directory listing (two a page) then has
+/// a1 active, b1 deactivated, c1 active, two new users, and d1, e1 missing.
+async fn directory_fixture(app: &TestApp, fake: &FakeWorkos) -> String {
+    let plan = app.create_plan(ORG, None).await;
+    for (i, name) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        app.deliver(&user_event(
+            &format!("event_{name}"),
+            "created",
+            &format!("directory_user_{name}"),
+            &format!("{name}1@example.com"),
+            "active",
+            &at(i as u32),
+        ))
+        .await;
+    }
+    app.settle().await;
+    let listed = |name: &str, state: &str, t: u32| {
+        user_event(
+            "x",
+            "created",
+            &format!("directory_user_{name}"),
+            &format!("{name}1@example.com"),
+            state,
+            &at(t),
+        )["data"]
+            .clone()
+    };
+    let mut state = fake.state.lock().unwrap();
+    state.page_size = 2;
+    state.directories = vec![
+        json!({"object": "directory", "id": DIRECTORY, "organization_id": ORG, "state": "linked"}),
+    ];
+    state.users.insert(
+        DIRECTORY.into(),
+        vec![
+            listed("a", "active", 0),
+            listed("b", "inactive", 500),
+            listed("c", "active", 2),
+            listed("f", "active", 600),
+            listed("g", "active", 601),
+        ],
+    );
+    plan
+}
+
+async fn resync_adds_deactivates_and_removes_users_across_pages(store: Store) {
+    let app = spawn_app(store).await;
+    let fake = FakeWorkos::start();
+    let plan = directory_fixture(&app, &fake).await;
+    let report = resync(
+        &app.db,
+        &fake.client(),
+        &OrganizationId::parse(ORG).unwrap(),
+        false,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            report.directories,
+            report.users_listed,
+            report.users_removed
+        ),
+        (1, 5, 2)
+    );
+    assert_eq!(
+        app.seats(&plan).await,
+        vec![
+            seat("a1@example.com", "paid", "directory"),
+            seat("b1@example.com", "free", "manual"),
+            seat("c1@example.com", "paid", "directory"),
+            seat("d1@example.com", "free", "manual"),
+            seat("e1@example.com", "free", "manual"),
+            seat("f1@example.com", "paid", "directory"),
+            seat("g1@example.com", "paid", "directory"),
+        ]
+    );
+    let resynced: Vec<(String, String)> = app
+        .audit(&plan)
+        .await
+        .iter()
+        .filter(|e| e["reason"] == "resync")
+        .map(|e| {
+            (
+                e["email"].as_str().unwrap().to_owned(),
+                e["to"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let mut resynced_sorted = resynced.clone();
+    resynced_sorted.sort();
+    assert_eq!(
+        resynced_sorted,
+        [
+            ("b1", "free"),
+            ("d1", "free"),
+            ("e1", "free"),
+            ("f1", "paid"),
+            ("g1", "paid")
+        ]
+        .map(|(e, t)| (format!("{e}@example.com"), t.to_owned()))
+    );
+    assert_eq!(report.seat_changes.len(), 5);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM directory_users WHERE deleted = true")
+            .await,
+        2
+    );
+    // Paging honoured the per-directory limit: three pages of users.
+    assert_eq!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.starts_with("/directory_users"))
+            .count(),
+        3
+    );
+    // A late webhook older than the resync changes nothing.
+    app.deliver(&user_event(
+        "event_late_d",
+        "updated",
+        "directory_user_d",
+        "d1@example.com",
+        "active",
+        &at(3),
+    ))
+    .await;
+    app.settle().await;
+    assert_eq!(app.event_status("event_late_d").await, "stale");
+}
+
+async fn resync_stopped_by_a_failing_page_changes_nothing(store: Store) {
+    let app = spawn_app(store).await;
+    let fake = FakeWorkos::start();
+    let plan = directory_fixture(&app, &fake).await;
+    let before = (app.seats(&plan).await, app.audit(&plan).await);
+    fake.state.lock().unwrap().failures.push(Failure {
+        path: "/directory_users",
+        after: Some("directory_user_b".into()),
+        status: 500,
+        retry_after: None,
+        remaining: 1000,
+    });
+    let err = resync(
+        &app.db,
+        &fake.client(),
+        &OrganizationId::parse(ORG).unwrap(),
+        false,
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ResyncError::Incomplete { .. }));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "listing stopped at directory {DIRECTORY}, page after directory_user_b; nothing was changed"
+        )
+    );
+    assert_eq!((app.seats(&plan).await, app.audit(&plan).await), before);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM directory_users WHERE deleted = true")
+            .await,
+        0
+    );
+}
+
+async fn a_dry_run_reports_the_changes_and_makes_none(store: Store) {
+    let app = spawn_app(store).await;
+    let fake = FakeWorkos::start();
+    let plan = directory_fixture(&app, &fake).await;
+    let before = (app.seats(&plan).await, app.audit(&plan).await);
+    let org = OrganizationId::parse(ORG).unwrap();
+    let dry = resync(&app.db, &fake.client(), &org, true, |_| {})
+        .await
+        .unwrap();
+    assert!(dry.dry_run);
+    assert_eq!(dry.seat_changes.len(), 5);
+    assert_eq!((app.seats(&plan).await, app.audit(&plan).await), before);
+    assert_eq!(app.count("SELECT COUNT(*) FROM directory_users").await, 5);
+    let real = resync(&app.db, &fake.client(), &org, false, |_| {})
+        .await
+        .unwrap();
+    let summary = |r: &seatsync::workos::resync::ResyncReport| {
+        r.seat_changes
+            .iter()
+            .map(|c| (c.email.clone(), c.from, c.to))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(summary(&dry), summary(&real));
+}
+
+both_stores!(
+    backfill_stores_every_page_once_and_skips_events_already_delivered,
+    backfill_resumes_after_a_crash_between_pages,
+    backfill_waits_out_a_429_with_retry_after,
+    backfill_retries_a_server_error_then_succeeds,
+    backfill_with_a_wrong_key_says_so_and_exits_non_zero,
+    resync_adds_deactivates_and_removes_users_across_pages,
+    resync_stopped_by_a_failing_page_changes_nothing,
+    a_dry_run_reports_the_changes_and_makes_none,
+);
