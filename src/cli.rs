@@ -210,7 +210,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 wait_timeout: Duration::from_secs(30),
             };
             let summary = replay::replay(&deliveries, &options, &mut std::io::stdout()).await?;
-            if summary.refused > 0 {
+            if summary.refused > 0 || summary.failed > 0 {
                 return Ok(ExitCode::FAILURE);
             }
         }

@@ -84,7 +84,6 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(admin::plans::json_config())
                 .wrap(from_fn(metrics_routes::count_requests))
-                .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("seatsync::http"))
                 .service(health::healthz)
                 .service(health::readyz)
                 .service(metrics_routes::metrics)

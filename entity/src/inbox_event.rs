@@ -19,6 +19,8 @@ pub struct Model {
     pub error: Option<String>,
     pub organization_id: Option<String>,
     pub directory_id: Option<String>,
+    /// The organization (or, lacking one, the directory) the event is about.
+    pub order_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

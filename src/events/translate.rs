@@ -320,6 +320,23 @@ mod tests {
     }
 
     #[test]
+    fn events_are_ordered_by_organization_else_directory() {
+        let user = envelope("dsync.user.created", sample!("dsync.user.created.json"));
+        assert_eq!(
+            user.order_key().as_deref(),
+            Some("org:org_01EZTR6WYX1A0DSE2CYMGXQ24Y")
+        );
+        let legacy = envelope(
+            "dsync.user.updated",
+            r#"{"id":"u","directory_id":"directory_1"}"#,
+        );
+        assert_eq!(legacy.order_key().as_deref(), Some("dir:directory_1"));
+        let directory = envelope("dsync.deleted", r#"{"id":"directory_2"}"#);
+        assert_eq!(directory.order_key().as_deref(), Some("dir:directory_2"));
+        assert_eq!(envelope("connection.activated", "{}").order_key(), None);
+    }
+
+    #[test]
     fn envelopes_need_string_id_and_event() {
         for body in [
             &b"not json"[..],

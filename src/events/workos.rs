@@ -14,6 +14,28 @@ pub struct Envelope {
     pub created_at: Option<String>,
 }
 
+impl Envelope {
+    /// What the event is about, for ordering: its organization, else its
+    /// directory. Events with the same key are applied in arrival order.
+    pub fn order_key(&self) -> Option<String> {
+        let data = self.data.as_ref()?;
+        let text = |key: &str| {
+            data.get(key)
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty())
+        };
+        if let Some(org) = text("organization_id") {
+            return Some(format!("org:{org}"));
+        }
+        let directory = if self.event.starts_with("dsync.user.") {
+            text("directory_id")
+        } else {
+            text("id")
+        };
+        directory.map(|d| format!("dir:{d}"))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct InvalidEvent(pub String);

@@ -14,9 +14,11 @@ use actix_web::{
     web,
 };
 use std::fmt::Write;
+use tracing::Instrument;
 
-/// Counts every request under its route pattern (never the raw path: ids in
-/// paths would make a label per plan).
+/// Runs every request in its own tracing span, logs its outcome, and counts it
+/// under its route pattern (never the raw path: ids in paths would make a label
+/// per plan).
 pub async fn count_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -25,9 +27,19 @@ pub async fn count_requests(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let response = next.call(req).await?;
+    let span = tracing::info_span!("request", method = %req.method(), route = %route, request_id = %ulid::Ulid::new());
+    let started = std::time::Instant::now();
+    let response = next.call(req).instrument(span.clone()).await?;
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request finished"
+        )
+    });
     if let Some(state) = state {
-        state.metrics.request(&route, response.status().as_u16());
+        state.metrics.request(&route, status);
     }
     Ok(response)
 }

@@ -19,6 +19,8 @@ pub struct NewEvent {
     pub body: Vec<u8>,
     /// `pending` for types the reconciler acts on, `ignored` for the rest.
     pub status: &'static str,
+    /// See `Envelope::order_key`.
+    pub order_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,14 +120,15 @@ pub async fn insert_events(
         let inserted = c
             .execute_raw(stmt(
                 c.get_database_backend(),
-                "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts) \
-                 VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (event_id) DO NOTHING",
+                "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts, order_key) \
+                 VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (event_id) DO NOTHING",
                 [
                     event.event_id.as_str().into(),
                     event.event_type.as_str().into(),
                     event.body.clone().into(),
                     now.0.into(),
                     event.status.into(),
+                    event.order_key.clone().into(),
                 ],
             ))
             .await?

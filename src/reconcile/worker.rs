@@ -176,6 +176,8 @@ async fn claim(c: &impl ConnectionTrait, now: Micros) -> Result<Option<Claimed>,
     let backend = c.get_database_backend();
     // The claim is a write, so on SQLite the transaction holds the write lock from
     // its first statement; on PostgreSQL SKIP LOCKED lets replicas share the queue.
+    // Only the oldest pending event of each organization may be claimed, so one
+    // organization's events apply in arrival order however many reconcilers run.
     let lock = if backend == DbBackend::Postgres {
         "FOR UPDATE SKIP LOCKED"
     } else {
@@ -183,8 +185,11 @@ async fn claim(c: &impl ConnectionTrait, now: Micros) -> Result<Option<Claimed>,
     };
     let sql = format!(
         "UPDATE inbox_events SET attempts = attempts WHERE seq = (\
-           SELECT seq FROM inbox_events WHERE status = 'pending' \
-           AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY seq LIMIT 1 {lock}) \
+           SELECT e.seq FROM inbox_events e WHERE e.status = 'pending' \
+           AND (e.next_attempt_at IS NULL OR e.next_attempt_at <= ?) \
+           AND NOT EXISTS (SELECT 1 FROM inbox_events o WHERE o.status = 'pending' \
+             AND o.order_key = e.order_key AND o.seq < e.seq) \
+           ORDER BY e.seq LIMIT 1 {lock}) \
          RETURNING seq, event_id, event_type, body, attempts"
     );
     let Some(row) = c.query_one_raw(stmt(backend, &sql, [now.0.into()])).await? else {

@@ -105,6 +105,8 @@ pub struct Summary {
     pub accepted: usize,
     pub duplicate: usize,
     pub refused: usize,
+    /// Events whose final status is `failed` (they cannot be applied as they are).
+    pub failed: usize,
     /// Final statuses, in delivery order, when waiting.
     pub statuses: Vec<(String, String)>,
 }
@@ -150,13 +152,16 @@ pub async fn replay(
             let status =
                 wait_for(&client, &base, token, &delivery.id, options.wait_timeout).await?;
             writeln!(out, "{}\tfinal\t{}", delivery.id, status)?;
+            if status == "failed" {
+                summary.failed += 1;
+            }
             summary.statuses.push((delivery.id.clone(), status));
         }
     }
     writeln!(
         out,
-        "sent {}, accepted {}, duplicate {}, refused {}",
-        summary.sent, summary.accepted, summary.duplicate, summary.refused
+        "sent {}, accepted {}, duplicate {}, refused {}, failed {}",
+        summary.sent, summary.accepted, summary.duplicate, summary.refused, summary.failed
     )?;
     Ok(summary)
 }

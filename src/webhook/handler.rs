@@ -138,6 +138,7 @@ async fn handle(
     } else {
         "ignored"
     };
+    let order_key = envelope.order_key();
     let stored = state
         .inbox
         .store(NewEvent {
@@ -145,6 +146,7 @@ async fn handle(
             event_type: envelope.event,
             body: body.to_vec(),
             status,
+            order_key,
         })
         .await
         .map_err(|e: InboxError| WebhookError::Unavailable(Box::new(e)))?;

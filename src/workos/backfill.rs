@@ -87,21 +87,23 @@ pub async fn backfill(
         for raw in &page.data {
             // Kept as the exact bytes WorkOS sent, like a webhook body.
             let body = raw.get().as_bytes().to_vec();
-            match Envelope::parse(&body)
+            let parsed = Envelope::parse(&body)
                 .ok()
-                .and_then(|e| EventId::parse(&e.id).ok().map(|id| (id, e.event)))
-            {
-                Some((event_id, event_type)) => {
-                    let status = if is_actionable(&event_type) {
+                .and_then(|e| EventId::parse(&e.id).ok().map(|id| (id, e)));
+            match parsed {
+                Some((event_id, envelope)) => {
+                    let status = if is_actionable(&envelope.event) {
                         "pending"
                     } else {
                         "ignored"
                     };
+                    let order_key = envelope.order_key();
                     events.push(NewEvent {
                         event_id,
-                        event_type,
+                        event_type: envelope.event,
                         body,
                         status,
+                        order_key,
                     });
                 }
                 None => summary.invalid += 1,

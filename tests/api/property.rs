@@ -192,6 +192,7 @@ async fn run(
                     .to_owned(),
                 body: d.body.clone(),
                 status: "pending",
+                order_key: Some(format!("org:{org}")),
             })
             .collect();
         store_batch(db, &events.iter().collect::<Vec<_>>())

@@ -146,3 +146,87 @@ async fn every_scenario_ends_with_its_expected_members(store: Store) {
 }
 
 both_stores!(every_scenario_ends_with_its_expected_members);
+
+/// `seatsync replay` as an operator runs it, against a running server.
+async fn the_replay_command_prints_each_event_and_its_final_status(store: Store) {
+    let app = spawn_app(store).await;
+    app.create_plan("org_01EZTR6WYX1A0DSE2CYMGXQ24Y", None)
+        .await;
+    let url = app.address.clone();
+    let run = move |args: Vec<String>| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_seatsync"))
+                .arg("replay")
+                .args(args)
+                .args(["--url", &url])
+                .env_clear()
+                .env("WORKOS_WEBHOOK_SECRET", SECRET)
+                .env("ADMIN_TOKEN", ADMIN_TOKEN)
+                .current_dir(std::env::current_dir().unwrap())
+                .output()
+                .unwrap()
+        })
+    };
+    let output = run(vec![
+        "fixtures/scenarios/test-mode-ten-users".into(),
+        "--wait".into(),
+    ])
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "event_01HZSC00ACTIVATED000000000\tdsync.activated\t200\taccepted"
+    );
+    assert_eq!(
+        lines[11],
+        "event_01HZSC00ACTIVATED000000000\tfinal\tapplied"
+    );
+    assert_eq!(
+        *lines.last().unwrap(),
+        "sent 11, accepted 11, duplicate 0, refused 0, failed 0"
+    );
+
+    // A bad file is named, with what is wrong.
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bad.path(), br#"{"event": "dsync.user.created"}"#).unwrap();
+    let output = run(vec![bad.path().display().to_string()]).await.unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&bad.path().display().to_string()) && stderr.contains("`id`"),
+        "{stderr}"
+    );
+
+    // A refused delivery (wrong secret) makes the exit code non-zero.
+    let output = tokio::task::spawn_blocking({
+        let url = app.address.clone();
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_seatsync"))
+                .args([
+                    "replay",
+                    "fixtures/events/dsync.user.created.json",
+                    "--url",
+                    &url,
+                    "--secret",
+                    "whsec_wrong",
+                ])
+                .env_clear()
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("401\tsignature_mismatch"));
+}
+
+both_stores!(the_replay_command_prints_each_event_and_its_final_status);
