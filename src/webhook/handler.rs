@@ -3,7 +3,7 @@
 use super::signature::{self, SignatureError};
 use crate::{
     domain::EventId,
-    events::{Envelope, is_actionable},
+    events::{Envelope, InvalidEvent, is_actionable},
     http::error::{error_response, log_chain},
     inbox::{InboxError, NewEvent, Stored, dead_letter},
     startup::AppState,
@@ -118,8 +118,12 @@ async fn handle(
     let tolerance_ms = i64::try_from(state.webhook.tolerance.as_millis()).unwrap_or(i64::MAX);
     let signed_at = signature::verify(header, &body, &secrets, now_ms, tolerance_ms)?;
 
-    let envelope = match Envelope::parse(&body) {
-        Ok(envelope) => envelope,
+    let parsed = Envelope::parse(&body).and_then(|envelope| {
+        let id = EventId::parse(&envelope.id).map_err(|e| InvalidEvent(e.to_string()))?;
+        Ok((id, envelope))
+    });
+    let (event_id, envelope) = match parsed {
+        Ok(parsed) => parsed,
         Err(invalid) => {
             // Genuine but not an event: keep it, so nothing WorkOS sent is lost.
             dead_letter::keep(&state.db, &body, signed_at, &invalid.0)
@@ -128,8 +132,6 @@ async fn handle(
             return Err(WebhookError::InvalidEvent(invalid.0));
         }
     };
-    let event_id =
-        EventId::parse(&envelope.id).map_err(|e| WebhookError::InvalidEvent(e.to_string()))?;
     let span = tracing::info_span!("webhook", event_id = %event_id, event = %envelope.event);
     let _enter = span.enter();
     state.metrics.event_received(&envelope.event);

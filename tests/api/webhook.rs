@@ -124,14 +124,16 @@ async fn a_body_over_the_limit_is_413_before_anything_else(store: Store) {
 
 async fn a_verified_body_that_is_not_an_event_is_422_and_kept(store: Store) {
     let app = spawn_app(store).await;
+    let overlong = json!({"id": "e".repeat(300), "event": "dsync.user.created"}).to_string();
     for body in [
         &b"not json at all"[..],
         br#"{"id": 5, "event": "dsync.user.created"}"#,
         br#"["a"]"#,
+        overlong.as_bytes(),
     ] {
         refused(app.post_webhook(body).await, 422, "invalid_event").await;
     }
-    assert_eq!(app.count("SELECT COUNT(*) FROM dead_letters").await, 3);
+    assert_eq!(app.count("SELECT COUNT(*) FROM dead_letters").await, 4);
     assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events").await, 0);
 }
 
