@@ -29,10 +29,8 @@ pub enum Command {
     /// Apply database migrations and exit.
     Migrate,
     /// Print the WorkOS-Signature header value for FILE's exact bytes.
-    #[command(
-        after_help = "Example:\n  seatsync sign fixtures/events/dsync.user.created.json --secret whsec_dev\n  \
-        curl -H \"WorkOS-Signature: $(seatsync sign body.json)\" --data-binary @body.json http://127.0.0.1:8080/webhooks/workos"
-    )]
+    #[command(after_help = "Example:\n  seatsync sign fixtures/events/dsync.user.created.json --secret whsec_dev\n  \
+        curl -H \"WorkOS-Signature: $(seatsync sign body.json)\" --data-binary @body.json http://127.0.0.1:8080/webhooks/workos")]
     Sign {
         file: PathBuf,
         /// Defaults to WORKOS_WEBHOOK_SECRET.
@@ -43,10 +41,8 @@ pub enum Command {
         timestamp: Option<i64>,
     },
     /// Post fixture events, freshly signed, in file-name order.
-    #[command(
-        after_help = "Examples:\n  seatsync replay fixtures/scenarios/enforcement-eleventh-user --wait\n  \
-        seatsync replay fixtures/events/dsync.user.created.json --url http://127.0.0.1:8080"
-    )]
+    #[command(after_help = "Examples:\n  seatsync replay fixtures/scenarios/enforcement-eleventh-user --wait\n  \
+        seatsync replay fixtures/events/dsync.user.created.json --url http://127.0.0.1:8080")]
     Replay {
         /// Files (one event or an array) or folders of such files.
         #[arg(required = true)]
@@ -65,20 +61,16 @@ pub enum Command {
         concurrency: usize,
     },
     /// Pull missed dsync.* events from the WorkOS Events API into the inbox.
-    #[command(
-        after_help = "Resumes from the saved cursor; --since starts after a given event id.\n\
-        Needs WORKOS_API_KEY. Example:\n  seatsync backfill\n  seatsync backfill --since event_01HZ..."
-    )]
+    #[command(after_help = "Resumes from the saved cursor; --since starts after a given event id.\n\
+        Needs WORKOS_API_KEY. Example:\n  seatsync backfill\n  seatsync backfill --since event_01HZ...")]
     Backfill {
         #[arg(long)]
         since: Option<String>,
     },
     /// Bring an organization's directory users and seats to match the Directory Sync API.
-    #[command(
-        after_help = "Users missing from a complete listing count as deleted; changes are audited\n\
+    #[command(after_help = "Users missing from a complete listing count as deleted; changes are audited\n\
         with reason resync. If any page fails, nothing is changed. Needs WORKOS_API_KEY.\n\
-        Example:\n  seatsync resync --organization org_01EZTR6WYX1A0DSE2CYMGXQ24Y --dry-run"
-    )]
+        Example:\n  seatsync resync --organization org_01EZTR6WYX1A0DSE2CYMGXQ24Y --dry-run")]
     Resync {
         #[arg(long)]
         organization: String,
@@ -101,10 +93,8 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Fire signed deliveries; print accepted/s and latency percentiles.
-    #[command(
-        after_help = "Without --url, a server is started in this process on a temporary SQLite file\n\
-        (or --database-url). Example:\n  seatsync bench webhooks --requests 5000 --concurrency 64"
-    )]
+    #[command(after_help = "Without --url, a server is started in this process on a temporary SQLite file\n\
+        (or --database-url). Example:\n  seatsync bench webhooks --requests 5000 --concurrency 64")]
     Webhooks {
         /// A running seatsync; its secret must match --secret.
         #[arg(long)]
@@ -176,29 +166,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate => {
             telemetry::init(settings.log_format);
-            let conn = db::connect(&settings.database_url)
-                .await
-                .context("could not connect to the database")?;
-            db::migrate(&conn)
-                .await
-                .context("could not apply migrations")?;
+            open_database(&settings).await?;
             tracing::info!("migrations applied");
         }
-        Command::Sign {
-            file,
-            secret,
-            timestamp,
-        } => {
+        Command::Sign { file, secret, timestamp } => {
             let secret = secret_or_env(secret, &settings)?;
             println!("{}", sign::sign_file(&file, &secret, timestamp)?);
         }
-        Command::Replay {
-            paths,
-            url,
-            secret,
-            wait,
-            concurrency,
-        } => {
+        Command::Replay { paths, url, secret, wait, concurrency } => {
             let secret = secret_or_env(secret, &settings)?;
             let deliveries = replay::load(&paths)?;
             let options = replay::ReplayOptions {
@@ -215,18 +190,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Backfill { since } => {
-            let conn = db::connect(&settings.database_url)
-                .await
-                .context("could not connect to the database")?;
-            db::migrate(&conn)
-                .await
-                .context("could not apply migrations")?;
+            let conn = open_database(&settings).await?;
             let client = workos_client(&settings)?;
             let summary = backfill::backfill(&conn, &client, since, |s| {
-                eprintln!(
-                    "page {}: fetched {}, stored {}, duplicates {}",
-                    s.pages, s.fetched, s.stored, s.duplicates
-                )
+                eprintln!("page {}: fetched {}, stored {}, duplicates {}", s.pages, s.fetched, s.stored, s.duplicates)
             })
             .await?;
             println!(
@@ -239,20 +206,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 summary.cursor.as_deref().unwrap_or("(none)")
             );
         }
-        Command::Resync {
-            organization,
-            dry_run,
-        } => {
-            let conn = db::connect(&settings.database_url)
-                .await
-                .context("could not connect to the database")?;
-            db::migrate(&conn)
-                .await
-                .context("could not apply migrations")?;
+        Command::Resync { organization, dry_run } => {
+            let conn = open_database(&settings).await?;
             let client = workos_client(&settings)?;
             let org = crate::domain::OrganizationId::parse(&organization)?;
-            let report =
-                resync::resync(&conn, &client, &org, dry_run, |line| eprintln!("{line}")).await?;
+            let report = resync::resync(&conn, &client, &org, dry_run, |line| eprintln!("{line}")).await?;
             for change in &report.seat_changes {
                 println!(
                     "{}{}: {} -> {} ({})",
@@ -265,11 +223,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             println!(
                 "resync{}: {} directories, {} users listed ({} unusable), {} applied, {} already newer, {} removed, {} seat changes",
-                if dry_run {
-                    " (dry run, nothing changed)"
-                } else {
-                    ""
-                },
+                if dry_run { " (dry run, nothing changed)" } else { "" },
                 report.directories,
                 report.users_listed,
                 report.users_unusable,
@@ -280,35 +234,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Bench { command } => match command {
-            BenchCommand::Webhooks {
-                url,
-                secret,
-                requests,
-                concurrency,
-                database_url,
-            } => {
-                bench::webhooks(bench::WebhookBench {
-                    url,
-                    secret,
-                    requests,
-                    concurrency,
-                    database_url,
-                })
-                .await?
+            BenchCommand::Webhooks { url, secret, requests, concurrency, database_url } => {
+                bench::webhooks(bench::WebhookBench { url, secret, requests, concurrency, database_url }).await?
             }
-            BenchCommand::Enforcement {
-                members,
-                directory_users,
-                database_url,
-            } => bench::enforcement(members, directory_users, database_url).await?,
+            BenchCommand::Enforcement { members, directory_users, database_url } => {
+                bench::enforcement(members, directory_users, database_url).await?
+            }
         },
         Command::Plans { command } => {
-            let conn = db::connect(&settings.database_url)
-                .await
-                .context("could not connect to the database")?;
-            db::migrate(&conn)
-                .await
-                .context("could not apply migrations")?;
+            let conn = open_database(&settings).await?;
             let output = plans_command(&conn, command, settings.test_mode_max_users).await?;
             println!("{}", serde_json::to_string_pretty(&output)?);
         }
@@ -316,23 +250,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Connects and migrates, for the commands that work on the database directly.
+async fn open_database(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let conn = db::connect(&settings.database_url).await.context("could not connect to the database")?;
+    db::migrate(&conn).await.context("could not apply migrations")?;
+    Ok(conn)
+}
+
 pub fn workos_client(settings: &Settings) -> anyhow::Result<WorkosClient> {
-    let key = settings
-        .workos_api_key
-        .clone()
-        .context("WORKOS_API_KEY must be set (sk_...) to call the WorkOS API")?;
+    let key = settings.workos_api_key.clone().context("WORKOS_API_KEY must be set (sk_...) to call the WorkOS API")?;
     Ok(WorkosClient::new(&settings.workos_api_base, key)?)
 }
 
 fn secret_or_env(flag: Option<String>, settings: &Settings) -> anyhow::Result<String> {
-    flag.or_else(|| {
-        settings
-            .webhook_secret
-            .as_ref()
-            .map(|s| s.expose().to_owned())
-    })
-    .filter(|s| !s.is_empty())
-    .context("no secret: pass --secret or set WORKOS_WEBHOOK_SECRET")
+    flag.or_else(|| settings.webhook_secret.as_ref().map(|s| s.expose().to_owned()))
+        .filter(|s| !s.is_empty())
+        .context("no secret: pass --secret or set WORKOS_WEBHOOK_SECRET")
 }
 
 async fn plans_command(
@@ -342,18 +275,10 @@ async fn plans_command(
 ) -> anyhow::Result<serde_json::Value> {
     use serde_json::{json, to_value};
     Ok(match command {
-        PlansCommand::Create {
-            name,
-            organization,
-            test_mode_max_users,
-        } => to_value(
+        PlansCommand::Create { name, organization, test_mode_max_users } => to_value(
             plans::create(
                 conn,
-                plans::NewPlan {
-                    name,
-                    organization_id: organization,
-                    test_mode_max_users,
-                },
+                plans::NewPlan { name, organization_id: organization, test_mode_max_users },
                 default_max,
             )
             .await?,
@@ -363,16 +288,12 @@ async fn plans_command(
         PlansCommand::Members { plan_id } => {
             json!({ "data": plans::members(conn, &plan_id).await? })
         }
-        PlansCommand::SetTier {
-            plan_id,
-            email,
-            tier,
-        } => to_value(plans::set_tier(conn, &plan_id, &email, &tier).await?)?,
+        PlansCommand::SetTier { plan_id, email, tier } => {
+            to_value(plans::set_tier(conn, &plan_id, &email, &tier).await?)?
+        }
         PlansCommand::Preview { plan_id } => to_value(plans::preview(conn, &plan_id).await?)?,
-        PlansCommand::Audit {
-            plan_id,
-            after,
-            limit,
-        } => to_value(plans::audit(conn, &plan_id, after.as_deref(), limit.as_deref()).await?)?,
+        PlansCommand::Audit { plan_id, after, limit } => {
+            to_value(plans::audit(conn, &plan_id, after.as_deref(), limit.as_deref()).await?)?
+        }
     })
 }

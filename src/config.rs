@@ -106,10 +106,7 @@ pub struct ConfigError {
 }
 
 fn problem(variable: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        problem: problem.into(),
-    }
+    ConfigError { variable, problem: problem.into() }
 }
 
 impl Settings {
@@ -147,11 +144,7 @@ impl Settings {
             }
             Some(v) => Some(Secret::new(v)),
         };
-        let optional_secret = |name: &str| {
-            lookup(name)
-                .filter(|v| !v.trim().is_empty())
-                .map(Secret::new)
-        };
+        let optional_secret = |name: &str| lookup(name).filter(|v| !v.trim().is_empty()).map(Secret::new);
         let webhook_secret_previous = optional_secret("WORKOS_WEBHOOK_SECRET_PREVIOUS");
         let admin_token = optional_secret("ADMIN_TOKEN");
         let workos_api_key = optional_secret("WORKOS_API_KEY");
@@ -174,19 +167,13 @@ impl Settings {
             .trim_end_matches('/')
             .to_owned();
         if !workos_api_base.starts_with("http://") && !workos_api_base.starts_with("https://") {
-            return Err(problem(
-                "WORKOS_API_BASE",
-                "must start with http:// or https://",
-            ));
+            return Err(problem("WORKOS_API_BASE", "must start with http:// or https://"));
         }
         let optional_secs = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
             match get(name) {
                 None => Ok(None),
                 Some(raw) => match raw.trim().parse::<u64>() {
-                    Ok(0) | Err(_) => Err(problem(
-                        name,
-                        "must be a whole number of seconds, at least 1",
-                    )),
+                    Ok(0) | Err(_) => Err(problem(name, "must be a whole number of seconds, at least 1")),
                     Ok(secs) => Ok(Some(Duration::from_secs(secs))),
                 },
             }
@@ -220,26 +207,17 @@ impl Settings {
     /// start without one: an unset secret must never mean "skip the check".
     pub fn webhook_secrets(&self) -> Result<Vec<Secret>, ConfigError> {
         let current = self.webhook_secret.clone().ok_or_else(|| {
-            problem(
-                "WORKOS_WEBHOOK_SECRET",
-                "must be set (the endpoint secret from the WorkOS dashboard)",
-            )
+            problem("WORKOS_WEBHOOK_SECRET", "must be set (the endpoint secret from the WorkOS dashboard)")
         })?;
-        Ok(std::iter::once(current)
-            .chain(self.webhook_secret_previous.clone())
-            .collect())
+        Ok(std::iter::once(current).chain(self.webhook_secret_previous.clone()).collect())
     }
 }
 
 impl Settings {
     /// A WorkOS API client when `serve` has pulls to do; they need the key.
-    pub fn workos_client_for_serve(
-        &self,
-    ) -> Result<Option<crate::workos::WorkosClient>, ConfigError> {
-        let wanted = [
-            ("WORKOS_EVENTS_POLL_SECS", self.events_poll_every),
-            ("WORKOS_RESYNC_EVERY_SECS", self.resync_every),
-        ];
+    pub fn workos_client_for_serve(&self) -> Result<Option<crate::workos::WorkosClient>, ConfigError> {
+        let wanted =
+            [("WORKOS_EVENTS_POLL_SECS", self.events_poll_every), ("WORKOS_RESYNC_EVERY_SECS", self.resync_every)];
         let Some((variable, _)) = wanted.iter().find(|(_, every)| every.is_some()) else {
             return Ok(None);
         };
@@ -260,12 +238,9 @@ fn parse_number<T: std::str::FromStr>(
 ) -> Result<T, ConfigError> {
     match get(name) {
         None => Ok(default),
-        Some(raw) => raw.trim().parse().map_err(|_| {
-            problem(
-                name,
-                format!("must be a whole number, got {:?}", raw.trim()),
-            )
-        }),
+        Some(raw) => {
+            raw.trim().parse().map_err(|_| problem(name, format!("must be a whole number, got {:?}", raw.trim())))
+        }
     }
 }
 
@@ -275,10 +250,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -305,32 +277,15 @@ mod tests {
 
     #[test]
     fn empty_optional_secrets_are_unset() {
-        let s = settings(&[
-            ("WORKOS_WEBHOOK_SECRET_PREVIOUS", ""),
-            ("ADMIN_TOKEN", ""),
-            ("WORKOS_API_KEY", ""),
-        ])
-        .unwrap();
-        assert!(
-            s.webhook_secret_previous.is_none()
-                && s.admin_token.is_none()
-                && s.workos_api_key.is_none()
-        );
+        let s =
+            settings(&[("WORKOS_WEBHOOK_SECRET_PREVIOUS", ""), ("ADMIN_TOKEN", ""), ("WORKOS_API_KEY", "")]).unwrap();
+        assert!(s.webhook_secret_previous.is_none() && s.admin_token.is_none() && s.workos_api_key.is_none());
     }
 
     #[test]
     fn the_previous_secret_is_accepted_after_the_current_one() {
-        let s = settings(&[
-            ("WORKOS_WEBHOOK_SECRET", "new"),
-            ("WORKOS_WEBHOOK_SECRET_PREVIOUS", "old"),
-        ])
-        .unwrap();
-        let secrets: Vec<_> = s
-            .webhook_secrets()
-            .unwrap()
-            .iter()
-            .map(|s| s.expose().to_owned())
-            .collect();
+        let s = settings(&[("WORKOS_WEBHOOK_SECRET", "new"), ("WORKOS_WEBHOOK_SECRET_PREVIOUS", "old")]).unwrap();
+        let secrets: Vec<_> = s.webhook_secrets().unwrap().iter().map(|s| s.expose().to_owned()).collect();
         assert_eq!(secrets, ["new", "old"]);
     }
 
@@ -349,10 +304,7 @@ mod tests {
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{value}");
-            assert!(
-                err.to_string()
-                    .starts_with(&format!("configuration error: {name} "))
-            );
+            assert!(err.to_string().starts_with(&format!("configuration error: {name} ")));
         }
     }
 

@@ -17,32 +17,20 @@ impl Metrics {
     }
 
     pub fn request(&self, route: &str, status: u16) {
-        self.add(
-            "seatsync_http_requests_total",
-            vec![("route", route.to_owned()), ("status", status.to_string())],
-        );
+        self.add("seatsync_http_requests_total", vec![("route", route.to_owned()), ("status", status.to_string())]);
     }
 
     /// A webhook delivery's outcome: `accepted`, `duplicate` or an error code.
     pub fn delivery(&self, outcome: &str) {
-        self.add(
-            "seatsync_webhook_deliveries_total",
-            vec![("outcome", outcome.to_owned())],
-        );
+        self.add("seatsync_webhook_deliveries_total", vec![("outcome", outcome.to_owned())]);
     }
 
     pub fn event_received(&self, event_type: &str) {
-        self.add(
-            "seatsync_events_received_total",
-            vec![("event", event_type.to_owned())],
-        );
+        self.add("seatsync_events_received_total", vec![("event", event_type.to_owned())]);
     }
 
     pub fn reconciled(&self, status: &str) {
-        self.add(
-            "seatsync_events_reconciled_total",
-            vec![("status", status.to_owned())],
-        );
+        self.add("seatsync_events_reconciled_total", vec![("status", status.to_owned())]);
     }
 
     pub fn render_counters(&self, out: &mut String) {
@@ -61,14 +49,7 @@ impl Metrics {
 pub fn render_labels(labels: &[(&str, String)]) -> String {
     labels
         .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}=\"{}\"",
-                v.replace('\\', "\\\\")
-                    .replace('"', "\\\"")
-                    .replace('\n', "\\n")
-            )
-        })
+        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -86,19 +67,12 @@ mod tests {
         let mut out = String::new();
         m.render_counters(&mut out);
         assert!(out.contains("# TYPE seatsync_http_requests_total counter\n"));
-        assert!(
-            out.contains("seatsync_http_requests_total{route=\"/healthz\",status=\"200\"} 2\n")
-        );
-        assert!(
-            out.contains("seatsync_webhook_deliveries_total{outcome=\"signature_mismatch\"} 1\n")
-        );
+        assert!(out.contains("seatsync_http_requests_total{route=\"/healthz\",status=\"200\"} 2\n"));
+        assert!(out.contains("seatsync_webhook_deliveries_total{outcome=\"signature_mismatch\"} 1\n"));
     }
 
     #[test]
     fn label_values_are_escaped() {
-        assert_eq!(
-            render_labels(&[("a", "x\"y\\z".into())]),
-            "a=\"x\\\"y\\\\z\""
-        );
+        assert_eq!(render_labels(&[("a", "x\"y\\z".into())]), "a=\"x\\\"y\\\\z\"");
     }
 }

@@ -51,12 +51,8 @@ impl Application {
     pub async fn build(settings: &Settings, handle_signals: bool) -> anyhow::Result<Self> {
         let secrets = settings.webhook_secrets()?;
         let workos = settings.workos_client_for_serve()?;
-        let db = db::connect(&settings.database_url)
-            .await
-            .context("could not connect to the database")?;
-        db::migrate(&db)
-            .await
-            .context("could not apply migrations")?;
+        let db = db::connect(&settings.database_url).await.context("could not connect to the database")?;
+        db::migrate(&db).await.context("could not apply migrations")?;
 
         let metrics = Arc::new(Metrics::default());
         let reconciler = Reconciler::new();
@@ -75,9 +71,8 @@ impl Application {
             test_mode_max_users: settings.test_mode_max_users,
         });
 
-        let listener = TcpListener::bind(settings.listen_addr).with_context(|| {
-            format!("could not listen on {} (LISTEN_ADDR)", settings.listen_addr)
-        })?;
+        let listener = TcpListener::bind(settings.listen_addr)
+            .with_context(|| format!("could not listen on {} (LISTEN_ADDR)", settings.listen_addr))?;
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -100,31 +95,17 @@ impl Application {
         let (stop, _) = watch::channel(false);
         let mut background = Vec::new();
         let mut stopped = stop.subscribe();
-        background.push(tokio::spawn(reconciler.clone().run(
-            db.clone(),
-            metrics.clone(),
-            async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            },
-        )));
+        background.push(tokio::spawn(reconciler.clone().run(db.clone(), metrics.clone(), async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })));
         if let Some(client) = workos {
             if let Some(every) = settings.events_poll_every {
-                let task = schedule::poll_events(
-                    db.clone(),
-                    client.clone(),
-                    every,
-                    reconciler.clone(),
-                    stop.subscribe(),
-                );
+                let task =
+                    schedule::poll_events(db.clone(), client.clone(), every, reconciler.clone(), stop.subscribe());
                 background.push(tokio::spawn(task));
             }
             if let Some(every) = settings.resync_every {
-                background.push(tokio::spawn(schedule::resync_all(
-                    db.clone(),
-                    client,
-                    every,
-                    stop.subscribe(),
-                )));
+                background.push(tokio::spawn(schedule::resync_all(db.clone(), client, every, stop.subscribe())));
             }
         }
 
@@ -135,16 +116,7 @@ impl Application {
             admin_api = if settings.admin_token.is_some() { "enabled" } else { "disabled (set ADMIN_TOKEN)" },
             "seatsync listening"
         );
-        Ok(Self {
-            port,
-            server: server.run(),
-            db,
-            metrics,
-            reconciler,
-            writer,
-            background,
-            stop,
-        })
+        Ok(Self { port, server: server.run(), db, metrics, reconciler, writer, background, stop })
     }
 
     pub fn port(&self) -> u16 {

@@ -8,13 +8,6 @@ pub fn init(format: LogFormat) {
     // try_init: a second call (tests) keeps the first subscriber.
     let _ = match format {
         LogFormat::Pretty => registry.with(fmt::layer().with_target(false)).try_init(),
-        LogFormat::Json => registry
-            .with(
-                fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true),
-            )
-            .try_init(),
+        LogFormat::Json => registry.with(fmt::layer().json().flatten_event(true).with_current_span(true)).try_init(),
     };
 }

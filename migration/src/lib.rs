@@ -10,9 +10,6 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(m20261128_000001_create_tables::Migration),
-            Box::new(m20261128_000002_inbox_order_key::Migration),
-        ]
+        vec![Box::new(m20261128_000001_create_tables::Migration), Box::new(m20261128_000002_inbox_order_key::Migration)]
     }
 }

@@ -15,11 +15,7 @@ pub async fn require_admin(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return Ok(req.into_response(error_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "not configured",
-        )));
+        return Ok(req.into_response(error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", "not configured")));
     };
     let Some(token) = state.admin_token.as_ref() else {
         return Ok(req.into_response(error_response(

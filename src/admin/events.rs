@@ -36,11 +36,7 @@ pub async fn show(state: web::Data<AppState>, path: web::Path<String>) -> HttpRe
         Ok(None) => error_response(StatusCode::NOT_FOUND, "not_found", "no such event"),
         Err(err) => {
             log_chain("event lookup failed", &err);
-            error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the database is unavailable; retry later",
-            )
+            error_response(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is unavailable; retry later")
         }
     }
 }

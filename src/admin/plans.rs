@@ -38,12 +38,10 @@ impl ResponseError for PlanError {
 
 /// Bad JSON is the contract's 400 `bad_request`, not actix's default text.
 pub fn json_config() -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(64 * 1024)
-        .error_handler(|err, _| {
-            let response = error_response(StatusCode::BAD_REQUEST, "bad_request", &err.to_string());
-            actix_web::error::InternalError::from_response(err, response).into()
-        })
+    web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _| {
+        let response = error_response(StatusCode::BAD_REQUEST, "bad_request", &err.to_string());
+        actix_web::error::InternalError::from_response(err, response).into()
+    })
 }
 
 #[derive(Deserialize)]
@@ -56,10 +54,7 @@ pub struct CreatePlan {
 }
 
 #[post("/plans")]
-pub async fn create(
-    state: web::Data<AppState>,
-    body: web::Json<CreatePlan>,
-) -> Result<HttpResponse, PlanError> {
+pub async fn create(state: web::Data<AppState>, body: web::Json<CreatePlan>) -> Result<HttpResponse, PlanError> {
     let body = body.into_inner();
     let plan = plans::create(
         &state.db,
@@ -82,20 +77,13 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, PlanError>
 }
 
 #[get("/plans/{plan_id}")]
-pub async fn show(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, PlanError> {
+pub async fn show(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PlanError> {
     Ok(HttpResponse::Ok().json(plans::show(&state.db, &path).await?))
 }
 
 #[get("/plans/{plan_id}/members")]
-pub async fn members(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, PlanError> {
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "data": plans::members(&state.db, &path).await? })))
+pub async fn members(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PlanError> {
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": plans::members(&state.db, &path).await? })))
 }
 
 #[derive(Deserialize)]
@@ -115,10 +103,7 @@ pub async fn set_tier(
 }
 
 #[get("/plans/{plan_id}/preview")]
-pub async fn preview(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, PlanError> {
+pub async fn preview(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PlanError> {
     Ok(HttpResponse::Ok().json(plans::preview(&state.db, &path).await?))
 }
 
@@ -134,13 +119,7 @@ pub async fn audit(
     path: web::Path<String>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, PlanError> {
-    let page = plans::audit(
-        &state.db,
-        &path,
-        query.after.as_deref(),
-        query.limit.as_deref(),
-    )
-    .await?;
+    let page = plans::audit(&state.db, &path, query.after.as_deref(), query.limit.as_deref()).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

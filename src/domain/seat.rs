@@ -48,18 +48,9 @@ pub struct Seat {
 }
 
 impl Seat {
-    pub const PAID_MANUAL: Seat = Seat {
-        tier: Tier::Paid,
-        source: Source::Manual,
-    };
-    pub const PAID_DIRECTORY: Seat = Seat {
-        tier: Tier::Paid,
-        source: Source::Directory,
-    };
-    pub const FREE_MANUAL: Seat = Seat {
-        tier: Tier::Free,
-        source: Source::Manual,
-    };
+    pub const PAID_MANUAL: Seat = Seat { tier: Tier::Paid, source: Source::Manual };
+    pub const PAID_DIRECTORY: Seat = Seat { tier: Tier::Paid, source: Source::Directory };
+    pub const FREE_MANUAL: Seat = Seat { tier: Tier::Free, source: Source::Manual };
 }
 
 /// A directory user's `state`. Unknown values are kept and count as not active.
@@ -116,9 +107,6 @@ mod tests {
         for other in ["inactive", "suspended", "pending", ""] {
             assert!(!UserState::parse(other).is_active(), "{other}");
         }
-        assert_eq!(
-            UserState::parse("pending"),
-            UserState::Other("pending".into())
-        );
+        assert_eq!(UserState::parse("pending"), UserState::Other("pending".into()));
     }
 }

@@ -25,9 +25,7 @@ impl Micros {
     }
 
     pub fn to_rfc3339(self) -> String {
-        DateTime::<Utc>::from_timestamp_micros(self.0)
-            .unwrap_or_default()
-            .to_rfc3339_opts(SecondsFormat::Micros, true)
+        DateTime::<Utc>::from_timestamp_micros(self.0).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Micros, true)
     }
 }
 

@@ -5,15 +5,9 @@ use crate::domain::{DirectoryId, DirectoryUserId, Email, Micros, OrganizationId,
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// `dsync.activated`: a directory now feeds this organization.
-    LinkDirectory {
-        directory: DirectoryId,
-        organization: OrganizationId,
-    },
+    LinkDirectory { directory: DirectoryId, organization: OrganizationId },
     /// `dsync.deleted`: the directory and its users are gone; seats stay.
-    RemoveDirectory {
-        directory: DirectoryId,
-        organization: Option<OrganizationId>,
-    },
+    RemoveDirectory { directory: DirectoryId, organization: Option<OrganizationId> },
     /// `dsync.user.*`: the newest state of one directory user.
     ChangeDirectoryUser(DirectoryUserChange),
     /// A type we acknowledge and do not act on.
@@ -50,9 +44,10 @@ pub fn translate(envelope: &Envelope) -> Result<Command, TranslateError> {
     match envelope.event.as_str() {
         "dsync.activated" => {
             let directory: Directory = data(envelope)?;
-            let organization = directory.organization_id.as_deref().ok_or_else(|| {
-                TranslateError::BadData("directory has no organization_id".into())
-            })?;
+            let organization = directory
+                .organization_id
+                .as_deref()
+                .ok_or_else(|| TranslateError::BadData("directory has no organization_id".into()))?;
             Ok(Command::LinkDirectory {
                 directory: DirectoryId::parse(&directory.id)?,
                 organization: OrganizationId::parse(organization)?,
@@ -62,29 +57,19 @@ pub fn translate(envelope: &Envelope) -> Result<Command, TranslateError> {
             let directory: Directory = data(envelope)?;
             Ok(Command::RemoveDirectory {
                 directory: DirectoryId::parse(&directory.id)?,
-                organization: directory
-                    .organization_id
-                    .as_deref()
-                    .map(OrganizationId::parse)
-                    .transpose()?,
+                organization: directory.organization_id.as_deref().map(OrganizationId::parse).transpose()?,
             })
         }
         kind @ ("dsync.user.created" | "dsync.user.updated" | "dsync.user.deleted") => {
             let user: DirectoryUser = data(envelope)?;
-            Ok(Command::ChangeDirectoryUser(user_change(
-                &user,
-                kind == "dsync.user.deleted",
-            )?))
+            Ok(Command::ChangeDirectoryUser(user_change(&user, kind == "dsync.user.deleted")?))
         }
         _ => Ok(Command::Ignore),
     }
 }
 
 /// A directory user (from an event or a Directory Sync listing) as its new state.
-pub fn user_change(
-    user: &DirectoryUser,
-    deleted: bool,
-) -> Result<DirectoryUserChange, TranslateError> {
+pub fn user_change(user: &DirectoryUser, deleted: bool) -> Result<DirectoryUserChange, TranslateError> {
     let email = Email::parse(&user.primary_email().ok_or(TranslateError::NoEmail)?)?;
     let updated_at = user
         .updated_at
@@ -94,11 +79,7 @@ pub fn user_change(
     Ok(DirectoryUserChange {
         user: DirectoryUserId::parse(&user.id)?,
         directory: DirectoryId::parse(&user.directory_id)?,
-        organization: user
-            .organization_id
-            .as_deref()
-            .map(OrganizationId::parse)
-            .transpose()?,
+        organization: user.organization_id.as_deref().map(OrganizationId::parse).transpose()?,
         email,
         state: UserState::parse(user.state.as_deref().unwrap_or("")),
         updated_at,
@@ -107,10 +88,7 @@ pub fn user_change(
 }
 
 fn data<T: serde::de::DeserializeOwned>(envelope: &Envelope) -> Result<T, TranslateError> {
-    let value = envelope
-        .data
-        .clone()
-        .ok_or_else(|| TranslateError::BadData("no data".into()))?;
+    let value = envelope.data.clone().ok_or_else(|| TranslateError::BadData("no data".into()))?;
     serde_json::from_value(value).map_err(|e| TranslateError::BadData(e.to_string()))
 }
 
@@ -119,9 +97,8 @@ mod tests {
     use super::*;
 
     fn envelope(event: &str, data: &str) -> Envelope {
-        let body = format!(
-            r#"{{"id":"event_01","event":"{event}","data":{data},"created_at":"2023-04-28 20:05:31.093"}}"#
-        );
+        let body =
+            format!(r#"{{"id":"event_01","event":"{event}","data":{data},"created_at":"2023-04-28 20:05:31.093"}}"#);
         Envelope::parse(body.as_bytes()).unwrap()
     }
 
@@ -141,24 +118,12 @@ mod tests {
     #[test]
     fn a_created_user_becomes_an_active_change() {
         let change = user_change("dsync.user.created", sample!("dsync.user.created.json"));
-        assert_eq!(
-            change.user.as_str(),
-            "directory_user_01E1X1B89NH8Z3SDFJR4H7RGX7"
-        );
-        assert_eq!(
-            change.directory.as_str(),
-            "directory_01ECAZ4NV9QMV47GW873HDCX74"
-        );
-        assert_eq!(
-            change.organization.unwrap().as_str(),
-            "org_01EZTR6WYX1A0DSE2CYMGXQ24Y"
-        );
+        assert_eq!(change.user.as_str(), "directory_user_01E1X1B89NH8Z3SDFJR4H7RGX7");
+        assert_eq!(change.directory.as_str(), "directory_01ECAZ4NV9QMV47GW873HDCX74");
+        assert_eq!(change.organization.unwrap().as_str(), "org_01EZTR6WYX1A0DSE2CYMGXQ24Y");
         assert_eq!(change.email.as_str(), "lela.block@example.com");
         assert_eq!(change.state, UserState::Active);
-        assert_eq!(
-            change.updated_at,
-            Micros::parse_workos("2021-06-25T19:07:33.155Z").unwrap()
-        );
+        assert_eq!(change.updated_at, Micros::parse_workos("2021-06-25T19:07:33.155Z").unwrap());
         assert!(!change.deleted);
     }
 
@@ -178,10 +143,7 @@ mod tests {
 
     #[test]
     fn the_legacy_suspended_shape_uses_the_top_level_emails() {
-        let change = user_change(
-            "dsync.user.updated",
-            sample!("dsync.user.updated.legacy-suspended.json"),
-        );
+        let change = user_change("dsync.user.updated", sample!("dsync.user.updated.legacy-suspended.json"));
         assert_eq!(change.email.as_str(), "veda@example.com");
         assert_eq!(change.state, UserState::Suspended);
         assert!(!change.state.is_active());
@@ -189,16 +151,10 @@ mod tests {
 
     #[test]
     fn a_role_change_with_zoneless_times_is_read_as_utc() {
-        let change = user_change(
-            "dsync.user.updated",
-            sample!("dsync.user.updated.role-change.json"),
-        );
+        let change = user_change("dsync.user.updated", sample!("dsync.user.updated.role-change.json"));
         assert_eq!(change.email.as_str(), "jonsnow@workos.com");
         assert_eq!(change.directory.as_str(), "dir_123");
-        assert_eq!(
-            change.updated_at,
-            Micros::parse_workos("2021-12-13T12:15:45.531847Z").unwrap()
-        );
+        assert_eq!(change.updated_at, Micros::parse_workos("2021-12-13T12:15:45.531847Z").unwrap());
     }
 
     #[test]
@@ -206,10 +162,7 @@ mod tests {
         let custom = r#"{"id":"u","directory_id":"d","email":null,"state":"active","updated_at":"2024-01-01T00:00:00Z",
             "custom_attributes":{"emails":[{"primary":false,"value":"other@x.com"},{"primary":true,"value":"Main@X.com"}]},
             "emails":[{"primary":true,"value":"legacy@x.com"}]}"#;
-        assert_eq!(
-            user_change("dsync.user.created", custom).email.as_str(),
-            "main@x.com"
-        );
+        assert_eq!(user_change("dsync.user.created", custom).email.as_str(), "main@x.com");
         let legacy = r#"{"id":"u","directory_id":"d","state":"active","updated_at":"2024-01-01T00:00:00Z",
             "custom_attributes":{"emails":"not a list"},"emails":[{"value":"Legacy@X.com"}]}"#;
         let change = user_change("dsync.user.created", legacy);
@@ -227,38 +180,22 @@ mod tests {
     #[test]
     fn a_user_without_any_email_is_a_clear_failure() {
         let data = r#"{"id":"u","directory_id":"d","email":null,"state":"active","updated_at":"2024-01-01T00:00:00Z","custom_attributes":{}}"#;
-        assert_eq!(
-            translate(&envelope("dsync.user.created", data)),
-            Err(TranslateError::NoEmail)
-        );
+        assert_eq!(translate(&envelope("dsync.user.created", data)), Err(TranslateError::NoEmail));
     }
 
     #[test]
     fn a_user_without_updated_at_or_id_fails() {
         let no_time = r#"{"id":"u","directory_id":"d","email":"a@b.c","state":"active"}"#;
-        assert_eq!(
-            translate(&envelope("dsync.user.created", no_time)),
-            Err(TranslateError::BadUpdatedAt(None))
-        );
+        assert_eq!(translate(&envelope("dsync.user.created", no_time)), Err(TranslateError::BadUpdatedAt(None)));
         let no_id = r#"{"directory_id":"d","email":"a@b.c","state":"active","updated_at":"2024-01-01T00:00:00Z"}"#;
-        assert!(matches!(
-            translate(&envelope("dsync.user.created", no_id)),
-            Err(TranslateError::BadData(_))
-        ));
-        assert!(matches!(
-            translate(&envelope("dsync.user.created", "null")),
-            Err(TranslateError::BadData(_))
-        ));
+        assert!(matches!(translate(&envelope("dsync.user.created", no_id)), Err(TranslateError::BadData(_))));
+        assert!(matches!(translate(&envelope("dsync.user.created", "null")), Err(TranslateError::BadData(_))));
     }
 
     #[test]
     fn directory_events_link_and_remove() {
         assert_eq!(
-            translate(&envelope(
-                "dsync.activated",
-                sample!("dsync.activated.json")
-            ))
-            .unwrap(),
+            translate(&envelope("dsync.activated", sample!("dsync.activated.json"))).unwrap(),
             Command::LinkDirectory {
                 directory: DirectoryId::parse("directory_01EHWNC0FCBHZ3BJ7EGKYXK0E6").unwrap(),
                 organization: OrganizationId::parse("org_01EZTR6WYX1A0DSE2CYMGXQ24Y").unwrap(),
@@ -268,9 +205,7 @@ mod tests {
             translate(&envelope("dsync.deleted", sample!("dsync.deleted.json"))).unwrap(),
             Command::RemoveDirectory {
                 directory: DirectoryId::parse("directory_01EHWNC0FCBHZ3BJ7EGKYXK0E6").unwrap(),
-                organization: Some(
-                    OrganizationId::parse("org_01EZTR6WYX1A0DSE2CYMGXQ24Y").unwrap()
-                ),
+                organization: Some(OrganizationId::parse("org_01EZTR6WYX1A0DSE2CYMGXQ24Y").unwrap()),
             }
         );
     }
@@ -281,21 +216,11 @@ mod tests {
             ("dsync.group.created", sample!("dsync.group.created.json")),
             ("dsync.group.updated", sample!("dsync.group.updated.json")),
             ("dsync.group.deleted", sample!("dsync.group.deleted.json")),
-            (
-                "dsync.group.user_added",
-                sample!("dsync.group.user_added.json"),
-            ),
-            (
-                "dsync.group.user_removed",
-                sample!("dsync.group.user_removed.json"),
-            ),
+            ("dsync.group.user_added", sample!("dsync.group.user_added.json")),
+            ("dsync.group.user_removed", sample!("dsync.group.user_removed.json")),
             ("connection.activated", "{}"),
         ] {
-            assert_eq!(
-                translate(&envelope(event, data)).unwrap(),
-                Command::Ignore,
-                "{event}"
-            );
+            assert_eq!(translate(&envelope(event, data)).unwrap(), Command::Ignore, "{event}");
         }
     }
 
@@ -306,14 +231,8 @@ mod tests {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             let envelope = Envelope::parse(&std::fs::read(&path).unwrap()).unwrap();
-            let command =
-                translate(&envelope).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            assert_eq!(
-                command == Command::Ignore,
-                envelope.event.starts_with("dsync.group."),
-                "{}",
-                path.display()
-            );
+            let command = translate(&envelope).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(command == Command::Ignore, envelope.event.starts_with("dsync.group."), "{}", path.display());
             seen += 1;
         }
         assert_eq!(seen, 12);
@@ -322,14 +241,8 @@ mod tests {
     #[test]
     fn events_are_ordered_by_organization_else_directory() {
         let user = envelope("dsync.user.created", sample!("dsync.user.created.json"));
-        assert_eq!(
-            user.order_key().as_deref(),
-            Some("org:org_01EZTR6WYX1A0DSE2CYMGXQ24Y")
-        );
-        let legacy = envelope(
-            "dsync.user.updated",
-            r#"{"id":"u","directory_id":"directory_1"}"#,
-        );
+        assert_eq!(user.order_key().as_deref(), Some("org:org_01EZTR6WYX1A0DSE2CYMGXQ24Y"));
+        let legacy = envelope("dsync.user.updated", r#"{"id":"u","directory_id":"directory_1"}"#);
         assert_eq!(legacy.order_key().as_deref(), Some("dir:directory_1"));
         let directory = envelope("dsync.deleted", r#"{"id":"directory_2"}"#);
         assert_eq!(directory.order_key().as_deref(), Some("dir:directory_2"));
@@ -338,23 +251,12 @@ mod tests {
 
     #[test]
     fn envelopes_need_string_id_and_event() {
-        for body in [
-            &b"not json"[..],
-            b"[]",
-            br#"{"event":"x"}"#,
-            br#"{"id":1,"event":"x"}"#,
-            br#"{"id":"e","event":""}"#,
-        ] {
-            assert!(
-                Envelope::parse(body).is_err(),
-                "{}",
-                String::from_utf8_lossy(body)
-            );
+        for body in
+            [&b"not json"[..], b"[]", br#"{"event":"x"}"#, br#"{"id":1,"event":"x"}"#, br#"{"id":"e","event":""}"#]
+        {
+            assert!(Envelope::parse(body).is_err(), "{}", String::from_utf8_lossy(body));
         }
         let minimal = Envelope::parse(br#"{"id":"wh_1","event":"user.created"}"#).unwrap();
-        assert_eq!(
-            (minimal.id.as_str(), minimal.event.as_str()),
-            ("wh_1", "user.created")
-        );
+        assert_eq!((minimal.id.as_str(), minimal.event.as_str()), ("wh_1", "user.created"));
     }
 }

@@ -19,19 +19,11 @@ impl Envelope {
     /// directory. Events with the same key are applied in arrival order.
     pub fn order_key(&self) -> Option<String> {
         let data = self.data.as_ref()?;
-        let text = |key: &str| {
-            data.get(key)
-                .and_then(|v| v.as_str())
-                .filter(|s| !s.is_empty())
-        };
+        let text = |key: &str| data.get(key).and_then(|v| v.as_str()).filter(|s| !s.is_empty());
         if let Some(org) = text("organization_id") {
             return Some(format!("org:{org}"));
         }
-        let directory = if self.event.starts_with("dsync.user.") {
-            text("directory_id")
-        } else {
-            text("id")
-        };
+        let directory = if self.event.starts_with("dsync.user.") { text("directory_id") } else { text("id") };
         directory.map(|d| format!("dir:{d}"))
     }
 }
@@ -44,18 +36,14 @@ impl Envelope {
     /// Parses a verified body. Anything but an object with string `id` and `event`
     /// is not an event.
     pub fn parse(body: &[u8]) -> Result<Self, InvalidEvent> {
-        let value: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|e| InvalidEvent(format!("body is not JSON: {e}")))?;
-        let object = value
-            .as_object()
-            .ok_or_else(|| InvalidEvent("body is not a JSON object".into()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| InvalidEvent(format!("body is not JSON: {e}")))?;
+        let object = value.as_object().ok_or_else(|| InvalidEvent("body is not a JSON object".into()))?;
         for field in ["id", "event"] {
             match object.get(field) {
                 Some(serde_json::Value::String(s)) if !s.trim().is_empty() => {}
                 _ => {
-                    return Err(InvalidEvent(format!(
-                        "`{field}` must be a non-empty string"
-                    )));
+                    return Err(InvalidEvent(format!("`{field}` must be a non-empty string")));
                 }
             }
         }
@@ -105,19 +93,10 @@ impl DirectoryUser {
             .as_ref()
             .and_then(|c| c.get("emails"))
             .and_then(|e| serde_json::from_value(e.clone()).ok());
-        [custom.as_deref(), self.emails.as_deref()]
-            .into_iter()
-            .flatten()
-            .find_map(|list| {
-                let usable = || {
-                    list.iter()
-                        .filter_map(|e| e.value.as_deref().filter(|s| non_empty(s)).map(|v| (e, v)))
-                };
-                usable()
-                    .find(|(e, _)| e.primary == Some(true))
-                    .or_else(|| usable().next())
-                    .map(|(_, v)| v.to_owned())
-            })
+        [custom.as_deref(), self.emails.as_deref()].into_iter().flatten().find_map(|list| {
+            let usable = || list.iter().filter_map(|e| e.value.as_deref().filter(|s| non_empty(s)).map(|v| (e, v)));
+            usable().find(|(e, _)| e.primary == Some(true)).or_else(|| usable().next()).map(|(_, v)| v.to_owned())
+        })
     }
 }
 

@@ -9,10 +9,7 @@ struct ErrorBody<'a> {
 }
 
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(ErrorBody {
-        error: code,
-        message,
-    })
+    HttpResponse::build(status).json(ErrorBody { error: code, message })
 }
 
 /// Logs an error with its whole cause chain.

@@ -13,11 +13,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
-            error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the database does not answer",
-            )
+            error_response(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database does not answer")
         }
     }
 }

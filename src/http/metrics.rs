@@ -24,20 +24,12 @@ pub async fn count_requests(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let span = tracing::info_span!("request", method = %req.method(), route = %route, request_id = %ulid::Ulid::new());
     let started = std::time::Instant::now();
     let response = next.call(req).instrument(span.clone()).await?;
     let status = response.status().as_u16();
-    span.in_scope(|| {
-        tracing::info!(
-            status,
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request finished"
-        )
-    });
+    span.in_scope(|| tracing::info!(status, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "request finished"));
     if let Some(state) = state {
         state.metrics.request(&route, status);
     }
@@ -50,43 +42,25 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.render_counters(&mut out);
     if let Err(err) = database_gauges(&state, &mut out).await {
         tracing::warn!(error = %err, "metrics: database gauges unavailable");
-        let _ = writeln!(
-            out,
-            "# TYPE seatsync_database_up gauge\nseatsync_database_up 0"
-        );
+        let _ = writeln!(out, "# TYPE seatsync_database_up gauge\nseatsync_database_up 0");
     }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(out)
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
 }
 
 async fn database_gauges(state: &AppState, out: &mut String) -> Result<(), sea_orm::DbErr> {
     let (by_status, oldest) = backlog(&state.db).await?;
-    let _ = writeln!(
-        out,
-        "# TYPE seatsync_database_up gauge\nseatsync_database_up 1"
-    );
+    let _ = writeln!(out, "# TYPE seatsync_database_up gauge\nseatsync_database_up 1");
     let _ = writeln!(out, "# TYPE seatsync_events gauge");
     for (status, n) in by_status {
-        let _ = writeln!(
-            out,
-            "seatsync_events{{{}}} {n}",
-            render_labels(&[("status", status)])
-        );
+        let _ = writeln!(out, "seatsync_events{{{}}} {n}", render_labels(&[("status", status)]));
     }
-    let lag = oldest.map_or(0.0, |t| {
-        (crate::domain::Micros::now().0 - t.0).max(0) as f64 / 1e6
-    });
-    let _ = writeln!(
-        out,
-        "# TYPE seatsync_reconciler_lag_seconds gauge\nseatsync_reconciler_lag_seconds {lag}"
-    );
+    let lag = oldest.map_or(0.0, |t| (crate::domain::Micros::now().0 - t.0).max(0) as f64 / 1e6);
+    let _ = writeln!(out, "# TYPE seatsync_reconciler_lag_seconds gauge\nseatsync_reconciler_lag_seconds {lag}");
     let _ = writeln!(out, "# TYPE seatsync_seats gauge");
     for plan in plans::list(&state.db).await? {
         let c = counts(&state.db, &plan).await?;
         for (tier, n) in [("paid", c.paid_seats), ("free", c.free_seats)] {
-            let labels =
-                render_labels(&[("plan_id", plan.id.to_string()), ("tier", tier.to_owned())]);
+            let labels = render_labels(&[("plan_id", plan.id.to_string()), ("tier", tier.to_owned())]);
             let _ = writeln!(out, "seatsync_seats{{{labels}}} {n}");
         }
     }

@@ -38,9 +38,7 @@ pub async fn find(c: &impl ConnectionTrait, id: &EventId) -> Result<Option<Event
 }
 
 /// Events by status, and the age of the oldest pending one, for `/metrics`.
-pub async fn backlog(
-    c: &impl ConnectionTrait,
-) -> Result<(Vec<(String, i64)>, Option<Micros>), DbErr> {
+pub async fn backlog(c: &impl ConnectionTrait) -> Result<(Vec<(String, i64)>, Option<Micros>), DbErr> {
     let backend = c.get_database_backend();
     let by_status = c
         .query_all_raw(stmt(
@@ -53,11 +51,7 @@ pub async fn backlog(
         .map(|r| Ok((col::<String>(r, "status")?, col::<i64>(r, "n")?)))
         .collect::<Result<Vec<_>, DbErr>>()?;
     let oldest = c
-        .query_one_raw(stmt(
-            backend,
-            "SELECT MIN(received_at) AS t FROM inbox_events WHERE status = 'pending'",
-            [],
-        ))
+        .query_one_raw(stmt(backend, "SELECT MIN(received_at) AS t FROM inbox_events WHERE status = 'pending'", []))
         .await?
         .map(|r| col::<Option<i64>>(&r, "t"))
         .transpose()?

@@ -49,10 +49,7 @@ pub struct Inbox {
 
 impl Inbox {
     /// Starts the writer task. It ends when every `Inbox` clone is dropped.
-    pub fn start(
-        db: DatabaseConnection,
-        reconciler: Reconciler,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn start(db: DatabaseConnection, reconciler: Reconciler) -> (Self, tokio::task::JoinHandle<()>) {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         let task = tokio::spawn(write_loop(db, rx, reconciler));
         (Self { jobs }, task)
@@ -60,10 +57,7 @@ impl Inbox {
 
     pub async fn store(&self, event: NewEvent) -> Result<Stored, InboxError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Job { event, reply })
-            .await
-            .map_err(|_| InboxError::Stopped)?;
+        self.jobs.send(Job { event, reply }).await.map_err(|_| InboxError::Stopped)?;
         answer.await.map_err(|_| InboxError::Stopped)?
     }
 }
@@ -94,10 +88,7 @@ async fn write_loop(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, reconci
 }
 
 /// Stores a batch in one transaction; all or nothing.
-pub async fn store_batch(
-    db: &DatabaseConnection,
-    events: &[&NewEvent],
-) -> Result<Vec<Stored>, DbErr> {
+pub async fn store_batch(db: &DatabaseConnection, events: &[&NewEvent]) -> Result<Vec<Stored>, DbErr> {
     let txn = db.begin().await?;
     let outcomes = insert_events(&txn, events).await?;
     txn.commit().await?;
@@ -105,10 +96,7 @@ pub async fn store_batch(
 }
 
 /// Inserts events in the caller's transaction; an id already stored is a duplicate.
-pub async fn insert_events(
-    c: &impl ConnectionTrait,
-    events: &[&NewEvent],
-) -> Result<Vec<Stored>, DbErr> {
+pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Result<Vec<Stored>, DbErr> {
     let now = Micros::now();
     // Insert in id order: two replicas storing overlapping batches (WorkOS
     // retries) then wait on each other in one direction only, never deadlock.

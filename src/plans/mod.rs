@@ -29,11 +29,7 @@ pub struct NewPlan {
     pub test_mode_max_users: Option<i64>,
 }
 
-pub async fn create(
-    db: &DatabaseConnection,
-    new: NewPlan,
-    default_max: u32,
-) -> Result<PlanView, PlanError> {
+pub async fn create(db: &DatabaseConnection, new: NewPlan, default_max: u32) -> Result<PlanView, PlanError> {
     let name = new.name.trim();
     if name.is_empty() {
         return Err(PlanError::BadRequest("name must not be empty".into()));
@@ -45,11 +41,7 @@ pub async fn create(
         Some(n) => u32::try_from(n)
             .ok()
             .filter(|n| *n <= i32::MAX as u32)
-            .ok_or_else(|| {
-                PlanError::BadRequest(
-                    "test_mode_max_users must be a whole number, at least 0".into(),
-                )
-            })?,
+            .ok_or_else(|| PlanError::BadRequest("test_mode_max_users must be a whole number, at least 0".into()))?,
     };
     if plans::find_by_org(db, &org).await?.is_some() {
         return Err(PlanError::PlanExists(org.to_string()));
@@ -79,9 +71,7 @@ pub fn parse_plan_id(raw: &str) -> Result<PlanId, PlanError> {
 }
 
 async fn existing(db: &DatabaseConnection, id: &str) -> Result<plans::Plan, PlanError> {
-    plans::find(db, &parse_plan_id(id)?)
-        .await?
-        .ok_or(PlanError::NotFound("plan"))
+    plans::find(db, &parse_plan_id(id)?).await?.ok_or(PlanError::NotFound("plan"))
 }
 
 pub async fn show(db: &DatabaseConnection, id: &str) -> Result<PlanView, PlanError> {
@@ -101,31 +91,18 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<PlanView>, PlanError> {
 
 pub async fn members(db: &DatabaseConnection, id: &str) -> Result<Vec<MemberView>, PlanError> {
     let plan = existing(db, id).await?;
-    Ok(members::list(db, &plan.id)
-        .await?
-        .iter()
-        .map(MemberView::from)
-        .collect())
+    Ok(members::list(db, &plan.id).await?.iter().map(MemberView::from).collect())
 }
 
 /// Adds or changes a member by hand, under the rule's constraints.
-pub async fn set_tier(
-    db: &DatabaseConnection,
-    id: &str,
-    email: &str,
-    tier: &str,
-) -> Result<MemberView, PlanError> {
+pub async fn set_tier(db: &DatabaseConnection, id: &str, email: &str, tier: &str) -> Result<MemberView, PlanError> {
     let plan_id = parse_plan_id(id)?;
     let email = Email::parse(email).map_err(|e| PlanError::BadRequest(e.to_string()))?;
-    let tier = Tier::parse(tier)
-        .ok_or_else(|| PlanError::BadRequest("tier must be \"paid\" or \"free\"".into()))?;
+    let tier = Tier::parse(tier).ok_or_else(|| PlanError::BadRequest("tier must be \"paid\" or \"free\"".into()))?;
     let txn = db.begin().await?;
-    let plan = plans::lock_by_id(&txn, &plan_id)
-        .await?
-        .ok_or(PlanError::NotFound("plan"))?;
+    let plan = plans::lock_by_id(&txn, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
     let (active, link) = directory::email_status(&txn, &plan.organization_id, &email).await?;
-    let seat = rule::manual_seat(plan.mode, tier, active)
-        .map_err(|_| PlanError::SeatManagedByDirectory)?;
+    let seat = rule::manual_seat(plan.mode, tier, active).map_err(|_| PlanError::SeatManagedByDirectory)?;
     let current = members::get(&txn, &plan.id, &email).await?;
     let now = Micros::now();
     members::put(&txn, &plan.id, &email, seat, link.as_deref(), now).await?;
@@ -145,9 +122,7 @@ pub async fn set_tier(
         )
         .await?;
     }
-    let member = members::get(&txn, &plan.id, &email)
-        .await?
-        .ok_or(PlanError::NotFound("member"))?;
+    let member = members::get(&txn, &plan.id, &email).await?.ok_or(PlanError::NotFound("member"))?;
     txn.commit().await?;
     Ok(MemberView::from(&member))
 }
@@ -169,9 +144,11 @@ pub async fn audit(
     let plan = existing(db, id).await?;
     let after = match after {
         None | Some("") => 0,
-        Some(raw) => raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            PlanError::BadRequest("after must be a cursor from a previous page".into())
-        })?,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| PlanError::BadRequest("after must be a cursor from a previous page".into()))?,
     };
     let limit = match limit {
         None | Some("") => AUDIT_DEFAULT_LIMIT,
@@ -179,9 +156,7 @@ pub async fn audit(
             .parse::<u64>()
             .ok()
             .filter(|n| (1..=AUDIT_MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                PlanError::BadRequest(format!("limit must be between 1 and {AUDIT_MAX_LIMIT}"))
-            })?,
+            .ok_or_else(|| PlanError::BadRequest(format!("limit must be between 1 and {AUDIT_MAX_LIMIT}")))?,
     };
     let (entries, more) = audit::page(db, &plan.id, after, limit).await?;
     Ok(AuditPage::new(&entries, more))

@@ -109,11 +109,7 @@ impl AuditPage {
                 at: e.at.to_rfc3339(),
             })
             .collect();
-        let next = if more {
-            data.last().map(|e| e.seq.to_string())
-        } else {
-            None
-        };
+        let next = if more { data.last().map(|e| e.seq.to_string()) } else { None };
         Self { data, next }
     }
 }

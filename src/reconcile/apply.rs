@@ -46,14 +46,10 @@ pub async fn apply_command(
 ) -> Result<Outcome, DbErr> {
     match command {
         Command::Ignore => Ok(Outcome::Ignored),
-        Command::LinkDirectory {
-            directory,
-            organization,
-        } => link_directory(c, directory, organization, now).await,
-        Command::RemoveDirectory {
-            directory,
-            organization,
-        } => remove_directory(c, directory, organization.as_ref(), event, now).await,
+        Command::LinkDirectory { directory, organization } => link_directory(c, directory, organization, now).await,
+        Command::RemoveDirectory { directory, organization } => {
+            remove_directory(c, directory, organization.as_ref(), event, now).await
+        }
         Command::ChangeDirectoryUser(change) => change_user(c, change, event, now, None).await,
     }
 }
@@ -65,10 +61,7 @@ async fn link_directory(
     now: Micros,
 ) -> Result<Outcome, DbErr> {
     if plans::lock_by_org(c, org).await?.is_none() {
-        return Ok(Outcome::Parked {
-            organization: Some(org.clone()),
-            directory: Some(dir.clone()),
-        });
+        return Ok(Outcome::Parked { organization: Some(org.clone()), directory: Some(dir.clone()) });
     }
     match directory::find_directory(c, dir).await? {
         Some(existing) if existing.deleted => Ok(Outcome::Stale),
@@ -95,10 +88,7 @@ async fn remove_directory(
         (None, None) => return Ok(Outcome::Stale),
     };
     let Some(plan) = plans::lock_by_org(c, &org).await? else {
-        return Ok(Outcome::Parked {
-            organization: Some(org),
-            directory: Some(dir.clone()),
-        });
+        return Ok(Outcome::Parked { organization: Some(org), directory: Some(dir.clone()) });
     };
     match known {
         Some(existing) if existing.deleted => return Ok(Outcome::Stale),
@@ -106,9 +96,7 @@ async fn remove_directory(
         // Remember it, so later events for it are stale.
         None => directory::insert_directory(c, dir, &org, true, now).await?,
     }
-    if plan.mode == crate::domain::PlanMode::Enforced
-        && directory::live_directories(c, &org).await? == 0
-    {
+    if plan.mode == crate::domain::PlanMode::Enforced && directory::live_directories(c, &org).await? == 0 {
         plans::set_mode(c, &plan.id, crate::domain::PlanMode::Test, None).await?;
     }
     Ok(Outcome::Applied)
@@ -128,18 +116,12 @@ pub async fn change_user(
         None => match directory::find_directory(c, &change.directory).await? {
             Some(known) => known.organization_id,
             None => {
-                return Ok(Outcome::Parked {
-                    organization: None,
-                    directory: Some(change.directory.clone()),
-                });
+                return Ok(Outcome::Parked { organization: None, directory: Some(change.directory.clone()) });
             }
         },
     };
     let Some(plan) = plans::lock_by_org(c, &org).await? else {
-        return Ok(Outcome::Parked {
-            organization: Some(org),
-            directory: Some(change.directory.clone()),
-        });
+        return Ok(Outcome::Parked { organization: Some(org), directory: Some(change.directory.clone()) });
     };
     match directory::find_directory(c, &change.directory).await? {
         Some(known) if known.deleted => return Ok(Outcome::Stale),
@@ -175,22 +157,12 @@ pub async fn change_user(
     } else {
         Reason::DirectoryUserInactive
     };
-    let moved_from = stored
-        .filter(|held| !held.deleted && held.email != change.email)
-        .map(|held| held.email);
+    let moved_from = stored.filter(|held| !held.deleted && held.email != change.email).map(|held| held.email);
     let reason = |default| reason_override.unwrap_or(default);
     match moved_from {
         Some(old) => {
             settle_email(c, &plan, &old, reason(Reason::EmailChanged), event, now).await?;
-            settle_email(
-                c,
-                &plan,
-                &change.email,
-                reason(Reason::EmailChanged),
-                event,
-                now,
-            )
-            .await?;
+            settle_email(c, &plan, &change.email, reason(Reason::EmailChanged), event, now).await?;
         }
         None => settle_email(c, &plan, &change.email, reason(state_reason), event, now).await?,
     }
@@ -209,13 +181,10 @@ pub async fn settle_email(
 ) -> Result<(), DbErr> {
     let (active, link) = directory::email_status(c, &plan.organization_id, email).await?;
     let current = members::get(c, &plan.id, email).await?;
-    let Some(target) = rule::target_seat(plan.mode, current.as_ref().map(|m| m.seat), active)
-    else {
+    let Some(target) = rule::target_seat(plan.mode, current.as_ref().map(|m| m.seat), active) else {
         return Ok(());
     };
-    let unchanged = current
-        .as_ref()
-        .is_some_and(|m| m.seat == target && m.directory_user_id == link);
+    let unchanged = current.as_ref().is_some_and(|m| m.seat == target && m.directory_user_id == link);
     if unchanged {
         return Ok(());
     }
@@ -224,15 +193,7 @@ pub async fn settle_email(
     if from != Some(target.tier) {
         audit::record(
             c,
-            &audit::Change {
-                plan: &plan.id,
-                email,
-                from,
-                to: target.tier,
-                reason,
-                event_id: event,
-                at: now,
-            },
+            &audit::Change { plan: &plan.id, email, from, to: target.tier, reason, event_id: event, at: now },
         )
         .await?;
     }

@@ -9,7 +9,8 @@ use crate::{
 use sea_orm::{ConnectionTrait, DbErr, Value};
 
 /// Emails that are active directory users of the plan's organization.
-const ACTIVE: &str = "SELECT 1 FROM directory_users u WHERE u.organization_id = ? AND u.active = ? AND u.email = m.email";
+const ACTIVE: &str =
+    "SELECT 1 FROM directory_users u WHERE u.organization_id = ? AND u.active = ? AND u.email = m.email";
 
 /// Starts enforcement when active directory users exceed the plan's threshold.
 pub async fn start_if_due(
@@ -31,12 +32,7 @@ pub async fn start_if_due(
 
 /// Every active directory user paid (source directory), every other member free
 /// (source manual), one audit row per tier change, then the plan is enforced.
-pub async fn start(
-    c: &impl ConnectionTrait,
-    plan: &Plan,
-    event: Option<&EventId>,
-    now: Micros,
-) -> Result<(), DbErr> {
+pub async fn start(c: &impl ConnectionTrait, plan: &Plan, event: Option<&EventId>, now: Micros) -> Result<(), DbErr> {
     let backend = c.get_database_backend();
     let plan_id: Value = plan.id.as_str().into();
     let org: Value = plan.organization_id.as_str().into();
@@ -62,13 +58,7 @@ pub async fn start(
              SELECT m.plan_id, m.email, 'paid', 'free', 'enforcement_started', ?, ? FROM members m \
              WHERE m.plan_id = ? AND m.tier = 'paid' AND NOT EXISTS ({ACTIVE}) ORDER BY m.email"
         ),
-        [
-            event,
-            now.clone(),
-            plan_id.clone(),
-            org.clone(),
-            yes.clone(),
-        ],
+        [event, now.clone(), plan_id.clone(), org.clone(), yes.clone()],
     ))
     .await?;
     c.execute_raw(stmt(
@@ -90,14 +80,7 @@ pub async fn start(
              WHERE plan_id = ? AND (tier <> 'paid' OR source <> 'directory') AND EXISTS ({})",
             ACTIVE.replace("m.email", "members.email")
         ),
-        [
-            now.clone(),
-            org.clone(),
-            yes.clone(),
-            plan_id.clone(),
-            org.clone(),
-            yes.clone(),
-        ],
+        [now.clone(), org.clone(), yes.clone(), plan_id.clone(), org.clone(), yes.clone()],
     ))
     .await?;
     c.execute_raw(stmt(
@@ -110,12 +93,8 @@ pub async fn start(
         [plan_id.clone(), now.clone(), org, yes, plan_id.clone()],
     ))
     .await?;
-    c.execute_raw(stmt(
-        backend,
-        "UPDATE plans SET mode = 'enforced', enforced_at = ? WHERE id = ?",
-        [now, plan_id],
-    ))
-    .await?;
+    c.execute_raw(stmt(backend, "UPDATE plans SET mode = 'enforced', enforced_at = ? WHERE id = ?", [now, plan_id]))
+        .await?;
     Ok(())
 }
 
@@ -153,12 +132,7 @@ pub async fn release_directory(
              WHERE plan_id = ? AND EXISTS ({})",
             linked.replace("m.email", "members.email")
         ),
-        [
-            now.0.into(),
-            plan.id.as_str().into(),
-            dir.as_str().into(),
-            false.into(),
-        ],
+        [now.0.into(), plan.id.as_str().into(), dir.as_str().into(), false.into()],
     ))
     .await?;
     directory::delete_directory(c, dir, now).await

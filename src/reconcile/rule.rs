@@ -33,16 +33,9 @@ pub fn starts_enforcement(mode: PlanMode, threshold: u32, active_users: u64) -> 
 pub struct SeatManagedByDirectory;
 
 /// A change made by hand. In enforced mode the directory decides who pays.
-pub fn manual_seat(
-    mode: PlanMode,
-    requested: Tier,
-    directory_active: bool,
-) -> Result<Seat, SeatManagedByDirectory> {
+pub fn manual_seat(mode: PlanMode, requested: Tier, directory_active: bool) -> Result<Seat, SeatManagedByDirectory> {
     match mode {
-        PlanMode::Test => Ok(Seat {
-            tier: requested,
-            source: Source::Manual,
-        }),
+        PlanMode::Test => Ok(Seat { tier: requested, source: Source::Manual }),
         PlanMode::Enforced => match (requested, directory_active) {
             (Tier::Paid, true) => Ok(Seat::PAID_DIRECTORY),
             (Tier::Free, false) => Ok(Seat::FREE_MANUAL),
@@ -56,10 +49,7 @@ mod tests {
     use super::*;
     use PlanMode::{Enforced, Test};
 
-    const FREE_DIRECTORY: Seat = Seat {
-        tier: Tier::Free,
-        source: Source::Directory,
-    };
+    const FREE_DIRECTORY: Seat = Seat { tier: Tier::Free, source: Source::Directory };
 
     #[test]
     fn test_mode_grants_a_paid_seat_to_a_new_active_user() {
@@ -68,59 +58,33 @@ mod tests {
 
     #[test]
     fn test_mode_upgrades_a_free_member_who_becomes_active() {
-        assert_eq!(
-            target_seat(Test, Some(Seat::FREE_MANUAL), true),
-            Some(Seat::PAID_DIRECTORY)
-        );
+        assert_eq!(target_seat(Test, Some(Seat::FREE_MANUAL), true), Some(Seat::PAID_DIRECTORY));
     }
 
     #[test]
     fn test_mode_keeps_a_manual_paid_seat_whatever_the_directory_says() {
-        assert_eq!(
-            target_seat(Test, Some(Seat::PAID_MANUAL), true),
-            Some(Seat::PAID_MANUAL)
-        );
-        assert_eq!(
-            target_seat(Test, Some(Seat::PAID_MANUAL), false),
-            Some(Seat::PAID_MANUAL)
-        );
+        assert_eq!(target_seat(Test, Some(Seat::PAID_MANUAL), true), Some(Seat::PAID_MANUAL));
+        assert_eq!(target_seat(Test, Some(Seat::PAID_MANUAL), false), Some(Seat::PAID_MANUAL));
     }
 
     #[test]
     fn test_mode_returns_a_directory_granted_seat_to_free() {
-        assert_eq!(
-            target_seat(Test, Some(Seat::PAID_DIRECTORY), false),
-            Some(Seat::FREE_MANUAL)
-        );
+        assert_eq!(target_seat(Test, Some(Seat::PAID_DIRECTORY), false), Some(Seat::FREE_MANUAL));
     }
 
     #[test]
     fn test_mode_leaves_free_members_and_strangers_alone_when_not_active() {
-        assert_eq!(
-            target_seat(Test, Some(Seat::FREE_MANUAL), false),
-            Some(Seat::FREE_MANUAL)
-        );
+        assert_eq!(target_seat(Test, Some(Seat::FREE_MANUAL), false), Some(Seat::FREE_MANUAL));
         assert_eq!(target_seat(Test, None, false), None);
     }
 
     #[test]
     fn enforced_mode_pays_exactly_the_active_users() {
-        for current in [
-            None,
-            Some(Seat::FREE_MANUAL),
-            Some(Seat::PAID_MANUAL),
-            Some(FREE_DIRECTORY),
-        ] {
-            assert_eq!(
-                target_seat(Enforced, current, true),
-                Some(Seat::PAID_DIRECTORY)
-            );
+        for current in [None, Some(Seat::FREE_MANUAL), Some(Seat::PAID_MANUAL), Some(FREE_DIRECTORY)] {
+            assert_eq!(target_seat(Enforced, current, true), Some(Seat::PAID_DIRECTORY));
         }
         for current in [Seat::PAID_MANUAL, Seat::PAID_DIRECTORY, Seat::FREE_MANUAL] {
-            assert_eq!(
-                target_seat(Enforced, Some(current), false),
-                Some(Seat::FREE_MANUAL)
-            );
+            assert_eq!(target_seat(Enforced, Some(current), false), Some(Seat::FREE_MANUAL));
         }
         assert_eq!(target_seat(Enforced, None, false), None);
     }
@@ -141,21 +105,9 @@ mod tests {
 
     #[test]
     fn manual_changes_that_break_enforcement_are_refused() {
-        assert_eq!(
-            manual_seat(Enforced, Tier::Paid, false),
-            Err(SeatManagedByDirectory)
-        );
-        assert_eq!(
-            manual_seat(Enforced, Tier::Free, true),
-            Err(SeatManagedByDirectory)
-        );
-        assert_eq!(
-            manual_seat(Enforced, Tier::Paid, true),
-            Ok(Seat::PAID_DIRECTORY)
-        );
-        assert_eq!(
-            manual_seat(Enforced, Tier::Free, false),
-            Ok(Seat::FREE_MANUAL)
-        );
+        assert_eq!(manual_seat(Enforced, Tier::Paid, false), Err(SeatManagedByDirectory));
+        assert_eq!(manual_seat(Enforced, Tier::Free, true), Err(SeatManagedByDirectory));
+        assert_eq!(manual_seat(Enforced, Tier::Paid, true), Ok(Seat::PAID_DIRECTORY));
+        assert_eq!(manual_seat(Enforced, Tier::Free, false), Ok(Seat::FREE_MANUAL));
     }
 }

@@ -110,8 +110,7 @@ async fn step(db: &DatabaseConnection, metrics: &Metrics) -> Result<bool, DbErr>
         txn.commit().await?;
         return Ok(false);
     };
-    let span =
-        tracing::info_span!("reconcile", event_id = %claimed.event_id, event = %claimed.event_type);
+    let span = tracing::info_span!("reconcile", event_id = %claimed.event_id, event = %claimed.event_type);
     let _enter = span.enter();
     let decided = decide(&txn, &claimed, now).await;
     match decided {
@@ -147,16 +146,10 @@ enum Decision {
     Transient(DbErr),
 }
 
-async fn decide(
-    c: &impl ConnectionTrait,
-    claimed: &Claimed,
-    now: Micros,
-) -> Result<Outcome, Decision> {
+async fn decide(c: &impl ConnectionTrait, claimed: &Claimed, now: Micros) -> Result<Outcome, Decision> {
     let envelope = Envelope::parse(&claimed.body).map_err(|e| Decision::Failed(e.to_string()))?;
     let command = translate(&envelope).map_err(|e| Decision::Failed(e.to_string()))?;
-    apply_command(c, &command, Some(&claimed.event_id), now)
-        .await
-        .map_err(Decision::Transient)
+    apply_command(c, &command, Some(&claimed.event_id), now).await.map_err(Decision::Transient)
 }
 
 fn backoff(attempts: i32) -> Duration {
@@ -178,11 +171,7 @@ async fn claim(c: &impl ConnectionTrait, now: Micros) -> Result<Option<Claimed>,
     // its first statement; on PostgreSQL SKIP LOCKED lets replicas share the queue.
     // Only the oldest pending event of each organization may be claimed, so one
     // organization's events apply in arrival order however many reconcilers run.
-    let lock = if backend == DbBackend::Postgres {
-        "FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
+    let lock = if backend == DbBackend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
     let sql = format!(
         "UPDATE inbox_events SET attempts = attempts WHERE seq = (\
            SELECT e.seq FROM inbox_events e WHERE e.status = 'pending' \
@@ -197,25 +186,16 @@ async fn claim(c: &impl ConnectionTrait, now: Micros) -> Result<Option<Claimed>,
     };
     Ok(Some(Claimed {
         seq: col(&row, "seq")?,
-        event_id: EventId::parse(&col::<String>(&row, "event_id")?)
-            .map_err(|e| DbErr::Custom(e.to_string()))?,
+        event_id: EventId::parse(&col::<String>(&row, "event_id")?).map_err(|e| DbErr::Custom(e.to_string()))?,
         event_type: col(&row, "event_type")?,
         body: col(&row, "body")?,
         attempts: col(&row, "attempts")?,
     }))
 }
 
-async fn record(
-    c: &impl ConnectionTrait,
-    seq: i64,
-    outcome: &Outcome,
-    now: Micros,
-) -> Result<(), DbErr> {
+async fn record(c: &impl ConnectionTrait, seq: i64, outcome: &Outcome, now: Micros) -> Result<(), DbErr> {
     let (org, dir, applied_at) = match outcome {
-        Outcome::Parked {
-            organization,
-            directory,
-        } => (
+        Outcome::Parked { organization, directory } => (
             organization.as_ref().map(|o| o.as_str().to_owned()),
             directory.as_ref().map(|d| d.as_str().to_owned()),
             None,
@@ -232,12 +212,7 @@ async fn record(
     .map(|_| ())
 }
 
-async fn record_failure(
-    c: &impl ConnectionTrait,
-    seq: i64,
-    reason: &str,
-    now: Micros,
-) -> Result<(), DbErr> {
+async fn record_failure(c: &impl ConnectionTrait, seq: i64, reason: &str, now: Micros) -> Result<(), DbErr> {
     c.execute_raw(stmt(
         c.get_database_backend(),
         "UPDATE inbox_events SET status = 'failed', applied_at = ?, error = ?, next_attempt_at = NULL WHERE seq = ?",

@@ -58,11 +58,7 @@ pub async fn page(
             c.get_database_backend(),
             "SELECT seq, email, from_tier, to_tier, reason, event_id, at FROM seat_audit \
              WHERE plan_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-            [
-                plan.as_str().into(),
-                after.into(),
-                (limit as i64 + 1).into(),
-            ],
+            [plan.as_str().into(), after.into(), (limit as i64 + 1).into()],
         ))
         .await?;
     let more = rows.len() as u64 > limit;
@@ -73,9 +69,7 @@ pub async fn page(
             Ok(AuditEntry {
                 seq: col(row, "seq")?,
                 email: col(row, "email")?,
-                from: col::<Option<String>>(row, "from_tier")?
-                    .as_deref()
-                    .and_then(Tier::parse),
+                from: col::<Option<String>>(row, "from_tier")?.as_deref().and_then(Tier::parse),
                 to: enum_col(row, "to_tier", Tier::parse)?,
                 reason: enum_col(row, "reason", Reason::parse)?,
                 event_id: col(row, "event_id")?,

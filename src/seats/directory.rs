@@ -12,10 +12,7 @@ pub struct DirectoryRow {
     pub deleted: bool,
 }
 
-pub async fn find_directory(
-    c: &impl ConnectionTrait,
-    id: &DirectoryId,
-) -> Result<Option<DirectoryRow>, DbErr> {
+pub async fn find_directory(c: &impl ConnectionTrait, id: &DirectoryId) -> Result<Option<DirectoryRow>, DbErr> {
     let row = c
         .query_one_raw(stmt(
             c.get_database_backend(),
@@ -44,23 +41,14 @@ pub async fn insert_directory(
         c.get_database_backend(),
         "INSERT INTO directories (id, organization_id, deleted, updated_at) VALUES (?, ?, ?, ?) \
          ON CONFLICT (id) DO NOTHING",
-        [
-            id.as_str().into(),
-            org.as_str().into(),
-            deleted.into(),
-            now.0.into(),
-        ],
+        [id.as_str().into(), org.as_str().into(), deleted.into(), now.0.into()],
     ))
     .await
     .map(|_| ())
 }
 
 /// Marks a directory deleted; its users stop counting and stop being linked.
-pub async fn delete_directory(
-    c: &impl ConnectionTrait,
-    id: &DirectoryId,
-    now: Micros,
-) -> Result<(), DbErr> {
+pub async fn delete_directory(c: &impl ConnectionTrait, id: &DirectoryId, now: Micros) -> Result<(), DbErr> {
     let backend = c.get_database_backend();
     c.execute_raw(stmt(
         backend,
@@ -77,10 +65,7 @@ pub async fn delete_directory(
     .map(|_| ())
 }
 
-pub async fn live_directories(
-    c: &impl ConnectionTrait,
-    org: &OrganizationId,
-) -> Result<u64, DbErr> {
+pub async fn live_directories(c: &impl ConnectionTrait, org: &OrganizationId) -> Result<u64, DbErr> {
     let row = c
         .query_one_raw(stmt(
             c.get_database_backend(),
@@ -88,11 +73,7 @@ pub async fn live_directories(
             [org.as_str().into(), false.into()],
         ))
         .await?;
-    Ok(row
-        .map(|r| col::<i64>(&r, "n"))
-        .transpose()?
-        .unwrap_or(0)
-        .max(0) as u64)
+    Ok(row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,10 +83,7 @@ pub struct StoredUser {
     pub deleted: bool,
 }
 
-pub async fn find_user(
-    c: &impl ConnectionTrait,
-    id: &DirectoryUserId,
-) -> Result<Option<StoredUser>, DbErr> {
+pub async fn find_user(c: &impl ConnectionTrait, id: &DirectoryUserId) -> Result<Option<StoredUser>, DbErr> {
     let row = c
         .query_one_raw(stmt(
             c.get_database_backend(),
@@ -115,8 +93,7 @@ pub async fn find_user(
         .await?;
     row.map(|row| {
         Ok(StoredUser {
-            email: Email::parse(&col::<String>(&row, "email")?)
-                .map_err(|e| DbErr::Custom(e.to_string()))?,
+            email: Email::parse(&col::<String>(&row, "email")?).map_err(|e| DbErr::Custom(e.to_string()))?,
             updated_at: Micros(col(&row, "updated_at")?),
             deleted: col(&row, "deleted")?,
         })
@@ -188,11 +165,7 @@ pub async fn active_count(c: &impl ConnectionTrait, org: &OrganizationId) -> Res
             [org.as_str().into(), true.into()],
         ))
         .await?;
-    Ok(row
-        .map(|r| col::<i64>(&r, "n"))
-        .transpose()?
-        .unwrap_or(0)
-        .max(0) as u64)
+    Ok(row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64)
 }
 
 /// The users held as not deleted for a directory: `(id, email, state, updated_at)`.
@@ -220,10 +193,7 @@ pub async fn live_users_of(
 }
 
 /// Live directories held for an organization.
-pub async fn live_directories_of(
-    c: &impl ConnectionTrait,
-    org: &OrganizationId,
-) -> Result<Vec<DirectoryId>, DbErr> {
+pub async fn live_directories_of(c: &impl ConnectionTrait, org: &OrganizationId) -> Result<Vec<DirectoryId>, DbErr> {
     c.query_all_raw(stmt(
         c.get_database_backend(),
         "SELECT id FROM directories WHERE organization_id = ? AND deleted = ? ORDER BY id",
@@ -231,8 +201,6 @@ pub async fn live_directories_of(
     ))
     .await?
     .iter()
-    .map(|row| {
-        DirectoryId::parse(&col::<String>(row, "id")?).map_err(|e| DbErr::Custom(e.to_string()))
-    })
+    .map(|row| DirectoryId::parse(&col::<String>(row, "id")?).map_err(|e| DbErr::Custom(e.to_string())))
     .collect()
 }

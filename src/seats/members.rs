@@ -17,20 +17,13 @@ pub struct Member {
 fn from_row(row: &QueryResult) -> Result<Member, DbErr> {
     Ok(Member {
         email: col(row, "email")?,
-        seat: Seat {
-            tier: enum_col(row, "tier", Tier::parse)?,
-            source: enum_col(row, "source", Source::parse)?,
-        },
+        seat: Seat { tier: enum_col(row, "tier", Tier::parse)?, source: enum_col(row, "source", Source::parse)? },
         directory_user_id: col(row, "directory_user_id")?,
         updated_at: Micros(col(row, "updated_at")?),
     })
 }
 
-pub async fn get(
-    c: &impl ConnectionTrait,
-    plan: &PlanId,
-    email: &Email,
-) -> Result<Option<Member>, DbErr> {
+pub async fn get(c: &impl ConnectionTrait, plan: &PlanId, email: &Email) -> Result<Option<Member>, DbErr> {
     c.query_one_raw(stmt(
         c.get_database_backend(),
         "SELECT email, tier, source, directory_user_id, updated_at FROM members WHERE plan_id = ? AND email = ?",

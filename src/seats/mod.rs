@@ -14,12 +14,7 @@ pub(crate) fn col<T: TryGetable>(row: &QueryResult, name: &str) -> Result<T, DbE
 }
 
 /// Reads a text column holding one of our string enums.
-pub(crate) fn enum_col<T>(
-    row: &QueryResult,
-    name: &str,
-    parse: fn(&str) -> Option<T>,
-) -> Result<T, DbErr> {
+pub(crate) fn enum_col<T>(row: &QueryResult, name: &str, parse: fn(&str) -> Option<T>) -> Result<T, DbErr> {
     let raw: String = col(row, name)?;
-    parse(&raw)
-        .ok_or_else(|| DbErr::Custom(format!("unexpected {name} value {raw:?} in the database")))
+    parse(&raw).ok_or_else(|| DbErr::Custom(format!("unexpected {name} value {raw:?} in the database")))
 }

@@ -17,8 +17,7 @@ pub struct Plan {
     pub created_at: Micros,
 }
 
-const COLUMNS: &str =
-    "id, name, organization_id, mode, test_mode_max_users, enforced_at, created_at";
+const COLUMNS: &str = "id, name, organization_id, mode, test_mode_max_users, enforced_at, created_at";
 
 fn from_row(row: &QueryResult) -> Result<Plan, DbErr> {
     let bad = |e: crate::domain::ids::InvalidId| DbErr::Custom(e.to_string());
@@ -26,8 +25,7 @@ fn from_row(row: &QueryResult) -> Result<Plan, DbErr> {
     Ok(Plan {
         id: PlanId::parse(&col::<String>(row, "id")?).map_err(bad)?,
         name: col(row, "name")?,
-        organization_id: OrganizationId::parse(&col::<String>(row, "organization_id")?)
-            .map_err(bad)?,
+        organization_id: OrganizationId::parse(&col::<String>(row, "organization_id")?).map_err(bad)?,
         mode: enum_col(row, "mode", PlanMode::parse)?,
         test_mode_max_users: u32::try_from(max).unwrap_or(0),
         enforced_at: col::<Option<i64>>(row, "enforced_at")?.map(Micros),
@@ -36,8 +34,7 @@ fn from_row(row: &QueryResult) -> Result<Plan, DbErr> {
 }
 
 pub async fn insert(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> {
-    let sql =
-        format!("INSERT INTO plans ({COLUMNS}, lock_version) VALUES (?, ?, ?, ?, ?, ?, ?, 0)");
+    let sql = format!("INSERT INTO plans ({COLUMNS}, lock_version) VALUES (?, ?, ?, ?, ?, ?, ?, 0)");
     c.execute_raw(stmt(
         c.get_database_backend(),
         &sql,
@@ -58,10 +55,7 @@ pub async fn insert(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> 
 /// Takes the plan's write lock for the rest of the transaction: a row lock on
 /// PostgreSQL, the database write lock on SQLite. Every change to a plan's seats
 /// goes through here, so two reconcilers never race on a plan.
-pub async fn lock_by_org(
-    c: &impl ConnectionTrait,
-    org: &OrganizationId,
-) -> Result<Option<Plan>, DbErr> {
+pub async fn lock_by_org(c: &impl ConnectionTrait, org: &OrganizationId) -> Result<Option<Plan>, DbErr> {
     lock(c, "organization_id", org.as_str()).await
 }
 
@@ -70,14 +64,8 @@ pub async fn lock_by_id(c: &impl ConnectionTrait, id: &PlanId) -> Result<Option<
 }
 
 async fn lock(c: &impl ConnectionTrait, key: &str, value: &str) -> Result<Option<Plan>, DbErr> {
-    let sql = format!(
-        "UPDATE plans SET lock_version = lock_version + 1 WHERE {key} = ? RETURNING {COLUMNS}"
-    );
-    c.query_one_raw(stmt(c.get_database_backend(), &sql, [value.into()]))
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    let sql = format!("UPDATE plans SET lock_version = lock_version + 1 WHERE {key} = ? RETURNING {COLUMNS}");
+    c.query_one_raw(stmt(c.get_database_backend(), &sql, [value.into()])).await?.as_ref().map(from_row).transpose()
 }
 
 pub async fn find(c: &impl ConnectionTrait, id: &PlanId) -> Result<Option<Plan>, DbErr> {
@@ -89,10 +77,7 @@ pub async fn find(c: &impl ConnectionTrait, id: &PlanId) -> Result<Option<Plan>,
         .transpose()
 }
 
-pub async fn find_by_org(
-    c: &impl ConnectionTrait,
-    org: &OrganizationId,
-) -> Result<Option<Plan>, DbErr> {
+pub async fn find_by_org(c: &impl ConnectionTrait, org: &OrganizationId) -> Result<Option<Plan>, DbErr> {
     let sql = format!("SELECT {COLUMNS} FROM plans WHERE organization_id = ?");
     c.query_one_raw(stmt(c.get_database_backend(), &sql, [org.as_str().into()]))
         .await?
@@ -103,11 +88,7 @@ pub async fn find_by_org(
 
 pub async fn list(c: &impl ConnectionTrait) -> Result<Vec<Plan>, DbErr> {
     let sql = format!("SELECT {COLUMNS} FROM plans ORDER BY created_at, id");
-    c.query_all_raw(stmt(c.get_database_backend(), &sql, []))
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
+    c.query_all_raw(stmt(c.get_database_backend(), &sql, [])).await?.iter().map(from_row).collect()
 }
 
 pub async fn set_mode(
@@ -119,11 +100,7 @@ pub async fn set_mode(
     c.execute_raw(stmt(
         c.get_database_backend(),
         "UPDATE plans SET mode = ?, enforced_at = ? WHERE id = ?",
-        [
-            mode.as_str().into(),
-            enforced_at.map(|t| t.0).into(),
-            id.as_str().into(),
-        ],
+        [mode.as_str().into(), enforced_at.map(|t| t.0).into(), id.as_str().into()],
     ))
     .await
     .map(|_| ())
@@ -150,9 +127,5 @@ pub async fn counts(c: &impl ConnectionTrait, plan: &Plan) -> Result<Counts, DbE
         .await?
         .ok_or_else(|| DbErr::Custom("count query returned no row".into()))?;
     let n = |name| col::<i64>(&row, name).map(|v| v.max(0) as u64);
-    Ok(Counts {
-        active_directory_users: n("active_users")?,
-        paid_seats: n("paid")?,
-        free_seats: n("free")?,
-    })
+    Ok(Counts { active_directory_users: n("active_users")?, paid_seats: n("paid")?, free_seats: n("free")? })
 }

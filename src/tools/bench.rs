@@ -44,11 +44,8 @@ pub async fn webhooks(bench: WebhookBench) -> anyhow::Result<()> {
                 ("LISTEN_ADDR", "127.0.0.1:0"),
                 ("WORKOS_WEBHOOK_SECRET", bench.secret.as_str()),
             ];
-            let settings = Settings::from_lookup(|name| {
-                env.iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| v.to_string())
-            })?;
+            let settings =
+                Settings::from_lookup(|name| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))?;
             let app = Application::build(&settings, false).await?;
             let base = format!("http://127.0.0.1:{}", app.port());
             let handle = app.server_handle();
@@ -56,22 +53,15 @@ pub async fn webhooks(bench: WebhookBench) -> anyhow::Result<()> {
             base
         }
     };
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(bench.concurrency)
-        .build()?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(bench.concurrency).build()?;
     let endpoint = format!("{base}/webhooks/workos");
     let run_id = ulid::Ulid::new().to_string();
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..bench.concurrency.max(1) {
-        let (client, endpoint, next, secret, run_id) = (
-            client.clone(),
-            endpoint.clone(),
-            next.clone(),
-            bench.secret.clone(),
-            run_id.clone(),
-        );
+        let (client, endpoint, next, secret, run_id) =
+            (client.clone(), endpoint.clone(), next.clone(), bench.secret.clone(), run_id.clone());
         let total = bench.requests;
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -89,7 +79,8 @@ pub async fn webhooks(bench: WebhookBench) -> anyhow::Result<()> {
                              "state": "active", "updated_at": "2026-01-01T00:00:00Z"},
                 })
                 .to_string();
-                let header = signature::header_value(secret.as_bytes(), chrono::Utc::now().timestamp_millis(), body.as_bytes());
+                let header =
+                    signature::header_value(secret.as_bytes(), chrono::Utc::now().timestamp_millis(), body.as_bytes());
                 let t = Instant::now();
                 let response = client.post(&endpoint).header("WorkOS-Signature", header).body(body).send().await;
                 latencies.push(t.elapsed());
@@ -109,12 +100,8 @@ pub async fn webhooks(bench: WebhookBench) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
     latencies.sort();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 - 1.0) * p).round() as usize)
-            .copied()
-            .unwrap_or_default()
-    };
+    let pct =
+        |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or_default();
     println!(
         "webhooks: {} requests, concurrency {}, {} accepted in {:.2}s = {:.0} accepted/s; latency p50 {:.1}ms p90 {:.1}ms p99 {:.1}ms max {:.1}ms",
         bench.requests,
@@ -140,11 +127,7 @@ fn ms(d: Duration) -> f64 {
 
 /// Enforcement on a plan of `members` manual paid members with `directory`
 /// active directory users: the time of the one transaction that switches it.
-pub async fn enforcement(
-    members: u64,
-    directory: u64,
-    database_url: Option<String>,
-) -> anyhow::Result<()> {
+pub async fn enforcement(members: u64, directory: u64, database_url: Option<String>) -> anyhow::Result<()> {
     let mut _temp = None;
     let url = match database_url {
         Some(url) => url,
@@ -173,9 +156,8 @@ pub async fn enforcement(
     let txn = conn.begin().await?;
     for start in (0..members).step_by(500) {
         let end = (start + 500).min(members);
-        let mut sql = String::from(
-            "INSERT INTO members (plan_id, email, tier, source, directory_user_id, updated_at) VALUES ",
-        );
+        let mut sql =
+            String::from("INSERT INTO members (plan_id, email, tier, source, directory_user_id, updated_at) VALUES ");
         let mut values = Vec::new();
         for i in start..end {
             sql.push_str(if i == start {
@@ -200,32 +182,17 @@ pub async fn enforcement(
     txn.commit().await?;
     if backend == sea_orm::DbBackend::Postgres {
         // A long-lived table has statistics; a bulk load just now has none yet.
-        conn.execute_unprepared("ANALYZE members; ANALYZE directory_users")
-            .await?;
+        conn.execute_unprepared("ANALYZE members; ANALYZE directory_users").await?;
     }
     let filled = fill.elapsed();
 
     let started = Instant::now();
     let txn = conn.begin().await?;
-    let locked = plans::lock_by_id(&txn, &plan.id)
-        .await?
-        .context("plan vanished")?;
-    enforcement::start(
-        &txn,
-        &locked,
-        Some(&EventId::parse("event_bench")?),
-        Micros::now(),
-    )
-    .await?;
+    let locked = plans::lock_by_id(&txn, &plan.id).await?.context("plan vanished")?;
+    enforcement::start(&txn, &locked, Some(&EventId::parse("event_bench")?), Micros::now()).await?;
     txn.commit().await?;
     let took = started.elapsed();
-    let counts = plans::counts(
-        &conn,
-        &plans::find(&conn, &plan.id)
-            .await?
-            .context("plan vanished")?,
-    )
-    .await?;
+    let counts = plans::counts(&conn, &plans::find(&conn, &plan.id).await?.context("plan vanished")?).await?;
     println!(
         "enforcement: {} members, {} active directory users on {}: filled in {:.2}s; switch took {:.3}s; now {} paid, {} free",
         members,

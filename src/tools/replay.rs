@@ -26,8 +26,7 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Vec<Delivery>> {
                 .with_context(|| format!("could not read folder {}", path.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
-                    p.extension().is_some_and(|x| x == "json")
-                        && p.file_name().is_some_and(|n| n != "expected.json")
+                    p.extension().is_some_and(|x| x == "json") && p.file_name().is_some_and(|n| n != "expected.json")
                 })
                 .collect();
             inside.sort();
@@ -46,46 +45,32 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Vec<Delivery>> {
 }
 
 fn load_file(file: &Path) -> anyhow::Result<Vec<Delivery>> {
-    let bytes =
-        std::fs::read(file).with_context(|| format!("could not read {}", file.display()))?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .with_context(|| format!("{}: not valid JSON", file.display()))?;
-    let describe =
-        |v: &serde_json::Value, index: Option<usize>| -> anyhow::Result<(String, String)> {
-            let at = index.map(|i| format!(" (item {i})")).unwrap_or_default();
-            let field = |name: &str| {
-                v.get(name)
-                    .and_then(|x| x.as_str())
-                    .map(str::to_owned)
-                    .with_context(|| {
-                        format!("{}{at}: an event needs a string `{name}`", file.display())
-                    })
-            };
-            Ok((field("id")?, field("event")?))
+    let bytes = std::fs::read(file).with_context(|| format!("could not read {}", file.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).with_context(|| format!("{}: not valid JSON", file.display()))?;
+    let describe = |v: &serde_json::Value, index: Option<usize>| -> anyhow::Result<(String, String)> {
+        let at = index.map(|i| format!(" (item {i})")).unwrap_or_default();
+        let field = |name: &str| {
+            v.get(name)
+                .and_then(|x| x.as_str())
+                .map(str::to_owned)
+                .with_context(|| format!("{}{at}: an event needs a string `{name}`", file.display()))
         };
+        Ok((field("id")?, field("event")?))
+    };
     match &value {
         serde_json::Value::Array(items) => items
             .iter()
             .enumerate()
             .map(|(i, item)| {
                 let (id, event) = describe(item, Some(i))?;
-                Ok(Delivery {
-                    source: file.to_owned(),
-                    id,
-                    event,
-                    body: serde_json::to_vec(item)?,
-                })
+                Ok(Delivery { source: file.to_owned(), id, event, body: serde_json::to_vec(item)? })
             })
             .collect(),
         _ => {
             let (id, event) = describe(&value, None)?;
             // A single event is sent as the file's exact bytes.
-            Ok(vec![Delivery {
-                source: file.to_owned(),
-                id,
-                event,
-                body: bytes,
-            }])
+            Ok(vec![Delivery { source: file.to_owned(), id, event, body: bytes }])
         }
     }
 }
@@ -117,16 +102,12 @@ pub async fn replay(
     options: &ReplayOptions,
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<Summary> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     let base = options.url.trim_end_matches('/').to_owned();
     let endpoint = format!("{base}/webhooks/workos");
     let mut summary = Summary::default();
     for chunk in deliveries.chunks(options.concurrency.max(1)) {
-        let posts = chunk
-            .iter()
-            .map(|d| post(&client, &endpoint, &options.secret, d));
+        let posts = chunk.iter().map(|d| post(&client, &endpoint, &options.secret, d));
         let results = futures_util::future::join_all(posts).await;
         for (delivery, result) in chunk.iter().zip(results) {
             summary.sent += 1;
@@ -136,21 +117,13 @@ pub async fn replay(
                 "duplicate" => summary.duplicate += 1,
                 _ => summary.refused += 1,
             }
-            writeln!(
-                out,
-                "{}\t{}\t{}\t{}",
-                delivery.id, delivery.event, code, status
-            )?;
+            writeln!(out, "{}\t{}\t{}\t{}", delivery.id, delivery.event, code, status)?;
         }
     }
     if options.wait {
-        let token = options
-            .admin_token
-            .as_deref()
-            .context("--wait needs ADMIN_TOKEN to read event statuses")?;
+        let token = options.admin_token.as_deref().context("--wait needs ADMIN_TOKEN to read event statuses")?;
         for delivery in deliveries {
-            let status =
-                wait_for(&client, &base, token, &delivery.id, options.wait_timeout).await?;
+            let status = wait_for(&client, &base, token, &delivery.id, options.wait_timeout).await?;
             writeln!(out, "{}\tfinal\t{}", delivery.id, status)?;
             if status == "failed" {
                 summary.failed += 1;
@@ -166,31 +139,19 @@ pub async fn replay(
     Ok(summary)
 }
 
-async fn post(
-    client: &reqwest::Client,
-    endpoint: &str,
-    secret: &str,
-    d: &Delivery,
-) -> anyhow::Result<(u16, String)> {
+async fn post(client: &reqwest::Client, endpoint: &str, secret: &str, d: &Delivery) -> anyhow::Result<(u16, String)> {
     let t = chrono::Utc::now().timestamp_millis();
     let response = client
         .post(endpoint)
         .header("content-type", "application/json")
-        .header(
-            "WorkOS-Signature",
-            signature::header_value(secret.as_bytes(), t, &d.body),
-        )
+        .header("WorkOS-Signature", signature::header_value(secret.as_bytes(), t, &d.body))
         .body(d.body.clone())
         .send()
         .await?;
     let code = response.status().as_u16();
     let body: serde_json::Value = response.json().await.unwrap_or_default();
-    let status = body
-        .get("status")
-        .or_else(|| body.get("error"))
-        .and_then(|v| v.as_str())
-        .unwrap_or("unknown")
-        .to_owned();
+    let status =
+        body.get("status").or_else(|| body.get("error")).and_then(|v| v.as_str()).unwrap_or("unknown").to_owned();
     Ok((code, status))
 }
 
@@ -203,20 +164,12 @@ async fn wait_for(
 ) -> anyhow::Result<String> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let response = client
-            .get(format!("{base}/admin/events/{id}"))
-            .bearer_auth(token)
-            .send()
-            .await?;
+        let response = client.get(format!("{base}/admin/events/{id}")).bearer_auth(token).send().await?;
         if response.status() == reqwest::StatusCode::UNAUTHORIZED {
             bail!("the server refused ADMIN_TOKEN");
         }
         let body: serde_json::Value = response.json().await.unwrap_or_default();
-        let status = body
-            .get("status")
-            .and_then(|s| s.as_str())
-            .unwrap_or("unknown")
-            .to_owned();
+        let status = body.get("status").and_then(|s| s.as_str()).unwrap_or("unknown").to_owned();
         if status != "pending" || tokio::time::Instant::now() >= deadline {
             return Ok(status);
         }

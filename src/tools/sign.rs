@@ -15,8 +15,7 @@ mod tests {
 
     #[test]
     fn signing_the_sample_envelope_reproduces_the_known_vector() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/vectors/envelope.dsync.user.created.body.json");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/vectors/envelope.dsync.user.created.body.json");
         assert_eq!(
             sign_file(&path, "whsec_test_secret", Some(1_735_689_600_000)).unwrap(),
             "t=1735689600000, v1=78c7338413d4c04996c81e2a3b3302ee033769cdbaafeb44016f79cb7c134270"

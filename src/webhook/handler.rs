@@ -92,28 +92,13 @@ pub async fn receive(
         Stored::Accepted => "accepted",
         Stored::Duplicate => "duplicate",
     };
-    Ok(HttpResponse::Ok().json(Receipt {
-        id: id.as_str(),
-        status,
-    }))
+    Ok(HttpResponse::Ok().json(Receipt { id: id.as_str(), status }))
 }
 
-async fn handle(
-    req: &HttpRequest,
-    payload: web::Payload,
-    state: &AppState,
-) -> Result<(EventId, Stored), WebhookError> {
+async fn handle(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<(EventId, Stored), WebhookError> {
     let body = read_limited(req, payload, state.webhook.max_body_bytes).await?;
-    let header = req
-        .headers()
-        .get("workos-signature")
-        .map(|v| v.to_str().unwrap_or(""));
-    let secrets: Vec<&[u8]> = state
-        .webhook
-        .secrets
-        .iter()
-        .map(|s| s.expose().as_bytes())
-        .collect();
+    let header = req.headers().get("workos-signature").map(|v| v.to_str().unwrap_or(""));
+    let secrets: Vec<&[u8]> = state.webhook.secrets.iter().map(|s| s.expose().as_bytes()).collect();
     let now_ms = chrono::Utc::now().timestamp_millis();
     let tolerance_ms = i64::try_from(state.webhook.tolerance.as_millis()).unwrap_or(i64::MAX);
     let signed_at = signature::verify(header, &body, &secrets, now_ms, tolerance_ms)?;
@@ -135,11 +120,7 @@ async fn handle(
     let span = tracing::info_span!("webhook", event_id = %event_id, event = %envelope.event);
     let _enter = span.enter();
     state.metrics.event_received(&envelope.event);
-    let status = if is_actionable(&envelope.event) {
-        "pending"
-    } else {
-        "ignored"
-    };
+    let status = if is_actionable(&envelope.event) { "pending" } else { "ignored" };
     let order_key = envelope.order_key();
     let stored = state
         .inbox

@@ -41,13 +41,9 @@ pub fn parse_header(raw: &str) -> Result<SignatureHeader, SignatureError> {
                 }
                 let value = value.trim();
                 if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(SignatureError::Malformed(
-                        "t must be an integer of milliseconds",
-                    ));
+                    return Err(SignatureError::Malformed("t must be an integer of milliseconds"));
                 }
-                let t = value
-                    .parse::<i64>()
-                    .map_err(|_| SignatureError::Malformed("t is out of range"))?;
+                let t = value.parse::<i64>().map_err(|_| SignatureError::Malformed("t is out of range"))?;
                 timestamp_ms = Some(t);
             }
             "v1" => {
@@ -65,10 +61,7 @@ pub fn parse_header(raw: &str) -> Result<SignatureHeader, SignatureError> {
     if signatures.is_empty() {
         return Err(SignatureError::Malformed("no v1"));
     }
-    Ok(SignatureHeader {
-        timestamp_ms,
-        signatures,
-    })
+    Ok(SignatureHeader { timestamp_ms, signatures })
 }
 
 /// The signature WorkOS would send: HMAC-SHA256 over `<t>.<body>`.
@@ -82,10 +75,7 @@ pub fn compute(secret: &[u8], timestamp_ms: i64, body: &[u8]) -> [u8; 32] {
 
 /// The header value for a body, as WorkOS formats it.
 pub fn header_value(secret: &[u8], timestamp_ms: i64, body: &[u8]) -> String {
-    format!(
-        "t={timestamp_ms}, v1={}",
-        hex::encode(compute(secret, timestamp_ms, body))
-    )
+    format!("t={timestamp_ms}, v1={}", hex::encode(compute(secret, timestamp_ms, body)))
 }
 
 /// Verifies a delivery. Returns the signed timestamp (ms) on success.
@@ -109,19 +99,14 @@ pub fn verify(
             matched |= expected.ct_eq(candidate);
         }
     }
-    if bool::from(matched) {
-        Ok(header.timestamp_ms)
-    } else {
-        Err(SignatureError::Mismatch)
-    }
+    if bool::from(matched) { Ok(header.timestamp_ms) } else { Err(SignatureError::Mismatch) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const VECTOR_BODY: &[u8] =
-        include_bytes!("../../fixtures/vectors/envelope.dsync.user.created.body.json");
+    const VECTOR_BODY: &[u8] = include_bytes!("../../fixtures/vectors/envelope.dsync.user.created.body.json");
     const VECTOR_SECRET: &[u8] = b"whsec_test_secret";
     const VECTOR_T: i64 = 1_735_689_600_000;
     const VECTOR_V1: &str = "78c7338413d4c04996c81e2a3b3302ee033769cdbaafeb44016f79cb7c134270";
@@ -137,10 +122,7 @@ mod tests {
 
     #[test]
     fn known_answer_vectors() {
-        assert_eq!(
-            hex::encode(compute(VECTOR_SECRET, VECTOR_T, VECTOR_BODY)),
-            VECTOR_V1
-        );
+        assert_eq!(hex::encode(compute(VECTOR_SECRET, VECTOR_T, VECTOR_BODY)), VECTOR_V1);
         assert_eq!(
             hex::encode(compute(b"secret", 1_700_000_000_000, b"body")),
             "32850522003ebbce01a416e5d5df8ec8354a96e921cac7d0ebbaeef5732bdaea"
@@ -151,10 +133,7 @@ mod tests {
             hex::encode(mac.finalize().into_bytes()),
             "f7f9bd47fb987337b5796fdc1fdb9ba221d0d5396814bfcaf9521f43fd8927fd"
         );
-        assert_eq!(
-            header_value(VECTOR_SECRET, VECTOR_T, VECTOR_BODY),
-            vector_header()
-        );
+        assert_eq!(header_value(VECTOR_SECRET, VECTOR_T, VECTOR_BODY), vector_header());
     }
 
     #[test]
@@ -171,20 +150,13 @@ mod tests {
             format!("t={VECTOR_T}, v0=abc, v1={VECTOR_V1}, x=y"),
             format!("t={VECTOR_T}, v1={}", VECTOR_V1.to_uppercase()),
         ] {
-            assert_eq!(
-                check(&header, VECTOR_BODY, VECTOR_T),
-                Ok(VECTOR_T),
-                "{header}"
-            );
+            assert_eq!(check(&header, VECTOR_BODY, VECTOR_T), Ok(VECTOR_T), "{header}");
         }
     }
 
     #[test]
     fn a_missing_header_is_missing() {
-        assert_eq!(
-            verify(None, VECTOR_BODY, &[VECTOR_SECRET], VECTOR_T, TOLERANCE),
-            Err(SignatureError::Missing)
-        );
+        assert_eq!(verify(None, VECTOR_BODY, &[VECTOR_SECRET], VECTOR_T, TOLERANCE), Err(SignatureError::Missing));
     }
 
     #[test]
@@ -211,10 +183,7 @@ mod tests {
             format!("{t}, v1={}g", &VECTOR_V1[..63]),
         ] {
             assert!(
-                matches!(
-                    check(&header, VECTOR_BODY, VECTOR_T),
-                    Err(SignatureError::Malformed(_))
-                ),
+                matches!(check(&header, VECTOR_BODY, VECTOR_T), Err(SignatureError::Malformed(_))),
                 "{header:?} should be malformed"
             );
         }
@@ -223,31 +192,16 @@ mod tests {
     #[test]
     fn the_window_is_inclusive_in_both_directions() {
         let header = vector_header();
-        assert_eq!(
-            check(&header, VECTOR_BODY, VECTOR_T + TOLERANCE),
-            Ok(VECTOR_T)
-        );
-        assert_eq!(
-            check(&header, VECTOR_BODY, VECTOR_T - TOLERANCE),
-            Ok(VECTOR_T)
-        );
-        assert_eq!(
-            check(&header, VECTOR_BODY, VECTOR_T + TOLERANCE + 1),
-            Err(SignatureError::OutOfTolerance)
-        );
-        assert_eq!(
-            check(&header, VECTOR_BODY, VECTOR_T - TOLERANCE - 1),
-            Err(SignatureError::OutOfTolerance)
-        );
+        assert_eq!(check(&header, VECTOR_BODY, VECTOR_T + TOLERANCE), Ok(VECTOR_T));
+        assert_eq!(check(&header, VECTOR_BODY, VECTOR_T - TOLERANCE), Ok(VECTOR_T));
+        assert_eq!(check(&header, VECTOR_BODY, VECTOR_T + TOLERANCE + 1), Err(SignatureError::OutOfTolerance));
+        assert_eq!(check(&header, VECTOR_BODY, VECTOR_T - TOLERANCE - 1), Err(SignatureError::OutOfTolerance));
     }
 
     #[test]
     fn a_timestamp_near_the_largest_integer_is_out_of_tolerance_not_a_crash() {
         let header = format!("t={}, v1={VECTOR_V1}", i64::MAX);
-        assert_eq!(
-            check(&header, VECTOR_BODY, 0),
-            Err(SignatureError::OutOfTolerance)
-        );
+        assert_eq!(check(&header, VECTOR_BODY, 0), Err(SignatureError::OutOfTolerance));
     }
 
     #[test]
@@ -263,44 +217,28 @@ mod tests {
         let reordered = serde_json::to_vec(&value).unwrap();
         assert_ne!(reordered, VECTOR_BODY);
         for body in [flipped, appended, pretty, reordered] {
-            assert_eq!(
-                check(&header, &body, VECTOR_T),
-                Err(SignatureError::Mismatch)
-            );
+            assert_eq!(check(&header, &body, VECTOR_T), Err(SignatureError::Mismatch));
         }
     }
 
     #[test]
     fn non_ascii_bodies_verify() {
-        let body = r#"{"id":"event_1","event":"dsync.user.created","data":{"first_name":"Zoë 🚀","last_name":"Ñúñez"}}"#.as_bytes();
+        let body =
+            r#"{"id":"event_1","event":"dsync.user.created","data":{"first_name":"Zoë 🚀","last_name":"Ñúñez"}}"#
+                .as_bytes();
         let header = header_value(b"whsec_x", 1_000, body);
-        assert_eq!(
-            verify(Some(&header), body, &[b"whsec_x"], 1_000, TOLERANCE),
-            Ok(1_000)
-        );
+        assert_eq!(verify(Some(&header), body, &[b"whsec_x"], 1_000, TOLERANCE), Ok(1_000));
     }
 
     #[test]
     fn the_wrong_secret_is_a_mismatch_and_the_previous_secret_is_accepted() {
         let header = vector_header();
         assert_eq!(
-            verify(
-                Some(&header),
-                VECTOR_BODY,
-                &[b"whsec_other"],
-                VECTOR_T,
-                TOLERANCE
-            ),
+            verify(Some(&header), VECTOR_BODY, &[b"whsec_other"], VECTOR_T, TOLERANCE),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            verify(
-                Some(&header),
-                VECTOR_BODY,
-                &[b"whsec_new", VECTOR_SECRET],
-                VECTOR_T,
-                TOLERANCE
-            ),
+            verify(Some(&header), VECTOR_BODY, &[b"whsec_new", VECTOR_SECRET], VECTOR_T, TOLERANCE),
             Ok(VECTOR_T)
         );
     }
@@ -311,9 +249,6 @@ mod tests {
         let header = format!("t={VECTOR_T}, v1={wrong}, v1={VECTOR_V1}, v1={wrong}");
         assert_eq!(check(&header, VECTOR_BODY, VECTOR_T), Ok(VECTOR_T));
         let header = format!("t={VECTOR_T}, v1={wrong}, v1={}", "f".repeat(64));
-        assert_eq!(
-            check(&header, VECTOR_BODY, VECTOR_T),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(check(&header, VECTOR_BODY, VECTOR_T), Err(SignatureError::Mismatch));
     }
 }

@@ -35,14 +35,10 @@ pub struct BackfillSummary {
 }
 
 pub async fn saved_cursor(c: &impl ConnectionTrait) -> Result<Option<String>, DbErr> {
-    c.query_one_raw(stmt(
-        c.get_database_backend(),
-        "SELECT cursor FROM sync_cursors WHERE name = ?",
-        [CURSOR.into()],
-    ))
-    .await?
-    .map(|row| col::<String>(&row, "cursor"))
-    .transpose()
+    c.query_one_raw(stmt(c.get_database_backend(), "SELECT cursor FROM sync_cursors WHERE name = ?", [CURSOR.into()]))
+        .await?
+        .map(|row| col::<String>(&row, "cursor"))
+        .transpose()
 }
 
 async fn save_cursor(c: &impl ConnectionTrait, cursor: &str) -> Result<(), DbErr> {
@@ -72,10 +68,7 @@ pub async fn backfill(
         ..Default::default()
     };
     loop {
-        let mut query = vec![
-            ("events", ACTIONABLE.join(",")),
-            ("limit", PAGE.to_string()),
-        ];
+        let mut query = vec![("events", ACTIONABLE.join(",")), ("limit", PAGE.to_string())];
         if let Some(after) = &summary.cursor {
             query.push(("after", after.clone()));
         }
@@ -87,24 +80,12 @@ pub async fn backfill(
         for raw in &page.data {
             // Kept as the exact bytes WorkOS sent, like a webhook body.
             let body = raw.get().as_bytes().to_vec();
-            let parsed = Envelope::parse(&body)
-                .ok()
-                .and_then(|e| EventId::parse(&e.id).ok().map(|id| (id, e)));
+            let parsed = Envelope::parse(&body).ok().and_then(|e| EventId::parse(&e.id).ok().map(|id| (id, e)));
             match parsed {
                 Some((event_id, envelope)) => {
-                    let status = if is_actionable(&envelope.event) {
-                        "pending"
-                    } else {
-                        "ignored"
-                    };
+                    let status = if is_actionable(&envelope.event) { "pending" } else { "ignored" };
                     let order_key = envelope.order_key();
-                    events.push(NewEvent {
-                        event_id,
-                        event_type: envelope.event,
-                        body,
-                        status,
-                        order_key,
-                    });
+                    events.push(NewEvent { event_id, event_type: envelope.event, body, status, order_key });
                 }
                 None => summary.invalid += 1,
             }

@@ -9,17 +9,9 @@ pub enum ApiError {
     #[error("WorkOS rejected WORKOS_API_KEY (401 Unauthorized): check the key")]
     Unauthorized,
     #[error("WorkOS answered {status} for {path}: {body}")]
-    Status {
-        status: u16,
-        path: String,
-        body: String,
-    },
+    Status { status: u16, path: String, body: String },
     #[error("WorkOS kept answering {status} for {path} after {attempts} attempts")]
-    GaveUp {
-        status: u16,
-        path: String,
-        attempts: u32,
-    },
+    GaveUp { status: u16, path: String, attempts: u32 },
     #[error("could not reach WorkOS at {base}")]
     Unreachable {
         base: String,
@@ -49,10 +41,7 @@ pub struct ListPage<T> {
 
 impl<T> ListPage<T> {
     pub fn after(&self) -> Option<&str> {
-        self.list_metadata
-            .as_ref()
-            .and_then(|m| m.after.as_deref())
-            .filter(|a| !a.is_empty())
+        self.list_metadata.as_ref().and_then(|m| m.after.as_deref()).filter(|a| !a.is_empty())
     }
 }
 
@@ -72,10 +61,7 @@ impl WorkosClient {
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("seatsync/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|source| ApiError::Unreachable {
-                base: base.to_owned(),
-                source,
-            })?;
+            .map_err(|source| ApiError::Unreachable { base: base.to_owned(), source })?;
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
@@ -93,30 +79,16 @@ impl WorkosClient {
 
     /// One GET, decoded. 429 waits `Retry-After` (or backs off), 5xx and transport
     /// errors back off; both a bounded number of times.
-    pub async fn get<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &[(&str, String)],
-    ) -> Result<T, ApiError> {
+    pub async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, ApiError> {
         let url = format!("{}{path}", self.base);
         let mut attempt = 0;
         loop {
             attempt += 1;
             let delay = self.backoff * 2u32.pow(attempt.min(6) - 1);
-            let response = match self
-                .http
-                .get(&url)
-                .bearer_auth(self.key.expose())
-                .query(query)
-                .send()
-                .await
-            {
+            let response = match self.http.get(&url).bearer_auth(self.key.expose()).query(query).send().await {
                 Ok(response) => response,
                 Err(source) if attempt >= self.max_attempts => {
-                    return Err(ApiError::Unreachable {
-                        base: self.base.clone(),
-                        source,
-                    });
+                    return Err(ApiError::Unreachable { base: self.base.clone(), source });
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, path, attempt, "WorkOS request failed; retrying");
@@ -129,40 +101,20 @@ impl WorkosClient {
                 let bytes = response
                     .bytes()
                     .await
-                    .map_err(|source| ApiError::Unreachable {
-                        base: self.base.clone(),
-                        source,
-                    })?;
-                return serde_json::from_slice(&bytes).map_err(|source| ApiError::Decode {
-                    path: path.to_owned(),
-                    source,
-                });
+                    .map_err(|source| ApiError::Unreachable { base: self.base.clone(), source })?;
+                return serde_json::from_slice(&bytes)
+                    .map_err(|source| ApiError::Decode { path: path.to_owned(), source });
             }
             if status == reqwest::StatusCode::UNAUTHORIZED {
                 return Err(ApiError::Unauthorized);
             }
-            let retryable =
-                status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+            let retryable = status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
             if !retryable {
-                let body = response
-                    .text()
-                    .await
-                    .unwrap_or_default()
-                    .chars()
-                    .take(300)
-                    .collect();
-                return Err(ApiError::Status {
-                    status: status.as_u16(),
-                    path: path.to_owned(),
-                    body,
-                });
+                let body = response.text().await.unwrap_or_default().chars().take(300).collect();
+                return Err(ApiError::Status { status: status.as_u16(), path: path.to_owned(), body });
             }
             if attempt >= self.max_attempts {
-                return Err(ApiError::GaveUp {
-                    status: status.as_u16(),
-                    path: path.to_owned(),
-                    attempts: attempt,
-                });
+                return Err(ApiError::GaveUp { status: status.as_u16(), path: path.to_owned(), attempts: attempt });
             }
             let wait = response
                 .headers()

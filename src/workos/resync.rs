@@ -68,17 +68,10 @@ async fn list_all<T: serde::de::DeserializeOwned>(
         if let Some(a) = &after {
             q.push(("after", a.clone()));
         }
-        let page: ListPage<T> =
-            client
-                .get(path, &q)
-                .await
-                .map_err(|source| ResyncError::Incomplete {
-                    at: format!(
-                        "{what}, page after {}",
-                        after.as_deref().unwrap_or("the start")
-                    ),
-                    source,
-                })?;
+        let page: ListPage<T> = client.get(path, &q).await.map_err(|source| ResyncError::Incomplete {
+            at: format!("{what}, page after {}", after.as_deref().unwrap_or("the start")),
+            source,
+        })?;
         let next = page.after().map(str::to_owned);
         items.extend(page.data);
         progress(items.len());
@@ -102,15 +95,8 @@ pub async fn resync(
     if plans::find_by_org(db, org).await?.is_none() {
         return Err(ResyncError::NoPlan(org.to_string()));
     }
-    let listed: Vec<ListedDirectory> = list_all(
-        client,
-        "/directories",
-        &[("organization_id", org.to_string())],
-        None,
-        "directories",
-        |_| {},
-    )
-    .await?;
+    let listed: Vec<ListedDirectory> =
+        list_all(client, "/directories", &[("organization_id", org.to_string())], None, "directories", |_| {}).await?;
     // A directory being deleted gets its own dsync.deleted; leave it to that.
     let live: Vec<DirectoryId> = listed
         .iter()
@@ -134,22 +120,13 @@ pub async fn resync(
         listings.push((dir.clone(), users));
     }
 
-    let mut report = ResyncReport {
-        directories: live.len(),
-        dry_run,
-        ..Default::default()
-    };
+    let mut report = ResyncReport { directories: live.len(), dry_run, ..Default::default() };
     let now = Micros::now();
     let txn = db.begin().await?;
-    let plan = plans::lock_by_org(&txn, org)
-        .await?
-        .ok_or_else(|| ResyncError::NoPlan(org.to_string()))?;
+    let plan = plans::lock_by_org(&txn, org).await?.ok_or_else(|| ResyncError::NoPlan(org.to_string()))?;
     let first_new_seq = last_audit_seq(&txn, &plan.id).await?;
 
-    let mut held_dirs: BTreeSet<DirectoryId> = directory::live_directories_of(&txn, org)
-        .await?
-        .into_iter()
-        .collect();
+    let mut held_dirs: BTreeSet<DirectoryId> = directory::live_directories_of(&txn, org).await?.into_iter().collect();
     for (dir, users) in &listings {
         held_dirs.remove(dir);
         let mut seen = BTreeSet::new();
@@ -184,10 +161,7 @@ pub async fn resync(
     Ok(report)
 }
 
-async fn last_audit_seq(
-    c: &impl ConnectionTrait,
-    plan: &crate::domain::PlanId,
-) -> Result<i64, DbErr> {
+async fn last_audit_seq(c: &impl ConnectionTrait, plan: &crate::domain::PlanId) -> Result<i64, DbErr> {
     let row = c
         .query_one_raw(crate::db::stmt(
             c.get_database_backend(),
@@ -195,10 +169,7 @@ async fn last_audit_seq(
             [plan.as_str().into()],
         ))
         .await?;
-    Ok(row
-        .map(|r| crate::seats::col::<i64>(&r, "seq"))
-        .transpose()?
-        .unwrap_or(0))
+    Ok(row.map(|r| crate::seats::col::<i64>(&r, "seq")).transpose()?.unwrap_or(0))
 }
 
 /// Users held for `dir` but absent from its complete listing are deleted, as of

@@ -17,11 +17,7 @@ pub async fn poll_events(
     loop {
         match backfill(&db, &client, None, |_| {}).await {
             Ok(s) if s.stored > 0 => {
-                tracing::info!(
-                    stored = s.stored,
-                    duplicates = s.duplicates,
-                    "events pulled from WorkOS"
-                );
+                tracing::info!(stored = s.stored, duplicates = s.duplicates, "events pulled from WorkOS");
                 reconciler.wake();
             }
             Ok(_) => {}

@@ -43,15 +43,10 @@ impl Drop for FakeWorkos {
 
 impl FakeWorkos {
     pub fn start() -> Self {
-        let state = Arc::new(Mutex::new(FakeState {
-            page_size: 100,
-            ..Default::default()
-        }));
+        let state = Arc::new(Mutex::new(FakeState { page_size: 100, ..Default::default() }));
         let shared = state.clone();
         let server = HttpServer::new(move || {
-            App::new()
-                .app_data(web::Data::new(shared.clone()))
-                .default_service(web::to(answer))
+            App::new().app_data(web::Data::new(shared.clone())).default_service(web::to(answer))
         })
         .workers(1)
         .disable_signals()
@@ -61,11 +56,7 @@ impl FakeWorkos {
         let server = server.run();
         let handle = server.handle();
         tokio::spawn(server);
-        Self {
-            base: format!("http://127.0.0.1:{port}"),
-            state,
-            handle,
-        }
+        Self { base: format!("http://127.0.0.1:{port}"), state, handle }
     }
 
     pub fn client(&self) -> seatsync::workos::WorkosClient {
@@ -81,80 +72,51 @@ impl FakeWorkos {
 
 fn page(items: &[Value], after: Option<&str>, limit: usize) -> HttpResponse {
     let start = match after {
-        Some(after) => items
-            .iter()
-            .position(|i| i["id"] == after)
-            .map_or(items.len(), |p| p + 1),
+        Some(after) => items.iter().position(|i| i["id"] == after).map_or(items.len(), |p| p + 1),
         None => 0,
     };
     let data: Vec<Value> = items.iter().skip(start).take(limit).cloned().collect();
     let more = start + data.len() < items.len();
-    let next = if more {
-        data.last().map(|d| d["id"].clone())
-    } else {
-        None
-    };
-    HttpResponse::Ok().json(
-        json!({"object": "list", "data": data, "list_metadata": {"before": null, "after": next}}),
-    )
+    let next = if more { data.last().map(|d| d["id"].clone()) } else { None };
+    HttpResponse::Ok().json(json!({"object": "list", "data": data, "list_metadata": {"before": null, "after": next}}))
 }
 
 async fn answer(req: HttpRequest, state: web::Data<Arc<Mutex<FakeState>>>) -> HttpResponse {
-    let query: HashMap<String, String> =
-        web::Query::<HashMap<String, String>>::from_query(req.query_string())
-            .map(|q| q.into_inner())
-            .unwrap_or_default();
+    let query: HashMap<String, String> = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default();
     let mut state = state.lock().unwrap();
-    state
-        .requests
-        .push(format!("{}?{}", req.path(), req.query_string()));
-    let authorized = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        == Some(&format!("Bearer {API_KEY}"));
+    state.requests.push(format!("{}?{}", req.path(), req.query_string()));
+    let authorized =
+        req.headers().get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {API_KEY}"));
     if !authorized {
         return HttpResponse::Unauthorized().json(json!({"message": "Unauthorized"}));
     }
     let after = query.get("after").cloned();
-    if let Some(failure) = state.failures.iter_mut().find(|f| {
-        f.remaining > 0 && f.path == req.path() && (f.after.is_none() || f.after == after)
-    }) {
+    if let Some(failure) = state
+        .failures
+        .iter_mut()
+        .find(|f| f.remaining > 0 && f.path == req.path() && (f.after.is_none() || f.after == after))
+    {
         failure.remaining -= 1;
-        let mut response =
-            HttpResponse::build(actix_web::http::StatusCode::from_u16(failure.status).unwrap());
+        let mut response = HttpResponse::build(actix_web::http::StatusCode::from_u16(failure.status).unwrap());
         if let Some(secs) = failure.retry_after {
             response.insert_header(("Retry-After", secs.to_string()));
         }
         return response.json(json!({"message": "injected failure"}));
     }
-    let limit = query
-        .get("limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(10)
-        .min(state.page_size);
+    let limit = query.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(10).min(state.page_size);
     match req.path() {
         "/events" => {
-            let wanted: Vec<&str> = query
-                .get("events")
-                .map(|e| e.split(',').collect())
-                .unwrap_or_default();
-            let events: Vec<Value> = state
-                .events
-                .iter()
-                .filter(|e| wanted.contains(&e["event"].as_str().unwrap_or("")))
-                .cloned()
-                .collect();
+            let wanted: Vec<&str> = query.get("events").map(|e| e.split(',').collect()).unwrap_or_default();
+            let events: Vec<Value> =
+                state.events.iter().filter(|e| wanted.contains(&e["event"].as_str().unwrap_or(""))).cloned().collect();
             page(&events, after.as_deref(), limit)
         }
         "/directories" => {
             let org = query.get("organization_id").cloned().unwrap_or_default();
-            let dirs: Vec<Value> = state
-                .directories
-                .iter()
-                .filter(|d| d["organization_id"] == org.as_str())
-                .cloned()
-                .collect();
+            let dirs: Vec<Value> =
+                state.directories.iter().filter(|d| d["organization_id"] == org.as_str()).cloned().collect();
             page(&dirs, after.as_deref(), limit)
         }
         "/directory_users" => {

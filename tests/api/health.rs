@@ -5,10 +5,7 @@ async fn health_answers_while_the_process_runs(store: Store) {
     let app = spawn_app(store).await;
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.json::<serde_json::Value>().await.unwrap(),
-        serde_json::json!({"status": "ok"})
-    );
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"status": "ok"}));
 }
 
 async fn readiness_answers_when_the_database_does(store: Store) {
@@ -25,15 +22,7 @@ async fn readiness_is_503_when_the_database_is_gone(store: Store) {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"], "unavailable");
     // Liveness does not depend on the database.
-    assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
 }
 
 async fn metrics_count_requests_by_route_and_status(store: Store) {
@@ -41,28 +30,11 @@ async fn metrics_count_requests_by_route_and_status(store: Store) {
     app.client.get(app.url("/healthz")).send().await.unwrap();
     app.client.get(app.url("/healthz")).send().await.unwrap();
     app.client.get(app.url("/nowhere")).send().await.unwrap();
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        text.contains("seatsync_http_requests_total{route=\"/healthz\",status=\"200\"} 2\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("seatsync_http_requests_total{route=\"unmatched\",status=\"404\"} 1\n"),
-        "{text}"
-    );
+    let text = app.metrics_text().await;
+    assert!(text.contains("seatsync_http_requests_total{route=\"/healthz\",status=\"200\"} 2\n"), "{text}");
+    assert!(text.contains("seatsync_http_requests_total{route=\"unmatched\",status=\"404\"} 1\n"), "{text}");
     assert!(text.contains("seatsync_database_up 1\n"), "{text}");
-    assert!(
-        text.contains("seatsync_reconciler_lag_seconds 0\n"),
-        "{text}"
-    );
+    assert!(text.contains("seatsync_reconciler_lag_seconds 0\n"), "{text}");
 }
 
 both_stores!(

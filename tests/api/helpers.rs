@@ -2,9 +2,7 @@
 //! SQLite (a temporary file) or PostgreSQL (a uniquely named database, dropped
 //! afterwards) when `TEST_POSTGRES_URL` is set.
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
-use seatsync::{
-    config::Settings, metrics::Metrics, reconcile, startup::Application, webhook::signature,
-};
+use seatsync::{config::Settings, metrics::Metrics, reconcile, startup::Application, webhook::signature};
 use serde_json::{Value, json};
 use std::{collections::HashMap, sync::Arc};
 
@@ -21,9 +19,7 @@ pub enum Store {
 }
 
 pub fn postgres_url() -> Option<String> {
-    std::env::var("TEST_POSTGRES_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
+    std::env::var("TEST_POSTGRES_URL").ok().filter(|v| !v.is_empty())
 }
 
 /// Runs each named `async fn name(store: Store)` once per store.
@@ -59,39 +55,17 @@ impl TestDatabase {
         match store {
             Store::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
-                let url = format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join("seatsync.db").display()
-                );
-                Self {
-                    url,
-                    _dir: Some(dir),
-                    pg: None,
-                }
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("seatsync.db").display());
+                Self { url, _dir: Some(dir), pg: None }
             }
             Store::Postgres => {
                 let admin_url = postgres_url().expect("TEST_POSTGRES_URL");
-                let name = format!(
-                    "seatsync_test_{}",
-                    ulid::Ulid::new().to_string().to_lowercase()
-                );
-                let admin = Database::connect(&admin_url)
-                    .await
-                    .expect("connect to TEST_POSTGRES_URL");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .unwrap();
+                let name = format!("seatsync_test_{}", ulid::Ulid::new().to_string().to_lowercase());
+                let admin = Database::connect(&admin_url).await.expect("connect to TEST_POSTGRES_URL");
+                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
                 admin.close().await.unwrap();
-                let base = admin_url
-                    .rsplit_once('/')
-                    .map(|(b, _)| b.to_owned())
-                    .unwrap_or(admin_url.clone());
-                Self {
-                    url: format!("{base}/{name}"),
-                    _dir: None,
-                    pg: Some((admin_url, name)),
-                }
+                let base = admin_url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin_url.clone());
+                Self { url: format!("{base}/{name}"), _dir: None, pg: Some((admin_url, name)) }
             }
         }
     }
@@ -102,17 +76,11 @@ impl Drop for TestDatabase {
         if let Some((admin_url, name)) = self.pg.take() {
             // Drop is synchronous: a short-lived runtime on its own thread.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(async {
                     if let Ok(admin) = Database::connect(&admin_url).await {
-                        let _ = admin
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                            ))
-                            .await;
+                        let _ =
+                            admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
                         let _ = admin.close().await;
                     }
                 });
@@ -138,10 +106,7 @@ pub fn base_env(database_url: &str) -> HashMap<String, String> {
         ("DATABASE_URL".into(), database_url.to_owned()),
         ("LISTEN_ADDR".into(), "127.0.0.1:0".into()),
         ("WORKOS_WEBHOOK_SECRET".into(), SECRET.into()),
-        (
-            "WORKOS_WEBHOOK_SECRET_PREVIOUS".into(),
-            PREVIOUS_SECRET.into(),
-        ),
+        ("WORKOS_WEBHOOK_SECRET_PREVIOUS".into(), PREVIOUS_SECRET.into()),
         ("ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
     ])
 }
@@ -169,9 +134,7 @@ pub async fn spawn_app_on(database: &TestDatabase, overrides: &[(&str, &str)]) -
         }
     }
     let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
-    let app = Application::build(&settings, false)
-        .await
-        .expect("application starts");
+    let app = Application::build(&settings, false).await.expect("application starts");
     let port = app.port();
     let db = app.db();
     let metrics = app.metrics();
@@ -214,10 +177,7 @@ impl TestApp {
     }
 
     pub async fn post_webhook_with(&self, body: &[u8], header: Option<&str>) -> reqwest::Response {
-        let mut request = self
-            .client
-            .post(self.url("/webhooks/workos"))
-            .body(body.to_vec());
+        let mut request = self.client.post(self.url("/webhooks/workos")).body(body.to_vec());
         if let Some(header) = header {
             request = request.header("WorkOS-Signature", header);
         }
@@ -230,13 +190,17 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// Delivers a `dsync.user.{kind}` event in the 2026 shape for the test organization.
+    pub async fn user(&self, id: &str, kind: &str, user: &str, email: &str, state: &str, updated_at: &str) -> Value {
+        self.deliver(&user_event(id, kind, user, email, state, updated_at)).await
+    }
+
+    pub async fn metrics_text(&self) -> String {
+        self.client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap()
+    }
+
     pub async fn admin_get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
+        self.client.get(self.url(path)).bearer_auth(ADMIN_TOKEN).send().await.unwrap()
     }
 
     pub async fn admin_json(&self, path: &str) -> Value {
@@ -246,23 +210,11 @@ impl TestApp {
     }
 
     pub async fn admin_post(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        self.client.post(self.url(path)).bearer_auth(ADMIN_TOKEN).json(body).send().await.unwrap()
     }
 
     pub async fn admin_put(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .put(self.url(path))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        self.client.put(self.url(path)).bearer_auth(ADMIN_TOKEN).json(body).send().await.unwrap()
     }
 
     pub async fn create_plan(&self, org: &str, max: Option<u32>) -> String {
@@ -272,32 +224,20 @@ impl TestApp {
         }
         let response = self.admin_post("/admin/plans", &body).await;
         assert_eq!(response.status(), 201);
-        response.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
     }
 
     pub async fn set_tier(&self, plan: &str, email: &str, tier: &str) -> reqwest::Response {
-        self.admin_put(
-            &format!("/admin/plans/{plan}/members/{email}"),
-            &json!({"tier": tier}),
-        )
-        .await
+        self.admin_put(&format!("/admin/plans/{plan}/members/{email}"), &json!({"tier": tier})).await
     }
 
     /// Applies everything stored, as the background reconciler would.
     pub async fn settle(&self) {
-        reconcile::drain(&self.db, &self.metrics)
-            .await
-            .expect("reconciler drains");
+        reconcile::drain(&self.db, &self.metrics).await.expect("reconciler drains");
     }
 
     pub async fn event_status(&self, id: &str) -> String {
-        self.admin_json(&format!("/admin/events/{id}")).await["status"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.admin_json(&format!("/admin/events/{id}")).await["status"].as_str().unwrap().to_owned()
     }
 
     pub async fn plan(&self, plan: &str) -> Value {
@@ -306,9 +246,7 @@ impl TestApp {
 
     /// Members as `(email, tier, source)`, sorted by email.
     pub async fn seats(&self, plan: &str) -> Vec<(String, String, String)> {
-        let members = self
-            .admin_json(&format!("/admin/plans/{plan}/members"))
-            .await;
+        let members = self.admin_json(&format!("/admin/plans/{plan}/members")).await;
         members["data"]
             .as_array()
             .unwrap()
@@ -321,20 +259,13 @@ impl TestApp {
     }
 
     pub async fn audit(&self, plan: &str) -> Vec<Value> {
-        self.admin_json(&format!("/admin/plans/{plan}/audit?limit=1000"))
-            .await["data"]
-            .as_array()
-            .unwrap()
-            .clone()
+        self.admin_json(&format!("/admin/plans/{plan}/audit?limit=1000")).await["data"].as_array().unwrap().clone()
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
         let row = self
             .db
-            .query_one_raw(sea_orm::Statement::from_string(
-                self.db.get_database_backend(),
-                sql.to_owned(),
-            ))
+            .query_one_raw(sea_orm::Statement::from_string(self.db.get_database_backend(), sql.to_owned()))
             .await
             .unwrap()
             .unwrap();
@@ -348,14 +279,7 @@ pub fn seat(email: &str, tier: &str, source: &str) -> (String, String, String) {
 }
 
 /// A `dsync.user.*` envelope in the 2026 shape.
-pub fn user_event(
-    id: &str,
-    kind: &str,
-    user: &str,
-    email: &str,
-    state: &str,
-    updated_at: &str,
-) -> Value {
+pub fn user_event(id: &str, kind: &str, user: &str, email: &str, state: &str, updated_at: &str) -> Value {
     user_event_in(id, kind, ORG, DIRECTORY, user, email, state, updated_at)
 }
 
@@ -414,8 +338,7 @@ pub fn directory_event(id: &str, kind: &str, org: &str, dir: &str) -> Value {
 
 /// `2026-01-01T00:00:00Z` plus `n` seconds.
 pub fn at(n: u32) -> String {
-    (chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap()
-        + chrono::Duration::seconds(n.into()))
-    .to_utc()
-    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    (chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap() + chrono::Duration::seconds(n.into()))
+        .to_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

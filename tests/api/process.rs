@@ -10,9 +10,7 @@ fn seatsync(env: &[(String, String)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_seatsync"));
     // An empty working directory: no developer's .env is read.
     let dir = std::env::temp_dir();
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -35,10 +33,7 @@ fn with(mut env: Vec<(String, String)>, key: &str, value: Option<&str>) -> Vec<(
 fn startup_refuses_bad_configuration_naming_the_variable() {
     let db_dir = tempfile::tempdir().unwrap();
     let base = vec![
-        (
-            "DATABASE_URL".to_owned(),
-            format!("sqlite://{}?mode=rwc", db_dir.path().join("x.db").display()),
-        ),
+        ("DATABASE_URL".to_owned(), format!("sqlite://{}?mode=rwc", db_dir.path().join("x.db").display())),
         ("WORKOS_WEBHOOK_SECRET".to_owned(), SECRET.to_owned()),
         ("LISTEN_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
     ];
@@ -51,21 +46,12 @@ fn startup_refuses_bad_configuration_naming_the_variable() {
         ("DATABASE_URL", Some("mysql://localhost/x")),
         ("LOG_FORMAT", Some("xml")),
     ] {
-        let output = seatsync(&with(base.clone(), variable, value))
-            .arg("serve")
-            .output()
-            .unwrap();
-        assert!(
-            !output.status.success(),
-            "{variable}={value:?} should stop start-up"
-        );
+        let output = seatsync(&with(base.clone(), variable, value)).arg("serve").output().unwrap();
+        assert!(!output.status.success(), "{variable}={value:?} should stop start-up");
         let stderr = String::from_utf8_lossy(&output.stderr);
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(lines.len(), 1, "one line expected, got {stderr:?}");
-        assert!(
-            lines[0].contains(variable),
-            "{variable} not named in {stderr:?}"
-        );
+        assert!(lines[0].contains(variable), "{variable} not named in {stderr:?}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
@@ -75,11 +61,7 @@ fn migrations_run_twice(store: Store) {
     let db = rt.block_on(TestDatabase::create(store));
     for _ in 0..2 {
         let output = seatsync(&env_for(&db)).arg("migrate").output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     }
     drop(db);
 }
@@ -109,10 +91,7 @@ pub fn start_server(env: &[(String, String)]) -> (Child, u16) {
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let port = loop {
-        let line = lines
-            .next()
-            .expect("server exited before listening")
-            .unwrap();
+        let line = lines.next().expect("server exited before listening").unwrap();
         let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         if value["message"] == "seatsync listening" {
             let listen = value["listen"].as_str().unwrap();
@@ -136,11 +115,7 @@ fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitSt
 }
 
 fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
+    let status = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().unwrap();
     assert!(status.success());
 }
 
@@ -149,16 +124,11 @@ fn sigterm_stops_the_server_cleanly() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = rt.block_on(TestDatabase::create(Store::Sqlite));
     let (mut child, port) = start_server(&env_for(&db));
-    let health = rt.block_on(async {
-        reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
-            .await
-            .unwrap()
-            .status()
-    });
+    let health =
+        rt.block_on(async { reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.unwrap().status() });
     assert_eq!(health, 200);
     signal(&child, "TERM");
-    let status =
-        wait_exit(&mut child, Duration::from_secs(20)).expect("server stops after SIGTERM");
+    let status = wait_exit(&mut child, Duration::from_secs(20)).expect("server stops after SIGTERM");
     assert_eq!(status.code(), Some(0));
 }
 
@@ -179,19 +149,9 @@ async fn burst_then_sigkill(store: Store) {
             &crate::helpers::at(i),
         )
         .to_string();
-        let header =
-            signature::header_value(SECRET.as_bytes(), crate::helpers::now_ms(), body.as_bytes());
+        let header = signature::header_value(SECRET.as_bytes(), crate::helpers::now_ms(), body.as_bytes());
         let (client, url) = (client.clone(), url.clone());
-        async move {
-            client
-                .post(url)
-                .header("WorkOS-Signature", header)
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
+        async move { client.post(url).header("WorkOS-Signature", header).body(body).send().await.unwrap().status() }
     });
     let statuses = futures_util::future::join_all(posts).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
@@ -200,21 +160,10 @@ async fn burst_then_sigkill(store: Store) {
     wait_exit(&mut child, Duration::from_secs(10)).expect("killed");
 
     let (mut child, port) = start_server(&env);
-    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap())
-        .await
-        .unwrap();
+    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
     use sea_orm::{EntityTrait, PaginatorTrait};
-    assert_eq!(
-        entity::inbox_event::Entity::find()
-            .count(&conn)
-            .await
-            .unwrap(),
-        200
-    );
-    let health = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
-        .await
-        .unwrap()
-        .status();
+    assert_eq!(entity::inbox_event::Entity::find().count(&conn).await.unwrap(), 200);
+    let health = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await.unwrap().status();
     assert_eq!(health, 200);
     signal(&child, "TERM");
     wait_exit(&mut child, Duration::from_secs(20));
@@ -239,21 +188,10 @@ async fn reconciler_killed_mid_way(store: Store) {
     let db = TestDatabase::create(store).await;
     let env = env_for(&db);
     let output = seatsync(&env)
-        .args([
-            "plans",
-            "create",
-            "--name",
-            "Acme",
-            "--organization",
-            crate::helpers::ORG,
-        ])
+        .args(["plans", "create", "--name", "Acme", "--organization", crate::helpers::ORG])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let plan_id = plan["id"].as_str().unwrap().to_owned();
 
@@ -262,10 +200,7 @@ async fn reconciler_killed_mid_way(store: Store) {
     let url = format!("http://127.0.0.1:{port}/webhooks/workos");
     let mut bodies = Vec::new();
     for i in 0..40u32 {
-        let (user, email) = (
-            format!("directory_user_{i}"),
-            format!("user{i:02}@example.com"),
-        );
+        let (user, email) = (format!("directory_user_{i}"), format!("user{i:02}@example.com"));
         bodies.push(crate::helpers::user_event(
             &format!("event_c{i}"),
             "created",
@@ -287,16 +222,8 @@ async fn reconciler_killed_mid_way(store: Store) {
     }
     for body in &bodies {
         let body = body.to_string();
-        let header =
-            signature::header_value(SECRET.as_bytes(), crate::helpers::now_ms(), body.as_bytes());
-        let status = client
-            .post(&url)
-            .header("WorkOS-Signature", header)
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let header = signature::header_value(SECRET.as_bytes(), crate::helpers::now_ms(), body.as_bytes());
+        let status = client.post(&url).header("WorkOS-Signature", header).body(body).send().await.unwrap().status();
         assert_eq!(status, 200);
     }
     // The reconciler is working through the backlog: kill it wherever it is.
@@ -304,42 +231,25 @@ async fn reconciler_killed_mid_way(store: Store) {
     wait_exit(&mut child, Duration::from_secs(10)).expect("killed");
 
     let (mut child, _) = start_server(&env);
-    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap())
-        .await
-        .unwrap();
+    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let pending = seatsync::inbox::status::backlog(&conn).await.unwrap().1;
         if pending.is_none() {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "events still pending after restart"
-        );
+        assert!(std::time::Instant::now() < deadline, "events still pending after restart");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let members = seatsync::plans::members(&conn, &plan_id).await.unwrap();
     assert_eq!(members.len(), 40);
     for m in &members {
         let i: u32 = m.email[4..6].parse().unwrap();
-        let expected = if i.is_multiple_of(4) {
-            ("free", "manual")
-        } else {
-            ("paid", "directory")
-        };
-        assert_eq!(
-            (m.tier.as_str(), m.source.as_str()),
-            expected,
-            "{}",
-            m.email
-        );
+        let expected = if i.is_multiple_of(4) { ("free", "manual") } else { ("paid", "directory") };
+        assert_eq!((m.tier.as_str(), m.source.as_str()), expected, "{}", m.email);
     }
     let shown = seatsync::plans::show(&conn, &plan_id).await.unwrap();
-    assert_eq!(
-        (shown.mode.as_str(), shown.active_directory_users),
-        ("enforced", 30)
-    );
+    assert_eq!((shown.mode.as_str(), shown.active_directory_users), ("enforced", 30));
     signal(&child, "TERM");
     wait_exit(&mut child, Duration::from_secs(20));
 }

@@ -40,25 +40,11 @@ struct Case {
 
 fn step() -> impl Strategy<Value = Step> {
     (
-        prop_oneof![
-            Just("created"),
-            Just("updated"),
-            Just("updated"),
-            Just("deleted")
-        ],
-        prop_oneof![
-            Just("active"),
-            Just("active"),
-            Just("inactive"),
-            Just("suspended")
-        ],
+        prop_oneof![Just("created"), Just("updated"), Just("updated"), Just("deleted")],
+        prop_oneof![Just("active"), Just("active"), Just("inactive"), Just("suspended")],
         prop::bool::weighted(0.2),
     )
-        .prop_map(|(kind, state, alt_email)| Step {
-            kind,
-            state,
-            alt_email,
-        })
+        .prop_map(|(kind, state, alt_email)| Step { kind, state, alt_email })
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -82,11 +68,7 @@ fn case() -> impl Strategy<Value = Case> {
 }
 
 fn email(user: usize, alt: bool) -> String {
-    if alt {
-        format!("user{user}.alt@example.com")
-    } else {
-        format!("user{user}@example.com")
-    }
+    if alt { format!("user{user}.alt@example.com") } else { format!("user{user}@example.com") }
 }
 
 struct Delivery {
@@ -113,23 +95,15 @@ fn deliveries(case: &Case, org: &str, newest: bool) -> Vec<Delivery> {
                     "updated_at": format!("2026-01-01T00:00:{:02}.000Z", n * 10),
                 },
             });
-            out.push(Delivery {
-                id,
-                body: body.to_string().into_bytes(),
-            });
+            out.push(Delivery { id, body: body.to_string().into_bytes() });
         }
     }
     out
 }
 
 fn final_active(case: &Case) -> u32 {
-    case.histories
-        .iter()
-        .filter(|h| {
-            h.last()
-                .is_some_and(|s| s.kind != "deleted" && s.state == "active")
-        })
-        .count() as u32
+    case.histories.iter().filter(|h| h.last().is_some_and(|s| s.kind != "deleted" && s.state == "active")).count()
+        as u32
 }
 
 type Seats = BTreeMap<String, (String, String)>;
@@ -153,26 +127,13 @@ async fn run(
     .await
     .unwrap();
     for (user, paid) in &case.manual {
-        plans::set_tier(
-            db,
-            &plan.id,
-            &email(*user, false),
-            if *paid { "paid" } else { "free" },
-        )
-        .await
-        .unwrap();
+        plans::set_tier(db, &plan.id, &email(*user, false), if *paid { "paid" } else { "free" }).await.unwrap();
     }
-    plans::set_tier(db, &plan.id, "outsider@example.com", "paid")
-        .await
-        .unwrap();
+    plans::set_tier(db, &plan.id, "outsider@example.com", "paid").await.unwrap();
 
     let mut sends: Vec<(u32, &Delivery)> = Vec::new();
     for (i, d) in deliveries.iter().enumerate() {
-        let key = if shuffle {
-            case.order[i % case.order.len()].wrapping_add(i as u32)
-        } else {
-            i as u32
-        };
+        let key = if shuffle { case.order[i % case.order.len()].wrapping_add(i as u32) } else { i as u32 };
         sends.push((key, d));
         if shuffle && case.duplicates[i % case.duplicates.len()] {
             sends.push((key.rotate_left(7), d));
@@ -195,17 +156,11 @@ async fn run(
                 order_key: Some(format!("org:{org}")),
             })
             .collect();
-        store_batch(db, &events.iter().collect::<Vec<_>>())
-            .await
-            .unwrap();
+        store_batch(db, &events.iter().collect::<Vec<_>>()).await.unwrap();
         reconcile::drain(db, &metrics).await.unwrap();
     }
-    let seats = plans::members(db, &plan.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| (m.email, (m.tier, m.source)))
-        .collect();
+    let seats =
+        plans::members(db, &plan.id).await.unwrap().into_iter().map(|m| (m.email, (m.tier, m.source))).collect();
     (seats, plans::show(db, &plan.id).await.unwrap().mode)
 }
 
@@ -228,49 +183,24 @@ fn property(store: Store, cases: u32) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let database = rt.block_on(TestDatabase::create(store));
     let db = rt.block_on(async {
-        let db =
-            seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&database.url).unwrap())
-                .await
-                .unwrap();
+        let db = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&database.url).unwrap()).await.unwrap();
         seatsync::db::migrate(&db).await.unwrap();
         db
     });
     let counter = std::sync::atomic::AtomicU32::new(0);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
     runner
         .run(&case(), |case| {
             if case.threshold < 1000 && final_active(&case) <= case.threshold {
-                return Err(TestCaseError::reject(
-                    "final count does not decide the mode",
-                ));
+                return Err(TestCaseError::reject("final count does not decide the mode"));
             }
             let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let (shuffled_org, model_org) = (format!("org_s{n}"), format!("org_m{n}"));
-            let (actual, actual_mode) = rt.block_on(run(
-                &db,
-                &case,
-                &shuffled_org,
-                deliveries(&case, &shuffled_org, false),
-                true,
-            ));
-            let (model, model_mode) = rt.block_on(run(
-                &db,
-                &case,
-                &model_org,
-                deliveries(&case, &model_org, true),
-                false,
-            ));
-            prop_assert_eq!(
-                &actual_mode,
-                &model_mode,
-                "mode; seats {:?} vs {:?}",
-                actual,
-                model
-            );
+            let (actual, actual_mode) =
+                rt.block_on(run(&db, &case, &shuffled_org, deliveries(&case, &shuffled_org, false), true));
+            let (model, model_mode) =
+                rt.block_on(run(&db, &case, &model_org, deliveries(&case, &model_org, true), false));
+            prop_assert_eq!(&actual_mode, &model_mode, "mode; seats {:?} vs {:?}", actual, model);
             compare(&actual, &model).map_err(TestCaseError::fail)?;
             Ok(())
         })

@@ -6,14 +6,14 @@ use serde_json::{Value, json};
 /// Delivers `n` active users `user{i}@example.com` (i from `from`), settled.
 async fn add_users(app: &TestApp, from: u32, n: u32) {
     for i in from..from + n {
-        app.deliver(&user_event(
+        app.user(
             &format!("event_add_{i}"),
             "created",
             &format!("directory_user_{i}"),
             &format!("user{i}@example.com"),
             "active",
             &at(i),
-        ))
+        )
         .await;
     }
     app.settle().await;
@@ -34,54 +34,21 @@ async fn reasons(app: &TestApp, plan: &str) -> Vec<(String, Option<String>, Stri
         .collect()
 }
 
-fn change(
-    email: &str,
-    from: Option<&str>,
-    to: &str,
-    reason: &str,
-) -> (String, Option<String>, String, String) {
-    (
-        email.to_owned(),
-        from.map(str::to_owned),
-        to.to_owned(),
-        reason.to_owned(),
-    )
+fn change(email: &str, from: Option<&str>, to: &str, reason: &str) -> (String, Option<String>, String, String) {
+    (email.to_owned(), from.map(str::to_owned), to.to_owned(), reason.to_owned())
 }
 
 async fn ten_directory_users_leave_existing_seats_alone(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
-    assert_eq!(
-        app.set_tier(&plan, "boss@example.com", "paid")
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(
-        app.set_tier(&plan, "user1@example.com", "paid")
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(
-        app.set_tier(&plan, "user2@example.com", "free")
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(
-        app.set_tier(&plan, "intern@example.com", "free")
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.set_tier(&plan, "boss@example.com", "paid").await.status(), 200);
+    assert_eq!(app.set_tier(&plan, "user1@example.com", "paid").await.status(), 200);
+    assert_eq!(app.set_tier(&plan, "user2@example.com", "free").await.status(), 200);
+    assert_eq!(app.set_tier(&plan, "intern@example.com", "free").await.status(), 200);
 
     add_users(&app, 1, 10).await;
 
-    let mut expected = vec![
-        seat("boss@example.com", "paid", "manual"),
-        seat("intern@example.com", "free", "manual"),
-    ];
+    let mut expected = vec![seat("boss@example.com", "paid", "manual"), seat("intern@example.com", "free", "manual")];
     expected.push(seat("user1@example.com", "paid", "manual"));
     for i in [10, 2, 3, 4, 5, 6, 7, 8, 9] {
         expected.push(seat(&format!("user{i}@example.com"), "paid", "directory"));
@@ -89,81 +56,24 @@ async fn ten_directory_users_leave_existing_seats_alone(store: Store) {
     expected.sort();
     assert_eq!(app.seats(&plan).await, expected);
     let shown = app.plan(&plan).await;
-    assert_eq!(
-        (
-            shown["mode"].as_str(),
-            shown["active_directory_users"].as_u64()
-        ),
-        (Some("test"), Some(10))
-    );
-    assert_eq!(
-        (shown["paid_seats"].as_u64(), shown["free_seats"].as_u64()),
-        (Some(11), Some(1))
-    );
+    assert_eq!((shown["mode"].as_str(), shown["active_directory_users"].as_u64()), (Some("test"), Some(10)));
+    assert_eq!((shown["paid_seats"].as_u64(), shown["free_seats"].as_u64()), (Some(11), Some(1)));
     assert_eq!(shown["enforced_at"], Value::Null);
 
     // A manual member also in the directory keeps the paid seat when deactivated;
     // a seat the directory granted goes back to free.
-    app.deliver(&user_event(
-        "event_off_1",
-        "updated",
-        "directory_user_1",
-        "user1@example.com",
-        "inactive",
-        &at(100),
-    ))
-    .await;
-    app.deliver(&user_event(
-        "event_off_2",
-        "updated",
-        "directory_user_2",
-        "user2@example.com",
-        "inactive",
-        &at(100),
-    ))
-    .await;
+    app.user("event_off_1", "updated", "directory_user_1", "user1@example.com", "inactive", &at(100)).await;
+    app.user("event_off_2", "updated", "directory_user_2", "user2@example.com", "inactive", &at(100)).await;
     app.settle().await;
     let seats = app.seats(&plan).await;
-    assert!(
-        seats.contains(&seat("user1@example.com", "paid", "manual")),
-        "{seats:?}"
-    );
-    assert!(
-        seats.contains(&seat("user2@example.com", "free", "manual")),
-        "{seats:?}"
-    );
+    assert!(seats.contains(&seat("user1@example.com", "paid", "manual")), "{seats:?}");
+    assert!(seats.contains(&seat("user2@example.com", "free", "manual")), "{seats:?}");
     let trail = reasons(&app, &plan).await;
-    assert_eq!(
-        trail.first(),
-        Some(&change("boss@example.com", None, "paid", "manual"))
-    );
-    assert!(trail.contains(&change(
-        "user2@example.com",
-        Some("free"),
-        "paid",
-        "directory_user_active"
-    )));
-    assert!(trail.contains(&change(
-        "user3@example.com",
-        None,
-        "paid",
-        "directory_user_active"
-    )));
-    assert_eq!(
-        trail.last(),
-        Some(&change(
-            "user2@example.com",
-            Some("paid"),
-            "free",
-            "directory_user_inactive"
-        ))
-    );
-    assert!(
-        !trail
-            .iter()
-            .any(|c| c.0 == "user1@example.com" && c.3 != "manual"),
-        "{trail:?}"
-    );
+    assert_eq!(trail.first(), Some(&change("boss@example.com", None, "paid", "manual")));
+    assert!(trail.contains(&change("user2@example.com", Some("free"), "paid", "directory_user_active")));
+    assert!(trail.contains(&change("user3@example.com", None, "paid", "directory_user_active")));
+    assert_eq!(trail.last(), Some(&change("user2@example.com", Some("paid"), "free", "directory_user_inactive")));
+    assert!(!trail.iter().any(|c| c.0 == "user1@example.com" && c.3 != "manual"), "{trail:?}");
 }
 
 async fn the_eleventh_user_starts_enforcement(store: Store) {
@@ -179,46 +89,20 @@ async fn the_eleventh_user_starts_enforcement(store: Store) {
 
     let shown = app.plan(&plan).await;
     assert_eq!(shown["mode"], "enforced");
-    assert!(
-        shown["enforced_at"]
-            .as_str()
-            .is_some_and(|t| t.ends_with('Z'))
-    );
+    assert!(shown["enforced_at"].as_str().is_some_and(|t| t.ends_with('Z')));
     assert_eq!(shown["active_directory_users"], 11);
-    let mut expected: Vec<_> = (1..=11)
-        .map(|i| seat(&format!("user{i}@example.com"), "paid", "directory"))
-        .collect();
+    let mut expected: Vec<_> = (1..=11).map(|i| seat(&format!("user{i}@example.com"), "paid", "directory")).collect();
     expected.push(seat("boss@example.com", "free", "manual"));
     expected.push(seat("intern@example.com", "free", "manual"));
     expected.sort();
     assert_eq!(app.seats(&plan).await, expected);
 
     let trail = reasons(&app, &plan).await;
-    let enforcement: Vec<_> = trail
-        .iter()
-        .filter(|c| c.3 == "enforcement_started")
-        .cloned()
-        .collect();
-    assert_eq!(
-        enforcement,
-        vec![change(
-            "boss@example.com",
-            Some("paid"),
-            "free",
-            "enforcement_started"
-        )]
-    );
-    assert!(trail.contains(&change(
-        "user11@example.com",
-        None,
-        "paid",
-        "directory_user_active"
-    )));
+    let enforcement: Vec<_> = trail.iter().filter(|c| c.3 == "enforcement_started").cloned().collect();
+    assert_eq!(enforcement, vec![change("boss@example.com", Some("paid"), "free", "enforcement_started")]);
+    assert!(trail.contains(&change("user11@example.com", None, "paid", "directory_user_active")));
     let audit = app.audit(&plan).await;
-    let started = audit
-        .iter()
-        .find(|e| e["reason"] == "enforcement_started")
-        .unwrap();
+    let started = audit.iter().find(|e| e["reason"] == "enforcement_started").unwrap();
     assert_eq!(started["event_id"], "event_add_11");
 }
 
@@ -236,71 +120,21 @@ async fn enforced_plans_free_suspended_and_deleted_users_and_stay_enforced(store
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
     add_users(&app, 1, 11).await;
-    app.deliver(&user_event(
-        "event_s",
-        "updated",
-        "directory_user_1",
-        "user1@example.com",
-        "suspended",
-        &at(100),
-    ))
-    .await;
-    app.deliver(&user_event(
-        "event_d",
-        "deleted",
-        "directory_user_2",
-        "user2@example.com",
-        "inactive",
-        &at(100),
-    ))
-    .await;
+    app.user("event_s", "updated", "directory_user_1", "user1@example.com", "suspended", &at(100)).await;
+    app.user("event_d", "deleted", "directory_user_2", "user2@example.com", "inactive", &at(100)).await;
     app.settle().await;
     let seats = app.seats(&plan).await;
-    assert!(
-        seats.contains(&seat("user1@example.com", "free", "manual")),
-        "{seats:?}"
-    );
-    assert!(
-        seats.contains(&seat("user2@example.com", "free", "manual")),
-        "{seats:?}"
-    );
+    assert!(seats.contains(&seat("user1@example.com", "free", "manual")), "{seats:?}");
+    assert!(seats.contains(&seat("user2@example.com", "free", "manual")), "{seats:?}");
     let shown = app.plan(&plan).await;
-    assert_eq!(
-        (
-            shown["mode"].as_str(),
-            shown["active_directory_users"].as_u64()
-        ),
-        (Some("enforced"), Some(9))
-    );
+    assert_eq!((shown["mode"].as_str(), shown["active_directory_users"].as_u64()), (Some("enforced"), Some(9)));
     let trail = reasons(&app, &plan).await;
-    assert!(trail.contains(&change(
-        "user1@example.com",
-        Some("paid"),
-        "free",
-        "directory_user_inactive"
-    )));
-    assert!(trail.contains(&change(
-        "user2@example.com",
-        Some("paid"),
-        "free",
-        "directory_user_deleted"
-    )));
+    assert!(trail.contains(&change("user1@example.com", Some("paid"), "free", "directory_user_inactive")));
+    assert!(trail.contains(&change("user2@example.com", Some("paid"), "free", "directory_user_deleted")));
     // Reactivated: paid again, by the directory.
-    app.deliver(&user_event(
-        "event_back",
-        "updated",
-        "directory_user_1",
-        "user1@example.com",
-        "active",
-        &at(200),
-    ))
-    .await;
+    app.user("event_back", "updated", "directory_user_1", "user1@example.com", "active", &at(200)).await;
     app.settle().await;
-    assert!(
-        app.seats(&plan)
-            .await
-            .contains(&seat("user1@example.com", "paid", "directory"))
-    );
+    assert!(app.seats(&plan).await.contains(&seat("user1@example.com", "paid", "directory")));
 }
 
 async fn manual_changes_that_break_enforcement_are_refused(store: Store) {
@@ -309,34 +143,19 @@ async fn manual_changes_that_break_enforcement_are_refused(store: Store) {
     add_users(&app, 1, 11).await;
     let response = app.set_tier(&plan, "outsider@example.com", "paid").await;
     assert_eq!(response.status(), 409);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["error"],
-        "seat_managed_by_directory"
-    );
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "seat_managed_by_directory");
     let response = app.set_tier(&plan, "user1@example.com", "free").await;
     assert_eq!(response.status(), 409);
     let response = app.set_tier(&plan, "outsider@example.com", "free").await;
     assert_eq!(response.status(), 200);
     let member: Value = response.json().await.unwrap();
     assert_eq!(
-        (
-            member["email"].as_str(),
-            member["tier"].as_str(),
-            member["source"].as_str()
-        ),
+        (member["email"].as_str(), member["tier"].as_str(), member["source"].as_str()),
         (Some("outsider@example.com"), Some("free"), Some("manual"))
     );
     assert_eq!(member["directory_user_id"], Value::Null);
-    let member: Value = app
-        .set_tier(&plan, "USER1@example.com", "paid")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        (member["tier"].as_str(), member["source"].as_str()),
-        (Some("paid"), Some("directory"))
-    );
+    let member: Value = app.set_tier(&plan, "USER1@example.com", "paid").await.json().await.unwrap();
+    assert_eq!((member["tier"].as_str(), member["source"].as_str()), (Some("paid"), Some("directory")));
     assert_eq!(member["directory_user_id"], "directory_user_1");
 }
 
@@ -344,17 +163,9 @@ async fn late_and_reordered_events_are_stale(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
     let u = |id: &str, kind: &str, state: &str, t: u32| {
-        user_event(
-            id,
-            kind,
-            "directory_user_1",
-            "ann@example.com",
-            state,
-            &at(t),
-        )
+        user_event(id, kind, "directory_user_1", "ann@example.com", state, &at(t))
     };
-    app.deliver(&u("event_t20", "updated", "inactive", 20))
-        .await;
+    app.deliver(&u("event_t20", "updated", "inactive", 20)).await;
     app.deliver(&u("event_t10", "created", "active", 10)).await;
     app.settle().await;
     assert_eq!(app.event_status("event_t20").await, "applied");
@@ -362,80 +173,36 @@ async fn late_and_reordered_events_are_stale(store: Store) {
     assert_eq!(app.seats(&plan).await, vec![]);
 
     app.deliver(&u("event_t30", "updated", "active", 30)).await;
-    app.deliver(&u("event_t40_deleted", "deleted", "active", 40))
-        .await;
+    app.deliver(&u("event_t40_deleted", "deleted", "active", 40)).await;
     // A retry of an update with the deletion's own time, and an older one.
-    app.deliver(&u("event_t40_update", "updated", "active", 40))
-        .await;
+    app.deliver(&u("event_t40_update", "updated", "active", 40)).await;
     app.deliver(&u("event_t35", "updated", "active", 35)).await;
     app.settle().await;
     assert_eq!(app.event_status("event_t30").await, "applied");
     assert_eq!(app.event_status("event_t40_deleted").await, "applied");
     assert_eq!(app.event_status("event_t40_update").await, "stale");
     assert_eq!(app.event_status("event_t35").await, "stale");
-    assert_eq!(
-        app.seats(&plan).await,
-        vec![seat("ann@example.com", "free", "manual")]
-    );
+    assert_eq!(app.seats(&plan).await, vec![seat("ann@example.com", "free", "manual")]);
     let applied_at = app.admin_json("/admin/events/event_t35").await["applied_at"].clone();
     assert!(applied_at.as_str().is_some());
 
     // Same updated_at as held (not a deletion) applies.
-    app.deliver(&user_event(
-        "event_b1",
-        "created",
-        "directory_user_2",
-        "bo@example.com",
-        "active",
-        &at(50),
-    ))
-    .await;
-    app.deliver(&user_event(
-        "event_b2",
-        "updated",
-        "directory_user_2",
-        "bo@example.com",
-        "inactive",
-        &at(50),
-    ))
-    .await;
+    app.user("event_b1", "created", "directory_user_2", "bo@example.com", "active", &at(50)).await;
+    app.user("event_b2", "updated", "directory_user_2", "bo@example.com", "inactive", &at(50)).await;
     app.settle().await;
     assert_eq!(app.event_status("event_b2").await, "applied");
-    assert!(
-        app.seats(&plan)
-            .await
-            .contains(&seat("bo@example.com", "free", "manual"))
-    );
+    assert!(app.seats(&plan).await.contains(&seat("bo@example.com", "free", "manual")));
 }
 
 async fn an_email_change_moves_the_seat(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
-    app.deliver(&user_event(
-        "event_1",
-        "created",
-        "directory_user_1",
-        "old@example.com",
-        "active",
-        &at(1),
-    ))
-    .await;
-    app.deliver(&user_event(
-        "event_2",
-        "updated",
-        "directory_user_1",
-        "New@Example.com",
-        "active",
-        &at(2),
-    ))
-    .await;
+    app.user("event_1", "created", "directory_user_1", "old@example.com", "active", &at(1)).await;
+    app.user("event_2", "updated", "directory_user_1", "New@Example.com", "active", &at(2)).await;
     app.settle().await;
     assert_eq!(
         app.seats(&plan).await,
-        vec![
-            seat("new@example.com", "paid", "directory"),
-            seat("old@example.com", "free", "manual")
-        ]
+        vec![seat("new@example.com", "paid", "directory"), seat("old@example.com", "free", "manual")]
     );
     let trail = reasons(&app, &plan).await;
     assert_eq!(
@@ -452,62 +219,19 @@ async fn emails_are_matched_without_regard_to_case(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
     app.set_tier(&plan, "Bob@Example.COM", "free").await;
-    app.deliver(&user_event(
-        "event_1",
-        "created",
-        "directory_user_1",
-        "BOB@example.com",
-        "active",
-        &at(1),
-    ))
-    .await;
+    app.user("event_1", "created", "directory_user_1", "BOB@example.com", "active", &at(1)).await;
     app.settle().await;
-    assert_eq!(
-        app.seats(&plan).await,
-        vec![seat("bob@example.com", "paid", "directory")]
-    );
-    let member = &app
-        .admin_json(&format!("/admin/plans/{plan}/members"))
-        .await["data"][0];
+    assert_eq!(app.seats(&plan).await, vec![seat("bob@example.com", "paid", "directory")]);
+    let member = &app.admin_json(&format!("/admin/plans/{plan}/members")).await["data"][0];
     assert_eq!(member["directory_user_id"], "directory_user_1");
 }
 
 async fn events_wait_parked_until_their_plan_exists(store: Store) {
     let app = spawn_app(store).await;
-    app.deliver(&directory_event(
-        "event_dir",
-        "dsync.activated",
-        ORG,
-        DIRECTORY,
-    ))
-    .await;
-    app.deliver(&user_event(
-        "event_1",
-        "created",
-        "directory_user_1",
-        "a@example.com",
-        "active",
-        &at(1),
-    ))
-    .await;
-    app.deliver(&user_event(
-        "event_2",
-        "updated",
-        "directory_user_1",
-        "a@example.com",
-        "inactive",
-        &at(2),
-    ))
-    .await;
-    app.deliver(&user_event(
-        "event_3",
-        "created",
-        "directory_user_2",
-        "b@example.com",
-        "active",
-        &at(3),
-    ))
-    .await;
+    app.deliver(&directory_event("event_dir", "dsync.activated", ORG, DIRECTORY)).await;
+    app.user("event_1", "created", "directory_user_1", "a@example.com", "active", &at(1)).await;
+    app.user("event_2", "updated", "directory_user_1", "a@example.com", "inactive", &at(2)).await;
+    app.user("event_3", "created", "directory_user_2", "b@example.com", "active", &at(3)).await;
     app.settle().await;
     for id in ["event_dir", "event_1", "event_2", "event_3"] {
         assert_eq!(app.event_status(id).await, "parked", "{id}");
@@ -519,10 +243,7 @@ async fn events_wait_parked_until_their_plan_exists(store: Store) {
     }
     assert_eq!(
         app.seats(&plan).await,
-        vec![
-            seat("a@example.com", "free", "manual"),
-            seat("b@example.com", "paid", "directory")
-        ]
+        vec![seat("a@example.com", "free", "manual"), seat("b@example.com", "paid", "directory")]
     );
     // Original order: a was paid, then freed, then b was paid.
     let trail = reasons(&app, &plan).await;
@@ -530,12 +251,7 @@ async fn events_wait_parked_until_their_plan_exists(store: Store) {
         trail,
         vec![
             change("a@example.com", None, "paid", "directory_user_active"),
-            change(
-                "a@example.com",
-                Some("paid"),
-                "free",
-                "directory_user_inactive"
-            ),
+            change("a@example.com", Some("paid"), "free", "directory_user_inactive"),
             change("b@example.com", None, "paid", "directory_user_active"),
         ]
     );
@@ -544,98 +260,41 @@ async fn events_wait_parked_until_their_plan_exists(store: Store) {
 async fn a_legacy_user_without_organization_uses_its_directory(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
-    let mut legacy = user_event(
-        "event_legacy",
-        "updated",
-        "directory_user_9",
-        "x@example.com",
-        "active",
-        &at(5),
-    );
-    legacy["data"]
-        .as_object_mut()
-        .unwrap()
-        .remove("organization_id");
+    let mut legacy = user_event("event_legacy", "updated", "directory_user_9", "x@example.com", "active", &at(5));
+    legacy["data"].as_object_mut().unwrap().remove("organization_id");
     app.deliver(&legacy).await;
     app.settle().await;
     assert_eq!(app.event_status("event_legacy").await, "parked");
-    app.deliver(&directory_event(
-        "event_dir",
-        "dsync.activated",
-        ORG,
-        DIRECTORY,
-    ))
-    .await;
+    app.deliver(&directory_event("event_dir", "dsync.activated", ORG, DIRECTORY)).await;
     app.settle().await;
     assert_eq!(app.event_status("event_legacy").await, "applied");
-    assert_eq!(
-        app.seats(&plan).await,
-        vec![seat("x@example.com", "paid", "directory")]
-    );
+    assert_eq!(app.seats(&plan).await, vec![seat("x@example.com", "paid", "directory")]);
 }
 
 async fn a_deleted_directory_keeps_seats_as_manual_and_returns_to_test_mode(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
     app.set_tier(&plan, "boss@example.com", "paid").await;
-    app.deliver(&directory_event(
-        "event_dir",
-        "dsync.activated",
-        ORG,
-        DIRECTORY,
-    ))
-    .await;
+    app.deliver(&directory_event("event_dir", "dsync.activated", ORG, DIRECTORY)).await;
     add_users(&app, 1, 11).await;
-    app.deliver(&user_event(
-        "event_off",
-        "updated",
-        "directory_user_1",
-        "user1@example.com",
-        "inactive",
-        &at(50),
-    ))
-    .await;
+    app.user("event_off", "updated", "directory_user_1", "user1@example.com", "inactive", &at(50)).await;
     app.settle().await;
     let before = app.seats(&plan).await;
-    app.deliver(&directory_event(
-        "event_gone",
-        "dsync.deleted",
-        ORG,
-        DIRECTORY,
-    ))
-    .await;
+    app.deliver(&directory_event("event_gone", "dsync.deleted", ORG, DIRECTORY)).await;
     app.settle().await;
     assert_eq!(app.event_status("event_gone").await, "applied");
 
     let after = app.seats(&plan).await;
-    let expected: Vec<_> = before
-        .iter()
-        .map(|(e, t, _)| seat(e, t, "manual"))
-        .collect();
+    let expected: Vec<_> = before.iter().map(|(e, t, _)| seat(e, t, "manual")).collect();
     assert_eq!(after, expected);
     let shown = app.plan(&plan).await;
-    assert_eq!(
-        (
-            shown["mode"].as_str(),
-            shown["active_directory_users"].as_u64()
-        ),
-        (Some("test"), Some(0))
-    );
+    assert_eq!((shown["mode"].as_str(), shown["active_directory_users"].as_u64()), (Some("test"), Some(0)));
     assert_eq!(shown["enforced_at"], Value::Null);
-    let released: Vec<_> = reasons(&app, &plan)
-        .await
-        .into_iter()
-        .filter(|c| c.3 == "directory_deleted")
-        .collect();
+    let released: Vec<_> = reasons(&app, &plan).await.into_iter().filter(|c| c.3 == "directory_deleted").collect();
     let mut expected_rows: Vec<_> = (1..=11)
         .map(|i| {
             let tier = if i == 1 { "free" } else { "paid" };
-            change(
-                &format!("user{i}@example.com"),
-                Some(tier),
-                tier,
-                "directory_deleted",
-            )
+            change(&format!("user{i}@example.com"), Some(tier), tier, "directory_deleted")
         })
         .collect();
     expected_rows.sort();
@@ -643,15 +302,7 @@ async fn a_deleted_directory_keeps_seats_as_manual_and_returns_to_test_mode(stor
     released_sorted.sort();
     assert_eq!(released_sorted, expected_rows);
     // Later events for the deleted directory change nothing.
-    app.deliver(&user_event(
-        "event_late",
-        "updated",
-        "directory_user_2",
-        "user2@example.com",
-        "inactive",
-        &at(60),
-    ))
-    .await;
+    app.user("event_late", "updated", "directory_user_2", "user2@example.com", "inactive", &at(60)).await;
     app.settle().await;
     assert_eq!(app.event_status("event_late").await, "stale");
     assert_eq!(app.seats(&plan).await, expected);
@@ -660,14 +311,7 @@ async fn a_deleted_directory_keeps_seats_as_manual_and_returns_to_test_mode(stor
 async fn an_event_that_cannot_be_applied_is_failed_with_a_reason(store: Store) {
     let app = spawn_app(store).await;
     app.create_plan(ORG, None).await;
-    let mut event = user_event(
-        "event_noemail",
-        "created",
-        "directory_user_1",
-        "a@example.com",
-        "active",
-        &at(1),
-    );
+    let mut event = user_event("event_noemail", "created", "directory_user_1", "a@example.com", "active", &at(1));
     event["data"]["email"] = Value::Null;
     event["data"]["custom_attributes"] = json!({});
     app.deliver(&event).await;
@@ -680,12 +324,7 @@ async fn an_event_that_cannot_be_applied_is_failed_with_a_reason(store: Store) {
 async fn plans_have_one_per_organization_and_answer_errors_in_shape(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
-    let again = app
-        .admin_post(
-            "/admin/plans",
-            &json!({"name": "Other", "organization_id": ORG}),
-        )
-        .await;
+    let again = app.admin_post("/admin/plans", &json!({"name": "Other", "organization_id": ORG})).await;
     assert_eq!(again.status(), 409);
     assert_eq!(again.json::<Value>().await.unwrap()["error"], "plan_exists");
     let bad = app
@@ -700,10 +339,7 @@ async fn plans_have_one_per_organization_and_answer_errors_in_shape(store: Store
     assert_eq!(bad.status(), 400);
     assert_eq!(bad.json::<Value>().await.unwrap()["error"], "bad_request");
     let bad = app
-        .admin_post(
-            "/admin/plans",
-            &json!({"name": "X", "organization_id": "org_2", "test_mode_max_users": -1}),
-        )
+        .admin_post("/admin/plans", &json!({"name": "X", "organization_id": "org_2", "test_mode_max_users": -1}))
         .await;
     assert_eq!(bad.status(), 400);
     let bad = app.set_tier(&plan, "a@example.com", "gold").await;
@@ -711,22 +347,12 @@ async fn plans_have_one_per_organization_and_answer_errors_in_shape(store: Store
     let missing = app.admin_get("/admin/plans/plan_nope").await;
     assert_eq!(missing.status(), 404);
     assert_eq!(missing.json::<Value>().await.unwrap()["error"], "not_found");
-    assert_eq!(
-        app.admin_get("/admin/plans/plan_nope/members")
-            .await
-            .status(),
-        404
-    );
+    assert_eq!(app.admin_get("/admin/plans/plan_nope/members").await.status(), 404);
     let list = app.admin_json("/admin/plans").await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     assert_eq!(list["data"][0]["id"], plan.as_str());
     let shown = app.plan(&plan).await;
-    let keys: Vec<&str> = shown
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys: Vec<&str> = shown.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
         keys,
         [
@@ -751,19 +377,9 @@ async fn preview_shows_what_enforcement_would_do(store: Store) {
     app.set_tier(&plan, "user1@example.com", "free").await;
     add_users(&app, 1, 3).await;
     // user1 became paid by the directory; now only user3 is deactivated.
-    app.deliver(&user_event(
-        "event_off",
-        "updated",
-        "directory_user_3",
-        "user3@example.com",
-        "inactive",
-        &at(50),
-    ))
-    .await;
+    app.user("event_off", "updated", "directory_user_3", "user3@example.com", "inactive", &at(50)).await;
     app.settle().await;
-    let preview = app
-        .admin_json(&format!("/admin/plans/{plan}/preview"))
-        .await;
+    let preview = app.admin_json(&format!("/admin/plans/{plan}/preview")).await;
     assert_eq!(
         preview,
         json!({"to_paid": [], "to_free": ["boss@example.com"], "unchanged_paid": 2, "unchanged_free": 2})
@@ -774,54 +390,27 @@ async fn the_audit_trail_pages_oldest_first(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
     for i in 0..5 {
-        app.set_tier(&plan, &format!("p{i}@example.com"), "paid")
-            .await;
+        app.set_tier(&plan, &format!("p{i}@example.com"), "paid").await;
     }
-    let first = app
-        .admin_json(&format!("/admin/plans/{plan}/audit?limit=2"))
-        .await;
+    let first = app.admin_json(&format!("/admin/plans/{plan}/audit?limit=2")).await;
     let emails = |page: &Value| {
-        page["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["email"].as_str().unwrap().to_owned())
-            .collect::<Vec<_>>()
+        page["data"].as_array().unwrap().iter().map(|e| e["email"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
     };
     assert_eq!(emails(&first), ["p0@example.com", "p1@example.com"]);
     let next = first["next"].as_str().unwrap().to_owned();
-    let second = app
-        .admin_json(&format!("/admin/plans/{plan}/audit?limit=2&after={next}"))
-        .await;
+    let second = app.admin_json(&format!("/admin/plans/{plan}/audit?limit=2&after={next}")).await;
     assert_eq!(emails(&second), ["p2@example.com", "p3@example.com"]);
     let next = second["next"].as_str().unwrap().to_owned();
-    let last = app
-        .admin_json(&format!("/admin/plans/{plan}/audit?limit=2&after={next}"))
-        .await;
+    let last = app.admin_json(&format!("/admin/plans/{plan}/audit?limit=2&after={next}")).await;
     assert_eq!(emails(&last), ["p4@example.com"]);
     assert_eq!(last["next"], Value::Null);
     let entry = &first["data"][0];
     assert_eq!(
-        (
-            entry["from"].clone(),
-            entry["to"].clone(),
-            entry["reason"].clone(),
-            entry["event_id"].clone()
-        ),
+        (entry["from"].clone(), entry["to"].clone(), entry["reason"].clone(), entry["event_id"].clone()),
         (Value::Null, json!("paid"), json!("manual"), Value::Null)
     );
-    assert_eq!(
-        app.admin_get(&format!("/admin/plans/{plan}/audit?limit=1001"))
-            .await
-            .status(),
-        400
-    );
-    assert_eq!(
-        app.admin_get(&format!("/admin/plans/{plan}/audit?after=abc"))
-            .await
-            .status(),
-        400
-    );
+    assert_eq!(app.admin_get(&format!("/admin/plans/{plan}/audit?limit=1001")).await.status(), 400);
+    assert_eq!(app.admin_get(&format!("/admin/plans/{plan}/audit?after=abc")).await.status(), 400);
 }
 
 async fn metrics_show_seats_by_plan_and_tier(store: Store) {
@@ -830,41 +419,15 @@ async fn metrics_show_seats_by_plan_and_tier(store: Store) {
     app.set_tier(&plan, "a@example.com", "paid").await;
     app.set_tier(&plan, "b@example.com", "free").await;
     app.set_tier(&plan, "c@example.com", "free").await;
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        text.contains(&format!(
-            "seatsync_seats{{plan_id=\"{plan}\",tier=\"paid\"}} 1\n"
-        )),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!(
-            "seatsync_seats{{plan_id=\"{plan}\",tier=\"free\"}} 2\n"
-        )),
-        "{text}"
-    );
+    let text = app.metrics_text().await;
+    assert!(text.contains(&format!("seatsync_seats{{plan_id=\"{plan}\",tier=\"paid\"}} 1\n")), "{text}");
+    assert!(text.contains(&format!("seatsync_seats{{plan_id=\"{plan}\",tier=\"free\"}} 2\n")), "{text}");
 }
 
 async fn the_background_reconciler_applies_without_being_asked(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
-    app.deliver(&user_event(
-        "event_bg",
-        "created",
-        "directory_user_1",
-        "a@example.com",
-        "active",
-        &at(1),
-    ))
-    .await;
+    app.user("event_bg", "created", "directory_user_1", "a@example.com", "active", &at(1)).await;
     let mut status = String::new();
     for _ in 0..100 {
         status = app.event_status("event_bg").await;
@@ -874,10 +437,7 @@ async fn the_background_reconciler_applies_without_being_asked(store: Store) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(status, "applied");
-    assert_eq!(
-        app.seats(&plan).await,
-        vec![seat("a@example.com", "paid", "directory")]
-    );
+    assert_eq!(app.seats(&plan).await, vec![seat("a@example.com", "paid", "directory")]);
 }
 
 both_stores!(

@@ -9,32 +9,15 @@ fn story() -> (Vec<serde_json::Value>, Vec<(String, String, String)>) {
     let mut events = Vec::new();
     let mut expected = Vec::new();
     for i in 0..30u32 {
-        let (user, email) = (
-            format!("directory_user_{i}"),
-            format!("user{i:02}@example.com"),
-        );
-        events.push(user_event(
-            &format!("event_c{i}"),
-            "created",
-            &user,
-            &email,
-            "active",
-            &at(i),
-        ));
+        let (user, email) = (format!("directory_user_{i}"), format!("user{i:02}@example.com"));
+        events.push(user_event(&format!("event_c{i}"), "created", &user, &email, "active", &at(i)));
         let last = match i % 6 {
             0 | 3 => Some(("updated", "inactive")),
             1 => Some(("deleted", "active")),
             _ => None,
         };
         if let Some((kind, state)) = last {
-            events.push(user_event(
-                &format!("event_l{i}"),
-                kind,
-                &user,
-                &email,
-                state,
-                &at(100 + i),
-            ));
+            events.push(user_event(&format!("event_l{i}"), kind, &user, &email, state, &at(100 + i)));
             expected.push(seat(&email, "free", "manual"));
         } else {
             expected.push(seat(&email, "paid", "directory"));
@@ -62,11 +45,7 @@ async fn two_servers_on_one_database_give_the_seats_of_one(store: Store) {
         let app = if draw.is_multiple_of(2) { &a } else { &b };
         let body = event.to_string();
         let header = signature::header_value(SECRET.as_bytes(), now_ms(), body.as_bytes());
-        let request = app
-            .client
-            .post(app.url("/webhooks/workos"))
-            .header("WorkOS-Signature", header)
-            .body(body);
+        let request = app.client.post(app.url("/webhooks/workos")).header("WorkOS-Signature", header).body(body);
         async move { request.send().await.unwrap().status() }
     });
     let statuses = futures_util::future::join_all(posts).await;
@@ -77,30 +56,12 @@ async fn two_servers_on_one_database_give_the_seats_of_one(store: Store) {
 
     assert_eq!(a.seats(&plan).await, expected);
     let shown = b.plan(&plan).await;
-    assert_eq!(
-        (
-            shown["mode"].as_str(),
-            shown["active_directory_users"].as_u64()
-        ),
-        (Some("enforced"), Some(15))
-    );
-    assert_eq!(
-        (shown["paid_seats"].as_u64(), shown["free_seats"].as_u64()),
-        (Some(15), Some(15))
-    );
-    assert_eq!(
-        a.count("SELECT COUNT(*) FROM inbox_events").await,
-        events.len() as i64
-    );
-    assert_eq!(
-        a.count("SELECT COUNT(*) FROM inbox_events WHERE status = 'pending'")
-            .await,
-        0
-    );
+    assert_eq!((shown["mode"].as_str(), shown["active_directory_users"].as_u64()), (Some("enforced"), Some(15)));
+    assert_eq!((shown["paid_seats"].as_u64(), shown["free_seats"].as_u64()), (Some(15), Some(15)));
+    assert_eq!(a.count("SELECT COUNT(*) FROM inbox_events").await, events.len() as i64);
+    assert_eq!(a.count("SELECT COUNT(*) FROM inbox_events WHERE status = 'pending'").await, 0);
     // Enforcement started exactly once.
-    let enforced_at = a
-        .count("SELECT COUNT(DISTINCT at) FROM seat_audit WHERE reason = 'enforcement_started'")
-        .await;
+    let enforced_at = a.count("SELECT COUNT(DISTINCT at) FROM seat_audit WHERE reason = 'enforcement_started'").await;
     assert!(enforced_at <= 1, "enforcement started {enforced_at} times");
 }
 

@@ -34,44 +34,22 @@ async fn backfill_stores_every_page_once_and_skips_events_already_delivered(stor
     let all = events(250);
     fake.state.lock().unwrap().events = all.clone();
     // A group event the API would not return for our filter, and one webhook already delivered.
-    fake.state
-        .lock()
-        .unwrap()
-        .events
-        .push(json!({"id": "event_group", "event": "dsync.group.created", "data": {}}));
+    fake.state.lock().unwrap().events.push(json!({"id": "event_group", "event": "dsync.group.created", "data": {}}));
     app.deliver(&all[5]).await;
 
-    let summary = backfill(&app.db, &fake.client(), None, |_| {})
-        .await
-        .unwrap();
-    assert_eq!(
-        (
-            summary.pages,
-            summary.fetched,
-            summary.stored,
-            summary.duplicates
-        ),
-        (3, 250, 249, 1)
-    );
+    let summary = backfill(&app.db, &fake.client(), None, |_| {}).await.unwrap();
+    assert_eq!((summary.pages, summary.fetched, summary.stored, summary.duplicates), (3, 250, 249, 1));
     assert_eq!(summary.cursor.as_deref(), Some("event_0249"));
-    assert_eq!(
-        saved_cursor(&app.db).await.unwrap().as_deref(),
-        Some("event_0249")
-    );
+    assert_eq!(saved_cursor(&app.db).await.unwrap().as_deref(), Some("event_0249"));
     assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events").await, 250);
     let first = &fake.requests()[0];
-    assert!(
-        first.starts_with("/events?events=dsync.activated%2Cdsync.deleted%2Cdsync.user.created"),
-        "{first}"
-    );
+    assert!(first.starts_with("/events?events=dsync.activated%2Cdsync.deleted%2Cdsync.user.created"), "{first}");
     assert!(first.contains("limit=100"), "{first}");
 
     app.settle().await;
     assert_eq!(app.plan(&plan).await["paid_seats"], 250);
     // Nothing new: nothing fetched, the cursor stays.
-    let again = backfill(&app.db, &fake.client(), None, |_| {})
-        .await
-        .unwrap();
+    let again = backfill(&app.db, &fake.client(), None, |_| {}).await.unwrap();
     assert_eq!((again.fetched, again.stored), (0, 0));
     assert!(fake.requests().last().unwrap().contains("after=event_0249"));
 }
@@ -87,32 +65,18 @@ async fn backfill_resumes_after_a_crash_between_pages(store: Store) {
         retry_after: None,
         remaining: 1000,
     });
-    let err = backfill(&app.db, &fake.client(), None, |_| {})
-        .await
-        .unwrap_err();
+    let err = backfill(&app.db, &fake.client(), None, |_| {}).await.unwrap_err();
     assert!(err.to_string().contains("500"), "{err}");
     assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events").await, 100);
-    assert_eq!(
-        saved_cursor(&app.db).await.unwrap().as_deref(),
-        Some("event_0099")
-    );
+    assert_eq!(saved_cursor(&app.db).await.unwrap().as_deref(), Some("event_0099"));
 
     fake.state.lock().unwrap().failures.clear();
     let before = fake.requests().len();
-    let summary = backfill(&app.db, &fake.client(), None, |_| {})
-        .await
-        .unwrap();
-    assert_eq!(
-        (summary.fetched, summary.stored, summary.duplicates),
-        (150, 150, 0)
-    );
+    let summary = backfill(&app.db, &fake.client(), None, |_| {}).await.unwrap();
+    assert_eq!((summary.fetched, summary.stored, summary.duplicates), (150, 150, 0));
     assert!(fake.requests()[before].contains("after=event_0099"));
     assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events").await, 250);
-    assert_eq!(
-        app.count("SELECT COUNT(DISTINCT event_id) FROM inbox_events")
-            .await,
-        250
-    );
+    assert_eq!(app.count("SELECT COUNT(DISTINCT event_id) FROM inbox_events").await, 250);
 }
 
 async fn backfill_waits_out_a_429_with_retry_after(store: Store) {
@@ -127,14 +91,9 @@ async fn backfill_waits_out_a_429_with_retry_after(store: Store) {
         remaining: 1,
     });
     let started = std::time::Instant::now();
-    let summary = backfill(&app.db, &fake.client(), None, |_| {})
-        .await
-        .unwrap();
+    let summary = backfill(&app.db, &fake.client(), None, |_| {}).await.unwrap();
     assert_eq!(summary.stored, 3);
-    assert!(
-        started.elapsed() >= std::time::Duration::from_millis(950),
-        "Retry-After was not honoured"
-    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(950), "Retry-After was not honoured");
     assert_eq!(fake.requests().len(), 2);
 }
 
@@ -149,9 +108,7 @@ async fn backfill_retries_a_server_error_then_succeeds(store: Store) {
         retry_after: None,
         remaining: 2,
     });
-    let summary = backfill(&app.db, &fake.client(), None, |_| {})
-        .await
-        .unwrap();
+    let summary = backfill(&app.db, &fake.client(), None, |_| {}).await.unwrap();
     assert_eq!(summary.stored, 3);
     assert_eq!(fake.requests().len(), 3);
 }
@@ -176,10 +133,7 @@ async fn backfill_with_a_wrong_key_says_so_and_exits_non_zero(store: Store) {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("WORKOS_API_KEY") && stderr.contains("401"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("WORKOS_API_KEY") && stderr.contains("401"), "{stderr}");
     assert_eq!(API_KEY.len(), 16);
 }
 
@@ -188,14 +142,14 @@ async fn backfill_with_a_wrong_key_says_so_and_exits_non_zero(store: Store) {
 async fn directory_fixture(app: &TestApp, fake: &FakeWorkos) -> String {
     let plan = app.create_plan(ORG, None).await;
     for (i, name) in ["a", "b", "c", "d", "e"].iter().enumerate() {
-        app.deliver(&user_event(
+        app.user(
             &format!("event_{name}"),
             "created",
             &format!("directory_user_{name}"),
             &format!("{name}1@example.com"),
             "active",
             &at(i as u32),
-        ))
+        )
         .await;
     }
     app.settle().await;
@@ -212,9 +166,8 @@ async fn directory_fixture(app: &TestApp, fake: &FakeWorkos) -> String {
     };
     let mut state = fake.state.lock().unwrap();
     state.page_size = 2;
-    state.directories = vec![
-        json!({"object": "directory", "id": DIRECTORY, "organization_id": ORG, "state": "linked"}),
-    ];
+    state.directories =
+        vec![json!({"object": "directory", "id": DIRECTORY, "organization_id": ORG, "state": "linked"})];
     state.users.insert(
         DIRECTORY.into(),
         vec![
@@ -232,23 +185,8 @@ async fn resync_adds_deactivates_and_removes_users_across_pages(store: Store) {
     let app = spawn_app(store).await;
     let fake = FakeWorkos::start();
     let plan = directory_fixture(&app, &fake).await;
-    let report = resync(
-        &app.db,
-        &fake.client(),
-        &OrganizationId::parse(ORG).unwrap(),
-        false,
-        |_| {},
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        (
-            report.directories,
-            report.users_listed,
-            report.users_removed
-        ),
-        (1, 5, 2)
-    );
+    let report = resync(&app.db, &fake.client(), &OrganizationId::parse(ORG).unwrap(), false, |_| {}).await.unwrap();
+    assert_eq!((report.directories, report.users_listed, report.users_removed), (1, 5, 2));
     assert_eq!(
         app.seats(&plan).await,
         vec![
@@ -266,50 +204,21 @@ async fn resync_adds_deactivates_and_removes_users_across_pages(store: Store) {
         .await
         .iter()
         .filter(|e| e["reason"] == "resync")
-        .map(|e| {
-            (
-                e["email"].as_str().unwrap().to_owned(),
-                e["to"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|e| (e["email"].as_str().unwrap().to_owned(), e["to"].as_str().unwrap().to_owned()))
         .collect();
     let mut resynced_sorted = resynced.clone();
     resynced_sorted.sort();
     assert_eq!(
         resynced_sorted,
-        [
-            ("b1", "free"),
-            ("d1", "free"),
-            ("e1", "free"),
-            ("f1", "paid"),
-            ("g1", "paid")
-        ]
-        .map(|(e, t)| (format!("{e}@example.com"), t.to_owned()))
+        [("b1", "free"), ("d1", "free"), ("e1", "free"), ("f1", "paid"), ("g1", "paid")]
+            .map(|(e, t)| (format!("{e}@example.com"), t.to_owned()))
     );
     assert_eq!(report.seat_changes.len(), 5);
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM directory_users WHERE deleted = true")
-            .await,
-        2
-    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM directory_users WHERE deleted = true").await, 2);
     // Paging honoured the per-directory limit: three pages of users.
-    assert_eq!(
-        fake.requests()
-            .iter()
-            .filter(|r| r.starts_with("/directory_users"))
-            .count(),
-        3
-    );
+    assert_eq!(fake.requests().iter().filter(|r| r.starts_with("/directory_users")).count(), 3);
     // A late webhook older than the resync changes nothing.
-    app.deliver(&user_event(
-        "event_late_d",
-        "updated",
-        "directory_user_d",
-        "d1@example.com",
-        "active",
-        &at(3),
-    ))
-    .await;
+    app.user("event_late_d", "updated", "directory_user_d", "d1@example.com", "active", &at(3)).await;
     app.settle().await;
     assert_eq!(app.event_status("event_late_d").await, "stale");
 }
@@ -326,28 +235,14 @@ async fn resync_stopped_by_a_failing_page_changes_nothing(store: Store) {
         retry_after: None,
         remaining: 1000,
     });
-    let err = resync(
-        &app.db,
-        &fake.client(),
-        &OrganizationId::parse(ORG).unwrap(),
-        false,
-        |_| {},
-    )
-    .await
-    .unwrap_err();
+    let err = resync(&app.db, &fake.client(), &OrganizationId::parse(ORG).unwrap(), false, |_| {}).await.unwrap_err();
     assert!(matches!(err, ResyncError::Incomplete { .. }));
     assert_eq!(
         err.to_string(),
-        format!(
-            "listing stopped at directory {DIRECTORY}, page after directory_user_b; nothing was changed"
-        )
+        format!("listing stopped at directory {DIRECTORY}, page after directory_user_b; nothing was changed")
     );
     assert_eq!((app.seats(&plan).await, app.audit(&plan).await), before);
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM directory_users WHERE deleted = true")
-            .await,
-        0
-    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM directory_users WHERE deleted = true").await, 0);
 }
 
 async fn a_dry_run_reports_the_changes_and_makes_none(store: Store) {
@@ -356,21 +251,14 @@ async fn a_dry_run_reports_the_changes_and_makes_none(store: Store) {
     let plan = directory_fixture(&app, &fake).await;
     let before = (app.seats(&plan).await, app.audit(&plan).await);
     let org = OrganizationId::parse(ORG).unwrap();
-    let dry = resync(&app.db, &fake.client(), &org, true, |_| {})
-        .await
-        .unwrap();
+    let dry = resync(&app.db, &fake.client(), &org, true, |_| {}).await.unwrap();
     assert!(dry.dry_run);
     assert_eq!(dry.seat_changes.len(), 5);
     assert_eq!((app.seats(&plan).await, app.audit(&plan).await), before);
     assert_eq!(app.count("SELECT COUNT(*) FROM directory_users").await, 5);
-    let real = resync(&app.db, &fake.client(), &org, false, |_| {})
-        .await
-        .unwrap();
+    let real = resync(&app.db, &fake.client(), &org, false, |_| {}).await.unwrap();
     let summary = |r: &seatsync::workos::resync::ResyncReport| {
-        r.seat_changes
-            .iter()
-            .map(|c| (c.email.clone(), c.from, c.to))
-            .collect::<Vec<_>>()
+        r.seat_changes.iter().map(|c| (c.email.clone(), c.from, c.to)).collect::<Vec<_>>()
     };
     assert_eq!(summary(&dry), summary(&real));
 }
