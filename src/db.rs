@@ -3,7 +3,8 @@
 use crate::config::{DatabaseKind, DatabaseUrl};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement, Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait,
+    Value,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 use std::time::Duration;
@@ -33,8 +34,22 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
     Database::connect(options).await
 }
 
+/// Applies pending migrations in one transaction that first takes a lock, so
+/// several processes starting at once migrate one after the other (the later ones
+/// find nothing to do): an advisory lock on PostgreSQL, the write lock on SQLite.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    let backend = db.get_database_backend();
+    if backend == DbBackend::Sqlite {
+        db.execute_unprepared("CREATE TABLE IF NOT EXISTS seatsync_migration_lock (id INTEGER)").await?;
+    }
+    let txn = db.begin().await?;
+    match backend {
+        DbBackend::Postgres => txn.execute_unprepared("SELECT pg_advisory_xact_lock(7412803455)").await?,
+        // A write as the first statement: SQLite's write lock, waited for with the busy timeout.
+        _ => txn.execute_unprepared("DELETE FROM seatsync_migration_lock").await?,
+    };
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
 }
 
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {

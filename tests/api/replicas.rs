@@ -28,8 +28,8 @@ fn story() -> (Vec<serde_json::Value>, Vec<(String, String, String)>) {
 
 async fn two_servers_on_one_database_give_the_seats_of_one(store: Store) {
     let database = TestDatabase::create(store).await;
-    let a = spawn_app_on(&database, &[]).await;
-    let b = spawn_app_on(&database, &[]).await;
+    // Started at the same moment: both migrate the same fresh database.
+    let (a, b) = tokio::join!(spawn_app_on(&database, &[]), spawn_app_on(&database, &[]));
     let plan = a.create_plan(ORG, None).await;
     let (events, expected) = story();
     for (email, _, _) in &expected {
