@@ -9,8 +9,9 @@ use crate::{
 use sea_orm::{ConnectionTrait, DbErr, Value};
 
 /// Emails that are active directory users of the plan's organization.
-const ACTIVE: &str =
-    "SELECT 1 FROM directory_users u WHERE u.organization_id = ? AND u.active = ? AND u.email = m.email";
+// `IN` rather than a correlated `EXISTS`: PostgreSQL hashes the list whatever its
+// row estimates, where a fresh plan's stale statistics led it to a nested loop.
+const ACTIVE: &str = "SELECT u.email FROM directory_users u WHERE u.organization_id = ? AND u.active = ?";
 
 /// Starts enforcement when active directory users exceed the plan's threshold.
 pub async fn start_if_due(
@@ -56,7 +57,7 @@ pub async fn start(c: &impl ConnectionTrait, plan: &Plan, event: Option<&EventId
         &format!(
             "INSERT INTO seat_audit (plan_id, email, from_tier, to_tier, reason, event_id, at) \
              SELECT m.plan_id, m.email, 'paid', 'free', 'enforcement_started', ?, ? FROM members m \
-             WHERE m.plan_id = ? AND m.tier = 'paid' AND NOT EXISTS ({ACTIVE}) ORDER BY m.email"
+             WHERE m.plan_id = ? AND m.tier = 'paid' AND m.email NOT IN ({ACTIVE}) ORDER BY m.email"
         ),
         [event, now.clone(), plan_id.clone(), org.clone(), yes.clone()],
     ))
@@ -65,8 +66,7 @@ pub async fn start(c: &impl ConnectionTrait, plan: &Plan, event: Option<&EventId
         backend,
         &format!(
             "UPDATE members SET tier = 'free', source = 'manual', updated_at = ? \
-             WHERE plan_id = ? AND (tier <> 'free' OR source <> 'manual') AND NOT EXISTS ({})",
-            ACTIVE.replace("m.email", "members.email")
+             WHERE plan_id = ? AND (tier <> 'free' OR source <> 'manual') AND email NOT IN ({ACTIVE})"
         ),
         [now.clone(), plan_id.clone(), org.clone(), yes.clone()],
     ))
@@ -77,8 +77,7 @@ pub async fn start(c: &impl ConnectionTrait, plan: &Plan, event: Option<&EventId
             "UPDATE members SET tier = 'paid', source = 'directory', updated_at = ?, \
                directory_user_id = (SELECT MIN(u.id) FROM directory_users u \
                  WHERE u.organization_id = ? AND u.active = ? AND u.email = members.email) \
-             WHERE plan_id = ? AND (tier <> 'paid' OR source <> 'directory') AND EXISTS ({})",
-            ACTIVE.replace("m.email", "members.email")
+             WHERE plan_id = ? AND (tier <> 'paid' OR source <> 'directory') AND email IN ({ACTIVE})"
         ),
         [now.clone(), org.clone(), yes.clone(), plan_id.clone(), org.clone(), yes.clone()],
     ))
@@ -171,7 +170,7 @@ pub async fn preview(c: &impl ConnectionTrait, plan: &Plan) -> Result<Preview, D
             backend,
             &format!(
                 "SELECT m.email AS email FROM members m WHERE m.plan_id = ? AND m.tier = 'paid' \
-                 AND NOT EXISTS ({ACTIVE}) ORDER BY m.email"
+                 AND m.email NOT IN ({ACTIVE}) ORDER BY m.email"
             ),
             [plan_id.clone(), org.clone(), yes.clone()],
         ))
@@ -182,8 +181,8 @@ pub async fn preview(c: &impl ConnectionTrait, plan: &Plan) -> Result<Preview, D
             backend,
             &format!(
                 "SELECT \
-                   (SELECT COUNT(*) FROM members m WHERE m.plan_id = ? AND m.tier = 'paid' AND EXISTS ({ACTIVE})) AS paid, \
-                   (SELECT COUNT(*) FROM members m WHERE m.plan_id = ? AND m.tier = 'free' AND NOT EXISTS ({ACTIVE})) AS free"
+                   (SELECT COUNT(*) FROM members m WHERE m.plan_id = ? AND m.tier = 'paid' AND m.email IN ({ACTIVE})) AS paid, \
+                   (SELECT COUNT(*) FROM members m WHERE m.plan_id = ? AND m.tier = 'free' AND m.email NOT IN ({ACTIVE})) AS free"
             ),
             [plan_id.clone(), org.clone(), yes.clone(), plan_id, org, yes],
         ))

@@ -180,10 +180,6 @@ pub async fn enforcement(members: u64, directory: u64, database_url: Option<Stri
         .await?;
     }
     txn.commit().await?;
-    if backend == sea_orm::DbBackend::Postgres {
-        // A long-lived table has statistics; a bulk load just now has none yet.
-        conn.execute_unprepared("ANALYZE members; ANALYZE directory_users").await?;
-    }
     let filled = fill.elapsed();
 
     let started = Instant::now();
