@@ -78,6 +78,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(admin::plans::json_config())
+                .app_data(admin::plans::query_config())
                 .wrap(from_fn(metrics_routes::count_requests))
                 .service(health::healthz)
                 .service(health::readyz)

@@ -44,6 +44,14 @@ pub fn json_config() -> web::JsonConfig {
     })
 }
 
+/// A bad query string is a 400 `bad_request` too.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _| {
+        let response = error_response(StatusCode::BAD_REQUEST, "bad_request", &err.to_string());
+        actix_web::error::InternalError::from_response(err, response).into()
+    })
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePlan {
