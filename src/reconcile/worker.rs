@@ -13,6 +13,7 @@ use crate::{
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
+use tracing::Instrument;
 
 /// Handle to wake the reconciler when something new is stored.
 #[derive(Clone, Default)]
@@ -111,33 +112,36 @@ async fn step(db: &DatabaseConnection, metrics: &Metrics) -> Result<bool, DbErr>
         return Ok(false);
     };
     let span = tracing::info_span!("reconcile", event_id = %claimed.event_id, event = %claimed.event_type);
-    let _enter = span.enter();
-    let decided = decide(&txn, &claimed, now).await;
-    match decided {
-        Ok(outcome) => {
-            record(&txn, claimed.seq, &outcome, now).await?;
-            txn.commit().await?;
-            metrics.reconciled(outcome.status());
-            tracing::info!(status = outcome.status(), "event reconciled");
+    async {
+        match decide(&txn, &claimed, now).await {
+            Ok(outcome) => {
+                record(&txn, claimed.seq, &outcome, now).await?;
+                txn.commit().await?;
+                metrics.reconciled(outcome.status());
+                tracing::info!(status = outcome.status(), "event reconciled");
+            }
+            Err(Decision::Failed(reason)) => {
+                record_failure(&txn, claimed.seq, &reason, now).await?;
+                txn.commit().await?;
+                metrics.reconciled("failed");
+                tracing::warn!(%reason, "event failed");
+            }
+            Err(Decision::Transient(err)) => {
+                drop(txn);
+                let delay = backoff(claimed.attempts);
+                tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "event will be retried");
+                db.execute_raw(stmt(
+                    db.get_database_backend(),
+                    "UPDATE inbox_events SET attempts = attempts + 1, next_attempt_at = ?, error = ? WHERE seq = ?",
+                    [(now.0 + delay.as_micros() as i64).into(), format!("retrying: {err}").into(), claimed.seq.into()],
+                ))
+                .await?;
+            }
         }
-        Err(Decision::Failed(reason)) => {
-            record_failure(&txn, claimed.seq, &reason, now).await?;
-            txn.commit().await?;
-            metrics.reconciled("failed");
-            tracing::warn!(%reason, "event failed");
-        }
-        Err(Decision::Transient(err)) => {
-            drop(txn);
-            let delay = backoff(claimed.attempts);
-            tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "event will be retried");
-            db.execute_raw(stmt(
-                db.get_database_backend(),
-                "UPDATE inbox_events SET attempts = attempts + 1, next_attempt_at = ?, error = ? WHERE seq = ?",
-                [(now.0 + delay.as_micros() as i64).into(), format!("retrying: {err}").into(), claimed.seq.into()],
-            ))
-            .await?;
-        }
+        Ok::<(), DbErr>(())
     }
+    .instrument(span)
+    .await?;
     Ok(true)
 }
 

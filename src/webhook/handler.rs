@@ -11,6 +11,7 @@ use crate::{
 use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, post, web};
 use futures_util::StreamExt;
 use serde::Serialize;
+use tracing::Instrument;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -118,7 +119,6 @@ async fn handle(req: &HttpRequest, payload: web::Payload, state: &AppState) -> R
         }
     };
     let span = tracing::info_span!("webhook", event_id = %event_id, event = %envelope.event);
-    let _enter = span.enter();
     state.metrics.event_received(&envelope.event);
     let status = if is_actionable(&envelope.event) { "pending" } else { "ignored" };
     let order_key = envelope.order_key();
@@ -131,9 +131,10 @@ async fn handle(req: &HttpRequest, payload: web::Payload, state: &AppState) -> R
             status,
             order_key,
         })
+        .instrument(span.clone())
         .await
         .map_err(|e: InboxError| WebhookError::Unavailable(Box::new(e)))?;
-    tracing::info!(outcome = ?stored, "webhook stored");
+    span.in_scope(|| tracing::info!(outcome = ?stored, "webhook stored"));
     Ok((event_id, stored))
 }
 
