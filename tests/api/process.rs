@@ -267,3 +267,20 @@ async fn a_reconciler_killed_mid_way_finishes_after_restart_on_postgres() {
     }
     reconciler_killed_mid_way(Store::Postgres).await;
 }
+
+#[test]
+fn sign_prints_the_header_value_for_the_known_vector() {
+    let file = std::env::current_dir().unwrap().join("fixtures/vectors/envelope.dsync.user.created.body.json");
+    let output = seatsync(&[])
+        .args(["sign", file.to_str().unwrap(), "--secret", "whsec_test_secret", "--timestamp", "1735689600000"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "t=1735689600000, v1=78c7338413d4c04996c81e2a3b3302ee033769cdbaafeb44016f79cb7c134270\n"
+    );
+    let output = seatsync(&[]).args(["sign", file.to_str().unwrap()]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("WORKOS_WEBHOOK_SECRET"));
+}

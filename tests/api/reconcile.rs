@@ -1,6 +1,7 @@
 //! The contract's story of the test-mode rule, over HTTP, on both stores.
 use crate::both_stores;
 use crate::helpers::*;
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 /// Delivers `n` active users `user{i}@example.com` (i from `from`), settled.
@@ -459,3 +460,35 @@ both_stores!(
     metrics_show_seats_by_plan_and_tier,
     the_background_reconciler_applies_without_being_asked,
 );
+
+async fn a_database_fault_while_applying_leaves_the_event_pending_and_it_is_retried(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    // The members table vanishes for a moment: applying fails, as when the database hiccups.
+    app.db.execute_unprepared("ALTER TABLE members RENAME TO members_away").await.unwrap();
+    app.user("event_fault", "created", "directory_user_1", "a@example.com", "active", &at(1)).await;
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = app.admin_json("/admin/events/event_fault").await;
+        if status["error"].as_str().is_some_and(|e| e.starts_with("retrying:")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status["status"], "pending", "{status}");
+    assert!(status["error"].as_str().unwrap().starts_with("retrying:"), "{status}");
+    app.db.execute_unprepared("ALTER TABLE members_away RENAME TO members").await.unwrap();
+    let mut final_status = String::new();
+    for _ in 0..200 {
+        final_status = app.event_status("event_fault").await;
+        if final_status != "pending" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(final_status, "applied");
+    assert_eq!(app.admin_json("/admin/events/event_fault").await["error"], Value::Null);
+    assert_eq!(app.seats(&plan).await, vec![seat("a@example.com", "paid", "directory")]);
+}
+
+both_stores!(a_database_fault_while_applying_leaves_the_event_pending_and_it_is_retried);
