@@ -23,7 +23,7 @@ pub async fn start_if_due(
     if plan.mode != PlanMode::Test {
         return Ok(false);
     }
-    let active = directory::active_count(c, &plan.organization_id).await?;
+    let active = directory::active_count(c, &plan.organization_id, u64::from(plan.test_mode_max_users) + 1).await?;
     if !rule::starts_enforcement(plan.mode, plan.test_mode_max_users, active) {
         return Ok(false);
     }
