@@ -39,7 +39,6 @@ pub struct Application {
     server: Server,
     db: DatabaseConnection,
     metrics: Arc<Metrics>,
-    reconciler: Reconciler,
     writer: tokio::task::JoinHandle<()>,
     background: Vec<tokio::task::JoinHandle<()>>,
     stop: watch::Sender<bool>,
@@ -117,7 +116,7 @@ impl Application {
             admin_api = if settings.admin_token.is_some() { "enabled" } else { "disabled (set ADMIN_TOKEN)" },
             "seatsync listening"
         );
-        Ok(Self { port, server: server.run(), db, metrics, reconciler, writer, background, stop })
+        Ok(Self { port, server: server.run(), db, metrics, writer, background, stop })
     }
 
     pub fn port(&self) -> u16 {
@@ -130,10 +129,6 @@ impl Application {
 
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
-    }
-
-    pub fn reconciler(&self) -> Reconciler {
-        self.reconciler.clone()
     }
 
     /// Serves until the server stops (a signal, or `ServerHandle::stop`), then
