@@ -29,8 +29,12 @@ impl Metrics {
         self.add("seatsync_events_received_total", vec![("event", event_type.to_owned())]);
     }
 
-    pub fn reconciled(&self, status: &str) {
-        self.add("seatsync_events_reconciled_total", vec![("status", status.to_owned())]);
+    /// What the reconciler made of an event, by event type and outcome.
+    pub fn reconciled(&self, event_type: &str, status: &str) {
+        self.add(
+            "seatsync_events_reconciled_total",
+            vec![("event", event_type.to_owned()), ("status", status.to_owned())],
+        );
     }
 
     pub fn render_counters(&self, out: &mut String) {

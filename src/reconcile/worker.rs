@@ -117,13 +117,13 @@ async fn step(db: &DatabaseConnection, metrics: &Metrics) -> Result<bool, DbErr>
             Ok(outcome) => {
                 record(&txn, claimed.seq, &outcome, now).await?;
                 txn.commit().await?;
-                metrics.reconciled(outcome.status());
+                metrics.reconciled(&claimed.event_type, outcome.status());
                 tracing::info!(status = outcome.status(), "event reconciled");
             }
             Err(Decision::Failed(reason)) => {
                 record_failure(&txn, claimed.seq, &reason, now).await?;
                 txn.commit().await?;
-                metrics.reconciled("failed");
+                metrics.reconciled(&claimed.event_type, "failed");
                 tracing::warn!(%reason, "event failed");
             }
             Err(Decision::Transient(err)) => {

@@ -439,6 +439,9 @@ async fn the_background_reconciler_applies_without_being_asked(store: Store) {
     }
     assert_eq!(status, "applied");
     assert_eq!(app.seats(&plan).await, vec![seat("a@example.com", "paid", "directory")]);
+    let text = app.metrics_text().await;
+    let line = "seatsync_events_reconciled_total{event=\"dsync.user.created\",status=\"applied\"} 1\n";
+    assert!(text.contains(line), "{text}");
 }
 
 both_stores!(
