@@ -87,7 +87,7 @@ fn deliveries(case: &Case, org: &str, newest: bool) -> Vec<Delivery> {
                 "id": id,
                 "event": format!("dsync.user.{}", step.kind),
                 "data": {
-                    "id": format!("directory_user_{user}"),
+                    "id": format!("directory_user_{org}_{user}"),
                     "directory_id": format!("directory_{org}"),
                     "organization_id": org,
                     "email": email(user, step.alt_email),
