@@ -89,6 +89,49 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }
 
+/// Whether a database error will pass by itself (retry the same work later) or
+/// comes from the data being written or read (retrying gives the same answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The database unreachable, a pool or lock time-out, a deadlock, a missing
+    /// table during maintenance: the work is retried as it is.
+    Passing,
+    /// A value the database refuses (a constraint, a data exception, a trigger's
+    /// veto) or a row that does not decode.
+    OwnData,
+}
+
+pub fn classify(err: &DbErr) -> Fault {
+    use sea_orm::{RuntimeErr, sqlx};
+    match err {
+        DbErr::Type(_) | DbErr::Json(_) | DbErr::Custom(_) | DbErr::ConvertFromU64(_) | DbErr::TryIntoErr { .. } => {
+            Fault::OwnData
+        }
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::Encode(_) => Fault::OwnData,
+            sqlx::Error::Database(db) => match db.code() {
+                Some(code) if refused_value(&code) => Fault::OwnData,
+                _ => Fault::Passing,
+            },
+            _ => Fault::Passing,
+        },
+        _ => Fault::Passing,
+    }
+}
+
+/// PostgreSQL SQLSTATE classes 22 (data exception), 23 (integrity constraint)
+/// and P0 (raised by a function or trigger); SQLite's primary codes CONSTRAINT,
+/// TOOBIG, MISMATCH and RANGE (its codes are numbers, extended ones included).
+fn refused_value(code: &str) -> bool {
+    // A SQLSTATE is always five characters; SQLite's codes stay below 10000.
+    if code.len() == 5 {
+        return code.starts_with("22") || code.starts_with("23") || code.starts_with("P0");
+    }
+    code.parse::<i32>().is_ok_and(|sqlite| matches!(sqlite & 0xff, 18 | 19 | 20 | 25))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +142,21 @@ mod tests {
         assert_eq!(pg.sql, "a = $1 AND b = $2");
         let lite = stmt(DbBackend::Sqlite, "a = ? AND b = ?", [1.into(), 2.into()]);
         assert_eq!(lite.sql, "a = ? AND b = ?");
+    }
+
+    #[test]
+    fn refused_values_are_told_from_passing_faults_by_their_codes() {
+        assert!(refused_value("22021")); // PostgreSQL: invalid byte sequence (a NUL in text)
+        assert!(refused_value("23505")); // PostgreSQL: unique violation
+        assert!(refused_value("P0001")); // PostgreSQL: raised by a trigger
+        assert!(refused_value("1811")); // SQLite: CONSTRAINT_TRIGGER
+        assert!(refused_value("19")); // SQLite: CONSTRAINT
+        assert!(!refused_value("40P01")); // PostgreSQL: deadlock
+        assert!(!refused_value("57P01")); // PostgreSQL: admin shutdown
+        assert!(!refused_value("42P01")); // PostgreSQL: undefined table
+        assert!(!refused_value("5")); // SQLite: BUSY
+        assert!(!refused_value("1")); // SQLite: generic error (no such table)
+        assert_eq!(classify(&DbErr::Custom("bad row".into())), Fault::OwnData);
+        assert_eq!(classify(&DbErr::Conn(sea_orm::RuntimeErr::Internal("gone".into()))), Fault::Passing);
     }
 }

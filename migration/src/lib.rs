@@ -4,12 +4,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_tables;
 mod m20261128_000002_inbox_order_key;
+mod m20261129_000003_queue_indexes;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_create_tables::Migration), Box::new(m20261128_000002_inbox_order_key::Migration)]
+        vec![
+            Box::new(m20261128_000001_create_tables::Migration),
+            Box::new(m20261128_000002_inbox_order_key::Migration),
+            Box::new(m20261129_000003_queue_indexes::Migration),
+        ]
     }
 }

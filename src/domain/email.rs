@@ -17,7 +17,7 @@ impl Email {
                     && !domain.is_empty()
                     && !domain.contains('@')
                     && value.len() <= 320
-                    && !value.chars().any(char::is_whitespace)
+                    && !value.chars().any(|c| c.is_whitespace() || c.is_control())
             }
             None => false,
         };

@@ -1,9 +1,10 @@
 //! Identifier newtypes. Prefixes are not parsed (legacy ids start `wh_`), only
-//! emptiness and length are checked.
+//! emptiness, length and control characters are checked (a NUL would be refused
+//! by PostgreSQL's text columns, and no identifier of WorkOS's holds one).
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{what} must be a non-empty string of at most 255 characters")]
+#[error("{what} must be a non-empty string of at most 255 printable characters")]
 pub struct InvalidId {
     pub what: &'static str,
 }
@@ -16,7 +17,7 @@ macro_rules! id_type {
         impl $name {
             pub fn parse(raw: &str) -> Result<Self, InvalidId> {
                 let trimmed = raw.trim();
-                if trimmed.is_empty() || trimmed.len() > 255 {
+                if trimmed.is_empty() || trimmed.len() > 255 || trimmed.chars().any(char::is_control) {
                     return Err(InvalidId { what: $what });
                 }
                 Ok(Self(trimmed.to_owned()))
@@ -61,6 +62,7 @@ mod tests {
         assert_eq!(EventId::parse(" wh_1 ").unwrap().as_str(), "wh_1");
         assert!(EventId::parse("  ").is_err());
         assert!(OrganizationId::parse(&"x".repeat(256)).is_err());
+        assert!(EventId::parse("event_\u{0}1").is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Typed values that cross module boundaries. No raw strings past parsing.
 pub mod email;
 pub mod ids;
+pub mod order_key;
 pub mod seat;
 pub mod time;
 

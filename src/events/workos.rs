@@ -18,13 +18,16 @@ impl Envelope {
     /// What the event is about, for ordering: its organization, else its
     /// directory. Events with the same key are applied in arrival order.
     pub fn order_key(&self) -> Option<String> {
+        use crate::domain::{DirectoryId, OrganizationId, order_key};
         let data = self.data.as_ref()?;
         let text = |key: &str| data.get(key).and_then(|v| v.as_str()).filter(|s| !s.is_empty());
-        if let Some(org) = text("organization_id") {
-            return Some(format!("org:{org}"));
+        // Only valid ids become keys: a key is stored as text, and a value the
+        // database refuses must not fail the other deliveries stored with it.
+        if let Some(org) = text("organization_id").and_then(|o| OrganizationId::parse(o).ok()) {
+            return Some(order_key::of_organization(&org));
         }
         let directory = if self.event.starts_with("dsync.user.") { text("directory_id") } else { text("id") };
-        directory.map(|d| format!("dir:{d}"))
+        directory.and_then(|d| DirectoryId::parse(d).ok()).map(|d| order_key::of_directory(&d))
     }
 }
 
@@ -41,9 +44,12 @@ impl Envelope {
         let object = value.as_object().ok_or_else(|| InvalidEvent("body is not a JSON object".into()))?;
         for field in ["id", "event"] {
             match object.get(field) {
-                Some(serde_json::Value::String(s)) if !s.trim().is_empty() => {}
+                Some(serde_json::Value::String(s))
+                    if !s.trim().is_empty() && s.len() <= 255 && !s.chars().any(char::is_control) => {}
                 _ => {
-                    return Err(InvalidEvent(format!("`{field}` must be a non-empty string")));
+                    return Err(InvalidEvent(format!(
+                        "`{field}` must be a non-empty string of at most 255 printable characters"
+                    )));
                 }
             }
         }

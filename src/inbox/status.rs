@@ -51,7 +51,12 @@ pub async fn backlog(c: &impl ConnectionTrait) -> Result<(Vec<(String, i64)>, Op
         .map(|r| Ok((col::<String>(r, "status")?, col::<i64>(r, "n")?)))
         .collect::<Result<Vec<_>, DbErr>>()?;
     let oldest = c
-        .query_one_raw(stmt(backend, "SELECT MIN(received_at) AS t FROM inbox_events WHERE status = 'pending'", []))
+        // The first pending row by arrival: one index probe, whatever the backlog.
+        .query_one_raw(stmt(
+            backend,
+            "SELECT received_at AS t FROM inbox_events WHERE status = 'pending' ORDER BY seq LIMIT 1",
+            [],
+        ))
         .await?
         .map(|r| col::<Option<i64>>(&r, "t"))
         .transpose()?

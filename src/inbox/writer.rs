@@ -2,15 +2,19 @@
 //! transaction, so a burst costs one fsync per batch rather than per request.
 //! Deduplication is the database's: `ON CONFLICT (event_id) DO NOTHING`.
 use crate::{
-    db::stmt,
+    db::{Fault, classify, stmt},
     domain::{EventId, Micros},
     reconcile::Reconciler,
+    seats::col,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait, Value};
+use std::collections::HashSet;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most deliveries stored in one transaction.
 const MAX_BATCH: usize = 512;
+/// Rows per INSERT statement (7 values each; far below both databases' limits).
+const INSERT_CHUNK: usize = 128;
 
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -66,23 +70,35 @@ async fn write_loop(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, reconci
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let events: Vec<&NewEvent> = batch.iter().map(|job| &job.event).collect();
-        let result = store_batch(&db, &events).await;
-        match result {
-            Ok(outcomes) => {
-                if outcomes.contains(&Stored::Accepted) {
-                    reconciler.wake();
+        let outcomes: Vec<Result<Stored, DbErr>> = match store_batch(&db, &events).await {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            // A value the database refuses must not fail the deliveries stored
+            // beside it: store them one by one, so only that one is refused.
+            Err(err) if batch.len() > 1 && classify(&err) == Fault::OwnData => {
+                tracing::warn!(error = %err, batch = batch.len(), "inbox batch refused; storing one by one");
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for event in &events {
+                    outcomes.push(store_batch(&db, &[event]).await.map(|o| o[0]));
                 }
-                for (job, outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = job.reply.send(Ok(outcome));
-                }
+                outcomes
             }
-            Err(err) => {
-                tracing::error!(error = %err, batch = batch.len(), "inbox batch failed; nothing in it was stored");
-                let err = std::sync::Arc::new(err);
-                for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(InboxError::Database(err.clone())));
-                }
+            Err(err) => vec![Err(err); 1],
+        };
+        if outcomes.len() != batch.len() {
+            // One error for the whole batch: nothing in it was stored.
+            let err = outcomes.into_iter().next().and_then(Result::err).unwrap_or(DbErr::Custom("no outcome".into()));
+            tracing::error!(error = %err, batch = batch.len(), "inbox batch failed; nothing in it was stored");
+            let err = std::sync::Arc::new(err);
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(InboxError::Database(err.clone())));
             }
+            continue;
+        }
+        if outcomes.iter().any(|o| matches!(o, Ok(Stored::Accepted))) {
+            reconciler.wake();
+        }
+        for (job, outcome) in batch.drain(..).zip(outcomes) {
+            let _ = job.reply.send(outcome.map_err(|e| InboxError::Database(std::sync::Arc::new(e))));
         }
     }
 }
@@ -96,34 +112,46 @@ pub async fn store_batch(db: &DatabaseConnection, events: &[&NewEvent]) -> Resul
 }
 
 /// Inserts events in the caller's transaction; an id already stored is a duplicate.
+/// One multi-row statement per chunk: the ids it returns are the ones inserted.
 pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Result<Vec<Stored>, DbErr> {
     let now = Micros::now();
     // Insert in id order: two replicas storing overlapping batches (WorkOS
     // retries) then wait on each other in one direction only, never deadlock.
+    // Arrival order (`seq`) among one batch's events is then id order; they
+    // arrived together, and each organization's are still stored in one step.
     let mut order: Vec<usize> = (0..events.len()).collect();
     order.sort_by(|a, b| events[*a].event_id.cmp(&events[*b].event_id));
-    let mut outcomes = vec![Stored::Duplicate; events.len()];
-    for index in order {
-        let event = events[index];
-        let inserted = c
-            .execute_raw(stmt(
-                c.get_database_backend(),
-                "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts, order_key) \
-                 VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (event_id) DO NOTHING",
-                [
-                    event.event_id.as_str().into(),
-                    event.event_type.as_str().into(),
-                    event.body.clone().into(),
-                    now.0.into(),
-                    event.status.into(),
-                    event.order_key.clone().into(),
-                ],
-            ))
-            .await?
-            .rows_affected();
-        if inserted == 1 {
-            outcomes[index] = Stored::Accepted;
+    order.dedup_by(|a, b| events[*a].event_id == events[*b].event_id);
+    let mut inserted: HashSet<String> = HashSet::new();
+    for chunk in order.chunks(INSERT_CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts, order_key) VALUES ",
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
+        for (i, index) in chunk.iter().enumerate() {
+            let event = events[*index];
+            sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, 0, ?)" } else { ", (?, ?, ?, ?, ?, 0, ?)" });
+            values.extend([
+                event.event_id.as_str().into(),
+                event.event_type.as_str().into(),
+                event.body.clone().into(),
+                now.0.into(),
+                event.status.into(),
+                event.order_key.clone().into(),
+            ]);
+        }
+        sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
+        for row in c.query_all_raw(stmt(c.get_database_backend(), &sql, values)).await? {
+            inserted.insert(col::<String>(&row, "event_id")?);
         }
     }
-    Ok(outcomes)
+    // The first copy of an id in the batch is accepted; any other copy is a duplicate.
+    let mut claimed: HashSet<&str> = HashSet::new();
+    Ok(events
+        .iter()
+        .map(|e| {
+            let id = e.event_id.as_str();
+            if inserted.contains(id) && claimed.insert(id) { Stored::Accepted } else { Stored::Duplicate }
+        })
+        .collect())
 }

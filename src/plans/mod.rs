@@ -3,6 +3,7 @@ pub mod views;
 
 use crate::{
     domain::{Email, Micros, OrganizationId, PlanId, PlanMode, Reason, Tier},
+    inbox::queue,
     reconcile::{enforcement, rule},
     seats::{audit, directory, members, plans},
 };
@@ -55,7 +56,8 @@ pub async fn create(db: &DatabaseConnection, new: NewPlan, default_max: u32) -> 
         enforced_at: None,
         created_at: Micros::now(),
     };
-    match plans::insert(db, &plan).await {
+    let txn = db.begin().await?;
+    match plans::insert(&txn, &plan).await {
         Ok(()) => {}
         // Two creations raced: the unique key on organization_id decided.
         Err(err) if crate::db::is_unique_violation(&err) => {
@@ -63,6 +65,10 @@ pub async fn create(db: &DatabaseConnection, new: NewPlan, default_max: u32) -> 
         }
         Err(err) => return Err(err.into()),
     }
+    // Events that waited for this plan are next in their organization's order,
+    // from the moment it exists.
+    queue::unpark_organization(&txn, &org).await?;
+    txn.commit().await?;
     Ok(PlanView::new(&plan, plans::Counts::default()))
 }
 

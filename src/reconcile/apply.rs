@@ -1,16 +1,18 @@
 //! Applying one domain command to the seat store, inside the caller's transaction.
 use super::{enforcement, rule};
 use crate::{
-    domain::{DirectoryId, Email, EventId, Micros, OrganizationId, Reason},
+    domain::{DirectoryId, Email, EventId, Micros, OrganizationId, PlanMode, Reason, order_key},
     events::{Command, DirectoryUserChange},
+    inbox::queue,
     seats::{
         audit, directory,
-        directory::UserRow,
-        members,
+        directory::{DirectoryRow, UserRow},
+        members::{self, SeatInputs},
         plans::{self, Plan},
     },
 };
 use sea_orm::{ConnectionTrait, DbErr};
+use std::collections::HashMap;
 
 /// What became of an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,10 +23,7 @@ pub enum Outcome {
     Stale,
     /// No plan for its organization yet (or, for legacy payloads without an
     /// organization, no known directory).
-    Parked {
-        organization: Option<OrganizationId>,
-        directory: Option<DirectoryId>,
-    },
+    Parked,
 }
 
 impl Outcome {
@@ -33,41 +32,97 @@ impl Outcome {
             Self::Applied => "applied",
             Self::Ignored => "ignored",
             Self::Stale => "stale",
-            Self::Parked { .. } => "parked",
+            Self::Parked => "parked",
         }
+    }
+}
+
+/// What one transaction has already read and locked: each plan is locked once
+/// (its row lock is held to the commit, so the copy cannot go stale) and each
+/// directory read once. Lives exactly as long as the transaction.
+#[derive(Default)]
+pub struct Scope {
+    plans: HashMap<OrganizationId, Option<Plan>>,
+    directories: HashMap<DirectoryId, Option<DirectoryRow>>,
+}
+
+impl Scope {
+    /// The organization's plan, locked for the rest of the transaction.
+    async fn plan(&mut self, c: &impl ConnectionTrait, org: &OrganizationId) -> Result<Option<Plan>, DbErr> {
+        if let Some(plan) = self.plans.get(org) {
+            return Ok(plan.clone());
+        }
+        let plan = plans::lock_by_org(c, org).await?;
+        self.plans.insert(org.clone(), plan.clone());
+        Ok(plan)
+    }
+
+    fn set_mode(&mut self, plan: &Plan, mode: PlanMode, enforced_at: Option<Micros>) {
+        let updated = Plan { mode, enforced_at, ..plan.clone() };
+        self.plans.insert(plan.organization_id.clone(), Some(updated));
+    }
+
+    async fn directory(&mut self, c: &impl ConnectionTrait, dir: &DirectoryId) -> Result<Option<DirectoryRow>, DbErr> {
+        if let Some(row) = self.directories.get(dir) {
+            return Ok(row.clone());
+        }
+        let row = directory::find_directory(c, dir).await?;
+        self.directories.insert(dir.clone(), row.clone());
+        Ok(row)
+    }
+
+    /// Records a directory met for the first time; events of its group that
+    /// waited for it (legacy payloads without an organization) may go on.
+    async fn add_directory(
+        &mut self,
+        c: &impl ConnectionTrait,
+        dir: &DirectoryId,
+        org: &OrganizationId,
+        deleted: bool,
+        now: Micros,
+    ) -> Result<(), DbErr> {
+        if directory::insert_directory(c, dir, org, deleted, now).await? {
+            queue::unpark_group(c, &order_key::of_directory(dir)).await?;
+        }
+        self.directories.insert(dir.clone(), Some(DirectoryRow { organization_id: org.clone(), deleted }));
+        Ok(())
     }
 }
 
 pub async fn apply_command(
     c: &impl ConnectionTrait,
+    scope: &mut Scope,
     command: &Command,
     event: Option<&EventId>,
     now: Micros,
 ) -> Result<Outcome, DbErr> {
     match command {
         Command::Ignore => Ok(Outcome::Ignored),
-        Command::LinkDirectory { directory, organization } => link_directory(c, directory, organization, now).await,
-        Command::RemoveDirectory { directory, organization } => {
-            remove_directory(c, directory, organization.as_ref(), event, now).await
+        Command::LinkDirectory { directory, organization } => {
+            link_directory(c, scope, directory, organization, now).await
         }
-        Command::ChangeDirectoryUser(change) => change_user(c, change, event, now, None).await,
+        Command::RemoveDirectory { directory, organization } => {
+            remove_directory(c, scope, directory, organization.as_ref(), event, now).await
+        }
+        Command::ChangeDirectoryUser(change) => change_user(c, scope, change, event, now, None).await,
     }
 }
 
 async fn link_directory(
     c: &impl ConnectionTrait,
+    scope: &mut Scope,
     dir: &DirectoryId,
     org: &OrganizationId,
     now: Micros,
 ) -> Result<Outcome, DbErr> {
-    if plans::lock_by_org(c, org).await?.is_none() {
-        return Ok(Outcome::Parked { organization: Some(org.clone()), directory: Some(dir.clone()) });
+    if scope.plan(c, org).await?.is_none() {
+        return Ok(Outcome::Parked);
     }
-    match directory::find_directory(c, dir).await? {
+    match scope.directory(c, dir).await? {
         Some(existing) if existing.deleted => Ok(Outcome::Stale),
         Some(_) => Ok(Outcome::Applied),
         None => {
-            directory::insert_directory(c, dir, org, false, now).await?;
+            scope.add_directory(c, dir, org, false, now).await?;
             Ok(Outcome::Applied)
         }
     }
@@ -75,29 +130,34 @@ async fn link_directory(
 
 async fn remove_directory(
     c: &impl ConnectionTrait,
+    scope: &mut Scope,
     dir: &DirectoryId,
     org: Option<&OrganizationId>,
     event: Option<&EventId>,
     now: Micros,
 ) -> Result<Outcome, DbErr> {
-    let known = directory::find_directory(c, dir).await?;
+    let known = scope.directory(c, dir).await?;
     let org = match (org, &known) {
         (Some(org), _) => org.clone(),
         (None, Some(known)) => known.organization_id.clone(),
         // Nothing was ever held for it: nothing to undo.
         (None, None) => return Ok(Outcome::Stale),
     };
-    let Some(plan) = plans::lock_by_org(c, &org).await? else {
-        return Ok(Outcome::Parked { organization: Some(org), directory: Some(dir.clone()) });
+    let Some(plan) = scope.plan(c, &org).await? else {
+        return Ok(Outcome::Parked);
     };
     match known {
         Some(existing) if existing.deleted => return Ok(Outcome::Stale),
-        Some(_) => enforcement::release_directory(c, &plan, dir, event, now).await?,
+        Some(_) => {
+            enforcement::release_directory(c, &plan, dir, event, now).await?;
+            scope.directories.insert(dir.clone(), Some(DirectoryRow { organization_id: org.clone(), deleted: true }));
+        }
         // Remember it, so later events for it are stale.
-        None => directory::insert_directory(c, dir, &org, true, now).await?,
+        None => scope.add_directory(c, dir, &org, true, now).await?,
     }
-    if plan.mode == crate::domain::PlanMode::Enforced && directory::live_directories(c, &org).await? == 0 {
-        plans::set_mode(c, &plan.id, crate::domain::PlanMode::Test, None).await?;
+    if plan.mode == PlanMode::Enforced && directory::live_directories(c, &org).await? == 0 {
+        plans::set_mode(c, &plan.id, PlanMode::Test, None).await?;
+        scope.set_mode(&plan, PlanMode::Test, None);
     }
     Ok(Outcome::Applied)
 }
@@ -106,6 +166,7 @@ async fn remove_directory(
 /// audits every change with its own reason.
 pub async fn change_user(
     c: &impl ConnectionTrait,
+    scope: &mut Scope,
     change: &DirectoryUserChange,
     event: Option<&EventId>,
     now: Micros,
@@ -113,20 +174,18 @@ pub async fn change_user(
 ) -> Result<Outcome, DbErr> {
     let org = match &change.organization {
         Some(org) => org.clone(),
-        None => match directory::find_directory(c, &change.directory).await? {
+        None => match scope.directory(c, &change.directory).await? {
             Some(known) => known.organization_id,
-            None => {
-                return Ok(Outcome::Parked { organization: None, directory: Some(change.directory.clone()) });
-            }
+            None => return Ok(Outcome::Parked),
         },
     };
-    let Some(plan) = plans::lock_by_org(c, &org).await? else {
-        return Ok(Outcome::Parked { organization: Some(org), directory: Some(change.directory.clone()) });
+    let Some(plan) = scope.plan(c, &org).await? else {
+        return Ok(Outcome::Parked);
     };
-    match directory::find_directory(c, &change.directory).await? {
+    match scope.directory(c, &change.directory).await? {
         Some(known) if known.deleted => return Ok(Outcome::Stale),
         Some(_) => {}
-        None => directory::insert_directory(c, &change.directory, &org, false, now).await?,
+        None => scope.add_directory(c, &change.directory, &org, false, now).await?,
     }
     let stored = directory::find_user(c, &change.user).await?;
     if let Some(held) = &stored {
@@ -166,7 +225,9 @@ pub async fn change_user(
         }
         None => settle_email(c, &plan, &change.email, reason(state_reason), event, now).await?,
     }
-    enforcement::start_if_due(c, &plan, event, now).await?;
+    if enforcement::start_if_due(c, &plan, event, now).await? {
+        scope.set_mode(&plan, PlanMode::Enforced, Some(now));
+    }
     Ok(Outcome::Applied)
 }
 
@@ -179,8 +240,8 @@ pub async fn settle_email(
     event: Option<&EventId>,
     now: Micros,
 ) -> Result<(), DbErr> {
-    let (active, link) = directory::email_status(c, &plan.organization_id, email).await?;
-    let current = members::get(c, &plan.id, email).await?;
+    let SeatInputs { active, link, member: current } =
+        members::seat_inputs(c, &plan.id, &plan.organization_id, email).await?;
     let Some(target) = rule::target_seat(plan.mode, current.as_ref().map(|m| m.seat), active) else {
         return Ok(());
     };

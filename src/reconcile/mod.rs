@@ -1,9 +1,10 @@
-//! The reconciler: claims stored events in arrival order and applies each, with
-//! its seat changes and audit rows, in one transaction.
+//! The reconciler: claims batches of stored events from the queue and applies
+//! them in each organization's arrival order, with their seat changes and audit
+//! rows, one transaction per batch.
 pub mod apply;
 pub mod enforcement;
 pub mod rule;
 pub mod worker;
 
-pub use apply::{Outcome, apply_command, settle_email};
+pub use apply::{Outcome, Scope, apply_command, settle_email};
 pub use worker::{Reconciler, drain};

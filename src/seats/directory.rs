@@ -36,7 +36,7 @@ pub async fn insert_directory(
     org: &OrganizationId,
     deleted: bool,
     now: Micros,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     c.execute_raw(stmt(
         c.get_database_backend(),
         "INSERT INTO directories (id, organization_id, deleted, updated_at) VALUES (?, ?, ?, ?) \
@@ -44,7 +44,7 @@ pub async fn insert_directory(
         [id.as_str().into(), org.as_str().into(), deleted.into(), now.0.into()],
     ))
     .await
-    .map(|_| ())
+    .map(|r| r.rows_affected() == 1)
 }
 
 /// Marks a directory deleted; its users stop counting and stop being linked.

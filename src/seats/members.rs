@@ -2,7 +2,7 @@
 use super::{col, enum_col};
 use crate::{
     db::stmt,
-    domain::{Email, Micros, PlanId, Seat, Source, Tier},
+    domain::{Email, Micros, OrganizationId, PlanId, Seat, Source, Tier},
 };
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 
@@ -71,4 +71,45 @@ pub async fn list(c: &impl ConnectionTrait, plan: &PlanId) -> Result<Vec<Member>
     .iter()
     .map(from_row)
     .collect()
+}
+
+/// What the rule needs to seat one email: whether it is an active directory user
+/// of the organization, which (not deleted) directory user stands behind it
+/// (active ones first), and the member held now. One round trip: the reconciler
+/// asks this for every event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatInputs {
+    pub active: bool,
+    pub link: Option<String>,
+    pub member: Option<Member>,
+}
+
+pub async fn seat_inputs(
+    c: &impl ConnectionTrait,
+    plan: &PlanId,
+    org: &OrganizationId,
+    email: &Email,
+) -> Result<SeatInputs, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT u.id AS user_id, u.active AS active, m.email AS email, m.tier AS tier, m.source AS source, \
+               m.directory_user_id AS directory_user_id, m.updated_at AS updated_at \
+             FROM (SELECT 1 AS one) x \
+             LEFT JOIN (SELECT id, active FROM directory_users WHERE organization_id = ? AND email = ? AND deleted = ? \
+               ORDER BY active DESC, id LIMIT 1) u ON 1 = 1 \
+             LEFT JOIN members m ON m.plan_id = ? AND m.email = ?",
+            [org.as_str().into(), email.as_str().into(), false.into(), plan.as_str().into(), email.as_str().into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("seat query returned no row".into()))?;
+    let member = match col::<Option<String>>(&row, "email")? {
+        Some(_) => Some(from_row(&row)?),
+        None => None,
+    };
+    Ok(SeatInputs {
+        active: col::<Option<bool>>(&row, "active")?.unwrap_or(false),
+        link: col(&row, "user_id")?,
+        member,
+    })
 }

@@ -6,7 +6,7 @@ use super::client::{ApiError, ListPage, WorkosClient};
 use crate::{
     domain::{DirectoryId, Micros, OrganizationId, Reason},
     events::{DirectoryUserChange, user_change, workos::DirectoryUser},
-    reconcile::{Outcome, apply::change_user},
+    reconcile::{Outcome, Scope, apply::change_user},
     seats::{
         audit::{self, AuditEntry},
         directory, plans,
@@ -126,6 +126,7 @@ pub async fn resync(
     let plan = plans::lock_by_org(&txn, org).await?.ok_or_else(|| ResyncError::NoPlan(org.to_string()))?;
     let first_new_seq = last_audit_seq(&txn, &plan.id).await?;
 
+    let mut scope = Scope::default();
     let mut held_dirs: BTreeSet<DirectoryId> = directory::live_directories_of(&txn, org).await?.into_iter().collect();
     for (dir, users) in &listings {
         held_dirs.remove(dir);
@@ -139,16 +140,16 @@ pub async fn resync(
             change.organization = Some(org.clone());
             change.directory = dir.clone();
             seen.insert(change.user.clone());
-            match change_user(&txn, &change, None, now, Some(Reason::Resync)).await? {
+            match change_user(&txn, &mut scope, &change, None, now, Some(Reason::Resync)).await? {
                 Outcome::Applied => report.users_applied += 1,
                 _ => report.users_already_newer += 1,
             }
         }
-        report.users_removed += remove_missing(&txn, org, dir, &seen, now).await?;
+        report.users_removed += remove_missing(&txn, &mut scope, org, dir, &seen, now).await?;
     }
     // Directories we hold that WorkOS no longer lists: their users are missing too.
     for dir in held_dirs {
-        report.users_removed += remove_missing(&txn, org, &dir, &BTreeSet::new(), now).await?;
+        report.users_removed += remove_missing(&txn, &mut scope, org, &dir, &BTreeSet::new(), now).await?;
     }
 
     let (changes, _) = audit::page(&txn, &plan.id, first_new_seq, u32::MAX as u64).await?;
@@ -176,6 +177,7 @@ async fn last_audit_seq(c: &impl ConnectionTrait, plan: &crate::domain::PlanId) 
 /// now (so an older late webhook for them is stale).
 async fn remove_missing(
     c: &impl ConnectionTrait,
+    scope: &mut Scope,
     org: &OrganizationId,
     dir: &DirectoryId,
     seen: &BTreeSet<crate::domain::DirectoryUserId>,
@@ -195,7 +197,7 @@ async fn remove_missing(
             updated_at: Micros(now.0.max(updated_at.0 + 1)),
             deleted: true,
         };
-        if change_user(c, &change, None, now, Some(Reason::Resync)).await? == Outcome::Applied {
+        if change_user(c, scope, &change, None, now, Some(Reason::Resync)).await? == Outcome::Applied {
             removed += 1;
         }
     }

@@ -1,0 +1,329 @@
+//! The reconciler's queue over `inbox_events`: claim, settle, fail, retry, park
+//! and unpark. No other module changes an event's status.
+//!
+//! Order: every event belongs to a group (`order_key`: its organization, else its
+//! directory). A group's unsettled events (`pending`, and `parked` ones waiting
+//! for a plan) are applied strictly in arrival order (`seq`): a parked event
+//! blocks the rest of its group until it applies. A claim takes whole groups: on
+//! PostgreSQL an advisory lock per group, taken with a try-lock so replicas share
+//! the queue without waiting; on SQLite the database write lock, held from the
+//! claim's first statement to the batch's commit.
+//!
+//! Cost: a claim reads a bounded window of two partial indexes (pending rows by
+//! arrival; a group's unsettled rows by arrival), so it does not grow with the
+//! backlog or the settled history and needs no planner statistics.
+use crate::{
+    db::stmt,
+    domain::{Micros, OrganizationId, order_key},
+    seats::col,
+};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
+use std::time::Duration;
+
+/// How much one claim may take.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimLimits {
+    /// Groups locked at most.
+    pub groups: usize,
+    /// Events read at most, over all groups.
+    pub events: usize,
+}
+
+/// One stored event, as the reconciler sees it.
+#[derive(Debug, Clone)]
+pub struct QueuedEvent {
+    pub seq: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub body: Vec<u8>,
+    pub attempts: i32,
+    /// Parked earlier: it is applied again first, and if it still waits, the
+    /// rest of its group waits with it.
+    pub parked: bool,
+    /// False while a retry back-off runs: the group waits for it.
+    pub due: bool,
+}
+
+/// A claimed group: its oldest unsettled events, in arrival order.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// `None` for an event that has no group (it cannot be ordered with anything).
+    pub key: Option<String>,
+    pub events: Vec<QueuedEvent>,
+}
+
+/// What a claim found.
+#[derive(Debug, Default)]
+pub struct Claim {
+    pub groups: Vec<Group>,
+    /// Due events exist whose groups another reconciler holds right now.
+    pub held_elsewhere: bool,
+}
+
+/// How many pending rows a claim looks at to find groups.
+const CANDIDATE_WINDOW: usize = 512;
+/// PostgreSQL advisory locks in the two-key space: class 1 is "ordering group".
+const GROUP_LOCK_CLASS: i32 = 1;
+
+/// Claims up to `limits` worth of work. Call it as the first statement of the
+/// batch's transaction: the locks last until that transaction ends.
+pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -> Result<Claim, DbErr> {
+    let backend = c.get_database_backend();
+    if backend == DbBackend::Sqlite {
+        // A write first: SQLite's write lock for the whole batch, so two
+        // processes on one file never apply at the same time.
+        c.execute_raw(stmt(backend, "UPDATE inbox_events SET attempts = attempts WHERE seq = -1", [])).await?;
+    }
+    let rows = c
+        .query_all_raw(stmt(
+            backend,
+            "SELECT seq, order_key FROM inbox_events WHERE status = 'pending' \
+             AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY seq LIMIT ?",
+            [now.0.into(), (CANDIDATE_WINDOW as i64).into()],
+        ))
+        .await?;
+    let mut keys: Vec<Option<String>> = Vec::new();
+    let mut loners: Vec<i64> = Vec::new();
+    for row in &rows {
+        let key: Option<String> = col(row, "order_key")?;
+        match key {
+            Some(key) if !keys.iter().any(|k| k.as_deref() == Some(key.as_str())) => keys.push(Some(key)),
+            Some(_) => {}
+            None => loners.push(col(row, "seq")?),
+        }
+        if keys.len() + loners.len() >= limits.groups {
+            break;
+        }
+    }
+    let wanted = keys.len();
+    let keys: Vec<String> = keys.into_iter().flatten().collect();
+    let locked = lock_groups(c, &keys).await?;
+    let mut claim = Claim { held_elsewhere: locked.len() < wanted, groups: Vec::new() };
+    if locked.is_empty() && loners.is_empty() {
+        return Ok(claim);
+    }
+    let per_group = (limits.events / (locked.len() + loners.len()).max(1)).max(8);
+    let mut sql = String::new();
+    let mut values: Vec<Value> = Vec::new();
+    let columns = "seq, order_key, event_id, event_type, body, attempts, status, next_attempt_at";
+    for (i, key) in locked.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(" UNION ALL ");
+        }
+        // The `status IN (…)` term is the partial index's predicate, word for
+        // word: SQLite uses a partial index only then.
+        sql.push_str(&format!(
+            "SELECT * FROM (SELECT {columns} FROM inbox_events WHERE order_key = ? \
+             AND status IN ('pending', 'parked') ORDER BY seq LIMIT ?) g{i}"
+        ));
+        values.push(key.clone().into());
+        values.push((per_group as i64).into());
+    }
+    for seq in &loners {
+        if !sql.is_empty() {
+            sql.push_str(" UNION ALL ");
+        }
+        sql.push_str(&format!("SELECT {columns} FROM inbox_events WHERE seq = ? AND status = 'pending'"));
+        values.push((*seq).into());
+    }
+    let rows = c.query_all_raw(stmt(backend, &sql, values)).await?;
+    let mut by_key: Vec<Group> = locked.into_iter().map(|k| Group { key: Some(k), events: Vec::new() }).collect();
+    for row in &rows {
+        let key: Option<String> = col(row, "order_key")?;
+        let next_attempt_at: Option<i64> = col(row, "next_attempt_at")?;
+        let event = QueuedEvent {
+            seq: col(row, "seq")?,
+            event_id: col(row, "event_id")?,
+            event_type: col(row, "event_type")?,
+            body: col(row, "body")?,
+            attempts: col(row, "attempts")?,
+            parked: col::<String>(row, "status")? == "parked",
+            due: next_attempt_at.is_none_or(|t| t <= now.0),
+        };
+        match key.and_then(|k| by_key.iter_mut().find(|g| g.key.as_deref() == Some(k.as_str()))) {
+            Some(group) => group.events.push(event),
+            None => claim.groups.push(Group { key: None, events: vec![event] }),
+        }
+    }
+    for mut group in by_key {
+        group.events.sort_by_key(|e| e.seq);
+        if !group.events.is_empty() {
+            claim.groups.push(group);
+        }
+    }
+    claim.groups.sort_by_key(|g| g.events.first().map(|e| e.seq));
+    Ok(claim)
+}
+
+/// Takes the groups' locks that are free; returns the keys taken, in order.
+async fn lock_groups(c: &impl ConnectionTrait, keys: &[String]) -> Result<Vec<String>, DbErr> {
+    let backend = c.get_database_backend();
+    if backend != DbBackend::Postgres || keys.is_empty() {
+        return Ok(keys.to_vec());
+    }
+    let placeholders = vec!["(?, ?)"; keys.len()].join(", ");
+    let mut values: Vec<Value> = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        values.push(key.clone().into());
+        values.push((i as i32).into());
+    }
+    let sql = format!(
+        "SELECT k FROM (VALUES {placeholders}) AS t(k, n) \
+         WHERE pg_try_advisory_xact_lock({GROUP_LOCK_CLASS}, hashtext(k)) ORDER BY n"
+    );
+    c.query_all_raw(stmt(backend, &sql, values)).await?.iter().map(|r| col::<String>(r, "k")).collect()
+}
+
+/// Waits for a group's lock (PostgreSQL; SQLite's write lock already serialises).
+/// For changes that must not interleave with a batch applying that group, such
+/// as creating the plan its parked events wait for.
+pub async fn lock_group(c: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
+    let backend = c.get_database_backend();
+    if backend == DbBackend::Postgres {
+        c.execute_raw(stmt(
+            backend,
+            &format!("SELECT pg_advisory_xact_lock({GROUP_LOCK_CLASS}, hashtext(?))"),
+            [key.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Records final outcomes (`applied`, `ignored`, `stale`), one statement per status.
+pub async fn settle(c: &impl ConnectionTrait, settled: &[(i64, &'static str)], now: Micros) -> Result<(), DbErr> {
+    let backend = c.get_database_backend();
+    let mut statuses: Vec<&'static str> = settled.iter().map(|(_, s)| *s).collect();
+    statuses.sort_unstable();
+    statuses.dedup();
+    for status in statuses {
+        let seqs: Vec<Value> = settled.iter().filter(|(_, s)| *s == status).map(|(seq, _)| (*seq).into()).collect();
+        for chunk in seqs.chunks(500) {
+            let sql = format!(
+                "UPDATE inbox_events SET status = ?, applied_at = ?, error = NULL, next_attempt_at = NULL \
+                 WHERE seq IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut values: Vec<Value> = vec![status.into(), now.0.into()];
+            values.extend(chunk.iter().cloned());
+            c.execute_raw(stmt(backend, &sql, values)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The event at `seq` waits for a plan, and so does the rest of its group.
+pub async fn park_from(c: &impl ConnectionTrait, key: Option<&str>, seq: i64) -> Result<(), DbErr> {
+    let backend = c.get_database_backend();
+    match key {
+        Some(key) => c.execute_raw(stmt(
+            backend,
+            "UPDATE inbox_events SET status = 'parked', error = NULL, next_attempt_at = NULL \
+             WHERE order_key = ? AND status IN ('pending', 'parked') AND status = 'pending' AND seq >= ?",
+            [key.into(), seq.into()],
+        )),
+        None => c.execute_raw(stmt(
+            backend,
+            "UPDATE inbox_events SET status = 'parked', error = NULL, next_attempt_at = NULL \
+             WHERE seq = ? AND status = 'pending'",
+            [seq.into()],
+        )),
+    }
+    .await
+    .map(|_| ())
+}
+
+/// The event cannot be applied as it is; its group goes on without it.
+/// Only an unsettled event is changed: another reconciler may have settled it.
+pub async fn fail(c: &impl ConnectionTrait, seq: i64, reason: &str, now: Micros) -> Result<(), DbErr> {
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        "UPDATE inbox_events SET status = 'failed', applied_at = ?, error = ?, next_attempt_at = NULL \
+         WHERE seq = ? AND status IN ('pending', 'parked')",
+        [now.0.into(), reason.into(), seq.into()],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// Counts an attempt and holds the event (and so its group) back for `delay`.
+/// Only an unsettled event is changed: another reconciler may have applied it.
+pub async fn retry_later(
+    c: &impl ConnectionTrait,
+    seq: i64,
+    error: &str,
+    delay: Duration,
+    now: Micros,
+) -> Result<(), DbErr> {
+    let at = now.0.saturating_add(i64::try_from(delay.as_micros()).unwrap_or(i64::MAX));
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        "UPDATE inbox_events SET attempts = attempts + 1, next_attempt_at = ?, error = ? \
+         WHERE seq = ? AND status IN ('pending', 'parked')",
+        [at.into(), error.into(), seq.into()],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// A group's parked events become claimable again, in their original order.
+pub async fn unpark_group(c: &impl ConnectionTrait, key: &str) -> Result<u64, DbErr> {
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        "UPDATE inbox_events SET status = 'pending' \
+         WHERE order_key = ? AND status IN ('pending', 'parked') AND status = 'parked'",
+        [key.into()],
+    ))
+    .await
+    .map(|r| r.rows_affected())
+}
+
+/// A plan now exists for `org`: its events, and those of its directories that
+/// carry no organization (legacy payloads), become claimable at once. Waits for
+/// the group's lock, so no batch can park one of them after this commits.
+pub async fn unpark_organization(c: &impl ConnectionTrait, org: &OrganizationId) -> Result<u64, DbErr> {
+    let key = order_key::of_organization(org);
+    lock_group(c, &key).await?;
+    let mut n = unpark_group(c, &key).await?;
+    n += c
+        .execute_raw(stmt(
+            c.get_database_backend(),
+            "UPDATE inbox_events SET status = 'pending' WHERE status = 'parked' \
+             AND order_key IN (SELECT 'dir:' || id FROM directories WHERE organization_id = ?)",
+            [org.as_str().into()],
+        ))
+        .await?
+        .rows_affected();
+    Ok(n)
+}
+
+/// Safety net for races the targeted unparks cannot see (a legacy event parked
+/// by one replica while another learnt its directory): parked events whose plan
+/// or directory exists now go back to the queue. Reads first, so an idle SQLite
+/// database is not write-locked.
+pub async fn unpark_ready(c: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    let ready = "status = 'parked' AND (order_key IN (SELECT 'org:' || organization_id FROM plans) \
+                 OR order_key IN (SELECT 'dir:' || id FROM directories))";
+    let backend = c.get_database_backend();
+    let any =
+        c.query_one_raw(stmt(backend, &format!("SELECT seq FROM inbox_events WHERE {ready} LIMIT 1"), [])).await?;
+    if any.is_none() {
+        return Ok(0);
+    }
+    c.execute_raw(stmt(backend, &format!("UPDATE inbox_events SET status = 'pending' WHERE {ready}"), []))
+        .await
+        .map(|r| r.rows_affected())
+}
+
+/// Whether any event is due now (pending, no back-off running).
+pub async fn any_due(c: &impl ConnectionTrait, now: Micros) -> Result<bool, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT seq FROM inbox_events WHERE status = 'pending' \
+             AND (next_attempt_at IS NULL OR next_attempt_at <= ?) LIMIT 1",
+            [now.0.into()],
+        ))
+        .await?;
+    Ok(row.is_some())
+}
