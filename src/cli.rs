@@ -108,6 +108,17 @@ pub enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Fill a fresh database's inbox, then time the reconciler applying it.
+    #[command(after_help = "With a postgres:// --database-url, a new database is created on that server for the run\n\
+        (never analyzed) and dropped after. Example:\n  seatsync bench reconcile --events 50000 --organizations 50")]
+    Reconcile {
+        #[arg(long, default_value_t = 50_000)]
+        events: usize,
+        #[arg(long, default_value_t = 50)]
+        organizations: usize,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Time the switch to enforcement on a large plan.
     Enforcement {
         #[arg(long, default_value_t = 100_000)]
@@ -236,6 +247,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { command } => match command {
             BenchCommand::Webhooks { url, secret, requests, concurrency, database_url } => {
                 bench::webhooks(bench::WebhookBench { url, secret, requests, concurrency, database_url }).await?
+            }
+            BenchCommand::Reconcile { events, organizations, database_url } => {
+                bench::reconcile(events, organizations, database_url).await?
             }
             BenchCommand::Enforcement { members, directory_users, database_url } => {
                 bench::enforcement(members, directory_users, database_url).await?

@@ -60,8 +60,9 @@ pub struct Claim {
     pub held_elsewhere: bool,
 }
 
-/// How many pending rows a claim looks at to find groups.
-const CANDIDATE_WINDOW: usize = 512;
+/// How many pending rows a claim looks at to find groups, per group wanted.
+/// Small: each row read is a round trip to SQLite's worker thread.
+const CANDIDATES_PER_GROUP: usize = 4;
 /// PostgreSQL advisory locks in the two-key space: class 1 is "ordering group".
 const GROUP_LOCK_CLASS: i32 = 1;
 
@@ -79,7 +80,7 @@ pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -
             backend,
             "SELECT seq, order_key FROM inbox_events WHERE status = 'pending' \
              AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY seq LIMIT ?",
-            [now.0.into(), (CANDIDATE_WINDOW as i64).into()],
+            [now.0.into(), ((limits.groups * CANDIDATES_PER_GROUP) as i64).into()],
         ))
         .await?;
     let mut keys: Vec<Option<String>> = Vec::new();
@@ -198,7 +199,8 @@ pub async fn settle(c: &impl ConnectionTrait, settled: &[(i64, &'static str)], n
     statuses.dedup();
     for status in statuses {
         let seqs: Vec<Value> = settled.iter().filter(|(_, s)| *s == status).map(|(seq, _)| (*seq).into()).collect();
-        for chunk in seqs.chunks(500) {
+        // 300 eight-byte numbers: under the PostgreSQL message budget of `db::chunks`.
+        for chunk in seqs.chunks(300) {
             let sql = format!(
                 "UPDATE inbox_events SET status = ?, applied_at = ?, error = NULL, next_attempt_at = NULL \
                  WHERE seq IN ({})",

@@ -2,7 +2,7 @@
 //! transaction, so a burst costs one fsync per batch rather than per request.
 //! Deduplication is the database's: `ON CONFLICT (event_id) DO NOTHING`.
 use crate::{
-    db::{Fault, classify, stmt},
+    db::{Fault, chunks, classify, stmt},
     domain::{EventId, Micros},
     reconcile::Reconciler,
     seats::col,
@@ -123,7 +123,9 @@ pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Re
     order.sort_by(|a, b| events[*a].event_id.cmp(&events[*b].event_id));
     order.dedup_by(|a, b| events[*a].event_id == events[*b].event_id);
     let mut inserted: HashSet<String> = HashSet::new();
-    for chunk in order.chunks(INSERT_CHUNK) {
+    let backend = c.get_database_backend();
+    let size = |i: &usize| events[*i].body.len() + events[*i].event_id.as_str().len() + 64;
+    for chunk in chunks(backend, &order, INSERT_CHUNK, size) {
         let mut sql = String::from(
             "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts, order_key) VALUES ",
         );
@@ -141,7 +143,7 @@ pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Re
             ]);
         }
         sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
-        for row in c.query_all_raw(stmt(c.get_database_backend(), &sql, values)).await? {
+        for row in c.query_all_raw(stmt(backend, &sql, values)).await? {
             inserted.insert(col::<String>(&row, "event_id")?);
         }
     }

@@ -48,7 +48,7 @@ pub struct Scope {
 
 impl Scope {
     /// The organization's plan, locked for the rest of the transaction.
-    async fn plan(&mut self, c: &impl ConnectionTrait, org: &OrganizationId) -> Result<Option<Plan>, DbErr> {
+    pub(super) async fn plan(&mut self, c: &impl ConnectionTrait, org: &OrganizationId) -> Result<Option<Plan>, DbErr> {
         if let Some(plan) = self.plans.get(org) {
             return Ok(plan.clone());
         }
@@ -62,7 +62,11 @@ impl Scope {
         self.plans.insert(plan.organization_id.clone(), Some(updated));
     }
 
-    async fn directory(&mut self, c: &impl ConnectionTrait, dir: &DirectoryId) -> Result<Option<DirectoryRow>, DbErr> {
+    pub(super) async fn directory(
+        &mut self,
+        c: &impl ConnectionTrait,
+        dir: &DirectoryId,
+    ) -> Result<Option<DirectoryRow>, DbErr> {
         if let Some(row) = self.directories.get(dir) {
             return Ok(row.clone());
         }
@@ -259,4 +263,21 @@ pub async fn settle_email(
         .await?;
     }
     Ok(())
+}
+
+/// Whether `change` can go through the batched path (`bulk`): its plan exists and
+/// is enforced, and its directory is known, live and of that organization.
+pub(super) async fn fits_bulk(
+    c: &impl ConnectionTrait,
+    scope: &mut Scope,
+    change: &DirectoryUserChange,
+) -> Result<Option<Plan>, DbErr> {
+    let Some(org) = &change.organization else { return Ok(None) };
+    let Some(plan) = scope.plan(c, org).await?.filter(|p| p.mode == PlanMode::Enforced) else {
+        return Ok(None);
+    };
+    match scope.directory(c, &change.directory).await? {
+        Some(dir) if !dir.deleted && &dir.organization_id == org => Ok(Some(plan)),
+        _ => Ok(None),
+    }
 }

@@ -2,7 +2,7 @@
 //! of 100,000 members switches in one transaction of a handful of statements.
 use super::rule;
 use crate::{
-    db::stmt,
+    db::{bytewise, stmt},
     domain::{DirectoryId, EventId, Micros, PlanMode},
     seats::{col, directory, plans::Plan},
 };
@@ -75,20 +75,24 @@ pub async fn start(c: &impl ConnectionTrait, plan: &Plan, event: Option<&EventId
         backend,
         &format!(
             "UPDATE members SET tier = 'paid', source = 'directory', updated_at = ?, \
-               directory_user_id = (SELECT MIN(u.id) FROM directory_users u \
+               directory_user_id = (SELECT MIN({min_id}) FROM directory_users u \
                  WHERE u.organization_id = ? AND u.active = ? AND u.email = members.email) \
-             WHERE plan_id = ? AND (tier <> 'paid' OR source <> 'directory') AND email IN ({ACTIVE})"
+             WHERE plan_id = ? AND (tier <> 'paid' OR source <> 'directory') AND email IN ({ACTIVE})",
+            min_id = bytewise(backend, "u.id")
         ),
         [now.clone(), org.clone(), yes.clone(), plan_id.clone(), org.clone(), yes.clone()],
     ))
     .await?;
     c.execute_raw(stmt(
         backend,
-        "INSERT INTO members (plan_id, email, tier, source, directory_user_id, updated_at) \
-         SELECT ?, u.email, 'paid', 'directory', MIN(u.id), ? FROM directory_users u \
-         WHERE u.organization_id = ? AND u.active = ? \
-           AND NOT EXISTS (SELECT 1 FROM members m WHERE m.plan_id = ? AND m.email = u.email) \
-         GROUP BY u.email",
+        &format!(
+            "INSERT INTO members (plan_id, email, tier, source, directory_user_id, updated_at) \
+             SELECT ?, u.email, 'paid', 'directory', MIN({min_id}), ? FROM directory_users u \
+             WHERE u.organization_id = ? AND u.active = ? \
+               AND NOT EXISTS (SELECT 1 FROM members m WHERE m.plan_id = ? AND m.email = u.email) \
+             GROUP BY u.email",
+            min_id = bytewise(backend, "u.id")
+        ),
         [plan_id.clone(), now.clone(), org, yes, plan_id.clone()],
     ))
     .await?;

@@ -8,15 +8,19 @@
 //! `failed` after `MAX_ATTEMPTS`, and the batch runs again without it. A passing
 //! fault (the database gone, a time-out) rolls back too and is retried with a
 //! growing, jittered back-off; it never makes an event `failed`.
-use super::apply::{Outcome, Scope, apply_command};
+use super::{
+    apply::{self, Outcome, Scope, apply_command},
+    bulk,
+};
 use crate::{
     db::{Fault, classify},
     domain::{EventId, Micros},
-    events::{Envelope, translate},
+    events::{Command, Envelope, translate},
     inbox::queue::{self, ClaimLimits, QueuedEvent},
     metrics::Metrics,
+    seats::plans::Plan,
 };
-use sea_orm::{DatabaseConnection, DbBackend, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
 use std::{
     hash::{BuildHasher, RandomState},
     sync::Arc,
@@ -46,9 +50,9 @@ impl BatchLimits {
             // One connection is shared with the inbox writer: short batches keep
             // webhook latency low while a backlog is applied.
             DbBackend::Sqlite => {
-                Self { claim: ClaimLimits { groups: 64, events: 256 }, time_budget: Duration::from_millis(6) }
+                Self { claim: ClaimLimits { groups: 4, events: 512 }, time_budget: Duration::from_millis(10) }
             }
-            _ => Self { claim: ClaimLimits { groups: 64, events: 512 }, time_budget: Duration::from_millis(200) },
+            _ => Self { claim: ClaimLimits { groups: 8, events: 1024 }, time_budget: Duration::from_millis(250) },
         }
     }
 }
@@ -160,9 +164,17 @@ pub struct StepReport {
 /// Runs one batch. An error is a passing fault; the event it hit (if any) was
 /// held back with a back-off.
 pub async fn step(db: &DatabaseConnection, metrics: &Metrics, limits: BatchLimits) -> Result<StepReport, DbErr> {
-    match run_batch(db, metrics, limits).await {
+    let mut result = run_batch(db, metrics, limits, true).await;
+    let refused_in_bulk =
+        matches!(&result, Err(BatchError { event: None, in_bulk: true, err }) if classify(err) == Fault::OwnData);
+    if refused_in_bulk {
+        // A value the database refused somewhere in a batched run: the same
+        // batch again, one event at a time, finds which event it was.
+        result = run_batch(db, metrics, limits, false).await;
+    }
+    match result {
         Ok(report) => Ok(report),
-        Err(BatchError { event: Some(event), err }) => {
+        Err(BatchError { event: Some(event), err, .. }) => {
             let now = Micros::now();
             let (id, kind) = (&event.event_id, &event.event_type);
             match classify(&err) {
@@ -190,115 +202,190 @@ pub async fn step(db: &DatabaseConnection, metrics: &Metrics, limits: BatchLimit
                 }
             }
         }
-        Err(BatchError { event: None, err }) => Err(err),
+        Err(BatchError { event: None, err, .. }) => Err(err),
     }
 }
 
 struct BatchError {
     /// The event being applied when it failed, if the failure was not in the
-    /// claim or the commit.
+    /// claim, a batched run or the commit.
     event: Option<QueuedEvent>,
+    /// The failure was in a batched run (several events at once).
+    in_bulk: bool,
     err: DbErr,
 }
 
 impl From<DbErr> for BatchError {
     fn from(err: DbErr) -> Self {
-        Self { event: None, err }
+        Self { event: None, in_bulk: false, err }
     }
 }
 
-async fn run_batch(db: &DatabaseConnection, metrics: &Metrics, limits: BatchLimits) -> Result<StepReport, BatchError> {
-    let started = Instant::now();
+/// Everything a batch decided, recorded at its end.
+#[derive(Default)]
+struct Outcomes {
+    settled: Vec<(i64, &'static str)>,
+    tally: Vec<(String, &'static str)>,
+}
+
+impl Outcomes {
+    fn record(&mut self, event: &QueuedEvent, outcome: &Outcome) {
+        self.settled.push((event.seq, outcome.status()));
+        self.tally.push((event.event_type.clone(), outcome.status()));
+    }
+}
+
+/// One claimed event, parsed.
+struct Parsed<'e> {
+    event: &'e QueuedEvent,
+    id: EventId,
+    command: Command,
+}
+
+async fn run_batch(
+    db: &DatabaseConnection,
+    metrics: &Metrics,
+    limits: BatchLimits,
+    bulk: bool,
+) -> Result<StepReport, BatchError> {
+    let batch_started = Instant::now();
     let now = Micros::now();
     let txn = db.begin().await?;
-    let claim = match queue::claim(&txn, now, limits.claim).await {
-        Ok(claim) => claim,
+    match apply_batch(&txn, limits, bulk, now).await {
+        Ok((report, outcomes)) => {
+            txn.commit().await?;
+            for (event_type, status) in &outcomes.tally {
+                metrics.reconciled(event_type, status);
+            }
+            if report.applied > 0 {
+                let took_ms = batch_started.elapsed().as_millis() as u64;
+                tracing::debug!(events = report.applied, took_ms, "batch committed");
+            }
+            Ok(report)
+        }
         Err(err) => {
             let _ = txn.rollback().await;
-            return Err(err.into());
+            Err(err)
         }
-    };
-    let mut report = StepReport { held_elsewhere: claim.held_elsewhere, ..Default::default() };
-    if claim.groups.is_empty() {
-        txn.commit().await?;
-        return Ok(report);
     }
+}
+
+/// Claims and applies one batch inside `txn`; the caller commits.
+async fn apply_batch(
+    txn: &DatabaseTransaction,
+    limits: BatchLimits,
+    bulk: bool,
+    now: Micros,
+) -> Result<(StepReport, Outcomes), BatchError> {
+    let claim = queue::claim(txn, now, limits.claim).await?;
+    let mut report = StepReport { held_elsewhere: claim.held_elsewhere, ..Default::default() };
+    let mut outcomes = Outcomes::default();
+    // The budget counts applying, not claiming: a claim's cost is bounded apart.
+    let started = Instant::now();
     let mut scope = Scope::default();
-    let mut settled: Vec<(i64, &'static str)> = Vec::new();
-    let mut tally: Vec<(String, &'static str)> = Vec::new();
     'groups: for group in &claim.groups {
+        // Consecutive user changes of an enforced plan, applied together.
+        let mut run: Vec<(Parsed<'_>, Plan)> = Vec::new();
         for event in &group.events {
-            if !event.due {
-                // Its retry back-off runs: the group waits, in order.
+            let out_of_budget = report.applied > 0 && started.elapsed() >= limits.time_budget;
+            if !event.due || out_of_budget {
+                // A retry back-off runs (the group waits, in order), or time is up.
+                flush(txn, &mut run, &mut outcomes, now).await?;
+                if out_of_budget {
+                    break 'groups;
+                }
                 continue 'groups;
             }
-            if report.applied > 0 && started.elapsed() >= limits.time_budget {
-                break 'groups;
-            }
-            let span = tracing::info_span!("reconcile", event_id = %event.event_id, event = %event.event_type);
-            let decision = decide(&txn, &mut scope, event, now).instrument(span.clone()).await;
             report.applied += 1;
-            match decision {
-                Ok(Outcome::Parked) => {
-                    if let Err(err) = queue::park_from(&txn, group.key.as_deref(), event.seq).await {
-                        let _ = txn.rollback().await;
-                        return Err(BatchError { event: Some(event.clone()), err });
-                    }
-                    if !event.parked {
-                        tally.push((event.event_type.clone(), "parked"));
-                        span.in_scope(|| tracing::info!(status = "parked", "event reconciled"));
-                    }
-                    // The rest of the group waits behind it.
-                    continue 'groups;
+            let parsed = match parse(event) {
+                Ok(parsed) => parsed,
+                Err(reason) => {
+                    // Unusable as it is: final, and it changes no seat, so the run
+                    // before it need not be written first.
+                    queue::fail(txn, event.seq, &reason, now).await.map_err(|err| at(event, err))?;
+                    outcomes.tally.push((event.event_type.clone(), "failed"));
+                    tracing::warn!(event_id = %event.event_id, event = %event.event_type, %reason, "event failed");
+                    continue;
                 }
-                Ok(outcome) => {
-                    settled.push((event.seq, outcome.status()));
-                    tally.push((event.event_type.clone(), outcome.status()));
-                    span.in_scope(|| tracing::debug!(status = outcome.status(), "event reconciled"));
-                }
-                Err(Decision::Failed(reason)) => {
-                    if let Err(err) = queue::fail(&txn, event.seq, &reason, now).await {
-                        let _ = txn.rollback().await;
-                        return Err(BatchError { event: Some(event.clone()), err });
-                    }
-                    tally.push((event.event_type.clone(), "failed"));
-                    span.in_scope(|| tracing::warn!(%reason, "event failed"));
-                }
-                Err(Decision::Database(err)) => {
-                    let _ = txn.rollback().await;
-                    return Err(BatchError { event: Some(event.clone()), err });
+            };
+            if bulk && let Command::ChangeDirectoryUser(change) = &parsed.command {
+                let plan = apply::fits_bulk(txn, &mut scope, change).await.map_err(|err| at(event, err))?;
+                if let Some(plan) = plan {
+                    run.push((parsed, plan));
+                    continue;
                 }
             }
+            flush(txn, &mut run, &mut outcomes, now).await?;
+            let span = tracing::info_span!("reconcile", event_id = %event.event_id, event = %event.event_type);
+            let outcome = apply_command(txn, &mut scope, &parsed.command, Some(&parsed.id), now)
+                .instrument(span.clone())
+                .await
+                .map_err(|err| at(event, err))?;
+            if outcome == Outcome::Parked {
+                queue::park_from(txn, group.key.as_deref(), event.seq).await.map_err(|err| at(event, err))?;
+                if !event.parked {
+                    outcomes.tally.push((event.event_type.clone(), "parked"));
+                    span.in_scope(|| tracing::info!(status = "parked", "event reconciled"));
+                }
+                // The rest of the group waits behind it.
+                continue 'groups;
+            }
+            outcomes.record(event, &outcome);
         }
+        flush(txn, &mut run, &mut outcomes, now).await?;
     }
-    if let Err(err) = queue::settle(&txn, &settled, now).await {
-        let _ = txn.rollback().await;
-        return Err(err.into());
-    }
-    txn.commit().await?;
-    for (event_type, status) in &tally {
-        metrics.reconciled(event_type, status);
-    }
-    tracing::debug!(events = report.applied, took_ms = started.elapsed().as_millis() as u64, "batch committed");
-    Ok(report)
+    queue::settle(txn, &outcomes.settled, now).await?;
+    Ok((report, outcomes))
 }
 
-enum Decision {
-    /// The event itself is unusable (not an event, no email, …): final.
-    Failed(String),
-    Database(DbErr),
+fn at(event: &QueuedEvent, err: DbErr) -> BatchError {
+    BatchError { event: Some(event.clone()), in_bulk: false, err }
 }
 
-async fn decide(
-    c: &sea_orm::DatabaseTransaction,
-    scope: &mut Scope,
-    event: &QueuedEvent,
+fn parse(event: &QueuedEvent) -> Result<Parsed<'_>, String> {
+    let envelope = Envelope::parse(&event.body).map_err(|e| e.to_string())?;
+    let id = EventId::parse(&event.event_id).map_err(|e| e.to_string())?;
+    let command = translate(&envelope).map_err(|e| e.to_string())?;
+    Ok(Parsed { event, id, command })
+}
+
+/// Applies a collected run through the batched path and empties it.
+async fn flush(
+    txn: &DatabaseTransaction,
+    run: &mut Vec<(Parsed<'_>, Plan)>,
+    outcomes: &mut Outcomes,
     now: Micros,
-) -> Result<Outcome, Decision> {
-    let envelope = Envelope::parse(&event.body).map_err(|e| Decision::Failed(e.to_string()))?;
-    let event_id = EventId::parse(&event.event_id).map_err(|e| Decision::Failed(e.to_string()))?;
-    let command = translate(&envelope).map_err(|e| Decision::Failed(e.to_string()))?;
-    apply_command(c, scope, &command, Some(&event_id), now).await.map_err(Decision::Database)
+) -> Result<(), BatchError> {
+    let Some((_, plan)) = run.first() else { return Ok(()) };
+    let in_bulk = |err| BatchError { event: None, in_bulk: true, err };
+    let items: Vec<bulk::Item<'_>> = run
+        .iter()
+        .filter_map(|(p, _)| match &p.command {
+            Command::ChangeDirectoryUser(change) => Some(bulk::Item { change, event: &p.id }),
+            _ => None,
+        })
+        .collect();
+    let results = match bulk::apply_run(txn, plan, &items, now).await.map_err(in_bulk)? {
+        Some(results) => results,
+        // Not a run the batched path takes: one event at a time.
+        None => {
+            let mut scope = Scope::default();
+            let mut results = Vec::with_capacity(items.len());
+            for item in &items {
+                results.push(
+                    apply::change_user(txn, &mut scope, item.change, Some(item.event), now, None)
+                        .await
+                        .map_err(in_bulk)?,
+                );
+            }
+            results
+        }
+    };
+    for ((parsed, _), outcome) in run.iter().zip(&results) {
+        outcomes.record(parsed.event, outcome);
+    }
+    run.clear();
+    Ok(())
 }
 
 /// 0.5 s doubling per attempt, at most 2 minutes.

@@ -1,10 +1,10 @@
 //! The audit trail of seat changes: append-only, ordered by `seq`.
 use super::{col, enum_col};
 use crate::{
-    db::stmt,
+    db::{chunks, stmt},
     domain::{Email, EventId, Micros, PlanId, Reason, Tier},
 };
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbErr, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -43,6 +43,30 @@ pub async fn record(c: &impl ConnectionTrait, change: &Change<'_>) -> Result<(),
     ))
     .await
     .map(|_| ())
+}
+
+/// Appends several changes in one statement, keeping their order.
+pub async fn record_many(c: &impl ConnectionTrait, changes: &[Change<'_>]) -> Result<(), DbErr> {
+    let size = |c: &Change<'_>| c.plan.as_str().len() + c.email.as_str().len() + 80;
+    for chunk in chunks(c.get_database_backend(), changes, 200, size) {
+        let mut sql =
+            String::from("INSERT INTO seat_audit (plan_id, email, from_tier, to_tier, reason, event_id, at) VALUES ");
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 7);
+        for (i, change) in chunk.iter().enumerate() {
+            sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?, ?)" });
+            values.extend([
+                change.plan.as_str().into(),
+                change.email.as_str().into(),
+                change.from.map(|t| t.as_str().to_owned()).into(),
+                change.to.as_str().into(),
+                change.reason.as_str().into(),
+                change.event_id.map(|e| e.as_str().to_owned()).into(),
+                change.at.0.into(),
+            ]);
+        }
+        c.execute_raw(stmt(c.get_database_backend(), &sql, values)).await?;
+    }
+    Ok(())
 }
 
 /// One page, oldest first, after the `after` sequence number. Returns the entries

@@ -1,10 +1,10 @@
 //! Directories and the newest state held for each directory user.
 use super::col;
 use crate::{
-    db::stmt,
+    db::{chunks, stmt},
     domain::{DirectoryId, DirectoryUserId, Email, Micros, OrganizationId, UserState},
 };
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbErr, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryRow {
@@ -206,4 +206,107 @@ pub async fn live_directories_of(c: &impl ConnectionTrait, org: &OrganizationId)
     .iter()
     .map(|row| DirectoryId::parse(&col::<String>(row, "id")?).map_err(|e| DbErr::Custom(e.to_string())))
     .collect()
+}
+
+/// A directory user as held, whole: what the reconciler's batched path reads and
+/// writes back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldUser {
+    pub id: DirectoryUserId,
+    pub directory: DirectoryId,
+    pub organization: OrganizationId,
+    pub email: Email,
+    pub state: UserState,
+    pub updated_at: Micros,
+    pub deleted: bool,
+}
+
+impl HeldUser {
+    pub fn active(&self) -> bool {
+        self.state.is_active() && !self.deleted
+    }
+}
+
+/// The users held under any of `ids`.
+pub async fn find_users(c: &impl ConnectionTrait, ids: &[&DirectoryUserId]) -> Result<Vec<HeldUser>, DbErr> {
+    let bad = |e: String| DbErr::Custom(e);
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in chunks(c.get_database_backend(), ids, 500, |id| id.as_str().len()) {
+        let sql = format!(
+            "SELECT id, directory_id, organization_id, email, state, updated_at, deleted FROM directory_users \
+             WHERE id IN ({})",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let values: Vec<Value> = chunk.iter().map(|id| Value::from(id.as_str())).collect();
+        for row in c.query_all_raw(stmt(c.get_database_backend(), &sql, values)).await? {
+            out.push(HeldUser {
+                id: DirectoryUserId::parse(&col::<String>(&row, "id")?).map_err(|e| bad(e.to_string()))?,
+                directory: DirectoryId::parse(&col::<String>(&row, "directory_id")?).map_err(|e| bad(e.to_string()))?,
+                organization: OrganizationId::parse(&col::<String>(&row, "organization_id")?)
+                    .map_err(|e| bad(e.to_string()))?,
+                email: Email::parse(&col::<String>(&row, "email")?).map_err(|e| bad(e.to_string()))?,
+                state: UserState::parse(&col::<String>(&row, "state")?),
+                updated_at: Micros(col(&row, "updated_at")?),
+                deleted: col(&row, "deleted")?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The organization's not-deleted users holding any of `emails`:
+/// `(email, user id, active)`.
+pub async fn live_users_with_emails(
+    c: &impl ConnectionTrait,
+    org: &OrganizationId,
+    emails: &[&Email],
+) -> Result<Vec<(String, String, bool)>, DbErr> {
+    let mut out = Vec::new();
+    for chunk in chunks(c.get_database_backend(), emails, 500, |e| e.as_str().len()) {
+        let sql = format!(
+            "SELECT email, id, active FROM directory_users WHERE organization_id = ? AND deleted = ? AND email IN ({})",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let mut values: Vec<Value> = vec![org.as_str().into(), false.into()];
+        values.extend(chunk.iter().map(|e| Value::from(e.as_str())));
+        for row in c.query_all_raw(stmt(c.get_database_backend(), &sql, values)).await? {
+            out.push((col(&row, "email")?, col(&row, "id")?, col(&row, "active")?));
+        }
+    }
+    Ok(out)
+}
+
+/// Writes several users' states at once, in id order so two writers never wait
+/// on each other in a circle.
+pub async fn upsert_users(c: &impl ConnectionTrait, users: &[&HeldUser]) -> Result<(), DbErr> {
+    let mut sorted: Vec<&&HeldUser> = users.iter().collect();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    let size = |u: &&&HeldUser| u.id.as_str().len() + u.directory.as_str().len() + u.email.as_str().len() + 64;
+    for chunk in chunks(c.get_database_backend(), &sorted, 200, size) {
+        let mut sql = String::from(
+            "INSERT INTO directory_users (id, directory_id, organization_id, email, state, updated_at, deleted, active) \
+             VALUES ",
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
+        for (i, u) in chunk.iter().enumerate() {
+            sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?, ?, ?)" });
+            values.extend([
+                u.id.as_str().into(),
+                u.directory.as_str().into(),
+                u.organization.as_str().into(),
+                u.email.as_str().into(),
+                u.state.as_str().into(),
+                u.updated_at.0.into(),
+                u.deleted.into(),
+                u.active().into(),
+            ]);
+        }
+        sql.push_str(
+            " ON CONFLICT (id) DO UPDATE SET directory_id = excluded.directory_id, \
+             organization_id = excluded.organization_id, email = excluded.email, state = excluded.state, \
+             updated_at = excluded.updated_at, deleted = excluded.deleted, active = excluded.active",
+        );
+        c.execute_raw(stmt(c.get_database_backend(), &sql, values)).await?;
+    }
+    Ok(())
 }

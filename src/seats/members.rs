@@ -1,10 +1,10 @@
 //! Members of a plan, keyed by (plan, lower-cased email).
 use super::{col, enum_col};
 use crate::{
-    db::stmt,
+    db::{bytewise, chunks, stmt},
     domain::{Email, Micros, OrganizationId, PlanId, Seat, Source, Tier},
 };
-use sea_orm::{ConnectionTrait, DbErr, QueryResult};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -90,15 +90,19 @@ pub async fn seat_inputs(
     org: &OrganizationId,
     email: &Email,
 ) -> Result<SeatInputs, DbErr> {
+    let backend = c.get_database_backend();
     let row = c
         .query_one_raw(stmt(
-            c.get_database_backend(),
-            "SELECT u.id AS user_id, u.active AS active, m.email AS email, m.tier AS tier, m.source AS source, \
-               m.directory_user_id AS directory_user_id, m.updated_at AS updated_at \
-             FROM (SELECT 1 AS one) x \
-             LEFT JOIN (SELECT id, active FROM directory_users WHERE organization_id = ? AND email = ? AND deleted = ? \
-               ORDER BY active DESC, id LIMIT 1) u ON 1 = 1 \
-             LEFT JOIN members m ON m.plan_id = ? AND m.email = ?",
+            backend,
+            &format!(
+                "SELECT u.id AS user_id, u.active AS active, m.email AS email, m.tier AS tier, m.source AS source, \
+                   m.directory_user_id AS directory_user_id, m.updated_at AS updated_at \
+                 FROM (SELECT 1 AS one) x \
+                 LEFT JOIN (SELECT id, active FROM directory_users WHERE organization_id = ? AND email = ? \
+                   AND deleted = ? ORDER BY active DESC, {} LIMIT 1) u ON 1 = 1 \
+                 LEFT JOIN members m ON m.plan_id = ? AND m.email = ?",
+                bytewise(backend, "id")
+            ),
             [org.as_str().into(), email.as_str().into(), false.into(), plan.as_str().into(), email.as_str().into()],
         ))
         .await?
@@ -112,4 +116,51 @@ pub async fn seat_inputs(
         link: col(&row, "user_id")?,
         member,
     })
+}
+
+/// The members holding any of `emails`.
+pub async fn get_many(c: &impl ConnectionTrait, plan: &PlanId, emails: &[&Email]) -> Result<Vec<Member>, DbErr> {
+    let mut out = Vec::with_capacity(emails.len());
+    for chunk in chunks(c.get_database_backend(), emails, 500, |e| e.as_str().len()) {
+        let sql = format!(
+            "SELECT email, tier, source, directory_user_id, updated_at FROM members WHERE plan_id = ? AND email IN ({})",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let mut values: Vec<Value> = vec![plan.as_str().into()];
+        values.extend(chunk.iter().map(|e| Value::from(e.as_str())));
+        for row in c.query_all_raw(stmt(c.get_database_backend(), &sql, values)).await? {
+            out.push(from_row(&row)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Writes several members at once (each email once), in email order so two
+/// writers never wait on each other in a circle.
+pub async fn put_many(c: &impl ConnectionTrait, plan: &PlanId, members: &[&Member]) -> Result<(), DbErr> {
+    let mut sorted: Vec<&&Member> = members.iter().collect();
+    sorted.sort_by(|a, b| a.email.cmp(&b.email));
+    let size = |m: &&&Member| m.email.len() + m.directory_user_id.as_ref().map_or(0, String::len) + 48;
+    for chunk in chunks(c.get_database_backend(), &sorted, 200, size) {
+        let mut sql =
+            String::from("INSERT INTO members (plan_id, email, tier, source, directory_user_id, updated_at) VALUES ");
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
+        for (i, m) in chunk.iter().enumerate() {
+            sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?)" });
+            values.extend([
+                plan.as_str().into(),
+                m.email.as_str().into(),
+                m.seat.tier.as_str().into(),
+                m.seat.source.as_str().into(),
+                m.directory_user_id.clone().into(),
+                m.updated_at.0.into(),
+            ]);
+        }
+        sql.push_str(
+            " ON CONFLICT (plan_id, email) DO UPDATE SET tier = excluded.tier, source = excluded.source, \
+             directory_user_id = excluded.directory_user_id, updated_at = excluded.updated_at",
+        );
+        c.execute_raw(stmt(c.get_database_backend(), &sql, values)).await?;
+    }
+    Ok(())
 }

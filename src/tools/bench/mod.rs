@@ -1,5 +1,8 @@
 //! `seatsync bench`: figures for the webhook intake and for enforcement on a large
-//! plan. Printed, never asserted: machines are shared and noisy.
+//! plan, and the reconciler on a backlog (`reconcile`). Printed, never asserted:
+//! machines are shared and noisy.
+mod reconcile;
+
 use crate::{
     config::{DatabaseUrl, Settings},
     db,
@@ -10,6 +13,7 @@ use crate::{
     webhook::signature,
 };
 use anyhow::Context;
+pub use reconcile::reconcile;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,190 @@
+//! The batched path for the common case: a run of directory user changes for
+//! one enforced plan (an initial sync, a burst of deactivations). It reads every
+//! user, person and member the run touches in three queries, applies the run in
+//! memory, event by event in arrival order, with exactly the checks of
+//! `apply::change_user` and the seat of `rule::target_seat`, then writes the
+//! final rows back in three multi-row statements. All of it inside the batch's
+//! transaction and under the plan's lock, so the database stays the only truth.
+//!
+//! Everything else (a plan in test mode, where a change may start enforcement;
+//! directories appearing or going; legacy payloads; a user moving between
+//! organizations) takes the per-event path.
+use super::{apply::Outcome, rule};
+use crate::{
+    domain::{DirectoryUserId, Email, EventId, Micros, PlanMode, Reason, Tier},
+    events::DirectoryUserChange,
+    seats::{
+        audit,
+        directory::{self, HeldUser},
+        members::{self, Member},
+        plans::Plan,
+    },
+};
+use sea_orm::{ConnectionTrait, DbErr};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+pub struct Item<'a> {
+    pub change: &'a DirectoryUserChange,
+    pub event: &'a EventId,
+}
+
+/// Applies `items` in order to the enforced `plan`. `None`: the run is not one
+/// this path takes (a user held under another organization); nothing was written.
+pub async fn apply_run(
+    c: &impl ConnectionTrait,
+    plan: &Plan,
+    items: &[Item<'_>],
+    now: Micros,
+) -> Result<Option<Vec<Outcome>>, DbErr> {
+    debug_assert_eq!(plan.mode, PlanMode::Enforced);
+
+    let org = &plan.organization_id;
+    let mut ids: Vec<&DirectoryUserId> = items.iter().map(|i| &i.change.user).collect();
+    ids.sort();
+    ids.dedup();
+    let users: HashMap<DirectoryUserId, HeldUser> =
+        directory::find_users(c, &ids).await?.into_iter().map(|u| (u.id.clone(), u)).collect();
+    if users.values().any(|u| &u.organization != org) {
+        return Ok(None);
+    }
+    let emails: BTreeSet<&Email> =
+        items.iter().map(|i| &i.change.email).chain(users.values().map(|u| &u.email)).collect();
+    let emails: Vec<&Email> = emails.into_iter().collect();
+    let mut people: HashMap<String, BTreeMap<String, bool>> = HashMap::new();
+    for (email, id, active) in directory::live_users_with_emails(c, org, &emails).await? {
+        people.entry(email).or_default().insert(id, active);
+    }
+    let members: HashMap<String, Member> =
+        members::get_many(c, &plan.id, &emails).await?.into_iter().map(|m| (m.email.clone(), m)).collect();
+
+    let mut run = Run {
+        plan,
+        now,
+        users,
+        people,
+        members,
+        touched_users: BTreeSet::new(),
+        touched_members: BTreeSet::new(),
+        audit: Vec::new(),
+    };
+    let outcomes = items.iter().map(|item| run.apply(item)).collect();
+
+    let users: Vec<&HeldUser> = run.touched_users.iter().filter_map(|id| run.users.get(id)).collect();
+    directory::upsert_users(c, &users).await?;
+    let seats: Vec<&Member> = run.touched_members.iter().filter_map(|e| run.members.get(e)).collect();
+    members::put_many(c, &plan.id, &seats).await?;
+    let changes: Vec<audit::Change<'_>> = run
+        .audit
+        .iter()
+        .map(|a| audit::Change {
+            plan: &plan.id,
+            email: &a.email,
+            from: a.from,
+            to: a.to,
+            reason: a.reason,
+            event_id: Some(a.event),
+            at: now,
+        })
+        .collect();
+    audit::record_many(c, &changes).await?;
+    Ok(Some(outcomes))
+}
+
+struct AuditRow<'a> {
+    email: Email,
+    from: Option<Tier>,
+    to: Tier,
+    reason: Reason,
+    event: &'a EventId,
+}
+
+/// The run's working set: what the database held, with the run's changes so far.
+struct Run<'p, 'a> {
+    plan: &'p Plan,
+    now: Micros,
+    users: HashMap<DirectoryUserId, HeldUser>,
+    /// Per email, the organization's not-deleted users holding it: id → active.
+    /// Ordered by id, as the SQL path orders them (bytewise).
+    people: HashMap<String, BTreeMap<String, bool>>,
+    members: HashMap<String, Member>,
+    touched_users: BTreeSet<DirectoryUserId>,
+    touched_members: BTreeSet<String>,
+    audit: Vec<AuditRow<'a>>,
+}
+
+impl<'a> Run<'_, 'a> {
+    /// `apply::change_user`, in memory.
+    fn apply(&mut self, item: &Item<'a>) -> Outcome {
+        let change = item.change;
+        let stored = self.users.get(&change.user).cloned();
+        if let Some(held) = &stored {
+            let older = change.updated_at < held.updated_at;
+            let not_after_deletion = held.deleted && change.updated_at <= held.updated_at;
+            if older || not_after_deletion {
+                return Outcome::Stale;
+            }
+            if !held.deleted
+                && let Some(holders) = self.people.get_mut(held.email.as_str())
+            {
+                holders.remove(held.id.as_str());
+            }
+        }
+        let user = HeldUser {
+            id: change.user.clone(),
+            directory: change.directory.clone(),
+            organization: self.plan.organization_id.clone(),
+            email: change.email.clone(),
+            state: change.state.clone(),
+            updated_at: change.updated_at,
+            deleted: change.deleted,
+        };
+        if !user.deleted {
+            self.people
+                .entry(user.email.as_str().to_owned())
+                .or_default()
+                .insert(user.id.as_str().to_owned(), user.active());
+        }
+        self.users.insert(user.id.clone(), user);
+        self.touched_users.insert(change.user.clone());
+
+        let state_reason = if change.deleted {
+            Reason::DirectoryUserDeleted
+        } else if change.state.is_active() {
+            Reason::DirectoryUserActive
+        } else {
+            Reason::DirectoryUserInactive
+        };
+        match stored.filter(|held| !held.deleted && held.email != change.email) {
+            Some(old) => {
+                self.settle(&old.email, Reason::EmailChanged, item.event);
+                self.settle(&change.email, Reason::EmailChanged, item.event);
+            }
+            None => self.settle(&change.email, state_reason, item.event),
+        }
+        Outcome::Applied
+    }
+
+    /// `apply::settle_email`, in memory.
+    fn settle(&mut self, email: &Email, reason: Reason, event: &'a EventId) {
+        let holders = self.people.get(email.as_str());
+        let active = holders.is_some_and(|h| h.values().any(|a| *a));
+        // Active holders first, then by id: `ORDER BY active DESC, id LIMIT 1`.
+        let link =
+            holders.and_then(|h| h.iter().find(|(_, a)| **a).or_else(|| h.iter().next())).map(|(id, _)| id.clone());
+        let current = self.members.get(email.as_str());
+        let Some(target) = rule::target_seat(self.plan.mode, current.map(|m| m.seat), active) else {
+            return;
+        };
+        if current.is_some_and(|m| m.seat == target && m.directory_user_id == link) {
+            return;
+        }
+        let from = current.map(|m| m.seat.tier);
+        let member =
+            Member { email: email.as_str().to_owned(), seat: target, directory_user_id: link, updated_at: self.now };
+        self.members.insert(member.email.clone(), member);
+        self.touched_members.insert(email.as_str().to_owned());
+        if from != Some(target.tier) {
+            self.audit.push(AuditRow { email: email.clone(), from, to: target.tier, reason, event });
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! `seatsync bench reconcile`: the reconciler on a backlog. A fresh database's
+//! inbox is filled with `dsync.user.created`/`updated` events across several
+//! organizations that each have a plan, then the reconciler applies them all.
+//! Prints events/s overall and for the first and the last 10% of the backlog,
+//! which shows whether a claim slows down with the backlog.
+use super::{TempDir, tempfile_dir};
+use crate::{
+    config::DatabaseUrl,
+    db,
+    domain::{EventId, order_key},
+    inbox::{NewEvent, writer::insert_events},
+    metrics::Metrics,
+    plans::{self, NewPlan},
+    reconcile::worker::{self, BatchLimits},
+};
+use sea_orm::{ConnectionTrait, Database, TransactionTrait};
+use std::time::{Duration, Instant};
+
+pub async fn reconcile(events: usize, organizations: usize, database_url: Option<String>) -> anyhow::Result<()> {
+    let organizations = organizations.max(1);
+    let fresh = FreshDatabase::create(database_url).await?;
+    let conn = db::connect(&DatabaseUrl::parse(&fresh.url).map_err(anyhow::Error::msg)?).await?;
+    db::migrate(&conn).await?;
+    let run = ulid::Ulid::new().to_string().to_lowercase();
+    let orgs: Vec<String> = (0..organizations).map(|o| format!("org_bench{run}{o}")).collect();
+    for org in &orgs {
+        let plan = NewPlan { name: "bench".into(), organization_id: org.clone(), test_mode_max_users: None };
+        plans::create(&conn, plan, 10).await?;
+    }
+
+    // Round-robin over organizations, as deliveries from several companies
+    // interleave; every fifth event updates an earlier user of the same
+    // organization (a deactivation), the rest create users.
+    let fill = Instant::now();
+    let mut batch = Vec::new();
+    for i in 0..events {
+        let o = i % organizations;
+        let n = i / organizations;
+        let (kind, user, state) = if n % 5 == 4 { ("updated", n - 2, "inactive") } else { ("created", n, "active") };
+        let org = &orgs[o];
+        let body = serde_json::json!({
+            "object": "event",
+            "id": format!("event_bench_{i}"),
+            "event": format!("dsync.user.{kind}"),
+            "data": {
+                "id": format!("directory_user_{o}_{user}"), "directory_id": format!("directory_bench_{o}"),
+                "organization_id": org, "email": format!("user{user}@org{o}.example.com"),
+                "first_name": "Bench", "last_name": "User", "state": state,
+                "created_at": "2026-01-01T00:00:00.000Z",
+                "updated_at": format!("2026-01-01T00:00:{:02}.{:06}Z", (n / 1_000_000) % 60, n % 1_000_000),
+                "custom_attributes": {}, "role": {"slug": "member"},
+            },
+            "created_at": "2026-01-01T00:00:00.000Z",
+        })
+        .to_string()
+        .into_bytes();
+        batch.push(NewEvent {
+            event_id: EventId::parse(&format!("event_bench_{i}"))?,
+            event_type: format!("dsync.user.{kind}"),
+            body,
+            status: "pending",
+            order_key: Some(order_key::of_organization(&crate::domain::OrganizationId::parse(org)?)),
+        });
+        if batch.len() == 2_000 || i + 1 == events {
+            let txn = conn.begin().await?;
+            insert_events(&txn, &batch.iter().collect::<Vec<_>>()).await?;
+            txn.commit().await?;
+            batch.clear();
+        }
+    }
+    let filled = fill.elapsed();
+
+    let metrics = Metrics::default();
+    let limits = BatchLimits::for_backend(conn.get_database_backend());
+    let tenth = (events / 10).max(1);
+    let started = Instant::now();
+    let mut done = 0usize;
+    let mut first_tenth: Option<Duration> = None;
+    let mut last_tenth_from: Option<(Duration, usize)> = None;
+    let mut batches = 0usize;
+    loop {
+        let report = worker::step(&conn, &metrics, limits).await?;
+        batches += 1;
+        done += report.applied;
+        if first_tenth.is_none() && done >= tenth {
+            first_tenth = Some(started.elapsed());
+        }
+        if last_tenth_from.is_none() && done >= events.saturating_sub(tenth) {
+            last_tenth_from = Some((started.elapsed(), done));
+        }
+        if report.applied == 0 && !report.retry_now && !report.held_elsewhere {
+            break;
+        }
+    }
+    let total = started.elapsed();
+    let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64().max(1e-9);
+    let first_rate = first_tenth.map(|d| rate(tenth, d)).unwrap_or(0.0);
+    let last_rate = last_tenth_from.map(|(t, n)| rate(done - n + 1, total - t)).unwrap_or(0.0);
+    let applied = count(&conn, "SELECT COUNT(*) AS n FROM inbox_events WHERE status = 'applied'").await?;
+    let seats = count(&conn, "SELECT COUNT(*) AS n FROM members").await?;
+    println!(
+        "reconcile: {events} events, {organizations} organizations on {}: filled in {:.1}s; applied {applied} in {:.2}s \
+         = {:.0} events/s ({batches} batches); first 10% {:.0}/s, last 10% {:.0}/s, ratio {:.2}; {seats} members",
+        fresh.kind(),
+        filled.as_secs_f64(),
+        total.as_secs_f64(),
+        rate(done, total),
+        first_rate,
+        last_rate,
+        if first_rate > 0.0 { last_rate / first_rate } else { 0.0 },
+    );
+    conn.close().await?;
+    fresh.drop_it().await;
+    Ok(())
+}
+
+async fn count(c: &impl ConnectionTrait, sql: &str) -> anyhow::Result<i64> {
+    let row = c.query_one_raw(db::stmt(c.get_database_backend(), sql, [])).await?;
+    Ok(row.map(|r| r.try_get::<i64>("", "n")).transpose()?.unwrap_or(0))
+}
+
+/// A temporary SQLite file, or a new database on the PostgreSQL server of the
+/// given URL (created now, so never analyzed; dropped afterwards).
+struct FreshDatabase {
+    url: String,
+    _dir: Option<TempDir>,
+    pg: Option<(String, String)>,
+}
+
+impl FreshDatabase {
+    async fn create(server_url: Option<String>) -> anyhow::Result<Self> {
+        match server_url {
+            Some(url) if url.starts_with("postgres") => {
+                let name = format!("seatsync_bench_{}", ulid::Ulid::new().to_string().to_lowercase());
+                let admin = Database::connect(&url).await?;
+                admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+                admin.close().await?;
+                let base = url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(url.clone());
+                Ok(Self { url: format!("{base}/{name}"), _dir: None, pg: Some((url, name)) })
+            }
+            Some(url) => Ok(Self { url, _dir: None, pg: None }),
+            None => {
+                let dir = tempfile_dir()?;
+                let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
+                Ok(Self { url, _dir: Some(TempDir(dir)), pg: None })
+            }
+        }
+    }
+
+    fn kind(&self) -> &str {
+        self.url.split(':').next().unwrap_or("?")
+    }
+
+    async fn drop_it(self) {
+        if let Some((admin_url, name)) = &self.pg
+            && let Ok(admin) = Database::connect(admin_url).await
+        {
+            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+            let _ = admin.close().await;
+        }
+    }
+}
