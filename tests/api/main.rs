@@ -5,6 +5,7 @@ mod fake_workos;
 mod health;
 mod process;
 mod property;
+mod queue;
 mod reconcile;
 mod replicas;
 mod scenarios;

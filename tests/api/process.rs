@@ -250,8 +250,102 @@ async fn reconciler_killed_mid_way(store: Store) {
     }
     let shown = seatsync::plans::show(&conn, &plan_id).await.unwrap();
     assert_eq!((shown.mode.as_str(), shown.active_directory_users), ("enforced", 30));
+    assert_nothing_applied_twice(&conn).await;
     signal(&child, "TERM");
     wait_exit(&mut child, Duration::from_secs(20));
+}
+
+/// An event applied twice would leave the same seat change twice in the audit.
+async fn assert_nothing_applied_twice(conn: &sea_orm::DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM (SELECT event_id, email, reason, COUNT(*) AS c FROM seat_audit \
+             GROUP BY event_id, email, reason) t WHERE c > 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get::<i64>("", "n").unwrap(), 0, "a seat change was recorded twice");
+}
+
+async fn create_plan_with_cli(env: &[(String, String)]) -> String {
+    let output = seatsync(env)
+        .args(["plans", "create", "--name", "Acme", "--organization", crate::helpers::ORG])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    plan["id"].as_str().unwrap().to_owned()
+}
+
+/// Two `seatsync serve` processes on one database, deliveries split between them
+/// at random and each sent twice, give exactly the seats one process gives.
+async fn two_processes_on_one_database(store: Store) {
+    use seatsync::webhook::signature;
+    let db = TestDatabase::create(store).await;
+    let env = env_for(&db);
+    let plan_id = create_plan_with_cli(&env).await;
+    let (events, expected) = crate::replicas::story();
+    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
+    // Everyone is a manual free member first, so late creations have a seat to show.
+    for (email, _, _) in &expected {
+        seatsync::plans::set_tier(&conn, &plan_id, email, "free").await.unwrap();
+    }
+    let (mut first, port_a) = start_server(&env);
+    let (mut second, port_b) = start_server(&env);
+    let client = reqwest::Client::new();
+    let mut draw = 0x9e37_79b9u32;
+    let posts = events.iter().rev().chain(events.iter()).map(|event| {
+        draw ^= draw << 13;
+        draw ^= draw >> 17;
+        draw ^= draw << 5;
+        let port = if draw.is_multiple_of(2) { port_a } else { port_b };
+        let body = event.to_string();
+        let header = signature::header_value(SECRET.as_bytes(), crate::helpers::now_ms(), body.as_bytes());
+        let request = client
+            .post(format!("http://127.0.0.1:{port}/webhooks/workos"))
+            .header("WorkOS-Signature", header)
+            .body(body);
+        async move { request.send().await.unwrap().status() }
+    });
+    let statuses = futures_util::future::join_all(posts).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while seatsync::inbox::status::backlog(&conn).await.unwrap().1.is_some() {
+        assert!(std::time::Instant::now() < deadline, "events still pending");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let members: Vec<(String, String, String)> = seatsync::plans::members(&conn, &plan_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.email, m.tier, m.source))
+        .collect();
+    assert_eq!(members, expected);
+    let shown = seatsync::plans::show(&conn, &plan_id).await.unwrap();
+    assert_eq!((shown.mode.as_str(), shown.active_directory_users), ("enforced", 15));
+    assert_nothing_applied_twice(&conn).await;
+    for child in [&mut first, &mut second] {
+        signal(child, "TERM");
+        wait_exit(child, Duration::from_secs(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_database_give_the_seats_of_one_on_sqlite() {
+    two_processes_on_one_database(Store::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_database_give_the_seats_of_one_on_postgres() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: TEST_POSTGRES_URL is not set");
+        return;
+    }
+    two_processes_on_one_database(Store::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

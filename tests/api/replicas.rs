@@ -5,7 +5,7 @@ use seatsync::webhook::signature;
 
 /// 30 users, each a manual free member first; all created active, then a third
 /// deactivated and a sixth deleted. Final: 15 active, so the plan is enforced.
-fn story() -> (Vec<serde_json::Value>, Vec<(String, String, String)>) {
+pub fn story() -> (Vec<serde_json::Value>, Vec<(String, String, String)>) {
     let mut events = Vec::new();
     let mut expected = Vec::new();
     for i in 0..30u32 {
