@@ -17,8 +17,10 @@ impl MigrationTrait for Migration {
             "CREATE INDEX IF NOT EXISTS inbox_events_unsettled_key_seq ON inbox_events (order_key, seq) \
              WHERE status IN ('pending', 'parked')",
             "CREATE INDEX IF NOT EXISTS inbox_events_parked_seq ON inbox_events (seq) WHERE status = 'parked'",
-            // Replaced by the partial index above; every insert paid for it.
+            // Replaced by the partial indexes above; every insert and every
+            // status change paid for them.
             "DROP INDEX IF EXISTS inbox_events_status_order_key_seq",
+            "DROP INDEX IF EXISTS inbox_events_status_seq",
         ] {
             db.execute_unprepared(sql).await?;
         }

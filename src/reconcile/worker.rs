@@ -42,6 +42,10 @@ pub struct BatchLimits {
     /// A batch stops taking new events after this long, so the transaction
     /// (and on SQLite the one connection the webhook also needs) is short.
     pub time_budget: Duration,
+    /// A batch this big means a backlog: the next one starts at once.
+    pub full_batch: usize,
+    /// After a smaller batch, wait this long for more deliveries.
+    pub linger: Duration,
 }
 
 impl BatchLimits {
@@ -49,10 +53,18 @@ impl BatchLimits {
         match backend {
             // One connection is shared with the inbox writer: short batches keep
             // webhook latency low while a backlog is applied.
-            DbBackend::Sqlite => {
-                Self { claim: ClaimLimits { groups: 4, events: 512 }, time_budget: Duration::from_millis(10) }
-            }
-            _ => Self { claim: ClaimLimits { groups: 8, events: 1024 }, time_budget: Duration::from_millis(250) },
+            DbBackend::Sqlite => Self {
+                claim: ClaimLimits { groups: 4, events: 512 },
+                time_budget: Duration::from_millis(10),
+                full_batch: 128,
+                linger: Duration::from_millis(5),
+            },
+            _ => Self {
+                claim: ClaimLimits { groups: 8, events: 1024 },
+                time_budget: Duration::from_millis(250),
+                full_batch: 256,
+                linger: Duration::from_millis(2),
+            },
         }
     }
 }
@@ -91,8 +103,19 @@ impl Reconciler {
                 }
             }
             let pause = match step(&db, &metrics, limits).await {
-                Ok(report) if report.applied > 0 || report.retry_now => {
+                Ok(report) if report.retry_now || report.applied >= limits.full_batch => {
                     failures = 0;
+                    None
+                }
+                // The queue ran nearly dry: let deliveries gather for a moment, so
+                // the next batch is worth its fixed cost and the inbox writer gets
+                // the connection in between.
+                Ok(report) if report.applied > 0 => {
+                    failures = 0;
+                    tokio::select! {
+                        _ = &mut shutdown => return,
+                        _ = tokio::time::sleep(limits.linger) => {}
+                    }
                     None
                 }
                 Ok(_) => {
