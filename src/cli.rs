@@ -222,6 +222,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let client = workos_client(&settings)?;
             let org = crate::domain::OrganizationId::parse(&organization)?;
             let report = resync::resync(&conn, &client, &org, dry_run, |line| eprintln!("{line}")).await?;
+            for (directory, state) in &report.left_alone {
+                println!("directory {directory} is {state}: not compared, its users keep their seats");
+            }
             for change in &report.seat_changes {
                 println!(
                     "{}{}: {} -> {} ({})",

@@ -15,6 +15,8 @@ pub struct Model {
     pub deleted: bool,
     /// `state = active`, not deleted, directory live: what the rule counts.
     pub active: bool,
+    /// When seatsync last wrote this row, by its own clock (microseconds).
+    pub stored_at: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_create_tables;
 mod m20261128_000002_inbox_order_key;
 mod m20261129_000003_queue_indexes;
+mod m20261129_000004_directory_user_stored_at;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_tables::Migration),
             Box::new(m20261128_000002_inbox_order_key::Migration),
             Box::new(m20261129_000003_queue_indexes::Migration),
+            Box::new(m20261129_000004_directory_user_stored_at::Migration),
         ]
     }
 }

@@ -1,10 +1,5 @@
 //! `GET /metrics` and the middleware that counts requests by route and status.
-use crate::{
-    inbox::status::backlog,
-    metrics::render_labels,
-    seats::{plans, plans::counts},
-    startup::AppState,
-};
+use crate::{inbox::status::backlog, metrics::render_labels, seats::plans, startup::AppState};
 use actix_web::{
     Error, HttpResponse,
     body::MessageBody,
@@ -56,13 +51,18 @@ async fn database_gauges(state: &AppState, out: &mut String) -> Result<(), sea_o
     }
     let lag = oldest.map_or(0.0, |t| (crate::domain::Micros::now().0 - t.0).max(0) as f64 / 1e6);
     let _ = writeln!(out, "# TYPE seatsync_reconciler_lag_seconds gauge\nseatsync_reconciler_lag_seconds {lag}");
+    // Totals with fixed label sets: per-plan figures name customers and are in
+    // the admin API, behind the token.
+    let (modes, tiers) = plans::totals(&state.db).await?;
+    let _ = writeln!(out, "# TYPE seatsync_plans gauge");
+    for mode in ["test", "enforced"] {
+        let n = modes.iter().find(|(m, _)| m == mode).map_or(0, |(_, n)| *n);
+        let _ = writeln!(out, "seatsync_plans{{{}}} {n}", render_labels(&[("mode", mode.to_owned())]));
+    }
     let _ = writeln!(out, "# TYPE seatsync_seats gauge");
-    for plan in plans::list(&state.db).await? {
-        let c = counts(&state.db, &plan).await?;
-        for (tier, n) in [("paid", c.paid_seats), ("free", c.free_seats)] {
-            let labels = render_labels(&[("plan_id", plan.id.to_string()), ("tier", tier.to_owned())]);
-            let _ = writeln!(out, "seatsync_seats{{{labels}}} {n}");
-        }
+    for tier in ["paid", "free"] {
+        let n = tiers.iter().find(|(t, _)| t == tier).map_or(0, |(_, n)| *n);
+        let _ = writeln!(out, "seatsync_seats{{{}}} {n}", render_labels(&[("tier", tier.to_owned())]));
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 pub mod views;
 
 use crate::{
-    domain::{Email, Micros, OrganizationId, PlanId, PlanMode, Reason, Tier},
+    domain::{Email, Micros, OrganizationId, PlanId, PlanMode, Reason, Source, Tier},
     inbox::queue,
     reconcile::{enforcement, rule},
     seats::{audit, directory, members, plans},
@@ -16,7 +16,9 @@ pub enum PlanError {
     NotFound(&'static str),
     #[error("organization {0} already has a plan")]
     PlanExists(String),
-    #[error("while the plan is enforced, paid seats belong to exactly the active directory users")]
+    #[error(
+        "the directory decides this seat: active directory users are paid, and while the plan is enforced only they are"
+    )]
     SeatManagedByDirectory,
     #[error("{0}")]
     BadRequest(String),
@@ -87,12 +89,12 @@ pub async fn show(db: &DatabaseConnection, id: &str) -> Result<PlanView, PlanErr
 }
 
 pub async fn list(db: &DatabaseConnection) -> Result<Vec<PlanView>, PlanError> {
-    let mut out = Vec::new();
-    for plan in plans::list(db).await? {
-        let counts = plans::counts(db, &plan).await?;
-        out.push(PlanView::new(&plan, counts));
-    }
-    Ok(out)
+    let counts = plans::counts_all(db).await?;
+    Ok(plans::list(db)
+        .await?
+        .iter()
+        .map(|plan| PlanView::new(plan, counts.get(&plan.id).copied().unwrap_or_default()))
+        .collect())
 }
 
 pub async fn members(db: &DatabaseConnection, id: &str) -> Result<Vec<MemberView>, PlanError> {
@@ -112,8 +114,12 @@ pub async fn set_tier(db: &DatabaseConnection, id: &str, email: &str, tier: &str
     let current = members::get(&txn, &plan.id, &email).await?;
     let now = Micros::now();
     members::put(&txn, &plan.id, &email, seat, link.as_deref(), now).await?;
-    let from = current.map(|m| m.seat.tier);
-    if from != Some(tier) {
+    let from = current.as_ref().map(|m| m.seat.tier);
+    // A tier change is audited; so is a directory-granted paid seat made the
+    // member's own (`from` = `to`), since it changes what a later deactivation does.
+    let taken_over = current.as_ref().is_some_and(|m| m.seat.source != seat.source && m.seat.tier == seat.tier)
+        && seat.source == Source::Manual;
+    if from != Some(tier) || taken_over {
         audit::record(
             &txn,
             &audit::Change {

@@ -54,6 +54,9 @@ impl Scope {
         }
         let plan = plans::lock_by_org(c, org).await?;
         self.plans.insert(org.clone(), plan.clone());
+        // Directories read before this lock may have changed under it (a
+        // resync adding one): read them again from now on.
+        self.directories.retain(|_, row| row.as_ref().is_some_and(|d| &d.organization_id != org));
         Ok(plan)
     }
 
@@ -150,6 +153,8 @@ async fn remove_directory(
     let Some(plan) = scope.plan(c, &org).await? else {
         return Ok(Outcome::Parked);
     };
+    // Read again under the plan's lock: a resync may have added it meanwhile.
+    let known = scope.directory(c, dir).await?;
     match known {
         Some(existing) if existing.deleted => return Ok(Outcome::Stale),
         Some(_) => {
@@ -202,6 +207,7 @@ pub async fn change_user(
     directory::upsert_user(
         c,
         &UserRow {
+            stored_at: now,
             id: &change.user,
             directory: &change.directory,
             organization: &org,

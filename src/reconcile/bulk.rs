@@ -70,7 +70,7 @@ pub async fn apply_run(
     let outcomes = items.iter().map(|item| run.apply(item)).collect();
 
     let users: Vec<&HeldUser> = run.touched_users.iter().filter_map(|id| run.users.get(id)).collect();
-    directory::upsert_users(c, &users).await?;
+    directory::upsert_users(c, &users, now).await?;
     let seats: Vec<&Member> = run.touched_members.iter().filter_map(|e| run.members.get(e)).collect();
     members::put_many(c, &plan.id, &seats).await?;
     let changes: Vec<audit::Change<'_>> = run

@@ -101,8 +101,10 @@ pub async fn start(c: &impl ConnectionTrait, plan: &Plan, event: Option<&EventId
     Ok(())
 }
 
-/// `dsync.deleted`: seats held through the directory stay as they are, turned to
-/// `manual` and audited `from = to`; the directory's users stop counting.
+/// `dsync.deleted`: the directory's users stop counting. A member it stood
+/// behind keeps the seat, turned to `manual` and audited `from = to`, unless the
+/// same person is active in another live directory of the organization: that
+/// one still stands behind the seat, which stays the directory's.
 pub async fn release_directory(
     c: &impl ConnectionTrait,
     plan: &Plan,
@@ -111,31 +113,57 @@ pub async fn release_directory(
     now: Micros,
 ) -> Result<(), DbErr> {
     let backend = c.get_database_backend();
-    let linked = "SELECT 1 FROM directory_users u WHERE u.directory_id = ? AND u.deleted = ? AND u.email = m.email";
+    let plan_id: Value = plan.id.as_str().into();
+    let org: Value = plan.organization_id.as_str().into();
+    let dir_id: Value = dir.as_str().into();
+    let (no, yes): (Value, Value) = (false.into(), true.into());
+    let linked =
+        "EXISTS (SELECT 1 FROM directory_users u WHERE u.directory_id = ? AND u.deleted = ? AND u.email = m.email)";
+    let elsewhere = "EXISTS (SELECT 1 FROM directory_users v WHERE v.organization_id = ? AND v.directory_id <> ? \
+                     AND v.active = ? AND v.email = m.email)";
     c.execute_raw(stmt(
         backend,
         &format!(
             "INSERT INTO seat_audit (plan_id, email, from_tier, to_tier, reason, event_id, at) \
              SELECT m.plan_id, m.email, m.tier, m.tier, 'directory_deleted', ?, ? FROM members m \
-             WHERE m.plan_id = ? AND EXISTS ({linked}) ORDER BY m.email"
+             WHERE m.plan_id = ? AND {linked} AND NOT {elsewhere} ORDER BY m.email"
         ),
         [
             event.map(|e| e.as_str().to_owned()).into(),
             now.0.into(),
-            plan.id.as_str().into(),
-            dir.as_str().into(),
-            false.into(),
+            plan_id.clone(),
+            dir_id.clone(),
+            no.clone(),
+            org.clone(),
+            dir_id.clone(),
+            yes.clone(),
         ],
     ))
     .await?;
+    let on_members = |sql: &str| sql.replace("m.email", "members.email");
     c.execute_raw(stmt(
         backend,
         &format!(
             "UPDATE members SET source = 'manual', directory_user_id = NULL, updated_at = ? \
-             WHERE plan_id = ? AND EXISTS ({})",
-            linked.replace("m.email", "members.email")
+             WHERE plan_id = ? AND {} AND NOT {}",
+            on_members(linked),
+            on_members(elsewhere)
         ),
-        [now.0.into(), plan.id.as_str().into(), dir.as_str().into(), false.into()],
+        [now.0.into(), plan_id.clone(), dir_id.clone(), no.clone(), org.clone(), dir_id.clone(), yes.clone()],
+    ))
+    .await?;
+    // Seats the person keeps through another directory now point at that user.
+    c.execute_raw(stmt(
+        backend,
+        &format!(
+            "UPDATE members SET updated_at = ?, directory_user_id = (SELECT MIN({min_id}) FROM directory_users w \
+               WHERE w.organization_id = ? AND w.directory_id <> ? AND w.active = ? AND w.email = members.email) \
+             WHERE plan_id = ? AND directory_user_id IN (SELECT id FROM directory_users WHERE directory_id = ?) \
+               AND {}",
+            on_members(elsewhere),
+            min_id = bytewise(backend, "w.id")
+        ),
+        [now.0.into(), org.clone(), dir_id.clone(), yes.clone(), plan_id, dir_id.clone(), org, dir_id, yes],
     ))
     .await?;
     directory::delete_directory(c, dir, now).await

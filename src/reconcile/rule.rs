@@ -29,13 +29,18 @@ pub fn starts_enforcement(mode: PlanMode, threshold: u32, active_users: u64) -> 
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("seat is managed by the directory while the plan is enforced")]
+#[error("seat is managed by the directory")]
 pub struct SeatManagedByDirectory;
 
-/// A change made by hand. In enforced mode the directory decides who pays.
+/// A change made by hand. In enforced mode the directory decides who pays; in
+/// test mode every active directory user holds a paid seat, and a paid seat set
+/// by hand is the member's own (`manual`: the directory never takes it back).
 pub fn manual_seat(mode: PlanMode, requested: Tier, directory_active: bool) -> Result<Seat, SeatManagedByDirectory> {
     match mode {
-        PlanMode::Test => Ok(Seat { tier: requested, source: Source::Manual }),
+        PlanMode::Test => match (requested, directory_active) {
+            (Tier::Free, true) => Err(SeatManagedByDirectory),
+            (tier, _) => Ok(Seat { tier, source: Source::Manual }),
+        },
         PlanMode::Enforced => match (requested, directory_active) {
             (Tier::Paid, true) => Ok(Seat::PAID_DIRECTORY),
             (Tier::Free, false) => Ok(Seat::FREE_MANUAL),
@@ -98,9 +103,11 @@ mod tests {
     }
 
     #[test]
-    fn manual_changes_are_free_in_test_mode() {
+    fn manual_changes_in_test_mode_never_free_an_active_directory_user() {
         assert_eq!(manual_seat(Test, Tier::Paid, false), Ok(Seat::PAID_MANUAL));
-        assert_eq!(manual_seat(Test, Tier::Free, true), Ok(Seat::FREE_MANUAL));
+        assert_eq!(manual_seat(Test, Tier::Paid, true), Ok(Seat::PAID_MANUAL));
+        assert_eq!(manual_seat(Test, Tier::Free, false), Ok(Seat::FREE_MANUAL));
+        assert_eq!(manual_seat(Test, Tier::Free, true), Err(SeatManagedByDirectory));
     }
 
     #[test]

@@ -102,6 +102,8 @@ pub async fn find_user(c: &impl ConnectionTrait, id: &DirectoryUserId) -> Result
 }
 
 pub struct UserRow<'a> {
+    /// When this is written, by our clock: see `live_users_of`.
+    pub stored_at: Micros,
     pub id: &'a DirectoryUserId,
     pub directory: &'a DirectoryId,
     pub organization: &'a OrganizationId,
@@ -115,11 +117,13 @@ pub async fn upsert_user(c: &impl ConnectionTrait, user: &UserRow<'_>) -> Result
     let active = user.state.is_active() && !user.deleted;
     c.execute_raw(stmt(
         c.get_database_backend(),
-        "INSERT INTO directory_users (id, directory_id, organization_id, email, state, updated_at, deleted, active) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+        "INSERT INTO directory_users \
+           (id, directory_id, organization_id, email, state, updated_at, deleted, active, stored_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
          ON CONFLICT (id) DO UPDATE SET directory_id = excluded.directory_id, \
            organization_id = excluded.organization_id, email = excluded.email, state = excluded.state, \
-           updated_at = excluded.updated_at, deleted = excluded.deleted, active = excluded.active",
+           updated_at = excluded.updated_at, deleted = excluded.deleted, active = excluded.active, \
+           stored_at = excluded.stored_at",
         [
             user.id.as_str().into(),
             user.directory.as_str().into(),
@@ -129,6 +133,7 @@ pub async fn upsert_user(c: &impl ConnectionTrait, user: &UserRow<'_>) -> Result
             user.updated_at.0.into(),
             user.deleted.into(),
             active.into(),
+            user.stored_at.0.into(),
         ],
     ))
     .await
@@ -171,16 +176,19 @@ pub async fn active_count(c: &impl ConnectionTrait, org: &OrganizationId, up_to:
     Ok(row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64)
 }
 
-/// The users held as not deleted for a directory: `(id, email, state, updated_at)`.
+/// The users held as not deleted for a directory and last written before
+/// `stored_before` (our clock): `(id, email, state, updated_at)`.
 pub async fn live_users_of(
     c: &impl ConnectionTrait,
     dir: &DirectoryId,
+    stored_before: Micros,
 ) -> Result<Vec<(DirectoryUserId, Email, UserState, Micros)>, DbErr> {
     let bad = |e: String| DbErr::Custom(e);
     c.query_all_raw(stmt(
         c.get_database_backend(),
-        "SELECT id, email, state, updated_at FROM directory_users WHERE directory_id = ? AND deleted = ? ORDER BY id",
-        [dir.as_str().into(), false.into()],
+        "SELECT id, email, state, updated_at FROM directory_users \
+         WHERE directory_id = ? AND deleted = ? AND stored_at < ? ORDER BY id",
+        [dir.as_str().into(), false.into(), stored_before.0.into()],
     ))
     .await?
     .iter()
@@ -278,18 +286,18 @@ pub async fn live_users_with_emails(
 
 /// Writes several users' states at once, in id order so two writers never wait
 /// on each other in a circle.
-pub async fn upsert_users(c: &impl ConnectionTrait, users: &[&HeldUser]) -> Result<(), DbErr> {
+pub async fn upsert_users(c: &impl ConnectionTrait, users: &[&HeldUser], now: Micros) -> Result<(), DbErr> {
     let mut sorted: Vec<&&HeldUser> = users.iter().collect();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
     let size = |u: &&&HeldUser| u.id.as_str().len() + u.directory.as_str().len() + u.email.as_str().len() + 64;
     for chunk in chunks(c.get_database_backend(), &sorted, 200, size) {
         let mut sql = String::from(
-            "INSERT INTO directory_users (id, directory_id, organization_id, email, state, updated_at, deleted, active) \
-             VALUES ",
+            "INSERT INTO directory_users \
+               (id, directory_id, organization_id, email, state, updated_at, deleted, active, stored_at) VALUES ",
         );
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
         for (i, u) in chunk.iter().enumerate() {
-            sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?, ?, ?)" });
+            sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?, ?, ?, ?)" });
             values.extend([
                 u.id.as_str().into(),
                 u.directory.as_str().into(),
@@ -299,12 +307,14 @@ pub async fn upsert_users(c: &impl ConnectionTrait, users: &[&HeldUser]) -> Resu
                 u.updated_at.0.into(),
                 u.deleted.into(),
                 u.active().into(),
+                now.0.into(),
             ]);
         }
         sql.push_str(
             " ON CONFLICT (id) DO UPDATE SET directory_id = excluded.directory_id, \
              organization_id = excluded.organization_id, email = excluded.email, state = excluded.state, \
-             updated_at = excluded.updated_at, deleted = excluded.deleted, active = excluded.active",
+             updated_at = excluded.updated_at, deleted = excluded.deleted, active = excluded.active, \
+             stored_at = excluded.stored_at",
         );
         c.execute_raw(stmt(c.get_database_backend(), &sql, values)).await?;
     }

@@ -5,6 +5,7 @@ use crate::{
     domain::{Micros, OrganizationId, PlanId, PlanMode},
 };
 use sea_orm::{ConnectionTrait, DbErr, QueryResult};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -112,6 +113,57 @@ pub struct Counts {
     pub active_directory_users: u64,
     pub paid_seats: u64,
     pub free_seats: u64,
+}
+
+/// Counts for every plan in two grouped queries, whatever the number of plans.
+pub async fn counts_all(c: &impl ConnectionTrait) -> Result<HashMap<PlanId, Counts>, DbErr> {
+    let backend = c.get_database_backend();
+    let mut out: HashMap<PlanId, Counts> = HashMap::new();
+    let seats = c
+        .query_all_raw(stmt(
+            backend,
+            "SELECT p.id AS plan_id, m.tier AS tier, COUNT(*) AS n FROM members m JOIN plans p ON p.id = m.plan_id \
+             GROUP BY p.id, m.tier",
+            [],
+        ))
+        .await?;
+    for row in &seats {
+        let plan = PlanId::parse(&col::<String>(row, "plan_id")?).map_err(|e| DbErr::Custom(e.to_string()))?;
+        let n = col::<i64>(row, "n")?.max(0) as u64;
+        let counts = out.entry(plan).or_default();
+        match col::<String>(row, "tier")?.as_str() {
+            "paid" => counts.paid_seats = n,
+            _ => counts.free_seats += n,
+        }
+    }
+    let active = c
+        .query_all_raw(stmt(
+            backend,
+            "SELECT p.id AS plan_id, COUNT(DISTINCT u.email) AS n FROM directory_users u \
+             JOIN plans p ON p.organization_id = u.organization_id WHERE u.active = ? GROUP BY p.id",
+            [true.into()],
+        ))
+        .await?;
+    for row in &active {
+        let plan = PlanId::parse(&col::<String>(row, "plan_id")?).map_err(|e| DbErr::Custom(e.to_string()))?;
+        out.entry(plan).or_default().active_directory_users = col::<i64>(row, "n")?.max(0) as u64;
+    }
+    Ok(out)
+}
+
+/// Totals over all plans, for `/metrics`: plans by mode and seats by tier.
+pub async fn totals(c: &impl ConnectionTrait) -> Result<(Vec<(String, u64)>, Vec<(String, u64)>), DbErr> {
+    let backend = c.get_database_backend();
+    let grouped = |sql: &'static str| async move {
+        c.query_all_raw(stmt(backend, sql, []))
+            .await?
+            .iter()
+            .map(|r| Ok((col::<String>(r, "k")?, col::<i64>(r, "n")?.max(0) as u64)))
+            .collect::<Result<Vec<_>, DbErr>>()
+    };
+    let modes = grouped("SELECT mode AS k, COUNT(*) AS n FROM plans GROUP BY mode ORDER BY mode").await?;
+    let tiers = grouped("SELECT tier AS k, COUNT(*) AS n FROM members GROUP BY tier ORDER BY tier").await?;
+    Ok((modes, tiers))
 }
 
 pub async fn counts(c: &impl ConnectionTrait, plan: &Plan) -> Result<Counts, DbErr> {

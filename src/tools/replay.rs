@@ -96,6 +96,13 @@ pub struct Summary {
     pub statuses: Vec<(String, String)>,
 }
 
+/// The webhook URL for `url`, given as the server's base URL or as the webhook
+/// URL itself (as registered in WorkOS).
+pub fn webhook_endpoint(url: &str) -> String {
+    let base = url.trim_end_matches('/');
+    if base.ends_with("/webhooks/workos") { base.to_owned() } else { format!("{base}/webhooks/workos") }
+}
+
 /// Posts every delivery; returns a summary. Lines go to `out`.
 pub async fn replay(
     deliveries: &[Delivery],
@@ -103,8 +110,9 @@ pub async fn replay(
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<Summary> {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-    let base = options.url.trim_end_matches('/').to_owned();
-    let endpoint = format!("{base}/webhooks/workos");
+    let endpoint = webhook_endpoint(&options.url);
+    // The admin API (for --wait) lives beside the webhook.
+    let base = endpoint.trim_end_matches("/webhooks/workos").to_owned();
     let mut summary = Summary::default();
     for chunk in deliveries.chunks(options.concurrency.max(1)) {
         let posts = chunk.iter().map(|d| post(&client, &endpoint, &options.secret, d));
@@ -174,5 +182,23 @@ async fn wait_for(
             return Ok(status);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::webhook_endpoint;
+
+    #[test]
+    fn the_url_may_be_the_base_or_the_webhook_url_itself() {
+        for url in [
+            "http://localhost:8080",
+            "http://localhost:8080/",
+            "http://localhost:8080/webhooks/workos",
+            "http://localhost:8080/webhooks/workos/",
+        ] {
+            assert_eq!(webhook_endpoint(url), "http://localhost:8080/webhooks/workos", "{url}");
+        }
+        assert_eq!(webhook_endpoint("https://x.example/seatsync"), "https://x.example/seatsync/webhooks/workos");
     }
 }

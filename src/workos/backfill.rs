@@ -6,14 +6,21 @@ use super::client::{ApiError, ListPage, WorkosClient};
 use crate::{
     db::stmt,
     domain::{EventId, Micros},
-    events::{ACTIONABLE, Envelope, is_actionable},
-    inbox::{NewEvent, Stored, writer::insert_events},
+    events::{ACTIONABLE, Envelope, InvalidEvent, is_actionable},
+    inbox::{NewEvent, Stored, dead_letter, writer::insert_events},
     seats::col,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use serde_json::value::RawValue;
 
 const CURSOR: &str = "workos_events";
+
+/// An entry's `id`, read loosely: an entry that is not a valid event may still
+/// say where it stands in the list.
+fn entry_id(raw: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(raw).ok()?;
+    value.get("id")?.as_str().filter(|s| !s.is_empty()).map(str::to_owned)
+}
 const PAGE: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
@@ -77,26 +84,41 @@ pub async fn backfill(
             return Ok(summary);
         }
         let mut events = Vec::with_capacity(page.data.len());
+        let mut invalid = Vec::new();
         for raw in &page.data {
             // Kept as the exact bytes WorkOS sent, like a webhook body.
             let body = raw.get().as_bytes().to_vec();
-            let parsed = Envelope::parse(&body).ok().and_then(|e| EventId::parse(&e.id).ok().map(|id| (id, e)));
+            let parsed = Envelope::parse(&body).and_then(|e| {
+                let id = EventId::parse(&e.id).map_err(|err| InvalidEvent(err.to_string()))?;
+                Ok((id, e))
+            });
             match parsed {
-                Some((event_id, envelope)) => {
+                Ok((event_id, envelope)) => {
                     let status = if is_actionable(&envelope.event) { "pending" } else { "ignored" };
                     let order_key = envelope.order_key();
                     events.push(NewEvent { event_id, event_type: envelope.event, body, status, order_key });
                 }
-                None => summary.invalid += 1,
+                Err(why) => invalid.push((body, why.0)),
             }
         }
-        let last = events.last().map(|e| e.event_id.as_str().to_owned());
+        // The cursor moves past everything read, valid or not: WorkOS's own
+        // cursor for the next page, else the last entry's id.
+        let last = page
+            .after()
+            .map(str::to_owned)
+            .or_else(|| page.data.last().and_then(|raw| entry_id(raw.get())))
+            .or_else(|| events.last().map(|e| e.event_id.as_str().to_owned()));
         let txn = db.begin().await?;
         let outcomes = insert_events(&txn, &events.iter().collect::<Vec<_>>()).await?;
+        for (body, why) in &invalid {
+            // As the webhook does: nothing WorkOS sent is lost.
+            dead_letter::keep(&txn, body, 0, &format!("from the Events API: {why}")).await?;
+        }
         if let Some(last) = &last {
             save_cursor(&txn, last).await?;
         }
         txn.commit().await?;
+        summary.invalid += invalid.len() as u64;
 
         summary.pages += 1;
         summary.fetched += page.data.len() as u64;

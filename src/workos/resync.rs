@@ -50,6 +50,9 @@ pub struct ResyncReport {
     pub users_removed: usize,
     pub seat_changes: Vec<AuditEntry>,
     pub dry_run: bool,
+    /// Directories WorkOS lists in a state other than `linked` (deleting,
+    /// unlinked, validating, invalid_credentials): reported, not compared.
+    pub left_alone: Vec<(DirectoryId, String)>,
 }
 
 async fn list_all<T: serde::de::DeserializeOwned>(
@@ -95,14 +98,27 @@ pub async fn resync(
     if plans::find_by_org(db, org).await?.is_none() {
         return Err(ResyncError::NoPlan(org.to_string()));
     }
+    // Users written after this moment (a webhook applied while the listing runs)
+    // may be missing from the listing without being gone.
+    let listing_started = Micros::now();
     let listed: Vec<ListedDirectory> =
         list_all(client, "/directories", &[("organization_id", org.to_string())], None, "directories", |_| {}).await?;
-    // A directory being deleted gets its own dsync.deleted; leave it to that.
-    let live: Vec<DirectoryId> = listed
-        .iter()
-        .filter(|d| d.state.as_deref() != Some("deleting"))
-        .filter_map(|d| DirectoryId::parse(&d.id).ok())
-        .collect();
+    // Only a linked directory's listing is its truth. One being deleted gets its
+    // own dsync.deleted; an unlinked, validating or failing one lists nobody, or
+    // not everybody: comparing it would release every seat it grants.
+    let mut live: Vec<DirectoryId> = Vec::new();
+    let mut left_alone: Vec<(DirectoryId, String)> = Vec::new();
+    for directory in &listed {
+        let Ok(id) = DirectoryId::parse(&directory.id) else { continue };
+        match directory.state.as_deref() {
+            Some("linked") => live.push(id),
+            other => {
+                let state = other.unwrap_or("unknown").to_owned();
+                progress(&format!("directory {id} is {state}: left as it is"));
+                left_alone.push((id, state));
+            }
+        }
+    }
 
     // Everything is listed before anything is changed.
     let mut listings = Vec::new();
@@ -120,7 +136,7 @@ pub async fn resync(
         listings.push((dir.clone(), users));
     }
 
-    let mut report = ResyncReport { directories: live.len(), dry_run, ..Default::default() };
+    let mut report = ResyncReport { directories: live.len(), dry_run, left_alone, ..Default::default() };
     let now = Micros::now();
     let txn = db.begin().await?;
     let plan = plans::lock_by_org(&txn, org).await?.ok_or_else(|| ResyncError::NoPlan(org.to_string()))?;
@@ -128,6 +144,9 @@ pub async fn resync(
 
     let mut scope = Scope::default();
     let mut held_dirs: BTreeSet<DirectoryId> = directory::live_directories_of(&txn, org).await?.into_iter().collect();
+    for (dir, _) in &report.left_alone {
+        held_dirs.remove(dir);
+    }
     for (dir, users) in &listings {
         held_dirs.remove(dir);
         let mut seen = BTreeSet::new();
@@ -145,11 +164,12 @@ pub async fn resync(
                 _ => report.users_already_newer += 1,
             }
         }
-        report.users_removed += remove_missing(&txn, &mut scope, org, dir, &seen, now).await?;
+        report.users_removed += remove_missing(&txn, &mut scope, org, dir, &seen, listing_started, now).await?;
     }
     // Directories we hold that WorkOS no longer lists: their users are missing too.
     for dir in held_dirs {
-        report.users_removed += remove_missing(&txn, &mut scope, org, &dir, &BTreeSet::new(), now).await?;
+        report.users_removed +=
+            remove_missing(&txn, &mut scope, org, &dir, &BTreeSet::new(), listing_started, now).await?;
     }
 
     let (changes, _) = audit::page(&txn, &plan.id, first_new_seq, u32::MAX as u64).await?;
@@ -174,17 +194,19 @@ async fn last_audit_seq(c: &impl ConnectionTrait, plan: &crate::domain::PlanId) 
 }
 
 /// Users held for `dir` but absent from its complete listing are deleted, as of
-/// now (so an older late webhook for them is stale).
+/// now (so an older late webhook for them is stale). Users written after the
+/// listing began are not missing: the listing could not show them.
 async fn remove_missing(
     c: &impl ConnectionTrait,
     scope: &mut Scope,
     org: &OrganizationId,
     dir: &DirectoryId,
     seen: &BTreeSet<crate::domain::DirectoryUserId>,
+    listing_started: Micros,
     now: Micros,
 ) -> Result<usize, DbErr> {
     let mut removed = 0;
-    for (id, email, state, updated_at) in directory::live_users_of(c, dir).await? {
+    for (id, email, state, updated_at) in directory::live_users_of(c, dir, listing_started).await? {
         if seen.contains(&id) {
             continue;
         }

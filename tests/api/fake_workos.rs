@@ -27,6 +27,8 @@ pub struct FakeState {
     pub failures: Vec<Failure>,
     /// Every request as `path?query`, in order.
     pub requests: Vec<String>,
+    /// A page that answers only after a while: `(path, after, delay)`.
+    pub slow: Option<(&'static str, String, std::time::Duration)>,
 }
 
 pub struct FakeWorkos {
@@ -85,6 +87,13 @@ async fn answer(req: HttpRequest, state: web::Data<Arc<Mutex<FakeState>>>) -> Ht
     let query: HashMap<String, String> = web::Query::<HashMap<String, String>>::from_query(req.query_string())
         .map(|q| q.into_inner())
         .unwrap_or_default();
+    let delay =
+        state.lock().unwrap().slow.as_ref().and_then(|(path, after, delay)| {
+            (req.path() == *path && query.get("after") == Some(after)).then_some(*delay)
+        });
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let mut state = state.lock().unwrap();
     state.requests.push(format!("{}?{}", req.path(), req.query_string()));
     let authorized =

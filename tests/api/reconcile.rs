@@ -414,15 +414,89 @@ async fn the_audit_trail_pages_oldest_first(store: Store) {
     assert_eq!(app.admin_get(&format!("/admin/plans/{plan}/audit?after=abc")).await.status(), 400);
 }
 
-async fn metrics_show_seats_by_plan_and_tier(store: Store) {
+async fn metrics_show_totals_by_mode_and_tier_and_name_no_plan(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
+    let other = app.create_plan("org_01SECONDORGANIZATION", None).await;
     app.set_tier(&plan, "a@example.com", "paid").await;
     app.set_tier(&plan, "b@example.com", "free").await;
-    app.set_tier(&plan, "c@example.com", "free").await;
+    app.set_tier(&other, "c@example.com", "free").await;
     let text = app.metrics_text().await;
-    assert!(text.contains(&format!("seatsync_seats{{plan_id=\"{plan}\",tier=\"paid\"}} 1\n")), "{text}");
-    assert!(text.contains(&format!("seatsync_seats{{plan_id=\"{plan}\",tier=\"free\"}} 2\n")), "{text}");
+    assert!(text.contains("seatsync_seats{tier=\"paid\"} 1\n"), "{text}");
+    assert!(text.contains("seatsync_seats{tier=\"free\"} 2\n"), "{text}");
+    assert!(text.contains("seatsync_plans{mode=\"test\"} 2\n"), "{text}");
+    assert!(text.contains("seatsync_plans{mode=\"enforced\"} 0\n"), "{text}");
+    assert!(!text.contains(&plan) && !text.contains(&other), "{text}");
+    // The plan list counts every plan from grouped queries.
+    let list = app.admin_json("/admin/plans").await;
+    let paid: Vec<u64> = list["data"].as_array().unwrap().iter().map(|p| p["paid_seats"].as_u64().unwrap()).collect();
+    assert_eq!(paid, vec![1, 0]);
+}
+
+async fn deleting_one_of_two_directories_keeps_a_shared_persons_directory_seat(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    let second = "directory_01SECONDDIRECTORY";
+    app.user("event_p1", "created", "directory_user_p1", "pat@example.com", "active", &at(1)).await;
+    app.user("event_q1", "created", "directory_user_q1", "quinn@example.com", "active", &at(2)).await;
+    let pat_again =
+        user_event_in("event_p2", "created", ORG, second, "directory_user_p2", "pat@example.com", "active", &at(3));
+    app.deliver(&pat_again).await;
+    app.deliver(&directory_event("event_gone", "dsync.deleted", ORG, DIRECTORY)).await;
+    app.settle().await;
+    assert_eq!(
+        app.seats(&plan).await,
+        vec![seat("pat@example.com", "paid", "directory"), seat("quinn@example.com", "paid", "manual")]
+    );
+    let members = app.admin_json(&format!("/admin/plans/{plan}/members")).await;
+    assert_eq!(members["data"][0]["directory_user_id"], "directory_user_p2");
+    let deleted: Vec<String> = app
+        .audit(&plan)
+        .await
+        .iter()
+        .filter(|e| e["reason"] == "directory_deleted")
+        .map(|e| e["email"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(deleted, vec!["quinn@example.com"]);
+    assert_eq!(app.plan(&plan).await["active_directory_users"], 1);
+    // Pat is still the other directory's: deactivated there, the seat goes.
+    app.deliver(&user_event_in(
+        "event_p2_off",
+        "updated",
+        ORG,
+        second,
+        "directory_user_p2",
+        "pat@example.com",
+        "inactive",
+        &at(4),
+    ))
+    .await;
+    app.settle().await;
+    assert_eq!(app.seats(&plan).await[0], seat("pat@example.com", "free", "manual"));
+}
+
+async fn hand_changes_in_test_mode_never_free_an_active_directory_user(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    app.user("event_a", "created", "directory_user_a", "a@example.com", "active", &at(1)).await;
+    app.settle().await;
+    let refused = app.set_tier(&plan, "a@example.com", "free").await;
+    assert_eq!(refused.status(), 409);
+    assert_eq!(refused.json::<Value>().await.unwrap()["error"], "seat_managed_by_directory");
+    assert_eq!(app.seats(&plan).await, vec![seat("a@example.com", "paid", "directory")]);
+
+    // Paid by hand: the seat becomes the member's own, audited from = to.
+    let taken = app.set_tier(&plan, "a@example.com", "paid").await;
+    assert_eq!(taken.status(), 200);
+    assert_eq!(taken.json::<Value>().await.unwrap()["source"], "manual");
+    let trail = reasons(&app, &plan).await;
+    assert_eq!(trail.last().unwrap(), &change("a@example.com", Some("paid"), "paid", "manual"));
+    // So the directory deactivating them no longer takes it (test mode).
+    app.user("event_a_off", "updated", "directory_user_a", "a@example.com", "inactive", &at(2)).await;
+    app.settle().await;
+    assert_eq!(app.seats(&plan).await, vec![seat("a@example.com", "paid", "manual")]);
+    // Free by hand for someone no longer active is allowed.
+    assert_eq!(app.set_tier(&plan, "a@example.com", "free").await.status(), 200);
 }
 
 async fn the_background_reconciler_applies_without_being_asked(store: Store) {
@@ -460,8 +534,10 @@ both_stores!(
     plans_have_one_per_organization_and_answer_errors_in_shape,
     preview_shows_what_enforcement_would_do,
     the_audit_trail_pages_oldest_first,
-    metrics_show_seats_by_plan_and_tier,
+    metrics_show_totals_by_mode_and_tier_and_name_no_plan,
     the_background_reconciler_applies_without_being_asked,
+    deleting_one_of_two_directories_keeps_a_shared_persons_directory_seat,
+    hand_changes_in_test_mode_never_free_an_active_directory_user,
 );
 
 async fn a_database_fault_while_applying_leaves_the_event_pending_and_it_is_retried(store: Store) {

@@ -169,6 +169,23 @@ async fn the_replay_command_prints_each_event_and_its_final_status(store: Store)
     .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("401\tsignature_mismatch"));
+
+    // --url may also be the webhook URL as registered in WorkOS.
+    let webhook_url = format!("{}/webhooks/workos/", app.address);
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_seatsync"))
+            .args(["replay", "fixtures/events/dsync.user.created.json", "--url", &webhook_url, "--wait"])
+            .env_clear()
+            .env("WORKOS_WEBHOOK_SECRET", SECRET)
+            .env("ADMIN_TOKEN", ADMIN_TOKEN)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("\tdsync.user.created\t200\taccepted"), "{stdout}");
 }
 
 both_stores!(the_replay_command_prints_each_event_and_its_final_status);

@@ -265,6 +265,136 @@ async fn a_dry_run_reports_the_changes_and_makes_none(store: Store) {
     assert_eq!(summary(&dry), summary(&real));
 }
 
+async fn backfill_keeps_an_invalid_entry_as_a_dead_letter_and_moves_past_it(store: Store) {
+    let app = spawn_app(store).await;
+    app.create_plan(ORG, None).await;
+    let fake = FakeWorkos::start();
+    // An id too long to be an event id: not a valid envelope. A page of it alone,
+    // then a page with a valid event: WorkOS says there is more after the first.
+    let invalid = json!({"id": format!("event_{}", "x".repeat(300)), "event": "dsync.user.created", "data": {}});
+    let valid = events(1).remove(0);
+    {
+        let mut state = fake.state.lock().unwrap();
+        state.page_size = 1;
+        state.events = vec![invalid.clone(), valid];
+    }
+    let client = fake.client();
+    let run = backfill(&app.db, &client, None, |_| {});
+    let summary = tokio::time::timeout(std::time::Duration::from_secs(20), run)
+        .await
+        .expect("backfill ends instead of fetching the same page forever")
+        .unwrap();
+    assert_eq!((summary.pages, summary.fetched, summary.stored, summary.invalid), (2, 2, 1, 1));
+    assert_eq!(app.count("SELECT COUNT(*) FROM dead_letters").await, 1);
+    assert_eq!(saved_cursor(&app.db).await.unwrap().as_deref(), Some("event_0000"));
+    assert_eq!(fake.requests().len(), 2);
+
+    // A last page holding only an invalid entry: the cursor moves past it too.
+    fake.state.lock().unwrap().events.push(json!({"id": "event_zz", "event": "dsync.user.created", "data": "no"}));
+    fake.state.lock().unwrap().events[2]["id"] = json!(format!("event_{}", "y".repeat(300)));
+    let summary = backfill(&app.db, &fake.client(), None, |_| {}).await.unwrap();
+    assert_eq!((summary.stored, summary.invalid), (0, 1));
+    assert_eq!(saved_cursor(&app.db).await.unwrap(), Some(format!("event_{}", "y".repeat(300))));
+    assert_eq!(app.count("SELECT COUNT(*) FROM dead_letters").await, 2);
+}
+
+/// Twelve active users of one directory: the plan is enforced, all twelve paid.
+async fn enforced_directory(app: &TestApp) -> String {
+    let plan = app.create_plan(ORG, None).await;
+    for i in 0..12u32 {
+        app.user(
+            &format!("event_u{i}"),
+            "created",
+            &format!("directory_user_{i:02}"),
+            &format!("user{i:02}@example.com"),
+            "active",
+            &at(i),
+        )
+        .await;
+    }
+    app.settle().await;
+    assert_eq!(app.plan(&plan).await["mode"], "enforced");
+    plan
+}
+
+async fn resync_leaves_a_deleting_directory_alone_and_dsync_deleted_keeps_every_seat(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = enforced_directory(&app).await;
+    let fake = FakeWorkos::start();
+    fake.state.lock().unwrap().directories =
+        vec![json!({"object": "directory", "id": DIRECTORY, "organization_id": ORG, "state": "deleting"})];
+    let before = (app.seats(&plan).await, app.audit(&plan).await);
+    let report = resync(&app.db, &fake.client(), &OrganizationId::parse(ORG).unwrap(), false, |_| {}).await.unwrap();
+    assert_eq!(report.left_alone, vec![(seatsync::domain::DirectoryId::parse(DIRECTORY).unwrap(), "deleting".into())]);
+    assert_eq!((report.directories, report.users_removed, report.seat_changes.len()), (0, 0, 0));
+    assert_eq!((app.seats(&plan).await, app.audit(&plan).await), before);
+    // No user listing was even asked for.
+    assert!(fake.requests().iter().all(|r| !r.starts_with("/directory_users")));
+
+    // The directory's own deletion then keeps every seat, as the directory's no more.
+    app.deliver(&directory_event("event_gone", "dsync.deleted", ORG, DIRECTORY)).await;
+    app.settle().await;
+    let seats = app.seats(&plan).await;
+    assert_eq!(seats.len(), 12);
+    assert!(seats.iter().all(|(_, tier, source)| tier == "paid" && source == "manual"), "{seats:?}");
+    let deleted = app.audit(&plan).await.into_iter().filter(|e| e["reason"] == "directory_deleted").count();
+    assert_eq!(deleted, 12);
+    assert_eq!(app.plan(&plan).await["mode"], "test");
+}
+
+async fn resync_keeps_a_user_created_by_webhook_while_it_was_listing(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = enforced_directory(&app).await;
+    let fake = FakeWorkos::start();
+    let listed: Vec<Value> = (0..12u32)
+        .map(|i| {
+            user_event(
+                "x",
+                "created",
+                &format!("directory_user_{i:02}"),
+                &format!("user{i:02}@example.com"),
+                "active",
+                &at(i),
+            )["data"]
+                .clone()
+        })
+        .collect();
+    {
+        let mut state = fake.state.lock().unwrap();
+        state.page_size = 6;
+        state.directories =
+            vec![json!({"object": "directory", "id": DIRECTORY, "organization_id": ORG, "state": "linked"})];
+        state.users.insert(DIRECTORY.into(), listed);
+        // The second page of users comes two seconds late.
+        state.slow = Some(("/directory_users", "directory_user_05".into(), std::time::Duration::from_secs(2)));
+    }
+    let client = fake.client();
+    let db = app.db.clone();
+    let resync_run = tokio::spawn(async move {
+        resync(&db, &client, &OrganizationId::parse(ORG).unwrap(), false, |_| {}).await.unwrap()
+    });
+    // While the listing waits between pages, a new person is provisioned.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    app.user("event_new", "created", "directory_user_new", "new@example.com", "active", &at(50)).await;
+    app.settle().await;
+    assert_eq!(app.event_status("event_new").await, "applied");
+    let report = resync_run.await.unwrap();
+    assert_eq!((report.users_listed, report.users_removed), (12, 0));
+    let seats = app.seats(&plan).await;
+    assert!(seats.contains(&seat("new@example.com", "paid", "directory")), "{seats:?}");
+    assert_eq!(app.plan(&plan).await["paid_seats"], 13);
+    // WorkOS retrying the creation is not stale: nothing marked the user deleted.
+    app.user("event_new_retry", "created", "directory_user_new", "new@example.com", "active", &at(50)).await;
+    app.settle().await;
+    assert_eq!(app.event_status("event_new_retry").await, "applied");
+}
+
+both_stores!(
+    backfill_keeps_an_invalid_entry_as_a_dead_letter_and_moves_past_it,
+    resync_leaves_a_deleting_directory_alone_and_dsync_deleted_keeps_every_seat,
+    resync_keeps_a_user_created_by_webhook_while_it_was_listing,
+);
+
 both_stores!(
     backfill_stores_every_page_once_and_skips_events_already_delivered,
     backfill_resumes_after_a_crash_between_pages,
