@@ -77,6 +77,9 @@ pub enum Command {
         /// Print what would change and change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Apply even when the release guard's limit would be passed.
+        #[arg(long)]
+        allow_mass_release: bool,
     },
     /// Print throughput and latency figures (webhook intake, enforcement).
     Bench {
@@ -157,6 +160,8 @@ pub enum PlansCommand {
     },
     /// What enforcement would do if it started now.
     Preview { plan_id: String },
+    /// Approve a release-guard hold: the held events apply, in order, without limit.
+    Approve { plan_id: String },
     /// The audit trail of seat changes, oldest first.
     Audit {
         plan_id: String,
@@ -217,11 +222,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 summary.cursor.as_deref().unwrap_or("(none)")
             );
         }
-        Command::Resync { organization, dry_run } => {
+        Command::Resync { organization, dry_run, allow_mass_release } => {
             let conn = open_database(&settings).await?;
             let client = workos_client(&settings)?;
             let org = crate::domain::OrganizationId::parse(&organization)?;
-            let report = resync::resync(&conn, &client, &org, dry_run, |line| eprintln!("{line}")).await?;
+            let options = resync::ResyncOptions { dry_run, allow_mass_release, guard: settings.release_guard };
+            let report = resync::resync(&conn, &client, &org, options, |line| eprintln!("{line}")).await?;
+            if let Some(check) = report.release_check {
+                println!(
+                    "release guard: {} paid seats released against a limit of {} ({} already in the window){}",
+                    check.would_release,
+                    check.limit.map_or("none".to_owned(), |l| l.to_string()),
+                    check.released_in_window,
+                    if check.passes_limit() { ": over the limit" } else { "" }
+                );
+            }
             for (directory, state) in &report.left_alone {
                 println!("directory {directory} is {state}: not compared, its users keep their seats");
             }
@@ -309,6 +324,7 @@ async fn plans_command(
             to_value(plans::set_tier(conn, &plan_id, &email, &tier).await?)?
         }
         PlansCommand::Preview { plan_id } => to_value(plans::preview(conn, &plan_id).await?)?,
+        PlansCommand::Approve { plan_id } => to_value(plans::approve_hold(conn, &plan_id).await?)?,
         PlansCommand::Audit { plan_id, after, limit } => {
             to_value(plans::audit(conn, &plan_id, after.as_deref(), limit.as_deref()).await?)?
         }

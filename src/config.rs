@@ -95,6 +95,7 @@ pub struct Settings {
     pub events_poll_every: Option<Duration>,
     pub resync_every: Option<Duration>,
     pub log_format: LogFormat,
+    pub release_guard: crate::reconcile::guard::GuardSettings,
 }
 
 /// One line naming the variable and what is wrong with it.
@@ -180,6 +181,17 @@ impl Settings {
         };
         let events_poll_every = optional_secs("WORKOS_EVENTS_POLL_SECS")?;
         let resync_every = optional_secs("WORKOS_RESYNC_EVERY_SECS")?;
+        let release_guard = crate::reconcile::guard::GuardSettings {
+            min: parse_number::<u64>(&get, "RELEASE_LIMIT_MIN", 10)?,
+            percent: match parse_number::<u64>(&get, "RELEASE_LIMIT_PERCENT", 20)? {
+                p if p <= 100 => p,
+                _ => return Err(problem("RELEASE_LIMIT_PERCENT", "must be between 0 and 100")),
+            },
+            window: match parse_number::<u64>(&get, "RELEASE_WINDOW_SECS", 3600)? {
+                0 => return Err(problem("RELEASE_WINDOW_SECS", "must be at least 1")),
+                secs => Duration::from_secs(secs),
+            },
+        };
         let log_format = match get("LOG_FORMAT").as_deref().map(str::trim) {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
@@ -200,6 +212,7 @@ impl Settings {
             events_poll_every,
             resync_every,
             log_format,
+            release_guard,
         })
     }
 

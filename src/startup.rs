@@ -95,7 +95,8 @@ impl Application {
         let (stop, _) = watch::channel(false);
         let mut background = Vec::new();
         let mut stopped = stop.subscribe();
-        background.push(tokio::spawn(reconciler.clone().run(db.clone(), metrics.clone(), async move {
+        let guard = settings.release_guard;
+        background.push(tokio::spawn(reconciler.clone().run(db.clone(), metrics.clone(), guard, async move {
             let _ = stopped.wait_for(|s| *s).await;
         })));
         if let Some(client) = workos {
@@ -105,7 +106,13 @@ impl Application {
                 background.push(tokio::spawn(task));
             }
             if let Some(every) = settings.resync_every {
-                background.push(tokio::spawn(schedule::resync_all(db.clone(), client, every, stop.subscribe())));
+                background.push(tokio::spawn(schedule::resync_all(
+                    db.clone(),
+                    client,
+                    every,
+                    settings.release_guard,
+                    stop.subscribe(),
+                )));
             }
         }
 

@@ -15,6 +15,14 @@ pub struct Model {
     pub created_at: i64,
     /// Bumped by every writer: the write that serialises work per plan.
     pub lock_version: i64,
+    /// The release guard's limit: NULL for the default, 0 for off.
+    pub release_limit: Option<i32>,
+    /// Since when events are held by the release guard (NULL: no hold).
+    pub hold_since: Option<i64>,
+    /// Held events up to this inbox `seq` were approved: applied without limit.
+    pub approved_through: Option<i64>,
+    /// The guard counts only audit rows after this `seat_audit.seq`.
+    pub release_floor: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

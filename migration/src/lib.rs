@@ -6,6 +6,7 @@ mod m20261128_000001_create_tables;
 mod m20261128_000002_inbox_order_key;
 mod m20261129_000003_queue_indexes;
 mod m20261129_000004_directory_user_stored_at;
+mod m20261129_000005_release_guard;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_inbox_order_key::Migration),
             Box::new(m20261129_000003_queue_indexes::Migration),
             Box::new(m20261129_000004_directory_user_stored_at::Migration),
+            Box::new(m20261129_000005_release_guard::Migration),
         ]
     }
 }

@@ -12,6 +12,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(plans::create)
             .service(plans::list)
             .service(plans::show)
+            .service(plans::update)
+            .service(plans::approve_hold)
             .service(plans::members)
             .service(plans::set_tier)
             .service(plans::preview)

@@ -4,14 +4,14 @@ use crate::{
     plans::{self, NewPlan, PlanError},
     startup::AppState,
 };
-use actix_web::{HttpResponse, ResponseError, get, http::StatusCode, post, put, web};
+use actix_web::{HttpResponse, ResponseError, get, http::StatusCode, patch, post, put, web};
 use serde::Deserialize;
 
 impl ResponseError for PlanError {
     fn status_code(&self) -> StatusCode {
         match self {
             PlanError::NotFound(_) => StatusCode::NOT_FOUND,
-            PlanError::PlanExists(_) | PlanError::SeatManagedByDirectory => StatusCode::CONFLICT,
+            PlanError::PlanExists(_) | PlanError::SeatManagedByDirectory | PlanError::NoHold => StatusCode::CONFLICT,
             PlanError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PlanError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -22,6 +22,7 @@ impl ResponseError for PlanError {
             PlanError::NotFound(_) => "not_found",
             PlanError::PlanExists(_) => "plan_exists",
             PlanError::SeatManagedByDirectory => "seat_managed_by_directory",
+            PlanError::NoHold => "no_hold",
             PlanError::BadRequest(_) => "bad_request",
             PlanError::Database(_) => {
                 log_chain("admin request failed", self);
@@ -87,6 +88,44 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, PlanError>
 #[get("/plans/{plan_id}")]
 pub async fn show(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PlanError> {
     Ok(HttpResponse::Ok().json(plans::show(&state.db, &path).await?))
+}
+
+/// `null` and absent are different: `Some(None)` is an explicit null.
+fn explicit_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchPlan {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    test_mode_max_users: Option<i64>,
+    #[serde(default, deserialize_with = "explicit_null")]
+    release_limit: Option<Option<i64>>,
+}
+
+#[patch("/plans/{plan_id}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<PatchPlan>,
+) -> Result<HttpResponse, PlanError> {
+    let body = body.into_inner();
+    let changes = plans::PlanChanges {
+        name: body.name,
+        test_mode_max_users: body.test_mode_max_users,
+        release_limit: body.release_limit,
+    };
+    Ok(HttpResponse::Ok().json(plans::update(&state.db, &path, changes).await?))
+}
+
+#[post("/plans/{plan_id}/hold/approve")]
+pub async fn approve_hold(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PlanError> {
+    let plan = plans::approve_hold(&state.db, &path).await?;
+    state.reconciler.wake();
+    Ok(HttpResponse::Ok().json(plan))
 }
 
 #[get("/plans/{plan_id}/members")]

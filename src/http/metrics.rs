@@ -59,6 +59,8 @@ async fn database_gauges(state: &AppState, out: &mut String) -> Result<(), sea_o
         let n = modes.iter().find(|(m, _)| m == mode).map_or(0, |(_, n)| *n);
         let _ = writeln!(out, "seatsync_plans{{{}}} {n}", render_labels(&[("mode", mode.to_owned())]));
     }
+    let on_hold = plans::on_hold(&state.db).await?;
+    let _ = writeln!(out, "# TYPE seatsync_plans_on_hold gauge\nseatsync_plans_on_hold {on_hold}");
     let _ = writeln!(out, "# TYPE seatsync_seats gauge");
     for tier in ["paid", "free"] {
         let n = tiers.iter().find(|(t, _)| t == tier).map_or(0, |(_, n)| *n);

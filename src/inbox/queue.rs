@@ -42,6 +42,8 @@ pub struct QueuedEvent {
     pub parked: bool,
     /// False while a retry back-off runs: the group waits for it.
     pub due: bool,
+    /// Stopped by the release guard: the group waits until an operator approves.
+    pub held: bool,
 }
 
 /// A claimed group: its oldest unsettled events, in arrival order.
@@ -115,7 +117,7 @@ pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -
         // word: SQLite uses a partial index only then.
         sql.push_str(&format!(
             "SELECT * FROM (SELECT {columns} FROM inbox_events WHERE order_key = ? \
-             AND status IN ('pending', 'parked') ORDER BY seq LIMIT ?) g{i}"
+             AND status IN ('pending', 'parked', 'held') ORDER BY seq LIMIT ?) g{i}"
         ));
         values.push(key.clone().into());
         values.push((per_group as i64).into());
@@ -139,6 +141,7 @@ pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -
             body: col(row, "body")?,
             attempts: col(row, "attempts")?,
             parked: col::<String>(row, "status")? == "parked",
+            held: col::<String>(row, "status")? == "held",
             due: next_attempt_at.is_none_or(|t| t <= now.0),
         };
         match key.and_then(|k| by_key.iter_mut().find(|g| g.key.as_deref() == Some(k.as_str()))) {
@@ -221,7 +224,7 @@ pub async fn park_from(c: &impl ConnectionTrait, key: Option<&str>, seq: i64) ->
         Some(key) => c.execute_raw(stmt(
             backend,
             "UPDATE inbox_events SET status = 'parked', error = NULL, next_attempt_at = NULL \
-             WHERE order_key = ? AND status IN ('pending', 'parked') AND status = 'pending' AND seq >= ?",
+             WHERE order_key = ? AND status IN ('pending', 'parked', 'held') AND status = 'pending' AND seq >= ?",
             [key.into(), seq.into()],
         )),
         None => c.execute_raw(stmt(
@@ -233,6 +236,81 @@ pub async fn park_from(c: &impl ConnectionTrait, key: Option<&str>, seq: i64) ->
     }
     .await
     .map(|_| ())
+}
+
+/// The release guard stopped the event at `seq`: it and the rest of its group
+/// are `held` until an operator approves.
+pub async fn hold_from(c: &impl ConnectionTrait, key: Option<&str>, seq: i64) -> Result<(), DbErr> {
+    let backend = c.get_database_backend();
+    match key {
+        Some(key) => c.execute_raw(stmt(
+            backend,
+            "UPDATE inbox_events SET status = 'held', next_attempt_at = NULL \
+             WHERE order_key = ? AND status IN ('pending', 'parked', 'held') AND status <> 'held' AND seq >= ?",
+            [key.into(), seq.into()],
+        )),
+        None => c.execute_raw(stmt(
+            backend,
+            "UPDATE inbox_events SET status = 'held', next_attempt_at = NULL WHERE seq = ? AND status = 'pending'",
+            [seq.into()],
+        )),
+    }
+    .await
+    .map(|_| ())
+}
+
+/// An operator approved: the group's held events go back to the queue, in their
+/// order. Returns the last `seq` released (None: nothing was held).
+pub async fn release_held(c: &impl ConnectionTrait, key: &str) -> Result<Option<i64>, DbErr> {
+    let backend = c.get_database_backend();
+    lock_group(c, key).await?;
+    let last = c
+        .query_one_raw(stmt(
+            backend,
+            "SELECT MAX(seq) AS seq FROM inbox_events \
+             WHERE order_key = ? AND status IN ('pending', 'parked', 'held') AND status = 'held'",
+            [key.into()],
+        ))
+        .await?
+        .map(|r| col::<Option<i64>>(&r, "seq"))
+        .transpose()?
+        .flatten();
+    c.execute_raw(stmt(
+        backend,
+        "UPDATE inbox_events SET status = 'pending' \
+         WHERE order_key = ? AND status IN ('pending', 'parked', 'held') AND status = 'held'",
+        [key.into()],
+    ))
+    .await?;
+    Ok(last)
+}
+
+/// The bodies of a group's held events, oldest first (at most `limit`).
+pub async fn held_bodies(c: &impl ConnectionTrait, key: &str, limit: u64) -> Result<(u64, Vec<Vec<u8>>), DbErr> {
+    let backend = c.get_database_backend();
+    let count = c
+        .query_one_raw(stmt(
+            backend,
+            "SELECT COUNT(*) AS n FROM inbox_events \
+             WHERE order_key = ? AND status IN ('pending', 'parked', 'held') AND status = 'held'",
+            [key.into()],
+        ))
+        .await?
+        .map(|r| col::<i64>(&r, "n"))
+        .transpose()?
+        .unwrap_or(0);
+    let bodies = c
+        .query_all_raw(stmt(
+            backend,
+            "SELECT body FROM inbox_events \
+             WHERE order_key = ? AND status IN ('pending', 'parked', 'held') AND status = 'held' ORDER BY seq LIMIT ?",
+            [key.into(), i64::try_from(limit).unwrap_or(i64::MAX).into()],
+        ))
+        .await?
+        .iter()
+        .map(|r| col::<Vec<u8>>(r, "body"))
+        .collect::<Result<_, _>>()?;
+    Ok((count.max(0) as u64, bodies))
 }
 
 /// The event cannot be applied as it is; its group goes on without it.
@@ -273,7 +351,7 @@ pub async fn unpark_group(c: &impl ConnectionTrait, key: &str) -> Result<u64, Db
     c.execute_raw(stmt(
         c.get_database_backend(),
         "UPDATE inbox_events SET status = 'pending' \
-         WHERE order_key = ? AND status IN ('pending', 'parked') AND status = 'parked'",
+         WHERE order_key = ? AND status IN ('pending', 'parked', 'held') AND status = 'parked'",
         [key.into()],
     ))
     .await

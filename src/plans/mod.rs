@@ -2,13 +2,15 @@
 pub mod views;
 
 use crate::{
-    domain::{Email, Micros, OrganizationId, PlanId, PlanMode, Reason, Source, Tier},
+    domain::order_key,
+    domain::{Email, Micros, OrganizationId, PlanId, Reason, Source, Tier},
+    events::{Command, Envelope, translate},
     inbox::queue,
     reconcile::{enforcement, rule},
     seats::{audit, directory, members, plans},
 };
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
-pub use views::{AuditPage, MemberView, PlanView, PreviewView};
+pub use views::{AuditPage, HoldView, MemberView, PlanView, PreviewView};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -22,6 +24,8 @@ pub enum PlanError {
     SeatManagedByDirectory,
     #[error("{0}")]
     BadRequest(String),
+    #[error("nothing is held for this plan")]
+    NoHold,
     #[error("database error")]
     Database(#[from] DbErr),
 }
@@ -49,15 +53,7 @@ pub async fn create(db: &DatabaseConnection, new: NewPlan, default_max: u32) -> 
     if plans::find_by_org(db, &org).await?.is_some() {
         return Err(PlanError::PlanExists(org.to_string()));
     }
-    let plan = plans::Plan {
-        id: PlanId::generate(),
-        name: name.to_owned(),
-        organization_id: org.clone(),
-        mode: PlanMode::Test,
-        test_mode_max_users: max,
-        enforced_at: None,
-        created_at: Micros::now(),
-    };
+    let plan = plans::Plan::new(PlanId::generate(), name.to_owned(), org.clone(), max);
     let txn = db.begin().await?;
     match plans::insert(&txn, &plan).await {
         Ok(()) => {}
@@ -85,16 +81,119 @@ async fn existing(db: &DatabaseConnection, id: &str) -> Result<plans::Plan, Plan
 pub async fn show(db: &DatabaseConnection, id: &str) -> Result<PlanView, PlanError> {
     let plan = existing(db, id).await?;
     let counts = plans::counts(db, &plan).await?;
-    Ok(PlanView::new(&plan, counts))
+    Ok(PlanView { hold: hold_view(db, &plan).await?, ..PlanView::new(&plan, counts) })
+}
+
+/// How many emails a hold lists at most.
+const WOULD_RELEASE_MAX: u64 = 1000;
+
+/// The hold, if the plan has one: its held events and the paid members they
+/// would move to free.
+async fn hold_view(db: &DatabaseConnection, plan: &plans::Plan) -> Result<Option<HoldView>, PlanError> {
+    let Some(since) = plan.hold_since else { return Ok(None) };
+    let key = order_key::of_organization(&plan.organization_id);
+    let (held_events, bodies) = queue::held_bodies(db, &key, WOULD_RELEASE_MAX).await?;
+    let mut leaving: Vec<Email> = bodies
+        .iter()
+        .filter_map(|body| Envelope::parse(body).ok())
+        .filter_map(|envelope| match translate(&envelope) {
+            Ok(Command::ChangeDirectoryUser(change)) if change.deleted || !change.state.is_active() => {
+                Some(change.email)
+            }
+            _ => None,
+        })
+        .collect();
+    leaving.sort();
+    leaving.dedup();
+    let emails: Vec<&Email> = leaving.iter().collect();
+    let mut would_release: Vec<String> = members::get_many(db, &plan.id, &emails)
+        .await?
+        .into_iter()
+        .filter(|m| m.seat.tier == Tier::Paid)
+        .map(|m| m.email)
+        .collect();
+    would_release.sort();
+    Ok(Some(HoldView { since: since.to_rfc3339(), held_events, would_release }))
+}
+
+/// `POST /admin/plans/{id}/hold/approve`: every event held now is applied, in
+/// order and without limit; the guard counts from zero after them.
+pub async fn approve_hold(db: &DatabaseConnection, id: &str) -> Result<PlanView, PlanError> {
+    let plan_id = parse_plan_id(id)?;
+    let txn = db.begin().await?;
+    let plan = plans::lock_by_id(&txn, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
+    if plan.hold_since.is_none() {
+        return Err(PlanError::NoHold);
+    }
+    let through = queue::release_held(&txn, &order_key::of_organization(&plan.organization_id)).await?;
+    plans::approve_hold(&txn, &plan.id, through).await?;
+    txn.commit().await?;
+    tracing::warn!(plan_id = %plan.id, approved_through = ?through, "release guard: hold approved");
+    show(db, id).await
+}
+
+/// `PATCH /admin/plans/{id}`: `None` leaves a field as it is; `release_limit`
+/// `Some(None)` goes back to the default.
+#[derive(Debug, Default, Clone)]
+pub struct PlanChanges {
+    pub name: Option<String>,
+    pub test_mode_max_users: Option<i64>,
+    pub release_limit: Option<Option<i64>>,
+}
+
+pub async fn update(db: &DatabaseConnection, id: &str, changes: PlanChanges) -> Result<PlanView, PlanError> {
+    let plan_id = parse_plan_id(id)?;
+    let name = changes.name.as_deref().map(valid_name).transpose()?;
+    let max = changes.test_mode_max_users.map(valid_threshold).transpose()?;
+    let release_limit = match changes.release_limit {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(n)) => Some(Some(u32::try_from(n).ok().filter(|n| *n <= i32::MAX as u32).ok_or_else(|| {
+            PlanError::BadRequest("release_limit must be null or a whole number, at least 0".into())
+        })?)),
+    };
+    let txn = db.begin().await?;
+    let mut plan = plans::lock_by_id(&txn, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
+    if let Some(name) = name {
+        plan.name = name;
+    }
+    if let Some(max) = max {
+        plan.test_mode_max_users = max;
+    }
+    if let Some(limit) = release_limit {
+        plan.release_limit = limit;
+    }
+    plans::update_settings(&txn, &plan).await?;
+    // A lower threshold may be passed already: enforcement starts now, audited.
+    enforcement::start_if_due(&txn, &plan, None, Micros::now()).await?;
+    txn.commit().await?;
+    show(db, id).await
+}
+
+fn valid_name(raw: &str) -> Result<String, PlanError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(PlanError::BadRequest("name must be 1 to 200 characters, without control characters".into()));
+    }
+    Ok(name.to_owned())
+}
+
+fn valid_threshold(n: i64) -> Result<u32, PlanError> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| *n <= i32::MAX as u32)
+        .ok_or_else(|| PlanError::BadRequest("test_mode_max_users must be a whole number, at least 0".into()))
 }
 
 pub async fn list(db: &DatabaseConnection) -> Result<Vec<PlanView>, PlanError> {
     let counts = plans::counts_all(db).await?;
-    Ok(plans::list(db)
-        .await?
-        .iter()
-        .map(|plan| PlanView::new(plan, counts.get(&plan.id).copied().unwrap_or_default()))
-        .collect())
+    let mut out = Vec::new();
+    for plan in plans::list(db).await? {
+        let view = PlanView::new(&plan, counts.get(&plan.id).copied().unwrap_or_default());
+        // Only a plan on hold costs more queries.
+        out.push(PlanView { hold: hold_view(db, &plan).await?, ..view });
+    }
+    Ok(out)
 }
 
 pub async fn members(db: &DatabaseConnection, id: &str) -> Result<Vec<MemberView>, PlanError> {

@@ -20,6 +20,17 @@ pub struct PlanView {
     pub active_directory_users: u64,
     pub paid_seats: u64,
     pub free_seats: u64,
+    pub release_limit: Option<u32>,
+    pub hold: Option<HoldView>,
+}
+
+/// The release guard's hold on a plan (CONTRACT 4.1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HoldView {
+    pub since: String,
+    pub held_events: u64,
+    /// Emails the held events would move to free (paid members now).
+    pub would_release: Vec<String>,
 }
 
 impl PlanView {
@@ -34,6 +45,8 @@ impl PlanView {
             active_directory_users: counts.active_directory_users,
             paid_seats: counts.paid_seats,
             free_seats: counts.free_seats,
+            release_limit: plan.release_limit,
+            hold: None,
         }
     }
 }

@@ -1,7 +1,11 @@
 //! Applying one domain command to the seat store, inside the caller's transaction.
-use super::{enforcement, rule};
+use super::{
+    enforcement,
+    guard::{self, Budget, GuardSettings},
+    rule,
+};
 use crate::{
-    domain::{DirectoryId, Email, EventId, Micros, OrganizationId, PlanMode, Reason, order_key},
+    domain::{DirectoryId, Email, EventId, Micros, OrganizationId, PlanId, PlanMode, Reason, Tier, order_key},
     events::{Command, DirectoryUserChange},
     inbox::queue,
     seats::{
@@ -44,6 +48,10 @@ impl Outcome {
 pub struct Scope {
     plans: HashMap<OrganizationId, Option<Plan>>,
     directories: HashMap<DirectoryId, Option<DirectoryRow>>,
+    /// Counted releases (`guard::COUNTED`) since the caller last took them.
+    pub released: u64,
+    /// Each guarded plan's budget, read once under its lock, kept up to date.
+    budgets: HashMap<PlanId, Budget>,
 }
 
 impl Scope {
@@ -58,6 +66,61 @@ impl Scope {
         // resync adding one): read them again from now on.
         self.directories.retain(|_, row| row.as_ref().is_some_and(|d| &d.organization_id != org));
         Ok(plan)
+    }
+
+    pub fn take_released(&mut self) -> u64 {
+        std::mem::take(&mut self.released)
+    }
+
+    /// Forgets what was read (after a savepoint was rolled back): plans and
+    /// directories are read again, under the locks the transaction still holds.
+    pub fn forget_reads(&mut self) {
+        self.plans.clear();
+        self.directories.clear();
+        self.released = 0;
+    }
+
+    /// The plan's release budget for this transaction.
+    pub async fn budget(
+        &mut self,
+        c: &impl ConnectionTrait,
+        plan: &Plan,
+        settings: &GuardSettings,
+        now: Micros,
+    ) -> Result<Budget, DbErr> {
+        if let Some(budget) = self.budgets.get(&plan.id) {
+            return Ok(*budget);
+        }
+        let budget = guard::budget(c, plan, settings, now).await?;
+        self.budgets.insert(plan.id.clone(), budget);
+        Ok(budget)
+    }
+
+    pub fn forget_budget(&mut self, plan: &PlanId) {
+        self.budgets.remove(plan);
+    }
+
+    pub fn spend(&mut self, plan: &PlanId, released: u64) {
+        if let Some(budget) = self.budgets.get_mut(plan) {
+            budget.used += released;
+        }
+    }
+
+    /// The plan a user change is for, if one exists (locked), as `change_user`
+    /// finds it.
+    pub async fn plan_for(
+        &mut self,
+        c: &impl ConnectionTrait,
+        change: &DirectoryUserChange,
+    ) -> Result<Option<Plan>, DbErr> {
+        let org = match &change.organization {
+            Some(org) => org.clone(),
+            None => match self.directory(c, &change.directory).await? {
+                Some(known) => known.organization_id,
+                None => return Ok(None),
+            },
+        };
+        self.plan(c, &org).await
     }
 
     fn set_mode(&mut self, plan: &Plan, mode: PlanMode, enforced_at: Option<Micros>) {
@@ -230,10 +293,13 @@ pub async fn change_user(
     let reason = |default| reason_override.unwrap_or(default);
     match moved_from {
         Some(old) => {
-            settle_email(c, &plan, &old, reason(Reason::EmailChanged), event, now).await?;
-            settle_email(c, &plan, &change.email, reason(Reason::EmailChanged), event, now).await?;
+            let old_released = settle_email(c, &plan, &old, reason(Reason::EmailChanged), event, now).await?;
+            let new_released = settle_email(c, &plan, &change.email, reason(Reason::EmailChanged), event, now).await?;
+            scope.released += u64::from(old_released) + u64::from(new_released);
         }
-        None => settle_email(c, &plan, &change.email, reason(state_reason), event, now).await?,
+        None => {
+            scope.released += u64::from(settle_email(c, &plan, &change.email, reason(state_reason), event, now).await?)
+        }
     }
     if enforcement::start_if_due(c, &plan, event, now).await? {
         scope.set_mode(&plan, PlanMode::Enforced, Some(now));
@@ -242,6 +308,7 @@ pub async fn change_user(
 }
 
 /// Brings one member's seat to what the rule says, auditing a tier change.
+/// Returns whether it released a paid seat in a way the release guard counts.
 pub async fn settle_email(
     c: &impl ConnectionTrait,
     plan: &Plan,
@@ -249,15 +316,15 @@ pub async fn settle_email(
     reason: Reason,
     event: Option<&EventId>,
     now: Micros,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     let SeatInputs { active, link, member: current } =
         members::seat_inputs(c, &plan.id, &plan.organization_id, email).await?;
     let Some(target) = rule::target_seat(plan.mode, current.as_ref().map(|m| m.seat), active) else {
-        return Ok(());
+        return Ok(false);
     };
     let unchanged = current.as_ref().is_some_and(|m| m.seat == target && m.directory_user_id == link);
     if unchanged {
-        return Ok(());
+        return Ok(false);
     }
     members::put(c, &plan.id, email, target, link.as_deref(), now).await?;
     let from = current.map(|m| m.seat.tier);
@@ -268,7 +335,7 @@ pub async fn settle_email(
         )
         .await?;
     }
-    Ok(())
+    Ok(from == Some(Tier::Paid) && target.tier == Tier::Free && guard::counts(reason))
 }
 
 /// Whether `change` can go through the batched path (`bulk`): its plan exists and

@@ -9,7 +9,7 @@
 //! Everything else (a plan in test mode, where a change may start enforcement;
 //! directories appearing or going; legacy payloads; a user moving between
 //! organizations) takes the per-event path.
-use super::{apply::Outcome, rule};
+use super::{apply::Outcome, guard, rule};
 use crate::{
     domain::{DirectoryUserId, Email, EventId, Micros, PlanMode, Reason, Tier},
     events::DirectoryUserChange,
@@ -28,14 +28,28 @@ pub struct Item<'a> {
     pub event: &'a EventId,
 }
 
-/// Applies `items` in order to the enforced `plan`. `None`: the run is not one
-/// this path takes (a user held under another organization); nothing was written.
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunResult {
+    /// One per item applied, in order.
+    pub outcomes: Vec<Outcome>,
+    /// Counted releases (see `guard::COUNTED`) among them.
+    pub released: u64,
+    /// The item the release guard stopped: it and every later item were not
+    /// applied.
+    pub held_at: Option<usize>,
+}
+
+/// Applies `items` in order to the enforced `plan`, releasing at most
+/// `remaining` paid seats (None: any number). `None`: the run is not one this
+/// path takes (a user held under another organization); nothing was written.
 pub async fn apply_run(
     c: &impl ConnectionTrait,
     plan: &Plan,
     items: &[Item<'_>],
     now: Micros,
-) -> Result<Option<Vec<Outcome>>, DbErr> {
+    remaining: Option<u64>,
+) -> Result<Option<RunResult>, DbErr> {
     debug_assert_eq!(plan.mode, PlanMode::Enforced);
 
     let org = &plan.organization_id;
@@ -66,8 +80,25 @@ pub async fn apply_run(
         touched_users: BTreeSet::new(),
         touched_members: BTreeSet::new(),
         audit: Vec::new(),
+        released: 0,
     };
-    let outcomes = items.iter().map(|item| run.apply(item)).collect();
+    let mut result = RunResult { outcomes: Vec::with_capacity(items.len()), released: 0, held_at: None };
+    for (i, item) in items.iter().enumerate() {
+        // At the limit, an event is tried on a copy of what it touches: if it
+        // would release one more seat, it is undone and held.
+        let at_limit = remaining.is_some_and(|r| run.released >= r);
+        let saved = at_limit.then(|| run.save(item));
+        let outcome = run.apply(item);
+        if let Some(saved) = saved
+            && remaining.is_some_and(|r| run.released > r)
+        {
+            run.restore(saved);
+            result.held_at = Some(i);
+            break;
+        }
+        result.outcomes.push(outcome);
+    }
+    result.released = run.released;
 
     let users: Vec<&HeldUser> = run.touched_users.iter().filter_map(|id| run.users.get(id)).collect();
     directory::upsert_users(c, &users, now).await?;
@@ -87,7 +118,7 @@ pub async fn apply_run(
         })
         .collect();
     audit::record_many(c, &changes).await?;
-    Ok(Some(outcomes))
+    Ok(Some(result))
 }
 
 struct AuditRow<'a> {
@@ -110,6 +141,66 @@ struct Run<'p, 'a> {
     touched_users: BTreeSet<DirectoryUserId>,
     touched_members: BTreeSet<String>,
     audit: Vec<AuditRow<'a>>,
+    /// Counted releases so far.
+    released: u64,
+}
+
+/// What one item may change, as it was before it: enough to undo it.
+struct Saved {
+    user: (DirectoryUserId, Option<HeldUser>, bool),
+    people: Vec<(String, Option<BTreeMap<String, bool>>)>,
+    members: Vec<(String, Option<Member>, bool)>,
+    audit_len: usize,
+    released: u64,
+}
+
+impl Run<'_, '_> {
+    fn save(&self, item: &Item<'_>) -> Saved {
+        let id = &item.change.user;
+        let mut emails = vec![item.change.email.as_str().to_owned()];
+        if let Some(held) = self.users.get(id) {
+            emails.push(held.email.as_str().to_owned());
+        }
+        Saved {
+            user: (id.clone(), self.users.get(id).cloned(), self.touched_users.contains(id)),
+            people: emails.iter().map(|e| (e.clone(), self.people.get(e).cloned())).collect(),
+            members: emails
+                .iter()
+                .map(|e| (e.clone(), self.members.get(e).cloned(), self.touched_members.contains(e)))
+                .collect(),
+            audit_len: self.audit.len(),
+            released: self.released,
+        }
+    }
+
+    fn restore(&mut self, saved: Saved) {
+        let (id, user, touched) = saved.user;
+        match user {
+            Some(user) => self.users.insert(id.clone(), user),
+            None => self.users.remove(&id),
+        };
+        if !touched {
+            self.touched_users.remove(&id);
+        }
+        // In reverse, so an email saved twice ends as it was first.
+        for (email, holders) in saved.people.into_iter().rev() {
+            match holders {
+                Some(holders) => self.people.insert(email, holders),
+                None => self.people.remove(&email),
+            };
+        }
+        for (email, member, touched) in saved.members.into_iter().rev() {
+            match member {
+                Some(member) => self.members.insert(email.clone(), member),
+                None => self.members.remove(&email),
+            };
+            if !touched {
+                self.touched_members.remove(&email);
+            }
+        }
+        self.audit.truncate(saved.audit_len);
+        self.released = saved.released;
+    }
 }
 
 impl<'a> Run<'_, 'a> {
@@ -184,6 +275,9 @@ impl<'a> Run<'_, 'a> {
         self.members.insert(member.email.clone(), member);
         self.touched_members.insert(email.as_str().to_owned());
         if from != Some(target.tier) {
+            if from == Some(Tier::Paid) && target.tier == Tier::Free && guard::counts(reason) {
+                self.released += 1;
+            }
             self.audit.push(AuditRow { email: email.clone(), from, to: target.tier, reason, event });
         }
     }

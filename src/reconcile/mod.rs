@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod bulk;
 pub mod enforcement;
+pub mod guard;
 pub mod rule;
 pub mod worker;
 

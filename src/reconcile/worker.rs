@@ -11,6 +11,7 @@
 use super::{
     apply::{self, Outcome, Scope, apply_command},
     bulk,
+    guard::GuardSettings,
 };
 use crate::{
     db::{Fault, classify},
@@ -18,7 +19,7 @@ use crate::{
     events::{Command, Envelope, translate},
     inbox::queue::{self, ClaimLimits, QueuedEvent},
     metrics::Metrics,
-    seats::plans::Plan,
+    seats::plans::{self, Plan},
 };
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
 use std::{
@@ -46,6 +47,8 @@ pub struct BatchLimits {
     pub full_batch: usize,
     /// After a smaller batch, wait this long for more deliveries.
     pub linger: Duration,
+    /// The release guard's settings (`RELEASE_*`).
+    pub guard: GuardSettings,
 }
 
 impl BatchLimits {
@@ -58,12 +61,14 @@ impl BatchLimits {
                 time_budget: Duration::from_millis(10),
                 full_batch: 128,
                 linger: Duration::from_millis(5),
+                guard: GuardSettings::default(),
             },
             _ => Self {
                 claim: ClaimLimits { groups: 8, events: 1024 },
                 time_budget: Duration::from_millis(250),
                 full_batch: 256,
                 linger: Duration::from_millis(2),
+                guard: GuardSettings::default(),
             },
         }
     }
@@ -89,10 +94,11 @@ impl Reconciler {
         self,
         db: DatabaseConnection,
         metrics: Arc<Metrics>,
+        guard: GuardSettings,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
-        let limits = BatchLimits::for_backend(db.get_database_backend());
+        let limits = BatchLimits { guard, ..BatchLimits::for_backend(db.get_database_backend()) };
         let mut failures: u32 = 0;
         let mut last_sweep: Option<Instant> = None;
         loop {
@@ -307,13 +313,22 @@ async fn apply_batch(
     let started = Instant::now();
     let mut scope = Scope::default();
     'groups: for group in &claim.groups {
+        let key = group.key.as_deref();
         // Consecutive user changes of an enforced plan, applied together.
         let mut run: Vec<(Parsed<'_>, Plan)> = Vec::new();
         for event in &group.events {
+            if event.held {
+                // Behind a hold: whatever came after it waits with it.
+                flush(txn, &mut scope, &limits, &mut run, &mut outcomes, now).await?;
+                queue::hold_from(txn, key, event.seq).await.map_err(|err| at(event, err))?;
+                continue 'groups;
+            }
             let out_of_budget = report.applied > 0 && started.elapsed() >= limits.time_budget;
             if !event.due || out_of_budget {
                 // A retry back-off runs (the group waits, in order), or time is up.
-                flush(txn, &mut run, &mut outcomes, now).await?;
+                if let Some(seq) = flush(txn, &mut scope, &limits, &mut run, &mut outcomes, now).await? {
+                    hold(txn, key, seq, &mut outcomes, now).await?;
+                }
                 if out_of_budget {
                     break 'groups;
                 }
@@ -331,21 +346,77 @@ async fn apply_batch(
                     continue;
                 }
             };
-            if bulk && let Command::ChangeDirectoryUser(change) = &parsed.command {
+            // Only a user change can release a seat; its plan's guard applies
+            // unless an operator approved this very event.
+            let mut approved = None;
+            let guarded = match &parsed.command {
+                Command::ChangeDirectoryUser(change) => {
+                    match scope.plan_for(txn, change).await.map_err(|err| at(event, err))? {
+                        Some(plan) if plan.approved_through.is_some_and(|t| event.seq <= t) => {
+                            approved = Some(plan.id);
+                            None
+                        }
+                        plan => plan,
+                    }
+                }
+                _ => None,
+            };
+            if bulk
+                && guarded.is_some()
+                && let Command::ChangeDirectoryUser(change) = &parsed.command
+            {
                 let plan = apply::fits_bulk(txn, &mut scope, change).await.map_err(|err| at(event, err))?;
                 if let Some(plan) = plan {
                     run.push((parsed, plan));
                     continue;
                 }
             }
-            flush(txn, &mut run, &mut outcomes, now).await?;
+            if let Some(seq) = flush(txn, &mut scope, &limits, &mut run, &mut outcomes, now).await? {
+                hold(txn, key, seq, &mut outcomes, now).await?;
+                continue 'groups;
+            }
             let span = tracing::info_span!("reconcile", event_id = %event.event_id, event = %event.event_type);
-            let outcome = apply_command(txn, &mut scope, &parsed.command, Some(&parsed.id), now)
-                .instrument(span.clone())
-                .await
-                .map_err(|err| at(event, err))?;
+            let budget = match &guarded {
+                Some(plan) => Some(scope.budget(txn, plan, &limits.guard, now).await.map_err(|err| at(event, err))?),
+                None => None,
+            };
+            scope.take_released();
+            let outcome = if budget.is_some_and(|b| !b.allows(1)) {
+                // At the limit: try it in a savepoint, and hold it if it would
+                // release one more seat.
+                let savepoint = txn.begin().await.map_err(|err| at(event, err))?;
+                let outcome = apply_command(&savepoint, &mut scope, &parsed.command, Some(&parsed.id), now)
+                    .instrument(span.clone())
+                    .await
+                    .map_err(|err| at(event, err))?;
+                if scope.take_released() > 0 {
+                    savepoint.rollback().await.map_err(|err| at(event, err))?;
+                    scope.forget_reads();
+                    hold(txn, key, event.seq, &mut outcomes, now).await?;
+                    continue 'groups;
+                }
+                savepoint.commit().await.map_err(|err| at(event, err))?;
+                outcome
+            } else {
+                let outcome = apply_command(txn, &mut scope, &parsed.command, Some(&parsed.id), now)
+                    .instrument(span.clone())
+                    .await
+                    .map_err(|err| at(event, err))?;
+                if let Some(plan) = &guarded {
+                    let released = scope.take_released();
+                    scope.spend(&plan.id, released);
+                }
+                outcome
+            };
+            if let Some(plan) = &approved {
+                // Approved: applied without limit, and the guard counts from
+                // zero after it (read the plan and its budget afresh).
+                plans::restart_release_count(txn, plan, event.seq).await.map_err(|err| at(event, err))?;
+                scope.forget_budget(plan);
+                scope.forget_reads();
+            }
             if outcome == Outcome::Parked {
-                queue::park_from(txn, group.key.as_deref(), event.seq).await.map_err(|err| at(event, err))?;
+                queue::park_from(txn, key, event.seq).await.map_err(|err| at(event, err))?;
                 if !event.parked {
                     outcomes.tally.push((event.event_type.clone(), "parked"));
                     span.in_scope(|| tracing::info!(status = "parked", "event reconciled"));
@@ -355,10 +426,40 @@ async fn apply_batch(
             }
             outcomes.record(event, &outcome);
         }
-        flush(txn, &mut run, &mut outcomes, now).await?;
+        if let Some(seq) = flush(txn, &mut scope, &limits, &mut run, &mut outcomes, now).await? {
+            hold(txn, key, seq, &mut outcomes, now).await?;
+        }
     }
     queue::settle(txn, &outcomes.settled, now).await?;
     Ok((report, outcomes))
+}
+
+/// The release guard stops the event at `seq`: it and the rest of its group are
+/// held, and its plan is on hold.
+async fn hold(
+    txn: &DatabaseTransaction,
+    key: Option<&str>,
+    seq: i64,
+    _outcomes: &mut Outcomes,
+    now: Micros,
+) -> Result<(), BatchError> {
+    queue::hold_from(txn, key, seq).await?;
+    let plan = match key.and_then(|k| k.strip_prefix("org:")).map(crate::domain::OrganizationId::parse) {
+        Some(Ok(org)) => plans::find_by_org(txn, &org).await?,
+        _ => None,
+    };
+    if let Some(plan) = plan {
+        if plan.hold_since.is_none() {
+            tracing::warn!(
+                plan_id = %plan.id,
+                organization_id = %plan.organization_id,
+                "release guard: the directory would release more paid seats than the plan's limit; \
+                 its events are held until an operator approves (POST /admin/plans/{{id}}/hold/approve)"
+            );
+        }
+        plans::set_hold(txn, &plan.id, now).await?;
+    }
+    Ok(())
 }
 
 fn at(event: &QueuedEvent, err: DbErr) -> BatchError {
@@ -372,14 +473,18 @@ fn parse(event: &QueuedEvent) -> Result<Parsed<'_>, String> {
     Ok(Parsed { event, id, command })
 }
 
-/// Applies a collected run through the batched path and empties it.
+/// Applies a collected run through the batched path and empties it. Returns the
+/// `seq` of the event the release guard stopped, if it stopped one.
 async fn flush(
     txn: &DatabaseTransaction,
+    scope: &mut Scope,
+    limits: &BatchLimits,
     run: &mut Vec<(Parsed<'_>, Plan)>,
     outcomes: &mut Outcomes,
     now: Micros,
-) -> Result<(), BatchError> {
-    let Some((_, plan)) = run.first() else { return Ok(()) };
+) -> Result<Option<i64>, BatchError> {
+    let Some((_, plan)) = run.first() else { return Ok(None) };
+    let plan = plan.clone();
     let in_bulk = |err| BatchError { event: None, in_bulk: true, err };
     let items: Vec<bulk::Item<'_>> = run
         .iter()
@@ -388,27 +493,40 @@ async fn flush(
             _ => None,
         })
         .collect();
-    let results = match bulk::apply_run(txn, plan, &items, now).await.map_err(in_bulk)? {
-        Some(results) => results,
-        // Not a run the batched path takes: one event at a time.
+    let budget = scope.budget(txn, &plan, &limits.guard, now).await.map_err(in_bulk)?;
+    let result = match bulk::apply_run(txn, &plan, &items, now, budget.remaining()).await.map_err(in_bulk)? {
+        Some(result) => result,
+        // Not a run the batched path takes: one event at a time, guarded.
         None => {
-            let mut scope = Scope::default();
-            let mut results = Vec::with_capacity(items.len());
-            for item in &items {
-                results.push(
-                    apply::change_user(txn, &mut scope, item.change, Some(item.event), now, None)
-                        .await
-                        .map_err(in_bulk)?,
-                );
+            let mut result = bulk::RunResult { outcomes: Vec::new(), released: 0, held_at: None };
+            for (i, item) in items.iter().enumerate() {
+                let at_limit = !scope.budget(txn, &plan, &limits.guard, now).await.map_err(in_bulk)?.allows(1);
+                scope.take_released();
+                let savepoint = txn.begin().await.map_err(in_bulk)?;
+                let outcome = apply::change_user(&savepoint, scope, item.change, Some(item.event), now, None)
+                    .await
+                    .map_err(in_bulk)?;
+                let released = scope.take_released();
+                if at_limit && released > 0 {
+                    savepoint.rollback().await.map_err(in_bulk)?;
+                    scope.forget_reads();
+                    result.held_at = Some(i);
+                    break;
+                }
+                savepoint.commit().await.map_err(in_bulk)?;
+                scope.spend(&plan.id, released);
+                result.outcomes.push(outcome);
             }
-            results
+            result
         }
     };
-    for ((parsed, _), outcome) in run.iter().zip(&results) {
+    scope.spend(&plan.id, result.released);
+    for ((parsed, _), outcome) in run.iter().zip(&result.outcomes) {
         outcomes.record(parsed.event, outcome);
     }
+    let held = result.held_at.map(|i| run[i].0.event.seq);
     run.clear();
-    Ok(())
+    Ok(held)
 }
 
 /// 0.5 s doubling per attempt, at most 2 minutes.

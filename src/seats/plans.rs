@@ -16,9 +16,37 @@ pub struct Plan {
     pub test_mode_max_users: u32,
     pub enforced_at: Option<Micros>,
     pub created_at: Micros,
+    /// The release guard's limit: None for the default, Some(0) for off.
+    pub release_limit: Option<u32>,
+    /// Since when the release guard holds this plan's events.
+    pub hold_since: Option<Micros>,
+    /// Held events up to this inbox `seq` were approved: no limit for them.
+    pub approved_through: Option<i64>,
+    /// The guard counts audit rows after this `seat_audit.seq` only.
+    pub release_floor: i64,
 }
 
-const COLUMNS: &str = "id, name, organization_id, mode, test_mode_max_users, enforced_at, created_at";
+impl Plan {
+    /// A new plan in test mode, with the guard's defaults.
+    pub fn new(id: PlanId, name: String, organization_id: OrganizationId, test_mode_max_users: u32) -> Self {
+        Self {
+            id,
+            name,
+            organization_id,
+            mode: PlanMode::Test,
+            test_mode_max_users,
+            enforced_at: None,
+            created_at: Micros::now(),
+            release_limit: None,
+            hold_since: None,
+            approved_through: None,
+            release_floor: 0,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, name, organization_id, mode, test_mode_max_users, enforced_at, created_at, \
+                       release_limit, hold_since, approved_through, release_floor";
 
 fn from_row(row: &QueryResult) -> Result<Plan, DbErr> {
     let bad = |e: crate::domain::ids::InvalidId| DbErr::Custom(e.to_string());
@@ -31,11 +59,15 @@ fn from_row(row: &QueryResult) -> Result<Plan, DbErr> {
         test_mode_max_users: u32::try_from(max).unwrap_or(0),
         enforced_at: col::<Option<i64>>(row, "enforced_at")?.map(Micros),
         created_at: Micros(col(row, "created_at")?),
+        release_limit: col::<Option<i32>>(row, "release_limit")?.map(|n| u32::try_from(n).unwrap_or(0)),
+        hold_since: col::<Option<i64>>(row, "hold_since")?.map(Micros),
+        approved_through: col(row, "approved_through")?,
+        release_floor: col(row, "release_floor")?,
     })
 }
 
 pub async fn insert(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> {
-    let sql = format!("INSERT INTO plans ({COLUMNS}, lock_version) VALUES (?, ?, ?, ?, ?, ?, ?, 0)");
+    let sql = format!("INSERT INTO plans ({COLUMNS}, lock_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)");
     c.execute_raw(stmt(
         c.get_database_backend(),
         &sql,
@@ -47,6 +79,10 @@ pub async fn insert(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> 
             (plan.test_mode_max_users as i32).into(),
             plan.enforced_at.map(|t| t.0).into(),
             plan.created_at.0.into(),
+            plan.release_limit.map(|n| n as i32).into(),
+            plan.hold_since.map(|t| t.0).into(),
+            plan.approved_through.into(),
+            plan.release_floor.into(),
         ],
     ))
     .await
@@ -105,6 +141,70 @@ pub async fn set_mode(
     ))
     .await
     .map(|_| ())
+}
+
+/// The release guard stopped an event: the plan is on hold from `now` (or from
+/// when it already was).
+pub async fn set_hold(c: &impl ConnectionTrait, id: &PlanId, now: Micros) -> Result<(), DbErr> {
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        "UPDATE plans SET hold_since = COALESCE(hold_since, ?) WHERE id = ?",
+        [now.0.into(), id.as_str().into()],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// An operator approved the hold: events up to `through` apply without limit.
+pub async fn approve_hold(c: &impl ConnectionTrait, id: &PlanId, through: Option<i64>) -> Result<(), DbErr> {
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        "UPDATE plans SET hold_since = NULL, approved_through = ? WHERE id = ?",
+        [through.into(), id.as_str().into()],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// Approved events up to `applied_through` were applied: the guard counts from
+/// the audit as it stands now, and once the last approved event is in, the
+/// approval is spent.
+pub async fn restart_release_count(c: &impl ConnectionTrait, id: &PlanId, applied_through: i64) -> Result<(), DbErr> {
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        "UPDATE plans SET release_floor = (SELECT COALESCE(MAX(seq), 0) FROM seat_audit WHERE plan_id = ?), \
+           approved_through = CASE WHEN approved_through <= ? THEN NULL ELSE approved_through END WHERE id = ?",
+        [id.as_str().into(), applied_through.into(), id.as_str().into()],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// Changes made by `PATCH /admin/plans/{id}`.
+pub async fn update_settings(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> {
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        "UPDATE plans SET name = ?, test_mode_max_users = ?, release_limit = ? WHERE id = ?",
+        [
+            plan.name.as_str().into(),
+            (plan.test_mode_max_users as i32).into(),
+            plan.release_limit.map(|n| n as i32).into(),
+            plan.id.as_str().into(),
+        ],
+    ))
+    .await
+    .map(|_| ())
+}
+
+pub async fn on_hold(c: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM plans WHERE hold_since IS NOT NULL",
+            [],
+        ))
+        .await?;
+    Ok(row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64)
 }
 
 /// Seat counts shown with a plan.

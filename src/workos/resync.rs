@@ -4,9 +4,13 @@
 //! page fails, nothing is changed.
 use super::client::{ApiError, ListPage, WorkosClient};
 use crate::{
-    domain::{DirectoryId, Micros, OrganizationId, Reason},
+    domain::{DirectoryId, Micros, OrganizationId, Reason, Tier},
     events::{DirectoryUserChange, user_change, workos::DirectoryUser},
-    reconcile::{Outcome, Scope, apply::change_user},
+    reconcile::{
+        Outcome, Scope,
+        apply::change_user,
+        guard::{self, GuardSettings},
+    },
     seats::{
         audit::{self, AuditEntry},
         directory, plans,
@@ -31,6 +35,12 @@ pub enum ResyncError {
     },
     #[error("database error; nothing was changed")]
     Database(#[from] DbErr),
+    #[error(
+        "the resync would release {} paid seats, with {} released in the window and a limit of {}; nothing was \
+         changed (--allow-mass-release applies it)",
+        .0.would_release, .0.released_in_window, .0.limit.unwrap_or(0)
+    )]
+    MassRelease(ReleaseCheck),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +48,33 @@ struct ListedDirectory {
     id: String,
     #[serde(default)]
     state: Option<String>,
+}
+
+/// How a resync runs.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ResyncOptions {
+    /// Report what would change; change nothing.
+    pub dry_run: bool,
+    /// Apply even past the release guard's limit.
+    pub allow_mass_release: bool,
+    pub guard: GuardSettings,
+}
+
+/// What the release guard says of a resync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReleaseCheck {
+    /// Paid seats the resync releases.
+    pub would_release: u64,
+    /// Already released in the window.
+    pub released_in_window: u64,
+    /// None: the guard is off for this plan.
+    pub limit: Option<u64>,
+}
+
+impl ReleaseCheck {
+    pub fn passes_limit(&self) -> bool {
+        self.limit.is_some_and(|l| self.released_in_window + self.would_release > l)
+    }
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -53,6 +90,7 @@ pub struct ResyncReport {
     /// Directories WorkOS lists in a state other than `linked` (deleting,
     /// unlinked, validating, invalid_credentials): reported, not compared.
     pub left_alone: Vec<(DirectoryId, String)>,
+    pub release_check: Option<ReleaseCheck>,
 }
 
 async fn list_all<T: serde::de::DeserializeOwned>(
@@ -92,9 +130,10 @@ pub async fn resync(
     db: &DatabaseConnection,
     client: &WorkosClient,
     org: &OrganizationId,
-    dry_run: bool,
+    options: ResyncOptions,
     mut progress: impl FnMut(&str),
 ) -> Result<ResyncReport, ResyncError> {
+    let dry_run = options.dry_run;
     if plans::find_by_org(db, org).await?.is_none() {
         return Err(ResyncError::NoPlan(org.to_string()));
     }
@@ -141,6 +180,8 @@ pub async fn resync(
     let txn = db.begin().await?;
     let plan = plans::lock_by_org(&txn, org).await?.ok_or_else(|| ResyncError::NoPlan(org.to_string()))?;
     let first_new_seq = last_audit_seq(&txn, &plan.id).await?;
+    // Read under the plan's lock, before any change: replicas agree on it.
+    let budget = guard::budget(&txn, &plan, &options.guard, now).await?;
 
     let mut scope = Scope::default();
     let mut held_dirs: BTreeSet<DirectoryId> = directory::live_directories_of(&txn, org).await?.into_iter().collect();
@@ -174,6 +215,17 @@ pub async fn resync(
 
     let (changes, _) = audit::page(&txn, &plan.id, first_new_seq, u32::MAX as u64).await?;
     report.seat_changes = changes;
+    let would_release = report
+        .seat_changes
+        .iter()
+        .filter(|c| c.from == Some(Tier::Paid) && c.to == Tier::Free && guard::counts(c.reason))
+        .count() as u64;
+    let check = ReleaseCheck { would_release, released_in_window: budget.used, limit: budget.limit };
+    report.release_check = Some(check);
+    if check.passes_limit() && !options.allow_mass_release && !dry_run {
+        txn.rollback().await?;
+        return Err(ResyncError::MassRelease(check));
+    }
     if dry_run {
         txn.rollback().await?;
     } else {

@@ -1,8 +1,15 @@
 //! `serve`'s optional background pulls: the Events API every
 //! `WORKOS_EVENTS_POLL_SECS`, a full resync of every plan every
 //! `WORKOS_RESYNC_EVERY_SECS`.
-use super::{WorkosClient, backfill::backfill, resync::resync};
-use crate::{reconcile::Reconciler, seats::plans};
+use super::{
+    WorkosClient,
+    backfill::backfill,
+    resync::{ResyncOptions, resync},
+};
+use crate::{
+    reconcile::{Reconciler, guard::GuardSettings},
+    seats::plans,
+};
 use sea_orm::DatabaseConnection;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -34,6 +41,7 @@ pub async fn resync_all(
     db: DatabaseConnection,
     client: WorkosClient,
     every: Duration,
+    guard: GuardSettings,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -49,7 +57,8 @@ pub async fn resync_all(
             }
         };
         for plan in all {
-            match resync(&db, &client, &plan.organization_id, false, |_| {}).await {
+            let options = ResyncOptions { guard, ..Default::default() };
+            match resync(&db, &client, &plan.organization_id, options, |_| {}).await {
                 Ok(report) => tracing::info!(
                     plan_id = %plan.id,
                     users = report.users_listed,

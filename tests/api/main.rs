@@ -7,6 +7,7 @@ mod process;
 mod property;
 mod queue;
 mod reconcile;
+mod release_guard;
 mod replicas;
 mod scenarios;
 mod webhook;

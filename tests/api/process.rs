@@ -289,6 +289,9 @@ async fn two_processes_on_one_database(store: Store) {
     let plan_id = create_plan_with_cli(&env).await;
     let (events, expected) = crate::replicas::story();
     let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
+    // Fifteen of thirty leave: past the release guard's default, which is tested apart.
+    let no_guard = seatsync::plans::PlanChanges { release_limit: Some(Some(0)), ..Default::default() };
+    seatsync::plans::update(&conn, &plan_id, no_guard).await.unwrap();
     // Everyone is a manual free member first, so late creations have a seat to show.
     for (email, _, _) in &expected {
         seatsync::plans::set_tier(&conn, &plan_id, email, "free").await.unwrap();

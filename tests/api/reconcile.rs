@@ -360,11 +360,13 @@ async fn plans_have_one_per_organization_and_answer_errors_in_shape(store: Store
             "active_directory_users",
             "enforced_at",
             "free_seats",
+            "hold",
             "id",
             "mode",
             "name",
             "organization_id",
             "paid_seats",
+            "release_limit",
             "test_mode_max_users"
         ]
     );

@@ -31,6 +31,9 @@ async fn two_servers_on_one_database_give_the_seats_of_one(store: Store) {
     // Started at the same moment: both migrate the same fresh database.
     let (a, b) = tokio::join!(spawn_app_on(&database, &[]), spawn_app_on(&database, &[]));
     let plan = a.create_plan(ORG, None).await;
+    // Fifteen of thirty leave: past the release guard's default, which is tested apart.
+    let response = a.client.patch(a.url(&format!("/admin/plans/{plan}"))).bearer_auth(ADMIN_TOKEN);
+    assert_eq!(response.json(&serde_json::json!({"release_limit": 0})).send().await.unwrap().status(), 200);
     let (events, expected) = story();
     for (email, _, _) in &expected {
         assert_eq!(b.set_tier(&plan, email, "free").await.status(), 200);

@@ -7,7 +7,7 @@ use seatsync::{
     domain::OrganizationId,
     workos::{
         backfill::{backfill, saved_cursor},
-        resync::{ResyncError, resync},
+        resync::{ResyncError, ResyncOptions, resync},
     },
 };
 use serde_json::{Value, json};
@@ -187,7 +187,10 @@ async fn resync_adds_deactivates_and_removes_users_across_pages(store: Store) {
     let app = spawn_app(store).await;
     let fake = FakeWorkos::start();
     let plan = directory_fixture(&app, &fake).await;
-    let report = resync(&app.db, &fake.client(), &OrganizationId::parse(ORG).unwrap(), false, |_| {}).await.unwrap();
+    let report =
+        resync(&app.db, &fake.client(), &OrganizationId::parse(ORG).unwrap(), ResyncOptions::default(), |_| {})
+            .await
+            .unwrap();
     assert_eq!((report.directories, report.users_listed, report.users_removed), (1, 5, 2));
     assert_eq!(
         app.seats(&plan).await,
@@ -237,7 +240,9 @@ async fn resync_stopped_by_a_failing_page_changes_nothing(store: Store) {
         retry_after: None,
         remaining: 1000,
     });
-    let err = resync(&app.db, &fake.client(), &OrganizationId::parse(ORG).unwrap(), false, |_| {}).await.unwrap_err();
+    let err = resync(&app.db, &fake.client(), &OrganizationId::parse(ORG).unwrap(), ResyncOptions::default(), |_| {})
+        .await
+        .unwrap_err();
     assert!(matches!(err, ResyncError::Incomplete { .. }));
     assert_eq!(
         err.to_string(),
@@ -253,12 +258,14 @@ async fn a_dry_run_reports_the_changes_and_makes_none(store: Store) {
     let plan = directory_fixture(&app, &fake).await;
     let before = (app.seats(&plan).await, app.audit(&plan).await);
     let org = OrganizationId::parse(ORG).unwrap();
-    let dry = resync(&app.db, &fake.client(), &org, true, |_| {}).await.unwrap();
+    let dry = resync(&app.db, &fake.client(), &org, ResyncOptions { dry_run: true, ..Default::default() }, |_| {})
+        .await
+        .unwrap();
     assert!(dry.dry_run);
     assert_eq!(dry.seat_changes.len(), 5);
     assert_eq!((app.seats(&plan).await, app.audit(&plan).await), before);
     assert_eq!(app.count("SELECT COUNT(*) FROM directory_users").await, 5);
-    let real = resync(&app.db, &fake.client(), &org, false, |_| {}).await.unwrap();
+    let real = resync(&app.db, &fake.client(), &org, ResyncOptions::default(), |_| {}).await.unwrap();
     let summary = |r: &seatsync::workos::resync::ResyncReport| {
         r.seat_changes.iter().map(|c| (c.email.clone(), c.from, c.to)).collect::<Vec<_>>()
     };
@@ -324,7 +331,10 @@ async fn resync_leaves_a_deleting_directory_alone_and_dsync_deleted_keeps_every_
     fake.state.lock().unwrap().directories =
         vec![json!({"object": "directory", "id": DIRECTORY, "organization_id": ORG, "state": "deleting"})];
     let before = (app.seats(&plan).await, app.audit(&plan).await);
-    let report = resync(&app.db, &fake.client(), &OrganizationId::parse(ORG).unwrap(), false, |_| {}).await.unwrap();
+    let report =
+        resync(&app.db, &fake.client(), &OrganizationId::parse(ORG).unwrap(), ResyncOptions::default(), |_| {})
+            .await
+            .unwrap();
     assert_eq!(report.left_alone, vec![(seatsync::domain::DirectoryId::parse(DIRECTORY).unwrap(), "deleting".into())]);
     assert_eq!((report.directories, report.users_removed, report.seat_changes.len()), (0, 0, 0));
     assert_eq!((app.seats(&plan).await, app.audit(&plan).await), before);
@@ -371,7 +381,7 @@ async fn resync_keeps_a_user_created_by_webhook_while_it_was_listing(store: Stor
     let client = fake.client();
     let db = app.db.clone();
     let resync_run = tokio::spawn(async move {
-        resync(&db, &client, &OrganizationId::parse(ORG).unwrap(), false, |_| {}).await.unwrap()
+        resync(&db, &client, &OrganizationId::parse(ORG).unwrap(), ResyncOptions::default(), |_| {}).await.unwrap()
     });
     // While the listing waits between pages, a new person is provisioned.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;

@@ -6,7 +6,7 @@ mod reconcile;
 use crate::{
     config::{DatabaseUrl, Settings},
     db,
-    domain::{EventId, Micros, OrganizationId, PlanId, PlanMode},
+    domain::{EventId, Micros, OrganizationId, PlanId},
     reconcile::enforcement,
     seats::plans::{self, Plan},
     startup::Application,
@@ -167,15 +167,7 @@ pub async fn enforcement(members: u64, directory: u64, database_url: Option<Stri
     let conn = db::connect(&DatabaseUrl::parse(&url).map_err(anyhow::Error::msg)?).await?;
     db::migrate(&conn).await?;
     let org = OrganizationId::parse(&format!("org_bench_{}", ulid::Ulid::new()))?;
-    let plan = Plan {
-        id: PlanId::generate(),
-        name: "bench".into(),
-        organization_id: org.clone(),
-        mode: PlanMode::Test,
-        test_mode_max_users: 10,
-        enforced_at: None,
-        created_at: Micros::now(),
-    };
+    let plan = Plan::new(PlanId::generate(), "bench".into(), org.clone(), 10);
     plans::insert(&conn, &plan).await?;
     let fill = Instant::now();
     let backend = conn.get_database_backend();

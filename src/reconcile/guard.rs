@@ -1,0 +1,127 @@
+//! The release guard (CONTRACT 4.1): a plan may lose only so many paid seats to
+//! its directory in a rolling window; past that, events are held until an
+//! operator approves. The limit is a pure function; the count is the audit's.
+use crate::{
+    db::stmt,
+    domain::{Micros, Reason},
+    seats::{col, plans::Plan},
+};
+use sea_orm::{ConnectionTrait, DbErr};
+use std::time::Duration;
+
+/// `RELEASE_LIMIT_MIN`, `RELEASE_LIMIT_PERCENT`, `RELEASE_WINDOW_SECS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardSettings {
+    pub min: u64,
+    pub percent: u64,
+    pub window: Duration,
+}
+
+impl Default for GuardSettings {
+    fn default() -> Self {
+        Self { min: 10, percent: 20, window: Duration::from_secs(3600) }
+    }
+}
+
+/// The audit reasons that count: paid→free changes the directory caused.
+/// Enforcement starting is the rule itself, not a release.
+pub const COUNTED: [Reason; 3] = [Reason::DirectoryUserInactive, Reason::DirectoryUserDeleted, Reason::Resync];
+
+pub fn counts(reason: Reason) -> bool {
+    COUNTED.contains(&reason)
+}
+
+/// How many releases a plan may have in a window: its own limit (0: no limit),
+/// else the larger of the minimum and the percentage of its paid seats.
+/// `paid` is the paid seats before this window's releases.
+pub fn limit(plan_limit: Option<u32>, settings: &GuardSettings, paid: u64) -> Option<u64> {
+    match plan_limit {
+        Some(0) => None,
+        Some(n) => Some(u64::from(n)),
+        None => Some(settings.min.max(paid.saturating_mul(settings.percent) / 100)),
+    }
+}
+
+/// Where a plan stands in the current window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// None: the guard is off for this plan.
+    pub limit: Option<u64>,
+    /// Counted releases in the window so far.
+    pub used: u64,
+}
+
+impl Budget {
+    /// Releases still allowed (None: any number).
+    pub fn remaining(&self) -> Option<u64> {
+        self.limit.map(|l| l.saturating_sub(self.used))
+    }
+
+    pub fn allows(&self, more: u64) -> bool {
+        self.limit.is_none_or(|l| self.used + more <= l)
+    }
+}
+
+/// Reads the plan's budget. Call under the plan's lock, so replicas agree.
+pub async fn budget(
+    c: &impl ConnectionTrait,
+    plan: &Plan,
+    settings: &GuardSettings,
+    now: Micros,
+) -> Result<Budget, DbErr> {
+    let since = now.0.saturating_sub(i64::try_from(settings.window.as_micros()).unwrap_or(i64::MAX));
+    let reasons: Vec<String> = COUNTED.iter().map(|r| format!("'{}'", r.as_str())).collect();
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            &format!(
+                "SELECT \
+                   (SELECT COUNT(*) FROM seat_audit WHERE plan_id = ? AND at > ? AND seq > ? \
+                      AND from_tier = 'paid' AND to_tier = 'free' AND reason IN ({})) AS used, \
+                   (SELECT COUNT(*) FROM members WHERE plan_id = ? AND tier = 'paid') AS paid",
+                reasons.join(", ")
+            ),
+            [plan.id.as_str().into(), since.into(), plan.release_floor.into(), plan.id.as_str().into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("budget query returned no row".into()))?;
+    let used = col::<i64>(&row, "used")?.max(0) as u64;
+    let paid = col::<i64>(&row, "paid")?.max(0) as u64;
+    Ok(Budget { limit: limit(plan.release_limit, settings, paid + used), used })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_limit_is_the_larger_of_the_minimum_and_the_share() {
+        let s = GuardSettings::default();
+        assert_eq!(limit(None, &s, 0), Some(10));
+        assert_eq!(limit(None, &s, 50), Some(10));
+        assert_eq!(limit(None, &s, 1000), Some(200));
+    }
+
+    #[test]
+    fn a_plan_limit_wins_and_zero_turns_the_guard_off() {
+        let s = GuardSettings::default();
+        assert_eq!(limit(Some(3), &s, 1000), Some(3));
+        assert_eq!(limit(Some(0), &s, 1000), None);
+    }
+
+    #[test]
+    fn a_budget_allows_up_to_its_limit() {
+        let b = Budget { limit: Some(10), used: 9 };
+        assert!(b.allows(1) && !b.allows(2));
+        assert_eq!(b.remaining(), Some(1));
+        assert!(Budget { limit: None, used: 1000 }.allows(1000));
+    }
+
+    #[test]
+    fn only_the_directorys_releases_count() {
+        assert!(
+            counts(Reason::DirectoryUserInactive) && counts(Reason::DirectoryUserDeleted) && counts(Reason::Resync)
+        );
+        assert!(!counts(Reason::EnforcementStarted) && !counts(Reason::EmailChanged) && !counts(Reason::Manual));
+    }
+}

@@ -1,0 +1,184 @@
+//! The release guard (CONTRACT 4.1): a mass deprovisioning holds for approval.
+use crate::both_stores;
+use crate::fake_workos::FakeWorkos;
+use crate::helpers::*;
+use seatsync::{
+    domain::OrganizationId,
+    workos::resync::{ResyncError, ResyncOptions, resync},
+};
+use serde_json::{Value, json};
+
+const OTHER_ORG: &str = "org_01OTHERORGANIZATION";
+
+async fn patch_plan(app: &TestApp, plan: &str, body: Value) -> reqwest::Response {
+    app.client
+        .patch(app.url(&format!("/admin/plans/{plan}")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn email(i: u32) -> String {
+    format!("user{i:02}@example.com")
+}
+
+/// `n` active directory users: the plan is enforced, all of them paid.
+async fn users(app: &TestApp, n: u32) {
+    for i in 0..n {
+        app.user(&format!("event_c{i}"), "created", &format!("directory_user_{i:02}"), &email(i), "active", &at(i))
+            .await;
+    }
+    app.settle().await;
+}
+
+async fn deactivate(app: &TestApp, tag: &str, range: std::ops::Range<u32>) {
+    for i in range {
+        let id = format!("event_{tag}{i}");
+        app.user(&id, "updated", &format!("directory_user_{i:02}"), &email(i), "inactive", &at(1000 + i)).await;
+    }
+}
+
+async fn a_mass_deprovisioning_holds_past_the_limit_until_approved(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    assert_eq!(patch_plan(&app, &plan, json!({"release_limit": 10})).await.status(), 200);
+    users(&app, 50).await;
+    let other = app.create_plan(OTHER_ORG, None).await;
+
+    // Twelve deactivations, then a grant for the same organization; another
+    // organization's users arrive meanwhile.
+    deactivate(&app, "off", 0..12).await;
+    app.user("event_grant", "created", "directory_user_new", "new@example.com", "active", &at(2000)).await;
+    for i in 0..3u32 {
+        let body = user_event_in(
+            &format!("event_o{i}"),
+            "created",
+            OTHER_ORG,
+            "directory_01OTHER",
+            &format!("directory_user_o{i}"),
+            &format!("o{i}@other.example.com"),
+            "active",
+            &at(i),
+        );
+        app.deliver(&body).await;
+    }
+    app.settle().await;
+    for i in 0..10 {
+        assert_eq!(app.event_status(&format!("event_off{i}")).await, "applied", "event_off{i}");
+    }
+    for id in ["event_off10", "event_off11", "event_grant"] {
+        assert_eq!(app.event_status(id).await, "held", "{id}");
+    }
+    assert_eq!(app.plan(&other).await["paid_seats"], 3);
+    let shown = app.plan(&plan).await;
+    assert_eq!(shown["paid_seats"], 40);
+    let hold = &shown["hold"];
+    assert!(hold["since"].is_string(), "{shown}");
+    assert_eq!(hold["held_events"], 3);
+    assert_eq!(hold["would_release"], json!([email(10), email(11)]));
+    assert!(app.metrics_text().await.contains("seatsync_plans_on_hold 1\n"));
+    // A plan with nothing held has nothing to approve.
+    let nothing = app.admin_post(&format!("/admin/plans/{other}/hold/approve"), &json!({})).await;
+    assert_eq!(nothing.status(), 409);
+    assert_eq!(nothing.json::<Value>().await.unwrap()["error"], "no_hold");
+
+    // Approved: all three apply, in order, and the count starts again.
+    let approved = app.admin_post(&format!("/admin/plans/{plan}/hold/approve"), &json!({})).await;
+    assert_eq!(approved.status(), 200);
+    assert_eq!(approved.json::<Value>().await.unwrap()["hold"], Value::Null);
+    app.settle().await;
+    for id in ["event_off10", "event_off11", "event_grant"] {
+        assert_eq!(app.event_status(id).await, "applied", "{id}");
+    }
+    let trail = app.audit(&plan).await;
+    let order: Vec<&str> = trail.iter().rev().take(3).map(|e| e["email"].as_str().unwrap()).collect();
+    assert_eq!(order, vec!["new@example.com", email(11).as_str(), email(10).as_str()]);
+    let shown = app.plan(&plan).await;
+    assert_eq!((shown["paid_seats"].as_u64(), shown["hold"].clone()), (Some(39), Value::Null));
+    assert!(app.metrics_text().await.contains("seatsync_plans_on_hold 0\n"));
+
+    // From zero again: ten more go, the eleventh waits.
+    deactivate(&app, "again", 12..23).await;
+    app.settle().await;
+    for i in 12..22 {
+        assert_eq!(app.event_status(&format!("event_again{i}")).await, "applied", "event_again{i}");
+    }
+    assert_eq!(app.event_status("event_again22").await, "held");
+    assert_eq!(app.plan(&plan).await["hold"]["would_release"], json!([email(22)]));
+}
+
+async fn a_release_limit_of_zero_never_holds(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    users(&app, 15).await;
+    let patched = patch_plan(&app, &plan, json!({"release_limit": 0})).await;
+    assert_eq!(patched.json::<Value>().await.unwrap()["release_limit"], 0);
+    deactivate(&app, "off", 0..15).await;
+    app.settle().await;
+    let shown = app.plan(&plan).await;
+    assert_eq!((shown["paid_seats"].as_u64(), shown["hold"].clone()), (Some(0), Value::Null));
+    // Back to the default (null): the larger of 10 and 20% of paid seats.
+    let patched = patch_plan(&app, &plan, json!({"release_limit": null})).await;
+    assert_eq!(patched.json::<Value>().await.unwrap()["release_limit"], Value::Null);
+    assert_eq!(patch_plan(&app, &plan, json!({"release_limit": -1})).await.status(), 400);
+}
+
+async fn lowering_the_threshold_of_a_test_plan_starts_enforcement_at_once(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    app.set_tier(&plan, "boss@example.com", "paid").await;
+    users(&app, 3).await;
+    assert_eq!(app.plan(&plan).await["mode"], "test");
+    let patched = patch_plan(&app, &plan, json!({"test_mode_max_users": 2, "name": "Acme Inc"})).await;
+    let shown = patched.json::<Value>().await.unwrap();
+    assert_eq!((shown["mode"].as_str(), shown["name"].as_str()), (Some("enforced"), Some("Acme Inc")));
+    let started = app.audit(&plan).await.into_iter().filter(|e| e["reason"] == "enforcement_started").count();
+    assert_eq!(started, 1);
+    assert!(app.seats(&plan).await.contains(&seat("boss@example.com", "free", "manual")));
+    assert_eq!(patch_plan(&app, &plan, json!({"name": ""})).await.status(), 400);
+}
+
+async fn a_resync_past_the_limit_changes_nothing_unless_allowed(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    users(&app, 20).await;
+    let fake = FakeWorkos::start();
+    {
+        let mut state = fake.state.lock().unwrap();
+        state.directories =
+            vec![json!({"object": "directory", "id": DIRECTORY, "organization_id": ORG, "state": "linked"})];
+        let listed: Vec<Value> = (0..5u32)
+            .map(|i| {
+                user_event("x", "created", &format!("directory_user_{i:02}"), &email(i), "active", &at(i))["data"]
+                    .clone()
+            })
+            .collect();
+        state.users.insert(DIRECTORY.into(), listed);
+    }
+    let org = OrganizationId::parse(ORG).unwrap();
+    let before = (app.seats(&plan).await, app.audit(&plan).await);
+    let err = resync(&app.db, &fake.client(), &org, ResyncOptions::default(), |_| {}).await.unwrap_err();
+    let ResyncError::MassRelease(check) = &err else { panic!("{err}") };
+    assert_eq!((check.would_release, check.limit, check.released_in_window), (15, Some(10), 0));
+    assert!(err.to_string().contains("release 15 paid seats"), "{err}");
+    assert_eq!((app.seats(&plan).await, app.audit(&plan).await), before);
+    // A dry run shows the same figure.
+    let dry = ResyncOptions { dry_run: true, ..Default::default() };
+    let report = resync(&app.db, &fake.client(), &org, dry, |_| {}).await.unwrap();
+    assert_eq!(report.release_check.unwrap().would_release, 15);
+    assert!(report.release_check.unwrap().passes_limit());
+    // Allowed: it applies.
+    let allowed = ResyncOptions { allow_mass_release: true, ..Default::default() };
+    let report = resync(&app.db, &fake.client(), &org, allowed, |_| {}).await.unwrap();
+    assert_eq!(report.users_removed, 15);
+    assert_eq!(app.plan(&plan).await["paid_seats"], 5);
+}
+
+both_stores!(
+    a_mass_deprovisioning_holds_past_the_limit_until_approved,
+    a_release_limit_of_zero_never_holds,
+    lowering_the_threshold_of_a_test_plan_starts_enforcement_at_once,
+    a_resync_past_the_limit_changes_nothing_unless_allowed,
+);
