@@ -381,3 +381,101 @@ fn sign_prints_the_header_value_for_the_known_vector() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("WORKOS_WEBHOOK_SECRET"));
 }
+
+/// A kill -9 while the release guard holds events loses nothing: after a restart
+/// they are still held, the plan still shows its hold, and approval applies them.
+async fn held_events_survive_a_kill(store: Store) {
+    use seatsync::webhook::signature;
+    let db = TestDatabase::create(store).await;
+    let env = env_for(&db);
+    let plan_id = create_plan_with_cli(&env).await;
+    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
+    let one = seatsync::plans::PlanChanges { release_limit: Some(Some(1)), ..Default::default() };
+    seatsync::plans::update(&conn, &plan_id, one).await.unwrap();
+    let (mut child, port) = start_server(&env);
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deliver = |port: u16, body: serde_json::Value| {
+        let client = client.clone();
+        async move {
+            let body = body.to_string();
+            let header = signature::header_value(SECRET.as_bytes(), crate::helpers::now_ms(), body.as_bytes());
+            let url = format!("http://127.0.0.1:{port}/webhooks/workos");
+            client.post(url).header("WorkOS-Signature", header).body(body).send().await.unwrap().status()
+        }
+    };
+    let user = |i: u32, kind: &str, state: &str, t: u32| {
+        crate::helpers::user_event(
+            &format!("event_{kind}{i}"),
+            kind,
+            &format!("directory_user_{i}"),
+            &format!("user{i:02}@example.com"),
+            state,
+            &crate::helpers::at(t),
+        )
+    };
+    for i in 0..12 {
+        assert_eq!(deliver(port, user(i, "created", "active", i)).await, 200);
+    }
+    for i in 0..3 {
+        assert_eq!(deliver(port, user(i, "updated", "inactive", 100 + i)).await, 200);
+    }
+    let status = |base: String, id: &'static str| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .get(format!("{base}/admin/events/{id}"))
+                .bearer_auth(crate::helpers::ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap();
+            response.json::<serde_json::Value>().await.unwrap()["status"].as_str().unwrap_or("").to_owned()
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while status(base.clone(), "event_updated2").await != "held" {
+        assert!(std::time::Instant::now() < deadline, "the third deactivation was never held");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    signal(&child, "KILL");
+    wait_exit(&mut child, Duration::from_secs(10)).expect("killed");
+
+    let (mut child, port) = start_server(&env);
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(status(base.clone(), "event_updated0").await, "applied");
+    assert_eq!(status(base.clone(), "event_updated1").await, "held");
+    assert_eq!(status(base.clone(), "event_updated2").await, "held");
+    let plan = seatsync::plans::show(&conn, &plan_id).await.unwrap();
+    let hold = plan.hold.expect("the hold survives the restart");
+    assert_eq!((hold.held_events, hold.would_release.len()), (2, 2));
+    let approved = client
+        .post(format!("{base}/admin/plans/{plan_id}/hold/approve"))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while status(base.clone(), "event_updated2").await != "applied" {
+        assert!(std::time::Instant::now() < deadline, "approved events were not applied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seatsync::plans::show(&conn, &plan_id).await.unwrap().paid_seats, 9);
+    assert_nothing_applied_twice(&conn).await;
+    signal(&child, "TERM");
+    wait_exit(&mut child, Duration::from_secs(20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_events_survive_a_kill_on_sqlite() {
+    held_events_survive_a_kill(Store::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_events_survive_a_kill_on_postgres() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: TEST_POSTGRES_URL is not set");
+        return;
+    }
+    held_events_survive_a_kill(Store::Postgres).await;
+}
