@@ -35,7 +35,16 @@ impl MigrationTrait for Migration {
             "CREATE INDEX IF NOT EXISTS inbox_events_blocking_key_seq ON inbox_events (order_key, seq) \
              WHERE status IN ('pending', 'parked', 'held')",
             "DROP INDEX IF EXISTS inbox_events_unsettled_key_seq",
-            "CREATE INDEX IF NOT EXISTS seat_audit_plan_at ON seat_audit (plan_id, at)",
+            // Claims look for pending rows with no back-off, and for back-offs
+            // that ran out, each through its own index (see `inbox::queue::claim`).
+            "CREATE INDEX IF NOT EXISTS inbox_events_ready_seq ON inbox_events (seq) \
+             WHERE status = 'pending' AND next_attempt_at IS NULL",
+            "CREATE INDEX IF NOT EXISTS inbox_events_retry_at ON inbox_events (next_attempt_at) \
+             WHERE status = 'pending' AND next_attempt_at IS NOT NULL",
+            "DROP INDEX IF EXISTS inbox_events_pending_seq",
+            // The guard's count reads only releases, never the grants beside them.
+            "CREATE INDEX IF NOT EXISTS seat_audit_releases ON seat_audit (plan_id, at) \
+             WHERE from_tier = 'paid' AND to_tier = 'free'",
         ] {
             db.execute_unprepared(sql).await?;
         }

@@ -77,14 +77,27 @@ pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -
         // processes on one file never apply at the same time.
         c.execute_raw(stmt(backend, "UPDATE inbox_events SET attempts = attempts WHERE seq = -1", [])).await?;
     }
-    let rows = c
+    // Groups whose back-off has run out first, then the oldest with none. A
+    // group in back-off has every pending row stamped (see `retry_later`), so
+    // neither index walks its backlog and it cannot crowd out the others.
+    let window = ((limits.groups * CANDIDATES_PER_GROUP) as i64).into();
+    let mut rows = c
         .query_all_raw(stmt(
             backend,
             "SELECT seq, order_key FROM inbox_events WHERE status = 'pending' \
-             AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY seq LIMIT ?",
-            [now.0.into(), ((limits.groups * CANDIDATES_PER_GROUP) as i64).into()],
+             AND next_attempt_at IS NOT NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+            [now.0.into(), Value::clone(&window)],
         ))
         .await?;
+    rows.extend(
+        c.query_all_raw(stmt(
+            backend,
+            "SELECT seq, order_key FROM inbox_events WHERE status = 'pending' AND next_attempt_at IS NULL \
+             ORDER BY seq LIMIT ?",
+            [window],
+        ))
+        .await?,
+    );
     let mut keys: Vec<Option<String>> = Vec::new();
     let mut loners: Vec<i64> = Vec::new();
     for row in &rows {
@@ -101,6 +114,11 @@ pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -
     let wanted = keys.len();
     let keys: Vec<String> = keys.into_iter().flatten().collect();
     let locked = lock_groups(c, &keys).await?;
+    // An event without a group is locked on its own, so two replicas never both
+    // settle it.
+    let loner_keys: Vec<String> = loners.iter().map(|seq| format!("seq:{seq}")).collect();
+    let locked_loners = lock_groups(c, &loner_keys).await?;
+    loners.retain(|seq| locked_loners.contains(&format!("seq:{seq}")));
     let mut claim = Claim { held_elsewhere: locked.len() < wanted, groups: Vec::new() };
     if locked.is_empty() && loners.is_empty() {
         return Ok(claim);
@@ -259,17 +277,19 @@ pub async fn hold_from(c: &impl ConnectionTrait, key: Option<&str>, seq: i64) ->
     .map(|_| ())
 }
 
-/// An operator approved: the group's held events go back to the queue, in their
-/// order. Returns the last `seq` released (None: nothing was held).
-pub async fn release_held(c: &impl ConnectionTrait, key: &str) -> Result<Option<i64>, DbErr> {
+/// An operator approved: the organization's held events (and those of its
+/// directories' legacy groups) go back to the queue, in their order. Returns
+/// the last `seq` released (None: nothing was held).
+pub async fn release_held(c: &impl ConnectionTrait, org: &OrganizationId) -> Result<Option<i64>, DbErr> {
     let backend = c.get_database_backend();
-    lock_group(c, key).await?;
+    let held = "status = 'held' AND (order_key = ? \
+                OR order_key IN (SELECT 'dir:' || id FROM directories WHERE organization_id = ?))";
+    let key: Value = order_key::of_organization(org).into();
     let last = c
         .query_one_raw(stmt(
             backend,
-            "SELECT MAX(seq) AS seq FROM inbox_events \
-             WHERE order_key = ? AND status IN ('pending', 'parked', 'held') AND status = 'held'",
-            [key.into()],
+            &format!("SELECT MAX(seq) AS seq FROM inbox_events WHERE {held}"),
+            [key.clone(), org.as_str().into()],
         ))
         .await?
         .map(|r| col::<Option<i64>>(&r, "seq"))
@@ -277,9 +297,8 @@ pub async fn release_held(c: &impl ConnectionTrait, key: &str) -> Result<Option<
         .flatten();
     c.execute_raw(stmt(
         backend,
-        "UPDATE inbox_events SET status = 'pending' \
-         WHERE order_key = ? AND status IN ('pending', 'parked', 'held') AND status = 'held'",
-        [key.into()],
+        &format!("UPDATE inbox_events SET status = 'pending' WHERE {held}"),
+        [key, org.as_str().into()],
     ))
     .await?;
     Ok(last)
@@ -326,7 +345,8 @@ pub async fn fail(c: &impl ConnectionTrait, seq: i64, reason: &str, now: Micros)
     .map(|_| ())
 }
 
-/// Counts an attempt and holds the event (and so its group) back for `delay`.
+/// Holds the event (and so its group) back for `delay`, counting an attempt
+/// when the fault came from its own data.
 /// Only an unsettled event is changed: another reconciler may have applied it.
 pub async fn retry_later(
     c: &impl ConnectionTrait,
@@ -334,13 +354,23 @@ pub async fn retry_later(
     error: &str,
     delay: Duration,
     now: Micros,
+    count_attempt: bool,
 ) -> Result<(), DbErr> {
     let at = now.0.saturating_add(i64::try_from(delay.as_micros()).unwrap_or(i64::MAX));
     c.execute_raw(stmt(
         c.get_database_backend(),
-        "UPDATE inbox_events SET attempts = attempts + 1, next_attempt_at = ?, error = ? \
+        "UPDATE inbox_events SET attempts = attempts + ?, next_attempt_at = ?, error = ? \
          WHERE seq = ? AND status IN ('pending', 'parked')",
-        [at.into(), error.into(), seq.into()],
+        [i32::from(count_attempt).into(), at.into(), error.into(), seq.into()],
+    ))
+    .await?;
+    // The rest of its group waits as long: stamped, so claims skip it cheaply.
+    // (Earlier events of the group, rolled back with it, stay due.)
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        "UPDATE inbox_events SET next_attempt_at = ? WHERE status = 'pending' AND next_attempt_at IS NULL \
+         AND seq > ? AND order_key = (SELECT order_key FROM inbox_events WHERE seq = ?)",
+        [at.into(), seq.into(), seq.into()],
     ))
     .await
     .map(|_| ())
@@ -393,17 +423,4 @@ pub async fn unpark_ready(c: &impl ConnectionTrait) -> Result<u64, DbErr> {
     c.execute_raw(stmt(backend, &format!("UPDATE inbox_events SET status = 'pending' WHERE {ready}"), []))
         .await
         .map(|r| r.rows_affected())
-}
-
-/// Whether any event is due now (pending, no back-off running).
-pub async fn any_due(c: &impl ConnectionTrait, now: Micros) -> Result<bool, DbErr> {
-    let row = c
-        .query_one_raw(stmt(
-            c.get_database_backend(),
-            "SELECT seq FROM inbox_events WHERE status = 'pending' \
-             AND (next_attempt_at IS NULL OR next_attempt_at <= ?) LIMIT 1",
-            [now.0.into()],
-        ))
-        .await?;
-    Ok(row.is_some())
 }

@@ -51,10 +51,15 @@ pub async fn backlog(c: &impl ConnectionTrait) -> Result<(Vec<(String, i64)>, Op
         .map(|r| Ok((col::<String>(r, "status")?, col::<i64>(r, "n")?)))
         .collect::<Result<Vec<_>, DbErr>>()?;
     let oldest = c
-        // The first pending row by arrival: one index probe, whatever the backlog.
+        // The first pending row by arrival, with or without a back-off: one probe
+        // of each of the queue's indexes, whatever the backlog.
         .query_one_raw(stmt(
             backend,
-            "SELECT received_at AS t FROM inbox_events WHERE status = 'pending' ORDER BY seq LIMIT 1",
+            "SELECT MIN(t) AS t FROM (\
+               SELECT * FROM (SELECT received_at AS t FROM inbox_events \
+                 WHERE status = 'pending' AND next_attempt_at IS NULL ORDER BY seq LIMIT 1) a \
+               UNION ALL SELECT * FROM (SELECT received_at AS t FROM inbox_events \
+                 WHERE status = 'pending' AND next_attempt_at IS NOT NULL ORDER BY next_attempt_at LIMIT 1) b) u",
             [],
         ))
         .await?

@@ -119,13 +119,15 @@ async fn hold_view(db: &DatabaseConnection, plan: &plans::Plan) -> Result<Option
 /// `POST /admin/plans/{id}/hold/approve`: every event held now is applied, in
 /// order and without limit; the guard counts from zero after them.
 pub async fn approve_hold(db: &DatabaseConnection, id: &str) -> Result<PlanView, PlanError> {
-    let plan_id = parse_plan_id(id)?;
+    let found = existing(db, id).await?;
     let txn = db.begin().await?;
-    let plan = plans::lock_by_id(&txn, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
+    // The group's lock before the plan's, in the order a batch takes them.
+    queue::lock_group(&txn, &order_key::of_organization(&found.organization_id)).await?;
+    let plan = plans::lock_by_id(&txn, &found.id).await?.ok_or(PlanError::NotFound("plan"))?;
     if plan.hold_since.is_none() {
         return Err(PlanError::NoHold);
     }
-    let through = queue::release_held(&txn, &order_key::of_organization(&plan.organization_id)).await?;
+    let through = queue::release_held(&txn, &plan.organization_id).await?;
     plans::approve_hold(&txn, &plan.id, through).await?;
     txn.commit().await?;
     tracing::warn!(plan_id = %plan.id, approved_through = ?through, "release guard: hold approved");

@@ -80,18 +80,32 @@ impl Scope {
         self.released = 0;
     }
 
-    /// The plan's release budget for this transaction.
+    /// The plan's release budget for this transaction, good enough to decide
+    /// on `releases` more: read exactly when its lower bound would not allow them.
     pub async fn budget(
         &mut self,
         c: &impl ConnectionTrait,
         plan: &Plan,
         settings: &GuardSettings,
         now: Micros,
+        releases: u64,
     ) -> Result<Budget, DbErr> {
-        if let Some(budget) = self.budgets.get(&plan.id) {
-            return Ok(*budget);
+        let cached = self.budgets.get(&plan.id).copied();
+        if let Some(budget) = cached
+            && (budget.exact || budget.allows(releases))
+        {
+            return Ok(budget);
         }
-        let budget = guard::budget(c, plan, settings, now).await?;
+        let lower = match cached {
+            Some(budget) => budget,
+            None => guard::budget(c, plan, settings, now, false).await?,
+        };
+        let budget = if lower.exact || lower.allows(releases) {
+            lower
+        } else {
+            // The audit this transaction wrote is visible to it: `used` is exact too.
+            guard::budget(c, plan, settings, now, true).await?
+        };
         self.budgets.insert(plan.id.clone(), budget);
         Ok(budget)
     }

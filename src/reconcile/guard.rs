@@ -49,6 +49,10 @@ pub struct Budget {
     pub limit: Option<u64>,
     /// Counted releases in the window so far.
     pub used: u64,
+    /// False: `limit` is a lower bound (the minimum), the percentage of paid
+    /// seats not yet counted. Counting them reads every member of the plan, so
+    /// it is done only when the lower bound would hold an event.
+    pub exact: bool,
 }
 
 impl Budget {
@@ -62,32 +66,48 @@ impl Budget {
     }
 }
 
-/// Reads the plan's budget. Call under the plan's lock, so replicas agree.
+/// Reads the plan's budget; `exact` also counts its paid seats when the limit
+/// depends on them. Call under the plan's lock, so replicas agree.
 pub async fn budget(
     c: &impl ConnectionTrait,
     plan: &Plan,
     settings: &GuardSettings,
     now: Micros,
+    exact: bool,
 ) -> Result<Budget, DbErr> {
+    let backend = c.get_database_backend();
     let since = now.0.saturating_sub(i64::try_from(settings.window.as_micros()).unwrap_or(i64::MAX));
     let reasons: Vec<String> = COUNTED.iter().map(|r| format!("'{}'", r.as_str())).collect();
+    // `from_tier = 'paid' AND to_tier = 'free'` word for word: the partial index.
     let row = c
         .query_one_raw(stmt(
-            c.get_database_backend(),
+            backend,
             &format!(
-                "SELECT \
-                   (SELECT COUNT(*) FROM seat_audit WHERE plan_id = ? AND at > ? AND seq > ? \
-                      AND from_tier = 'paid' AND to_tier = 'free' AND reason IN ({})) AS used, \
-                   (SELECT COUNT(*) FROM members WHERE plan_id = ? AND tier = 'paid') AS paid",
+                "SELECT COUNT(*) AS n FROM seat_audit WHERE plan_id = ? AND at > ? \
+                 AND from_tier = 'paid' AND to_tier = 'free' AND seq > ? AND reason IN ({})",
                 reasons.join(", ")
             ),
-            [plan.id.as_str().into(), since.into(), plan.release_floor.into(), plan.id.as_str().into()],
+            [plan.id.as_str().into(), since.into(), plan.release_floor.into()],
         ))
-        .await?
-        .ok_or_else(|| DbErr::Custom("budget query returned no row".into()))?;
-    let used = col::<i64>(&row, "used")?.max(0) as u64;
-    let paid = col::<i64>(&row, "paid")?.max(0) as u64;
-    Ok(Budget { limit: limit(plan.release_limit, settings, paid + used), used })
+        .await?;
+    let used = row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64;
+    let depends_on_paid = plan.release_limit.is_none() && settings.percent > 0;
+    if depends_on_paid && !exact {
+        return Ok(Budget { limit: Some(settings.min), used, exact: false });
+    }
+    let paid = if depends_on_paid {
+        let row = c
+            .query_one_raw(stmt(
+                backend,
+                "SELECT COUNT(*) AS n FROM members WHERE plan_id = ? AND tier = 'paid'",
+                [plan.id.as_str().into()],
+            ))
+            .await?;
+        row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64
+    } else {
+        0
+    };
+    Ok(Budget { limit: limit(plan.release_limit, settings, paid + used), used, exact: true })
 }
 
 #[cfg(test)]
@@ -111,10 +131,10 @@ mod tests {
 
     #[test]
     fn a_budget_allows_up_to_its_limit() {
-        let b = Budget { limit: Some(10), used: 9 };
+        let b = Budget { limit: Some(10), used: 9, exact: true };
         assert!(b.allows(1) && !b.allows(2));
         assert_eq!(b.remaining(), Some(1));
-        assert!(Budget { limit: None, used: 1000 }.allows(1000));
+        assert!(Budget { limit: None, used: 1000, exact: true }.allows(1000));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::{
 use crate::{
     db::{Fault, classify},
     domain::{EventId, Micros},
-    events::{Command, Envelope, translate},
+    events::{Command, DirectoryUserChange, Envelope, translate},
     inbox::queue::{self, ClaimLimits, QueuedEvent},
     metrics::Metrics,
     seats::plans::{self, Plan},
@@ -216,7 +216,7 @@ pub async fn step(db: &DatabaseConnection, metrics: &Metrics, limits: BatchLimit
                 }
                 Fault::OwnData => {
                     let delay = jittered(backoff(event.attempts));
-                    queue::retry_later(db, event.seq, &format!("retrying: {err}"), delay, now).await?;
+                    queue::retry_later(db, event.seq, &format!("retrying: {err}"), delay, now, true).await?;
                     let retry_in_ms = delay.as_millis() as u64;
                     tracing::warn!(event_id = %id, event = %kind, error = %err, retry_in_ms, "event refused; will retry");
                     Ok(StepReport { retry_now: true, ..Default::default() })
@@ -224,7 +224,10 @@ pub async fn step(db: &DatabaseConnection, metrics: &Metrics, limits: BatchLimit
                 Fault::Passing => {
                     let delay = jittered(backoff(event.attempts));
                     // Best effort: with the database gone this fails too.
-                    if let Err(e) = queue::retry_later(db, event.seq, &format!("retrying: {err}"), delay, now).await {
+                    // Not counted: a passing fault never brings an event nearer `failed`.
+                    let recorded =
+                        queue::retry_later(db, event.seq, &format!("retrying: {err}"), delay, now, false).await;
+                    if let Err(e) = recorded {
                         tracing::debug!(error = %e, "could not record the retry");
                     }
                     Err(err)
@@ -319,15 +322,17 @@ async fn apply_batch(
         for event in &group.events {
             if event.held {
                 // Behind a hold: whatever came after it waits with it.
-                flush(txn, &mut scope, &limits, &mut run, &mut outcomes, now).await?;
+                if let Some((seq, plan)) = flush(txn, &mut scope, &limits, &mut run, &mut outcomes, now).await? {
+                    hold(txn, key, seq, &plan, now).await?;
+                }
                 queue::hold_from(txn, key, event.seq).await.map_err(|err| at(event, err))?;
                 continue 'groups;
             }
             let out_of_budget = report.applied > 0 && started.elapsed() >= limits.time_budget;
             if !event.due || out_of_budget {
                 // A retry back-off runs (the group waits, in order), or time is up.
-                if let Some(seq) = flush(txn, &mut scope, &limits, &mut run, &mut outcomes, now).await? {
-                    hold(txn, key, seq, &mut outcomes, now).await?;
+                if let Some((seq, plan)) = flush(txn, &mut scope, &limits, &mut run, &mut outcomes, now).await? {
+                    hold(txn, key, seq, &plan, now).await?;
                 }
                 if out_of_budget {
                     break 'groups;
@@ -371,14 +376,17 @@ async fn apply_batch(
                     continue;
                 }
             }
-            if let Some(seq) = flush(txn, &mut scope, &limits, &mut run, &mut outcomes, now).await? {
-                hold(txn, key, seq, &mut outcomes, now).await?;
+            if let Some((seq, plan)) = flush(txn, &mut scope, &limits, &mut run, &mut outcomes, now).await? {
+                hold(txn, key, seq, &plan, now).await?;
                 continue 'groups;
             }
             let span = tracing::info_span!("reconcile", event_id = %event.event_id, event = %event.event_type);
-            let budget = match &guarded {
-                Some(plan) => Some(scope.budget(txn, plan, &limits.guard, now).await.map_err(|err| at(event, err))?),
-                None => None,
+            // Only a deactivation or deletion can release a counted seat.
+            let budget = match (&guarded, &parsed.command) {
+                (Some(plan), Command::ChangeDirectoryUser(change)) if may_release(change) => {
+                    Some(scope.budget(txn, plan, &limits.guard, now, 1).await.map_err(|err| at(event, err))?)
+                }
+                _ => None,
             };
             scope.take_released();
             let outcome = if budget.is_some_and(|b| !b.allows(1)) {
@@ -392,7 +400,9 @@ async fn apply_batch(
                 if scope.take_released() > 0 {
                     savepoint.rollback().await.map_err(|err| at(event, err))?;
                     scope.forget_reads();
-                    hold(txn, key, event.seq, &mut outcomes, now).await?;
+                    if let Some(plan) = &guarded {
+                        hold(txn, key, event.seq, plan, now).await?;
+                    }
                     continue 'groups;
                 }
                 savepoint.commit().await.map_err(|err| at(event, err))?;
@@ -426,8 +436,8 @@ async fn apply_batch(
             }
             outcomes.record(event, &outcome);
         }
-        if let Some(seq) = flush(txn, &mut scope, &limits, &mut run, &mut outcomes, now).await? {
-            hold(txn, key, seq, &mut outcomes, now).await?;
+        if let Some((seq, plan)) = flush(txn, &mut scope, &limits, &mut run, &mut outcomes, now).await? {
+            hold(txn, key, seq, &plan, now).await?;
         }
     }
     queue::settle(txn, &outcomes.settled, now).await?;
@@ -440,26 +450,27 @@ async fn hold(
     txn: &DatabaseTransaction,
     key: Option<&str>,
     seq: i64,
-    _outcomes: &mut Outcomes,
+    plan: &Plan,
     now: Micros,
 ) -> Result<(), BatchError> {
     queue::hold_from(txn, key, seq).await?;
-    let plan = match key.and_then(|k| k.strip_prefix("org:")).map(crate::domain::OrganizationId::parse) {
-        Some(Ok(org)) => plans::find_by_org(txn, &org).await?,
-        _ => None,
-    };
-    if let Some(plan) = plan {
-        if plan.hold_since.is_none() {
-            tracing::warn!(
-                plan_id = %plan.id,
-                organization_id = %plan.organization_id,
-                "release guard: the directory would release more paid seats than the plan's limit; \
-                 its events are held until an operator approves (POST /admin/plans/{{id}}/hold/approve)"
-            );
-        }
-        plans::set_hold(txn, &plan.id, now).await?;
+    if plan.hold_since.is_none() {
+        tracing::warn!(
+            plan_id = %plan.id,
+            organization_id = %plan.organization_id,
+            "release guard: the directory would release more paid seats than the plan's limit; \
+             its events are held until an operator approves (POST /admin/plans/{{id}}/hold/approve)"
+        );
     }
+    plans::set_hold(txn, &plan.id, now).await?;
     Ok(())
+}
+
+/// Whether applying `change` can take a paid seat away in a way the release
+/// guard counts: only a user who stops being active does (an email change is
+/// audited `email_changed`, which it does not count).
+fn may_release(change: &DirectoryUserChange) -> bool {
+    change.deleted || !change.state.is_active()
 }
 
 fn at(event: &QueuedEvent, err: DbErr) -> BatchError {
@@ -482,7 +493,7 @@ async fn flush(
     run: &mut Vec<(Parsed<'_>, Plan)>,
     outcomes: &mut Outcomes,
     now: Micros,
-) -> Result<Option<i64>, BatchError> {
+) -> Result<Option<(i64, Plan)>, BatchError> {
     let Some((_, plan)) = run.first() else { return Ok(None) };
     let plan = plan.clone();
     let in_bulk = |err| BatchError { event: None, in_bulk: true, err };
@@ -493,14 +504,19 @@ async fn flush(
             _ => None,
         })
         .collect();
-    let budget = scope.budget(txn, &plan, &limits.guard, now).await.map_err(in_bulk)?;
-    let result = match bulk::apply_run(txn, &plan, &items, now, budget.remaining()).await.map_err(in_bulk)? {
+    let possible = items.iter().filter(|i| may_release(i.change)).count() as u64;
+    let remaining = match possible {
+        0 => None,
+        n => scope.budget(txn, &plan, &limits.guard, now, n).await.map_err(in_bulk)?.remaining(),
+    };
+    let result = match bulk::apply_run(txn, &plan, &items, now, remaining).await.map_err(in_bulk)? {
         Some(result) => result,
         // Not a run the batched path takes: one event at a time, guarded.
         None => {
             let mut result = bulk::RunResult { outcomes: Vec::new(), released: 0, held_at: None };
             for (i, item) in items.iter().enumerate() {
-                let at_limit = !scope.budget(txn, &plan, &limits.guard, now).await.map_err(in_bulk)?.allows(1);
+                let at_limit = may_release(item.change)
+                    && !scope.budget(txn, &plan, &limits.guard, now, 1).await.map_err(in_bulk)?.allows(1);
                 scope.take_released();
                 let savepoint = txn.begin().await.map_err(in_bulk)?;
                 let outcome = apply::change_user(&savepoint, scope, item.change, Some(item.event), now, None)
@@ -524,7 +540,7 @@ async fn flush(
     for ((parsed, _), outcome) in run.iter().zip(&result.outcomes) {
         outcomes.record(parsed.event, outcome);
     }
-    let held = result.held_at.map(|i| run[i].0.event.seq);
+    let held = result.held_at.map(|i| (run[i].0.event.seq, plan.clone()));
     run.clear();
     Ok(held)
 }

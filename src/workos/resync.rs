@@ -181,7 +181,7 @@ pub async fn resync(
     let plan = plans::lock_by_org(&txn, org).await?.ok_or_else(|| ResyncError::NoPlan(org.to_string()))?;
     let first_new_seq = last_audit_seq(&txn, &plan.id).await?;
     // Read under the plan's lock, before any change: replicas agree on it.
-    let budget = guard::budget(&txn, &plan, &options.guard, now).await?;
+    let budget = guard::budget(&txn, &plan, &options.guard, now, true).await?;
 
     let mut scope = Scope::default();
     let mut held_dirs: BTreeSet<DirectoryId> = directory::live_directories_of(&txn, org).await?.into_iter().collect();
