@@ -28,6 +28,14 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Delete settled and long-parked events and dead letters older than
+    /// INBOX_RETENTION_DAYS (pending and held events, the audit and directory
+    /// users are kept).
+    Prune {
+        /// Print what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the WorkOS-Signature header value for FILE's exact bytes.
     #[command(after_help = "Example:\n  seatsync sign fixtures/events/dsync.user.created.json --secret whsec_dev\n  \
         curl -H \"WorkOS-Signature: $(seatsync sign body.json)\" --data-binary @body.json http://127.0.0.1:8080/webhooks/workos")]
@@ -122,6 +130,13 @@ pub enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Prune a fresh database of settled events while webhooks keep arriving.
+    Prune {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Time the switch to enforcement on a large plan.
     Enforcement {
         #[arg(long, default_value_t = 100_000)]
@@ -179,6 +194,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             telemetry::init(settings.log_format);
             let app = Application::build(&settings, true).await?;
             app.run_until_stopped().await?;
+        }
+        Command::Prune { dry_run } => {
+            let conn = open_database(&settings).await?;
+            let cutoff = crate::inbox::retention::cutoff(crate::domain::Micros::now(), settings.inbox_retention);
+            let pruned = crate::inbox::retention::prune(&conn, cutoff, dry_run).await?;
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            for (status, n) in &pruned.by_status {
+                println!("{verb} {n} {status} events");
+            }
+            println!("{verb} {} dead letters", pruned.dead_letters);
+            println!("{verb} {} rows in all (received before {})", pruned.total(), cutoff.to_rfc3339());
         }
         Command::Migrate => {
             telemetry::init(settings.log_format);
@@ -266,6 +292,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             BenchCommand::Webhooks { url, secret, requests, concurrency, database_url } => {
                 bench::webhooks(bench::WebhookBench { url, secret, requests, concurrency, database_url }).await?
             }
+            BenchCommand::Prune { events, database_url } => bench::prune(events, database_url).await?,
             BenchCommand::Reconcile { events, organizations, database_url } => {
                 bench::reconcile(events, organizations, database_url).await?
             }

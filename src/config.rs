@@ -96,6 +96,10 @@ pub struct Settings {
     pub resync_every: Option<Duration>,
     pub log_format: LogFormat,
     pub release_guard: crate::reconcile::guard::GuardSettings,
+    /// `INBOX_RETENTION_DAYS`: settled events and dead letters older than this go.
+    pub inbox_retention: Duration,
+    /// How often `serve` prunes (`INBOX_PRUNE_EVERY_SECS`, default an hour).
+    pub prune_every: Duration,
 }
 
 /// One line naming the variable and what is wrong with it.
@@ -192,6 +196,11 @@ impl Settings {
                 secs => Duration::from_secs(secs),
             },
         };
+        let retention_days = parse_number::<u64>(&get, "INBOX_RETENTION_DAYS", 35)?;
+        if retention_days > 36_500 {
+            return Err(problem("INBOX_RETENTION_DAYS", "must be at most 36500"));
+        }
+        let prune_every = optional_secs("INBOX_PRUNE_EVERY_SECS")?.unwrap_or(Duration::from_secs(3600));
         let log_format = match get("LOG_FORMAT").as_deref().map(str::trim) {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
@@ -213,6 +222,8 @@ impl Settings {
             resync_every,
             log_format,
             release_guard,
+            inbox_retention: Duration::from_secs(retention_days * 86_400),
+            prune_every,
         })
     }
 

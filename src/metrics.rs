@@ -12,8 +12,17 @@ pub struct Metrics {
 
 impl Metrics {
     fn add(&self, name: &'static str, labels: Vec<(&'static str, String)>) {
+        self.add_n(name, labels, 1);
+    }
+
+    fn add_n(&self, name: &'static str, labels: Vec<(&'static str, String)>, n: u64) {
         let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        *counters.entry((name, labels)).or_default() += 1;
+        *counters.entry((name, labels)).or_default() += n;
+    }
+
+    /// Rows pruned by retention, by status (`dead_letter` for dead letters).
+    pub fn pruned(&self, status: &'static str, n: u64) {
+        self.add_n("seatsync_pruned_events_total", vec![("status", status.to_owned())], n);
     }
 
     pub fn request(&self, route: &str, status: u16) {

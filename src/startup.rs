@@ -99,6 +99,13 @@ impl Application {
         background.push(tokio::spawn(reconciler.clone().run(db.clone(), metrics.clone(), guard, async move {
             let _ = stopped.wait_for(|s| *s).await;
         })));
+        background.push(tokio::spawn(crate::inbox::retention::run_every(
+            db.clone(),
+            settings.inbox_retention,
+            settings.prune_every,
+            metrics.clone(),
+            stop.subscribe(),
+        )));
         if let Some(client) = workos {
             if let Some(every) = settings.events_poll_every {
                 let task =

@@ -2,6 +2,7 @@
 //! id, before the 200 is sent. Writes from concurrent deliveries share commits.
 pub mod dead_letter;
 pub mod queue;
+pub mod retention;
 pub mod status;
 pub mod writer;
 

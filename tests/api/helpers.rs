@@ -195,6 +195,21 @@ impl TestApp {
         self.deliver(&user_event(id, kind, user, email, state, updated_at)).await
     }
 
+    /// A user created for an organization that has no plan: it parks.
+    pub async fn user_in_other_org(&self, id: &str) -> Value {
+        let body = user_event_in(
+            id,
+            "created",
+            "org_01NOPLANORGANIZATION",
+            "directory_01NOPLAN",
+            "directory_user_noplan",
+            "nobody@example.com",
+            "active",
+            &at(1),
+        );
+        self.deliver(&body).await
+    }
+
     pub async fn metrics_text(&self) -> String {
         self.client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap()
     }

@@ -9,6 +9,7 @@ mod queue;
 mod reconcile;
 mod release_guard;
 mod replicas;
+mod retention;
 mod scenarios;
 mod webhook;
 mod workos_api;

@@ -1,7 +1,10 @@
 //! `seatsync bench`: figures for the webhook intake and for enforcement on a large
 //! plan, and the reconciler on a backlog (`reconcile`). Printed, never asserted:
 //! machines are shared and noisy.
+mod prune;
 mod reconcile;
+
+pub use prune::prune;
 
 use crate::{
     config::{DatabaseUrl, Settings},

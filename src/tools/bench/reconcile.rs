@@ -125,14 +125,14 @@ async fn count(c: &impl ConnectionTrait, sql: &str) -> anyhow::Result<i64> {
 
 /// A temporary SQLite file, or a new database on the PostgreSQL server of the
 /// given URL (created now, so never analyzed; dropped afterwards).
-struct FreshDatabase {
-    url: String,
+pub(super) struct FreshDatabase {
+    pub(super) url: String,
     _dir: Option<TempDir>,
     pg: Option<(String, String)>,
 }
 
 impl FreshDatabase {
-    async fn create(server_url: Option<String>) -> anyhow::Result<Self> {
+    pub(super) async fn create(server_url: Option<String>) -> anyhow::Result<Self> {
         match server_url {
             Some(url) if url.starts_with("postgres") => {
                 let name = format!("seatsync_bench_{}", ulid::Ulid::new().to_string().to_lowercase());
@@ -151,11 +151,11 @@ impl FreshDatabase {
         }
     }
 
-    fn kind(&self) -> &str {
+    pub(super) fn kind(&self) -> &str {
         self.url.split(':').next().unwrap_or("?")
     }
 
-    async fn drop_it(self) {
+    pub(super) async fn drop_it(self) {
         if let Some((admin_url, name)) = &self.pg
             && let Ok(admin) = Database::connect(admin_url).await
         {

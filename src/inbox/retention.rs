@@ -1,0 +1,195 @@
+//! Retention: stored events that are settled, or parked for longer than anyone
+//! waits, and old dead letters are deleted after `INBOX_RETENTION_DAYS`, in
+//! small batches so a first prune of millions of rows never holds a long lock.
+//! Never touched: `pending` and `held` events, the audit (it keeps the event
+//! ids), the sync cursor, directory users (their `updated_at` is what makes a
+//! WorkOS retry of a pruned event harmless: it is stale, or changes nothing).
+use crate::{db::stmt, domain::Micros, seats::col};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+use std::time::Duration;
+
+/// The statuses that may be pruned once old enough.
+pub const PRUNABLE: [&str; 5] = ["applied", "ignored", "stale", "failed", "parked"];
+/// Rows deleted per transaction.
+const BATCH: i64 = 1000;
+/// How long a replica's claim on the hourly prune lasts.
+const LEASE: Duration = Duration::from_secs(600);
+
+/// Counts by status (`dead_letters` for dead letters), in a fixed order.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    pub by_status: Vec<(&'static str, u64)>,
+    pub dead_letters: u64,
+}
+
+impl Pruned {
+    pub fn total(&self) -> u64 {
+        self.by_status.iter().map(|(_, n)| n).sum::<u64>() + self.dead_letters
+    }
+}
+
+/// Events received before this moment may go.
+pub fn cutoff(now: Micros, retention: Duration) -> Micros {
+    Micros(now.0.saturating_sub(i64::try_from(retention.as_micros()).unwrap_or(i64::MAX)))
+}
+
+/// Deletes (or with `dry_run`, counts) what is older than `cutoff`.
+pub async fn prune(db: &DatabaseConnection, cutoff: Micros, dry_run: bool) -> Result<Pruned, DbErr> {
+    let backend = db.get_database_backend();
+    let mut pruned = Pruned::default();
+    for status in PRUNABLE {
+        let n = if dry_run {
+            let row = db
+                .query_one_raw(stmt(
+                    backend,
+                    "SELECT COUNT(*) AS n FROM inbox_events WHERE status = ? AND received_at < ?",
+                    [status.into(), cutoff.0.into()],
+                ))
+                .await?;
+            row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64
+        } else {
+            let mut total = 0u64;
+            loop {
+                // One short transaction per batch: webhooks and the reconciler
+                // get the database in between.
+                let txn = db.begin().await?;
+                let deleted = txn
+                    .execute_raw(stmt(
+                        backend,
+                        "DELETE FROM inbox_events WHERE seq IN (SELECT seq FROM inbox_events \
+                         WHERE status = ? AND received_at < ? ORDER BY seq LIMIT ?)",
+                        [status.into(), cutoff.0.into(), BATCH.into()],
+                    ))
+                    .await?
+                    .rows_affected();
+                txn.commit().await?;
+                total += deleted;
+                if deleted < BATCH as u64 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            total
+        };
+        pruned.by_status.push((status, n));
+    }
+    pruned.dead_letters = if dry_run {
+        let row = db
+            .query_one_raw(stmt(
+                backend,
+                "SELECT COUNT(*) AS n FROM dead_letters WHERE received_at < ?",
+                [cutoff.0.into()],
+            ))
+            .await?;
+        row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64
+    } else {
+        let mut total = 0u64;
+        loop {
+            let deleted = db
+                .execute_raw(stmt(
+                    backend,
+                    "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters \
+                     WHERE received_at < ? ORDER BY id LIMIT ?)",
+                    [cutoff.0.into(), BATCH.into()],
+                ))
+                .await?
+                .rows_affected();
+            total += deleted;
+            if deleted < BATCH as u64 {
+                break;
+            }
+        }
+        total
+    };
+    Ok(pruned)
+}
+
+/// Takes the prune lease for `owner` if no other replica holds a live one:
+/// one replica prunes at a time, and a crashed one's lease runs out.
+pub async fn take_lease(db: &DatabaseConnection, owner: &str, now: Micros) -> Result<bool, DbErr> {
+    let backend = db.get_database_backend();
+    db.execute_raw(stmt(
+        backend,
+        "INSERT INTO sync_cursors (name, cursor, updated_at) VALUES ('prune_lease', '', 0) ON CONFLICT (name) DO NOTHING",
+        [],
+    ))
+    .await?;
+    let expired = cutoff(now, LEASE);
+    let taken = db
+        .execute_raw(stmt(
+            backend,
+            "UPDATE sync_cursors SET cursor = ?, updated_at = ? \
+             WHERE name = 'prune_lease' AND (updated_at < ? OR cursor = ?)",
+            [owner.into(), now.0.into(), expired.0.into(), owner.into()],
+        ))
+        .await?
+        .rows_affected();
+    Ok(taken == 1)
+}
+
+/// Gives the lease back after a run.
+pub async fn release_lease(db: &DatabaseConnection, owner: &str) -> Result<(), DbErr> {
+    db.execute_raw(stmt(
+        db.get_database_backend(),
+        "UPDATE sync_cursors SET updated_at = 0 WHERE name = 'prune_lease' AND cursor = ?",
+        [owner.into()],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// `serve`'s pruning: every `every`, by one replica at a time, until `stop`.
+pub async fn run_every(
+    db: DatabaseConnection,
+    retention: Duration,
+    every: Duration,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let owner = ulid::Ulid::new().to_string();
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let now = Micros::now();
+        match take_lease(&db, &owner, now).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(err) => {
+                tracing::warn!(error = %err, "prune: could not take the lease");
+                continue;
+            }
+        }
+        match prune(&db, cutoff(now, retention), false).await {
+            Ok(pruned) => {
+                for (status, n) in &pruned.by_status {
+                    metrics.pruned(status, *n);
+                }
+                metrics.pruned("dead_letter", pruned.dead_letters);
+                tracing::info!(total = pruned.total(), by_status = ?pruned.by_status, dead_letters = pruned.dead_letters, "pruned");
+            }
+            Err(err) => tracing::warn!(error = %err, "prune failed; next run retries"),
+        }
+        if let Err(err) = release_lease(&db, &owner).await {
+            tracing::warn!(error = %err, "prune: could not release the lease");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cutoff_is_the_retention_before_now() {
+        let now = Micros(10_000_000);
+        assert_eq!(cutoff(now, Duration::from_secs(3)), Micros(7_000_000));
+        assert_eq!(cutoff(now, Duration::ZERO), now);
+    }
+
+    #[test]
+    fn pending_and_held_events_are_never_prunable() {
+        assert!(!PRUNABLE.contains(&"pending") && !PRUNABLE.contains(&"held"));
+    }
+}

@@ -1,0 +1,106 @@
+//! Retention: `seatsync prune` and `serve`'s hourly pruning.
+use crate::both_stores;
+use crate::helpers::*;
+use sea_orm::ConnectionTrait;
+use seatsync::{
+    domain::Micros,
+    inbox::retention::{cutoff, prune, release_lease, take_lease},
+};
+use serde_json::json;
+use std::time::Duration;
+
+async fn prune_deletes_what_is_settled_or_parked_and_keeps_what_is_not(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    let limited = app.client.patch(app.url(&format!("/admin/plans/{plan}"))).bearer_auth(ADMIN_TOKEN);
+    assert_eq!(limited.json(&json!({"release_limit": 1})).send().await.unwrap().status(), 200);
+    for i in 0..12u32 {
+        let (user, email) = (format!("directory_user_{i}"), format!("user{i:02}@example.com"));
+        app.user(&format!("event_c{i}"), "created", &user, &email, "active", &at(i)).await;
+    }
+    app.user("event_late", "updated", "directory_user_5", "user05@example.com", "inactive", &at(1)).await;
+    app.deliver(&json!({"id": "event_other_type", "event": "connection.activated", "data": {}})).await;
+    app.deliver(&json!({"id": "event_no_email", "event": "dsync.user.created",
+        "data": {"id": "u", "directory_id": DIRECTORY, "organization_id": ORG, "state": "active",
+                 "updated_at": "2026-01-01T00:00:00Z"}}))
+        .await;
+    app.user_in_other_org("event_parked").await;
+    app.settle().await;
+    // One deactivation goes, the next is held by the guard (limit 1).
+    app.user("event_off1", "updated", "directory_user_1", "user01@example.com", "inactive", &at(100)).await;
+    app.user("event_off2", "updated", "directory_user_2", "user02@example.com", "inactive", &at(101)).await;
+    app.settle().await;
+    assert_eq!(app.event_status("event_off2").await, "held");
+    // A pending event, held back by a long retry back-off.
+    app.user("event_pending", "created", "directory_user_p", "p@example.com", "active", &at(200)).await;
+    let far = Micros::now().0 + 3_600_000_000;
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE inbox_events SET status = 'pending', next_attempt_at = {far} WHERE event_id = 'event_pending'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(app.post_webhook(b"[1, 2, 3]").await.status(), 422);
+
+    let audit_rows = app.count("SELECT COUNT(*) FROM seat_audit").await;
+    let seats = app.seats(&plan).await;
+    let until = cutoff(Micros::now(), Duration::ZERO);
+    let dry = prune(&app.db, until, true).await.unwrap();
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events").await, 19);
+    let expected = vec![("applied", 13), ("ignored", 1), ("stale", 1), ("failed", 1), ("parked", 1)];
+    assert_eq!((dry.by_status.clone(), dry.dead_letters), (expected.clone(), 1));
+    let done = prune(&app.db, until, false).await.unwrap();
+    assert_eq!(done, dry);
+    // Left: the held deactivation and the pending one.
+    let left: Vec<String> = {
+        let rows = app
+            .db
+            .query_all_raw(sea_orm::Statement::from_string(
+                app.db.get_database_backend(),
+                "SELECT event_id FROM inbox_events ORDER BY seq".to_owned(),
+            ))
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.try_get::<String>("", "event_id").unwrap()).collect()
+    };
+    assert_eq!(left, vec!["event_off2", "event_pending"]);
+    assert_eq!(app.count("SELECT COUNT(*) FROM dead_letters").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM seat_audit").await, audit_rows);
+
+    // WorkOS retrying a pruned creation: stored again, and nothing changes.
+    let retry = app.user("event_c3", "created", "directory_user_3", "user03@example.com", "active", &at(3)).await;
+    assert_eq!(retry["status"], "accepted");
+    app.settle().await;
+    assert_eq!(app.seats(&plan).await, seats);
+    assert_eq!(app.count("SELECT COUNT(*) FROM seat_audit").await, audit_rows);
+}
+
+async fn serve_prunes_on_its_own_and_one_replica_at_a_time(store: Store) {
+    let app = spawn_app_with(store, &[("INBOX_RETENTION_DAYS", "0"), ("INBOX_PRUNE_EVERY_SECS", "1")]).await;
+    app.create_plan(ORG, None).await;
+    app.user("event_a", "created", "directory_user_a", "a@example.com", "active", &at(1)).await;
+    app.settle().await;
+    let mut gone = false;
+    for _ in 0..100 {
+        if app.count("SELECT COUNT(*) FROM inbox_events").await == 0 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "serve did not prune");
+    let text = app.metrics_text().await;
+    assert!(text.contains("seatsync_pruned_events_total{status=\"applied\"} 1\n"), "{text}");
+
+    // The lease: a second replica waits while the first prunes.
+    let now = Micros::now();
+    assert!(take_lease(&app.db, "replica-a", now).await.unwrap());
+    assert!(!take_lease(&app.db, "replica-b", now).await.unwrap());
+    release_lease(&app.db, "replica-a").await.unwrap();
+    assert!(take_lease(&app.db, "replica-b", now).await.unwrap());
+}
+
+both_stores!(
+    prune_deletes_what_is_settled_or_parked_and_keeps_what_is_not,
+    serve_prunes_on_its_own_and_one_replica_at_a_time,
+);
