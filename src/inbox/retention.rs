@@ -5,13 +5,19 @@
 //! ids), the sync cursor, directory users (their `updated_at` is what makes a
 //! WorkOS retry of a pruned event harmless: it is stale, or changes nothing).
 use crate::{db::stmt, domain::Micros, seats::col};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 use std::time::Duration;
 
 /// The statuses that may be pruned once old enough.
 pub const PRUNABLE: [&str; 5] = ["applied", "ignored", "stale", "failed", "parked"];
-/// Rows deleted per transaction.
-const BATCH: i64 = 1000;
+/// Rows deleted per transaction, and the pause after each: on SQLite the one
+/// connection is the webhook's too, so batches stay small and leave it gaps.
+fn batch(backend: DbBackend) -> (i64, Duration) {
+    match backend {
+        DbBackend::Sqlite => (200, Duration::from_millis(2)),
+        _ => (1000, Duration::ZERO),
+    }
+}
 /// How long a replica's claim on the hourly prune lasts.
 const LEASE: Duration = Duration::from_secs(600);
 
@@ -36,6 +42,7 @@ pub fn cutoff(now: Micros, retention: Duration) -> Micros {
 /// Deletes (or with `dry_run`, counts) what is older than `cutoff`.
 pub async fn prune(db: &DatabaseConnection, cutoff: Micros, dry_run: bool) -> Result<Pruned, DbErr> {
     let backend = db.get_database_backend();
+    let (batch_rows, pause) = batch(backend);
     let mut pruned = Pruned::default();
     for status in PRUNABLE {
         let n = if dry_run {
@@ -58,16 +65,16 @@ pub async fn prune(db: &DatabaseConnection, cutoff: Micros, dry_run: bool) -> Re
                         backend,
                         "DELETE FROM inbox_events WHERE seq IN (SELECT seq FROM inbox_events \
                          WHERE status = ? AND received_at < ? ORDER BY seq LIMIT ?)",
-                        [status.into(), cutoff.0.into(), BATCH.into()],
+                        [status.into(), cutoff.0.into(), batch_rows.into()],
                     ))
                     .await?
                     .rows_affected();
                 txn.commit().await?;
                 total += deleted;
-                if deleted < BATCH as u64 {
+                if deleted < batch_rows as u64 {
                     break;
                 }
-                tokio::task::yield_now().await;
+                tokio::time::sleep(pause).await;
             }
             total
         };
@@ -90,14 +97,15 @@ pub async fn prune(db: &DatabaseConnection, cutoff: Micros, dry_run: bool) -> Re
                     backend,
                     "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters \
                      WHERE received_at < ? ORDER BY id LIMIT ?)",
-                    [cutoff.0.into(), BATCH.into()],
+                    [cutoff.0.into(), batch_rows.into()],
                 ))
                 .await?
                 .rows_affected();
             total += deleted;
-            if deleted < BATCH as u64 {
+            if deleted < batch_rows as u64 {
                 break;
             }
+            tokio::time::sleep(pause).await;
         }
         total
     };
