@@ -296,13 +296,7 @@ pub async fn change_user(
     )
     .await?;
 
-    let state_reason = if change.deleted {
-        Reason::DirectoryUserDeleted
-    } else if change.state.is_active() {
-        Reason::DirectoryUserActive
-    } else {
-        Reason::DirectoryUserInactive
-    };
+    let state_reason = state_reason(change);
     let moved_from = stored.filter(|held| !held.deleted && held.email != change.email).map(|held| held.email);
     let reason = |default| reason_override.unwrap_or(default);
     match moved_from {
@@ -319,6 +313,17 @@ pub async fn change_user(
         scope.set_mode(&plan, PlanMode::Enforced, Some(now));
     }
     Ok(Outcome::Applied)
+}
+
+/// The audit reason of a user's new state (when its email did not change).
+pub fn state_reason(change: &DirectoryUserChange) -> Reason {
+    if change.deleted {
+        Reason::DirectoryUserDeleted
+    } else if change.state.is_active() {
+        Reason::DirectoryUserActive
+    } else {
+        Reason::DirectoryUserInactive
+    }
 }
 
 /// Brings one member's seat to what the rule says, auditing a tier change.

@@ -9,7 +9,10 @@
 //! Everything else (a plan in test mode, where a change may start enforcement;
 //! directories appearing or going; legacy payloads; a user moving between
 //! organizations) takes the per-event path.
-use super::{apply::Outcome, guard, rule};
+use super::{
+    apply::{self, Outcome},
+    guard, rule,
+};
 use crate::{
     domain::{DirectoryUserId, Email, EventId, Micros, PlanMode, Reason, Tier},
     events::DirectoryUserChange,
@@ -238,13 +241,7 @@ impl<'a> Run<'_, 'a> {
         self.users.insert(user.id.clone(), user);
         self.touched_users.insert(change.user.clone());
 
-        let state_reason = if change.deleted {
-            Reason::DirectoryUserDeleted
-        } else if change.state.is_active() {
-            Reason::DirectoryUserActive
-        } else {
-            Reason::DirectoryUserInactive
-        };
+        let state_reason = apply::state_reason(change);
         match stored.filter(|held| !held.deleted && held.email != change.email) {
             Some(old) => {
                 self.settle(&old.email, Reason::EmailChanged, item.event);

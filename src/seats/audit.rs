@@ -28,21 +28,7 @@ pub struct Change<'a> {
 }
 
 pub async fn record(c: &impl ConnectionTrait, change: &Change<'_>) -> Result<(), DbErr> {
-    c.execute_raw(stmt(
-        c.get_database_backend(),
-        "INSERT INTO seat_audit (plan_id, email, from_tier, to_tier, reason, event_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            change.plan.as_str().into(),
-            change.email.as_str().into(),
-            change.from.map(|t| t.as_str().to_owned()).into(),
-            change.to.as_str().into(),
-            change.reason.as_str().into(),
-            change.event_id.map(|e| e.as_str().to_owned()).into(),
-            change.at.0.into(),
-        ],
-    ))
-    .await
-    .map(|_| ())
+    record_many(c, std::slice::from_ref(change)).await
 }
 
 /// Appends several changes in one statement, keeping their order.
