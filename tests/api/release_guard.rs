@@ -2,6 +2,7 @@
 use crate::both_stores;
 use crate::fake_workos::FakeWorkos;
 use crate::helpers::*;
+use sea_orm::ConnectionTrait;
 use seatsync::{
     domain::OrganizationId,
     workos::resync::{ResyncError, ResyncOptions, resync},
@@ -176,7 +177,54 @@ async fn a_resync_past_the_limit_changes_nothing_unless_allowed(store: Store) {
     assert_eq!(app.plan(&plan).await["paid_seats"], 5);
 }
 
+/// The same limit when the deactivations arrive as one burst, so runs of them
+/// are applied together (the batched path): exactly the limit goes, in arrival
+/// order, and the rest is held.
+async fn a_burst_of_deactivations_releases_exactly_the_limit(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    assert_eq!(patch_plan(&app, &plan, json!({"release_limit": 7})).await.status(), 200);
+    users(&app, 30).await;
+    let bodies: Vec<Value> = (0..20u32)
+        .map(|i| {
+            user_event(
+                &format!("event_b{i}"),
+                "updated",
+                &format!("directory_user_{i:02}"),
+                &email(i),
+                "inactive",
+                &at(1000 + i),
+            )
+        })
+        .collect();
+    let texts: Vec<String> = bodies.iter().map(Value::to_string).collect();
+    let posts = texts.iter().map(|b| app.post_webhook(b.as_bytes()));
+    for response in futures_util::future::join_all(posts).await {
+        assert_eq!(response.status(), 200);
+    }
+    app.settle().await;
+    let statuses = app
+        .db
+        .query_all_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT status FROM inbox_events WHERE event_id LIKE 'event_b%' ORDER BY seq".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String>("", "status").unwrap())
+        .collect::<Vec<_>>();
+    let mut expected = vec!["applied".to_owned(); 7];
+    expected.extend(vec!["held".to_owned(); 13]);
+    assert_eq!(statuses, expected);
+    let shown = app.plan(&plan).await;
+    assert_eq!((shown["paid_seats"].as_u64(), shown["hold"]["held_events"].as_u64()), (Some(23), Some(13)));
+    let released = app.audit(&plan).await.into_iter().filter(|e| e["reason"] == "directory_user_inactive").count();
+    assert_eq!(released, 7);
+}
+
 both_stores!(
+    a_burst_of_deactivations_releases_exactly_the_limit,
     a_mass_deprovisioning_holds_past_the_limit_until_approved,
     a_release_limit_of_zero_never_holds,
     lowering_the_threshold_of_a_test_plan_starts_enforcement_at_once,
