@@ -35,14 +35,14 @@ impl Metrics {
     }
 
     pub fn event_received(&self, event_type: &str) {
-        self.add("seatsync_events_received_total", vec![("event", event_type.to_owned())]);
+        self.add("seatsync_events_received_total", vec![("event", event_label(event_type).to_owned())]);
     }
 
     /// What the reconciler made of an event, by event type and outcome.
     pub fn reconciled(&self, event_type: &str, status: &str) {
         self.add(
             "seatsync_events_reconciled_total",
-            vec![("event", event_type.to_owned()), ("status", status.to_owned())],
+            vec![("event", event_label(event_type).to_owned()), ("status", status.to_owned())],
         );
     }
 
@@ -57,6 +57,25 @@ impl Metrics {
             let _ = writeln!(out, "{name}{{{}}} {value}", render_labels(labels));
         }
     }
+}
+
+/// An event type as a label value: one of a fixed set, so a delivery can never
+/// mint a new time series (any signed sender could otherwise send a million
+/// different types).
+pub fn event_label(event_type: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "dsync.activated",
+        "dsync.deleted",
+        "dsync.user.created",
+        "dsync.user.updated",
+        "dsync.user.deleted",
+        "dsync.group.created",
+        "dsync.group.updated",
+        "dsync.group.deleted",
+        "dsync.group.user_added",
+        "dsync.group.user_removed",
+    ];
+    KNOWN.iter().find(|k| **k == event_type).copied().unwrap_or("other")
 }
 
 pub fn render_labels(labels: &[(&str, String)]) -> String {
@@ -82,6 +101,19 @@ mod tests {
         assert!(out.contains("# TYPE seatsync_http_requests_total counter\n"));
         assert!(out.contains("seatsync_http_requests_total{route=\"/healthz\",status=\"200\"} 2\n"));
         assert!(out.contains("seatsync_webhook_deliveries_total{outcome=\"signature_mismatch\"} 1\n"));
+    }
+
+    #[test]
+    fn event_types_outside_the_known_set_share_one_label() {
+        let m = Metrics::default();
+        m.event_received("dsync.user.created");
+        m.event_received("connection.activated");
+        m.event_received("made.up.by.a.sender");
+        let mut out = String::new();
+        m.render_counters(&mut out);
+        assert!(out.contains("seatsync_events_received_total{event=\"dsync.user.created\"} 1\n"), "{out}");
+        assert!(out.contains("seatsync_events_received_total{event=\"other\"} 2\n"), "{out}");
+        assert!(!out.contains("made.up"), "{out}");
     }
 
     #[test]
