@@ -102,6 +102,26 @@ pub struct Settings {
     pub prune_every: Duration,
 }
 
+/// The secrets `.env.example` ships, as `(variable, value)`: fine on a laptop,
+/// never in production, so `serve` warns when one is still in use.
+pub const SHIPPED_SECRETS: [(&str, &str); 2] =
+    [("WORKOS_WEBHOOK_SECRET", "whsec_development_only_not_a_real_secret"), ("ADMIN_TOKEN", "dev-admin-token")];
+
+impl Settings {
+    /// The variables still set to a value shipped in `.env.example`.
+    pub fn shipped_secrets_in_use(&self) -> Vec<&'static str> {
+        let value_of = |name: &str| match name {
+            "WORKOS_WEBHOOK_SECRET" => self.webhook_secret.as_ref(),
+            _ => self.admin_token.as_ref(),
+        };
+        SHIPPED_SECRETS
+            .iter()
+            .filter(|(name, shipped)| value_of(name).is_some_and(|s| s.expose() == *shipped))
+            .map(|(name, _)| *name)
+            .collect()
+    }
+}
+
 /// One line naming the variable and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration error: {variable} {problem}")]
@@ -270,6 +290,18 @@ fn parse_number<T: std::str::FromStr>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_shipped_secrets_are_the_ones_in_env_example() {
+        let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example")).unwrap();
+        for (name, value) in SHIPPED_SECRETS {
+            assert!(example.lines().any(|l| l == format!("{name}={value}")), "{name} in .env.example");
+        }
+        let settings =
+            Settings::from_lookup(|name| SHIPPED_SECRETS.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()))
+                .unwrap();
+        assert_eq!(settings.shipped_secrets_in_use(), vec!["WORKOS_WEBHOOK_SECRET", "ADMIN_TOKEN"]);
+    }
+
     use super::*;
     use std::collections::HashMap;
 

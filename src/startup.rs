@@ -123,6 +123,12 @@ impl Application {
             }
         }
 
+        for variable in settings.shipped_secrets_in_use() {
+            tracing::warn!(
+                variable,
+                "{variable} is still the development value from .env.example: set a real one before production"
+            );
+        }
         tracing::info!(
             listen = %format!("{}:{port}", settings.listen_addr.ip()),
             webhook_path = "/webhooks/workos",

@@ -8,7 +8,22 @@ use actix_web::{
     middleware::Next,
     web,
 };
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+/// The credentials of a `Bearer` authorization; the scheme's case does not
+/// matter (RFC 7235).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())
+}
+
+/// Compares digests, in constant time: comparing the tokens themselves would
+/// return early on a length mismatch and tell the token's length.
+fn token_matches(presented: &str, expected: &str) -> bool {
+    let (a, b) = (Sha256::digest(presented.as_bytes()), Sha256::digest(expected.as_bytes()));
+    bool::from(a.as_slice().ct_eq(b.as_slice()))
+}
 
 pub async fn require_admin(
     req: ServiceRequest,
@@ -24,13 +39,8 @@ pub async fn require_admin(
             "the admin API is disabled: set ADMIN_TOKEN",
         )));
     };
-    let presented = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !bool::from(presented.as_bytes().ct_eq(token.expose().as_bytes())) {
+    let presented = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer).unwrap_or("");
+    if !token_matches(presented, token.expose()) {
         return Ok(req.into_response(error_response(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -38,4 +48,25 @@ pub async fn require_admin(
         )));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer abc"), Some("abc"));
+        assert_eq!(bearer("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer"), None);
+    }
+
+    #[test]
+    fn tokens_match_only_exactly() {
+        assert!(token_matches("secret-token", "secret-token"));
+        assert!(!token_matches("secret-toke", "secret-token"));
+        assert!(!token_matches("", "secret-token"));
+    }
 }

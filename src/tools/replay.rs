@@ -103,6 +103,17 @@ pub fn webhook_endpoint(url: &str) -> String {
     if base.ends_with("/webhooks/workos") { base.to_owned() } else { format!("{base}/webhooks/workos") }
 }
 
+/// `GET /admin/events/{id}` with the id as one path segment, encoded: an id
+/// like `a/../../healthz?x=` must not send the admin token to another route.
+pub fn event_url(base: &str, id: &str) -> anyhow::Result<reqwest::Url> {
+    let mut url = reqwest::Url::parse(base).with_context(|| format!("not a URL: {base}"))?;
+    url.path_segments_mut()
+        .map_err(|_| anyhow::anyhow!("not a base URL: {base}"))?
+        .pop_if_empty()
+        .extend(["admin", "events", id]);
+    Ok(url)
+}
+
 /// Posts every delivery; returns a summary. Lines go to `out`.
 pub async fn replay(
     deliveries: &[Delivery],
@@ -172,7 +183,7 @@ async fn wait_for(
 ) -> anyhow::Result<String> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let response = client.get(format!("{base}/admin/events/{id}")).bearer_auth(token).send().await?;
+        let response = client.get(event_url(base, id)?).bearer_auth(token).send().await?;
         if response.status() == reqwest::StatusCode::UNAUTHORIZED {
             bail!("the server refused ADMIN_TOKEN");
         }
@@ -200,5 +211,13 @@ mod tests {
             assert_eq!(webhook_endpoint(url), "http://localhost:8080/webhooks/workos", "{url}");
         }
         assert_eq!(webhook_endpoint("https://x.example/seatsync"), "https://x.example/seatsync/webhooks/workos");
+    }
+
+    #[test]
+    fn an_event_id_is_one_encoded_path_segment() {
+        let url = super::event_url("http://localhost:8080", "a/../../healthz?x=").unwrap();
+        assert_eq!(url.as_str(), "http://localhost:8080/admin/events/a%2F..%2F..%2Fhealthz%3Fx=");
+        let plain = super::event_url("http://localhost:8080/", "event_01").unwrap();
+        assert_eq!(plain.as_str(), "http://localhost:8080/admin/events/event_01");
     }
 }

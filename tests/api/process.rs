@@ -479,3 +479,32 @@ async fn held_events_survive_a_kill_on_postgres() {
     }
     held_events_survive_a_kill(Store::Postgres).await;
 }
+
+#[test]
+fn serve_warns_about_each_secret_still_set_to_its_development_value() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDatabase::create(Store::Sqlite));
+    let mut env = env_for(&db);
+    for (name, value) in seatsync::config::SHIPPED_SECRETS {
+        env = with(env, name, Some(value));
+    }
+    let mut child = seatsync(&with(env, "LOG_FORMAT", Some("json")))
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut warned = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let value: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap_or_default();
+        if value["message"] == "seatsync listening" {
+            break;
+        }
+        if value["level"] == "WARN" {
+            warned.push(value["variable"].as_str().unwrap_or("").to_owned());
+        }
+    }
+    signal(&child, "KILL");
+    let _ = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(warned, vec!["WORKOS_WEBHOOK_SECRET", "ADMIN_TOKEN"]);
+}

@@ -345,6 +345,11 @@ async fn plans_have_one_per_organization_and_answer_errors_in_shape(store: Store
     assert_eq!(bad.status(), 400);
     let bad = app.set_tier(&plan, "a@example.com", "gold").await;
     assert_eq!(bad.status(), 400);
+    // The scheme is case-insensitive (RFC 7235); the token is not.
+    let lower = app.client.get(app.url("/admin/plans")).header("Authorization", format!("bearer {ADMIN_TOKEN}"));
+    assert_eq!(lower.send().await.unwrap().status(), 200);
+    let wrong = app.client.get(app.url("/admin/plans")).header("Authorization", "Bearer test-admin-toke");
+    assert_eq!(wrong.send().await.unwrap().status(), 401);
     let missing = app.admin_get("/admin/plans/plan_nope").await;
     assert_eq!(missing.status(), 404);
     assert_eq!(missing.json::<Value>().await.unwrap()["error"], "not_found");
