@@ -37,12 +37,8 @@ pub struct NewPlan {
 }
 
 pub async fn create(db: &DatabaseConnection, new: NewPlan, default_max: u32) -> Result<PlanView, PlanError> {
-    let name = new.name.trim();
-    if name.is_empty() {
-        return Err(PlanError::BadRequest("name must not be empty".into()));
-    }
-    let org = OrganizationId::parse(&new.organization_id)
-        .map_err(|e| PlanError::BadRequest(format!("organization_id: {e}")))?;
+    let name = valid_name(&new.name)?;
+    let org = valid_organization(&new.organization_id)?;
     let max = match new.test_mode_max_users {
         None => default_max,
         Some(n) => u32::try_from(n)
@@ -53,7 +49,7 @@ pub async fn create(db: &DatabaseConnection, new: NewPlan, default_max: u32) -> 
     if plans::find_by_org(db, &org).await?.is_some() {
         return Err(PlanError::PlanExists(org.to_string()));
     }
-    let plan = plans::Plan::new(PlanId::generate(), name.to_owned(), org.clone(), max);
+    let plan = plans::Plan::new(PlanId::generate(), name, org.clone(), max);
     let txn = db.begin().await?;
     match plans::insert(&txn, &plan).await {
         Ok(()) => {}
@@ -178,6 +174,15 @@ fn valid_name(raw: &str) -> Result<String, PlanError> {
         return Err(PlanError::BadRequest("name must be 1 to 200 characters, without control characters".into()));
     }
     Ok(name.to_owned())
+}
+
+/// A WorkOS organization id: `org_` and letters and digits (CONTRACT 3.3).
+fn valid_organization(raw: &str) -> Result<OrganizationId, PlanError> {
+    let rest = raw.strip_prefix("org_").unwrap_or("");
+    if rest.is_empty() || rest.len() > 250 || !rest.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(PlanError::BadRequest("organization_id must be org_ followed by letters and digits".into()));
+    }
+    OrganizationId::parse(raw).map_err(|e| PlanError::BadRequest(format!("organization_id: {e}")))
 }
 
 fn valid_threshold(n: i64) -> Result<u32, PlanError> {

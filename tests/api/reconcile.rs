@@ -345,6 +345,17 @@ async fn plans_have_one_per_organization_and_answer_errors_in_shape(store: Store
     assert_eq!(bad.status(), 400);
     let bad = app.set_tier(&plan, "a@example.com", "gold").await;
     assert_eq!(bad.status(), 400);
+    // Names and organization ids as CONTRACT 3.3 says.
+    for body in [
+        json!({"name": "A\u{1b}[31mB", "organization_id": "org_01ANOTHER"}),
+        json!({"name": "x".repeat(201), "organization_id": "org_01ANOTHER"}),
+        json!({"name": "Acme", "organization_id": "org_01A-B"}),
+        json!({"name": "Acme", "organization_id": "acme"}),
+        json!({"name": "Acme", "organization_id": "org_"}),
+    ] {
+        let refused = app.admin_post("/admin/plans", &body).await;
+        assert_eq!(refused.status(), 400, "{body}");
+    }
     // The scheme is case-insensitive (RFC 7235); the token is not.
     let lower = app.client.get(app.url("/admin/plans")).header("Authorization", format!("bearer {ADMIN_TOKEN}"));
     assert_eq!(lower.send().await.unwrap().status(), 200);

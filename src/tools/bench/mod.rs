@@ -36,7 +36,7 @@ pub async fn webhooks(bench: WebhookBench) -> anyhow::Result<()> {
     let mut server = None;
     let mut local_db = None;
     let run_id = ulid::Ulid::new().to_string();
-    let org = format!("org_bench_{run_id}");
+    let org = format!("org_bench{run_id}");
     let base = match bench.url.clone() {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
