@@ -36,7 +36,31 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
             options.max_connections(10);
         }
     }
-    Database::connect(options).await
+    // Two processes opening a fresh SQLite file at once race to switch it to
+    // WAL, and SQLite answers the loser "database is locked" at once instead of
+    // waiting (no busy handler for that step): try again for a few seconds.
+    let mut attempt = 0;
+    loop {
+        match Database::connect(options.clone()).await {
+            Err(err) if attempt < 40 && is_database_locked(&err) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(25 * attempt.min(8))).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// SQLite's SQLITE_BUSY ("database is locked").
+fn is_database_locked(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
+    match err {
+        DbErr::Conn(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == 5),
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 /// Applies pending migrations in one transaction that first takes a lock, so

@@ -72,3 +72,17 @@ async fn two_servers_on_one_database_give_the_seats_of_one(store: Store) {
 }
 
 both_stores!(two_servers_on_one_database_give_the_seats_of_one);
+
+/// Two processes opening one fresh SQLite file at the same moment both get in
+/// (the loser of the switch to WAL waits instead of failing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_connections_open_a_fresh_sqlite_file_at_once() {
+    for _ in 0..30 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("fresh.db").display());
+        let url = seatsync::config::DatabaseUrl::parse(&url).unwrap();
+        let (a, b) = tokio::join!(seatsync::db::connect(&url), seatsync::db::connect(&url));
+        a.expect("first connection");
+        b.expect("second connection");
+    }
+}
