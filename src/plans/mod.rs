@@ -7,7 +7,7 @@ use crate::{
     events::{Command, Envelope, translate},
     inbox::queue,
     reconcile::{enforcement, rule},
-    seats::{audit, directory, members, plans},
+    seats::{audit, members, plans},
 };
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 pub use views::{AuditPage, HoldView, MemberView, PlanView, PreviewView};
@@ -215,9 +215,9 @@ pub async fn set_tier(db: &DatabaseConnection, id: &str, email: &str, tier: &str
     let tier = Tier::parse(tier).ok_or_else(|| PlanError::BadRequest("tier must be \"paid\" or \"free\"".into()))?;
     let txn = db.begin().await?;
     let plan = plans::lock_by_id(&txn, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
-    let (active, link) = directory::email_status(&txn, &plan.organization_id, &email).await?;
+    let members::SeatInputs { active, link, member: current } =
+        members::seat_inputs(&txn, &plan.id, &plan.organization_id, &email).await?;
     let seat = rule::manual_seat(plan.mode, tier, active).map_err(|_| PlanError::SeatManagedByDirectory)?;
-    let current = members::get(&txn, &plan.id, &email).await?;
     let now = Micros::now();
     members::put(&txn, &plan.id, &email, seat, link.as_deref(), now).await?;
     let from = current.as_ref().map(|m| m.seat.tier);

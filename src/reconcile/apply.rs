@@ -10,7 +10,7 @@ use crate::{
     inbox::queue,
     seats::{
         audit, directory,
-        directory::{DirectoryRow, UserRow},
+        directory::{DirectoryRow, HeldUser},
         members::{self, SeatInputs},
         plans::{self, Plan},
     },
@@ -281,20 +281,16 @@ pub async fn change_user(
             return Ok(Outcome::Stale);
         }
     }
-    directory::upsert_user(
-        c,
-        &UserRow {
-            stored_at: now,
-            id: &change.user,
-            directory: &change.directory,
-            organization: &org,
-            email: &change.email,
-            state: &change.state,
-            updated_at: change.updated_at,
-            deleted: change.deleted,
-        },
-    )
-    .await?;
+    let user = HeldUser {
+        id: change.user.clone(),
+        directory: change.directory.clone(),
+        organization: org.clone(),
+        email: change.email.clone(),
+        state: change.state.clone(),
+        updated_at: change.updated_at,
+        deleted: change.deleted,
+    };
+    directory::upsert_users(c, &[&user], now).await?;
 
     let state_reason = state_reason(change);
     let moved_from = stored.filter(|held| !held.deleted && held.email != change.email).map(|held| held.email);

@@ -101,66 +101,6 @@ pub async fn find_user(c: &impl ConnectionTrait, id: &DirectoryUserId) -> Result
     .transpose()
 }
 
-pub struct UserRow<'a> {
-    /// When this is written, by our clock: see `live_users_of`.
-    pub stored_at: Micros,
-    pub id: &'a DirectoryUserId,
-    pub directory: &'a DirectoryId,
-    pub organization: &'a OrganizationId,
-    pub email: &'a Email,
-    pub state: &'a UserState,
-    pub updated_at: Micros,
-    pub deleted: bool,
-}
-
-pub async fn upsert_user(c: &impl ConnectionTrait, user: &UserRow<'_>) -> Result<(), DbErr> {
-    let active = user.state.is_active() && !user.deleted;
-    c.execute_raw(stmt(
-        c.get_database_backend(),
-        "INSERT INTO directory_users \
-           (id, directory_id, organization_id, email, state, updated_at, deleted, active, stored_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (id) DO UPDATE SET directory_id = excluded.directory_id, \
-           organization_id = excluded.organization_id, email = excluded.email, state = excluded.state, \
-           updated_at = excluded.updated_at, deleted = excluded.deleted, active = excluded.active, \
-           stored_at = excluded.stored_at",
-        [
-            user.id.as_str().into(),
-            user.directory.as_str().into(),
-            user.organization.as_str().into(),
-            user.email.as_str().into(),
-            user.state.as_str().into(),
-            user.updated_at.0.into(),
-            user.deleted.into(),
-            active.into(),
-            user.stored_at.0.into(),
-        ],
-    ))
-    .await
-    .map(|_| ())
-}
-
-/// Whether an email is an active directory user of the organization, and which
-/// (not deleted) directory user stands behind it, active ones first.
-pub async fn email_status(
-    c: &impl ConnectionTrait,
-    org: &OrganizationId,
-    email: &Email,
-) -> Result<(bool, Option<String>), DbErr> {
-    let row = c
-        .query_one_raw(stmt(
-            c.get_database_backend(),
-            "SELECT id, active FROM directory_users WHERE organization_id = ? AND email = ? AND deleted = ? \
-             ORDER BY active DESC, id LIMIT 1",
-            [org.as_str().into(), email.as_str().into(), false.into()],
-        ))
-        .await?;
-    match row {
-        Some(row) => Ok((col(&row, "active")?, Some(col(&row, "id")?))),
-        None => Ok((false, None)),
-    }
-}
-
 /// Active directory users, counted as people (distinct emails), counting no
 /// further than `up_to`: the rule only asks whether the threshold is passed, and
 /// every event asks, so the cost stays that of the threshold, not of the directory.
