@@ -41,9 +41,8 @@ pub enum Command {
         curl -H \"WorkOS-Signature: $(seatsync sign body.json)\" --data-binary @body.json http://127.0.0.1:8080/webhooks/workos")]
     Sign {
         file: PathBuf,
-        /// Defaults to WORKOS_WEBHOOK_SECRET.
-        #[arg(long)]
-        secret: Option<String>,
+        #[command(flatten)]
+        secret: SecretArgs,
         /// Unix milliseconds; defaults to now.
         #[arg(long)]
         timestamp: Option<i64>,
@@ -58,9 +57,8 @@ pub enum Command {
         /// Base URL of a running seatsync; defaults to http://LISTEN_ADDR.
         #[arg(long)]
         url: Option<String>,
-        /// Defaults to WORKOS_WEBHOOK_SECRET.
-        #[arg(long)]
-        secret: Option<String>,
+        #[command(flatten)]
+        secret: SecretArgs,
         /// Wait for each event's final status (needs ADMIN_TOKEN).
         #[arg(long)]
         wait: bool,
@@ -164,8 +162,26 @@ pub enum PlansCommand {
     List,
     /// Show one plan.
     Show { plan_id: String },
-    /// List a plan's members, sorted by email.
-    Members { plan_id: String },
+    /// List a plan's members, sorted by email, one page at a time.
+    #[command(after_help = "Prints {\"data\": [...], \"next\": cursor}; pass next as --after for the following page.")]
+    Members {
+        plan_id: String,
+        /// Start after this email (the `next` of the previous page).
+        #[arg(long)]
+        after: Option<String>,
+        /// Members per page, 1 to 1000 (default 100).
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Only paid or only free seats.
+        #[arg(long)]
+        tier: Option<String>,
+        /// Only manual or only directory seats.
+        #[arg(long)]
+        source: Option<String>,
+        /// Only emails containing this text.
+        #[arg(long)]
+        q: Option<String>,
+    },
     /// Add or change a member by hand.
     SetTier {
         plan_id: String,
@@ -321,10 +337,33 @@ pub fn workos_client(settings: &Settings) -> anyhow::Result<WorkosClient> {
     Ok(WorkosClient::new(&settings.workos_api_base, key)?)
 }
 
-fn secret_or_env(flag: Option<String>, settings: &Settings) -> anyhow::Result<String> {
-    flag.or_else(|| settings.webhook_secret.as_ref().map(|s| s.expose().to_owned()))
+/// Where `sign` and `replay` find the webhook secret.
+#[derive(Debug, clap::Args)]
+pub struct SecretArgs {
+    /// The webhook secret. Visible to other users in `ps`: prefer
+    /// WORKOS_WEBHOOK_SECRET (environment or .env, the default) or --secret-file.
+    #[arg(long, conflicts_with = "secret_file")]
+    secret: Option<String>,
+    /// Read the webhook secret from this file (surrounding whitespace ignored).
+    #[arg(long, value_name = "PATH")]
+    secret_file: Option<PathBuf>,
+}
+
+fn secret_or_env(args: SecretArgs, settings: &Settings) -> anyhow::Result<String> {
+    let from_file = match &args.secret_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("could not read --secret-file {}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        None => None,
+    };
+    args.secret
+        .or(from_file)
+        .or_else(|| settings.webhook_secret.as_ref().map(|s| s.expose().to_owned()))
         .filter(|s| !s.is_empty())
-        .context("no secret: pass --secret or set WORKOS_WEBHOOK_SECRET")
+        .context("no secret: set WORKOS_WEBHOOK_SECRET, or pass --secret-file or --secret")
 }
 
 async fn plans_command(
@@ -344,8 +383,9 @@ async fn plans_command(
         )?,
         PlansCommand::List => json!({ "data": plans::list(conn).await? }),
         PlansCommand::Show { plan_id } => to_value(plans::show(conn, &plan_id).await?)?,
-        PlansCommand::Members { plan_id } => {
-            json!({ "data": plans::members(conn, &plan_id).await? })
+        PlansCommand::Members { plan_id, after, limit, tier, source, q } => {
+            let query = plans::MembersQuery { after, limit: limit.map(|n| n.to_string()), tier, source, q };
+            to_value(plans::members(conn, &plan_id, &query).await?)?
         }
         PlansCommand::SetTier { plan_id, email, tier } => {
             to_value(plans::set_tier(conn, &plan_id, &email, &tier).await?)?

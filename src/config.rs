@@ -88,6 +88,8 @@ pub struct Settings {
     pub webhook_secret_previous: Option<Secret>,
     pub webhook_tolerance: Duration,
     pub webhook_max_body_bytes: usize,
+    /// `WEBHOOK_MAX_INFLIGHT`: webhook bodies read at once.
+    pub webhook_max_inflight: usize,
     pub admin_token: Option<Secret>,
     pub test_mode_max_users: u32,
     pub workos_api_key: Option<Secret>,
@@ -122,6 +124,46 @@ impl Settings {
     }
 }
 
+/// `https://` anywhere; plain `http://` only to this machine (a local fake or a
+/// tunnel's near end), so the API key never crosses a network in clear.
+fn check_api_base(raw: &str) -> Result<(), &'static str> {
+    let url = reqwest::Url::parse(raw).map_err(|_| "must be a URL such as https://api.workos.com")?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let host = url.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+            let loopback = host.eq_ignore_ascii_case("localhost")
+                || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if loopback { Ok(()) } else { Err("may use http:// only for a loopback host; use https://") }
+        }
+        _ => Err("must start with https:// (or http:// for a loopback host)"),
+    }
+}
+
+/// Loads `.env` when there is one (a missing file is normal; a broken one is
+/// worth refusing). The error names the line by number only: the line itself
+/// may hold a secret.
+fn load_env_file(path: &std::path::Path) -> Result<(), ConfigError> {
+    match dotenvy::from_path(path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.not_found() => Ok(()),
+        Err(dotenvy::Error::LineParse(line, _)) => {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            // A quoted value may span lines: the error then starts with the first.
+            let number = text.lines().position(|l| !l.trim().is_empty() && line.trim().starts_with(l.trim()));
+            Err(problem(
+                ".env",
+                match number {
+                    Some(n) => format!("line {} could not be parsed", n + 1),
+                    None => "has a line that could not be parsed".to_owned(),
+                },
+            ))
+        }
+        Err(dotenvy::Error::Io(err)) => Err(problem(".env", format!("could not be read: {}", err.kind()))),
+        Err(_) => Err(problem(".env", "could not be read")),
+    }
+}
+
 /// One line naming the variable and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration error: {variable} {problem}")]
@@ -137,12 +179,7 @@ fn problem(variable: &'static str, problem: impl Into<String>) -> ConfigError {
 impl Settings {
     /// Reads the process environment, after loading `.env` if there is one.
     pub fn from_env() -> Result<Self, ConfigError> {
-        // A missing .env is normal; a broken one is worth refusing.
-        if let Err(err) = dotenvy::dotenv()
-            && !err.not_found()
-        {
-            return Err(problem(".env", format!("could not be read: {err}")));
-        }
+        load_env_file(std::path::Path::new(".env"))?;
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
@@ -182,6 +219,10 @@ impl Settings {
         if max_body == 0 {
             return Err(problem("WEBHOOK_MAX_BODY_BYTES", "must be at least 1"));
         }
+        let max_inflight = parse_number::<usize>(&get, "WEBHOOK_MAX_INFLIGHT", 256)?;
+        if max_inflight == 0 || max_inflight > 1_000_000 {
+            return Err(problem("WEBHOOK_MAX_INFLIGHT", "must be between 1 and 1000000"));
+        }
         let test_mode_max_users = parse_number::<u32>(&get, "TEST_MODE_MAX_USERS", 10)?;
         if test_mode_max_users > i32::MAX as u32 {
             return Err(problem("TEST_MODE_MAX_USERS", "is too large"));
@@ -191,9 +232,7 @@ impl Settings {
             .trim()
             .trim_end_matches('/')
             .to_owned();
-        if !workos_api_base.starts_with("http://") && !workos_api_base.starts_with("https://") {
-            return Err(problem("WORKOS_API_BASE", "must start with http:// or https://"));
-        }
+        check_api_base(&workos_api_base).map_err(|p| problem("WORKOS_API_BASE", p))?;
         let optional_secs = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
             match get(name) {
                 None => Ok(None),
@@ -234,6 +273,7 @@ impl Settings {
             webhook_secret_previous,
             webhook_tolerance: Duration::from_secs(tolerance),
             webhook_max_body_bytes: max_body,
+            webhook_max_inflight: max_inflight,
             admin_token,
             test_mode_max_users,
             workos_api_key,
@@ -357,11 +397,33 @@ mod tests {
             ("LOG_FORMAT", "xml"),
             ("WORKOS_EVENTS_POLL_SECS", "0"),
             ("WORKOS_API_BASE", "api.workos.com"),
+            ("WORKOS_API_BASE", "http://api.workos.com"),
+            ("WORKOS_API_BASE", "http://10.0.0.8:9000"),
+            ("WORKOS_API_BASE", "ftp://127.0.0.1"),
+            ("WEBHOOK_MAX_INFLIGHT", "0"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{value}");
             assert!(err.to_string().starts_with(&format!("configuration error: {name} ")));
         }
+    }
+
+    #[test]
+    fn plain_http_is_for_loopback_only() {
+        for base in ["http://127.0.0.1:9000", "http://localhost:1", "http://[::1]:8", "https://api.workos.com"] {
+            assert_eq!(settings(&[("WORKOS_API_BASE", base)]).unwrap().workos_api_base, base);
+        }
+    }
+
+    #[test]
+    fn a_malformed_env_line_is_named_by_number_not_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        std::fs::write(&path, "A=1\n# comment\nWORKOS_WEBHOOK_SECRET=whsec_live 'oops\nB=2\n").unwrap();
+        let err = load_env_file(&path).unwrap_err();
+        assert_eq!(err.variable, ".env");
+        assert_eq!(err.problem, "line 3 could not be parsed");
+        assert!(!err.to_string().contains("whsec_live"), "{err}");
     }
 
     #[test]

@@ -1,63 +1,194 @@
-//! Prometheus counters kept in memory, plus gauges read from the database at
-//! scrape time (seats, backlog, lag). Text exposition format 0.0.4.
-use std::{collections::BTreeMap, fmt::Write, sync::Mutex};
+//! Prometheus metrics, kept with `prometheus-client` (exposition and label
+//! escaping are its job) in one registry per running app, so in-process tests
+//! never share counters. Gauges read from the database are set at scrape time.
+//!
+//! Every label value comes from a fixed set: routes are patterns, statuses and
+//! outcomes are ours, event types outside the known list are `other`.
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+use std::sync::atomic::AtomicU64;
 
-/// A counter's name and its label pairs.
-type CounterKey = (&'static str, Vec<(&'static str, String)>);
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteStatus {
+    route: String,
+    status: String,
+}
 
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Route {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventType {
+    event: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventOutcome {
+    event: &'static str,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Status {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Mode {
+    mode: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TierLabel {
+    tier: &'static str,
+}
+
+type HistogramFamily<S> = Family<S, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to about 8 s, doubling.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 15))
+}
+
+/// What `/metrics` reads from the database at scrape time.
+#[derive(Debug, Default, Clone)]
+pub struct DatabaseFigures {
+    pub events_by_status: Vec<(String, i64)>,
+    pub lag_seconds: f64,
+    pub plans_by_mode: [i64; 2],
+    pub seats_by_tier: [i64; 2],
+    pub plans_on_hold: i64,
+}
+
 pub struct Metrics {
-    counters: Mutex<BTreeMap<CounterKey, u64>>,
+    registry: Registry,
+    requests: Family<RouteStatus, Counter>,
+    request_seconds: HistogramFamily<Route>,
+    deliveries: Family<Outcome, Counter>,
+    received: Family<EventType, Counter>,
+    reconciled: Family<EventOutcome, Counter>,
+    pruned: Family<Status, Counter>,
+    database_up: Gauge,
+    events: Family<Status, Gauge>,
+    lag: Gauge<f64, AtomicU64>,
+    plans: Family<Mode, Gauge>,
+    on_hold: Gauge,
+    seats: Family<TierLabel, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let m = Self {
+            requests: Family::default(),
+            request_seconds: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            deliveries: Family::default(),
+            received: Family::default(),
+            reconciled: Family::default(),
+            pruned: Family::default(),
+            database_up: Gauge::default(),
+            events: Family::default(),
+            lag: Gauge::default(),
+            plans: Family::default(),
+            on_hold: Gauge::default(),
+            seats: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register("seatsync_http_requests", "HTTP requests by route and status", m.requests.clone());
+        registry.register(
+            "seatsync_http_request_duration_seconds",
+            "HTTP request latency by route",
+            m.request_seconds.clone(),
+        );
+        registry.register("seatsync_webhook_deliveries", "Webhook deliveries by outcome", m.deliveries.clone());
+        registry.register("seatsync_events_received", "Stored events by type", m.received.clone());
+        registry.register("seatsync_events_reconciled", "Events settled by type and outcome", m.reconciled.clone());
+        registry.register("seatsync_pruned_events", "Rows deleted by retention, by status", m.pruned.clone());
+        registry.register("seatsync_database_up", "1 when the last scrape read the database", m.database_up.clone());
+        registry.register("seatsync_events", "Stored events by status", m.events.clone());
+        registry.register("seatsync_reconciler_lag_seconds", "Age of the oldest pending event", m.lag.clone());
+        registry.register("seatsync_plans", "Plans by mode", m.plans.clone());
+        registry.register("seatsync_plans_on_hold", "Plans held by the release guard", m.on_hold.clone());
+        registry.register("seatsync_seats", "Seats by tier, all plans", m.seats.clone());
+        Self { registry, ..m }
+    }
 }
 
 impl Metrics {
-    fn add(&self, name: &'static str, labels: Vec<(&'static str, String)>) {
-        self.add_n(name, labels, 1);
-    }
-
-    fn add_n(&self, name: &'static str, labels: Vec<(&'static str, String)>, n: u64) {
-        let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        *counters.entry((name, labels)).or_default() += n;
-    }
-
     /// Rows pruned by retention, by status (`dead_letter` for dead letters).
     pub fn pruned(&self, status: &'static str, n: u64) {
-        self.add_n("seatsync_pruned_events_total", vec![("status", status.to_owned())], n);
+        self.pruned.get_or_create(&Status { status: status.to_owned() }).inc_by(n);
     }
 
-    pub fn request(&self, route: &str, status: u16) {
-        self.add("seatsync_http_requests_total", vec![("route", route.to_owned()), ("status", status.to_string())]);
+    /// `route` is the matched pattern (or `unmatched`), never the raw path.
+    pub fn request(&self, route: &str, status: u16, seconds: f64) {
+        self.requests.get_or_create(&RouteStatus { route: route.to_owned(), status: status.to_string() }).inc();
+        self.request_seconds.get_or_create(&Route { route: route.to_owned() }).observe(seconds);
     }
 
     /// A webhook delivery's outcome: `accepted`, `duplicate` or an error code.
-    pub fn delivery(&self, outcome: &str) {
-        self.add("seatsync_webhook_deliveries_total", vec![("outcome", outcome.to_owned())]);
+    pub fn delivery(&self, outcome: &'static str) {
+        self.deliveries.get_or_create(&Outcome { outcome: outcome.to_owned() }).inc();
     }
 
     pub fn event_received(&self, event_type: &str) {
-        self.add("seatsync_events_received_total", vec![("event", event_label(event_type).to_owned())]);
+        self.received.get_or_create(&EventType { event: event_label(event_type) }).inc();
     }
 
     /// What the reconciler made of an event, by event type and outcome.
     pub fn reconciled(&self, event_type: &str, status: &str) {
-        self.add(
-            "seatsync_events_reconciled_total",
-            vec![("event", event_label(event_type).to_owned()), ("status", status.to_owned())],
-        );
+        self.reconciled
+            .get_or_create(&EventOutcome { event: event_label(event_type), status: status.to_owned() })
+            .inc();
     }
 
-    pub fn render_counters(&self, out: &mut String) {
-        let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        let mut last = "";
-        for ((name, labels), value) in counters.iter() {
-            if *name != last {
-                let _ = writeln!(out, "# TYPE {name} counter");
-                last = name;
+    /// The Prometheus text exposition (0.0.4), with the database figures of
+    /// this scrape (`None`: the database did not answer).
+    pub fn render(&self, figures: Option<&DatabaseFigures>) -> String {
+        match figures {
+            None => {
+                self.database_up.set(0);
             }
-            let _ = writeln!(out, "{name}{{{}}} {value}", render_labels(labels));
+            Some(f) => {
+                self.database_up.set(1);
+                self.events.clear();
+                for (status, n) in &f.events_by_status {
+                    self.events.get_or_create(&Status { status: status.clone() }).set(*n);
+                }
+                self.lag.set(f.lag_seconds);
+                for (mode, n) in ["test", "enforced"].into_iter().zip(f.plans_by_mode) {
+                    self.plans.get_or_create(&Mode { mode }).set(n);
+                }
+                self.on_hold.set(f.plans_on_hold);
+                for (tier, n) in ["paid", "free"].into_iter().zip(f.seats_by_tier) {
+                    self.seats.get_or_create(&TierLabel { tier }).set(n);
+                }
+            }
         }
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
+        out
     }
 }
+
+/// The content type of `render`'s output.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// An event type as a label value: one of a fixed set, so a delivery can never
 /// mint a new time series (any signed sender could otherwise send a million
@@ -78,29 +209,26 @@ pub fn event_label(event_type: &str) -> &'static str {
     KNOWN.iter().find(|k| **k == event_type).copied().unwrap_or("other")
 }
 
-pub fn render_labels(labels: &[(&str, String)]) -> String {
-    labels
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn counters_render_in_prometheus_text() {
+    fn counters_and_latency_render_in_prometheus_text() {
         let m = Metrics::default();
-        m.request("/healthz", 200);
-        m.request("/healthz", 200);
+        m.request("/healthz", 200, 0.001);
+        m.request("/healthz", 200, 0.003);
         m.delivery("signature_mismatch");
-        let mut out = String::new();
-        m.render_counters(&mut out);
-        assert!(out.contains("# TYPE seatsync_http_requests_total counter\n"));
-        assert!(out.contains("seatsync_http_requests_total{route=\"/healthz\",status=\"200\"} 2\n"));
-        assert!(out.contains("seatsync_webhook_deliveries_total{outcome=\"signature_mismatch\"} 1\n"));
+        let out = m.render(None);
+        assert!(out.contains("# TYPE seatsync_http_requests_total counter\n"), "{out}");
+        assert!(out.contains("seatsync_http_requests_total{route=\"/healthz\",status=\"200\"} 2\n"), "{out}");
+        assert!(out.contains("seatsync_http_request_duration_seconds_count{route=\"/healthz\"} 2\n"), "{out}");
+        assert!(
+            out.contains("seatsync_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"0.002\"} 1\n"),
+            "{out}"
+        );
+        assert!(out.contains("seatsync_webhook_deliveries_total{outcome=\"signature_mismatch\"} 1\n"), "{out}");
+        assert!(out.contains("seatsync_database_up 0\n"), "{out}");
     }
 
     #[test]
@@ -109,15 +237,9 @@ mod tests {
         m.event_received("dsync.user.created");
         m.event_received("connection.activated");
         m.event_received("made.up.by.a.sender");
-        let mut out = String::new();
-        m.render_counters(&mut out);
+        let out = m.render(None);
         assert!(out.contains("seatsync_events_received_total{event=\"dsync.user.created\"} 1\n"), "{out}");
         assert!(out.contains("seatsync_events_received_total{event=\"other\"} 2\n"), "{out}");
         assert!(!out.contains("made.up"), "{out}");
-    }
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(render_labels(&[("a", "x\"y\\z".into())]), "a=\"x\\\"y\\\\z\"");
     }
 }

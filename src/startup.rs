@@ -17,10 +17,15 @@ use sea_orm::DatabaseConnection;
 use std::{net::TcpListener, sync::Arc, time::Duration};
 use tokio::sync::watch;
 
+/// Open connections each worker accepts; more wait in the listen backlog.
+const MAX_CONNECTIONS_PER_WORKER: usize = 4096;
+
 pub struct WebhookSettings {
     pub secrets: Vec<Secret>,
     pub tolerance: Duration,
     pub max_body_bytes: usize,
+    /// `WEBHOOK_MAX_INFLIGHT` permits: bodies being read at once.
+    pub inflight: Arc<tokio::sync::Semaphore>,
 }
 
 /// Shared by every request handler.
@@ -65,6 +70,7 @@ impl Application {
                 secrets,
                 tolerance: settings.webhook_tolerance,
                 max_body_bytes: settings.webhook_max_body_bytes,
+                inflight: Arc::new(tokio::sync::Semaphore::new(settings.webhook_max_inflight)),
             },
             admin_token: settings.admin_token.clone(),
             test_mode_max_users: settings.test_mode_max_users,
@@ -87,6 +93,8 @@ impl Application {
                 .default_service(web::to(admin::plans::not_found))
         })
         .listen(listener)?
+        // Connections are capped too (each worker), so idle sockets cannot pile up.
+        .max_connections(MAX_CONNECTIONS_PER_WORKER)
         .shutdown_timeout(30);
         if !handle_signals {
             server = server.disable_signals();

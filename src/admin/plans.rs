@@ -129,8 +129,12 @@ pub async fn approve_hold(state: web::Data<AppState>, path: web::Path<String>) -
 }
 
 #[get("/plans/{plan_id}/members")]
-pub async fn members(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PlanError> {
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": plans::members(&state.db, &path).await? })))
+pub async fn members(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<plans::MembersQuery>,
+) -> Result<HttpResponse, PlanError> {
+    Ok(HttpResponse::Ok().json(plans::members(&state.db, &path, &query).await?))
 }
 
 #[derive(Deserialize)]

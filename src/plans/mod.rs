@@ -10,7 +10,7 @@ use crate::{
     seats::{audit, members, plans},
 };
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
-pub use views::{AuditPage, HoldView, MemberView, PlanView, PreviewView};
+pub use views::{AuditPage, HoldView, MemberPage, MemberView, PlanView, PreviewView};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -203,9 +203,50 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<PlanView>, PlanError> {
     Ok(out)
 }
 
-pub async fn members(db: &DatabaseConnection, id: &str) -> Result<Vec<MemberView>, PlanError> {
+pub const MEMBERS_DEFAULT_LIMIT: u64 = 100;
+pub const MEMBERS_MAX_LIMIT: u64 = 1000;
+
+/// `GET /admin/plans/{id}/members` as it arrives: every field raw text.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct MembersQuery {
+    pub after: Option<String>,
+    pub limit: Option<String>,
+    pub tier: Option<String>,
+    pub source: Option<String>,
+    pub q: Option<String>,
+}
+
+/// One page of members, sorted by email, with the cursor of the next.
+pub async fn members(db: &DatabaseConnection, id: &str, query: &MembersQuery) -> Result<MemberPage, PlanError> {
     let plan = existing(db, id).await?;
-    Ok(members::list(db, &plan.id).await?.iter().map(MemberView::from).collect())
+    let bad = |m: &str| PlanError::BadRequest(m.to_owned());
+    let present = |v: &Option<String>| v.as_deref().filter(|v| !v.is_empty()).map(str::to_owned);
+    let limit = match present(&query.limit) {
+        None => MEMBERS_DEFAULT_LIMIT,
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=MEMBERS_MAX_LIMIT).contains(n))
+            .ok_or_else(|| PlanError::BadRequest(format!("limit must be between 1 and {MEMBERS_MAX_LIMIT}")))?,
+    };
+    let text = |name: &str, v: Option<String>| match v {
+        Some(v) if v.chars().count() > 320 || v.chars().any(char::is_control) => {
+            Err(bad(&format!("{name} must be at most 320 printable characters")))
+        }
+        other => Ok(other),
+    };
+    let filter = members::MemberFilter {
+        after: text("after", present(&query.after))?,
+        tier: present(&query.tier)
+            .map(|t| Tier::parse(&t).ok_or_else(|| bad("tier must be paid or free")))
+            .transpose()?,
+        source: present(&query.source)
+            .map(|s| Source::parse(&s).ok_or_else(|| bad("source must be manual or directory")))
+            .transpose()?,
+        contains: text("q", present(&query.q))?.map(|q| q.to_lowercase()),
+    };
+    let (found, more) = members::page(db, &plan.id, &filter, limit).await?;
+    Ok(MemberPage::new(&found, more))
 }
 
 /// Adds or changes a member by hand, under the rule's constraints.

@@ -103,6 +103,21 @@ pub struct AuditView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemberPage {
+    pub data: Vec<MemberView>,
+    /// The last email of this page when more follow: pass it as `after`.
+    pub next: Option<String>,
+}
+
+impl MemberPage {
+    pub fn new(members: &[crate::seats::members::Member], more: bool) -> Self {
+        let data: Vec<MemberView> = members.iter().map(MemberView::from).collect();
+        let next = if more { data.last().map(|m| m.email.clone()) } else { None };
+        Self { data, next }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AuditPage {
     pub data: Vec<AuditView>,
     pub next: Option<String>,

@@ -23,7 +23,6 @@ use crate::{
 };
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
 use std::{
-    hash::{BuildHasher, RandomState},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -130,7 +129,7 @@ impl Reconciler {
                 }
                 Err(err) => {
                     failures = failures.saturating_add(1);
-                    let delay = jittered(backoff(failures as i32));
+                    let delay = crate::retry::jittered(backoff(failures as i32));
                     tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "reconciler batch failed; retrying");
                     Some(delay)
                 }
@@ -215,14 +214,14 @@ pub async fn step(db: &DatabaseConnection, metrics: &Metrics, limits: BatchLimit
                     Ok(StepReport { retry_now: true, ..Default::default() })
                 }
                 Fault::OwnData => {
-                    let delay = jittered(backoff(event.attempts));
+                    let delay = crate::retry::jittered(backoff(event.attempts));
                     queue::retry_later(db, event.seq, &format!("retrying: {err}"), delay, now, true).await?;
                     let retry_in_ms = delay.as_millis() as u64;
                     tracing::warn!(event_id = %id, event = %kind, error = %err, retry_in_ms, "event refused; will retry");
                     Ok(StepReport { retry_now: true, ..Default::default() })
                 }
                 Fault::Passing => {
-                    let delay = jittered(backoff(event.attempts));
+                    let delay = crate::retry::jittered(backoff(event.attempts));
                     // Best effort: with the database gone this fails too.
                     // Not counted: a passing fault never brings an event nearer `failed`.
                     let recorded =
@@ -546,31 +545,9 @@ async fn flush(
 }
 
 /// 0.5 s doubling per attempt, at most 2 minutes.
+const BACKOFF: crate::retry::Backoff =
+    crate::retry::Backoff { first: Duration::from_millis(500), max: Duration::from_secs(120) };
+
 fn backoff(attempts: i32) -> Duration {
-    let exp = attempts.clamp(0, 8) as u32;
-    Duration::from_millis(500 * 2u64.pow(exp)).min(Duration::from_secs(120))
-}
-
-/// Between half and all of `delay`, so replicas that failed together do not
-/// retry together.
-fn jittered(delay: Duration) -> Duration {
-    let random = RandomState::new().hash_one(Instant::now());
-    let fraction = 0.5 + (random % 1000) as f64 / 2000.0;
-    delay.mul_f64(fraction)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn back_off_doubles_up_to_two_minutes_and_jitter_stays_within_half() {
-        assert_eq!(backoff(0), Duration::from_millis(500));
-        assert_eq!(backoff(3), Duration::from_secs(4));
-        assert_eq!(backoff(50), Duration::from_secs(120));
-        for _ in 0..100 {
-            let d = jittered(Duration::from_secs(10));
-            assert!(d >= Duration::from_secs(5) && d <= Duration::from_secs(10), "{d:?}");
-        }
-    }
+    BACKOFF.delay(attempts.clamp(0, 8) as u32)
 }

@@ -61,16 +61,54 @@ pub async fn put(
     .map(|_| ())
 }
 
-pub async fn list(c: &impl ConnectionTrait, plan: &PlanId) -> Result<Vec<Member>, DbErr> {
-    c.query_all_raw(stmt(
-        c.get_database_backend(),
-        "SELECT email, tier, source, directory_user_id, updated_at FROM members WHERE plan_id = ? ORDER BY email",
-        [plan.as_str().into()],
-    ))
-    .await?
-    .iter()
-    .map(from_row)
-    .collect()
+/// Which members a page holds: after an email, with optional filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberFilter {
+    pub after: Option<String>,
+    pub tier: Option<Tier>,
+    pub source: Option<Source>,
+    /// Lower-case text the email contains.
+    pub contains: Option<String>,
+}
+
+/// One page sorted by email (the primary key's order, so the cursor is the
+/// last email). Returns the members and whether more follow.
+pub async fn page(
+    c: &impl ConnectionTrait,
+    plan: &PlanId,
+    filter: &MemberFilter,
+    limit: u64,
+) -> Result<(Vec<Member>, bool), DbErr> {
+    let backend = c.get_database_backend();
+    let mut sql =
+        String::from("SELECT email, tier, source, directory_user_id, updated_at FROM members WHERE plan_id = ?");
+    let mut values: Vec<Value> = vec![plan.as_str().into()];
+    if let Some(after) = &filter.after {
+        sql.push_str(" AND email > ?");
+        values.push(after.as_str().into());
+    }
+    if let Some(tier) = filter.tier {
+        sql.push_str(" AND tier = ?");
+        values.push(tier.as_str().into());
+    }
+    if let Some(source) = filter.source {
+        sql.push_str(" AND source = ?");
+        values.push(source.as_str().into());
+    }
+    if let Some(text) = &filter.contains {
+        // A plain substring test: no LIKE wildcards to escape.
+        sql.push_str(match backend {
+            sea_orm::DbBackend::Postgres => " AND strpos(email, ?) > 0",
+            _ => " AND instr(email, ?) > 0",
+        });
+        values.push(text.as_str().into());
+    }
+    sql.push_str(" ORDER BY email LIMIT ?");
+    values.push((limit as i64 + 1).into());
+    let rows = c.query_all_raw(stmt(backend, &sql, values)).await?;
+    let more = rows.len() as u64 > limit;
+    let members = rows.iter().take(limit as usize).map(from_row).collect::<Result<_, _>>()?;
+    Ok((members, more))
 }
 
 /// What the rule needs to seat one email: whether it is an active directory user

@@ -1,5 +1,7 @@
-//! The webhook route. Reads the raw body under a size limit, verifies it on the
-//! exact bytes received, parses only the envelope, stores it and answers.
+//! The webhook route. Checks the signature header before reading a byte of the
+//! body, reads the raw body under a size limit, a deadline and a cap on bodies
+//! read at once, verifies it on the exact bytes received, parses only the
+//! envelope, stores it and answers.
 use super::signature::{self, SignatureError};
 use crate::{
     domain::EventId,
@@ -23,6 +25,10 @@ pub enum WebhookError {
     InvalidEvent(String),
     #[error("the body could not be read")]
     BodyUnreadable(#[source] actix_web::error::PayloadError),
+    #[error("the body did not arrive within {} s", BODY_DEADLINE.as_secs())]
+    BodyTimeout,
+    #[error("too many deliveries are being read at once; retry later")]
+    Busy,
     #[error("the event could not be stored")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -37,7 +43,8 @@ impl WebhookError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::InvalidEvent(_) => "invalid_event",
             Self::BodyUnreadable(_) => "bad_request",
-            Self::Unavailable(_) => "unavailable",
+            Self::BodyTimeout => "request_timeout",
+            Self::Busy | Self::Unavailable(_) => "unavailable",
         }
     }
 }
@@ -49,7 +56,8 @@ impl ResponseError for WebhookError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InvalidEvent(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BodyUnreadable(_) => StatusCode::BAD_REQUEST,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Busy | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -84,6 +92,7 @@ pub async fn receive(
             state.metrics.delivery(err.code());
             match err {
                 WebhookError::Unavailable(_) => log_chain("webhook could not be stored", err),
+                WebhookError::Busy => tracing::debug!(code = err.code(), "webhook refused: too many in flight"),
                 _ => tracing::warn!(error = %err, code = err.code(), "webhook refused"),
             }
         }
@@ -96,13 +105,24 @@ pub async fn receive(
     Ok(HttpResponse::Ok().json(Receipt { id: id.as_str(), status }))
 }
 
+/// How long a whole body may take to arrive (CONTRACT 3.1).
+pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn handle(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<(EventId, Stored), WebhookError> {
-    let body = read_limited(req, payload, state.webhook.max_body_bytes).await?;
+    // Nothing is read, buffered or hashed for a sender that cannot even present
+    // a well-formed, current signature header.
     let header = req.headers().get("workos-signature").map(|v| v.to_str().unwrap_or(""));
-    let secrets: Vec<&[u8]> = state.webhook.secrets.iter().map(|s| s.expose().as_bytes()).collect();
     let now_ms = chrono::Utc::now().timestamp_millis();
     let tolerance_ms = i64::try_from(state.webhook.tolerance.as_millis()).unwrap_or(i64::MAX);
-    let signed_at = signature::verify(header, &body, &secrets, now_ms, tolerance_ms)?;
+    let claimed = signature::check_header(header, now_ms, tolerance_ms)?;
+    // Bounded memory: at most this many bodies are in the air at once, and a
+    // sender beyond that is told to retry rather than queued without bound.
+    let _permit = state.webhook.inflight.clone().try_acquire_owned().map_err(|_| WebhookError::Busy)?;
+    let body = tokio::time::timeout(BODY_DEADLINE, read_limited(req, payload, state.webhook.max_body_bytes))
+        .await
+        .map_err(|_| WebhookError::BodyTimeout)??;
+    let secrets: Vec<&[u8]> = state.webhook.secrets.iter().map(|s| s.expose().as_bytes()).collect();
+    let signed_at = signature::verify_body(&claimed, &body, &secrets)?;
 
     let parsed = Envelope::parse(&body).and_then(|envelope| {
         let id = EventId::parse(&envelope.id).map_err(|e| InvalidEvent(e.to_string()))?;

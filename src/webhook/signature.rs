@@ -78,20 +78,21 @@ pub fn header_value(secret: &[u8], timestamp_ms: i64, body: &[u8]) -> String {
     format!("t={timestamp_ms}, v1={}", hex::encode(compute(secret, timestamp_ms, body)))
 }
 
-/// Verifies a delivery. Returns the signed timestamp (ms) on success.
-pub fn verify(
-    header: Option<&str>,
-    body: &[u8],
-    secrets: &[&[u8]],
-    now_ms: i64,
-    tolerance_ms: i64,
-) -> Result<i64, SignatureError> {
+/// The first half of the check, before any body byte is read: the header is
+/// present, well formed and its `t` within the tolerance of `now_ms`.
+pub fn check_header(header: Option<&str>, now_ms: i64, tolerance_ms: i64) -> Result<SignatureHeader, SignatureError> {
     let header = parse_header(header.ok_or(SignatureError::Missing)?)?;
     // i128: a `t` near i64::MAX must not overflow the subtraction.
     let skew = (i128::from(now_ms) - i128::from(header.timestamp_ms)).abs();
     if skew > i128::from(tolerance_ms) {
         return Err(SignatureError::OutOfTolerance);
     }
+    Ok(header)
+}
+
+/// The second half: some `v1` is the HMAC of the body under some secret, in
+/// constant time. Returns the signed timestamp (ms).
+pub fn verify_body(header: &SignatureHeader, body: &[u8], secrets: &[&[u8]]) -> Result<i64, SignatureError> {
     let mut matched = subtle::Choice::from(0);
     for secret in secrets {
         let expected = compute(secret, header.timestamp_ms, body);
@@ -100,6 +101,17 @@ pub fn verify(
         }
     }
     if bool::from(matched) { Ok(header.timestamp_ms) } else { Err(SignatureError::Mismatch) }
+}
+
+/// Both halves at once. Returns the signed timestamp (ms) on success.
+pub fn verify(
+    header: Option<&str>,
+    body: &[u8],
+    secrets: &[&[u8]],
+    now_ms: i64,
+    tolerance_ms: i64,
+) -> Result<i64, SignatureError> {
+    verify_body(&check_header(header, now_ms, tolerance_ms)?, body, secrets)
 }
 
 #[cfg(test)]

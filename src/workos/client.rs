@@ -1,15 +1,20 @@
-//! A small WorkOS API client: bearer key, timeouts, list pagination over
-//! `list_metadata.after`, 429 and 5xx retried a bounded number of times.
-use crate::config::Secret;
-use serde::{Deserialize, de::DeserializeOwned};
+//! A small WorkOS API client: bearer key, timeouts, no redirects, answers capped
+//! in size, list pagination over `list_metadata.after`, and 429, 5xx and
+//! transport errors retried a bounded number of times (the one policy in
+//! `retry`). POSTs carry an `Idempotency-Key`, so retrying them is safe.
+use crate::{config::Secret, outbound, retry::Backoff};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::time::Duration;
+
+/// The largest answer read from WorkOS (a page of 100 users is far smaller).
+const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("WorkOS rejected WORKOS_API_KEY (401 Unauthorized): check the key")]
-    Unauthorized,
-    #[error("WorkOS answered {status} for {path}: {body}")]
-    Status { status: u16, path: String, body: String },
+    #[error("WorkOS rejected WORKOS_API_KEY (401 Unauthorized): {message}")]
+    Unauthorized { message: String },
+    #[error("WorkOS answered {status} for {path}: {message}")]
+    Status { status: u16, path: String, message: String },
     #[error("WorkOS kept answering {status} for {path} after {attempts} attempts")]
     GaveUp { status: u16, path: String, attempts: u32 },
     #[error("could not reach WorkOS at {base}")]
@@ -18,12 +23,21 @@ pub enum ApiError {
         #[source]
         source: reqwest::Error,
     },
+    #[error("WorkOS sent an answer larger than {MAX_ANSWER_BYTES} bytes for {path}")]
+    TooLarge { path: String },
     #[error("WorkOS sent an unexpected answer for {path}")]
     Decode {
         path: String,
         #[source]
         source: serde_json::Error,
     },
+}
+
+impl ApiError {
+    /// WorkOS could not be reached or kept failing (as opposed to refusing).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unreachable { .. } | Self::GaveUp { .. })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,12 +65,17 @@ pub struct WorkosClient {
     base: String,
     key: Secret,
     max_attempts: u32,
-    backoff: Duration,
+    backoff: Backoff,
+}
+
+enum Method<'a> {
+    Get(&'a [(&'a str, String)]),
+    Post { body: &'a serde_json::Value, idempotency_key: Option<&'a str> },
 }
 
 impl WorkosClient {
     pub fn new(base: &str, key: Secret) -> Result<Self, ApiError> {
-        let http = reqwest::Client::builder()
+        let http = outbound::client_builder()
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("seatsync/", env!("CARGO_PKG_VERSION")))
@@ -67,25 +86,52 @@ impl WorkosClient {
             base: base.trim_end_matches('/').to_owned(),
             key,
             max_attempts: 5,
-            backoff: Duration::from_millis(500),
+            backoff: Backoff { first: Duration::from_millis(500), max: Duration::from_secs(30) },
         })
     }
 
     /// Shorter waits, for tests against a local fake.
-    pub fn with_backoff(mut self, backoff: Duration) -> Self {
-        self.backoff = backoff;
+    pub fn with_backoff(mut self, first: Duration) -> Self {
+        self.backoff = Backoff { first, max: first * 16 };
         self
     }
 
-    /// One GET, decoded. 429 waits `Retry-After` (or backs off), 5xx and transport
-    /// errors back off; both a bounded number of times.
+    /// One GET, decoded.
     pub async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, ApiError> {
+        self.call(path, Method::Get(query)).await
+    }
+
+    /// One POST of a JSON body, decoded. With an idempotency key, WorkOS answers
+    /// a repeat with what the first created, so retries never create twice.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, ApiError> {
+        let body = serde_json::to_value(body).map_err(|source| ApiError::Decode { path: path.to_owned(), source })?;
+        self.call(path, Method::Post { body: &body, idempotency_key }).await
+    }
+
+    /// 429 waits `Retry-After` (seconds or a date; else backs off), 5xx and
+    /// transport errors back off; both a bounded number of times.
+    async fn call<T: DeserializeOwned>(&self, path: &str, method: Method<'_>) -> Result<T, ApiError> {
         let url = format!("{}{path}", self.base);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let delay = self.backoff * 2u32.pow(attempt.min(6) - 1);
-            let response = match self.http.get(&url).bearer_auth(self.key.expose()).query(query).send().await {
+            let delay = self.backoff.jittered(attempt - 1);
+            let request = match &method {
+                Method::Get(query) => self.http.get(&url).query(query),
+                Method::Post { body, idempotency_key } => {
+                    let request = self.http.post(&url).json(body);
+                    match idempotency_key {
+                        Some(key) => request.header("Idempotency-Key", *key),
+                        None => request,
+                    }
+                }
+            };
+            let response = match request.bearer_auth(self.key.expose()).send().await {
                 Ok(response) => response,
                 Err(source) if attempt >= self.max_attempts => {
                     return Err(ApiError::Unreachable { base: self.base.clone(), source });
@@ -98,20 +144,20 @@ impl WorkosClient {
             };
             let status = response.status();
             if status.is_success() {
-                let bytes = response
-                    .bytes()
-                    .await
-                    .map_err(|source| ApiError::Unreachable { base: self.base.clone(), source })?;
+                let bytes = outbound::read_capped(response, MAX_ANSWER_BYTES).await.map_err(|e| match e {
+                    outbound::BodyError::TooLarge(_) => ApiError::TooLarge { path: path.to_owned() },
+                    outbound::BodyError::Transport(source) => ApiError::Unreachable { base: self.base.clone(), source },
+                })?;
                 return serde_json::from_slice(&bytes)
                     .map_err(|source| ApiError::Decode { path: path.to_owned(), source });
             }
-            if status == reqwest::StatusCode::UNAUTHORIZED {
-                return Err(ApiError::Unauthorized);
-            }
             let retryable = status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
             if !retryable {
-                let body = response.text().await.unwrap_or_default().chars().take(300).collect();
-                return Err(ApiError::Status { status: status.as_u16(), path: path.to_owned(), body });
+                let message = refusal_message(response).await;
+                if status == reqwest::StatusCode::UNAUTHORIZED {
+                    return Err(ApiError::Unauthorized { message });
+                }
+                return Err(ApiError::Status { status: status.as_u16(), path: path.to_owned(), message });
             }
             if attempt >= self.max_attempts {
                 return Err(ApiError::GaveUp { status: status.as_u16(), path: path.to_owned(), attempts: attempt });
@@ -120,8 +166,8 @@ impl WorkosClient {
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(|secs| Duration::from_secs(secs.min(60)))
+                .and_then(|v| crate::retry::retry_after(v, chrono::Utc::now()))
+                .map(|d| d.min(Duration::from_secs(60)))
                 .unwrap_or(delay);
             tracing::warn!(
                 status = status.as_u16(),
@@ -133,4 +179,19 @@ impl WorkosClient {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// WorkOS's own words for a refusal (`message`, else `error_description` or
+/// `error`), one line, at most 300 characters of printable text.
+async fn refusal_message(response: reqwest::Response) -> String {
+    let status = response.status();
+    let bytes = outbound::read_capped(response, 64 * 1024).await.unwrap_or_default();
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
+    let text = parsed
+        .as_ref()
+        .and_then(|v| ["message", "error_description", "error"].iter().find_map(|k| v.get(k)?.as_str()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+    let text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
+    if text.trim().is_empty() { status.canonical_reason().unwrap_or("refused").to_owned() } else { text }
 }

@@ -101,6 +101,12 @@ async fn answer(req: HttpRequest, state: web::Data<Arc<Mutex<FakeState>>>) -> Ht
     if !authorized {
         return HttpResponse::Unauthorized().json(json!({"message": "Unauthorized"}));
     }
+    match req.path() {
+        // Where a redirect would send the key (no client should follow it).
+        "/redirect" => return HttpResponse::Found().insert_header(("Location", "/events")).finish(),
+        "/huge" => return HttpResponse::Ok().content_type("application/json").body(vec![b' '; 5 * 1024 * 1024]),
+        _ => {}
+    }
     let after = query.get("after").cloned();
     if let Some(failure) = state
         .failures

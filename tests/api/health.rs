@@ -34,7 +34,8 @@ async fn metrics_count_requests_by_route_and_status(store: Store) {
     assert!(text.contains("seatsync_http_requests_total{route=\"/healthz\",status=\"200\"} 2\n"), "{text}");
     assert!(text.contains("seatsync_http_requests_total{route=\"unmatched\",status=\"404\"} 1\n"), "{text}");
     assert!(text.contains("seatsync_database_up 1\n"), "{text}");
-    assert!(text.contains("seatsync_reconciler_lag_seconds 0\n"), "{text}");
+    let lag = text.lines().find_map(|l| l.strip_prefix("seatsync_reconciler_lag_seconds ")).expect("a lag gauge");
+    assert_eq!(lag.parse::<f64>().unwrap(), 0.0, "{text}");
 }
 
 both_stores!(

@@ -144,7 +144,7 @@ pub async fn spawn_app_on(database: &TestDatabase, overrides: &[(&str, &str)]) -
         address: format!("http://127.0.0.1:{port}"),
         db,
         metrics,
-        client: reqwest::Client::new(),
+        client: seatsync::outbound::client(),
         handle,
         task: Some(task),
         _database: None,
@@ -260,17 +260,22 @@ impl TestApp {
     }
 
     /// Members as `(email, tier, source)`, sorted by email.
+    /// Every page of them, following `next`.
     pub async fn seats(&self, plan: &str) -> Vec<(String, String, String)> {
-        let members = self.admin_json(&format!("/admin/plans/{plan}/members")).await;
-        members["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
+        let mut seats = Vec::new();
+        let mut after = String::new();
+        loop {
+            let path = format!("/admin/plans/{plan}/members?limit=1000&after={}", encode(&after));
+            let page = self.admin_json(&path).await;
+            seats.extend(page["data"].as_array().unwrap().iter().map(|m| {
                 let s = |k: &str| m[k].as_str().unwrap().to_owned();
                 (s("email"), s("tier"), s("source"))
-            })
-            .collect()
+            }));
+            match page["next"].as_str() {
+                Some(next) => after = next.to_owned(),
+                None => return seats,
+            }
+        }
     }
 
     pub async fn audit(&self, plan: &str) -> Vec<Value> {
@@ -356,4 +361,14 @@ pub fn at(n: u32) -> String {
     (chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap() + chrono::Duration::seconds(n.into()))
         .to_utc()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Percent-encodes a query value.
+pub fn encode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -11,5 +11,6 @@ mod release_guard;
 mod replicas;
 mod retention;
 mod scenarios;
+mod security;
 mod webhook;
 mod workos_api;

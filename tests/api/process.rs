@@ -137,7 +137,7 @@ async fn burst_then_sigkill(store: Store) {
     let db = TestDatabase::create(store).await;
     let env = env_for(&db);
     let (mut child, port) = start_server(&env);
-    let client = reqwest::Client::new();
+    let client = seatsync::outbound::client();
     let url = format!("http://127.0.0.1:{port}/webhooks/workos");
     let posts = (0..200).map(|i| {
         let body = crate::helpers::user_event(
@@ -196,7 +196,7 @@ async fn reconciler_killed_mid_way(store: Store) {
     let plan_id = plan["id"].as_str().unwrap().to_owned();
 
     let (mut child, port) = start_server(&env);
-    let client = reqwest::Client::new();
+    let client = seatsync::outbound::client();
     let url = format!("http://127.0.0.1:{port}/webhooks/workos");
     let mut bodies = Vec::new();
     for i in 0..40u32 {
@@ -241,7 +241,7 @@ async fn reconciler_killed_mid_way(store: Store) {
         assert!(std::time::Instant::now() < deadline, "events still pending after restart");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let members = seatsync::plans::members(&conn, &plan_id).await.unwrap();
+    let members = seatsync::plans::members(&conn, &plan_id, &all_members()).await.unwrap().data;
     assert_eq!(members.len(), 40);
     for m in &members {
         let i: u32 = m.email[4..6].parse().unwrap();
@@ -298,7 +298,7 @@ async fn two_processes_on_one_database(store: Store) {
     }
     let (mut first, port_a) = start_server(&env);
     let (mut second, port_b) = start_server(&env);
-    let client = reqwest::Client::new();
+    let client = seatsync::outbound::client();
     let mut draw = 0x9e37_79b9u32;
     let posts = events.iter().rev().chain(events.iter()).map(|event| {
         draw ^= draw << 13;
@@ -321,9 +321,10 @@ async fn two_processes_on_one_database(store: Store) {
         assert!(std::time::Instant::now() < deadline, "events still pending");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let members: Vec<(String, String, String)> = seatsync::plans::members(&conn, &plan_id)
+    let members: Vec<(String, String, String)> = seatsync::plans::members(&conn, &plan_id, &all_members())
         .await
         .unwrap()
+        .data
         .into_iter()
         .map(|m| (m.email, m.tier, m.source))
         .collect();
@@ -393,7 +394,7 @@ async fn held_events_survive_a_kill(store: Store) {
     let one = seatsync::plans::PlanChanges { release_limit: Some(Some(1)), ..Default::default() };
     seatsync::plans::update(&conn, &plan_id, one).await.unwrap();
     let (mut child, port) = start_server(&env);
-    let client = reqwest::Client::new();
+    let client = seatsync::outbound::client();
     let base = format!("http://127.0.0.1:{port}");
     let deliver = |port: u16, body: serde_json::Value| {
         let client = client.clone();
@@ -507,4 +508,8 @@ fn serve_warns_about_each_secret_still_set_to_its_development_value() {
     signal(&child, "KILL");
     let _ = wait_exit(&mut child, Duration::from_secs(10));
     assert_eq!(warned, vec!["WORKOS_WEBHOOK_SECRET", "ADMIN_TOKEN"]);
+}
+
+fn all_members() -> seatsync::plans::MembersQuery {
+    seatsync::plans::MembersQuery { limit: Some("1000".into()), ..Default::default() }
 }

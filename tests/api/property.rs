@@ -162,8 +162,17 @@ async fn run(
         store_batch(db, &events.iter().collect::<Vec<_>>()).await.unwrap();
         reconcile::drain(db, &metrics).await.unwrap();
     }
-    let seats =
-        plans::members(db, &plan.id).await.unwrap().into_iter().map(|m| (m.email, (m.tier, m.source))).collect();
+    let seats = plans::members(
+        db,
+        &plan.id,
+        &seatsync::plans::MembersQuery { limit: Some("1000".into()), ..Default::default() },
+    )
+    .await
+    .unwrap()
+    .data
+    .into_iter()
+    .map(|m| (m.email, (m.tier, m.source)))
+    .collect();
     (seats, plans::show(db, &plan.id).await.unwrap().mode)
 }
 

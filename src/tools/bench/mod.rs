@@ -69,7 +69,7 @@ pub async fn webhooks(bench: WebhookBench) -> anyhow::Result<()> {
             base
         }
     };
-    let client = reqwest::Client::builder().pool_max_idle_per_host(bench.concurrency).build()?;
+    let client = crate::outbound::client_builder().pool_max_idle_per_host(bench.concurrency).build()?;
     let endpoint = format!("{base}/webhooks/workos");
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();

@@ -54,7 +54,7 @@ pub async fn prune(events: u64, database_url: Option<String>) -> anyhow::Result<
     let sender = {
         let done = done.clone();
         tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            let client = crate::outbound::client();
             let mut latencies = Vec::new();
             let mut refused = 0usize;
             let mut i = 0u64;
