@@ -383,6 +383,28 @@ fn sign_prints_the_header_value_for_the_known_vector() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("WORKOS_WEBHOOK_SECRET"));
 }
 
+#[test]
+fn sign_reads_the_secret_from_a_file_or_the_environment_out_of_sight_of_ps() {
+    let file = std::env::current_dir().unwrap().join("fixtures/vectors/envelope.dsync.user.created.body.json");
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, "whsec_test_secret\n").unwrap();
+    let expected = "t=1735689600000, v1=78c7338413d4c04996c81e2a3b3302ee033769cdbaafeb44016f79cb7c134270\n";
+    let from_file = seatsync(&[])
+        .args(["sign", file.to_str().unwrap(), "--timestamp", "1735689600000", "--secret-file"])
+        .arg(&secret_file)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&from_file.stdout), expected);
+    let from_env = seatsync(&[("WORKOS_WEBHOOK_SECRET".into(), "whsec_test_secret".into())])
+        .args(["sign", file.to_str().unwrap(), "--timestamp", "1735689600000"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&from_env.stdout), expected);
+    let help = seatsync(&[]).args(["replay", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--secret-file"));
+}
+
 /// A kill -9 while the release guard holds events loses nothing: after a restart
 /// they are still held, the plan still shows its hold, and approval applies them.
 async fn held_events_survive_a_kill(store: Store) {
