@@ -21,5 +21,25 @@ pub fn log_chain(context: &str, err: &(dyn std::error::Error + 'static)) {
         chain.push_str(&cause.to_string());
         source = cause.source();
     }
-    tracing::error!(error = %chain, "{context}");
+    tracing::error!(error = %printable(&chain), "{context}");
+}
+
+/// Outside text (from a delivery, WorkOS or the database) as a log field: control
+/// characters escaped, so no value can start a forged line or move a terminal's
+/// cursor.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        std::borrow::Cow::Owned(text.chars().flat_map(char::escape_default).collect::<String>())
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_in_log_fields_are_escaped() {
+        assert_eq!(super::printable("plain text"), "plain text");
+        assert_eq!(super::printable("a\nINFO forged\u{1b}[2J"), "a\\nINFO forged\\u{1b}[2J");
+    }
 }

@@ -6,7 +6,7 @@ use super::signature::{self, SignatureError};
 use crate::{
     domain::EventId,
     events::{Envelope, InvalidEvent, is_actionable},
-    http::error::{error_response, log_chain},
+    http::error::{error_response, log_chain, printable},
     inbox::{InboxError, NewEvent, Stored, dead_letter},
     startup::AppState,
 };
@@ -93,7 +93,7 @@ pub async fn receive(
             match err {
                 WebhookError::Unavailable(_) => log_chain("webhook could not be stored", err),
                 WebhookError::Busy => tracing::debug!(code = err.code(), "webhook refused: too many in flight"),
-                _ => tracing::warn!(error = %err, code = err.code(), "webhook refused"),
+                _ => tracing::warn!(error = %printable(&err.to_string()), code = err.code(), "webhook refused"),
             }
         }
     }

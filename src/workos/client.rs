@@ -137,7 +137,7 @@ impl WorkosClient {
                     return Err(ApiError::Unreachable { base: self.base.clone(), source });
                 }
                 Err(err) => {
-                    tracing::warn!(error = %err, path, attempt, "WorkOS request failed; retrying");
+                    tracing::warn!(error = %crate::http::error::printable(&err.to_string()), path, attempt, "WorkOS request failed; retrying");
                     tokio::time::sleep(delay).await;
                     continue;
                 }
