@@ -149,11 +149,14 @@ pub enum BenchCommand {
 #[derive(Subcommand, Debug)]
 pub enum PlansCommand {
     /// Create a plan for a WorkOS organization.
+    #[command(after_help = "Without --organization the plan waits for `seatsync plans scim-setup PLAN`,\n\
+        which creates its WorkOS organization.")]
     Create {
         #[arg(long)]
         name: String,
+        /// The WorkOS organization (org_...), when it exists already.
         #[arg(long)]
-        organization: String,
+        organization: Option<String>,
         /// Defaults to TEST_MODE_MAX_USERS.
         #[arg(long)]
         test_mode_max_users: Option<i64>,
@@ -193,6 +196,15 @@ pub enum PlansCommand {
     Preview { plan_id: String },
     /// Approve a release-guard hold: the held events apply, in order, without limit.
     Approve { plan_id: String },
+    /// "Configure SCIM": create the plan's WorkOS organization if it has none,
+    /// then print a fresh Admin Portal link (valid five minutes) to its setup wizard.
+    #[command(after_help = "Needs WORKOS_API_KEY. The wizard's back button returns to --return-url,\n\
+        else PUBLIC_URL/admin/ when PUBLIC_URL is set.")]
+    ScimSetup {
+        plan_id: String,
+        #[arg(long)]
+        return_url: Option<String>,
+    },
     /// The audit trail of seat changes, oldest first.
     Audit {
         plan_id: String,
@@ -318,7 +330,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Plans { command } => {
             let conn = open_database(&settings).await?;
-            let output = plans_command(&conn, command, settings.test_mode_max_users).await?;
+            let output = plans_command(&conn, command, &settings).await?;
             println!("{}", serde_json::to_string_pretty(&output)?);
         }
     }
@@ -369,7 +381,7 @@ fn secret_or_env(args: SecretArgs, settings: &Settings) -> anyhow::Result<String
 async fn plans_command(
     conn: &sea_orm::DatabaseConnection,
     command: PlansCommand,
-    default_max: u32,
+    settings: &Settings,
 ) -> anyhow::Result<serde_json::Value> {
     use serde_json::{json, to_value};
     Ok(match command {
@@ -377,7 +389,7 @@ async fn plans_command(
             plans::create(
                 conn,
                 plans::NewPlan { name, organization_id: organization, test_mode_max_users },
-                default_max,
+                settings.test_mode_max_users,
             )
             .await?,
         )?,
@@ -392,6 +404,11 @@ async fn plans_command(
         }
         PlansCommand::Preview { plan_id } => to_value(plans::preview(conn, &plan_id).await?)?,
         PlansCommand::Approve { plan_id } => to_value(plans::approve_hold(conn, &plan_id).await?)?,
+        PlansCommand::ScimSetup { plan_id, return_url } => {
+            let client = settings.workos_client()?;
+            let back = plans::scim::return_url(return_url.as_deref(), settings.public_url.as_deref())?;
+            to_value(plans::scim::scim_setup(conn, client.as_ref(), &plan_id, back.as_deref()).await?)?
+        }
         PlansCommand::Audit { plan_id, after, limit } => {
             to_value(plans::audit(conn, &plan_id, after.as_deref(), limit.as_deref()).await?)?
         }

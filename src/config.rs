@@ -94,6 +94,8 @@ pub struct Settings {
     pub test_mode_max_users: u32,
     pub workos_api_key: Option<Secret>,
     pub workos_api_base: String,
+    /// `PUBLIC_URL` without a trailing slash: where people reach this service.
+    pub public_url: Option<String>,
     pub events_poll_every: Option<Duration>,
     pub resync_every: Option<Duration>,
     pub log_format: LogFormat,
@@ -233,6 +235,16 @@ impl Settings {
             .trim_end_matches('/')
             .to_owned();
         check_api_base(&workos_api_base).map_err(|p| problem("WORKOS_API_BASE", p))?;
+        let public_url = match get("PUBLIC_URL") {
+            None => None,
+            Some(raw) => {
+                let raw = raw.trim().trim_end_matches('/').to_owned();
+                match reqwest::Url::parse(&raw) {
+                    Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Some(raw),
+                    _ => return Err(problem("PUBLIC_URL", "must be an http:// or https:// URL")),
+                }
+            }
+        };
         let optional_secs = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
             match get(name) {
                 None => Ok(None),
@@ -278,6 +290,7 @@ impl Settings {
             test_mode_max_users,
             workos_api_key,
             workos_api_base,
+            public_url,
             events_poll_every,
             resync_every,
             log_format,
@@ -299,6 +312,15 @@ impl Settings {
 
 impl Settings {
     /// A WorkOS API client when `serve` has pulls to do; they need the key.
+    /// A client when `WORKOS_API_KEY` is set (the admin API's "Configure SCIM"
+    /// needs one only then).
+    pub fn workos_client(&self) -> Result<Option<crate::workos::WorkosClient>, ConfigError> {
+        let Some(key) = self.workos_api_key.clone() else { return Ok(None) };
+        crate::workos::WorkosClient::new(&self.workos_api_base, key)
+            .map(Some)
+            .map_err(|e| problem("WORKOS_API_BASE", e.to_string()))
+    }
+
     pub fn workos_client_for_serve(&self) -> Result<Option<crate::workos::WorkosClient>, ConfigError> {
         let wanted =
             [("WORKOS_EVENTS_POLL_SECS", self.events_poll_every), ("WORKOS_RESYNC_EVERY_SECS", self.resync_every)];
@@ -401,6 +423,7 @@ mod tests {
             ("WORKOS_API_BASE", "http://10.0.0.8:9000"),
             ("WORKOS_API_BASE", "ftp://127.0.0.1"),
             ("WEBHOOK_MAX_INFLIGHT", "0"),
+            ("PUBLIC_URL", "billing.example.com"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{value}");

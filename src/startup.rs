@@ -37,6 +37,9 @@ pub struct AppState {
     pub webhook: WebhookSettings,
     pub admin_token: Option<Secret>,
     pub test_mode_max_users: u32,
+    /// Set when `WORKOS_API_KEY` is: "Configure SCIM" calls WorkOS with it.
+    pub workos: Option<crate::workos::WorkosClient>,
+    pub public_url: Option<String>,
 }
 
 pub struct Application {
@@ -74,6 +77,8 @@ impl Application {
             },
             admin_token: settings.admin_token.clone(),
             test_mode_max_users: settings.test_mode_max_users,
+            workos: settings.workos_client()?,
+            public_url: settings.public_url.clone(),
         });
 
         let listener = TcpListener::bind(settings.listen_addr)

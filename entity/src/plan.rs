@@ -7,8 +7,9 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub name: String,
+    /// NULL until "Configure SCIM" creates the WorkOS organization.
     #[sea_orm(unique)]
-    pub organization_id: String,
+    pub organization_id: Option<String>,
     pub mode: String,
     pub test_mode_max_users: i32,
     pub enforced_at: Option<i64>,

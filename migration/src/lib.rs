@@ -7,6 +7,7 @@ mod m20261128_000002_inbox_order_key;
 mod m20261129_000003_queue_indexes;
 mod m20261129_000004_directory_user_stored_at;
 mod m20261129_000005_release_guard;
+mod m20261129_000006_plan_without_organization;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_queue_indexes::Migration),
             Box::new(m20261129_000004_directory_user_stored_at::Migration),
             Box::new(m20261129_000005_release_guard::Migration),
+            Box::new(m20261129_000006_plan_without_organization::Migration),
         ]
     }
 }

@@ -14,6 +14,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(plans::show)
             .service(plans::update)
             .service(plans::approve_hold)
+            .service(plans::scim_setup)
             .service(plans::members)
             .service(plans::set_tier)
             .service(plans::preview)

@@ -1,7 +1,10 @@
 //! Plan routes: thin adapters from HTTP to `crate::plans`.
 use crate::{
     http::error::{error_response, log_chain},
-    plans::{self, NewPlan, PlanError},
+    plans::{
+        self, NewPlan, PlanError,
+        scim::{self, ScimSetupError},
+    },
     startup::AppState,
 };
 use actix_web::{HttpResponse, ResponseError, get, http::StatusCode, patch, post, put, web};
@@ -57,7 +60,8 @@ pub fn query_config() -> web::QueryConfig {
 #[serde(deny_unknown_fields)]
 pub struct CreatePlan {
     name: String,
-    organization_id: String,
+    #[serde(default)]
+    organization_id: Option<String>,
     #[serde(default)]
     test_mode_max_users: Option<i64>,
 }
@@ -78,6 +82,53 @@ pub async fn create(state: web::Data<AppState>, body: web::Json<CreatePlan>) -> 
     // Parked events for this organization can go now.
     state.reconciler.wake();
     Ok(HttpResponse::Created().json(plan))
+}
+
+impl ResponseError for ScimSetupError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ScimSetupError::Plan(err) => err.status_code(),
+            ScimSetupError::NotConfigured => StatusCode::CONFLICT,
+            ScimSetupError::Refused(_) => StatusCode::BAD_GATEWAY,
+            ScimSetupError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (code, message) = match self {
+            ScimSetupError::Plan(err) => return err.error_response(),
+            ScimSetupError::NotConfigured => ("workos_not_configured", self.to_string()),
+            // WorkOS's own words; our key is never part of them.
+            ScimSetupError::Refused(err) => ("workos_error", err.to_string()),
+            ScimSetupError::Unavailable(_) => ("workos_unavailable", self.to_string()),
+        };
+        if !matches!(self, ScimSetupError::NotConfigured) {
+            log_chain("SCIM setup failed", self);
+        }
+        error_response(self.status_code(), code, &message)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ScimSetupBody {
+    #[serde(default)]
+    return_url: Option<String>,
+}
+
+/// The product's "Configure SCIM" button. The body is optional.
+#[post("/plans/{plan_id}/scim-setup")]
+pub async fn scim_setup(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: Option<web::Json<ScimSetupBody>>,
+) -> Result<HttpResponse, ScimSetupError> {
+    let body = body.map(|b| b.into_inner()).unwrap_or_default();
+    let back = scim::return_url(body.return_url.as_deref(), state.public_url.as_deref())?;
+    let setup = scim::scim_setup(&state.db, state.workos.as_ref(), &path, back.as_deref()).await?;
+    // Events that waited for the organization can go now.
+    state.reconciler.wake();
+    Ok(HttpResponse::Ok().json(setup))
 }
 
 #[get("/plans")]

@@ -1,4 +1,5 @@
 //! Operator use cases on plans, shared by the admin API and `seatsync plans`.
+pub mod scim;
 pub mod views;
 
 use crate::{
@@ -32,13 +33,14 @@ pub enum PlanError {
 
 pub struct NewPlan {
     pub name: String,
-    pub organization_id: String,
+    /// None: the organization comes later, from "Configure SCIM".
+    pub organization_id: Option<String>,
     pub test_mode_max_users: Option<i64>,
 }
 
 pub async fn create(db: &DatabaseConnection, new: NewPlan, default_max: u32) -> Result<PlanView, PlanError> {
     let name = valid_name(&new.name)?;
-    let org = valid_organization(&new.organization_id)?;
+    let org = new.organization_id.as_deref().map(valid_organization).transpose()?;
     let max = match new.test_mode_max_users {
         None => default_max,
         Some(n) => u32::try_from(n)
@@ -46,7 +48,9 @@ pub async fn create(db: &DatabaseConnection, new: NewPlan, default_max: u32) -> 
             .filter(|n| *n <= i32::MAX as u32)
             .ok_or_else(|| PlanError::BadRequest("test_mode_max_users must be a whole number, at least 0".into()))?,
     };
-    if plans::find_by_org(db, &org).await?.is_some() {
+    if let Some(org) = &org
+        && plans::find_by_org(db, org).await?.is_some()
+    {
         return Err(PlanError::PlanExists(org.to_string()));
     }
     let plan = plans::Plan::new(PlanId::generate(), name, org.clone(), max);
@@ -55,13 +59,15 @@ pub async fn create(db: &DatabaseConnection, new: NewPlan, default_max: u32) -> 
         Ok(()) => {}
         // Two creations raced: the unique key on organization_id decided.
         Err(err) if crate::db::is_unique_violation(&err) => {
-            return Err(PlanError::PlanExists(org.to_string()));
+            return Err(PlanError::PlanExists(org.map(|o| o.to_string()).unwrap_or_default()));
         }
         Err(err) => return Err(err.into()),
     }
     // Events that waited for this plan are next in their organization's order,
     // from the moment it exists.
-    queue::unpark_organization(&txn, &org).await?;
+    if let Some(org) = &org {
+        queue::unpark_organization(&txn, org).await?;
+    }
     txn.commit().await?;
     Ok(PlanView::new(&plan, plans::Counts::default()))
 }
@@ -70,7 +76,7 @@ pub fn parse_plan_id(raw: &str) -> Result<PlanId, PlanError> {
     PlanId::parse(raw).map_err(|_| PlanError::NotFound("plan"))
 }
 
-async fn existing(db: &DatabaseConnection, id: &str) -> Result<plans::Plan, PlanError> {
+pub(crate) async fn existing(db: &DatabaseConnection, id: &str) -> Result<plans::Plan, PlanError> {
     plans::find(db, &parse_plan_id(id)?).await?.ok_or(PlanError::NotFound("plan"))
 }
 
@@ -86,8 +92,8 @@ const WOULD_RELEASE_MAX: u64 = 1000;
 /// The hold, if the plan has one: its held events and the paid members they
 /// would move to free.
 async fn hold_view(db: &DatabaseConnection, plan: &plans::Plan) -> Result<Option<HoldView>, PlanError> {
-    let Some(since) = plan.hold_since else { return Ok(None) };
-    let key = order_key::of_organization(&plan.organization_id);
+    let (Some(since), Some(org)) = (plan.hold_since, &plan.organization_id) else { return Ok(None) };
+    let key = order_key::of_organization(org);
     let (held_events, bodies) = queue::held_bodies(db, &key, WOULD_RELEASE_MAX).await?;
     let mut leaving: Vec<Email> = bodies
         .iter()
@@ -116,14 +122,16 @@ async fn hold_view(db: &DatabaseConnection, plan: &plans::Plan) -> Result<Option
 /// order and without limit; the guard counts from zero after them.
 pub async fn approve_hold(db: &DatabaseConnection, id: &str) -> Result<PlanView, PlanError> {
     let found = existing(db, id).await?;
+    // Only a plan with an organization ever receives events, so only it can hold.
+    let Some(org) = found.organization_id.clone() else { return Err(PlanError::NoHold) };
     let txn = db.begin().await?;
     // The group's lock before the plan's, in the order a batch takes them.
-    queue::lock_group(&txn, &order_key::of_organization(&found.organization_id)).await?;
+    queue::lock_group(&txn, &order_key::of_organization(&org)).await?;
     let plan = plans::lock_by_id(&txn, &found.id).await?.ok_or(PlanError::NotFound("plan"))?;
     if plan.hold_since.is_none() {
         return Err(PlanError::NoHold);
     }
-    let through = queue::release_held(&txn, &plan.organization_id).await?;
+    let through = queue::release_held(&txn, &org).await?;
     plans::approve_hold(&txn, &plan.id, through).await?;
     txn.commit().await?;
     tracing::warn!(plan_id = %plan.id, approved_through = ?through, "release guard: hold approved");
@@ -257,7 +265,7 @@ pub async fn set_tier(db: &DatabaseConnection, id: &str, email: &str, tier: &str
     let txn = db.begin().await?;
     let plan = plans::lock_by_id(&txn, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
     let members::SeatInputs { active, link, member: current } =
-        members::seat_inputs(&txn, &plan.id, &plan.organization_id, &email).await?;
+        members::seat_inputs(&txn, &plan.id, plan.organization_id.as_ref(), &email).await?;
     let seat = rule::manual_seat(plan.mode, tier, active).map_err(|_| PlanError::SeatManagedByDirectory)?;
     let now = Micros::now();
     members::put(&txn, &plan.id, &email, seat, link.as_deref(), now).await?;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 pub struct PlanView {
     pub id: String,
     pub name: String,
-    pub organization_id: String,
+    pub organization_id: Option<String>,
     pub mode: String,
     pub test_mode_max_users: u32,
     pub enforced_at: Option<String>,
@@ -38,7 +38,7 @@ impl PlanView {
         Self {
             id: plan.id.to_string(),
             name: plan.name.clone(),
-            organization_id: plan.organization_id.to_string(),
+            organization_id: plan.organization_id.as_ref().map(|org| org.to_string()),
             mode: plan.mode.as_str().to_owned(),
             test_mode_max_users: plan.test_mode_max_users,
             enforced_at: plan.enforced_at.map(|t| t.to_rfc3339()),

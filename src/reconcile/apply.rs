@@ -139,7 +139,10 @@ impl Scope {
 
     fn set_mode(&mut self, plan: &Plan, mode: PlanMode, enforced_at: Option<Micros>) {
         let updated = Plan { mode, enforced_at, ..plan.clone() };
-        self.plans.insert(plan.organization_id.clone(), Some(updated));
+        // Plans are cached by organization; one without is never looked up here.
+        if let Some(org) = &plan.organization_id {
+            self.plans.insert(org.clone(), Some(updated));
+        }
     }
 
     pub(super) async fn directory(
@@ -333,7 +336,7 @@ pub async fn settle_email(
     now: Micros,
 ) -> Result<bool, DbErr> {
     let SeatInputs { active, link, member: current } =
-        members::seat_inputs(c, &plan.id, &plan.organization_id, email).await?;
+        members::seat_inputs(c, &plan.id, plan.organization_id.as_ref(), email).await?;
     let Some(target) = rule::target_seat(plan.mode, current.as_ref().map(|m| m.seat), active) else {
         return Ok(false);
     };

@@ -14,7 +14,7 @@ use super::{
     guard, rule,
 };
 use crate::{
-    domain::{DirectoryUserId, Email, EventId, Micros, PlanMode, Reason, Tier},
+    domain::{DirectoryUserId, Email, EventId, Micros, OrganizationId, PlanMode, Reason, Tier},
     events::DirectoryUserChange,
     seats::{
         audit,
@@ -55,7 +55,8 @@ pub async fn apply_run(
 ) -> Result<Option<RunResult>, DbErr> {
     debug_assert_eq!(plan.mode, PlanMode::Enforced);
 
-    let org = &plan.organization_id;
+    // Plans reach the reconciler through their organization's events.
+    let Some(org) = plan.organization_id.as_ref() else { return Ok(None) };
     let mut ids: Vec<&DirectoryUserId> = items.iter().map(|i| &i.change.user).collect();
     ids.sort();
     ids.dedup();
@@ -76,6 +77,7 @@ pub async fn apply_run(
 
     let mut run = Run {
         plan,
+        org,
         now,
         users,
         people,
@@ -135,6 +137,7 @@ struct AuditRow<'a> {
 /// The run's working set: what the database held, with the run's changes so far.
 struct Run<'p, 'a> {
     plan: &'p Plan,
+    org: &'p OrganizationId,
     now: Micros,
     users: HashMap<DirectoryUserId, HeldUser>,
     /// Per email, the organization's not-deleted users holding it: id → active.
@@ -226,7 +229,7 @@ impl<'a> Run<'_, 'a> {
         let user = HeldUser {
             id: change.user.clone(),
             directory: change.directory.clone(),
-            organization: self.plan.organization_id.clone(),
+            organization: self.org.clone(),
             email: change.email.clone(),
             state: change.state.clone(),
             updated_at: change.updated_at,

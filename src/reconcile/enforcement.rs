@@ -23,7 +23,8 @@ pub async fn start_if_due(
     if plan.mode != PlanMode::Test {
         return Ok(false);
     }
-    let active = directory::active_count(c, &plan.organization_id, u64::from(plan.test_mode_max_users) + 1).await?;
+    let Some(org) = &plan.organization_id else { return Ok(false) };
+    let active = directory::active_count(c, org, u64::from(plan.test_mode_max_users) + 1).await?;
     if !rule::starts_enforcement(plan.mode, plan.test_mode_max_users, active) {
         return Ok(false);
     }
@@ -36,7 +37,7 @@ pub async fn start_if_due(
 pub async fn start(c: &impl ConnectionTrait, plan: &Plan, event: Option<&EventId>, now: Micros) -> Result<(), DbErr> {
     let backend = c.get_database_backend();
     let plan_id: Value = plan.id.as_str().into();
-    let org: Value = plan.organization_id.as_str().into();
+    let org = organization_value(plan);
     let event: Value = event.map(|e| e.as_str().to_owned()).into();
     let now: Value = now.0.into();
     let yes: Value = true.into();
@@ -114,7 +115,7 @@ pub async fn release_directory(
 ) -> Result<(), DbErr> {
     let backend = c.get_database_backend();
     let plan_id: Value = plan.id.as_str().into();
-    let org: Value = plan.organization_id.as_str().into();
+    let org = organization_value(plan);
     let dir_id: Value = dir.as_str().into();
     let (no, yes): (Value, Value) = (false.into(), true.into());
     let linked =
@@ -181,7 +182,7 @@ pub struct Preview {
 pub async fn preview(c: &impl ConnectionTrait, plan: &Plan) -> Result<Preview, DbErr> {
     let backend = c.get_database_backend();
     let plan_id: Value = plan.id.as_str().into();
-    let org: Value = plan.organization_id.as_str().into();
+    let org = organization_value(plan);
     let yes: Value = true.into();
     let emails = |rows: Vec<sea_orm::QueryResult>| -> Result<Vec<String>, DbErr> {
         rows.iter().map(|r| col::<String>(r, "email")).collect()
@@ -226,4 +227,10 @@ pub async fn preview(c: &impl ConnectionTrait, plan: &Plan) -> Result<Preview, D
         unchanged_paid: col::<i64>(&counts, "paid")?.max(0) as u64,
         unchanged_free: col::<i64>(&counts, "free")?.max(0) as u64,
     })
+}
+
+/// The plan's organization as a bound value: NULL for a plan not configured
+/// yet, which matches no directory user (as a plan without users should).
+fn organization_value(plan: &Plan) -> Value {
+    plan.organization_id.as_ref().map(|org| org.to_string()).into()
 }

@@ -456,7 +456,7 @@ async fn hold(
     if plan.hold_since.is_none() {
         tracing::warn!(
             plan_id = %plan.id,
-            organization_id = %plan.organization_id,
+            organization_id = ?plan.organization_id,
             "release guard: the directory would release more paid seats than the plan's limit; \
              its events are held until an operator approves (POST /admin/plans/{{id}}/hold/approve)"
         );

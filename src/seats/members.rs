@@ -125,7 +125,9 @@ pub struct SeatInputs {
 pub async fn seat_inputs(
     c: &impl ConnectionTrait,
     plan: &PlanId,
-    org: &OrganizationId,
+    // None: a plan whose organization is not configured yet has no directory
+    // users (NULL matches no row).
+    org: Option<&OrganizationId>,
     email: &Email,
 ) -> Result<SeatInputs, DbErr> {
     let backend = c.get_database_backend();
@@ -141,7 +143,13 @@ pub async fn seat_inputs(
                  LEFT JOIN members m ON m.plan_id = ? AND m.email = ?",
                 bytewise(backend, "id")
             ),
-            [org.as_str().into(), email.as_str().into(), false.into(), plan.as_str().into(), email.as_str().into()],
+            [
+                org.map(|o| o.to_string()).into(),
+                email.as_str().into(),
+                false.into(),
+                plan.as_str().into(),
+                email.as_str().into(),
+            ],
         ))
         .await?
         .ok_or_else(|| DbErr::Custom("seat query returned no row".into()))?;

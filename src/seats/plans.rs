@@ -11,7 +11,9 @@ use std::collections::HashMap;
 pub struct Plan {
     pub id: PlanId,
     pub name: String,
-    pub organization_id: OrganizationId,
+    /// None until "Configure SCIM" creates the WorkOS organization: nothing is
+    /// applied to the plan before that.
+    pub organization_id: Option<OrganizationId>,
     pub mode: PlanMode,
     pub test_mode_max_users: u32,
     pub enforced_at: Option<Micros>,
@@ -28,7 +30,7 @@ pub struct Plan {
 
 impl Plan {
     /// A new plan in test mode, with the guard's defaults.
-    pub fn new(id: PlanId, name: String, organization_id: OrganizationId, test_mode_max_users: u32) -> Self {
+    pub fn new(id: PlanId, name: String, organization_id: Option<OrganizationId>, test_mode_max_users: u32) -> Self {
         Self {
             id,
             name,
@@ -54,7 +56,10 @@ fn from_row(row: &QueryResult) -> Result<Plan, DbErr> {
     Ok(Plan {
         id: PlanId::parse(&col::<String>(row, "id")?).map_err(bad)?,
         name: col(row, "name")?,
-        organization_id: OrganizationId::parse(&col::<String>(row, "organization_id")?).map_err(bad)?,
+        organization_id: col::<Option<String>>(row, "organization_id")?
+            .map(|org| OrganizationId::parse(&org))
+            .transpose()
+            .map_err(bad)?,
         mode: enum_col(row, "mode", PlanMode::parse)?,
         test_mode_max_users: u32::try_from(max).unwrap_or(0),
         enforced_at: col::<Option<i64>>(row, "enforced_at")?.map(Micros),
@@ -74,7 +79,7 @@ pub async fn insert(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> 
         [
             plan.id.as_str().into(),
             plan.name.as_str().into(),
-            plan.organization_id.as_str().into(),
+            plan.organization_id.as_ref().map(|org| org.to_string()).into(),
             plan.mode.as_str().into(),
             (plan.test_mode_max_users as i32).into(),
             plan.enforced_at.map(|t| t.0).into(),
@@ -274,10 +279,29 @@ pub async fn counts(c: &impl ConnectionTrait, plan: &Plan) -> Result<Counts, DbE
                (SELECT COUNT(DISTINCT email) FROM directory_users WHERE organization_id = ? AND active = ?) AS active_users, \
                (SELECT COUNT(*) FROM members WHERE plan_id = ? AND tier = 'paid') AS paid, \
                (SELECT COUNT(*) FROM members WHERE plan_id = ? AND tier = 'free') AS free",
-            [plan.organization_id.as_str().into(), true.into(), plan.id.as_str().into(), plan.id.as_str().into()],
+            [
+                plan.organization_id.as_ref().map(|org| org.to_string()).into(),
+                true.into(),
+                plan.id.as_str().into(),
+                plan.id.as_str().into(),
+            ],
         ))
         .await?
         .ok_or_else(|| DbErr::Custom("count query returned no row".into()))?;
     let n = |name| col::<i64>(&row, name).map(|v| v.max(0) as u64);
     Ok(Counts { active_directory_users: n("active_users")?, paid_seats: n("paid")?, free_seats: n("free")? })
+}
+
+/// Gives a plan its organization, once: false when it already had one (another
+/// caller set it first). A unique-key violation means another plan holds `org`.
+pub async fn set_organization(c: &impl ConnectionTrait, id: &PlanId, org: &OrganizationId) -> Result<bool, DbErr> {
+    let done = c
+        .execute_raw(stmt(
+            c.get_database_backend(),
+            "UPDATE plans SET organization_id = ?, lock_version = lock_version + 1 \
+             WHERE id = ? AND organization_id IS NULL",
+            [org.as_str().into(), id.as_str().into()],
+        ))
+        .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -1,7 +1,8 @@
-//! The WorkOS API: a small client, the Events API pull (`backfill`, polling) and
-//! the full directory resync.
+//! The WorkOS API: a small client, the Events API pull (`backfill`, polling),
+//! the full directory resync, and organizations with the Admin Portal link.
 pub mod backfill;
 pub mod client;
+pub mod organizations;
 pub mod resync;
 pub mod schedule;
 

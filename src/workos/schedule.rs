@@ -56,9 +56,10 @@ pub async fn resync_all(
                 continue;
             }
         };
-        for plan in all {
+        // A plan whose SCIM is not configured yet has nothing to compare.
+        for (plan, org) in all.iter().filter_map(|p| Some((p, p.organization_id.as_ref()?))) {
             let options = ResyncOptions { guard, ..Default::default() };
-            match resync(&db, &client, &plan.organization_id, options, |_| {}).await {
+            match resync(&db, &client, org, options, |_| {}).await {
                 Ok(report) => tracing::info!(
                     plan_id = %plan.id,
                     users = report.users_listed,

@@ -27,6 +27,10 @@ pub struct FakeState {
     pub failures: Vec<Failure>,
     /// Every request as `path?query`, in order.
     pub requests: Vec<String>,
+    /// Organizations created, by idempotency key (`POST /organizations`).
+    pub organizations: Vec<(Option<String>, Value)>,
+    /// Every POST as `(path, Idempotency-Key, body)`, in order.
+    pub posts: Vec<(String, Option<String>, Value)>,
     /// A page that answers only after a while: `(path, after, delay)`.
     pub slow: Option<(&'static str, String, std::time::Duration)>,
 }
@@ -83,7 +87,7 @@ fn page(items: &[Value], after: Option<&str>, limit: usize) -> HttpResponse {
     HttpResponse::Ok().json(json!({"object": "list", "data": data, "list_metadata": {"before": null, "after": next}}))
 }
 
-async fn answer(req: HttpRequest, state: web::Data<Arc<Mutex<FakeState>>>) -> HttpResponse {
+async fn answer(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<FakeState>>>) -> HttpResponse {
     let query: HashMap<String, String> = web::Query::<HashMap<String, String>>::from_query(req.query_string())
         .map(|q| q.into_inner())
         .unwrap_or_default();
@@ -120,6 +124,9 @@ async fn answer(req: HttpRequest, state: web::Data<Arc<Mutex<FakeState>>>) -> Ht
         }
         return response.json(json!({"message": "injected failure"}));
     }
+    if req.method() == actix_web::http::Method::POST {
+        return post(&mut state, &req, &body);
+    }
     let limit = query.get("limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(10).min(state.page_size);
     match req.path() {
         "/events" => {
@@ -138,6 +145,36 @@ async fn answer(req: HttpRequest, state: web::Data<Arc<Mutex<FakeState>>>) -> Ht
             let dir = query.get("directory").cloned().unwrap_or_default();
             let users = state.users.get(&dir).cloned().unwrap_or_default();
             page(&users, after.as_deref(), limit)
+        }
+        _ => HttpResponse::NotFound().json(json!({"message": "not found"})),
+    }
+}
+
+/// Organizations (idempotent by key, as WorkOS documents) and portal links.
+fn post(state: &mut FakeState, req: &HttpRequest, body: &[u8]) -> HttpResponse {
+    let key = req.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let Ok(body) = serde_json::from_slice::<Value>(body) else {
+        return HttpResponse::BadRequest().json(json!({"message": "body must be JSON"}));
+    };
+    state.posts.push((req.path().to_owned(), key.clone(), body.clone()));
+    match req.path() {
+        "/organizations" => {
+            if let Some((_, org)) = state.organizations.iter().find(|(k, _)| k.is_some() && *k == key) {
+                return HttpResponse::Created().json(org.clone());
+            }
+            let id = format!("org_01FAKE{:04}", state.organizations.len() + 1);
+            let org =
+                json!({"object": "organization", "id": id, "name": body["name"], "external_id": body["external_id"]});
+            state.organizations.push((key, org.clone()));
+            HttpResponse::Created().json(org)
+        }
+        "/portal/generate_link" => {
+            let known = state.organizations.iter().any(|(_, o)| o["id"] == body["organization"]);
+            if !known {
+                return HttpResponse::NotFound().json(json!({"message": "Organization not found"}));
+            }
+            let n = state.posts.iter().filter(|(p, _, _)| p == "/portal/generate_link").count();
+            HttpResponse::Created().json(json!({"link": format!("https://setup.workos.test/portal/{n}")}))
         }
         _ => HttpResponse::NotFound().json(json!({"message": "not found"})),
     }

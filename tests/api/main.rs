@@ -11,6 +11,7 @@ mod release_guard;
 mod replicas;
 mod retention;
 mod scenarios;
+mod scim_setup;
 mod security;
 mod webhook;
 mod workos_api;

@@ -119,7 +119,7 @@ async fn run(
         db,
         NewPlan {
             name: org.to_owned(),
-            organization_id: org.to_owned(),
+            organization_id: Some(org.to_owned()),
             test_mode_max_users: Some(case.threshold.into()),
         },
         10,

@@ -59,8 +59,11 @@ pub async fn webhooks(bench: WebhookBench) -> anyhow::Result<()> {
             let app = Application::build(&settings, false).await?;
             // A plan for the events' organization, so they are applied, not parked,
             // as in an initial sync: enforcement starts at the eleventh user.
-            let new_plan =
-                crate::plans::NewPlan { name: "bench".into(), organization_id: org.clone(), test_mode_max_users: None };
+            let new_plan = crate::plans::NewPlan {
+                name: "bench".into(),
+                organization_id: Some(org.clone()),
+                test_mode_max_users: None,
+            };
             crate::plans::create(&app.db(), new_plan, 10).await?;
             local_db = Some(app.db());
             let base = format!("http://127.0.0.1:{}", app.port());
@@ -170,7 +173,7 @@ pub async fn enforcement(members: u64, directory: u64, database_url: Option<Stri
     let conn = db::connect(&DatabaseUrl::parse(&url).map_err(anyhow::Error::msg)?).await?;
     db::migrate(&conn).await?;
     let org = OrganizationId::parse(&format!("org_bench_{}", ulid::Ulid::new()))?;
-    let plan = Plan::new(PlanId::generate(), "bench".into(), org.clone(), 10);
+    let plan = Plan::new(PlanId::generate(), "bench".into(), Some(org.clone()), 10);
     plans::insert(&conn, &plan).await?;
     let fill = Instant::now();
     let backend = conn.get_database_backend();

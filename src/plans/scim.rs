@@ -1,0 +1,111 @@
+//! "Configure SCIM" (CONTRACT 3.3): the product's first step. Gives the plan a
+//! WorkOS organization when it has none (one per plan, whatever the retries,
+//! clicks or replicas), then a fresh Admin Portal link for its setup wizard.
+use super::{PlanError, existing};
+use crate::{
+    domain::OrganizationId,
+    inbox::queue,
+    seats::plans,
+    workos::{ApiError, WorkosClient, organizations},
+};
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScimSetupError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("WORKOS_API_KEY is not set: seatsync cannot create organizations or setup links")]
+    NotConfigured,
+    #[error("WorkOS refused: {0}")]
+    Refused(#[source] ApiError),
+    #[error("WorkOS cannot be reached; retry later")]
+    Unavailable(#[source] ApiError),
+}
+
+impl From<ApiError> for ScimSetupError {
+    fn from(err: ApiError) -> Self {
+        if err.is_unavailable() { Self::Unavailable(err) } else { Self::Refused(err) }
+    }
+}
+
+impl From<sea_orm::DbErr> for ScimSetupError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Plan(PlanError::Database(err))
+    }
+}
+
+/// The answer: the link (five minutes valid, never stored) and the organization.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ScimSetup {
+    pub link: String,
+    pub organization_id: String,
+}
+
+/// Where WorkOS's "back" button goes: the caller's choice, else
+/// `PUBLIC_URL/admin/`, else nowhere.
+pub fn return_url(requested: Option<&str>, public_url: Option<&str>) -> Result<Option<String>, PlanError> {
+    match requested.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(raw) => match reqwest::Url::parse(raw) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Ok(Some(raw.to_owned())),
+            _ => Err(PlanError::BadRequest("return_url must be an http:// or https:// URL".into())),
+        },
+        None => Ok(public_url.map(|base| format!("{base}/admin/"))),
+    }
+}
+
+pub async fn scim_setup(
+    db: &DatabaseConnection,
+    client: Option<&WorkosClient>,
+    plan_id: &str,
+    return_url: Option<&str>,
+) -> Result<ScimSetup, ScimSetupError> {
+    let plan = existing(db, plan_id).await?;
+    let client = client.ok_or(ScimSetupError::NotConfigured)?;
+    let org = match plan.organization_id {
+        Some(org) => org,
+        None => {
+            // The same idempotency key on every attempt: WorkOS answers a repeat
+            // (a retry, a double click, another replica) with the organization
+            // the first created.
+            let created = organizations::create(client, &plan.name, plan.id.as_str()).await?;
+            let org = OrganizationId::parse(&created).map_err(|_| {
+                ScimSetupError::Refused(ApiError::Status {
+                    status: 200,
+                    path: "/organizations".into(),
+                    message: "the organization id WorkOS returned is not an org_ id".into(),
+                })
+            })?;
+            attach(db, &plan.id, &org).await?
+        }
+    };
+    let link = organizations::setup_link(client, org.as_str(), return_url).await?;
+    tracing::info!(plan_id = %plan.id, organization_id = %org, "SCIM setup link issued");
+    Ok(ScimSetup { link, organization_id: org.to_string() })
+}
+
+/// Stores the organization on the plan and, in the same transaction under the
+/// group's lock, makes the events that waited for it claimable. Returns the
+/// organization the plan ends up with (the first writer's, if two raced).
+async fn attach(
+    db: &DatabaseConnection,
+    plan: &crate::domain::PlanId,
+    org: &OrganizationId,
+) -> Result<OrganizationId, ScimSetupError> {
+    let txn = db.begin().await?;
+    match plans::set_organization(&txn, plan, org).await {
+        Ok(true) => {
+            queue::unpark_organization(&txn, org).await?;
+            txn.commit().await?;
+            tracing::info!(plan_id = %plan, organization_id = %org, "organization created for the plan");
+            Ok(org.clone())
+        }
+        Ok(false) => {
+            drop(txn);
+            let now = plans::find(db, plan).await?.ok_or(PlanError::NotFound("plan"))?;
+            Ok(now.organization_id.unwrap_or_else(|| org.clone()))
+        }
+        Err(err) if crate::db::is_unique_violation(&err) => Err(PlanError::PlanExists(org.to_string()).into()),
+        Err(err) => Err(err.into()),
+    }
+}
