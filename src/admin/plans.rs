@@ -90,7 +90,7 @@ impl ResponseError for ScimSetupError {
             ScimSetupError::Plan(err) => err.status_code(),
             ScimSetupError::NotConfigured => StatusCode::CONFLICT,
             ScimSetupError::Refused(_) => StatusCode::BAD_GATEWAY,
-            ScimSetupError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ScimSetupError::Unavailable(_) | ScimSetupError::Busy => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -100,7 +100,7 @@ impl ResponseError for ScimSetupError {
             ScimSetupError::NotConfigured => ("workos_not_configured", self.to_string()),
             // WorkOS's own words; our key is never part of them.
             ScimSetupError::Refused(err) => ("workos_error", err.to_string()),
-            ScimSetupError::Unavailable(_) => ("workos_unavailable", self.to_string()),
+            ScimSetupError::Unavailable(_) | ScimSetupError::Busy => ("workos_unavailable", self.to_string()),
         };
         if !matches!(self, ScimSetupError::NotConfigured) {
             log_chain("SCIM setup failed", self);

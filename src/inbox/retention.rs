@@ -4,7 +4,11 @@
 //! Never touched: `pending` and `held` events, the audit (it keeps the event
 //! ids), the sync cursor, directory users (their `updated_at` is what makes a
 //! WorkOS retry of a pruned event harmless: it is stale, or changes nothing).
-use crate::{db::stmt, domain::Micros, seats::col};
+use crate::{
+    db::stmt,
+    domain::Micros,
+    seats::{col, leases},
+};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 use std::time::Duration;
 
@@ -115,35 +119,12 @@ pub async fn prune(db: &DatabaseConnection, cutoff: Micros, dry_run: bool) -> Re
 /// Takes the prune lease for `owner` if no other replica holds a live one:
 /// one replica prunes at a time, and a crashed one's lease runs out.
 pub async fn take_lease(db: &DatabaseConnection, owner: &str, now: Micros) -> Result<bool, DbErr> {
-    let backend = db.get_database_backend();
-    db.execute_raw(stmt(
-        backend,
-        "INSERT INTO sync_cursors (name, cursor, updated_at) VALUES ('prune_lease', '', 0) ON CONFLICT (name) DO NOTHING",
-        [],
-    ))
-    .await?;
-    let expired = cutoff(now, LEASE);
-    let taken = db
-        .execute_raw(stmt(
-            backend,
-            "UPDATE sync_cursors SET cursor = ?, updated_at = ? \
-             WHERE name = 'prune_lease' AND (updated_at < ? OR cursor = ?)",
-            [owner.into(), now.0.into(), expired.0.into(), owner.into()],
-        ))
-        .await?
-        .rows_affected();
-    Ok(taken == 1)
+    leases::take(db, "prune_lease", owner, now, LEASE).await
 }
 
 /// Gives the lease back after a run.
 pub async fn release_lease(db: &DatabaseConnection, owner: &str) -> Result<(), DbErr> {
-    db.execute_raw(stmt(
-        db.get_database_backend(),
-        "UPDATE sync_cursors SET updated_at = 0 WHERE name = 'prune_lease' AND cursor = ?",
-        [owner.into()],
-    ))
-    .await
-    .map(|_| ())
+    leases::release(db, "prune_lease", owner).await
 }
 
 /// `serve`'s pruning: every `every`, by one replica at a time, until `stop`.

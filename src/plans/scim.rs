@@ -3,13 +3,14 @@
 //! clicks or replicas), then a fresh Admin Portal link for its setup wizard.
 use super::{PlanError, existing};
 use crate::{
-    domain::OrganizationId,
+    domain::{Micros, OrganizationId},
     inbox::queue,
-    seats::plans,
+    seats::{leases, plans},
     workos::{ApiError, WorkosClient, organizations},
 };
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use serde::Serialize;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScimSetupError {
@@ -21,6 +22,8 @@ pub enum ScimSetupError {
     Refused(#[source] ApiError),
     #[error("WorkOS cannot be reached; retry later")]
     Unavailable(#[source] ApiError),
+    #[error("another SCIM setup of this plan is still running; retry in a moment")]
+    Busy,
 }
 
 impl From<ApiError> for ScimSetupError {
@@ -54,6 +57,12 @@ pub fn return_url(requested: Option<&str>, public_url: Option<&str>) -> Result<O
     }
 }
 
+/// How long one caller may spend creating a plan's organization before another
+/// may take over (WorkOS calls are bounded well below this).
+const SETUP_LEASE: Duration = Duration::from_secs(120);
+/// How long a second caller waits for the first to store the organization.
+const WAIT_FOR_OTHER: Duration = Duration::from_secs(15);
+
 pub async fn scim_setup(
     db: &DatabaseConnection,
     client: Option<&WorkosClient>,
@@ -64,29 +73,69 @@ pub async fn scim_setup(
     let client = client.ok_or(ScimSetupError::NotConfigured)?;
     let org = match plan.organization_id {
         Some(org) => org,
-        None => {
-            // The same idempotency key on every attempt: WorkOS answers a repeat
-            // (a retry, a double click, another replica) with the organization
-            // the first created.
-            let created = organizations::create(client, &plan.name, plan.id.as_str()).await?;
-            let org = OrganizationId::parse(&created).map_err(|_| {
-                ScimSetupError::Refused(ApiError::Status {
-                    status: 200,
-                    path: "/organizations".into(),
-                    message: "the organization id WorkOS returned is not an org_ id".into(),
-                })
-            })?;
-            attach(db, &plan.id, &org).await?
-        }
+        None => organization_for(db, client, &plan).await?,
     };
     let link = organizations::setup_link(client, org.as_str(), return_url).await?;
     tracing::info!(plan_id = %plan.id, organization_id = %org, "SCIM setup link issued");
     Ok(ScimSetup { link, organization_id: org.to_string() })
 }
 
+/// One caller at a time (any replica) creates the plan's organization, under a
+/// lease in the database: WorkOS's idempotency key and the `external_id`
+/// lookup then only have to cover a caller that crashed half-way. The others
+/// wait for the organization to appear on the plan.
+async fn organization_for(
+    db: &DatabaseConnection,
+    client: &WorkosClient,
+    plan: &plans::Plan,
+) -> Result<OrganizationId, ScimSetupError> {
+    let lease = format!("scim_setup:{}", plan.id);
+    let owner = ulid::Ulid::new().to_string();
+    let started = Instant::now();
+    loop {
+        if leases::take(db, &lease, &owner, Micros::now(), SETUP_LEASE).await? {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = plans::find(db, &plan.id).await?.ok_or(PlanError::NotFound("plan"))?;
+        if let Some(org) = now.organization_id {
+            return Ok(org);
+        }
+        if started.elapsed() > WAIT_FOR_OTHER {
+            return Err(ScimSetupError::Busy);
+        }
+    }
+    let result = create_and_attach(db, client, plan).await;
+    // The lease is done with either way; a failure lets the next click retry.
+    if let Err(err) = leases::forget(db, &lease).await {
+        tracing::warn!(error = %err, plan_id = %plan.id, "SCIM setup: could not drop the lease; it runs out by itself");
+    }
+    result
+}
+
+async fn create_and_attach(
+    db: &DatabaseConnection,
+    client: &WorkosClient,
+    plan: &plans::Plan,
+) -> Result<OrganizationId, ScimSetupError> {
+    // Another caller may have finished between our look and our lease.
+    if let Some(org) = plans::find(db, &plan.id).await?.and_then(|p| p.organization_id) {
+        return Ok(org);
+    }
+    let created = organizations::find_or_create(client, &plan.name, plan.id.as_str()).await?;
+    let org = OrganizationId::parse(&created).map_err(|_| {
+        ScimSetupError::Refused(ApiError::Status {
+            status: 200,
+            path: "/organizations".into(),
+            message: "the organization id WorkOS returned is not an org_ id".into(),
+        })
+    })?;
+    attach(db, &plan.id, &org).await
+}
+
 /// Stores the organization on the plan and, in the same transaction under the
 /// group's lock, makes the events that waited for it claimable. Returns the
-/// organization the plan ends up with (the first writer's, if two raced).
+/// organization the plan ends up with.
 async fn attach(
     db: &DatabaseConnection,
     plan: &crate::domain::PlanId,
@@ -97,7 +146,7 @@ async fn attach(
         Ok(true) => {
             queue::unpark_organization(&txn, org).await?;
             txn.commit().await?;
-            tracing::info!(plan_id = %plan, organization_id = %org, "organization created for the plan");
+            tracing::info!(plan_id = %plan, organization_id = %org, "organization stored on the plan");
             Ok(org.clone())
         }
         Ok(false) => {

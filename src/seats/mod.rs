@@ -3,6 +3,7 @@
 //! or outside a transaction alike.
 pub mod audit;
 pub mod directory;
+pub mod leases;
 pub mod members;
 pub mod plans;
 

@@ -33,12 +33,32 @@ pub fn idempotency_key(plan_id: &str) -> String {
     format!("seatsync-organization-{plan_id}")
 }
 
-/// `POST /organizations` with the plan's name and its id as `external_id`.
+/// The organization whose `external_id` is the plan's id, if WorkOS has one
+/// (`GET /organizations/external_id/{id}`).
+pub async fn find_for_plan(client: &WorkosClient, plan_id: &str) -> Result<Option<String>, ApiError> {
+    match client.get::<Organization>(&format!("/organizations/external_id/{plan_id}"), &[]).await {
+        Ok(found) => Ok(Some(found.id)),
+        Err(ApiError::Status { status: 404, .. }) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+/// The plan's organization: found by `external_id` when an earlier attempt
+/// created it (a crash before it was stored, another replica), else created
+/// with the plan's name, its id as `external_id`, and an idempotency key.
 /// Returns the organization's id as WorkOS gave it.
-pub async fn create(client: &WorkosClient, name: &str, plan_id: &str) -> Result<String, ApiError> {
+pub async fn find_or_create(client: &WorkosClient, name: &str, plan_id: &str) -> Result<String, ApiError> {
+    if let Some(found) = find_for_plan(client, plan_id).await? {
+        return Ok(found);
+    }
     let body = NewOrganization { name, external_id: plan_id };
-    let created: Organization = client.post("/organizations", &body, Some(&idempotency_key(plan_id))).await?;
-    Ok(created.id)
+    match client.post::<_, Organization>("/organizations", &body, Some(&idempotency_key(plan_id))).await {
+        Ok(created) => Ok(created.id),
+        // Refused, perhaps because the external id is taken by a creation that
+        // raced this one: that organization is the plan's.
+        Err(err @ ApiError::Status { .. }) => find_for_plan(client, plan_id).await?.ok_or(err),
+        Err(err) => Err(err),
+    }
 }
 
 /// `POST /portal/generate_link` with intent `dsync`: a link to WorkOS's setup

@@ -124,6 +124,12 @@ async fn answer(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<F
         }
         return response.json(json!({"message": "injected failure"}));
     }
+    if let Some(external_id) = req.path().strip_prefix("/organizations/external_id/") {
+        return match state.organizations.iter().find(|(_, o)| o["external_id"] == external_id) {
+            Some((_, org)) => HttpResponse::Ok().json(org.clone()),
+            None => HttpResponse::NotFound().json(json!({"message": "Organization not found"})),
+        };
+    }
     if req.method() == actix_web::http::Method::POST {
         return post(&mut state, &req, &body);
     }
@@ -161,6 +167,9 @@ fn post(state: &mut FakeState, req: &HttpRequest, body: &[u8]) -> HttpResponse {
         "/organizations" => {
             if let Some((_, org)) = state.organizations.iter().find(|(k, _)| k.is_some() && *k == key) {
                 return HttpResponse::Created().json(org.clone());
+            }
+            if state.organizations.iter().any(|(_, o)| o["external_id"] == body["external_id"]) {
+                return HttpResponse::Conflict().json(json!({"message": "external_id is already in use"}));
             }
             let id = format!("org_01FAKE{:04}", state.organizations.len() + 1);
             let org =

@@ -134,7 +134,21 @@ async fn two_setups_at_once_on_two_replicas_create_one_organization(store: Store
     assert_eq!(a["organization_id"], FIRST_ORG);
     assert_eq!(b["organization_id"], FIRST_ORG);
     assert_eq!(fake.state.lock().unwrap().organizations.len(), 1);
+    // One caller at a time creates: WorkOS is asked once, not twice.
+    assert_eq!(posts_to(&fake, "/organizations").len(), 1);
     assert_eq!(one.plan(&plan).await["organization_id"], FIRST_ORG);
+}
+
+async fn an_organization_made_before_a_crash_is_found_again_not_made_twice(store: Store) {
+    let fake = FakeWorkos::start();
+    let app = app_with_workos(store, &fake).await;
+    let plan = plan_without_organization(&app, "Acme").await;
+    // An earlier attempt created it in WorkOS and died before storing it.
+    fake.state.lock().unwrap().organizations.push((None, json!({"id": "org_01CRASHED", "external_id": plan})));
+    let body: Value = setup(&app, &plan).await.json().await.unwrap();
+    assert_eq!(body["organization_id"], "org_01CRASHED");
+    assert_eq!(posts_to(&fake, "/organizations").len(), 0);
+    assert_eq!(app.plan(&plan).await["organization_id"], "org_01CRASHED");
 }
 
 async fn without_an_api_key_setup_is_409(store: Store) {
@@ -176,6 +190,7 @@ both_stores!(
     events_that_came_before_the_organization_was_on_the_plan_apply_in_order,
     a_second_setup_creates_no_organization_and_returns_a_fresh_link,
     two_setups_at_once_on_two_replicas_create_one_organization,
+    an_organization_made_before_a_crash_is_found_again_not_made_twice,
     without_an_api_key_setup_is_409,
     a_refusal_from_workos_is_502_with_its_message,
     workos_out_of_reach_is_503,
