@@ -16,6 +16,7 @@ use anyhow::Context;
 use sea_orm::DatabaseConnection;
 use std::{net::TcpListener, sync::Arc, time::Duration};
 use tokio::sync::watch;
+use utoipa_actix_web::AppExt;
 
 /// Open connections each worker accepts; more wait in the listen backlog.
 const MAX_CONNECTIONS_PER_WORKER: usize = 4096;
@@ -84,18 +85,23 @@ impl Application {
         let listener = TcpListener::bind(settings.listen_addr)
             .with_context(|| format!("could not listen on {} (LISTEN_ADDR)", settings.listen_addr))?;
         let port = listener.local_addr()?.port();
+        let openapi = web::Data::new(admin::openapi::Document(
+            admin::openapi::build().to_pretty_json().context("could not render the OpenAPI document")?,
+        ));
         let mut server = HttpServer::new(move || {
-            App::new()
+            let app = App::new()
                 .app_data(state.clone())
+                .app_data(openapi.clone())
                 .app_data(admin::plans::json_config())
                 .app_data(admin::plans::query_config())
                 .wrap(from_fn(metrics_routes::count_requests))
                 .service(health::healthz)
                 .service(health::readyz)
                 .service(metrics_routes::metrics)
-                .service(webhook::receive)
-                .configure(admin::routes)
-                .default_service(web::to(admin::plans::not_found))
+                .service(webhook::receive);
+            // The same registration the OpenAPI document is built from.
+            let (app, _) = admin::register(app.into_utoipa_app()).split_for_parts();
+            app.default_service(web::to(admin::plans::not_found))
         })
         .listen(listener)?
         // Connections are capped too (each worker), so idle sockets cannot pile up.

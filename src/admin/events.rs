@@ -1,14 +1,15 @@
 //! `GET /admin/events/{event_id}`: what became of a delivery.
 use crate::{
     domain::EventId,
-    http::error::{error_response, log_chain},
+    http::error::{ErrorBody, error_response, log_chain},
     inbox::status,
     startup::AppState,
 };
 use actix_web::{HttpResponse, get, http::StatusCode, web};
 use serde::Serialize;
 
-#[derive(Serialize)]
+/// What became of a stored event.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EventView {
     id: String,
     event: String,
@@ -18,6 +19,16 @@ pub struct EventView {
     error: Option<String>,
 }
 
+#[utoipa::path(
+    tag = "events",
+    params(("event_id" = String, Path, description = "The WorkOS event id")),
+    responses(
+        (status = 200, description = "The event's status", body = EventView),
+        (status = 401, description = "No or a wrong token", body = ErrorBody),
+        (status = 404, description = "No such event", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
 #[get("/events/{event_id}")]
 pub async fn show(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
     let Ok(id) = EventId::parse(&path) else {

@@ -1,13 +1,30 @@
-//! The admin API (CONTRACT 3.3), behind `Authorization: Bearer $ADMIN_TOKEN`.
+//! The admin API (CONTRACT 3.3), behind `Authorization: Bearer $ADMIN_TOKEN`,
+//! the admin page that uses it (3.4), and its OpenAPI document, generated from
+//! the same registration the server runs, so the two cannot drift.
 pub mod auth;
 pub mod events;
+pub mod openapi;
+pub mod page;
 pub mod plans;
 
-use actix_web::web;
+use utoipa_actix_web::{UtoipaApp, scope};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/admin")
+/// Registers every `/admin` route: the page and the document without the
+/// token, the API behind it. Each API handler carries `#[utoipa::path]`; one
+/// without would not compile here.
+pub fn register<T>(app: UtoipaApp<T>) -> UtoipaApp<T>
+where
+    T: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+{
+    // The page's own routes come first: the scope below answers everything else
+    // under /admin (and refuses it without the token).
+    app.service(page::index).service(page::script).service(page::style).service(openapi::document).service(
+        scope("/admin")
             .wrap(actix_web::middleware::from_fn(auth::require_admin))
             .service(plans::create)
             .service(plans::list)
@@ -20,5 +37,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(plans::preview)
             .service(plans::audit)
             .service(events::show),
-    );
+    )
 }

@@ -1,9 +1,9 @@
 //! Plan routes: thin adapters from HTTP to `crate::plans`.
 use crate::{
-    http::error::{error_response, log_chain},
+    http::error::{ErrorBody, error_response, log_chain},
     plans::{
-        self, NewPlan, PlanError,
-        scim::{self, ScimSetupError},
+        self, AuditPage, MemberPage, MemberView, NewPlan, PlanError, PlanView, PreviewView,
+        scim::{self, ScimSetup, ScimSetupError},
     },
     startup::AppState,
 };
@@ -56,7 +56,7 @@ pub fn query_config() -> web::QueryConfig {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePlan {
     name: String,
@@ -66,6 +66,18 @@ pub struct CreatePlan {
     test_mode_max_users: Option<i64>,
 }
 
+#[utoipa::path(
+    tag = "plans",
+    summary = "Create a plan",
+    request_body = CreatePlan,
+    responses(
+        (status = 201, description = "The new plan", body = PlanView),
+        (status = 400, description = "A bad field", body = ErrorBody),
+        (status = 409, description = "The organization has a plan (plan_exists)", body = ErrorBody),
+        (status = 401, description = "No or a wrong token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
 #[post("/plans")]
 pub async fn create(state: web::Data<AppState>, body: web::Json<CreatePlan>) -> Result<HttpResponse, PlanError> {
     let body = body.into_inner();
@@ -109,14 +121,30 @@ impl ResponseError for ScimSetupError {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScimSetupBody {
+    /// Where WorkOS's "back" button goes; default PUBLIC_URL/admin/.
     #[serde(default)]
     return_url: Option<String>,
 }
 
 /// The product's "Configure SCIM" button. The body is optional.
+#[utoipa::path(
+    tag = "plans",
+    summary = "Configure SCIM: create the WorkOS organization if needed and return a fresh Admin Portal link",
+    params(("plan_id" = String, Path, description = "The plan's id")),
+    request_body = Option<ScimSetupBody>,
+    responses(
+        (status = 200, description = "A link valid five minutes", body = ScimSetup),
+        (status = 404, description = "No such plan", body = ErrorBody),
+        (status = 409, description = "workos_not_configured: no WORKOS_API_KEY", body = ErrorBody),
+        (status = 502, description = "workos_error: WorkOS refused", body = ErrorBody),
+        (status = 503, description = "workos_unavailable: WorkOS cannot be reached", body = ErrorBody),
+        (status = 401, description = "No or a wrong token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
 #[post("/plans/{plan_id}/scim-setup")]
 pub async fn scim_setup(
     state: web::Data<AppState>,
@@ -131,11 +159,31 @@ pub async fn scim_setup(
     Ok(HttpResponse::Ok().json(setup))
 }
 
+#[utoipa::path(
+    tag = "plans",
+    summary = "Every plan",
+    responses(
+        (status = 200, description = "The plans", body = PlanList),
+        (status = 401, description = "No or a wrong token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
 #[get("/plans")]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, PlanError> {
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": plans::list(&state.db).await? })))
+    Ok(HttpResponse::Ok().json(PlanList { data: plans::list(&state.db).await? }))
 }
 
+#[utoipa::path(
+    tag = "plans",
+    summary = "One plan with its counts and hold",
+    params(("plan_id" = String, Path, description = "The plan's id")),
+    responses(
+        (status = 200, description = "The plan", body = PlanView),
+        (status = 404, description = "No such plan", body = ErrorBody),
+        (status = 401, description = "No or a wrong token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
 #[get("/plans/{plan_id}")]
 pub async fn show(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PlanError> {
     Ok(HttpResponse::Ok().json(plans::show(&state.db, &path).await?))
@@ -146,17 +194,32 @@ fn explicit_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) ->
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchPlan {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
     test_mode_max_users: Option<i64>,
+    /// null: back to the default; 0 turns the guard off.
     #[serde(default, deserialize_with = "explicit_null")]
+    #[schema(value_type = Option<i64>)]
     release_limit: Option<Option<i64>>,
 }
 
+#[utoipa::path(
+    tag = "plans",
+    summary = "Change a plan's name, threshold or release limit",
+    params(("plan_id" = String, Path, description = "The plan's id")),
+    request_body = PatchPlan,
+    responses(
+        (status = 200, description = "The plan", body = PlanView),
+        (status = 400, description = "A bad field", body = ErrorBody),
+        (status = 404, description = "No such plan", body = ErrorBody),
+        (status = 401, description = "No or a wrong token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
 #[patch("/plans/{plan_id}")]
 pub async fn update(
     state: web::Data<AppState>,
@@ -172,6 +235,18 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(plans::update(&state.db, &path, changes).await?))
 }
 
+#[utoipa::path(
+    tag = "plans",
+    summary = "Approve a release-guard hold",
+    params(("plan_id" = String, Path, description = "The plan's id")),
+    responses(
+        (status = 200, description = "The plan", body = PlanView),
+        (status = 404, description = "No such plan", body = ErrorBody),
+        (status = 409, description = "no_hold: nothing is held", body = ErrorBody),
+        (status = 401, description = "No or a wrong token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
 #[post("/plans/{plan_id}/hold/approve")]
 pub async fn approve_hold(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PlanError> {
     let plan = plans::approve_hold(&state.db, &path).await?;
@@ -179,6 +254,18 @@ pub async fn approve_hold(state: web::Data<AppState>, path: web::Path<String>) -
     Ok(HttpResponse::Ok().json(plan))
 }
 
+#[utoipa::path(
+    tag = "members",
+    summary = "One page of members, sorted by email",
+    params(("plan_id" = String, Path, description = "The plan's id"), plans::MembersQuery),
+    responses(
+        (status = 200, description = "Members and the next cursor", body = MemberPage),
+        (status = 400, description = "A bad filter or limit", body = ErrorBody),
+        (status = 404, description = "No such plan", body = ErrorBody),
+        (status = 401, description = "No or a wrong token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
 #[get("/plans/{plan_id}/members")]
 pub async fn members(
     state: web::Data<AppState>,
@@ -188,12 +275,27 @@ pub async fn members(
     Ok(HttpResponse::Ok().json(plans::members(&state.db, &path, &query).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetTier {
+    /// `paid` or `free`.
     tier: String,
 }
 
+#[utoipa::path(
+    tag = "members",
+    summary = "Add or change a member by hand",
+    params(("plan_id" = String, Path, description = "The plan's id"), ("email" = String, Path, description = "The member's email")),
+    request_body = SetTier,
+    responses(
+        (status = 200, description = "The member", body = MemberView),
+        (status = 400, description = "A bad email or tier", body = ErrorBody),
+        (status = 404, description = "No such plan", body = ErrorBody),
+        (status = 409, description = "seat_managed_by_directory", body = ErrorBody),
+        (status = 401, description = "No or a wrong token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
 #[put("/plans/{plan_id}/members/{email}")]
 pub async fn set_tier(
     state: web::Data<AppState>,
@@ -204,17 +306,50 @@ pub async fn set_tier(
     Ok(HttpResponse::Ok().json(plans::set_tier(&state.db, &plan_id, &email, &body.tier).await?))
 }
 
+#[utoipa::path(
+    tag = "plans",
+    summary = "Who would move if enforcement started now",
+    params(("plan_id" = String, Path, description = "The plan's id")),
+    responses(
+        (status = 200, description = "The preview", body = PreviewView),
+        (status = 404, description = "No such plan", body = ErrorBody),
+        (status = 401, description = "No or a wrong token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
 #[get("/plans/{plan_id}/preview")]
 pub async fn preview(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PlanError> {
     Ok(HttpResponse::Ok().json(plans::preview(&state.db, &path).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// The `next` of the previous page.
     after: Option<String>,
+    /// Entries per page, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>)]
     limit: Option<String>,
 }
 
+/// `GET /admin/plans`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PlanList {
+    pub data: Vec<PlanView>,
+}
+
+#[utoipa::path(
+    tag = "audit",
+    summary = "Seat changes, oldest first",
+    params(("plan_id" = String, Path, description = "The plan's id"), AuditQuery),
+    responses(
+        (status = 200, description = "Audit entries and the next cursor", body = AuditPage),
+        (status = 400, description = "A bad cursor or limit", body = ErrorBody),
+        (status = 404, description = "No such plan", body = ErrorBody),
+        (status = 401, description = "No or a wrong token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
 #[get("/plans/{plan_id}/audit")]
 pub async fn audit(
     state: web::Data<AppState>,

@@ -2,10 +2,11 @@
 use actix_web::{HttpResponse, http::StatusCode};
 use serde::Serialize;
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: &'a str,
+/// Every error answer: a stable code and a sentence for people.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    pub error: &'a str,
+    pub message: &'a str,
 }
 
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> HttpResponse {

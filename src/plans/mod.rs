@@ -215,12 +215,19 @@ pub const MEMBERS_DEFAULT_LIMIT: u64 = 100;
 pub const MEMBERS_MAX_LIMIT: u64 = 1000;
 
 /// `GET /admin/plans/{id}/members` as it arrives: every field raw text.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MembersQuery {
+    /// The `next` of the previous page (an email).
     pub after: Option<String>,
+    /// Members per page, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>)]
     pub limit: Option<String>,
+    /// `paid` or `free`.
     pub tier: Option<String>,
+    /// `manual` or `directory`.
     pub source: Option<String>,
+    /// Text the email contains.
     pub q: Option<String>,
 }
 

@@ -39,7 +39,7 @@ impl From<sea_orm::DbErr> for ScimSetupError {
 }
 
 /// The answer: the link (five minutes valid, never stored) and the organization.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ScimSetup {
     pub link: String,
     pub organization_id: String,

@@ -9,7 +9,7 @@ use crate::{
 };
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PlanView {
     pub id: String,
     pub name: String,
@@ -25,7 +25,7 @@ pub struct PlanView {
 }
 
 /// The release guard's hold on a plan (CONTRACT 4.1).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct HoldView {
     pub since: String,
     pub held_events: u64,
@@ -51,7 +51,7 @@ impl PlanView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct MemberView {
     pub email: String,
     pub tier: String,
@@ -72,7 +72,7 @@ impl From<&Member> for MemberView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PreviewView {
     pub to_paid: Vec<String>,
     pub to_free: Vec<String>,
@@ -91,7 +91,7 @@ impl From<Preview> for PreviewView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct AuditView {
     pub seq: i64,
     pub email: String,
@@ -102,7 +102,7 @@ pub struct AuditView {
     pub at: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct MemberPage {
     pub data: Vec<MemberView>,
     /// The last email of this page when more follow: pass it as `after`.
@@ -117,7 +117,7 @@ impl MemberPage {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct AuditPage {
     pub data: Vec<AuditView>,
     pub next: Option<String>,
