@@ -228,6 +228,10 @@ impl TestApp {
         self.client.post(self.url(path)).bearer_auth(ADMIN_TOKEN).json(body).send().await.unwrap()
     }
 
+    pub async fn admin_patch(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client.patch(self.url(path)).bearer_auth(ADMIN_TOKEN).json(body).send().await.unwrap()
+    }
+
     pub async fn admin_put(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client.put(self.url(path)).bearer_auth(ADMIN_TOKEN).json(body).send().await.unwrap()
     }

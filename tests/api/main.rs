@@ -1,8 +1,10 @@
 //! HTTP tests against the real server, on SQLite and PostgreSQL.
 mod helpers;
 
+mod browser;
 mod fake_workos;
 mod health;
+mod openapi;
 mod process;
 mod property;
 mod queue;

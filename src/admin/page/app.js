@@ -178,7 +178,7 @@ async function showPlan(id) {
   const base = `/admin/plans/${encodeURIComponent(id)}`;
   const plan = await api("GET", base);
   const view = $("#view");
-  view.replaceChildren(
+  const sections = [
     el(
       "section",
       { class: "card" },
@@ -199,7 +199,9 @@ async function showPlan(id) {
     el("section", { class: "card", id: "chart-card" }, el("h2", {}, "Paid seats over time"), el("p", { class: "muted" }, "Loading…")),
     el("div", { class: "cols" }, el("section", { class: "card", id: "preview" }, el("h2", {}, "If enforcement started now")), el("section", { class: "card", id: "members-card" })),
     el("section", { class: "card", id: "audit-card" }),
-  );
+  ];
+  // A plan without a hold has no hold section.
+  view.replaceChildren(...sections.filter(Boolean));
   await Promise.all([showPreview(base), showMembers(base, {}), showAudit(base), showChart(base)]);
 }
 

@@ -1,0 +1,67 @@
+//! `GET /admin/openapi.json` lists every `/admin` route the server answers, and
+//! only those.
+use crate::both_stores;
+use crate::helpers::*;
+use serde_json::{Value, json};
+
+/// Every `/admin` route of CONTRACT 3.3 and 3.4.
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/admin/"),
+    ("get", "/admin/app.css"),
+    ("get", "/admin/app.js"),
+    ("get", "/admin/openapi.json"),
+    ("get", "/admin/events/{event_id}"),
+    ("get", "/admin/plans"),
+    ("post", "/admin/plans"),
+    ("get", "/admin/plans/{plan_id}"),
+    ("patch", "/admin/plans/{plan_id}"),
+    ("get", "/admin/plans/{plan_id}/audit"),
+    ("post", "/admin/plans/{plan_id}/hold/approve"),
+    ("get", "/admin/plans/{plan_id}/members"),
+    ("put", "/admin/plans/{plan_id}/members/{email}"),
+    ("get", "/admin/plans/{plan_id}/preview"),
+    ("post", "/admin/plans/{plan_id}/scim-setup"),
+];
+
+async fn the_openapi_document_lists_every_admin_route_and_each_answers(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    app.user("event_a", "created", "directory_user_a", "ann@example.com", "active", &at(1)).await;
+    app.settle().await;
+
+    // No token needed for the document itself.
+    let response = app.client.get(app.url("/admin/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let doc: Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+
+    let mut listed: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            listed.push((method.clone(), path.clone()));
+        }
+    }
+    listed.sort();
+    let mut expected: Vec<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+
+    for (method, path) in &listed {
+        let url = app.url(
+            &path.replace("{plan_id}", &plan).replace("{event_id}", "event_a").replace("{email}", "ann@example.com"),
+        );
+        let request = match method.as_str() {
+            "get" => app.client.get(&url),
+            "post" if path == "/admin/plans" => app.client.post(&url).json(&json!({"name": "Another"})),
+            "post" => app.client.post(&url).json(&json!({})),
+            "put" => app.client.put(&url).json(&json!({"tier": "paid"})),
+            "patch" => app.client.patch(&url).json(&json!({})),
+            other => panic!("unexpected method {other}"),
+        };
+        let status = request.bearer_auth(ADMIN_TOKEN).send().await.unwrap().status().as_u16();
+        assert_ne!(status, 404, "{method} {path}");
+        assert!(status < 500, "{method} {path}: {status}");
+    }
+}
+
+both_stores!(the_openapi_document_lists_every_admin_route_and_each_answers);
