@@ -104,6 +104,8 @@ pub struct Settings {
     pub inbox_retention: Duration,
     /// How often `serve` prunes (`INBOX_PRUNE_EVERY_SECS`, default an hour).
     pub prune_every: Duration,
+    /// Faults to inject (only with the `test-faults` feature).
+    pub faults: crate::faults::Faults,
 }
 
 /// The secrets `.env.example` ships, as `(variable, value)`: fine on a laptop,
@@ -187,6 +189,7 @@ impl Settings {
 
     /// Builds settings from any lookup: tests pass a map.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let faults = crate::faults::Faults::from_lookup(&lookup);
         // An empty value counts as unset, except for secrets where it is an error.
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
@@ -297,6 +300,7 @@ impl Settings {
             release_guard,
             inbox_retention: Duration::from_secs(retention_days * 86_400),
             prune_every,
+            faults,
         })
     }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod events;
+pub mod faults;
 pub mod http;
 pub mod inbox;
 pub mod metrics;

@@ -49,7 +49,8 @@ pub struct Application {
     db: DatabaseConnection,
     metrics: Arc<Metrics>,
     writer: tokio::task::JoinHandle<()>,
-    background: Vec<tokio::task::JoinHandle<()>>,
+    /// Tasks that run until `stop`, by name; one that ends sooner is a fault.
+    background: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
     stop: watch::Sender<bool>,
 }
 
@@ -63,7 +64,7 @@ impl Application {
         db::migrate(&db).await.context("could not apply migrations")?;
 
         let metrics = Arc::new(Metrics::default());
-        let reconciler = Reconciler::new();
+        let reconciler = Reconciler::with_faults(settings.faults);
         let (inbox, writer) = Inbox::start(db.clone(), reconciler.clone());
         let state = web::Data::new(AppState {
             db: db.clone(),
@@ -115,30 +116,37 @@ impl Application {
         let mut background = Vec::new();
         let mut stopped = stop.subscribe();
         let guard = settings.release_guard;
-        background.push(tokio::spawn(reconciler.clone().run(db.clone(), metrics.clone(), guard, async move {
+        let reconcile = reconciler.clone().run(db.clone(), metrics.clone(), guard, async move {
             let _ = stopped.wait_for(|s| *s).await;
-        })));
-        background.push(tokio::spawn(crate::inbox::retention::run_every(
-            db.clone(),
-            settings.inbox_retention,
-            settings.prune_every,
-            metrics.clone(),
-            stop.subscribe(),
-        )));
+        });
+        background.push(("reconciler", tokio::spawn(reconcile)));
+        background.push((
+            "retention",
+            tokio::spawn(crate::inbox::retention::run_every(
+                db.clone(),
+                settings.inbox_retention,
+                settings.prune_every,
+                metrics.clone(),
+                stop.subscribe(),
+            )),
+        ));
         if let Some(client) = workos {
             if let Some(every) = settings.events_poll_every {
                 let task =
                     schedule::poll_events(db.clone(), client.clone(), every, reconciler.clone(), stop.subscribe());
-                background.push(tokio::spawn(task));
+                background.push(("events poll", tokio::spawn(task)));
             }
             if let Some(every) = settings.resync_every {
-                background.push(tokio::spawn(schedule::resync_all(
-                    db.clone(),
-                    client,
-                    every,
-                    settings.release_guard,
-                    stop.subscribe(),
-                )));
+                background.push((
+                    "scheduled resync",
+                    tokio::spawn(schedule::resync_all(
+                        db.clone(),
+                        client,
+                        every,
+                        settings.release_guard,
+                        stop.subscribe(),
+                    )),
+                ));
             }
         }
 
@@ -173,15 +181,58 @@ impl Application {
     /// Serves until the server stops (a signal, or `ServerHandle::stop`), then
     /// finishes in-flight work: the inbox writer drains, the reconciler ends
     /// between two events.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        let _ = self.stop.send(true);
-        for task in self.background {
-            let _ = task.await;
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.writer).await;
-        tracing::info!("seatsync stopped");
-        result
+    ///
+    /// If the inbox writer or a background task ends on its own (a panic), the
+    /// process must not go on half alive, answering with nothing applied: the
+    /// server stops and this returns the cause, so `serve` exits non-zero and a
+    /// supervisor restarts it.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self { server, mut writer, mut background, stop, .. } = self;
+        let handle = server.handle();
+        let mut server = std::pin::pin!(server);
+        let died = {
+            let mut watched: Vec<(&'static str, &mut tokio::task::JoinHandle<()>)> =
+                background.iter_mut().map(|(name, task)| (*name, task)).collect();
+            watched.push(("inbox writer", &mut writer));
+            let names: Vec<&'static str> = watched.iter().map(|(name, _)| *name).collect();
+            let any_ends = futures_util::future::select_all(watched.into_iter().map(|(_, task)| task));
+            tokio::select! {
+                result = &mut server => {
+                    result?;
+                    None
+                }
+                (outcome, index, _) = any_ends => Some((names[index], outcome)),
+            }
+        };
+        let Some((name, outcome)) = died else {
+            let _ = stop.send(true);
+            for (_, task) in background {
+                let _ = task.await;
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
+            tracing::info!("seatsync stopped");
+            return Ok(());
+        };
+        let cause = match outcome {
+            Err(err) if err.is_panic() => {
+                let payload = err.into_panic();
+                payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_owned())
+            }
+            Err(err) => err.to_string(),
+            Ok(()) => "it returned".to_owned(),
+        };
+        tracing::error!(task = name, cause = %cause, "a background task stopped; seatsync stops so it can be restarted");
+        let _ = stop.send(true);
+        // Not graceful: idle keep-alive connections would hold a graceful stop
+        // for its whole timeout, and nothing in flight can be stored any more
+        // (its sender gets no 200 and WorkOS retries it).
+        // The server future carries out the stop: both are polled together.
+        let _ = tokio::join!(handle.stop(false), server);
+        anyhow::bail!("the {name} stopped unexpectedly: {cause}")
     }
 
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {

@@ -41,6 +41,9 @@ impl Envelope {
     pub fn parse(body: &[u8]) -> Result<Self, InvalidEvent> {
         let value: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| InvalidEvent(format!("body is not JSON: {e}")))?;
+        // A key given twice means different things to different parsers (first
+        // or last wins): such a body is refused, not guessed at.
+        serde_json::from_slice::<UniqueKeys>(body).map_err(|e| InvalidEvent(format!("body is not JSON: {e}")))?;
         let object = value.as_object().ok_or_else(|| InvalidEvent("body is not a JSON object".into()))?;
         for field in ["id", "event"] {
             match object.get(field) {
@@ -54,6 +57,61 @@ impl Envelope {
             }
         }
         serde_json::from_value(value).map_err(|e| InvalidEvent(e.to_string()))
+    }
+}
+
+/// Any JSON value, read only to refuse an object that repeats a key, at any
+/// depth (serde_json's recursion limit bounds the depth).
+struct UniqueKeys;
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!("the key {key:?} appears twice")));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
     }
 }
 

@@ -69,6 +69,7 @@ impl Inbox {
 async fn write_loop(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, reconciler: Reconciler) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        reconciler.faults().inbox_writer();
         let events: Vec<&NewEvent> = batch.iter().map(|job| &job.event).collect();
         let outcomes: Vec<Result<Stored, DbErr>> = match store_batch(&db, &events).await {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),

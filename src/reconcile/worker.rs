@@ -77,11 +77,21 @@ impl BatchLimits {
 #[derive(Clone, Default)]
 pub struct Reconciler {
     wake: Arc<Notify>,
+    faults: crate::faults::Faults,
 }
 
 impl Reconciler {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// With faults to inject (tests only; see `faults`).
+    pub fn with_faults(faults: crate::faults::Faults) -> Self {
+        Self { faults, ..Self::default() }
+    }
+
+    pub fn faults(&self) -> crate::faults::Faults {
+        self.faults
     }
 
     pub fn wake(&self) {
@@ -107,7 +117,11 @@ impl Reconciler {
                     Err(err) => tracing::warn!(error = %err, "could not re-queue parked events"),
                 }
             }
-            let pause = match step(&db, &metrics, limits).await {
+            let stepped = step(&db, &metrics, limits).await;
+            if stepped.as_ref().is_ok_and(|report| report.applied > 0) {
+                self.faults.reconciler();
+            }
+            let pause = match stepped {
                 Ok(report) if report.retry_now || report.applied >= limits.full_batch => {
                     failures = 0;
                     None

@@ -96,7 +96,7 @@ pub struct TestApp {
     pub metrics: Arc<Metrics>,
     pub client: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
-    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     // Last: the database outlives the server using it.
     _database: Option<TestDatabase>,
 }
@@ -166,6 +166,15 @@ pub fn now_ms() -> i64 {
 }
 
 impl TestApp {
+    /// Waits (up to 15 s) for the server to stop by itself; its result.
+    pub async fn stopped(&mut self) -> anyhow::Result<()> {
+        let task = self.task.take().expect("the server task");
+        tokio::time::timeout(std::time::Duration::from_secs(15), task)
+            .await
+            .expect("the server stops by itself")
+            .expect("the server task is not cancelled")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

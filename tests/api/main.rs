@@ -3,7 +3,9 @@ mod helpers;
 
 mod browser;
 mod fake_workos;
+mod faults;
 mod health;
+mod hostile_input;
 mod openapi;
 mod process;
 mod property;
@@ -15,5 +17,6 @@ mod retention;
 mod scenarios;
 mod scim_setup;
 mod security;
+mod supervision;
 mod webhook;
 mod workos_api;

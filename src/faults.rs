@@ -1,0 +1,46 @@
+//! Faults injected on purpose, compiled in only with the `test-faults` feature
+//! (the test suite turns it on): tests use them to show that a background task
+//! that dies takes the process down instead of leaving it half alive.
+//! Without the feature every check is a constant `false`.
+
+/// Which faults an app was started with (`SEATSYNC_TEST_FAULT`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    #[cfg(feature = "test-faults")]
+    writer_panics: bool,
+    #[cfg(feature = "test-faults")]
+    reconciler_panics: bool,
+}
+
+impl Faults {
+    /// Reads `SEATSYNC_TEST_FAULT` (`inbox-writer-panic` or `reconciler-panic`)
+    /// through `lookup`; ignored unless the feature is on.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        #[cfg(feature = "test-faults")]
+        {
+            let fault = lookup("SEATSYNC_TEST_FAULT").unwrap_or_default();
+            Self { writer_panics: fault == "inbox-writer-panic", reconciler_panics: fault == "reconciler-panic" }
+        }
+        #[cfg(not(feature = "test-faults"))]
+        {
+            let _ = lookup;
+            Self {}
+        }
+    }
+
+    /// Panics if the inbox writer is to die on its first delivery.
+    pub fn inbox_writer(&self) {
+        #[cfg(feature = "test-faults")]
+        if self.writer_panics {
+            panic!("test fault: the inbox writer dies");
+        }
+    }
+
+    /// Panics if the reconciler is to die on its first batch.
+    pub fn reconciler(&self) {
+        #[cfg(feature = "test-faults")]
+        if self.reconciler_panics {
+            panic!("test fault: the reconciler dies");
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Faults on real processes (issue 13): SIGTERM under load, and no secret in any
+//! log line at trace level.
+use crate::both_stores;
+use crate::fake_workos::{API_KEY, FakeWorkos};
+use crate::helpers::*;
+use seatsync::webhook::signature;
+use serde_json::{Value, json};
+use std::{
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+fn seatsync_process(env: &[(String, String)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_seatsync"));
+    cmd.current_dir(std::env::temp_dir()).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Starts `serve` writing its logs (stdout and stderr) to `log`; returns it
+/// with its port, read from the start-up line.
+fn serve_logging_to(env: &[(String, String)], log: &std::path::Path) -> (Child, u16) {
+    let file = std::fs::File::create(log).unwrap();
+    let mut child = seatsync_process(env)
+        .arg("serve")
+        .stdout(Stdio::from(file.try_clone().unwrap()))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .unwrap();
+    for _ in 0..300 {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        for line in text.lines() {
+            let value: Value = serde_json::from_str(line).unwrap_or_default();
+            if value["message"] == "seatsync listening" || value["fields"]["message"] == "seatsync listening" {
+                let listen = value["listen"].as_str().or(value["fields"]["listen"].as_str()).unwrap();
+                return (child, listen.rsplit(':').next().unwrap().parse().unwrap());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the server did not start:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+}
+
+fn env_of(db: &TestDatabase, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = base_env(&db.url).into_iter().collect();
+    env.push(("LOG_FORMAT".into(), "json".into()));
+    for (k, v) in extra {
+        env.retain(|(key, _)| key != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    env
+}
+
+fn sigterm(child: &Child) {
+    assert!(Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap().success());
+}
+
+async fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+async fn sigterm_under_load_exits_cleanly_and_loses_nothing_acknowledged(store: Store) {
+    let db = TestDatabase::create(store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port) = serve_logging_to(&env_of(&db, &[]), &dir.path().join("serve.log"));
+    let client = seatsync::outbound::client();
+    let url = format!("http://127.0.0.1:{port}/webhooks/workos");
+    let deliveries = (0..600u32).map(move |i| {
+        let id = format!("event_term_{i:04}");
+        let body =
+            user_event(&id, "created", &format!("directory_user_{i}"), &format!("u{i}@example.com"), "active", &at(i))
+                .to_string();
+        let header = signature::header_value(SECRET.as_bytes(), now_ms(), body.as_bytes());
+        let request = client.post(url.as_str()).header("WorkOS-Signature", header).body(body);
+        async move { (id, request.send().await.map(|r| r.status().as_u16())) }
+    });
+    let load = tokio::spawn(async move {
+        use futures_util::StreamExt;
+        futures_util::stream::iter(deliveries).buffer_unordered(32).collect::<Vec<_>>().await
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    sigterm(&child);
+    let exit = wait_exit(&mut child, Duration::from_secs(10)).await.expect("exits within 10 s of SIGTERM");
+    assert_eq!(exit.code(), Some(0));
+    let outcomes = load.await.unwrap();
+    let acknowledged: Vec<&String> =
+        outcomes.iter().filter(|(_, status)| matches!(status, Ok(200))).map(|(id, _)| id).collect();
+    // Every request in flight was answered or refused: a 200, a 503, or a
+    // connection the stopped server did not take.
+    assert!(outcomes.iter().all(|(_, s)| matches!(s, Ok(200) | Ok(503) | Err(_))), "{outcomes:?}");
+    assert!(!acknowledged.is_empty(), "the load ran before the signal");
+
+    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let ids: Vec<String> = acknowledged.iter().map(|s| s.to_string()).collect();
+    let stored =
+        entity::inbox_event::Entity::find().filter(entity::inbox_event::Column::EventId.is_in(ids)).count(&conn).await;
+    assert_eq!(stored.unwrap(), acknowledged.len() as u64, "an acknowledged delivery was lost");
+}
+
+both_stores!(sigterm_under_load_exits_cleanly_and_loses_nothing_acknowledged);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_token_or_key_appears_in_any_log_line_at_trace_level() {
+    let fake = FakeWorkos::start();
+    let db = TestDatabase::create(Store::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let env = env_of(&db, &[("RUST_LOG", "trace"), ("WORKOS_API_KEY", API_KEY), ("WORKOS_API_BASE", &fake.base)]);
+    let (mut child, port) = serve_logging_to(&env, &log);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = seatsync::outbound::client();
+
+    // A whole story: a plan, SCIM set up through WorkOS, signed deliveries, a
+    // refused one, admin reads with the token and a wrong one.
+    let plan: Value = client
+        .post(format!("{base}/admin/plans"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "Acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let plan = plan["id"].as_str().unwrap().to_owned();
+    let setup = client.post(format!("{base}/admin/plans/{plan}/scim-setup")).bearer_auth(ADMIN_TOKEN).json(&json!({}));
+    let setup: Value = setup.send().await.unwrap().json().await.unwrap();
+    let org = setup["organization_id"].as_str().expect("SCIM set up").to_owned();
+    for (i, secret) in [SECRET, PREVIOUS_SECRET].into_iter().enumerate() {
+        let body = user_event_in(
+            &format!("event_log_{i}"),
+            "created",
+            &org,
+            DIRECTORY,
+            &format!("directory_user_{i}"),
+            &format!("u{i}@example.com"),
+            "active",
+            &at(i as u32),
+        )
+        .to_string();
+        let header = signature::header_value(secret.as_bytes(), now_ms(), body.as_bytes());
+        let response =
+            client.post(format!("{base}/webhooks/workos")).header("WorkOS-Signature", header).body(body).send().await;
+        assert_eq!(response.unwrap().status(), 200);
+    }
+    let forged = signature::header_value(b"whsec_wrong", now_ms(), b"{}");
+    client.post(format!("{base}/webhooks/workos")).header("WorkOS-Signature", forged).body("{}").send().await.unwrap();
+    for token in [ADMIN_TOKEN, "wrong-token"] {
+        client.get(format!("{base}/admin/plans/{plan}")).bearer_auth(token).send().await.unwrap();
+    }
+    client.get(format!("{base}/admin/events/event_log_0")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    client.get(format!("{base}/metrics")).send().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(15)).await.expect("stops");
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().count() > 100, "trace logging was not on:\n{text}");
+    assert!(text.contains("\"level\":\"TRACE\""), "no trace line at all");
+    for secret in [SECRET, PREVIOUS_SECRET, ADMIN_TOKEN, API_KEY] {
+        let leaks: Vec<&str> = text.lines().filter(|l| l.contains(secret)).take(3).collect();
+        assert!(leaks.is_empty(), "{secret} appears in the log:\n{}", leaks.join("\n"));
+    }
+}

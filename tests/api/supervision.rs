@@ -1,0 +1,28 @@
+//! A background task that dies takes the server down with its cause, instead
+//! of leaving it half alive (answering, applying nothing). The faults are
+//! injected with the `test-faults` feature (src/faults.rs).
+use crate::both_stores;
+use crate::helpers::*;
+
+async fn a_dead_inbox_writer_stops_the_server_with_its_cause(store: Store) {
+    let mut app = spawn_app_with(store, &[("SEATSYNC_TEST_FAULT", "inbox-writer-panic")]).await;
+    let body = user_event("event_a", "created", "directory_user_a", "ann@example.com", "active", &at(1));
+    // The delivery that met the fault is not acknowledged: WorkOS will retry it.
+    let response = app.post_webhook(body.to_string().as_bytes()).await;
+    assert_eq!(response.status(), 503);
+    let err = app.stopped().await.expect_err("the server reports the dead task");
+    assert!(err.to_string().contains("inbox writer"), "{err}");
+    assert!(err.to_string().contains("test fault"), "{err}");
+    assert!(app.client.get(app.url("/healthz")).send().await.is_err(), "the server still answers");
+}
+
+async fn a_dead_reconciler_stops_the_server_with_its_cause(store: Store) {
+    let mut app = spawn_app_with(store, &[("SEATSYNC_TEST_FAULT", "reconciler-panic")]).await;
+    app.create_plan(ORG, None).await;
+    app.user("event_a", "created", "directory_user_a", "ann@example.com", "active", &at(1)).await;
+    let err = app.stopped().await.expect_err("the server reports the dead task");
+    assert!(err.to_string().contains("reconciler"), "{err}");
+    assert!(app.client.get(app.url("/healthz")).send().await.is_err(), "the server still answers");
+}
+
+both_stores!(a_dead_inbox_writer_stops_the_server_with_its_cause, a_dead_reconciler_stops_the_server_with_its_cause);
