@@ -103,7 +103,8 @@ pub enum Command {
 pub enum BenchCommand {
     /// Fire signed deliveries; print accepted/s and latency percentiles.
     #[command(after_help = "Without --url, a server is started in this process on a temporary SQLite file\n\
-        (or --database-url). Example:\n  seatsync bench webhooks --requests 5000 --concurrency 64")]
+        (or --database-url). Several --concurrency levels (comma-separated) run one after the other\n\
+        and print a table. Example:\n  seatsync bench webhooks --requests 5000 --concurrency 32,128,512")]
     Webhooks {
         /// A running seatsync; its secret must match --secret.
         #[arg(long)]
@@ -112,8 +113,9 @@ pub enum BenchCommand {
         secret: String,
         #[arg(long, default_value_t = 2000)]
         requests: usize,
-        #[arg(long, default_value_t = 64)]
-        concurrency: usize,
+        /// Requests in flight at once; a comma-separated list runs each level.
+        #[arg(long, default_value = "64", value_delimiter = ',')]
+        concurrency: Vec<usize>,
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -406,8 +408,10 @@ async fn plans_command(
         PlansCommand::Approve { plan_id } => to_value(plans::approve_hold(conn, &plan_id).await?)?,
         PlansCommand::ScimSetup { plan_id, return_url } => {
             let client = settings.workos_client()?;
-            let back = plans::scim::return_url(return_url.as_deref(), settings.public_url.as_deref())?;
-            to_value(plans::scim::scim_setup(conn, client.as_ref(), &plan_id, back.as_deref()).await?)?
+            let public_url = settings.public_url.as_deref();
+            to_value(
+                plans::scim::scim_setup(conn, client.as_ref(), &plan_id, return_url.as_deref(), public_url).await?,
+            )?
         }
         PlansCommand::Audit { plan_id, after, limit } => {
             to_value(plans::audit(conn, &plan_id, after.as_deref(), limit.as_deref()).await?)?

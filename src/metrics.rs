@@ -83,12 +83,6 @@ pub struct Metrics {
     received: Family<EventType, Counter>,
     reconciled: Family<EventOutcome, Counter>,
     pruned: Family<Status, Counter>,
-    database_up: Gauge,
-    events: Family<Status, Gauge>,
-    lag: Gauge<f64, AtomicU64>,
-    plans: Family<Mode, Gauge>,
-    on_hold: Gauge,
-    seats: Family<TierLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -101,12 +95,6 @@ impl Default for Metrics {
             received: Family::default(),
             reconciled: Family::default(),
             pruned: Family::default(),
-            database_up: Gauge::default(),
-            events: Family::default(),
-            lag: Gauge::default(),
-            plans: Family::default(),
-            on_hold: Gauge::default(),
-            seats: Family::default(),
             registry: Registry::default(),
         };
         registry.register("seatsync_http_requests", "HTTP requests by route and status", m.requests.clone());
@@ -119,12 +107,6 @@ impl Default for Metrics {
         registry.register("seatsync_events_received", "Stored events by type", m.received.clone());
         registry.register("seatsync_events_reconciled", "Events settled by type and outcome", m.reconciled.clone());
         registry.register("seatsync_pruned_events", "Rows deleted by retention, by status", m.pruned.clone());
-        registry.register("seatsync_database_up", "1 when the last scrape read the database", m.database_up.clone());
-        registry.register("seatsync_events", "Stored events by status", m.events.clone());
-        registry.register("seatsync_reconciler_lag_seconds", "Age of the oldest pending event", m.lag.clone());
-        registry.register("seatsync_plans", "Plans by mode", m.plans.clone());
-        registry.register("seatsync_plans_on_hold", "Plans held by the release guard", m.on_hold.clone());
-        registry.register("seatsync_seats", "Seats by tier, all plans", m.seats.clone());
         Self { registry, ..m }
     }
 }
@@ -158,31 +140,41 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition (0.0.4), with the database figures of
-    /// this scrape (`None`: the database did not answer).
+    /// this scrape (`None`: the database did not answer, and its figures are
+    /// left out rather than shown stale). The figures live in a registry of
+    /// their own per scrape, so concurrent scrapes never mix.
     pub fn render(&self, figures: Option<&DatabaseFigures>) -> String {
-        match figures {
-            None => {
-                self.database_up.set(0);
+        let mut scrape = Registry::default();
+        let database_up: Gauge = Gauge::default();
+        scrape.register("seatsync_database_up", "1 when this scrape read the database", database_up.clone());
+        if let Some(f) = figures {
+            database_up.set(1);
+            let events: Family<Status, Gauge> = Family::default();
+            for (status, n) in &f.events_by_status {
+                events.get_or_create(&Status { status: status.clone() }).set(*n);
             }
-            Some(f) => {
-                self.database_up.set(1);
-                self.events.clear();
-                for (status, n) in &f.events_by_status {
-                    self.events.get_or_create(&Status { status: status.clone() }).set(*n);
-                }
-                self.lag.set(f.lag_seconds);
-                for (mode, n) in ["test", "enforced"].into_iter().zip(f.plans_by_mode) {
-                    self.plans.get_or_create(&Mode { mode }).set(n);
-                }
-                self.on_hold.set(f.plans_on_hold);
-                for (tier, n) in ["paid", "free"].into_iter().zip(f.seats_by_tier) {
-                    self.seats.get_or_create(&TierLabel { tier }).set(n);
-                }
+            scrape.register("seatsync_events", "Stored events by status", events);
+            let lag: Gauge<f64, AtomicU64> = Gauge::default();
+            lag.set(f.lag_seconds);
+            scrape.register("seatsync_reconciler_lag_seconds", "Age of the oldest pending event", lag);
+            let plans: Family<Mode, Gauge> = Family::default();
+            for (mode, n) in ["test", "enforced"].into_iter().zip(f.plans_by_mode) {
+                plans.get_or_create(&Mode { mode }).set(n);
             }
+            scrape.register("seatsync_plans", "Plans by mode", plans);
+            let on_hold: Gauge = Gauge::default();
+            on_hold.set(f.plans_on_hold);
+            scrape.register("seatsync_plans_on_hold", "Plans held by the release guard", on_hold);
+            let seats: Family<TierLabel, Gauge> = Family::default();
+            for (tier, n) in ["paid", "free"].into_iter().zip(f.seats_by_tier) {
+                seats.get_or_create(&TierLabel { tier }).set(n);
+            }
+            scrape.register("seatsync_seats", "Seats by tier, all plans", seats);
         }
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &scrape);
         out
     }
 }

@@ -149,11 +149,23 @@ pub struct ScimSetupBody {
 pub async fn scim_setup(
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: Option<web::Json<ScimSetupBody>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ScimSetupError> {
-    let body = body.map(|b| b.into_inner()).unwrap_or_default();
-    let back = scim::return_url(body.return_url.as_deref(), state.public_url.as_deref())?;
-    let setup = scim::scim_setup(&state.db, state.workos.as_ref(), &path, back.as_deref()).await?;
+    // The body is optional (a bare POST is the button); when there is one it
+    // must be the documented object, so a misspelt field is a 400, not ignored.
+    let body: ScimSetupBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ScimSetupBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| PlanError::BadRequest(format!("body: {e}")))?
+    };
+    let setup = scim::scim_setup(
+        &state.db,
+        state.workos.as_ref(),
+        &path,
+        body.return_url.as_deref(),
+        state.public_url.as_deref(),
+    )
+    .await?;
     // Events that waited for the organization can go now.
     state.reconciler.wake();
     Ok(HttpResponse::Ok().json(setup))

@@ -42,8 +42,8 @@ impl Envelope {
         let value: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| InvalidEvent(format!("body is not JSON: {e}")))?;
         // A key given twice means different things to different parsers (first
-        // or last wins): such a body is refused, not guessed at.
-        serde_json::from_slice::<UniqueKeys>(body).map_err(|e| InvalidEvent(format!("body is not JSON: {e}")))?;
+        // or last wins): such an envelope is refused, not guessed at.
+        serde_json::from_slice::<UniqueKeys<true>>(body).map_err(|e| InvalidEvent(format!("body is not JSON: {e}")))?;
         let object = value.as_object().ok_or_else(|| InvalidEvent("body is not a JSON object".into()))?;
         for field in ["id", "event"] {
             match object.get(field) {
@@ -60,56 +60,63 @@ impl Envelope {
     }
 }
 
-/// Any JSON value, read only to refuse an object that repeats a key, at any
-/// depth (serde_json's recursion limit bounds the depth).
-struct UniqueKeys;
+/// A body read only to refuse a repeated key where it would change what we
+/// read: the envelope's own keys and the keys of its `data` (deeper values,
+/// such as an identity provider's custom attributes, are not ours to judge).
+/// `TOP`: the envelope; otherwise `data`.
+struct UniqueKeys<const TOP: bool>;
 
-impl<'de> Deserialize<'de> for UniqueKeys {
+impl<'de, const TOP: bool> Deserialize<'de> for UniqueKeys<TOP> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(UniqueKeysVisitor)
+        deserializer.deserialize_any(UniqueKeysVisitor::<TOP>)
     }
 }
 
-struct UniqueKeysVisitor;
+struct UniqueKeysVisitor<const TOP: bool>;
 
-impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
-    type Value = UniqueKeys;
+impl<'de, const TOP: bool> serde::de::Visitor<'de> for UniqueKeysVisitor<TOP> {
+    type Value = UniqueKeys<TOP>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
         Ok(UniqueKeys)
     }
-    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
         Ok(UniqueKeys)
     }
-    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
         Ok(UniqueKeys)
     }
-    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
         Ok(UniqueKeys)
     }
-    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
         Ok(UniqueKeys)
     }
-    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
-        while seq.next_element::<UniqueKeys>()?.is_some() {}
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
         Ok(UniqueKeys)
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut seen = std::collections::HashSet::new();
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if !seen.insert(key.clone()) {
-                return Err(serde::de::Error::custom(format!("the key {key:?} appears twice")));
+            if TOP && key == "data" {
+                map.next_value::<UniqueKeys<false>>()?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
             }
-            map.next_value::<UniqueKeys>()?;
+            if !seen.insert(key.clone()) {
+                let place = if TOP { "" } else { "data." };
+                return Err(serde::de::Error::custom(format!("the key {place}{key} appears twice")));
+            }
         }
         Ok(UniqueKeys)
     }
@@ -172,4 +179,21 @@ pub struct Directory {
     pub organization_id: Option<String>,
     #[serde(default)]
     pub updated_at: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Envelope;
+
+    #[test]
+    fn a_repeated_envelope_or_data_key_is_refused_deeper_ones_are_not_ours_to_judge() {
+        let top = br#"{"id": "event_a", "id": "event_b", "event": "dsync.user.created", "data": {}}"#;
+        assert!(Envelope::parse(top).unwrap_err().0.contains("the key id appears twice"));
+        let data =
+            br#"{"id": "event_a", "event": "dsync.user.created", "data": {"state": "active", "state": "inactive"}}"#;
+        assert!(Envelope::parse(data).unwrap_err().0.contains("data.state appears twice"));
+        let deeper =
+            br#"{"id": "event_a", "event": "dsync.user.created", "data": {"custom_attributes": {"x": 1, "x": 2}}}"#;
+        assert!(Envelope::parse(deeper).is_ok());
+    }
 }

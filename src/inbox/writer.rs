@@ -39,7 +39,15 @@ pub enum InboxError {
     Database(#[source] std::sync::Arc<DbErr>),
     #[error("the inbox writer has stopped")]
     Stopped,
+    /// The writer is behind: its queue is full, or it did not answer in time.
+    /// The sender is told to retry now rather than wait in a growing queue (a
+    /// delivery stored after all is a duplicate on the retry, which is harmless).
+    #[error("the inbox writer is behind")]
+    Behind,
 }
+
+/// How long a delivery waits for the writer's answer before 503.
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 struct Job {
     event: NewEvent,
@@ -61,8 +69,14 @@ impl Inbox {
 
     pub async fn store(&self, event: NewEvent) -> Result<Stored, InboxError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { event, reply }).await.map_err(|_| InboxError::Stopped)?;
-        answer.await.map_err(|_| InboxError::Stopped)?
+        self.jobs.try_send(Job { event, reply }).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => InboxError::Behind,
+            mpsc::error::TrySendError::Closed(_) => InboxError::Stopped,
+        })?;
+        match tokio::time::timeout(ANSWER_WITHIN, answer).await {
+            Ok(answered) => answered.map_err(|_| InboxError::Stopped)?,
+            Err(_) => Err(InboxError::Behind),
+        }
     }
 }
 

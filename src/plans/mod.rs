@@ -185,7 +185,7 @@ fn valid_name(raw: &str) -> Result<String, PlanError> {
 }
 
 /// A WorkOS organization id: `org_` and letters and digits (CONTRACT 3.3).
-fn valid_organization(raw: &str) -> Result<OrganizationId, PlanError> {
+pub(crate) fn valid_organization(raw: &str) -> Result<OrganizationId, PlanError> {
     let rest = raw.strip_prefix("org_").unwrap_or("");
     if rest.is_empty() || rest.len() > 250 || !rest.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(PlanError::BadRequest("organization_id must be org_ followed by letters and digits".into()));

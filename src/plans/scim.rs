@@ -60,16 +60,22 @@ pub fn return_url(requested: Option<&str>, public_url: Option<&str>) -> Result<O
 /// How long one caller may spend creating a plan's organization before another
 /// may take over (WorkOS calls are bounded well below this).
 const SETUP_LEASE: Duration = Duration::from_secs(120);
+/// How long one attempt may take (WorkOS calls retry with back-off inside it).
+const SETUP_WITHIN: Duration = Duration::from_secs(90);
 /// How long a second caller waits for the first to store the organization.
 const WAIT_FOR_OTHER: Duration = Duration::from_secs(15);
 
+/// `requested`: the caller's `return_url`; `public_url`: `PUBLIC_URL`.
 pub async fn scim_setup(
     db: &DatabaseConnection,
     client: Option<&WorkosClient>,
     plan_id: &str,
-    return_url: Option<&str>,
+    requested: Option<&str>,
+    public_url: Option<&str>,
 ) -> Result<ScimSetup, ScimSetupError> {
     let plan = existing(db, plan_id).await?;
+    let return_url = self::return_url(requested, public_url)?;
+    let return_url = return_url.as_deref();
     let client = client.ok_or(ScimSetupError::NotConfigured)?;
     let org = match plan.organization_id {
         Some(org) => org,
@@ -105,9 +111,13 @@ async fn organization_for(
             return Err(ScimSetupError::Busy);
         }
     }
-    let result = create_and_attach(db, client, plan).await;
+    // Bounded well inside the lease, so no other caller can take it meanwhile.
+    let result = match tokio::time::timeout(SETUP_WITHIN, create_and_attach(db, client, plan)).await {
+        Ok(result) => result,
+        Err(_) => Err(ScimSetupError::Busy),
+    };
     // The lease is done with either way; a failure lets the next click retry.
-    if let Err(err) = leases::forget(db, &lease).await {
+    if let Err(err) = leases::forget(db, &lease, &owner).await {
         tracing::warn!(error = %err, plan_id = %plan.id, "SCIM setup: could not drop the lease; it runs out by itself");
     }
     result
@@ -123,7 +133,7 @@ async fn create_and_attach(
         return Ok(org);
     }
     let created = organizations::find_or_create(client, &plan.name, plan.id.as_str()).await?;
-    let org = OrganizationId::parse(&created).map_err(|_| {
+    let org = super::valid_organization(&created).map_err(|_| {
         ScimSetupError::Refused(ApiError::Status {
             status: 200,
             path: "/organizations".into(),

@@ -44,9 +44,13 @@ pub async fn release(c: &impl ConnectionTrait, name: &str, owner: &str) -> Resul
     .map(|_| ())
 }
 
-/// Removes a lease that will not be needed again.
-pub async fn forget(c: &impl ConnectionTrait, name: &str) -> Result<(), DbErr> {
-    c.execute_raw(stmt(c.get_database_backend(), "DELETE FROM sync_cursors WHERE name = ?", [name.into()]))
-        .await
-        .map(|_| ())
+/// Removes a lease that will not be needed again, if `owner` still holds it.
+pub async fn forget(c: &impl ConnectionTrait, name: &str, owner: &str) -> Result<(), DbErr> {
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        "DELETE FROM sync_cursors WHERE name = ? AND cursor = ?",
+        [name.into(), owner.into()],
+    ))
+    .await
+    .map(|_| ())
 }

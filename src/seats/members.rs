@@ -83,8 +83,11 @@ pub async fn page(
     let mut sql =
         String::from("SELECT email, tier, source, directory_user_id, updated_at FROM members WHERE plan_id = ?");
     let mut values: Vec<Value> = vec![plan.as_str().into()];
+    // Byte order on both stores (PostgreSQL's default collation is not), so
+    // pages and cursors mean the same everywhere.
+    let email = bytewise(backend, "email");
     if let Some(after) = &filter.after {
-        sql.push_str(" AND email > ?");
+        sql.push_str(&format!(" AND {email} > ?"));
         values.push(after.as_str().into());
     }
     if let Some(tier) = filter.tier {
@@ -103,7 +106,7 @@ pub async fn page(
         });
         values.push(text.as_str().into());
     }
-    sql.push_str(" ORDER BY email LIMIT ?");
+    sql.push_str(&format!(" ORDER BY {email} LIMIT ?"));
     values.push((limit as i64 + 1).into());
     let rows = c.query_all_raw(stmt(backend, &sql, values)).await?;
     let more = rows.len() as u64 > limit;

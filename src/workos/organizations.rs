@@ -71,5 +71,13 @@ pub async fn setup_link(
 ) -> Result<String, ApiError> {
     let body = LinkRequest { organization, intent: "dsync", return_url };
     let link: Link = client.post("/portal/generate_link", &body, None).await?;
-    Ok(link.link)
+    // The page sends the browser there: only an https link is taken.
+    match reqwest::Url::parse(&link.link) {
+        Ok(url) if url.scheme() == "https" => Ok(link.link),
+        _ => Err(ApiError::Status {
+            status: 200,
+            path: "/portal/generate_link".into(),
+            message: "the Admin Portal link WorkOS returned is not an https URL".into(),
+        }),
+    }
 }

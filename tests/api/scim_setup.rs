@@ -158,6 +158,17 @@ async fn without_an_api_key_setup_is_409(store: Store) {
     assert_eq!(response.status(), 409);
     assert_eq!(response.json::<Value>().await.unwrap()["error"], "workos_not_configured");
     assert_eq!(setup(&app, "plan_nope").await.status(), 404);
+    // A body, when there is one, is the documented object: a misspelt field or
+    // a bad URL is a 400, never silently ignored.
+    for body in
+        [json!({"return_uri": "https://x.example/"}), json!({"return_url": 5}), json!({"return_url": "ftp://x"})]
+    {
+        let response = app.admin_post(&format!("/admin/plans/{plan}/scim-setup"), &body).await;
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(response.json::<Value>().await.unwrap()["error"], "bad_request");
+    }
+    let bare = app.client.post(app.url(&format!("/admin/plans/{plan}/scim-setup"))).bearer_auth(ADMIN_TOKEN);
+    assert_eq!(bare.send().await.unwrap().status(), 409, "a bare POST is the button");
 }
 
 async fn a_refusal_from_workos_is_502_with_its_message(store: Store) {

@@ -24,7 +24,8 @@ pub struct WebhookBench {
     pub url: Option<String>,
     pub secret: String,
     pub requests: usize,
-    pub concurrency: usize,
+    /// One run per level, in order.
+    pub concurrency: Vec<usize>,
     pub database_url: Option<String>,
 }
 
@@ -72,28 +73,103 @@ pub async fn webhooks(bench: WebhookBench) -> anyhow::Result<()> {
             base
         }
     };
-    let client = crate::outbound::client_builder().pool_max_idle_per_host(bench.concurrency).build()?;
+    println!(
+        "{:>11} {:>9} {:>8} {:>8} {:>6} {:>11} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "concurrency",
+        "requests",
+        "200",
+        "503",
+        "other",
+        "accepted/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "stored"
+    );
+    for &concurrency in &bench.concurrency {
+        let level =
+            Level { concurrency: concurrency.max(1), requests: bench.requests, tag: format!("{run_id}_{concurrency}") };
+        let result = fire(&base, &bench.secret, &org, &level).await?;
+        // Every 200 must be a stored event: count them where the database is ours.
+        let stored = match &local_db {
+            Some(db) => {
+                crate::inbox::status::count_with_prefix(db, &format!("event_bench_{}_", level.tag)).await?.to_string()
+            }
+            None => "-".to_owned(),
+        };
+        let pct = |p: f64| {
+            let l = &result.latencies;
+            ms(l.get(((l.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or_default())
+        };
+        println!(
+            "{:>11} {:>9} {:>8} {:>8} {:>6} {:>11.0} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8}",
+            level.concurrency,
+            level.requests,
+            result.accepted,
+            result.busy,
+            result.other,
+            result.accepted as f64 / result.elapsed.as_secs_f64(),
+            pct(0.5),
+            pct(0.9),
+            pct(0.99),
+            ms(result.latencies.last().copied().unwrap_or_default()),
+            stored,
+        );
+    }
+    if let Some(db) = &local_db {
+        let started = Instant::now();
+        while crate::inbox::status::backlog(db).await?.1.is_some() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        println!("reconciler: backlog applied {:.2}s after the last level ended", started.elapsed().as_secs_f64());
+    }
+    if let Some((handle, task)) = server {
+        handle.stop(true).await;
+        let _ = task.await;
+    }
+    Ok(())
+}
+
+struct Level {
+    concurrency: usize,
+    requests: usize,
+    /// Part of every event id of this level.
+    tag: String,
+}
+
+struct LevelResult {
+    accepted: usize,
+    busy: usize,
+    other: usize,
+    elapsed: Duration,
+    /// Sorted.
+    latencies: Vec<Duration>,
+}
+
+/// One level: `requests` signed deliveries, `concurrency` at a time.
+async fn fire(base: &str, secret: &str, org: &str, level: &Level) -> anyhow::Result<LevelResult> {
+    let client = crate::outbound::client_builder().pool_max_idle_per_host(level.concurrency).build()?;
     let endpoint = format!("{base}/webhooks/workos");
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
-    for _ in 0..bench.concurrency.max(1) {
-        let (client, endpoint, next, secret, run_id, org) =
-            (client.clone(), endpoint.clone(), next.clone(), bench.secret.clone(), run_id.clone(), org.clone());
-        let total = bench.requests;
+    for _ in 0..level.concurrency {
+        let (client, endpoint, next, secret, tag, org) =
+            (client.clone(), endpoint.clone(), next.clone(), secret.to_owned(), level.tag.clone(), org.to_owned());
+        let total = level.requests;
         workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut accepted = 0usize;
+            let (mut latencies, mut counts) = (Vec::new(), [0usize; 3]);
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if i >= total {
                     break;
                 }
                 let body = serde_json::json!({
-                    "id": format!("event_bench_{run_id}_{i}"),
+                    "id": format!("event_bench_{tag}_{i}"),
                     "event": "dsync.user.created",
-                    "data": {"id": format!("directory_user_bench_{i}"), "directory_id": "directory_bench",
-                             "organization_id": org, "email": format!("bench{i}@example.com"),
+                    "data": {"id": format!("directory_user_bench_{tag}_{i}"), "directory_id": "directory_bench",
+                             "organization_id": org, "email": format!("bench{tag}{i}@example.com").to_lowercase(),
                              "state": "active", "updated_at": "2026-01-01T00:00:00Z"},
                 })
                 .to_string();
@@ -102,55 +178,27 @@ pub async fn webhooks(bench: WebhookBench) -> anyhow::Result<()> {
                 let t = Instant::now();
                 let response = client.post(&endpoint).header("WorkOS-Signature", header).body(body).send().await;
                 latencies.push(t.elapsed());
-                if response.is_ok_and(|r| r.status() == 200) {
-                    accepted += 1;
-                }
+                let slot = match response.map(|r| r.status().as_u16()) {
+                    Ok(200) => 0,
+                    Ok(503) => 1,
+                    _ => 2,
+                };
+                counts[slot] += 1;
             }
-            (accepted, latencies)
+            (counts, latencies)
         }));
     }
-    let mut latencies = Vec::new();
-    let mut accepted = 0;
+    let mut result = LevelResult { accepted: 0, busy: 0, other: 0, elapsed: Duration::ZERO, latencies: Vec::new() };
     for worker in workers {
-        let (a, l) = worker.await?;
-        accepted += a;
-        latencies.extend(l);
+        let (counts, latencies) = worker.await?;
+        result.accepted += counts[0];
+        result.busy += counts[1];
+        result.other += counts[2];
+        result.latencies.extend(latencies);
     }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    let pct =
-        |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or_default();
-    println!(
-        "webhooks: {} requests, concurrency {}, {} accepted in {:.2}s = {:.0} accepted/s; latency p50 {:.1}ms p90 {:.1}ms p99 {:.1}ms max {:.1}ms",
-        bench.requests,
-        bench.concurrency,
-        accepted,
-        elapsed.as_secs_f64(),
-        accepted as f64 / elapsed.as_secs_f64(),
-        ms(pct(0.5)),
-        ms(pct(0.9)),
-        ms(pct(0.99)),
-        ms(latencies.last().copied().unwrap_or_default()),
-    );
-    if let Some(db) = &local_db {
-        // The reconciler started with the first delivery; time until it is done.
-        while crate::inbox::status::backlog(db).await?.1.is_some() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let total = started.elapsed();
-        println!(
-            "reconciler: all {} applied {:.2}s after the first delivery = {:.0} events/s; {:.2}s after the last 200",
-            accepted,
-            total.as_secs_f64(),
-            accepted as f64 / total.as_secs_f64(),
-            (total - elapsed).as_secs_f64(),
-        );
-    }
-    if let Some((handle, task)) = server {
-        handle.stop(true).await;
-        let _ = task.await;
-    }
-    Ok(())
+    result.elapsed = started.elapsed();
+    result.latencies.sort();
+    Ok(result)
 }
 
 fn ms(d: Duration) -> f64 {
