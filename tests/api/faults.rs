@@ -174,3 +174,109 @@ async fn no_secret_token_or_key_appears_in_any_log_line_at_trace_level() {
         assert!(leaks.is_empty(), "{secret} appears in the log:\n{}", leaks.join("\n"));
     }
 }
+
+/// kill -9 during the enforcement switch of a 100,000-member plan: after a
+/// restart the switch happened entirely or not at all, then completes, and the
+/// audit matches the seats (one row per member moved, none twice).
+async fn a_kill_during_a_large_enforcement_switch_leaves_all_or_nothing(store: Store) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    use seatsync::{
+        db,
+        domain::{OrganizationId, PlanId},
+        seats::plans::{self, Plan},
+    };
+    const MEMBERS: u64 = 100_000;
+    let database = TestDatabase::create(store).await;
+    let conn = db::connect(&seatsync::config::DatabaseUrl::parse(&database.url).unwrap()).await.unwrap();
+    db::migrate(&conn).await.unwrap();
+    let plan = Plan::new(PlanId::generate(), "Big".into(), Some(OrganizationId::parse(ORG).unwrap()), 10);
+    plans::insert(&conn, &plan).await.unwrap();
+    let backend = conn.get_database_backend();
+    let txn = conn.begin().await.unwrap();
+    for start in (0..MEMBERS).step_by(200) {
+        let rows: Vec<String> = (start..(start + 200).min(MEMBERS))
+            .map(|i| format!("('{}', 'member{i:06}@example.com', 'paid', 'manual', NULL, 0)", plan.id))
+            .collect();
+        let sql = format!(
+            "INSERT INTO members (plan_id, email, tier, source, directory_user_id, updated_at) VALUES {}",
+            rows.join(", ")
+        );
+        txn.execute_raw(db::stmt(backend, &sql, [])).await.unwrap();
+    }
+    for i in 0..10 {
+        txn.execute_raw(db::stmt(
+            backend,
+            "INSERT INTO directory_users (id, directory_id, organization_id, email, state, updated_at, deleted, active) \
+             VALUES (?, ?, ?, ?, 'active', 0, ?, ?)",
+            [
+                format!("directory_user_{i}").into(),
+                DIRECTORY.into(),
+                ORG.into(),
+                format!("member{i:06}@example.com").into(),
+                false.into(),
+                true.into(),
+            ],
+        ))
+        .await
+        .unwrap();
+    }
+    txn.commit().await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_of(&database, &[]);
+    let (mut child, port) = serve_logging_to(&env, &dir.path().join("first.log"));
+    // The eleventh active user starts enforcement.
+    let body =
+        user_event("event_eleventh", "created", "directory_user_10", "member000010@example.com", "active", &at(1))
+            .to_string();
+    let header = signature::header_value(SECRET.as_bytes(), now_ms(), body.as_bytes());
+    let response = seatsync::outbound::client()
+        .post(format!("http://127.0.0.1:{port}/webhooks/workos"))
+        .header("WorkOS-Signature", header)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(Command::new("kill").arg("-KILL").arg(child.id().to_string()).status().unwrap().success());
+    wait_exit(&mut child, Duration::from_secs(10)).await.expect("killed");
+
+    let count = |sql: &'static str| {
+        let conn = conn.clone();
+        async move {
+            let row = conn.query_one_raw(db::stmt(conn.get_database_backend(), sql, [])).await.unwrap().unwrap();
+            row.try_get_by_index::<i64>(0).unwrap()
+        }
+    };
+    // All or nothing: either no member moved yet, or all of them did, with the
+    // audit written in the same transaction.
+    let free = count("SELECT COUNT(*) FROM members WHERE tier = 'free'").await;
+    let audited = count("SELECT COUNT(*) FROM seat_audit WHERE reason = 'enforcement_started'").await;
+    assert!(free == 0 || free == MEMBERS as i64 - 11, "a partial switch: {free} free");
+    eprintln!("killed {} the switch committed", if free == 0 { "before" } else { "after" });
+    assert_eq!(audited, free, "audit rows do not match the seats after the kill");
+
+    let (mut child, _port) = serve_logging_to(&env, &dir.path().join("second.log"));
+    let mut done = false;
+    for _ in 0..600 {
+        if count("SELECT COUNT(*) FROM inbox_events WHERE status = 'applied'").await == 1 {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(15)).await.expect("stops");
+    assert!(done, "the eleventh user's event was not applied after the restart");
+    assert_eq!(count("SELECT COUNT(*) FROM members WHERE tier = 'paid'").await, 11);
+    assert_eq!(count("SELECT COUNT(*) FROM members WHERE tier = 'free'").await, MEMBERS as i64 - 11);
+    let audited = count("SELECT COUNT(*) FROM seat_audit WHERE reason = 'enforcement_started'").await;
+    let distinct = count("SELECT COUNT(DISTINCT email) FROM seat_audit WHERE reason = 'enforcement_started'").await;
+    assert_eq!(audited, MEMBERS as i64 - 11, "one audit row per member moved to free");
+    assert_eq!(distinct, audited, "a member audited twice");
+    let plan_mode = count("SELECT COUNT(*) FROM plans WHERE mode = 'enforced'").await;
+    assert_eq!(plan_mode, 1);
+}
+
+both_stores!(a_kill_during_a_large_enforcement_switch_leaves_all_or_nothing);
