@@ -192,6 +192,31 @@ fn refused_value(code: &str) -> bool {
     code.parse::<i32>().is_ok_and(|sqlite| matches!(sqlite & 0xff, 18 | 19 | 20 | 25))
 }
 
+/// After a transaction failed on SQLite for a reason other than the data (a
+/// full disk, an I/O error), the connection's transaction state cannot be
+/// trusted: SQLite may have rolled the transaction back by itself while the
+/// driver still counts it open, and later "commits" then only release a
+/// savepoint inside a transaction that never ends. A test filled a disk and got
+/// 200s for events that were never stored. So the connection is closed (which
+/// rolls back whatever is open) and the pool opens a fresh one.
+pub async fn recover_after_failed_transaction(db: &DatabaseConnection, err: &DbErr) {
+    if db.get_database_backend() != DbBackend::Sqlite || classify(err) == Fault::OwnData {
+        return;
+    }
+    let pool = db.get_sqlite_connection_pool();
+    match tokio::time::timeout(Duration::from_secs(5), pool.acquire()).await {
+        Ok(Ok(conn)) => {
+            if let Err(close) = conn.close().await {
+                tracing::warn!(error = %close, "could not close the SQLite connection after a failed transaction");
+            } else {
+                tracing::warn!(error = %err, "SQLite connection replaced after a failed transaction");
+            }
+        }
+        Ok(Err(acquire)) => tracing::warn!(error = %acquire, "could not take the SQLite connection to replace it"),
+        Err(_) => tracing::warn!("timed out taking the SQLite connection to replace it"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

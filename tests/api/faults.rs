@@ -280,3 +280,81 @@ async fn a_kill_during_a_large_enforcement_switch_leaves_all_or_nothing(store: S
 }
 
 both_stores!(a_kill_during_a_large_enforcement_switch_leaves_all_or_nothing);
+
+/// SQLite on a full disk (a 3 MiB tmpfs): deliveries get 503, never a 200 for
+/// an event that was not stored; when space returns, service resumes by itself.
+/// Needs the right to mount a tmpfs (root); skipped without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_503_never_a_false_200_and_service_resumes_with_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("small");
+    std::fs::create_dir(&mount).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(&mount)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must be able to mount a tmpfs for this test");
+        eprintln!("skipped: cannot mount a tmpfs here (not root)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.clone());
+    let database_url = format!("sqlite://{}?mode=rwc", mount.join("seatsync.db").display());
+    let mut env: Vec<(String, String)> = base_env(&database_url).into_iter().collect();
+    env.push(("LOG_FORMAT".into(), "json".into()));
+    let (mut child, port) = serve_logging_to(&env, &dir.path().join("serve.log"));
+    let client = seatsync::outbound::client();
+    let url = format!("http://127.0.0.1:{port}/webhooks/workos");
+    let deliver = |i: u32| {
+        let body = json!({"id": format!("event_disk_{i:04}"), "event": "connection.activated",
+                          "data": {"padding": "x".repeat(200_000)}})
+        .to_string();
+        let header = signature::header_value(SECRET.as_bytes(), now_ms(), body.as_bytes());
+        let request = client.post(&url).header("WorkOS-Signature", header).body(body);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    for i in 0..60u32 {
+        match deliver(i).await {
+            200 => acknowledged.push(format!("event_disk_{i:04}")),
+            503 => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(refused > 0, "the disk never filled");
+    assert!(!acknowledged.is_empty());
+
+    // Space returns: the same server stores again.
+    let grown = Command::new("mount").args(["-o", "remount,size=64m"]).arg(&mount).status().unwrap();
+    assert!(grown.success());
+    let mut resumed = false;
+    for i in 1000..1100u32 {
+        if deliver(i).await == 200 {
+            acknowledged.push(format!("event_disk_{i:04}"));
+            resumed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(resumed, "service did not resume once space returned");
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(15)).await.expect("stops");
+
+    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&database_url).unwrap()).await.unwrap();
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let stored = entity::inbox_event::Entity::find()
+        .filter(entity::inbox_event::Column::EventId.is_in(acknowledged.clone()))
+        .count(&conn)
+        .await
+        .unwrap();
+    assert_eq!(stored, acknowledged.len() as u64, "a 200 was given for an event that is not stored");
+}
