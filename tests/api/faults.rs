@@ -358,3 +358,156 @@ async fn a_full_disk_is_503_never_a_false_200_and_service_resumes_with_space() {
         .unwrap();
     assert_eq!(stored, acknowledged.len() as u64, "a 200 was given for an event that is not stored");
 }
+
+/// A PostgreSQL cluster of the tests' own (`faults`, port 54329), so stopping
+/// it disturbs no other test. Created on first use; None when this machine
+/// cannot (no pg_createcluster, or not root).
+fn own_postgres_cluster() -> Option<String> {
+    const PORT: &str = "54329";
+    let version = std::fs::read_dir("/etc/postgresql").ok()?.filter_map(|e| e.ok()).next()?.file_name();
+    let version = version.to_string_lossy().into_owned();
+    let listed = Command::new("pg_lsclusters").arg("-h").output().ok()?;
+    if !String::from_utf8_lossy(&listed.stdout).lines().any(|l| l.split_whitespace().nth(1) == Some("faults")) {
+        let created = Command::new("pg_createcluster")
+            .args([&version, "faults", "-p", PORT, "--", "--auth=trust"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?;
+        if !created.success() {
+            return None;
+        }
+    }
+    pg_cluster(&version, "start");
+    Some(version)
+}
+
+/// `pg_ctlcluster VERSION faults ACTION`; starting a running cluster is fine.
+fn pg_cluster(version: &str, action: &str) {
+    let mut command = Command::new("pg_ctlcluster");
+    command.args(["--skip-systemctl-redirect", version, "faults", action]);
+    if action == "stop" {
+        command.args(["-m", "fast"]);
+    }
+    let _ = command.stdout(Stdio::null()).stderr(Stdio::null()).status();
+}
+
+/// PostgreSQL stopped for a few seconds mid-burst, the seatsync process left
+/// running: deliveries during the outage get 503 and /readyz says 503; service
+/// resumes by itself; every delivery that got a 200 is applied exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_mid_burst_loses_nothing_and_applies_each_once() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: TEST_POSTGRES_URL is not set");
+        return;
+    }
+    let Some(version) = own_postgres_cluster() else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must be able to create a PostgreSQL cluster");
+        eprintln!("skipped: cannot create a PostgreSQL cluster of our own here");
+        return;
+    };
+    let admin_url = "postgres://postgres@127.0.0.1:54329/postgres";
+    let mut admin = None;
+    for _ in 0..100 {
+        if let Ok(conn) = sea_orm::Database::connect(admin_url).await {
+            admin = Some(conn);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let admin = admin.expect("the faults cluster answers");
+    let name = format!("seatsync_restart_{}", ulid::Ulid::new().to_string().to_lowercase());
+    use sea_orm::ConnectionTrait;
+    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:54329/{name}");
+
+    let mut env: Vec<(String, String)> = base_env(&url).into_iter().collect();
+    env.push(("LOG_FORMAT".into(), "json".into()));
+    // Large enough that every user stays in test mode: one audit row each.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port) = serve_logging_to(&env, &dir.path().join("serve.log"));
+    let base = format!("http://127.0.0.1:{port}");
+    let client = seatsync::outbound::client();
+    let created = client
+        .post(format!("{base}/admin/plans"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "Acme", "organization_id": ORG, "test_mode_max_users": 100000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    let deliver = |i: u32| {
+        let id = format!("event_pg_{i:05}");
+        let body =
+            user_event(&id, "created", &format!("directory_user_{i}"), &format!("u{i}@example.com"), "active", &at(i))
+                .to_string();
+        let header = signature::header_value(SECRET.as_bytes(), now_ms(), body.as_bytes());
+        let request = client.post(format!("{base}/webhooks/workos")).header("WorkOS-Signature", header).body(body);
+        async move { (id, request.send().await.map(|r| r.status().as_u16()).unwrap_or(0)) }
+    };
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    for i in 0..100 {
+        let (id, status) = deliver(i).await;
+        assert_eq!(status, 200, "before the outage");
+        acknowledged.push(id);
+    }
+    pg_cluster(&version, "stop");
+    // Each waits out the pool's acquire timeout (5 s) before its 503.
+    for i in 100..104 {
+        let (id, status) = deliver(i).await;
+        match status {
+            200 => acknowledged.push(id),
+            503 => refused += 1,
+            other => panic!("unexpected {other} during the outage"),
+        }
+    }
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap().status();
+    assert_eq!(ready, 503, "readyz during the outage");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    pg_cluster(&version, "start");
+    let back = std::time::Instant::now();
+    let mut i = 104;
+    while acknowledged.len() < 200 {
+        let (id, status) = deliver(i).await;
+        i += 1;
+        if status == 200 {
+            acknowledged.push(id);
+        } else {
+            assert!(back.elapsed() < Duration::from_secs(30), "service did not resume: {status}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert!(refused > 0, "the outage was not seen");
+
+    let conn = sea_orm::Database::connect(&url).await.unwrap();
+    let count = |sql: String| {
+        let conn = conn.clone();
+        async move {
+            let row =
+                conn.query_one_raw(seatsync::db::stmt(conn.get_database_backend(), &sql, [])).await.unwrap().unwrap();
+            row.try_get_by_index::<i64>(0).unwrap()
+        }
+    };
+    let ids = acknowledged.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(", ");
+    let mut applied = 0;
+    for _ in 0..300 {
+        applied =
+            count(format!("SELECT COUNT(*) FROM inbox_events WHERE status = 'applied' AND event_id IN ({ids})")).await;
+        if applied == acknowledged.len() as i64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(15)).await.expect("stops");
+    assert_eq!(applied, acknowledged.len() as i64, "an acknowledged delivery was not applied");
+    // Exactly once: one paid seat and one audit row per acknowledged user.
+    let audited = count(format!("SELECT COUNT(*) FROM seat_audit WHERE event_id IN ({ids})")).await;
+    assert_eq!(audited, acknowledged.len() as i64, "an event applied twice, or not at all");
+    let paid = count("SELECT COUNT(*) FROM members WHERE tier = 'paid'".to_owned()).await;
+    assert_eq!(paid, count("SELECT COUNT(DISTINCT event_id) FROM seat_audit".to_owned()).await);
+    drop(conn);
+    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+}
