@@ -137,6 +137,14 @@ pub enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// A long mixed load (webhooks, admin reads, previews, resyncs against a fake
+    /// WorkOS); prints resident memory and open file descriptors every minute.
+    Soak {
+        #[arg(long, default_value_t = 600)]
+        secs: u64,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Time the switch to enforcement on a large plan.
     Enforcement {
         #[arg(long, default_value_t = 100_000)]
@@ -326,6 +334,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             BenchCommand::Reconcile { events, organizations, database_url } => {
                 bench::reconcile(events, organizations, database_url).await?
             }
+            BenchCommand::Soak { secs, database_url } => bench::soak(secs, database_url).await?,
             BenchCommand::Enforcement { members, directory_users, database_url } => {
                 bench::enforcement(members, directory_users, database_url).await?
             }

@@ -3,8 +3,10 @@
 //! machines are shared and noisy.
 mod prune;
 mod reconcile;
+mod soak;
 
 pub use prune::prune;
+pub use soak::soak;
 
 use crate::{
     config::{DatabaseUrl, Settings},
@@ -274,7 +276,7 @@ pub async fn enforcement(members: u64, directory: u64, database_url: Option<Stri
     Ok(())
 }
 
-struct TempDir(std::path::PathBuf);
+pub(super) struct TempDir(std::path::PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -282,7 +284,7 @@ impl Drop for TempDir {
     }
 }
 
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+pub(super) fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("seatsync-bench-{}", ulid::Ulid::new()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
