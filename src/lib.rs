@@ -19,6 +19,7 @@ pub mod reconcile;
 pub mod retry;
 pub mod seats;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 pub mod tools;
 pub mod webhook;

@@ -1,8 +1,9 @@
 //! Builds the application: database, inbox writer, reconciler and HTTP server.
 //! Tests start exactly this, on port 0.
+pub use crate::state::{AppState, WebhookSettings};
 use crate::{
     admin,
-    config::{Secret, Settings},
+    config::Settings,
     db,
     http::{health, metrics as metrics_routes},
     inbox::Inbox,
@@ -20,28 +21,6 @@ use utoipa_actix_web::AppExt;
 
 /// Open connections each worker accepts; more wait in the listen backlog.
 const MAX_CONNECTIONS_PER_WORKER: usize = 4096;
-
-pub struct WebhookSettings {
-    pub secrets: Vec<Secret>,
-    pub tolerance: Duration,
-    pub max_body_bytes: usize,
-    /// `WEBHOOK_MAX_INFLIGHT` permits: bodies being read at once.
-    pub inflight: Arc<tokio::sync::Semaphore>,
-}
-
-/// Shared by every request handler.
-pub struct AppState {
-    pub db: DatabaseConnection,
-    pub inbox: Inbox,
-    pub reconciler: Reconciler,
-    pub metrics: Arc<Metrics>,
-    pub webhook: WebhookSettings,
-    pub admin_token: Option<Secret>,
-    pub test_mode_max_users: u32,
-    /// Set when `WORKOS_API_KEY` is: "Configure SCIM" calls WorkOS with it.
-    pub workos: Option<crate::workos::WorkosClient>,
-    pub public_url: Option<String>,
-}
 
 pub struct Application {
     port: u16,

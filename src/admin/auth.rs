@@ -1,5 +1,5 @@
 //! Bearer-token check for `/admin`, in constant time.
-use crate::{http::error::error_response, startup::AppState};
+use crate::{http::error::error_response, state::AppState};
 use actix_web::{
     Error,
     body::{BoxBody, MessageBody},

@@ -3,7 +3,7 @@ use crate::{
     domain::EventId,
     http::error::{ErrorBody, error_response, log_chain},
     inbox::status,
-    startup::AppState,
+    state::AppState,
 };
 use actix_web::{HttpResponse, get, http::StatusCode, web};
 use serde::Serialize;

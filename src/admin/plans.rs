@@ -5,7 +5,7 @@ use crate::{
         self, AuditPage, MemberPage, MemberView, NewPlan, PlanError, PlanView, PreviewView,
         scim::{self, ScimSetup, ScimSetupError},
     },
-    startup::AppState,
+    state::AppState,
 };
 use actix_web::{HttpResponse, ResponseError, get, http::StatusCode, patch, post, put, web};
 use serde::Deserialize;

@@ -3,13 +3,15 @@
 pub mod translate;
 pub mod workos;
 
-pub use translate::{Command, DirectoryUserChange, TranslateError, translate, user_change};
+pub use translate::{Command, DirectoryUserChange, EventKind, TranslateError, translate, user_change};
 pub use workos::{Envelope, InvalidEvent};
 
-/// The event types the reconciler acts on. Everything else is stored as `ignored`.
-pub const ACTIONABLE: &[&str] =
-    &["dsync.activated", "dsync.deleted", "dsync.user.created", "dsync.user.updated", "dsync.user.deleted"];
+/// The event types the reconciler acts on, from `EventKind`. Everything else is
+/// stored as `ignored`.
+pub fn actionable() -> impl Iterator<Item = &'static str> {
+    EventKind::ALL.into_iter().map(EventKind::as_str)
+}
 
 pub fn is_actionable(event_type: &str) -> bool {
-    ACTIONABLE.contains(&event_type)
+    EventKind::parse(event_type).is_some()
 }

@@ -40,9 +40,47 @@ pub enum TranslateError {
     BadUpdatedAt(Option<String>),
 }
 
+/// The event types the reconciler acts on: the one list. The Events API query,
+/// the inbox status (`pending` or `ignored`) and `translate` all read it, so a
+/// new type is added here and in `translate`'s match, which the compiler then
+/// holds to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    DirectoryActivated,
+    DirectoryDeleted,
+    UserCreated,
+    UserUpdated,
+    UserDeleted,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 5] =
+        [Self::DirectoryActivated, Self::DirectoryDeleted, Self::UserCreated, Self::UserUpdated, Self::UserDeleted];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DirectoryActivated => "dsync.activated",
+            Self::DirectoryDeleted => "dsync.deleted",
+            Self::UserCreated => "dsync.user.created",
+            Self::UserUpdated => "dsync.user.updated",
+            Self::UserDeleted => "dsync.user.deleted",
+        }
+    }
+
+    pub fn parse(event_type: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == event_type)
+    }
+
+    /// Whether the payload is a directory user (else a directory).
+    pub fn is_user(self) -> bool {
+        matches!(self, Self::UserCreated | Self::UserUpdated | Self::UserDeleted)
+    }
+}
+
 pub fn translate(envelope: &Envelope) -> Result<Command, TranslateError> {
-    match envelope.event.as_str() {
-        "dsync.activated" => {
+    let Some(kind) = EventKind::parse(&envelope.event) else { return Ok(Command::Ignore) };
+    match kind {
+        EventKind::DirectoryActivated => {
             let directory: Directory = data(envelope)?;
             let organization = directory
                 .organization_id
@@ -53,18 +91,17 @@ pub fn translate(envelope: &Envelope) -> Result<Command, TranslateError> {
                 organization: OrganizationId::parse(organization)?,
             })
         }
-        "dsync.deleted" => {
+        EventKind::DirectoryDeleted => {
             let directory: Directory = data(envelope)?;
             Ok(Command::RemoveDirectory {
                 directory: DirectoryId::parse(&directory.id)?,
                 organization: directory.organization_id.as_deref().map(OrganizationId::parse).transpose()?,
             })
         }
-        kind @ ("dsync.user.created" | "dsync.user.updated" | "dsync.user.deleted") => {
+        EventKind::UserCreated | EventKind::UserUpdated | EventKind::UserDeleted => {
             let user: DirectoryUser = data(envelope)?;
-            Ok(Command::ChangeDirectoryUser(user_change(&user, kind == "dsync.user.deleted")?))
+            Ok(Command::ChangeDirectoryUser(user_change(&user, kind == EventKind::UserDeleted)?))
         }
-        _ => Ok(Command::Ignore),
     }
 }
 

@@ -26,7 +26,8 @@ impl Envelope {
         if let Some(org) = text("organization_id").and_then(|o| OrganizationId::parse(o).ok()) {
             return Some(order_key::of_organization(&org));
         }
-        let directory = if self.event.starts_with("dsync.user.") { text("directory_id") } else { text("id") };
+        let is_user = super::EventKind::parse(&self.event).is_some_and(super::EventKind::is_user);
+        let directory = if is_user { text("directory_id") } else { text("id") };
         directory.and_then(|d| DirectoryId::parse(d).ok()).map(|d| order_key::of_directory(&d))
     }
 }

@@ -1,5 +1,5 @@
 //! Liveness and readiness.
-use crate::{http::error::error_response, startup::AppState};
+use crate::{http::error::error_response, state::AppState};
 use actix_web::{HttpResponse, get, http::StatusCode, web};
 
 #[get("/healthz")]

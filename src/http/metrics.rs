@@ -4,7 +4,7 @@ use crate::{
     inbox::status::backlog,
     metrics::{CONTENT_TYPE, DatabaseFigures},
     seats::plans,
-    startup::AppState,
+    state::AppState,
 };
 use actix_web::{
     Error, HttpResponse,

@@ -27,6 +27,16 @@ pub struct NewEvent {
     pub order_key: Option<String>,
 }
 
+impl NewEvent {
+    /// A delivered or pulled event as it is stored: `pending` when the
+    /// reconciler acts on its type, else `ignored`; ordered by its payload.
+    pub fn from_envelope(event_id: EventId, envelope: crate::events::Envelope, body: Vec<u8>) -> Self {
+        let status = if crate::events::is_actionable(&envelope.event) { "pending" } else { "ignored" };
+        let order_key = envelope.order_key();
+        Self { event_id, event_type: envelope.event, body, status, order_key }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {
     Accepted,

@@ -5,10 +5,10 @@
 use super::signature::{self, SignatureError};
 use crate::{
     domain::EventId,
-    events::{Envelope, InvalidEvent, is_actionable},
+    events::{Envelope, InvalidEvent},
     http::error::{error_response, log_chain, printable},
     inbox::{InboxError, NewEvent, Stored, dead_letter},
-    startup::AppState,
+    state::AppState,
 };
 use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, post, web};
 use futures_util::StreamExt;
@@ -140,17 +140,9 @@ async fn handle(req: &HttpRequest, payload: web::Payload, state: &AppState) -> R
     };
     let span = tracing::info_span!("webhook", event_id = %event_id, event = %envelope.event);
     state.metrics.event_received(&envelope.event);
-    let status = if is_actionable(&envelope.event) { "pending" } else { "ignored" };
-    let order_key = envelope.order_key();
     let stored = state
         .inbox
-        .store(NewEvent {
-            event_id: event_id.clone(),
-            event_type: envelope.event,
-            body: body.to_vec(),
-            status,
-            order_key,
-        })
+        .store(NewEvent::from_envelope(event_id.clone(), envelope, body.to_vec()))
         .instrument(span.clone())
         .await
         .map_err(|e: InboxError| WebhookError::Unavailable(Box::new(e)))?;

@@ -6,7 +6,7 @@ use super::client::{ApiError, ListPage, WorkosClient};
 use crate::{
     db::stmt,
     domain::{EventId, Micros},
-    events::{ACTIONABLE, Envelope, InvalidEvent, is_actionable},
+    events::{Envelope, InvalidEvent, actionable},
     inbox::{NewEvent, Stored, dead_letter, writer::insert_events},
     seats::col,
 };
@@ -75,7 +75,7 @@ pub async fn backfill(
         ..Default::default()
     };
     loop {
-        let mut query = vec![("events", ACTIONABLE.join(",")), ("limit", PAGE.to_string())];
+        let mut query = vec![("events", actionable().collect::<Vec<_>>().join(",")), ("limit", PAGE.to_string())];
         if let Some(after) = &summary.cursor {
             query.push(("after", after.clone()));
         }
@@ -93,11 +93,7 @@ pub async fn backfill(
                 Ok((id, e))
             });
             match parsed {
-                Ok((event_id, envelope)) => {
-                    let status = if is_actionable(&envelope.event) { "pending" } else { "ignored" };
-                    let order_key = envelope.order_key();
-                    events.push(NewEvent { event_id, event_type: envelope.event, body, status, order_key });
-                }
+                Ok((event_id, envelope)) => events.push(NewEvent::from_envelope(event_id, envelope, body)),
                 Err(why) => invalid.push((body, why.0)),
             }
         }

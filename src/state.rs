@@ -1,0 +1,27 @@
+//! What every request handler shares, built once by `startup` and handed to
+//! the routes (which never import `startup` itself).
+use crate::{config::Secret, inbox::Inbox, metrics::Metrics, reconcile::Reconciler};
+use sea_orm::DatabaseConnection;
+use std::{sync::Arc, time::Duration};
+
+pub struct WebhookSettings {
+    pub secrets: Vec<Secret>,
+    pub tolerance: Duration,
+    pub max_body_bytes: usize,
+    /// `WEBHOOK_MAX_INFLIGHT` permits: bodies being read at once.
+    pub inflight: Arc<tokio::sync::Semaphore>,
+}
+
+/// Shared by every request handler.
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub inbox: Inbox,
+    pub reconciler: Reconciler,
+    pub metrics: Arc<Metrics>,
+    pub webhook: WebhookSettings,
+    pub admin_token: Option<Secret>,
+    pub test_mode_max_users: u32,
+    /// Set when `WORKOS_API_KEY` is: "Configure SCIM" calls WorkOS with it.
+    pub workos: Option<crate::workos::WorkosClient>,
+    pub public_url: Option<String>,
+}
