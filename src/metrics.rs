@@ -75,6 +75,13 @@ pub struct DatabaseFigures {
     pub plans_on_hold: i64,
 }
 
+/// What `/metrics` reads from the process itself at scrape time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProcessFigures {
+    /// Webhook bodies being read now (out of `WEBHOOK_MAX_INFLIGHT`).
+    pub webhook_bodies_in_flight: i64,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RouteStatus, Counter>,
@@ -143,8 +150,11 @@ impl Metrics {
     /// this scrape (`None`: the database did not answer, and its figures are
     /// left out rather than shown stale). The figures live in a registry of
     /// their own per scrape, so concurrent scrapes never mix.
-    pub fn render(&self, figures: Option<&DatabaseFigures>) -> String {
+    pub fn render(&self, process: ProcessFigures, figures: Option<&DatabaseFigures>) -> String {
         let mut scrape = Registry::default();
+        let in_flight: Gauge = Gauge::default();
+        in_flight.set(process.webhook_bodies_in_flight);
+        scrape.register("seatsync_webhook_bodies_in_flight", "Webhook bodies being read now", in_flight);
         let database_up: Gauge = Gauge::default();
         scrape.register("seatsync_database_up", "1 when this scrape read the database", database_up.clone());
         if let Some(f) = figures {
@@ -211,7 +221,7 @@ mod tests {
         m.request("/healthz", 200, 0.001);
         m.request("/healthz", 200, 0.003);
         m.delivery("signature_mismatch");
-        let out = m.render(None);
+        let out = m.render(ProcessFigures::default(), None);
         assert!(out.contains("# TYPE seatsync_http_requests_total counter\n"), "{out}");
         assert!(out.contains("seatsync_http_requests_total{route=\"/healthz\",status=\"200\"} 2\n"), "{out}");
         assert!(out.contains("seatsync_http_request_duration_seconds_count{route=\"/healthz\"} 2\n"), "{out}");
@@ -229,7 +239,7 @@ mod tests {
         m.event_received("dsync.user.created");
         m.event_received("connection.activated");
         m.event_received("made.up.by.a.sender");
-        let out = m.render(None);
+        let out = m.render(ProcessFigures::default(), None);
         assert!(out.contains("seatsync_events_received_total{event=\"dsync.user.created\"} 1\n"), "{out}");
         assert!(out.contains("seatsync_events_received_total{event=\"other\"} 2\n"), "{out}");
         assert!(!out.contains("made.up"), "{out}");

@@ -55,6 +55,7 @@ impl Application {
                 tolerance: settings.webhook_tolerance,
                 max_body_bytes: settings.webhook_max_body_bytes,
                 inflight: Arc::new(tokio::sync::Semaphore::new(settings.webhook_max_inflight)),
+                max_inflight: settings.webhook_max_inflight,
             },
             admin_token: settings.admin_token.clone(),
             test_mode_max_users: settings.test_mode_max_users,

@@ -10,6 +10,7 @@ pub struct WebhookSettings {
     pub max_body_bytes: usize,
     /// `WEBHOOK_MAX_INFLIGHT` permits: bodies being read at once.
     pub inflight: Arc<tokio::sync::Semaphore>,
+    pub max_inflight: usize,
 }
 
 /// Shared by every request handler.

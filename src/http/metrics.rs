@@ -2,7 +2,7 @@
 //! and status.
 use crate::{
     inbox::status::backlog,
-    metrics::{CONTENT_TYPE, DatabaseFigures},
+    metrics::{CONTENT_TYPE, DatabaseFigures, ProcessFigures},
     seats::plans,
     state::AppState,
 };
@@ -46,7 +46,9 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             None
         }
     };
-    HttpResponse::Ok().content_type(CONTENT_TYPE).body(state.metrics.render(figures.as_ref()))
+    let reading = state.webhook.max_inflight.saturating_sub(state.webhook.inflight.available_permits());
+    let process = ProcessFigures { webhook_bodies_in_flight: i64::try_from(reading).unwrap_or(i64::MAX) };
+    HttpResponse::Ok().content_type(CONTENT_TYPE).body(state.metrics.render(process, figures.as_ref()))
 }
 
 /// Totals with fixed label sets only: per-plan figures name customers and are

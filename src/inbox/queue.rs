@@ -424,3 +424,28 @@ pub async fn unpark_ready(c: &impl ConnectionTrait) -> Result<u64, DbErr> {
         .await
         .map(|r| r.rows_affected())
 }
+
+/// Whether any event is ready to be claimed now (pending, with no back-off or
+/// one that has run out). Each probe uses its own partial index.
+pub async fn ready_exists(c: &impl ConnectionTrait, now: Micros) -> Result<bool, DbErr> {
+    let backend = c.get_database_backend();
+    let fresh = c
+        .query_one_raw(stmt(
+            backend,
+            "SELECT seq FROM inbox_events WHERE status = 'pending' AND next_attempt_at IS NULL LIMIT 1",
+            [],
+        ))
+        .await?;
+    if fresh.is_some() {
+        return Ok(true);
+    }
+    let due = c
+        .query_one_raw(stmt(
+            backend,
+            "SELECT seq FROM inbox_events WHERE status = 'pending' AND next_attempt_at IS NOT NULL \
+             AND next_attempt_at <= ? LIMIT 1",
+            [now.0.into()],
+        ))
+        .await?;
+    Ok(due.is_some())
+}

@@ -172,6 +172,7 @@ impl Reconciler {
 pub async fn drain(db: &DatabaseConnection, metrics: &Metrics) -> Result<u64, DbErr> {
     let limits = BatchLimits::for_backend(db.get_database_backend());
     let mut applied = 0;
+    let mut rechecks = 0;
     queue::unpark_ready(db).await?;
     loop {
         let report = step(db, metrics, limits).await?;
@@ -185,9 +186,17 @@ pub async fn drain(db: &DatabaseConnection, metrics: &Metrics) -> Result<u64, Db
             continue;
         }
         // Another reconciler may have just created what a parked event waits for.
-        if queue::unpark_ready(db).await? == 0 {
+        if queue::unpark_ready(db).await? > 0 {
+            continue;
+        }
+        // A claim that raced another reconciler's commit can come back empty
+        // while that commit made other events ready: look again, for a while
+        // (an event its group cannot let go yet must not keep us here).
+        rechecks += 1;
+        if rechecks > 50 || !queue::ready_exists(db, Micros::now()).await? {
             return Ok(applied);
         }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
