@@ -14,6 +14,7 @@ mod reconcile;
 mod release_guard;
 mod replicas;
 mod retention;
+mod rule_sql;
 mod scenarios;
 mod scim_setup;
 mod security;

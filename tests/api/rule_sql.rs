@@ -1,0 +1,140 @@
+//! The seat rule in one place: the set-based SQL that switches a plan to
+//! enforcement (`reconcile::enforcement::start`) gives every member exactly the
+//! seat `rule::target_seat` gives them, on random plans, on both stores.
+use crate::helpers::{Store, TestDatabase, postgres_url};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use seatsync::{
+    db,
+    domain::{Micros, OrganizationId, PlanId, PlanMode, Seat, Source, Tier},
+    reconcile::{enforcement, rule},
+    seats::plans::{self, Plan},
+};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone)]
+struct Case {
+    /// Per person: the seat held before (None: not a member) and their
+    /// directory users' (active, deleted) flags, possibly none or two.
+    people: Vec<(Option<Seat>, Vec<(bool, bool)>)>,
+}
+
+fn seat() -> impl Strategy<Value = Option<Seat>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(Seat::PAID_MANUAL)),
+        Just(Some(Seat::PAID_DIRECTORY)),
+        Just(Some(Seat::FREE_MANUAL)),
+        Just(Some(Seat { tier: Tier::Free, source: Source::Directory })),
+    ]
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    prop::collection::vec((seat(), prop::collection::vec((any::<bool>(), prop::bool::weighted(0.2)), 0..=2)), 1..=12)
+        .prop_map(|people| Case { people })
+}
+
+fn email(n: usize) -> String {
+    format!("person{n:02}@example.com")
+}
+
+/// Seats after the switch: email → (tier, source).
+async fn switched(db: &DatabaseConnection, case: &Case, n: u32) -> BTreeMap<String, (Tier, Source)> {
+    let org = OrganizationId::parse(&format!("org_rule{n}")).unwrap();
+    let plan = Plan::new(PlanId::generate(), "rule".into(), Some(org.clone()), 0);
+    plans::insert(db, &plan).await.unwrap();
+    let backend = db.get_database_backend();
+    for (i, (held, users)) in case.people.iter().enumerate() {
+        if let Some(seat) = held {
+            db.execute_raw(db::stmt(
+                backend,
+                "INSERT INTO members (plan_id, email, tier, source, directory_user_id, updated_at) VALUES (?, ?, ?, ?, NULL, 0)",
+                [plan.id.as_str().into(), email(i).into(), seat.tier.as_str().into(), seat.source.as_str().into()],
+            ))
+            .await
+            .unwrap();
+        }
+        for (u, (active, deleted)) in users.iter().enumerate() {
+            db.execute_raw(db::stmt(
+                backend,
+                "INSERT INTO directory_users (id, directory_id, organization_id, email, state, updated_at, deleted, active) \
+                 VALUES (?, 'directory_rule', ?, ?, ?, 0, ?, ?)",
+                [
+                    format!("directory_user_{n}_{i}_{u}").into(),
+                    org.as_str().into(),
+                    email(i).into(),
+                    (if *active { "active" } else { "inactive" }).into(),
+                    (*deleted).into(),
+                    (*active && !*deleted).into(),
+                ],
+            ))
+            .await
+            .unwrap();
+        }
+    }
+    let txn = db.begin().await.unwrap();
+    let locked = plans::lock_by_id(&txn, &plan.id).await.unwrap().unwrap();
+    enforcement::start(&txn, &locked, None, Micros::now()).await.unwrap();
+    txn.commit().await.unwrap();
+    let rows = db
+        .query_all_raw(db::stmt(
+            backend,
+            "SELECT email, tier, source FROM members WHERE plan_id = ?",
+            [plan.id.as_str().into()],
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            let text = |c: &str| r.try_get::<String>("", c).unwrap();
+            (text("email"), (Tier::parse(&text("tier")).unwrap(), Source::parse(&text("source")).unwrap()))
+        })
+        .collect()
+}
+
+/// What the pure rule says for each person once the plan is enforced.
+fn model(case: &Case) -> BTreeMap<String, (Tier, Source)> {
+    case.people
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (held, users))| {
+            let active = users.iter().any(|(active, deleted)| *active && !*deleted);
+            rule::target_seat(PlanMode::Enforced, *held, active).map(|s| (email(i), (s.tier, s.source)))
+        })
+        .collect()
+}
+
+fn property(store: Store, cases: u32) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let database = rt.block_on(TestDatabase::create(store));
+    let db = rt.block_on(async {
+        let db = db::connect(&seatsync::config::DatabaseUrl::parse(&database.url).unwrap()).await.unwrap();
+        db::migrate(&db).await.unwrap();
+        db
+    });
+    let counter = std::sync::atomic::AtomicU32::new(0);
+    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&case(), |case| {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let actual = rt.block_on(switched(&db, &case, n));
+            prop_assert_eq!(actual, model(&case));
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn the_enforcement_sql_gives_every_member_the_rules_seat_on_sqlite() {
+    property(Store::Sqlite, 200);
+}
+
+#[test]
+fn the_enforcement_sql_gives_every_member_the_rules_seat_on_postgres() {
+    if postgres_url().is_none() {
+        eprintln!("skipped: TEST_POSTGRES_URL is not set");
+        return;
+    }
+    property(Store::Postgres, 200);
+}
