@@ -13,11 +13,14 @@ use seatsync::{
 };
 use std::collections::BTreeMap;
 
+/// A directory user's (active, deleted) flags.
+type DirectoryUser = (bool, bool);
+
 #[derive(Debug, Clone)]
 struct Case {
     /// Per person: the seat held before (None: not a member) and their
-    /// directory users' (active, deleted) flags, possibly none or two.
-    people: Vec<(Option<Seat>, Vec<(bool, bool)>)>,
+    /// directory users, possibly none or two.
+    people: Vec<(Option<Seat>, Vec<DirectoryUser>)>,
 }
 
 fn seat() -> impl Strategy<Value = Option<Seat>> {
