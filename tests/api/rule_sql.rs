@@ -1,6 +1,7 @@
 //! The seat rule in one place: the set-based SQL that switches a plan to
 //! enforcement (`reconcile::enforcement::start`) gives every member exactly the
-//! seat `rule::target_seat` gives them, on random plans, on both stores.
+//! seat `rule::target_seat` gives them, and the preview just before it names
+//! exactly who moves, on random plans, on both stores.
 use crate::helpers::{Store, TestDatabase, postgres_url};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -42,8 +43,13 @@ fn email(n: usize) -> String {
     format!("person{n:02}@example.com")
 }
 
-/// Seats after the switch: email → (tier, source).
-async fn switched(db: &DatabaseConnection, case: &Case, n: u32) -> BTreeMap<String, (Tier, Source)> {
+/// Seats after the switch: email → (tier, source), and what the preview said
+/// just before it.
+async fn switched(
+    db: &DatabaseConnection,
+    case: &Case,
+    n: u32,
+) -> (BTreeMap<String, (Tier, Source)>, enforcement::Preview) {
     let org = OrganizationId::parse(&format!("org_rule{n}")).unwrap();
     let plan = Plan::new(PlanId::generate(), "rule".into(), Some(org.clone()), 0);
     plans::insert(db, &plan).await.unwrap();
@@ -76,6 +82,7 @@ async fn switched(db: &DatabaseConnection, case: &Case, n: u32) -> BTreeMap<Stri
             .unwrap();
         }
     }
+    let preview = enforcement::preview(db, &plan).await.unwrap();
     let txn = db.begin().await.unwrap();
     let locked = plans::lock_by_id(&txn, &plan.id).await.unwrap().unwrap();
     enforcement::start(&txn, &locked, None, Micros::now()).await.unwrap();
@@ -88,12 +95,31 @@ async fn switched(db: &DatabaseConnection, case: &Case, n: u32) -> BTreeMap<Stri
         ))
         .await
         .unwrap();
-    rows.iter()
+    let seats = rows
+        .iter()
         .map(|r| {
             let text = |c: &str| r.try_get::<String>("", c).unwrap();
             (text("email"), (Tier::parse(&text("tier")).unwrap(), Source::parse(&text("source")).unwrap()))
         })
-        .collect()
+        .collect();
+    (seats, preview)
+}
+
+/// What the preview must have said, from the seats before and after.
+fn expected_preview(case: &Case, after: &BTreeMap<String, (Tier, Source)>) -> (Vec<String>, Vec<String>, u64, u64) {
+    let before: BTreeMap<String, Tier> =
+        case.people.iter().enumerate().filter_map(|(i, (held, _))| held.map(|s| (email(i), s.tier))).collect();
+    let (mut to_paid, mut to_free, mut unchanged_paid, mut unchanged_free) = (Vec::new(), Vec::new(), 0, 0);
+    for (email, (tier, _)) in after {
+        match (before.get(email), tier) {
+            (Some(Tier::Paid), Tier::Paid) => unchanged_paid += 1,
+            (Some(Tier::Free), Tier::Free) => unchanged_free += 1,
+            (Some(Tier::Paid), Tier::Free) => to_free.push(email.clone()),
+            (_, Tier::Paid) => to_paid.push(email.clone()),
+            (None, Tier::Free) => {}
+        }
+    }
+    (to_paid, to_free, unchanged_paid, unchanged_free)
 }
 
 /// What the pure rule says for each person once the plan is enforced.
@@ -121,7 +147,12 @@ fn property(store: Store, cases: u32) {
     runner
         .run(&case(), |case| {
             let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let actual = rt.block_on(switched(&db, &case, n));
+            let (actual, preview) = rt.block_on(switched(&db, &case, n));
+            let (mut to_paid, mut to_free) = (preview.to_paid.clone(), preview.to_free.clone());
+            to_paid.sort();
+            to_free.sort();
+            let said = (to_paid, to_free, preview.unchanged_paid, preview.unchanged_free);
+            prop_assert_eq!(said, expected_preview(&case, &actual), "the preview and the switch disagree");
             prop_assert_eq!(actual, model(&case));
             Ok(())
         })
