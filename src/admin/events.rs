@@ -40,7 +40,7 @@ pub async fn show(state: web::Data<AppState>, path: web::Path<String>) -> HttpRe
             event: e.event,
             // A retry note is kept in `error` while the event stays pending.
             error: e.error,
-            status: e.status,
+            status: e.status.as_str().to_owned(),
             received_at: e.received_at.to_rfc3339(),
             applied_at: e.applied_at.map(|t| t.to_rfc3339()),
         }),

@@ -1,6 +1,9 @@
-//! Verified bodies that are not events, kept for inspection.
-use crate::{db::stmt, domain::Micros};
-use sea_orm::{ConnectionTrait, DbErr};
+//! Verified bodies that are not events, kept for inspection. A plain insert:
+//! written with the `entity` crate and sea-orm's builder (raw SQL is kept for
+//! the set-based and locking statements, where the builder cannot say it).
+use crate::domain::Micros;
+use entity::dead_letter;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, NotSet, Set};
 
 pub async fn keep(
     c: &impl ConnectionTrait,
@@ -8,11 +11,14 @@ pub async fn keep(
     signature_timestamp_ms: i64,
     reason: &str,
 ) -> Result<(), DbErr> {
-    c.execute_raw(stmt(
-        c.get_database_backend(),
-        "INSERT INTO dead_letters (body, signature_timestamp_ms, received_at, reason) VALUES (?, ?, ?, ?)",
-        [body.to_vec().into(), signature_timestamp_ms.into(), Micros::now().0.into(), reason.into()],
-    ))
+    dead_letter::ActiveModel {
+        id: NotSet,
+        body: Set(body.to_vec()),
+        signature_timestamp_ms: Set(signature_timestamp_ms),
+        received_at: Set(Micros::now().0),
+        reason: Set(reason.to_owned()),
+    }
+    .insert(c)
     .await
     .map(|_| ())
 }

@@ -14,8 +14,8 @@
 //! backlog or the settled history and needs no planner statistics.
 use crate::{
     db::stmt,
-    domain::{Micros, OrganizationId, order_key},
-    seats::col,
+    domain::{EventStatus, Micros, OrganizationId, order_key},
+    seats::{col, enum_col},
 };
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
 use std::time::Duration;
@@ -158,8 +158,8 @@ pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -
             event_type: col(row, "event_type")?,
             body: col(row, "body")?,
             attempts: col(row, "attempts")?,
-            parked: col::<String>(row, "status")? == "parked",
-            held: col::<String>(row, "status")? == "held",
+            parked: enum_col(row, "status", EventStatus::parse)? == EventStatus::Parked,
+            held: enum_col(row, "status", EventStatus::parse)? == EventStatus::Held,
             due: next_attempt_at.is_none_or(|t| t <= now.0),
         };
         match key.and_then(|k| by_key.iter_mut().find(|g| g.key.as_deref() == Some(k.as_str()))) {

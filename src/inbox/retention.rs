@@ -6,14 +6,15 @@
 //! WorkOS retry of a pruned event harmless: it is stale, or changes nothing).
 use crate::{
     db::stmt,
-    domain::Micros,
+    domain::{EventStatus, Micros},
     seats::{col, leases},
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 use std::time::Duration;
 
 /// The statuses that may be pruned once old enough.
-pub const PRUNABLE: [&str; 5] = ["applied", "ignored", "stale", "failed", "parked"];
+pub const PRUNABLE: [EventStatus; 5] =
+    [EventStatus::Applied, EventStatus::Ignored, EventStatus::Stale, EventStatus::Failed, EventStatus::Parked];
 /// Rows deleted per transaction, and the pause after each: on SQLite the one
 /// connection is the webhook's too, so batches stay small and leave it gaps.
 fn batch(backend: DbBackend) -> (i64, Duration) {
@@ -54,7 +55,7 @@ pub async fn prune(db: &DatabaseConnection, cutoff: Micros, dry_run: bool) -> Re
                 .query_one_raw(stmt(
                     backend,
                     "SELECT COUNT(*) AS n FROM inbox_events WHERE status = ? AND received_at < ?",
-                    [status.into(), cutoff.0.into()],
+                    [status.as_str().into(), cutoff.0.into()],
                 ))
                 .await?;
             row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64
@@ -69,7 +70,7 @@ pub async fn prune(db: &DatabaseConnection, cutoff: Micros, dry_run: bool) -> Re
                         backend,
                         "DELETE FROM inbox_events WHERE seq IN (SELECT seq FROM inbox_events \
                          WHERE status = ? AND received_at < ? ORDER BY seq LIMIT ?)",
-                        [status.into(), cutoff.0.into(), batch_rows.into()],
+                        [status.as_str().into(), cutoff.0.into(), batch_rows.into()],
                     ))
                     .await?
                     .rows_affected();
@@ -82,7 +83,7 @@ pub async fn prune(db: &DatabaseConnection, cutoff: Micros, dry_run: bool) -> Re
             }
             total
         };
-        pruned.by_status.push((status, n));
+        pruned.by_status.push((status.as_str(), n));
     }
     pruned.dead_letters = if dry_run {
         let row = db
@@ -179,6 +180,6 @@ mod tests {
 
     #[test]
     fn pending_and_held_events_are_never_prunable() {
-        assert!(!PRUNABLE.contains(&"pending") && !PRUNABLE.contains(&"held"));
+        assert!(!PRUNABLE.contains(&EventStatus::Pending) && !PRUNABLE.contains(&EventStatus::Held));
     }
 }

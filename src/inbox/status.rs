@@ -1,22 +1,23 @@
 //! Reading what became of a stored event.
 use crate::{
     db::stmt,
-    domain::{EventId, Micros},
-    seats::col,
+    domain::{EventId, EventStatus, Micros},
+    seats::{col, enum_col},
 };
 use sea_orm::{ConnectionTrait, DbErr};
 
+/// A stored event as `GET /admin/events/{id}` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventStatus {
+pub struct EventRecord {
     pub id: String,
     pub event: String,
-    pub status: String,
+    pub status: EventStatus,
     pub received_at: Micros,
     pub applied_at: Option<Micros>,
     pub error: Option<String>,
 }
 
-pub async fn find(c: &impl ConnectionTrait, id: &EventId) -> Result<Option<EventStatus>, DbErr> {
+pub async fn find(c: &impl ConnectionTrait, id: &EventId) -> Result<Option<EventRecord>, DbErr> {
     let row = c
         .query_one_raw(stmt(
             c.get_database_backend(),
@@ -25,10 +26,10 @@ pub async fn find(c: &impl ConnectionTrait, id: &EventId) -> Result<Option<Event
         ))
         .await?;
     row.map(|row| {
-        Ok(EventStatus {
+        Ok(EventRecord {
             id: col(&row, "event_id")?,
             event: col(&row, "event_type")?,
-            status: col(&row, "status")?,
+            status: enum_col(&row, "status", EventStatus::parse)?,
             received_at: Micros(col(&row, "received_at")?),
             applied_at: col::<Option<i64>>(&row, "applied_at")?.map(Micros),
             error: col(&row, "error")?,

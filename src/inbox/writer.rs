@@ -3,7 +3,7 @@
 //! Deduplication is the database's: `ON CONFLICT (event_id) DO NOTHING`.
 use crate::{
     db::{Fault, chunks, classify, stmt},
-    domain::{EventId, Micros},
+    domain::{EventId, EventStatus, Micros},
     reconcile::Reconciler,
     seats::col,
 };
@@ -22,7 +22,7 @@ pub struct NewEvent {
     pub event_type: String,
     pub body: Vec<u8>,
     /// `pending` for types the reconciler acts on, `ignored` for the rest.
-    pub status: &'static str,
+    pub status: EventStatus,
     /// See `Envelope::order_key`.
     pub order_key: Option<String>,
 }
@@ -31,7 +31,8 @@ impl NewEvent {
     /// A delivered or pulled event as it is stored: `pending` when the
     /// reconciler acts on its type, else `ignored`; ordered by its payload.
     pub fn from_envelope(event_id: EventId, envelope: crate::events::Envelope, body: Vec<u8>) -> Self {
-        let status = if crate::events::is_actionable(&envelope.event) { "pending" } else { "ignored" };
+        let status =
+            if crate::events::is_actionable(&envelope.event) { EventStatus::Pending } else { EventStatus::Ignored };
         let order_key = envelope.order_key();
         Self { event_id, event_type: envelope.event, body, status, order_key }
     }
@@ -170,7 +171,7 @@ pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Re
                 event.event_type.as_str().into(),
                 event.body.clone().into(),
                 now.0.into(),
-                event.status.into(),
+                event.status.as_str().into(),
                 event.order_key.clone().into(),
             ]);
         }

@@ -5,7 +5,9 @@ use super::{
     rule,
 };
 use crate::{
-    domain::{DirectoryId, Email, EventId, Micros, OrganizationId, PlanId, PlanMode, Reason, Tier, order_key},
+    domain::{
+        DirectoryId, Email, EventId, EventStatus, Micros, OrganizationId, PlanId, PlanMode, Reason, Tier, order_key,
+    },
     events::{Command, DirectoryUserChange},
     inbox::queue,
     seats::{
@@ -31,12 +33,12 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> EventStatus {
         match self {
-            Self::Applied => "applied",
-            Self::Ignored => "ignored",
-            Self::Stale => "stale",
-            Self::Parked => "parked",
+            Self::Applied => EventStatus::Applied,
+            Self::Ignored => EventStatus::Ignored,
+            Self::Stale => EventStatus::Stale,
+            Self::Parked => EventStatus::Parked,
         }
     }
 }

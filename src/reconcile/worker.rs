@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     db::{Fault, classify},
-    domain::{EventId, Micros},
+    domain::{EventId, EventStatus, Micros},
     events::{Command, DirectoryUserChange, Envelope, translate},
     inbox::queue::{self, ClaimLimits, QueuedEvent},
     metrics::Metrics,
@@ -237,7 +237,7 @@ pub async fn step(db: &DatabaseConnection, metrics: &Metrics, limits: BatchLimit
                 Fault::OwnData if event.attempts + 1 >= MAX_ATTEMPTS => {
                     let reason = format!("the database refused this event {MAX_ATTEMPTS} times: {err}");
                     queue::fail(db, event.seq, &reason, now).await?;
-                    metrics.reconciled(kind, "failed");
+                    metrics.reconciled(kind, EventStatus::Failed.as_str());
                     tracing::warn!(event_id = %id, event = %kind, %reason, "event failed");
                     Ok(StepReport { retry_now: true, ..Default::default() })
                 }
@@ -284,12 +284,12 @@ impl From<DbErr> for BatchError {
 #[derive(Default)]
 struct Outcomes {
     settled: Vec<(i64, &'static str)>,
-    tally: Vec<(String, &'static str)>,
+    tally: Vec<(String, EventStatus)>,
 }
 
 impl Outcomes {
     fn record(&mut self, event: &QueuedEvent, outcome: &Outcome) {
-        self.settled.push((event.seq, outcome.status()));
+        self.settled.push((event.seq, outcome.status().as_str()));
         self.tally.push((event.event_type.clone(), outcome.status()));
     }
 }
@@ -314,7 +314,7 @@ async fn run_batch(
         Ok((report, outcomes)) => {
             txn.commit().await?;
             for (event_type, status) in &outcomes.tally {
-                metrics.reconciled(event_type, status);
+                metrics.reconciled(event_type, status.as_str());
             }
             if report.applied > 0 {
                 let took_ms = batch_started.elapsed().as_millis() as u64;
@@ -373,7 +373,7 @@ async fn apply_batch(
                     // Unusable as it is: final, and it changes no seat, so the run
                     // before it need not be written first.
                     queue::fail(txn, event.seq, &reason, now).await.map_err(|err| at(event, err))?;
-                    outcomes.tally.push((event.event_type.clone(), "failed"));
+                    outcomes.tally.push((event.event_type.clone(), EventStatus::Failed));
                     tracing::warn!(event_id = %event.event_id, event = %event.event_type, %reason, "event failed");
                     continue;
                 }
@@ -455,7 +455,7 @@ async fn apply_batch(
             if outcome == Outcome::Parked {
                 queue::park_from(txn, key, event.seq).await.map_err(|err| at(event, err))?;
                 if !event.parked {
-                    outcomes.tally.push((event.event_type.clone(), "parked"));
+                    outcomes.tally.push((event.event_type.clone(), EventStatus::Parked));
                     span.in_scope(|| tracing::info!(status = "parked", "event reconciled"));
                 }
                 // The rest of the group waits behind it.

@@ -4,13 +4,14 @@
 //! resumes from the last page stored, with nothing skipped or doubled.
 use super::client::{ApiError, ListPage, WorkosClient};
 use crate::{
-    db::stmt,
     domain::{EventId, Micros},
     events::{Envelope, InvalidEvent, actionable},
     inbox::{NewEvent, Stored, dead_letter, writer::insert_events},
-    seats::col,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+use entity::sync_cursor;
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, TransactionTrait, sea_query::OnConflict,
+};
 use serde_json::value::RawValue;
 
 const CURSOR: &str = "workos_events";
@@ -41,22 +42,26 @@ pub struct BackfillSummary {
     pub cursor: Option<String>,
 }
 
+// The cursor is one row by name: sea-orm's builder and the `entity` crate.
 pub async fn saved_cursor(c: &impl ConnectionTrait) -> Result<Option<String>, DbErr> {
-    c.query_one_raw(stmt(c.get_database_backend(), "SELECT cursor FROM sync_cursors WHERE name = ?", [CURSOR.into()]))
-        .await?
-        .map(|row| col::<String>(&row, "cursor"))
-        .transpose()
+    Ok(sync_cursor::Entity::find_by_id(CURSOR.to_owned()).one(c).await?.map(|row| row.cursor))
 }
 
 async fn save_cursor(c: &impl ConnectionTrait, cursor: &str) -> Result<(), DbErr> {
-    c.execute_raw(stmt(
-        c.get_database_backend(),
-        "INSERT INTO sync_cursors (name, cursor, updated_at) VALUES (?, ?, ?) \
-         ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
-        [CURSOR.into(), cursor.into(), Micros::now().0.into()],
-    ))
-    .await
-    .map(|_| ())
+    let row = sync_cursor::ActiveModel {
+        name: Set(CURSOR.to_owned()),
+        cursor: Set(cursor.to_owned()),
+        updated_at: Set(Micros::now().0),
+    };
+    sync_cursor::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(sync_cursor::Column::Name)
+                .update_columns([sync_cursor::Column::Cursor, sync_cursor::Column::UpdatedAt])
+                .to_owned(),
+        )
+        .exec(c)
+        .await
+        .map(|_| ())
 }
 
 /// Pulls every page after `since` (or the saved cursor). `progress` is called

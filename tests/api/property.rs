@@ -155,7 +155,7 @@ async fn run(
                     .unwrap()
                     .to_owned(),
                 body: d.body.clone(),
-                status: "pending",
+                status: seatsync::domain::EventStatus::Pending,
                 order_key: Some(format!("org:{org}")),
             })
             .collect();

@@ -62,7 +62,7 @@ pub async fn reconcile(events: usize, organizations: usize, database_url: Option
             event_id: EventId::parse(&format!("event_bench_{i}"))?,
             event_type: format!("dsync.user.{kind}"),
             body,
-            status: "pending",
+            status: crate::domain::EventStatus::Pending,
             order_key: Some(order_key::of_organization(&crate::domain::OrganizationId::parse(org)?)),
         });
         if batch.len() == 2_000 || i + 1 == events {
