@@ -27,6 +27,18 @@ pub struct Change<'a> {
     pub at: Micros,
 }
 
+/// The plan's newest audit row (0 when it has none).
+pub async fn last_seq(c: &impl ConnectionTrait, plan: &PlanId) -> Result<i64, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT COALESCE(MAX(seq), 0) AS seq FROM seat_audit WHERE plan_id = ?",
+            [plan.as_str().into()],
+        ))
+        .await?;
+    Ok(row.map(|r| col::<i64>(&r, "seq")).transpose()?.unwrap_or(0))
+}
+
 pub async fn record(c: &impl ConnectionTrait, change: &Change<'_>) -> Result<(), DbErr> {
     record_many(c, std::slice::from_ref(change)).await
 }

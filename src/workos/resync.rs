@@ -179,7 +179,7 @@ pub async fn resync(
     let now = Micros::now();
     let txn = db.begin().await?;
     let plan = plans::lock_by_org(&txn, org).await?.ok_or_else(|| ResyncError::NoPlan(org.to_string()))?;
-    let first_new_seq = last_audit_seq(&txn, &plan.id).await?;
+    let first_new_seq = audit::last_seq(&txn, &plan.id).await?;
     // Read under the plan's lock, before any change: replicas agree on it.
     let budget = guard::budget(&txn, &plan, &options.guard, now, true).await?;
 
@@ -232,17 +232,6 @@ pub async fn resync(
         txn.commit().await?;
     }
     Ok(report)
-}
-
-async fn last_audit_seq(c: &impl ConnectionTrait, plan: &crate::domain::PlanId) -> Result<i64, DbErr> {
-    let row = c
-        .query_one_raw(crate::db::stmt(
-            c.get_database_backend(),
-            "SELECT COALESCE(MAX(seq), 0) AS seq FROM seat_audit WHERE plan_id = ?",
-            [plan.as_str().into()],
-        ))
-        .await?;
-    Ok(row.map(|r| crate::seats::col::<i64>(&r, "seq")).transpose()?.unwrap_or(0))
 }
 
 /// Users held for `dir` but absent from its complete listing are deleted, as of
