@@ -2,6 +2,7 @@
 //! the audit trail. Every query takes `&impl ConnectionTrait`, so it runs inside
 //! or outside a transaction alike.
 pub mod audit;
+pub mod cursors;
 pub mod directory;
 pub mod leases;
 pub mod members;

@@ -4,14 +4,12 @@
 //! resumes from the last page stored, with nothing skipped or doubled.
 use super::client::{ApiError, ListPage, WorkosClient};
 use crate::{
-    domain::{EventId, Micros},
+    domain::EventId,
     events::{Envelope, InvalidEvent, actionable},
     inbox::{NewEvent, Stored, dead_letter, writer::insert_events},
+    seats::cursors,
 };
-use entity::sync_cursor;
-use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, TransactionTrait, sea_query::OnConflict,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use serde_json::value::RawValue;
 
 const CURSOR: &str = "workos_events";
@@ -42,26 +40,9 @@ pub struct BackfillSummary {
     pub cursor: Option<String>,
 }
 
-// The cursor is one row by name: sea-orm's builder and the `entity` crate.
+/// Where the pull got to (the Events API's `after`), if it ever ran.
 pub async fn saved_cursor(c: &impl ConnectionTrait) -> Result<Option<String>, DbErr> {
-    Ok(sync_cursor::Entity::find_by_id(CURSOR.to_owned()).one(c).await?.map(|row| row.cursor))
-}
-
-async fn save_cursor(c: &impl ConnectionTrait, cursor: &str) -> Result<(), DbErr> {
-    let row = sync_cursor::ActiveModel {
-        name: Set(CURSOR.to_owned()),
-        cursor: Set(cursor.to_owned()),
-        updated_at: Set(Micros::now().0),
-    };
-    sync_cursor::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(sync_cursor::Column::Name)
-                .update_columns([sync_cursor::Column::Cursor, sync_cursor::Column::UpdatedAt])
-                .to_owned(),
-        )
-        .exec(c)
-        .await
-        .map(|_| ())
+    cursors::get(c, CURSOR).await
 }
 
 /// Pulls every page after `since` (or the saved cursor). `progress` is called
@@ -116,7 +97,7 @@ pub async fn backfill(
             dead_letter::keep(&txn, body, 0, &format!("from the Events API: {why}")).await?;
         }
         if let Some(last) = &last {
-            save_cursor(&txn, last).await?;
+            cursors::put(&txn, CURSOR, last).await?;
         }
         txn.commit().await?;
         summary.invalid += invalid.len() as u64;
