@@ -5,7 +5,10 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait,
     Value,
-    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+    sqlx::{
+        Connection,
+        sqlite::{SqliteJournalMode, SqliteSynchronous},
+    },
 };
 use std::time::Duration;
 
@@ -23,6 +26,25 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
             // with sleeps (a burst beside the reconciler saw p99 of 600 ms; with
             // the queue, 12 ms). Nothing holds a transaction while it asks the
             // pool for another connection.
+            // A connection handed back still inside a transaction is closed,
+            // not reused. SQLite may roll a failed transaction back by itself
+            // (a full disk, an I/O error) while the driver still counts it
+            // open; reused, its later "commits" only release a savepoint inside
+            // a transaction that never ends. A test filled a disk and got 200s
+            // for events never stored. Closing rolls back whatever is open and
+            // the pool opens a fresh connection.
+            options.map_sqlx_sqlite_pool_opts(|pool| {
+                pool.after_release(|conn, _| {
+                    Box::pin(async move {
+                        if !conn.is_in_transaction() {
+                            return Ok(true);
+                        }
+                        // A dropped transaction's rollback is queued: run it first.
+                        conn.ping().await?;
+                        Ok(!conn.is_in_transaction())
+                    })
+                })
+            });
             options.max_connections(1).map_sqlx_sqlite_opts(|o| {
                 // WAL lets readers run beside the writer; synchronous=FULL makes a
                 // commit durable before it returns, so a 200 means "on disk".
@@ -190,31 +212,6 @@ fn refused_value(code: &str) -> bool {
         return code.starts_with("22") || code.starts_with("23") || code.starts_with("P0");
     }
     code.parse::<i32>().is_ok_and(|sqlite| matches!(sqlite & 0xff, 18 | 19 | 20 | 25))
-}
-
-/// After a transaction failed on SQLite for a reason other than the data (a
-/// full disk, an I/O error), the connection's transaction state cannot be
-/// trusted: SQLite may have rolled the transaction back by itself while the
-/// driver still counts it open, and later "commits" then only release a
-/// savepoint inside a transaction that never ends. A test filled a disk and got
-/// 200s for events that were never stored. So the connection is closed (which
-/// rolls back whatever is open) and the pool opens a fresh one.
-pub async fn recover_after_failed_transaction(db: &DatabaseConnection, err: &DbErr) {
-    if db.get_database_backend() != DbBackend::Sqlite || classify(err) == Fault::OwnData {
-        return;
-    }
-    let pool = db.get_sqlite_connection_pool();
-    match tokio::time::timeout(Duration::from_secs(5), pool.acquire()).await {
-        Ok(Ok(conn)) => {
-            if let Err(close) = conn.close().await {
-                tracing::warn!(error = %close, "could not close the SQLite connection after a failed transaction");
-            } else {
-                tracing::warn!(error = %err, "SQLite connection replaced after a failed transaction");
-            }
-        }
-        Ok(Err(acquire)) => tracing::warn!(error = %acquire, "could not take the SQLite connection to replace it"),
-        Err(_) => tracing::warn!("timed out taking the SQLite connection to replace it"),
-    }
 }
 
 #[cfg(test)]

@@ -131,17 +131,10 @@ async fn write_loop(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, reconci
 
 /// Stores a batch in one transaction; all or nothing.
 pub async fn store_batch(db: &DatabaseConnection, events: &[&NewEvent]) -> Result<Vec<Stored>, DbErr> {
-    let result = async {
-        let txn = db.begin().await?;
-        let outcomes = insert_events(&txn, events).await?;
-        txn.commit().await?;
-        Ok(outcomes)
-    }
-    .await;
-    if let Err(err) = &result {
-        crate::db::recover_after_failed_transaction(db, err).await;
-    }
-    result
+    let txn = db.begin().await?;
+    let outcomes = insert_events(&txn, events).await?;
+    txn.commit().await?;
+    Ok(outcomes)
 }
 
 /// Inserts events in the caller's transaction; an id already stored is a duplicate.

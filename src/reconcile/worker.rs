@@ -223,11 +223,6 @@ pub async fn step(db: &DatabaseConnection, metrics: &Metrics, limits: BatchLimit
         // batch again, one event at a time, finds which event it was.
         result = run_batch(db, metrics, limits, false).await;
     }
-    if let Err(BatchError { err, .. }) = &result {
-        // The batch's transaction failed: on SQLite its state is not to be
-        // trusted for the bookkeeping that follows (see `db`).
-        crate::db::recover_after_failed_transaction(db, err).await;
-    }
     match result {
         Ok(report) => Ok(report),
         Err(BatchError { event: Some(event), err, .. }) => {
