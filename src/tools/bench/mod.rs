@@ -43,15 +43,8 @@ pub async fn webhooks(bench: WebhookBench) -> anyhow::Result<()> {
     let base = match bench.url.clone() {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
-            let database_url = match &bench.database_url {
-                Some(url) => url.clone(),
-                None => {
-                    let dir = tempfile_dir()?;
-                    let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
-                    _temp = Some(TempDir(dir));
-                    url
-                }
-            };
+            let (database_url, temp) = database_or_temp(bench.database_url.clone())?;
+            _temp = temp;
             let env = [
                 ("DATABASE_URL", database_url.as_str()),
                 ("LISTEN_ADDR", "127.0.0.1:0"),
@@ -210,16 +203,7 @@ fn ms(d: Duration) -> f64 {
 /// Enforcement on a plan of `members` manual paid members with `directory`
 /// active directory users: the time of the one transaction that switches it.
 pub async fn enforcement(members: u64, directory: u64, database_url: Option<String>) -> anyhow::Result<()> {
-    let mut _temp = None;
-    let url = match database_url {
-        Some(url) => url,
-        None => {
-            let dir = tempfile_dir()?;
-            let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
-            _temp = Some(TempDir(dir));
-            url
-        }
-    };
+    let (url, _temp) = database_or_temp(database_url)?;
     let conn = db::connect(&DatabaseUrl::parse(&url).map_err(anyhow::Error::msg)?).await?;
     db::migrate(&conn).await?;
     let org = OrganizationId::parse(&format!("org_bench_{}", ulid::Ulid::new()))?;
@@ -284,8 +268,18 @@ impl Drop for TempDir {
     }
 }
 
-pub(super) fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+/// A fresh SQLite file in its own temporary folder, removed with the guard.
+pub(super) fn temp_sqlite() -> anyhow::Result<(String, TempDir)> {
     let dir = std::env::temp_dir().join(format!("seatsync-bench-{}", ulid::Ulid::new()));
     std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+    let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
+    Ok((url, TempDir(dir)))
+}
+
+/// `given`, else a temporary SQLite file (and the guard that removes it).
+pub(super) fn database_or_temp(given: Option<String>) -> anyhow::Result<(String, Option<TempDir>)> {
+    match given {
+        Some(url) => Ok((url, None)),
+        None => temp_sqlite().map(|(url, dir)| (url, Some(dir))),
+    }
 }

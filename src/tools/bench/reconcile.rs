@@ -3,7 +3,7 @@
 //! organizations that each have a plan, then the reconciler applies them all.
 //! Prints events/s overall and for the first and the last 10% of the backlog,
 //! which shows whether a claim slows down with the backlog.
-use super::{TempDir, tempfile_dir};
+use super::{TempDir, temp_sqlite};
 use crate::{
     config::DatabaseUrl,
     db,
@@ -144,9 +144,8 @@ impl FreshDatabase {
             }
             Some(url) => Ok(Self { url, _dir: None, pg: None }),
             None => {
-                let dir = tempfile_dir()?;
-                let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
-                Ok(Self { url, _dir: Some(TempDir(dir)), pg: None })
+                let (url, dir) = temp_sqlite()?;
+                Ok(Self { url, _dir: Some(dir), pg: None })
             }
         }
     }

@@ -4,7 +4,7 @@
 //! Every minute it prints resident memory and open file descriptors, which
 //! must stay flat after the first minute (figures are for the whole process,
 //! load generator included).
-use super::{TempDir, tempfile_dir};
+use super::database_or_temp;
 use crate::{
     config::{Secret, Settings},
     domain::OrganizationId,
@@ -70,16 +70,7 @@ fn footprint() -> (u64, usize) {
 }
 
 pub async fn soak(secs: u64, database_url: Option<String>) -> anyhow::Result<()> {
-    let mut _temp = None;
-    let database_url = match database_url {
-        Some(url) => url,
-        None => {
-            let dir = tempfile_dir()?;
-            let url = format!("sqlite://{}?mode=rwc", dir.join("soak.db").display());
-            _temp = Some(TempDir(dir));
-            url
-        }
-    };
+    let (database_url, _temp) = database_or_temp(database_url)?;
     let fake = HttpServer::new(|| App::new().default_service(web::to(fake_workos)))
         .workers(1)
         .disable_signals()
