@@ -256,6 +256,19 @@ function holdSection(base, plan) {
   );
 }
 
+/** A paged list (`data` and `next`): rows into `body`, and "More" while there are more. */
+async function pages(path, params, body, more, row) {
+  const load = async (after) => {
+    const query = new URLSearchParams({ limit: "100", ...params });
+    if (after) query.set("after", after);
+    const page = await api("GET", `${path}?${query}`);
+    body.append(...page.data.map(row));
+    more.hidden = !page.next;
+    more.onclick = () => load(page.next).catch(failed);
+  };
+  await load(null);
+}
+
 async function showPreview(base) {
   const preview = await api("GET", `${base}/preview`);
   const list = (id, emails) =>
@@ -294,20 +307,10 @@ async function showMembers(base, filters) {
     el("table", { id: "members" }, el("thead", {}, el("tr", {}, el("th", {}, "Email"), el("th", {}, "Tier"), el("th", {}, "Source"), el("th", {}, "Updated"))), body),
     more,
   );
-  const load = async (after) => {
-    const query = new URLSearchParams({ limit: "100" });
-    for (const [key, value] of Object.entries(filters)) if (value) query.set(key, value);
-    if (after) query.set("after", after);
-    const page = await api("GET", `${base}/members?${query}`);
-    body.append(
-      ...page.data.map((m) =>
-        el("tr", {}, el("td", { class: "email" }, m.email), el("td", {}, el("span", { class: `badge ${m.tier}` }, m.tier)), el("td", {}, m.source), el("td", { class: "muted" }, when(m.updated_at))),
-      ),
-    );
-    more.hidden = !page.next;
-    more.onclick = () => load(page.next).catch(failed);
-  };
-  await load(null);
+  const params = Object.fromEntries(Object.entries(filters).filter(([, value]) => value));
+  await pages(`${base}/members`, params, body, more, (m) =>
+    el("tr", {}, el("td", { class: "email" }, m.email), el("td", {}, el("span", { class: `badge ${m.tier}` }, m.tier)), el("td", {}, m.source), el("td", { class: "muted" }, when(m.updated_at))),
+  );
 }
 
 async function showAudit(base) {
@@ -324,29 +327,19 @@ async function showAudit(base) {
     ),
     more,
   );
-  const load = async (after) => {
-    const query = new URLSearchParams({ limit: "100" });
-    if (after) query.set("after", after);
-    const page = await api("GET", `${base}/audit?${query}`);
-    body.append(
-      ...page.data.map((entry) =>
-        el(
-          "tr",
-          { "data-seq": entry.seq },
-          el("td", { class: "num" }, entry.seq),
-          el("td", {}, when(entry.at)),
-          el("td", { class: "email" }, entry.email),
-          el("td", {}, entry.from ?? "—"),
-          el("td", {}, entry.to),
-          el("td", {}, entry.reason),
-          el("td", { class: "mono" }, entry.event_id ?? "—"),
-        ),
-      ),
-    );
-    more.hidden = !page.next;
-    more.onclick = () => load(page.next).catch(failed);
-  };
-  await load(null);
+  await pages(`${base}/audit`, {}, body, more, (entry) =>
+    el(
+      "tr",
+      { "data-seq": entry.seq },
+      el("td", { class: "num" }, entry.seq),
+      el("td", {}, when(entry.at)),
+      el("td", { class: "email" }, entry.email),
+      el("td", {}, entry.from ?? "—"),
+      el("td", {}, entry.to),
+      el("td", {}, entry.reason),
+      el("td", { class: "mono" }, entry.event_id ?? "—"),
+    ),
+  );
 }
 
 /** Paid seats after each audit entry: +1 into paid, -1 out of it. */
