@@ -102,7 +102,9 @@ impl ResponseError for ScimSetupError {
             ScimSetupError::Plan(err) => err.status_code(),
             ScimSetupError::NotConfigured => StatusCode::CONFLICT,
             ScimSetupError::Refused(_) => StatusCode::BAD_GATEWAY,
-            ScimSetupError::Unavailable(_) | ScimSetupError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ScimSetupError::Unavailable(_) | ScimSetupError::Busy | ScimSetupError::TimedOut => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -112,7 +114,9 @@ impl ResponseError for ScimSetupError {
             ScimSetupError::NotConfigured => ("workos_not_configured", self.to_string()),
             // WorkOS's own words; our key is never part of them.
             ScimSetupError::Refused(err) => ("workos_error", err.to_string()),
-            ScimSetupError::Unavailable(_) | ScimSetupError::Busy => ("workos_unavailable", self.to_string()),
+            ScimSetupError::Unavailable(_) | ScimSetupError::Busy | ScimSetupError::TimedOut => {
+                ("workos_unavailable", self.to_string())
+            }
         };
         if !matches!(self, ScimSetupError::NotConfigured) {
             log_chain("SCIM setup failed", self);

@@ -24,6 +24,8 @@ pub enum ScimSetupError {
     Unavailable(#[source] ApiError),
     #[error("another SCIM setup of this plan is still running; retry in a moment")]
     Busy,
+    #[error("WorkOS did not finish setting up the organization in time; retry")]
+    TimedOut,
 }
 
 impl From<ApiError> for ScimSetupError {
@@ -114,7 +116,7 @@ async fn organization_for(
     // Bounded well inside the lease, so no other caller can take it meanwhile.
     let result = match tokio::time::timeout(SETUP_WITHIN, create_and_attach(db, client, plan)).await {
         Ok(result) => result,
-        Err(_) => Err(ScimSetupError::Busy),
+        Err(_) => Err(ScimSetupError::TimedOut),
     };
     // The lease is done with either way; a failure lets the next click retry.
     if let Err(err) = leases::forget(db, &lease, &owner).await {
