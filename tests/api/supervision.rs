@@ -1,6 +1,8 @@
 //! A background task that dies takes the server down with its cause, instead
 //! of leaving it half alive (answering, applying nothing). The faults are
-//! injected with the `test-faults` feature (src/faults.rs).
+//! injected with the `test-faults` feature (src/faults.rs). `stopped` returns
+//! only once the HTTP server itself has ended. (Probing the freed port would
+//! not show it: another test's server may have been given the same port.)
 use crate::both_stores;
 use crate::helpers::*;
 
@@ -13,7 +15,6 @@ async fn a_dead_inbox_writer_stops_the_server_with_its_cause(store: Store) {
     let err = app.stopped().await.expect_err("the server reports the dead task");
     assert!(err.to_string().contains("inbox writer"), "{err}");
     assert!(err.to_string().contains("test fault"), "{err}");
-    assert!(app.client.get(app.url("/healthz")).send().await.is_err(), "the server still answers");
 }
 
 async fn a_dead_reconciler_stops_the_server_with_its_cause(store: Store) {
@@ -22,7 +23,6 @@ async fn a_dead_reconciler_stops_the_server_with_its_cause(store: Store) {
     app.user("event_a", "created", "directory_user_a", "ann@example.com", "active", &at(1)).await;
     let err = app.stopped().await.expect_err("the server reports the dead task");
     assert!(err.to_string().contains("reconciler"), "{err}");
-    assert!(app.client.get(app.url("/healthz")).send().await.is_err(), "the server still answers");
 }
 
 both_stores!(a_dead_inbox_writer_stops_the_server_with_its_cause, a_dead_reconciler_stops_the_server_with_its_cause);
