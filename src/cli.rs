@@ -1,7 +1,7 @@
 //! The `seatsync` command line.
 use crate::{
     config::Settings,
-    db, plans,
+    db, operator,
     startup::Application,
     telemetry,
     tools::{bench, replay, sign},
@@ -397,33 +397,33 @@ async fn plans_command(
     use serde_json::{json, to_value};
     Ok(match command {
         PlansCommand::Create { name, organization, test_mode_max_users } => to_value(
-            plans::create(
+            operator::create(
                 conn,
-                plans::NewPlan { name, organization_id: organization, test_mode_max_users },
+                operator::NewPlan { name, organization_id: organization, test_mode_max_users },
                 settings.test_mode_max_users,
             )
             .await?,
         )?,
-        PlansCommand::List => json!({ "data": plans::list(conn).await? }),
-        PlansCommand::Show { plan_id } => to_value(plans::show(conn, &plan_id).await?)?,
+        PlansCommand::List => json!({ "data": operator::list(conn).await? }),
+        PlansCommand::Show { plan_id } => to_value(operator::show(conn, &plan_id).await?)?,
         PlansCommand::Members { plan_id, after, limit, tier, source, q } => {
-            let query = plans::MembersQuery { after, limit: limit.map(|n| n.to_string()), tier, source, q };
-            to_value(plans::members(conn, &plan_id, &query).await?)?
+            let query = operator::MembersQuery { after, limit: limit.map(|n| n.to_string()), tier, source, q };
+            to_value(operator::members(conn, &plan_id, &query).await?)?
         }
         PlansCommand::SetTier { plan_id, email, tier } => {
-            to_value(plans::set_tier(conn, &plan_id, &email, &tier).await?)?
+            to_value(operator::set_tier(conn, &plan_id, &email, &tier).await?)?
         }
-        PlansCommand::Preview { plan_id } => to_value(plans::preview(conn, &plan_id).await?)?,
-        PlansCommand::Approve { plan_id } => to_value(plans::approve_hold(conn, &plan_id).await?)?,
+        PlansCommand::Preview { plan_id } => to_value(operator::preview(conn, &plan_id).await?)?,
+        PlansCommand::Approve { plan_id } => to_value(operator::approve_hold(conn, &plan_id).await?)?,
         PlansCommand::ScimSetup { plan_id, return_url } => {
             let client = settings.workos_client()?;
             let public_url = settings.public_url.as_deref();
             to_value(
-                plans::scim::scim_setup(conn, client.as_ref(), &plan_id, return_url.as_deref(), public_url).await?,
+                operator::scim::scim_setup(conn, client.as_ref(), &plan_id, return_url.as_deref(), public_url).await?,
             )?
         }
         PlansCommand::Audit { plan_id, after, limit } => {
-            to_value(plans::audit(conn, &plan_id, after.as_deref(), limit.as_deref()).await?)?
+            to_value(operator::audit(conn, &plan_id, after.as_deref(), limit.as_deref()).await?)?
         }
     })
 }

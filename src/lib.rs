@@ -1,8 +1,9 @@
 //! seatsync keeps a customer's paid plan equal to the people their identity
 //! provider has enabled. The flow, one folder a step:
 //! HTTP (`webhook/`) → verify (`webhook/signature.rs`) → inbox (`inbox/`) →
-//! translate (`events/`) → reconcile (`reconcile/`) → seats (`seats/`), with the
-//! operator surface in `admin/`, `plans/` and `cli.rs`.
+//! translate (`events/`) → reconcile (`reconcile/`) → seats (`store/`, one
+//! module per table). Operators reach it through `admin/` (HTTP routes) and
+//! `cli.rs`, which share the use cases in `operator/`.
 pub mod admin;
 pub mod cli;
 pub mod config;
@@ -13,13 +14,13 @@ pub mod faults;
 pub mod http;
 pub mod inbox;
 pub mod metrics;
+pub mod operator;
 pub mod outbound;
-pub mod plans;
 pub mod reconcile;
 pub mod retry;
-pub mod seats;
 pub mod startup;
 pub mod state;
+pub mod store;
 pub mod telemetry;
 pub mod tools;
 pub mod webhook;

@@ -1,7 +1,7 @@
-//! Plan routes: thin adapters from HTTP to `crate::plans`.
+//! Plan routes: thin adapters from HTTP to `crate::operator`.
 use crate::{
     http::error::{ErrorBody, error_response, log_chain},
-    plans::{
+    operator::{
         self, AuditPage, MemberPage, MemberView, NewPlan, PlanError, PlanView, PreviewView,
         scim::{self, ScimSetup, ScimSetupError},
     },
@@ -81,7 +81,7 @@ pub struct CreatePlan {
 #[post("/plans")]
 pub async fn create(state: web::Data<AppState>, body: web::Json<CreatePlan>) -> Result<HttpResponse, PlanError> {
     let body = body.into_inner();
-    let plan = plans::create(
+    let plan = operator::create(
         &state.db,
         NewPlan {
             name: body.name,
@@ -186,7 +186,7 @@ pub async fn scim_setup(
 )]
 #[get("/plans")]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, PlanError> {
-    Ok(HttpResponse::Ok().json(PlanList { data: plans::list(&state.db).await? }))
+    Ok(HttpResponse::Ok().json(PlanList { data: operator::list(&state.db).await? }))
 }
 
 #[utoipa::path(
@@ -202,7 +202,7 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, PlanError>
 )]
 #[get("/plans/{plan_id}")]
 pub async fn show(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PlanError> {
-    Ok(HttpResponse::Ok().json(plans::show(&state.db, &path).await?))
+    Ok(HttpResponse::Ok().json(operator::show(&state.db, &path).await?))
 }
 
 /// `null` and absent are different: `Some(None)` is an explicit null.
@@ -243,12 +243,12 @@ pub async fn update(
     body: web::Json<PatchPlan>,
 ) -> Result<HttpResponse, PlanError> {
     let body = body.into_inner();
-    let changes = plans::PlanChanges {
+    let changes = operator::PlanChanges {
         name: body.name,
         test_mode_max_users: body.test_mode_max_users,
         release_limit: body.release_limit,
     };
-    Ok(HttpResponse::Ok().json(plans::update(&state.db, &path, changes).await?))
+    Ok(HttpResponse::Ok().json(operator::update(&state.db, &path, changes).await?))
 }
 
 #[utoipa::path(
@@ -265,7 +265,7 @@ pub async fn update(
 )]
 #[post("/plans/{plan_id}/hold/approve")]
 pub async fn approve_hold(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PlanError> {
-    let plan = plans::approve_hold(&state.db, &path).await?;
+    let plan = operator::approve_hold(&state.db, &path).await?;
     state.reconciler.wake();
     Ok(HttpResponse::Ok().json(plan))
 }
@@ -273,7 +273,7 @@ pub async fn approve_hold(state: web::Data<AppState>, path: web::Path<String>) -
 #[utoipa::path(
     tag = "members",
     summary = "One page of members, sorted by email",
-    params(("plan_id" = String, Path, description = "The plan's id"), plans::MembersQuery),
+    params(("plan_id" = String, Path, description = "The plan's id"), operator::MembersQuery),
     responses(
         (status = 200, description = "Members and the next cursor", body = MemberPage),
         (status = 400, description = "A bad filter or limit", body = ErrorBody),
@@ -286,9 +286,9 @@ pub async fn approve_hold(state: web::Data<AppState>, path: web::Path<String>) -
 pub async fn members(
     state: web::Data<AppState>,
     path: web::Path<String>,
-    query: web::Query<plans::MembersQuery>,
+    query: web::Query<operator::MembersQuery>,
 ) -> Result<HttpResponse, PlanError> {
-    Ok(HttpResponse::Ok().json(plans::members(&state.db, &path, &query).await?))
+    Ok(HttpResponse::Ok().json(operator::members(&state.db, &path, &query).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -319,7 +319,7 @@ pub async fn set_tier(
     body: web::Json<SetTier>,
 ) -> Result<HttpResponse, PlanError> {
     let (plan_id, email) = path.into_inner();
-    Ok(HttpResponse::Ok().json(plans::set_tier(&state.db, &plan_id, &email, &body.tier).await?))
+    Ok(HttpResponse::Ok().json(operator::set_tier(&state.db, &plan_id, &email, &body.tier).await?))
 }
 
 #[utoipa::path(
@@ -335,7 +335,7 @@ pub async fn set_tier(
 )]
 #[get("/plans/{plan_id}/preview")]
 pub async fn preview(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PlanError> {
-    Ok(HttpResponse::Ok().json(plans::preview(&state.db, &path).await?))
+    Ok(HttpResponse::Ok().json(operator::preview(&state.db, &path).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -372,7 +372,7 @@ pub async fn audit(
     path: web::Path<String>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, PlanError> {
-    let page = plans::audit(&state.db, &path, query.after.as_deref(), query.limit.as_deref()).await?;
+    let page = operator::audit(&state.db, &path, query.after.as_deref(), query.limit.as_deref()).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 

@@ -3,8 +3,8 @@
 use crate::{
     inbox::status::backlog,
     metrics::{CONTENT_TYPE, DatabaseFigures, ProcessFigures},
-    seats::plans,
     state::AppState,
+    store::plans,
 };
 use actix_web::{
     Error, HttpResponse,

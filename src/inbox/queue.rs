@@ -15,7 +15,7 @@
 use crate::{
     db::stmt,
     domain::{EventStatus, Micros, OrganizationId, order_key},
-    seats::{col, enum_col},
+    store::{col, enum_col},
 };
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
 use std::time::Duration;

@@ -7,7 +7,7 @@
 use crate::{
     db::stmt,
     domain::{EventStatus, Micros},
-    seats::{col, leases},
+    store::{col, leases},
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 use crate::{
     db::stmt,
     domain::{EventId, EventStatus, Micros},
-    seats::{col, enum_col},
+    store::{col, enum_col},
 };
 use sea_orm::{ConnectionTrait, DbErr};
 

@@ -5,7 +5,7 @@ use crate::{
     db::{Fault, chunks, classify, stmt},
     domain::{EventId, EventStatus, Micros},
     reconcile::Reconciler,
-    seats::col,
+    store::col,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait, Value};
 use std::collections::HashSet;

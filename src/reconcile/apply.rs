@@ -10,7 +10,7 @@ use crate::{
     },
     events::{Command, DirectoryUserChange},
     inbox::queue,
-    seats::{
+    store::{
         audit, directory,
         directory::{DirectoryRow, HeldUser},
         members::{self, SeatInputs},

@@ -16,7 +16,7 @@ use super::{
 use crate::{
     domain::{DirectoryUserId, Email, EventId, Micros, OrganizationId, PlanMode, Reason, Tier},
     events::DirectoryUserChange,
-    seats::{
+    store::{
         audit,
         directory::{self, HeldUser},
         members::{self, Member},

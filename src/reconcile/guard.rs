@@ -2,9 +2,8 @@
 //! its directory in a rolling window; past that, events are held until an
 //! operator approves. The limit is a pure function; the count is the audit's.
 use crate::{
-    db::stmt,
     domain::{Micros, Reason},
-    seats::{col, plans::Plan},
+    store::{audit, members, plans::Plan},
 };
 use sea_orm::{ConnectionTrait, DbErr};
 use std::time::Duration;
@@ -75,38 +74,13 @@ pub async fn budget(
     now: Micros,
     exact: bool,
 ) -> Result<Budget, DbErr> {
-    let backend = c.get_database_backend();
-    let since = now.0.saturating_sub(i64::try_from(settings.window.as_micros()).unwrap_or(i64::MAX));
-    let reasons: Vec<String> = COUNTED.iter().map(|r| format!("'{}'", r.as_str())).collect();
-    // `from_tier = 'paid' AND to_tier = 'free'` word for word: the partial index.
-    let row = c
-        .query_one_raw(stmt(
-            backend,
-            &format!(
-                "SELECT COUNT(*) AS n FROM seat_audit WHERE plan_id = ? AND at > ? \
-                 AND from_tier = 'paid' AND to_tier = 'free' AND seq > ? AND reason IN ({})",
-                reasons.join(", ")
-            ),
-            [plan.id.as_str().into(), since.into(), plan.release_floor.into()],
-        ))
-        .await?;
-    let used = row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64;
+    let since = Micros(now.0.saturating_sub(i64::try_from(settings.window.as_micros()).unwrap_or(i64::MAX)));
+    let used = audit::released_since(c, &plan.id, since, plan.release_floor, &COUNTED).await?;
     let depends_on_paid = plan.release_limit.is_none() && settings.percent > 0;
     if depends_on_paid && !exact {
         return Ok(Budget { limit: Some(settings.min), used, exact: false });
     }
-    let paid = if depends_on_paid {
-        let row = c
-            .query_one_raw(stmt(
-                backend,
-                "SELECT COUNT(*) AS n FROM members WHERE plan_id = ? AND tier = 'paid'",
-                [plan.id.as_str().into()],
-            ))
-            .await?;
-        row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64
-    } else {
-        0
-    };
+    let paid = if depends_on_paid { members::paid_count(c, &plan.id).await? } else { 0 };
     Ok(Budget { limit: limit(plan.release_limit, settings, paid + used), used, exact: true })
 }
 

@@ -19,7 +19,7 @@ use crate::{
     events::{Command, DirectoryUserChange, Envelope, translate},
     inbox::queue::{self, ClaimLimits, QueuedEvent},
     metrics::Metrics,
-    seats::plans::{self, Plan},
+    store::plans::{self, Plan},
 };
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
 use std::{

@@ -7,7 +7,7 @@ use crate::{
     domain::EventId,
     events::{Envelope, InvalidEvent, actionable},
     inbox::{NewEvent, Stored, dead_letter, writer::insert_events},
-    seats::cursors,
+    store::cursors,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use serde_json::value::RawValue;

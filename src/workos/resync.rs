@@ -11,7 +11,7 @@ use crate::{
         apply::change_user,
         guard::{self, GuardSettings},
     },
-    seats::{
+    store::{
         audit::{self, AuditEntry},
         directory, plans,
     },

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::{
     reconcile::{Reconciler, guard::GuardSettings},
-    seats::plans,
+    store::plans,
 };
 use sea_orm::DatabaseConnection;
 use std::time::Duration;

@@ -183,7 +183,7 @@ async fn a_kill_during_a_large_enforcement_switch_leaves_all_or_nothing(store: S
     use seatsync::{
         db,
         domain::{OrganizationId, PlanId},
-        seats::plans::{self, Plan},
+        store::plans::{self, Plan},
     };
     const MEMBERS: u64 = 100_000;
     let database = TestDatabase::create(store).await;

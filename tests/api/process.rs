@@ -241,14 +241,14 @@ async fn reconciler_killed_mid_way(store: Store) {
         assert!(std::time::Instant::now() < deadline, "events still pending after restart");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let members = seatsync::plans::members(&conn, &plan_id, &all_members()).await.unwrap().data;
+    let members = seatsync::operator::members(&conn, &plan_id, &all_members()).await.unwrap().data;
     assert_eq!(members.len(), 40);
     for m in &members {
         let i: u32 = m.email[4..6].parse().unwrap();
         let expected = if i.is_multiple_of(4) { ("free", "manual") } else { ("paid", "directory") };
         assert_eq!((m.tier.as_str(), m.source.as_str()), expected, "{}", m.email);
     }
-    let shown = seatsync::plans::show(&conn, &plan_id).await.unwrap();
+    let shown = seatsync::operator::show(&conn, &plan_id).await.unwrap();
     assert_eq!((shown.mode.as_str(), shown.active_directory_users), ("enforced", 30));
     assert_nothing_applied_twice(&conn).await;
     signal(&child, "TERM");
@@ -290,11 +290,11 @@ async fn two_processes_on_one_database(store: Store) {
     let (events, expected) = crate::replicas::story();
     let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
     // Fifteen of thirty leave: past the release guard's default, which is tested apart.
-    let no_guard = seatsync::plans::PlanChanges { release_limit: Some(Some(0)), ..Default::default() };
-    seatsync::plans::update(&conn, &plan_id, no_guard).await.unwrap();
+    let no_guard = seatsync::operator::PlanChanges { release_limit: Some(Some(0)), ..Default::default() };
+    seatsync::operator::update(&conn, &plan_id, no_guard).await.unwrap();
     // Everyone is a manual free member first, so late creations have a seat to show.
     for (email, _, _) in &expected {
-        seatsync::plans::set_tier(&conn, &plan_id, email, "free").await.unwrap();
+        seatsync::operator::set_tier(&conn, &plan_id, email, "free").await.unwrap();
     }
     let (mut first, port_a) = start_server(&env);
     let (mut second, port_b) = start_server(&env);
@@ -321,7 +321,7 @@ async fn two_processes_on_one_database(store: Store) {
         assert!(std::time::Instant::now() < deadline, "events still pending");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let members: Vec<(String, String, String)> = seatsync::plans::members(&conn, &plan_id, &all_members())
+    let members: Vec<(String, String, String)> = seatsync::operator::members(&conn, &plan_id, &all_members())
         .await
         .unwrap()
         .data
@@ -329,7 +329,7 @@ async fn two_processes_on_one_database(store: Store) {
         .map(|m| (m.email, m.tier, m.source))
         .collect();
     assert_eq!(members, expected);
-    let shown = seatsync::plans::show(&conn, &plan_id).await.unwrap();
+    let shown = seatsync::operator::show(&conn, &plan_id).await.unwrap();
     assert_eq!((shown.mode.as_str(), shown.active_directory_users), ("enforced", 15));
     assert_nothing_applied_twice(&conn).await;
     for child in [&mut first, &mut second] {
@@ -413,8 +413,8 @@ async fn held_events_survive_a_kill(store: Store) {
     let env = env_for(&db);
     let plan_id = create_plan_with_cli(&env).await;
     let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
-    let one = seatsync::plans::PlanChanges { release_limit: Some(Some(1)), ..Default::default() };
-    seatsync::plans::update(&conn, &plan_id, one).await.unwrap();
+    let one = seatsync::operator::PlanChanges { release_limit: Some(Some(1)), ..Default::default() };
+    seatsync::operator::update(&conn, &plan_id, one).await.unwrap();
     let (mut child, port) = start_server(&env);
     let client = seatsync::outbound::client();
     let base = format!("http://127.0.0.1:{port}");
@@ -468,7 +468,7 @@ async fn held_events_survive_a_kill(store: Store) {
     assert_eq!(status(base.clone(), "event_updated0").await, "applied");
     assert_eq!(status(base.clone(), "event_updated1").await, "held");
     assert_eq!(status(base.clone(), "event_updated2").await, "held");
-    let plan = seatsync::plans::show(&conn, &plan_id).await.unwrap();
+    let plan = seatsync::operator::show(&conn, &plan_id).await.unwrap();
     let hold = plan.hold.expect("the hold survives the restart");
     assert_eq!((hold.held_events, hold.would_release.len()), (2, 2));
     let approved = client
@@ -483,7 +483,7 @@ async fn held_events_survive_a_kill(store: Store) {
         assert!(std::time::Instant::now() < deadline, "approved events were not applied");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(seatsync::plans::show(&conn, &plan_id).await.unwrap().paid_seats, 9);
+    assert_eq!(seatsync::operator::show(&conn, &plan_id).await.unwrap().paid_seats, 9);
     assert_nothing_applied_twice(&conn).await;
     signal(&child, "TERM");
     wait_exit(&mut child, Duration::from_secs(20));
@@ -532,6 +532,6 @@ fn serve_warns_about_each_secret_still_set_to_its_development_value() {
     assert_eq!(warned, vec!["WORKOS_WEBHOOK_SECRET", "ADMIN_TOKEN"]);
 }
 
-fn all_members() -> seatsync::plans::MembersQuery {
-    seatsync::plans::MembersQuery { limit: Some("1000".into()), ..Default::default() }
+fn all_members() -> seatsync::operator::MembersQuery {
+    seatsync::operator::MembersQuery { limit: Some("1000".into()), ..Default::default() }
 }

@@ -14,7 +14,7 @@ use seatsync::{
     domain::EventId,
     inbox::{NewEvent, writer::store_batch},
     metrics::Metrics,
-    plans::{self, NewPlan},
+    operator::{self, NewPlan},
     reconcile,
 };
 use serde_json::json;
@@ -115,7 +115,7 @@ async fn run(
     deliveries: Vec<Delivery>,
     shuffle: bool,
 ) -> (Seats, String) {
-    let plan = plans::create(
+    let plan = operator::create(
         db,
         NewPlan {
             name: org.to_owned(),
@@ -127,12 +127,12 @@ async fn run(
     .await
     .unwrap();
     // Users may flap many times here; the release guard is tested on its own.
-    let no_guard = plans::PlanChanges { release_limit: Some(Some(0)), ..Default::default() };
-    plans::update(db, &plan.id, no_guard).await.unwrap();
+    let no_guard = operator::PlanChanges { release_limit: Some(Some(0)), ..Default::default() };
+    operator::update(db, &plan.id, no_guard).await.unwrap();
     for (user, paid) in &case.manual {
-        plans::set_tier(db, &plan.id, &email(*user, false), if *paid { "paid" } else { "free" }).await.unwrap();
+        operator::set_tier(db, &plan.id, &email(*user, false), if *paid { "paid" } else { "free" }).await.unwrap();
     }
-    plans::set_tier(db, &plan.id, "outsider@example.com", "paid").await.unwrap();
+    operator::set_tier(db, &plan.id, "outsider@example.com", "paid").await.unwrap();
 
     let mut sends: Vec<(u32, &Delivery)> = Vec::new();
     for (i, d) in deliveries.iter().enumerate() {
@@ -162,10 +162,10 @@ async fn run(
         store_batch(db, &events.iter().collect::<Vec<_>>()).await.unwrap();
         reconcile::drain(db, &metrics).await.unwrap();
     }
-    let seats = plans::members(
+    let seats = operator::members(
         db,
         &plan.id,
-        &seatsync::plans::MembersQuery { limit: Some("1000".into()), ..Default::default() },
+        &seatsync::operator::MembersQuery { limit: Some("1000".into()), ..Default::default() },
     )
     .await
     .unwrap()
@@ -173,7 +173,7 @@ async fn run(
     .into_iter()
     .map(|m| (m.email, (m.tier, m.source)))
     .collect();
-    (seats, plans::show(db, &plan.id).await.unwrap().mode)
+    (seats, operator::show(db, &plan.id).await.unwrap().mode)
 }
 
 fn compare(actual: &Seats, model: &Seats) -> Result<(), String> {

@@ -10,7 +10,7 @@ use seatsync::{
     db,
     domain::{Micros, OrganizationId, PlanId, PlanMode, Seat, Source, Tier},
     reconcile::{enforcement, rule},
-    seats::plans::{self, Plan},
+    store::plans::{self, Plan},
 };
 use std::collections::BTreeMap;
 

@@ -11,15 +11,21 @@ pub use soak::soak;
 use crate::{
     config::{DatabaseUrl, Settings},
     db,
-    domain::{EventId, Micros, OrganizationId, PlanId},
+    domain::{
+        DirectoryId, DirectoryUserId, Email, EventId, Micros, OrganizationId, PlanId, Seat, Source, Tier, UserState,
+    },
     reconcile::enforcement,
-    seats::plans::{self, Plan},
     startup::Application,
+    store::{
+        directory::{self, HeldUser},
+        members::{self, Member},
+        plans::{self, Plan},
+    },
     webhook::signature,
 };
 use anyhow::Context;
 pub use reconcile::reconcile;
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::TransactionTrait;
 use std::time::{Duration, Instant};
 
 pub struct WebhookBench {
@@ -55,12 +61,12 @@ pub async fn webhooks(bench: WebhookBench) -> anyhow::Result<()> {
             let app = Application::build(&settings, false).await?;
             // A plan for the events' organization, so they are applied, not parked,
             // as in an initial sync: enforcement starts at the eleventh user.
-            let new_plan = crate::plans::NewPlan {
+            let new_plan = crate::operator::NewPlan {
                 name: "bench".into(),
                 organization_id: Some(org.clone()),
                 test_mode_max_users: None,
             };
-            crate::plans::create(&app.db(), new_plan, 10).await?;
+            crate::operator::create(&app.db(), new_plan, 10).await?;
             local_db = Some(app.db());
             let base = format!("http://127.0.0.1:{}", app.port());
             let handle = app.server_handle();
@@ -210,33 +216,31 @@ pub async fn enforcement(members: u64, directory: u64, database_url: Option<Stri
     let plan = Plan::new(PlanId::generate(), "bench".into(), Some(org.clone()), 10);
     plans::insert(&conn, &plan).await?;
     let fill = Instant::now();
-    let backend = conn.get_database_backend();
     let txn = conn.begin().await?;
-    for start in (0..members).step_by(500) {
-        let end = (start + 500).min(members);
-        let mut sql =
-            String::from("INSERT INTO members (plan_id, email, tier, source, directory_user_id, updated_at) VALUES ");
-        let mut values = Vec::new();
-        for i in start..end {
-            sql.push_str(if i == start {
-                "(?, ?, 'paid', 'manual', NULL, 0)"
-            } else {
-                ", (?, ?, 'paid', 'manual', NULL, 0)"
-            });
-            values.push(plan.id.as_str().into());
-            values.push(format!("member{i}@example.com").into());
-        }
-        txn.execute_raw(db::stmt(backend, &sql, values)).await?;
-    }
-    for i in 0..directory {
-        txn.execute_raw(db::stmt(
-            backend,
-            "INSERT INTO directory_users (id, directory_id, organization_id, email, state, updated_at, deleted, active) \
-             VALUES (?, 'directory_bench', ?, ?, 'active', 0, ?, ?)",
-            [format!("directory_user_{org}_{i}").into(), org.as_str().into(), format!("member{i}@example.com").into(), false.into(), true.into()],
-        ))
-        .await?;
-    }
+    let seated: Vec<Member> = (0..members)
+        .map(|i| Member {
+            email: format!("member{i}@example.com"),
+            seat: Seat { tier: Tier::Paid, source: Source::Manual },
+            directory_user_id: None,
+            updated_at: Micros(0),
+        })
+        .collect();
+    members::put_many(&txn, &plan.id, &seated.iter().collect::<Vec<_>>()).await?;
+    let directory_id = DirectoryId::parse("directory_bench")?;
+    let users = (0..directory)
+        .map(|i| {
+            Ok(HeldUser {
+                id: DirectoryUserId::parse(&format!("directory_user_{org}_{i}"))?,
+                directory: directory_id.clone(),
+                organization: org.clone(),
+                email: Email::parse(&format!("member{i}@example.com"))?,
+                state: UserState::Active,
+                updated_at: Micros(0),
+                deleted: false,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    directory::upsert_users(&txn, &users.iter().collect::<Vec<_>>(), Micros::now()).await?;
     txn.commit().await?;
     let filled = fill.elapsed();
 

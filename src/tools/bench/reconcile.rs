@@ -10,7 +10,7 @@ use crate::{
     domain::{EventId, order_key},
     inbox::{NewEvent, writer::insert_events},
     metrics::Metrics,
-    plans::{self, NewPlan},
+    operator::{self, NewPlan},
     reconcile::worker::{self, BatchLimits},
 };
 use sea_orm::{ConnectionTrait, Database, TransactionTrait};
@@ -25,11 +25,11 @@ pub async fn reconcile(events: usize, organizations: usize, database_url: Option
     let orgs: Vec<String> = (0..organizations).map(|o| format!("org_bench{run}{o}")).collect();
     for org in &orgs {
         let plan = NewPlan { name: "bench".into(), organization_id: Some(org.clone()), test_mode_max_users: None };
-        let plan = plans::create(&conn, plan, 10).await?;
+        let plan = operator::create(&conn, plan, 10).await?;
         // Every fifth event is a deactivation: past the release guard's default.
         // The guard would hold them (as it should); this measures applying.
-        let no_guard = plans::PlanChanges { release_limit: Some(Some(0)), ..Default::default() };
-        plans::update(&conn, &plan.id, no_guard).await?;
+        let no_guard = operator::PlanChanges { release_limit: Some(Some(0)), ..Default::default() };
+        operator::update(&conn, &plan.id, no_guard).await?;
     }
 
     // Round-robin over organizations, as deliveries from several companies

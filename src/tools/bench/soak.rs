@@ -89,12 +89,12 @@ pub async fn soak(secs: u64, database_url: Option<String>) -> anyhow::Result<()>
     let settings = Settings::from_lookup(|name| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))?;
     let app = Application::build(&settings, false).await?;
     let db = app.db();
-    let new_plan = crate::plans::NewPlan {
+    let new_plan = crate::operator::NewPlan {
         name: "soak".into(),
         organization_id: Some(ORG.into()),
         test_mode_max_users: Some(1_000_000),
     };
-    let plan = crate::plans::create(&db, new_plan, 10).await?.id;
+    let plan = crate::operator::create(&db, new_plan, 10).await?.id;
     let base = format!("http://127.0.0.1:{}", app.port());
     let handle = app.server_handle();
     let server = tokio::spawn(app.run_until_stopped());

@@ -1,8 +1,12 @@
 //! Members of a plan, keyed by (plan, lower-cased email).
-use super::{col, enum_col};
+use super::{
+    col,
+    directory::{ACTIVE_ELSEWHERE, ACTIVE_EMAILS, IN_DIRECTORY},
+    enum_col, organization_value,
+};
 use crate::{
     db::{bytewise, chunks, stmt},
-    domain::{Email, Micros, OrganizationId, PlanId, Seat, Source, Tier},
+    domain::{DirectoryId, Email, Micros, OrganizationId, PlanId, Seat, Source, Tier},
 };
 use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
 
@@ -212,4 +216,168 @@ pub async fn put_many(c: &impl ConnectionTrait, plan: &PlanId, members: &[&Membe
         c.execute_raw(stmt(c.get_database_backend(), &sql, values)).await?;
     }
     Ok(())
+}
+
+/// The enforcement switch on the seats, set-based (no per-member round trips:
+/// 100,000 members switch in a handful of statements): every active directory
+/// user of the organization paid and the directory's, everyone else free and
+/// manual. `reconcile::rule::target_seat` in SQL; `tests/api/rule_sql.rs` checks
+/// the two agree member by member.
+pub async fn enforce(
+    c: &impl ConnectionTrait,
+    plan: &PlanId,
+    org: Option<&OrganizationId>,
+    now: Micros,
+) -> Result<(), DbErr> {
+    let backend = c.get_database_backend();
+    let (plan, org, now): (Value, Value, Value) = (plan.as_str().into(), organization_value(org), now.0.into());
+    let yes: Value = true.into();
+    let min_id = bytewise(backend, "u.id");
+    c.execute_raw(stmt(
+        backend,
+        &format!(
+            "UPDATE members SET tier = 'free', source = 'manual', updated_at = ? \
+             WHERE plan_id = ? AND (tier <> 'free' OR source <> 'manual') AND email NOT IN ({ACTIVE_EMAILS})"
+        ),
+        [now.clone(), plan.clone(), org.clone(), yes.clone()],
+    ))
+    .await?;
+    c.execute_raw(stmt(
+        backend,
+        &format!(
+            "UPDATE members SET tier = 'paid', source = 'directory', updated_at = ?, \
+               directory_user_id = (SELECT MIN({min_id}) FROM directory_users u \
+                 WHERE u.organization_id = ? AND u.active = ? AND u.email = members.email) \
+             WHERE plan_id = ? AND (tier <> 'paid' OR source <> 'directory') AND email IN ({ACTIVE_EMAILS})"
+        ),
+        [now.clone(), org.clone(), yes.clone(), plan.clone(), org.clone(), yes.clone()],
+    ))
+    .await?;
+    c.execute_raw(stmt(
+        backend,
+        &format!(
+            "INSERT INTO members (plan_id, email, tier, source, directory_user_id, updated_at) \
+             SELECT ?, u.email, 'paid', 'directory', MIN({min_id}), ? FROM directory_users u \
+             WHERE u.organization_id = ? AND u.active = ? \
+               AND NOT EXISTS (SELECT 1 FROM members m WHERE m.plan_id = ? AND m.email = u.email) \
+             GROUP BY u.email"
+        ),
+        [plan.clone(), now, org, yes, plan],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// `dsync.deleted` on the seats: a member the directory stood behind keeps the
+/// seat, turned manual, unless the same person is active in another live
+/// directory of the organization, which then stands behind it.
+pub async fn release_directory(
+    c: &impl ConnectionTrait,
+    plan: &PlanId,
+    org: Option<&OrganizationId>,
+    dir: &DirectoryId,
+    now: Micros,
+) -> Result<(), DbErr> {
+    let backend = c.get_database_backend();
+    let (plan, org, dir, now): (Value, Value, Value, Value) =
+        (plan.as_str().into(), organization_value(org), dir.as_str().into(), now.0.into());
+    let (no, yes): (Value, Value) = (false.into(), true.into());
+    let on_members = |sql: &str| sql.replace("m.email", "members.email");
+    c.execute_raw(stmt(
+        backend,
+        &format!(
+            "UPDATE members SET source = 'manual', directory_user_id = NULL, updated_at = ? \
+             WHERE plan_id = ? AND {} AND NOT {}",
+            on_members(IN_DIRECTORY),
+            on_members(ACTIVE_ELSEWHERE)
+        ),
+        [now.clone(), plan.clone(), dir.clone(), no, org.clone(), dir.clone(), yes.clone()],
+    ))
+    .await?;
+    // Seats the person keeps through another directory now point at that user.
+    c.execute_raw(stmt(
+        backend,
+        &format!(
+            "UPDATE members SET updated_at = ?, directory_user_id = (SELECT MIN({min_id}) FROM directory_users w \
+               WHERE w.organization_id = ? AND w.directory_id <> ? AND w.active = ? AND w.email = members.email) \
+             WHERE plan_id = ? AND directory_user_id IN (SELECT id FROM directory_users WHERE directory_id = ?) \
+               AND {}",
+            on_members(ACTIVE_ELSEWHERE),
+            min_id = bytewise(backend, "w.id")
+        ),
+        [now, org.clone(), dir.clone(), yes.clone(), plan, dir.clone(), org, dir, yes],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// What the enforcement switch would do if it started now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Preview {
+    pub to_paid: Vec<String>,
+    pub to_free: Vec<String>,
+    pub unchanged_paid: u64,
+    pub unchanged_free: u64,
+}
+
+/// The switch's sets (as `enforce` and `audit::record_enforcement` select
+/// them), read instead of written.
+pub async fn preview(c: &impl ConnectionTrait, plan: &PlanId, org: Option<&OrganizationId>) -> Result<Preview, DbErr> {
+    let backend = c.get_database_backend();
+    let (plan, org, yes): (Value, Value, Value) = (plan.as_str().into(), organization_value(org), true.into());
+    let emails = |rows: Vec<QueryResult>| -> Result<Vec<String>, DbErr> {
+        rows.iter().map(|r| col::<String>(r, "email")).collect()
+    };
+    let to_paid = emails(
+        c.query_all_raw(stmt(
+            backend,
+            "SELECT a.email AS email FROM (SELECT DISTINCT email FROM directory_users \
+               WHERE organization_id = ? AND active = ?) a \
+             LEFT JOIN members m ON m.plan_id = ? AND m.email = a.email \
+             WHERE m.tier IS NULL OR m.tier <> 'paid' ORDER BY a.email",
+            [org.clone(), yes.clone(), plan.clone()],
+        ))
+        .await?,
+    )?;
+    let to_free = emails(
+        c.query_all_raw(stmt(
+            backend,
+            &format!(
+                "SELECT m.email AS email FROM members m WHERE m.plan_id = ? AND m.tier = 'paid' \
+                 AND m.email NOT IN ({ACTIVE_EMAILS}) ORDER BY m.email"
+            ),
+            [plan.clone(), org.clone(), yes.clone()],
+        ))
+        .await?,
+    )?;
+    let counts = c
+        .query_one_raw(stmt(
+            backend,
+            &format!(
+                "SELECT \
+                   (SELECT COUNT(*) FROM members m WHERE m.plan_id = ? AND m.tier = 'paid' AND m.email IN ({ACTIVE_EMAILS})) AS paid, \
+                   (SELECT COUNT(*) FROM members m WHERE m.plan_id = ? AND m.tier = 'free' AND m.email NOT IN ({ACTIVE_EMAILS})) AS free"
+            ),
+            [plan.clone(), org.clone(), yes.clone(), plan, org, yes],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("preview count returned no row".into()))?;
+    Ok(Preview {
+        to_paid,
+        to_free,
+        unchanged_paid: col::<i64>(&counts, "paid")?.max(0) as u64,
+        unchanged_free: col::<i64>(&counts, "free")?.max(0) as u64,
+    })
+}
+
+/// How many of the plan's members hold a paid seat.
+pub async fn paid_count(c: &impl ConnectionTrait, plan: &PlanId) -> Result<u64, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM members WHERE plan_id = ? AND tier = 'paid'",
+            [plan.as_str().into()],
+        ))
+        .await?;
+    Ok(row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64)
 }

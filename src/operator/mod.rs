@@ -8,7 +8,7 @@ use crate::{
     events::{Command, Envelope, translate},
     inbox::queue,
     reconcile::{enforcement, rule},
-    seats::{audit, members, plans},
+    store::{audit, members, plans},
 };
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 pub use views::{AuditPage, HoldView, MemberPage, MemberView, PlanView, PreviewView};

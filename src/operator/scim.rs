@@ -5,7 +5,7 @@ use super::{PlanError, existing};
 use crate::{
     domain::{Micros, OrganizationId},
     inbox::queue,
-    seats::{leases, plans},
+    store::{leases, plans},
     workos::{ApiError, WorkosClient, organizations},
 };
 use sea_orm::{DatabaseConnection, TransactionTrait};

@@ -148,6 +148,11 @@ pub async fn set_mode(
     .map(|_| ())
 }
 
+/// The end of the enforcement switch: the plan is enforced from `now`.
+pub async fn mark_enforced(c: &impl ConnectionTrait, id: &PlanId, now: Micros) -> Result<(), DbErr> {
+    set_mode(c, id, PlanMode::Enforced, Some(now)).await
+}
+
 /// The release guard stopped an event: the plan is on hold from `now` (or from
 /// when it already was).
 pub async fn set_hold(c: &impl ConnectionTrait, id: &PlanId, now: Micros) -> Result<(), DbErr> {

@@ -1,7 +1,7 @@
 //! The JSON shapes of CONTRACT 3.3, shared by the admin API and the CLI.
 use crate::{
     reconcile::enforcement::Preview,
-    seats::{
+    store::{
         audit::AuditEntry,
         members::Member,
         plans::{Counts, Plan},
@@ -110,7 +110,7 @@ pub struct MemberPage {
 }
 
 impl MemberPage {
-    pub fn new(members: &[crate::seats::members::Member], more: bool) -> Self {
+    pub fn new(members: &[crate::store::members::Member], more: bool) -> Self {
         let data: Vec<MemberView> = members.iter().map(MemberView::from).collect();
         let next = if more { data.last().map(|m| m.email.clone()) } else { None };
         Self { data, next }

@@ -6,6 +6,22 @@ use crate::{
 };
 use sea_orm::{ConnectionTrait, DbErr, Value};
 
+/// Emails that are active directory users of an organization (binds: the
+/// organization, `true`). The set every plan-wide statement compares against.
+// `IN` rather than a correlated `EXISTS`: PostgreSQL hashes the list whatever its
+// row estimates, where a fresh plan's stale statistics led it to a nested loop.
+pub(crate) const ACTIVE_EMAILS: &str =
+    "SELECT u.email FROM directory_users u WHERE u.organization_id = ? AND u.active = ?";
+
+/// Member `m` is a not-deleted user of the directory (binds: directory, `false`).
+pub(crate) const IN_DIRECTORY: &str =
+    "EXISTS (SELECT 1 FROM directory_users u WHERE u.directory_id = ? AND u.deleted = ? AND u.email = m.email)";
+
+/// Member `m` is active in another directory of the organization (binds:
+/// organization, directory, `true`).
+pub(crate) const ACTIVE_ELSEWHERE: &str = "EXISTS (SELECT 1 FROM directory_users v WHERE v.organization_id = ? \
+     AND v.directory_id <> ? AND v.active = ? AND v.email = m.email)";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryRow {
     pub organization_id: OrganizationId,
