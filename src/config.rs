@@ -1,8 +1,10 @@
 //! Configuration from the environment (and `.env`), typed and checked once at start-up.
 use std::{fmt, net::SocketAddr, time::Duration};
 
-/// A value that must never reach a log line or `Debug` output.
-#[derive(Clone, PartialEq, Eq)]
+/// A value that must never reach a log line or `Debug` output. No `PartialEq`:
+/// secrets are compared in constant time where they are checked (`subtle`), and
+/// an `==` here would invite a comparison that is not.
+#[derive(Clone)]
 pub struct Secret(String);
 
 impl Secret {

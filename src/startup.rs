@@ -5,7 +5,7 @@ use crate::{
     admin,
     config::Settings,
     db,
-    http::{health, metrics as metrics_routes},
+    http::{health, metrics as metrics_routes, request_span::RequestSpan},
     inbox::Inbox,
     metrics::Metrics,
     reconcile::Reconciler,
@@ -17,6 +17,7 @@ use anyhow::Context;
 use sea_orm::DatabaseConnection;
 use std::{net::TcpListener, sync::Arc, time::Duration};
 use tokio::sync::watch;
+use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 
 /// Open connections each worker accepts; more wait in the listen backlog.
@@ -76,6 +77,8 @@ impl Application {
                 .app_data(admin::plans::json_config())
                 .app_data(admin::plans::query_config())
                 .wrap(from_fn(metrics_routes::count_requests))
+                // Outermost: the span is open while the timing middleware runs.
+                .wrap(TracingLogger::<RequestSpan>::new())
                 .service(health::healthz)
                 .service(health::readyz)
                 .service(metrics_routes::metrics)

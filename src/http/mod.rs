@@ -1,4 +1,6 @@
-//! HTTP plumbing shared by the routes: the error body, health and metrics.
+//! HTTP plumbing shared by the routes: the error body, health, metrics and
+//! the request span.
 pub mod error;
 pub mod health;
 pub mod metrics;
+pub mod request_span;

@@ -130,10 +130,23 @@ async fn enforcement_story(app: &TestApp) -> String {
     assert_eq!(app.set_tier(&plan, "carol@example.com", "paid").await.status(), 200);
     for n in 1..=10u32 {
         let email = format!("user{n:02}@example.com");
-        app.user(&format!("event_{n:02}"), "created", &format!("directory_user_{n:02}"), &email, "active", &at(n))
-            .await;
+        app.user(UserEvent {
+            id: &format!("event_{n:02}"),
+            user: &format!("directory_user_{n:02}"),
+            email: &email,
+            at: &at(n),
+            ..Default::default()
+        })
+        .await;
     }
-    app.user("event_11", "created", "directory_user_11", SCRIPT_EMAIL, "active", &at(11)).await;
+    app.user(UserEvent {
+        id: "event_11",
+        user: "directory_user_11",
+        email: SCRIPT_EMAIL,
+        at: &at(11),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     assert_eq!(app.plan(&plan).await["mode"], "enforced");
     plan
@@ -265,13 +278,28 @@ async fn a_hold_is_shown_and_approved_on_the_page(store: Store) {
     assert_eq!(app.admin_patch(&format!("/admin/plans/{plan}"), &json!({"release_limit": 1})).await.status(), 200);
     for n in 0..4u32 {
         let email = format!("user{n}@example.com");
-        app.user(&format!("event_c{n}"), "created", &format!("directory_user_{n}"), &email, "active", &at(n)).await;
+        app.user(UserEvent {
+            id: &format!("event_c{n}"),
+            user: &format!("directory_user_{n}"),
+            email: &email,
+            at: &at(n),
+            ..Default::default()
+        })
+        .await;
     }
     app.settle().await;
     for n in 0..3u32 {
         let email = format!("user{n}@example.com");
-        app.user(&format!("event_off{n}"), "updated", &format!("directory_user_{n}"), &email, "inactive", &at(100 + n))
-            .await;
+        app.user(UserEvent {
+            id: &format!("event_off{n}"),
+            kind: "updated",
+            user: &format!("directory_user_{n}"),
+            email: &email,
+            state: "inactive",
+            at: &at(100 + n),
+            ..Default::default()
+        })
+        .await;
     }
     app.settle().await;
     let held = app.plan(&plan).await["hold"].clone();

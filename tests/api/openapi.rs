@@ -26,7 +26,14 @@ const ROUTES: &[(&str, &str)] = &[
 async fn the_openapi_document_lists_every_admin_route_and_each_answers(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
-    app.user("event_a", "created", "directory_user_a", "ann@example.com", "active", &at(1)).await;
+    app.user(UserEvent {
+        id: "event_a",
+        user: "directory_user_a",
+        email: "ann@example.com",
+        at: &at(1),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
 
     // No token needed for the document itself.

@@ -1,5 +1,5 @@
 //! The binary as an operator runs it: configuration errors, migrations, signals.
-use crate::helpers::{SECRET, Store, TestDatabase, base_env, postgres_url};
+use crate::helpers::{SECRET, Store, TestDatabase, base_env, postgres_enabled};
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
@@ -72,9 +72,9 @@ fn migrations_are_idempotent_on_sqlite() {
 }
 
 #[test]
+#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
 fn migrations_are_idempotent_on_postgres() {
-    if postgres_url().is_none() {
-        eprintln!("skipped: TEST_POSTGRES_URL is not set");
+    if !postgres_enabled() {
         return;
     }
     migrations_run_twice(Store::Postgres);
@@ -140,14 +140,14 @@ async fn burst_then_sigkill(store: Store) {
     let client = seatsync::outbound::client();
     let url = format!("http://127.0.0.1:{port}/webhooks/workos");
     let posts = (0..200).map(|i| {
-        let body = crate::helpers::user_event(
-            &format!("event_burst_{i:04}"),
-            "created",
-            &format!("directory_user_{i}"),
-            &format!("user{i}@example.com"),
-            "active",
-            &crate::helpers::at(i),
-        )
+        let body = crate::helpers::UserEvent {
+            id: &format!("event_burst_{i:04}"),
+            user: &format!("directory_user_{i}"),
+            email: &format!("user{i}@example.com"),
+            at: &crate::helpers::at(i),
+            ..Default::default()
+        }
+        .json()
         .to_string();
         let header = signature::header_value(SECRET.as_bytes(), crate::helpers::now_ms(), body.as_bytes());
         let (client, url) = (client.clone(), url.clone());
@@ -175,9 +175,9 @@ async fn a_killed_server_keeps_every_accepted_event_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
 async fn a_killed_server_keeps_every_accepted_event_on_postgres() {
-    if postgres_url().is_none() {
-        eprintln!("skipped: TEST_POSTGRES_URL is not set");
+    if !postgres_enabled() {
         return;
     }
     burst_then_sigkill(Store::Postgres).await;
@@ -201,23 +201,29 @@ async fn reconciler_killed_mid_way(store: Store) {
     let mut bodies = Vec::new();
     for i in 0..40u32 {
         let (user, email) = (format!("directory_user_{i}"), format!("user{i:02}@example.com"));
-        bodies.push(crate::helpers::user_event(
-            &format!("event_c{i}"),
-            "created",
-            &user,
-            &email,
-            "active",
-            &crate::helpers::at(i),
-        ));
+        bodies.push(
+            crate::helpers::UserEvent {
+                id: &format!("event_c{i}"),
+                user: &user,
+                email: &email,
+                at: &crate::helpers::at(i),
+                ..Default::default()
+            }
+            .json(),
+        );
         if i.is_multiple_of(4) {
-            bodies.push(crate::helpers::user_event(
-                &format!("event_u{i}"),
-                "updated",
-                &user,
-                &email,
-                "inactive",
-                &crate::helpers::at(100 + i),
-            ));
+            bodies.push(
+                crate::helpers::UserEvent {
+                    id: &format!("event_u{i}"),
+                    kind: "updated",
+                    user: &user,
+                    email: &email,
+                    state: "inactive",
+                    at: &crate::helpers::at(100 + i),
+                    ..Default::default()
+                }
+                .json(),
+            );
         }
     }
     for body in &bodies {
@@ -287,14 +293,14 @@ async fn two_processes_on_one_database(store: Store) {
     let db = TestDatabase::create(store).await;
     let env = env_for(&db);
     let plan_id = create_plan_with_cli(&env).await;
-    let (events, expected) = crate::replicas::story();
+    let crate::replicas::Story { events, seeds, expected } = crate::replicas::story();
     let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
     // Fifteen of thirty leave: past the release guard's default, which is tested apart.
     let no_guard = seatsync::operator::PlanChanges { release_limit: Some(Some(0)), ..Default::default() };
     seatsync::operator::update(&conn, &plan_id, no_guard).await.unwrap();
-    // Everyone is a manual free member first, so late creations have a seat to show.
-    for (email, _, _) in &expected {
-        seatsync::operator::set_tier(&conn, &plan_id, email, "free").await.unwrap();
+    // Everyone is a manual member first, so late creations have a seat to show.
+    for (email, tier) in &seeds {
+        seatsync::operator::set_tier(&conn, &plan_id, email, tier).await.unwrap();
     }
     let (mut first, port_a) = start_server(&env);
     let (mut second, port_b) = start_server(&env);
@@ -332,6 +338,10 @@ async fn two_processes_on_one_database(store: Store) {
     let shown = seatsync::operator::show(&conn, &plan_id).await.unwrap();
     assert_eq!((shown.mode.as_str(), shown.active_directory_users), ("enforced", 15));
     assert_nothing_applied_twice(&conn).await;
+    let audit = seatsync::operator::audit(&conn, &plan_id, None, Some("1000")).await.unwrap();
+    let audit = serde_json::to_value(&audit).unwrap();
+    let enforced_at = shown.enforced_at.clone().expect("enforced_at is set");
+    crate::replicas::assert_enforced_once(audit["data"].as_array().unwrap(), &enforced_at);
     for child in [&mut first, &mut second] {
         signal(child, "TERM");
         wait_exit(child, Duration::from_secs(20));
@@ -344,9 +354,9 @@ async fn two_processes_on_one_database_give_the_seats_of_one_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
 async fn two_processes_on_one_database_give_the_seats_of_one_on_postgres() {
-    if postgres_url().is_none() {
-        eprintln!("skipped: TEST_POSTGRES_URL is not set");
+    if !postgres_enabled() {
         return;
     }
     two_processes_on_one_database(Store::Postgres).await;
@@ -358,9 +368,9 @@ async fn a_reconciler_killed_mid_way_finishes_after_restart_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
 async fn a_reconciler_killed_mid_way_finishes_after_restart_on_postgres() {
-    if postgres_url().is_none() {
-        eprintln!("skipped: TEST_POSTGRES_URL is not set");
+    if !postgres_enabled() {
         return;
     }
     reconciler_killed_mid_way(Store::Postgres).await;
@@ -428,14 +438,16 @@ async fn held_events_survive_a_kill(store: Store) {
         }
     };
     let user = |i: u32, kind: &str, state: &str, t: u32| {
-        crate::helpers::user_event(
-            &format!("event_{kind}{i}"),
+        crate::helpers::UserEvent {
+            id: &format!("event_{kind}{i}"),
             kind,
-            &format!("directory_user_{i}"),
-            &format!("user{i:02}@example.com"),
+            user: &format!("directory_user_{i}"),
+            email: &format!("user{i:02}@example.com"),
             state,
-            &crate::helpers::at(t),
-        )
+            at: &crate::helpers::at(t),
+            ..Default::default()
+        }
+        .json()
     };
     for i in 0..12 {
         assert_eq!(deliver(port, user(i, "created", "active", i)).await, 200);
@@ -495,9 +507,9 @@ async fn held_events_survive_a_kill_on_sqlite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
 async fn held_events_survive_a_kill_on_postgres() {
-    if postgres_url().is_none() {
-        eprintln!("skipped: TEST_POSTGRES_URL is not set");
+    if !postgres_enabled() {
         return;
     }
     held_events_survive_a_kill(Store::Postgres).await;

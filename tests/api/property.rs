@@ -6,7 +6,7 @@
 //! way) must be free. Thresholds are drawn so both runs agree on whether the plan
 //! ends enforced: a transient count over the threshold that the final states do
 //! not have would start enforcement in any real system too.
-use crate::helpers::{Store, TestDatabase, postgres_url};
+use crate::helpers::{Store, TestDatabase, postgres_enabled};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use sea_orm::DatabaseConnection;
@@ -225,9 +225,9 @@ fn shuffled_and_duplicated_deliveries_give_the_in_order_seats_on_sqlite() {
 }
 
 #[test]
+#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
 fn shuffled_and_duplicated_deliveries_give_the_in_order_seats_on_postgres() {
-    if postgres_url().is_none() {
-        eprintln!("skipped: TEST_POSTGRES_URL is not set");
+    if !postgres_enabled() {
         return;
     }
     property(Store::Postgres, 48);

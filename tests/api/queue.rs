@@ -42,11 +42,24 @@ async fn parked_events_keep_their_place_when_the_plan_arrives_during_a_burst(sto
     let mut early = Vec::new();
     for n in 0..10 {
         let (id, email) = user(n);
-        early.push(user_event(&format!("event_c{n}"), "created", &id, &email, "active", &at(n)));
+        early.push(
+            UserEvent { id: &format!("event_c{n}"), user: &id, email: &email, at: &at(n), ..Default::default() }.json(),
+        );
     }
     for n in 0..5 {
         let (id, email) = user(n);
-        early.push(user_event(&format!("event_d{n}"), "updated", &id, &email, "inactive", &at(100 + n)));
+        early.push(
+            UserEvent {
+                id: &format!("event_d{n}"),
+                kind: "updated",
+                user: &id,
+                email: &email,
+                state: "inactive",
+                at: &at(100 + n),
+                ..Default::default()
+            }
+            .json(),
+        );
     }
     for body in &early {
         app.deliver(body).await;
@@ -56,7 +69,16 @@ async fn parked_events_keep_their_place_when_the_plan_arrives_during_a_burst(sto
     let burst: Vec<Value> = (0..3000u32)
         .map(|i| {
             let (id, email) = (format!("directory_user_b{i}"), format!("b{i}@other.example.com"));
-            user_event_in(&format!("event_b{i}"), "created", OTHER_ORG, OTHER_DIRECTORY, &id, &email, "active", &at(i))
+            UserEvent {
+                id: &format!("event_b{i}"),
+                org: OTHER_ORG,
+                dir: OTHER_DIRECTORY,
+                user: &id,
+                email: &email,
+                at: &at(i),
+                ..Default::default()
+            }
+            .json()
         })
         .collect();
     let (first, rest) = burst.split_at(1000);
@@ -67,7 +89,7 @@ async fn parked_events_keep_their_place_when_the_plan_arrives_during_a_burst(sto
     let later: Vec<Value> = (10..12)
         .map(|n| {
             let (id, email) = user(n);
-            user_event(&format!("event_c{n}"), "created", &id, &email, "active", &at(n))
+            UserEvent { id: &format!("event_c{n}"), user: &id, email: &email, at: &at(n), ..Default::default() }.json()
         })
         .collect();
     let (_, ()) = tokio::join!(post_all(&app, rest.to_vec(), 16), async {
@@ -130,22 +152,25 @@ async fn an_event_the_database_refuses_fails_and_its_organization_goes_on(store:
     let mut bodies = Vec::new();
     for (tag, org, dir) in [("t", ORG, DIRECTORY), ("e", OTHER_ORG, OTHER_DIRECTORY)] {
         let ev = |n: &str, user: &str, email: &str, t: u32| {
-            user_event_in(&format!("event_{tag}_{n}"), "created", org, dir, user, email, "active", &at(t))
+            UserEvent { id: &format!("event_{tag}_{n}"), org, dir, user, email, at: &at(t), ..Default::default() }
+                .json()
         };
         bodies.push(ev("a", "directory_user_a", "a@example.com", 1));
         bodies.push(ev("poison", "directory_user_p", "poison@example.com", 2));
         bodies.push(ev("b", "directory_user_b", "b@example.com", 3));
     }
-    bodies.push(user_event_in(
-        "event_c",
-        "created",
-        third_org,
-        "directory_01THIRD",
-        "directory_user_c",
-        "c@example.com",
-        "active",
-        &at(1),
-    ));
+    bodies.push(
+        UserEvent {
+            id: "event_c",
+            org: third_org,
+            dir: "directory_01THIRD",
+            user: "directory_user_c",
+            email: "c@example.com",
+            at: &at(1),
+            ..Default::default()
+        }
+        .json(),
+    );
     for body in &bodies {
         app.deliver(body).await;
     }
@@ -187,7 +212,9 @@ async fn deliveries_with_bad_bytes_are_refused_alone(store: Store) {
     let good: Vec<String> = (0..30u32)
         .map(|n| {
             let (id, email) = user(n);
-            user_event(&format!("event_g{n}"), "created", &id, &email, "active", &at(n)).to_string()
+            UserEvent { id: &format!("event_g{n}"), user: &id, email: &email, at: &at(n), ..Default::default() }
+                .json()
+                .to_string()
         })
         .collect();
     let bad = [

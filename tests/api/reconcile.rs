@@ -7,14 +7,13 @@ use serde_json::{Value, json};
 /// Delivers `n` active users `user{i}@example.com` (i from `from`), settled.
 async fn add_users(app: &TestApp, from: u32, n: u32) {
     for i in from..from + n {
-        app.user(
-            &format!("event_add_{i}"),
-            "created",
-            &format!("directory_user_{i}"),
-            &format!("user{i}@example.com"),
-            "active",
-            &at(i),
-        )
+        app.user(UserEvent {
+            id: &format!("event_add_{i}"),
+            user: &format!("directory_user_{i}"),
+            email: &format!("user{i}@example.com"),
+            at: &at(i),
+            ..Default::default()
+        })
         .await;
     }
     app.settle().await;
@@ -63,8 +62,26 @@ async fn ten_directory_users_leave_existing_seats_alone(store: Store) {
 
     // A manual member also in the directory keeps the paid seat when deactivated;
     // a seat the directory granted goes back to free.
-    app.user("event_off_1", "updated", "directory_user_1", "user1@example.com", "inactive", &at(100)).await;
-    app.user("event_off_2", "updated", "directory_user_2", "user2@example.com", "inactive", &at(100)).await;
+    app.user(UserEvent {
+        id: "event_off_1",
+        kind: "updated",
+        user: "directory_user_1",
+        email: "user1@example.com",
+        state: "inactive",
+        at: &at(100),
+        ..Default::default()
+    })
+    .await;
+    app.user(UserEvent {
+        id: "event_off_2",
+        kind: "updated",
+        user: "directory_user_2",
+        email: "user2@example.com",
+        state: "inactive",
+        at: &at(100),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     let seats = app.seats(&plan).await;
     assert!(seats.contains(&seat("user1@example.com", "paid", "manual")), "{seats:?}");
@@ -121,8 +138,26 @@ async fn enforced_plans_free_suspended_and_deleted_users_and_stay_enforced(store
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
     add_users(&app, 1, 11).await;
-    app.user("event_s", "updated", "directory_user_1", "user1@example.com", "suspended", &at(100)).await;
-    app.user("event_d", "deleted", "directory_user_2", "user2@example.com", "inactive", &at(100)).await;
+    app.user(UserEvent {
+        id: "event_s",
+        kind: "updated",
+        user: "directory_user_1",
+        email: "user1@example.com",
+        state: "suspended",
+        at: &at(100),
+        ..Default::default()
+    })
+    .await;
+    app.user(UserEvent {
+        id: "event_d",
+        kind: "deleted",
+        user: "directory_user_2",
+        email: "user2@example.com",
+        state: "inactive",
+        at: &at(100),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     let seats = app.seats(&plan).await;
     assert!(seats.contains(&seat("user1@example.com", "free", "manual")), "{seats:?}");
@@ -133,7 +168,15 @@ async fn enforced_plans_free_suspended_and_deleted_users_and_stay_enforced(store
     assert!(trail.contains(&change("user1@example.com", Some("paid"), "free", "directory_user_inactive")));
     assert!(trail.contains(&change("user2@example.com", Some("paid"), "free", "directory_user_deleted")));
     // Reactivated: paid again, by the directory.
-    app.user("event_back", "updated", "directory_user_1", "user1@example.com", "active", &at(200)).await;
+    app.user(UserEvent {
+        id: "event_back",
+        kind: "updated",
+        user: "directory_user_1",
+        email: "user1@example.com",
+        at: &at(200),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     assert!(app.seats(&plan).await.contains(&seat("user1@example.com", "paid", "directory")));
 }
@@ -164,7 +207,16 @@ async fn late_and_reordered_events_are_stale(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
     let u = |id: &str, kind: &str, state: &str, t: u32| {
-        user_event(id, kind, "directory_user_1", "ann@example.com", state, &at(t))
+        UserEvent {
+            id,
+            kind,
+            user: "directory_user_1",
+            email: "ann@example.com",
+            state,
+            at: &at(t),
+            ..Default::default()
+        }
+        .json()
     };
     app.deliver(&u("event_t20", "updated", "inactive", 20)).await;
     app.deliver(&u("event_t10", "created", "active", 10)).await;
@@ -188,8 +240,24 @@ async fn late_and_reordered_events_are_stale(store: Store) {
     assert!(applied_at.as_str().is_some());
 
     // Same updated_at as held (not a deletion) applies.
-    app.user("event_b1", "created", "directory_user_2", "bo@example.com", "active", &at(50)).await;
-    app.user("event_b2", "updated", "directory_user_2", "bo@example.com", "inactive", &at(50)).await;
+    app.user(UserEvent {
+        id: "event_b1",
+        user: "directory_user_2",
+        email: "bo@example.com",
+        at: &at(50),
+        ..Default::default()
+    })
+    .await;
+    app.user(UserEvent {
+        id: "event_b2",
+        kind: "updated",
+        user: "directory_user_2",
+        email: "bo@example.com",
+        state: "inactive",
+        at: &at(50),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     assert_eq!(app.event_status("event_b2").await, "applied");
     assert!(app.seats(&plan).await.contains(&seat("bo@example.com", "free", "manual")));
@@ -198,8 +266,23 @@ async fn late_and_reordered_events_are_stale(store: Store) {
 async fn an_email_change_moves_the_seat(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
-    app.user("event_1", "created", "directory_user_1", "old@example.com", "active", &at(1)).await;
-    app.user("event_2", "updated", "directory_user_1", "New@Example.com", "active", &at(2)).await;
+    app.user(UserEvent {
+        id: "event_1",
+        user: "directory_user_1",
+        email: "old@example.com",
+        at: &at(1),
+        ..Default::default()
+    })
+    .await;
+    app.user(UserEvent {
+        id: "event_2",
+        kind: "updated",
+        user: "directory_user_1",
+        email: "New@Example.com",
+        at: &at(2),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     assert_eq!(
         app.seats(&plan).await,
@@ -220,7 +303,14 @@ async fn emails_are_matched_without_regard_to_case(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
     app.set_tier(&plan, "Bob@Example.COM", "free").await;
-    app.user("event_1", "created", "directory_user_1", "BOB@example.com", "active", &at(1)).await;
+    app.user(UserEvent {
+        id: "event_1",
+        user: "directory_user_1",
+        email: "BOB@example.com",
+        at: &at(1),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     assert_eq!(app.seats(&plan).await, vec![seat("bob@example.com", "paid", "directory")]);
     let member = &app.admin_json(&format!("/admin/plans/{plan}/members")).await["data"][0];
@@ -230,9 +320,32 @@ async fn emails_are_matched_without_regard_to_case(store: Store) {
 async fn events_wait_parked_until_their_plan_exists(store: Store) {
     let app = spawn_app(store).await;
     app.deliver(&directory_event("event_dir", "dsync.activated", ORG, DIRECTORY)).await;
-    app.user("event_1", "created", "directory_user_1", "a@example.com", "active", &at(1)).await;
-    app.user("event_2", "updated", "directory_user_1", "a@example.com", "inactive", &at(2)).await;
-    app.user("event_3", "created", "directory_user_2", "b@example.com", "active", &at(3)).await;
+    app.user(UserEvent {
+        id: "event_1",
+        user: "directory_user_1",
+        email: "a@example.com",
+        at: &at(1),
+        ..Default::default()
+    })
+    .await;
+    app.user(UserEvent {
+        id: "event_2",
+        kind: "updated",
+        user: "directory_user_1",
+        email: "a@example.com",
+        state: "inactive",
+        at: &at(2),
+        ..Default::default()
+    })
+    .await;
+    app.user(UserEvent {
+        id: "event_3",
+        user: "directory_user_2",
+        email: "b@example.com",
+        at: &at(3),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     for id in ["event_dir", "event_1", "event_2", "event_3"] {
         assert_eq!(app.event_status(id).await, "parked", "{id}");
@@ -261,7 +374,15 @@ async fn events_wait_parked_until_their_plan_exists(store: Store) {
 async fn a_legacy_user_without_organization_uses_its_directory(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
-    let mut legacy = user_event("event_legacy", "updated", "directory_user_9", "x@example.com", "active", &at(5));
+    let mut legacy = UserEvent {
+        id: "event_legacy",
+        kind: "updated",
+        user: "directory_user_9",
+        email: "x@example.com",
+        at: &at(5),
+        ..Default::default()
+    }
+    .json();
     legacy["data"].as_object_mut().unwrap().remove("organization_id");
     app.deliver(&legacy).await;
     app.settle().await;
@@ -278,7 +399,16 @@ async fn a_deleted_directory_keeps_seats_as_manual_and_returns_to_test_mode(stor
     app.set_tier(&plan, "boss@example.com", "paid").await;
     app.deliver(&directory_event("event_dir", "dsync.activated", ORG, DIRECTORY)).await;
     add_users(&app, 1, 11).await;
-    app.user("event_off", "updated", "directory_user_1", "user1@example.com", "inactive", &at(50)).await;
+    app.user(UserEvent {
+        id: "event_off",
+        kind: "updated",
+        user: "directory_user_1",
+        email: "user1@example.com",
+        state: "inactive",
+        at: &at(50),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     let before = app.seats(&plan).await;
     app.deliver(&directory_event("event_gone", "dsync.deleted", ORG, DIRECTORY)).await;
@@ -303,7 +433,16 @@ async fn a_deleted_directory_keeps_seats_as_manual_and_returns_to_test_mode(stor
     released_sorted.sort();
     assert_eq!(released_sorted, expected_rows);
     // Later events for the deleted directory change nothing.
-    app.user("event_late", "updated", "directory_user_2", "user2@example.com", "inactive", &at(60)).await;
+    app.user(UserEvent {
+        id: "event_late",
+        kind: "updated",
+        user: "directory_user_2",
+        email: "user2@example.com",
+        state: "inactive",
+        at: &at(60),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     assert_eq!(app.event_status("event_late").await, "stale");
     assert_eq!(app.seats(&plan).await, expected);
@@ -312,7 +451,14 @@ async fn a_deleted_directory_keeps_seats_as_manual_and_returns_to_test_mode(stor
 async fn an_event_that_cannot_be_applied_is_failed_with_a_reason(store: Store) {
     let app = spawn_app(store).await;
     app.create_plan(ORG, None).await;
-    let mut event = user_event("event_noemail", "created", "directory_user_1", "a@example.com", "active", &at(1));
+    let mut event = UserEvent {
+        id: "event_noemail",
+        user: "directory_user_1",
+        email: "a@example.com",
+        at: &at(1),
+        ..Default::default()
+    }
+    .json();
     event["data"]["email"] = Value::Null;
     event["data"]["custom_attributes"] = json!({});
     app.deliver(&event).await;
@@ -322,12 +468,17 @@ async fn an_event_that_cannot_be_applied_is_failed_with_a_reason(store: Store) {
     assert_eq!(status["error"], "directory user has no usable email");
 }
 
-async fn plans_have_one_per_organization_and_answer_errors_in_shape(store: Store) {
+async fn a_second_plan_for_one_organization_is_refused_as_plan_exists(store: Store) {
     let app = spawn_app(store).await;
-    let plan = app.create_plan(ORG, None).await;
+    app.create_plan(ORG, None).await;
     let again = app.admin_post("/admin/plans", &json!({"name": "Other", "organization_id": ORG})).await;
     assert_eq!(again.status(), 409);
     assert_eq!(again.json::<Value>().await.unwrap()["error"], "plan_exists");
+    assert_eq!(app.admin_json("/admin/plans").await["data"].as_array().unwrap().len(), 1);
+}
+
+async fn a_plan_body_that_is_not_json_is_a_bad_request(store: Store) {
+    let app = spawn_app(store).await;
     let bad = app
         .client
         .post(app.url("/admin/plans"))
@@ -339,14 +490,14 @@ async fn plans_have_one_per_organization_and_answer_errors_in_shape(store: Store
         .unwrap();
     assert_eq!(bad.status(), 400);
     assert_eq!(bad.json::<Value>().await.unwrap()["error"], "bad_request");
-    let bad = app
-        .admin_post("/admin/plans", &json!({"name": "X", "organization_id": "org_2", "test_mode_max_users": -1}))
-        .await;
-    assert_eq!(bad.status(), 400);
-    let bad = app.set_tier(&plan, "a@example.com", "gold").await;
-    assert_eq!(bad.status(), 400);
+}
+
+async fn plan_fields_outside_the_contract_are_refused_with_400(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
     // Names and organization ids as CONTRACT 3.3 says.
     for body in [
+        json!({"name": "X", "organization_id": "org_2", "test_mode_max_users": -1}),
         json!({"name": "A\u{1b}[31mB", "organization_id": "org_01ANOTHER"}),
         json!({"name": "x".repeat(201), "organization_id": "org_01ANOTHER"}),
         json!({"name": "Acme", "organization_id": "org_01A-B"}),
@@ -356,15 +507,30 @@ async fn plans_have_one_per_organization_and_answer_errors_in_shape(store: Store
         let refused = app.admin_post("/admin/plans", &body).await;
         assert_eq!(refused.status(), 400, "{body}");
     }
-    // The scheme is case-insensitive (RFC 7235); the token is not.
+    assert_eq!(app.set_tier(&plan, "a@example.com", "gold").await.status(), 400);
+    assert_eq!(app.admin_json("/admin/plans").await["data"].as_array().unwrap().len(), 1);
+}
+
+async fn the_bearer_scheme_is_case_insensitive_and_the_token_is_not(store: Store) {
+    let app = spawn_app(store).await;
+    // RFC 7235: the scheme is case-insensitive.
     let lower = app.client.get(app.url("/admin/plans")).header("Authorization", format!("bearer {ADMIN_TOKEN}"));
     assert_eq!(lower.send().await.unwrap().status(), 200);
     let wrong = app.client.get(app.url("/admin/plans")).header("Authorization", "Bearer test-admin-toke");
     assert_eq!(wrong.send().await.unwrap().status(), 401);
+}
+
+async fn an_unknown_plan_is_not_found(store: Store) {
+    let app = spawn_app(store).await;
     let missing = app.admin_get("/admin/plans/plan_nope").await;
     assert_eq!(missing.status(), 404);
     assert_eq!(missing.json::<Value>().await.unwrap()["error"], "not_found");
     assert_eq!(app.admin_get("/admin/plans/plan_nope/members").await.status(), 404);
+}
+
+async fn a_plan_is_listed_and_shown_with_the_contracts_fields(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
     let list = app.admin_json("/admin/plans").await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     assert_eq!(list["data"][0]["id"], plan.as_str());
@@ -396,7 +562,16 @@ async fn preview_shows_what_enforcement_would_do(store: Store) {
     app.set_tier(&plan, "user1@example.com", "free").await;
     add_users(&app, 1, 3).await;
     // user1 became paid by the directory; now only user3 is deactivated.
-    app.user("event_off", "updated", "directory_user_3", "user3@example.com", "inactive", &at(50)).await;
+    app.user(UserEvent {
+        id: "event_off",
+        kind: "updated",
+        user: "directory_user_3",
+        email: "user3@example.com",
+        state: "inactive",
+        at: &at(50),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     let preview = app.admin_json(&format!("/admin/plans/{plan}/preview")).await;
     assert_eq!(
@@ -455,10 +630,31 @@ async fn deleting_one_of_two_directories_keeps_a_shared_persons_directory_seat(s
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
     let second = "directory_01SECONDDIRECTORY";
-    app.user("event_p1", "created", "directory_user_p1", "pat@example.com", "active", &at(1)).await;
-    app.user("event_q1", "created", "directory_user_q1", "quinn@example.com", "active", &at(2)).await;
-    let pat_again =
-        user_event_in("event_p2", "created", ORG, second, "directory_user_p2", "pat@example.com", "active", &at(3));
+    app.user(UserEvent {
+        id: "event_p1",
+        user: "directory_user_p1",
+        email: "pat@example.com",
+        at: &at(1),
+        ..Default::default()
+    })
+    .await;
+    app.user(UserEvent {
+        id: "event_q1",
+        user: "directory_user_q1",
+        email: "quinn@example.com",
+        at: &at(2),
+        ..Default::default()
+    })
+    .await;
+    let pat_again = UserEvent {
+        id: "event_p2",
+        dir: second,
+        user: "directory_user_p2",
+        email: "pat@example.com",
+        at: &at(3),
+        ..Default::default()
+    }
+    .json();
     app.deliver(&pat_again).await;
     app.deliver(&directory_event("event_gone", "dsync.deleted", ORG, DIRECTORY)).await;
     app.settle().await;
@@ -478,16 +674,19 @@ async fn deleting_one_of_two_directories_keeps_a_shared_persons_directory_seat(s
     assert_eq!(deleted, vec!["quinn@example.com"]);
     assert_eq!(app.plan(&plan).await["active_directory_users"], 1);
     // Pat is still the other directory's: deactivated there, the seat goes.
-    app.deliver(&user_event_in(
-        "event_p2_off",
-        "updated",
-        ORG,
-        second,
-        "directory_user_p2",
-        "pat@example.com",
-        "inactive",
-        &at(4),
-    ))
+    app.deliver(
+        &UserEvent {
+            id: "event_p2_off",
+            kind: "updated",
+            dir: second,
+            user: "directory_user_p2",
+            email: "pat@example.com",
+            state: "inactive",
+            at: &at(4),
+            ..Default::default()
+        }
+        .json(),
+    )
     .await;
     app.settle().await;
     assert_eq!(app.seats(&plan).await[0], seat("pat@example.com", "free", "manual"));
@@ -496,7 +695,14 @@ async fn deleting_one_of_two_directories_keeps_a_shared_persons_directory_seat(s
 async fn hand_changes_in_test_mode_never_free_an_active_directory_user(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
-    app.user("event_a", "created", "directory_user_a", "a@example.com", "active", &at(1)).await;
+    app.user(UserEvent {
+        id: "event_a",
+        user: "directory_user_a",
+        email: "a@example.com",
+        at: &at(1),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     let refused = app.set_tier(&plan, "a@example.com", "free").await;
     assert_eq!(refused.status(), 409);
@@ -510,7 +716,16 @@ async fn hand_changes_in_test_mode_never_free_an_active_directory_user(store: St
     let trail = reasons(&app, &plan).await;
     assert_eq!(trail.last().unwrap(), &change("a@example.com", Some("paid"), "paid", "manual"));
     // So the directory deactivating them no longer takes it (test mode).
-    app.user("event_a_off", "updated", "directory_user_a", "a@example.com", "inactive", &at(2)).await;
+    app.user(UserEvent {
+        id: "event_a_off",
+        kind: "updated",
+        user: "directory_user_a",
+        email: "a@example.com",
+        state: "inactive",
+        at: &at(2),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     assert_eq!(app.seats(&plan).await, vec![seat("a@example.com", "paid", "manual")]);
     // Free by hand for someone no longer active is allowed.
@@ -520,7 +735,14 @@ async fn hand_changes_in_test_mode_never_free_an_active_directory_user(store: St
 async fn the_background_reconciler_applies_without_being_asked(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
-    app.user("event_bg", "created", "directory_user_1", "a@example.com", "active", &at(1)).await;
+    app.user(UserEvent {
+        id: "event_bg",
+        user: "directory_user_1",
+        email: "a@example.com",
+        at: &at(1),
+        ..Default::default()
+    })
+    .await;
     let mut status = String::new();
     for _ in 0..100 {
         status = app.event_status("event_bg").await;
@@ -549,7 +771,12 @@ both_stores!(
     a_legacy_user_without_organization_uses_its_directory,
     a_deleted_directory_keeps_seats_as_manual_and_returns_to_test_mode,
     an_event_that_cannot_be_applied_is_failed_with_a_reason,
-    plans_have_one_per_organization_and_answer_errors_in_shape,
+    a_second_plan_for_one_organization_is_refused_as_plan_exists,
+    a_plan_body_that_is_not_json_is_a_bad_request,
+    plan_fields_outside_the_contract_are_refused_with_400,
+    the_bearer_scheme_is_case_insensitive_and_the_token_is_not,
+    an_unknown_plan_is_not_found,
+    a_plan_is_listed_and_shown_with_the_contracts_fields,
     preview_shows_what_enforcement_would_do,
     the_audit_trail_pages_oldest_first,
     metrics_show_totals_by_mode_and_tier_and_name_no_plan,
@@ -563,7 +790,14 @@ async fn a_database_fault_while_applying_leaves_the_event_pending_and_it_is_retr
     let plan = app.create_plan(ORG, None).await;
     // The members table vanishes for a moment: applying fails, as when the database hiccups.
     app.db.execute_unprepared("ALTER TABLE members RENAME TO members_away").await.unwrap();
-    app.user("event_fault", "created", "directory_user_1", "a@example.com", "active", &at(1)).await;
+    app.user(UserEvent {
+        id: "event_fault",
+        user: "directory_user_1",
+        email: "a@example.com",
+        at: &at(1),
+        ..Default::default()
+    })
+    .await;
     let mut status = Value::Null;
     for _ in 0..100 {
         status = app.admin_json("/admin/events/event_fault").await;

@@ -28,8 +28,14 @@ fn email(i: u32) -> String {
 /// `n` active directory users: the plan is enforced, all of them paid.
 async fn users(app: &TestApp, n: u32) {
     for i in 0..n {
-        app.user(&format!("event_c{i}"), "created", &format!("directory_user_{i:02}"), &email(i), "active", &at(i))
-            .await;
+        app.user(UserEvent {
+            id: &format!("event_c{i}"),
+            user: &format!("directory_user_{i:02}"),
+            email: &email(i),
+            at: &at(i),
+            ..Default::default()
+        })
+        .await;
     }
     app.settle().await;
 }
@@ -37,7 +43,16 @@ async fn users(app: &TestApp, n: u32) {
 async fn deactivate(app: &TestApp, tag: &str, range: std::ops::Range<u32>) {
     for i in range {
         let id = format!("event_{tag}{i}");
-        app.user(&id, "updated", &format!("directory_user_{i:02}"), &email(i), "inactive", &at(1000 + i)).await;
+        app.user(UserEvent {
+            id: &id,
+            kind: "updated",
+            user: &format!("directory_user_{i:02}"),
+            email: &email(i),
+            state: "inactive",
+            at: &at(1000 + i),
+            ..Default::default()
+        })
+        .await;
     }
 }
 
@@ -51,18 +66,25 @@ async fn a_mass_deprovisioning_holds_past_the_limit_until_approved(store: Store)
     // Twelve deactivations, then a grant for the same organization; another
     // organization's users arrive meanwhile.
     deactivate(&app, "off", 0..12).await;
-    app.user("event_grant", "created", "directory_user_new", "new@example.com", "active", &at(2000)).await;
+    app.user(UserEvent {
+        id: "event_grant",
+        user: "directory_user_new",
+        email: "new@example.com",
+        at: &at(2000),
+        ..Default::default()
+    })
+    .await;
     for i in 0..3u32 {
-        let body = user_event_in(
-            &format!("event_o{i}"),
-            "created",
-            OTHER_ORG,
-            "directory_01OTHER",
-            &format!("directory_user_o{i}"),
-            &format!("o{i}@other.example.com"),
-            "active",
-            &at(i),
-        );
+        let body = UserEvent {
+            id: &format!("event_o{i}"),
+            org: OTHER_ORG,
+            dir: "directory_01OTHER",
+            user: &format!("directory_user_o{i}"),
+            email: &format!("o{i}@other.example.com"),
+            at: &at(i),
+            ..Default::default()
+        }
+        .json();
         app.deliver(&body).await;
     }
     app.settle().await;
@@ -152,7 +174,14 @@ async fn a_resync_past_the_limit_changes_nothing_unless_allowed(store: Store) {
             vec![json!({"object": "directory", "id": DIRECTORY, "organization_id": ORG, "state": "linked"})];
         let listed: Vec<Value> = (0..5u32)
             .map(|i| {
-                user_event("x", "created", &format!("directory_user_{i:02}"), &email(i), "active", &at(i))["data"]
+                UserEvent {
+                    id: "x",
+                    user: &format!("directory_user_{i:02}"),
+                    email: &email(i),
+                    at: &at(i),
+                    ..Default::default()
+                }
+                .json()["data"]
                     .clone()
             })
             .collect();
@@ -187,14 +216,16 @@ async fn a_burst_of_deactivations_releases_exactly_the_limit(store: Store) {
     users(&app, 30).await;
     let bodies: Vec<Value> = (0..20u32)
         .map(|i| {
-            user_event(
-                &format!("event_b{i}"),
-                "updated",
-                &format!("directory_user_{i:02}"),
-                &email(i),
-                "inactive",
-                &at(1000 + i),
-            )
+            UserEvent {
+                id: &format!("event_b{i}"),
+                kind: "updated",
+                user: &format!("directory_user_{i:02}"),
+                email: &email(i),
+                state: "inactive",
+                at: &at(1000 + i),
+                ..Default::default()
+            }
+            .json()
         })
         .collect();
     let texts: Vec<String> = bodies.iter().map(Value::to_string).collect();

@@ -16,9 +16,25 @@ async fn prune_deletes_what_is_settled_or_parked_and_keeps_what_is_not(store: St
     assert_eq!(limited.json(&json!({"release_limit": 1})).send().await.unwrap().status(), 200);
     for i in 0..12u32 {
         let (user, email) = (format!("directory_user_{i}"), format!("user{i:02}@example.com"));
-        app.user(&format!("event_c{i}"), "created", &user, &email, "active", &at(i)).await;
+        app.user(UserEvent {
+            id: &format!("event_c{i}"),
+            user: &user,
+            email: &email,
+            at: &at(i),
+            ..Default::default()
+        })
+        .await;
     }
-    app.user("event_late", "updated", "directory_user_5", "user05@example.com", "inactive", &at(1)).await;
+    app.user(UserEvent {
+        id: "event_late",
+        kind: "updated",
+        user: "directory_user_5",
+        email: "user05@example.com",
+        state: "inactive",
+        at: &at(1),
+        ..Default::default()
+    })
+    .await;
     app.deliver(&json!({"id": "event_other_type", "event": "connection.activated", "data": {}})).await;
     app.deliver(&json!({"id": "event_no_email", "event": "dsync.user.created",
         "data": {"id": "u", "directory_id": DIRECTORY, "organization_id": ORG, "state": "active",
@@ -27,12 +43,37 @@ async fn prune_deletes_what_is_settled_or_parked_and_keeps_what_is_not(store: St
     app.user_in_other_org("event_parked").await;
     app.settle().await;
     // One deactivation goes, the next is held by the guard (limit 1).
-    app.user("event_off1", "updated", "directory_user_1", "user01@example.com", "inactive", &at(100)).await;
-    app.user("event_off2", "updated", "directory_user_2", "user02@example.com", "inactive", &at(101)).await;
+    app.user(UserEvent {
+        id: "event_off1",
+        kind: "updated",
+        user: "directory_user_1",
+        email: "user01@example.com",
+        state: "inactive",
+        at: &at(100),
+        ..Default::default()
+    })
+    .await;
+    app.user(UserEvent {
+        id: "event_off2",
+        kind: "updated",
+        user: "directory_user_2",
+        email: "user02@example.com",
+        state: "inactive",
+        at: &at(101),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     assert_eq!(app.event_status("event_off2").await, "held");
     // A pending event, held back by a long retry back-off.
-    app.user("event_pending", "created", "directory_user_p", "p@example.com", "active", &at(200)).await;
+    app.user(UserEvent {
+        id: "event_pending",
+        user: "directory_user_p",
+        email: "p@example.com",
+        at: &at(200),
+        ..Default::default()
+    })
+    .await;
     let far = Micros::now().0 + 3_600_000_000;
     app.db
         .execute_unprepared(&format!(
@@ -68,7 +109,15 @@ async fn prune_deletes_what_is_settled_or_parked_and_keeps_what_is_not(store: St
     assert_eq!(app.count("SELECT COUNT(*) FROM seat_audit").await, audit_rows);
 
     // WorkOS retrying a pruned creation: stored again, and nothing changes.
-    let retry = app.user("event_c3", "created", "directory_user_3", "user03@example.com", "active", &at(3)).await;
+    let retry = app
+        .user(UserEvent {
+            id: "event_c3",
+            user: "directory_user_3",
+            email: "user03@example.com",
+            at: &at(3),
+            ..Default::default()
+        })
+        .await;
     assert_eq!(retry["status"], "accepted");
     app.settle().await;
     assert_eq!(app.seats(&plan).await, seats);
@@ -78,7 +127,14 @@ async fn prune_deletes_what_is_settled_or_parked_and_keeps_what_is_not(store: St
 async fn serve_prunes_on_its_own_and_one_replica_at_a_time(store: Store) {
     let app = spawn_app_with(store, &[("INBOX_RETENTION_DAYS", "0"), ("INBOX_PRUNE_EVERY_SECS", "1")]).await;
     app.create_plan(ORG, None).await;
-    app.user("event_a", "created", "directory_user_a", "a@example.com", "active", &at(1)).await;
+    app.user(UserEvent {
+        id: "event_a",
+        user: "directory_user_a",
+        email: "a@example.com",
+        at: &at(1),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     // Done when the row is gone and the run that deleted it has been counted
     // (the counter moves after the whole run, not after each batch).

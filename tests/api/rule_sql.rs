@@ -2,7 +2,7 @@
 //! enforcement (`reconcile::enforcement::start`) gives every member exactly the
 //! seat `rule::target_seat` gives them, and the preview just before it names
 //! exactly who moves, on random plans, on both stores.
-use crate::helpers::{Store, TestDatabase, postgres_url};
+use crate::helpers::{Store, TestDatabase, postgres_enabled};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
@@ -165,9 +165,9 @@ fn the_enforcement_sql_gives_every_member_the_rules_seat_on_sqlite() {
 }
 
 #[test]
+#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
 fn the_enforcement_sql_gives_every_member_the_rules_seat_on_postgres() {
-    if postgres_url().is_none() {
-        eprintln!("skipped: TEST_POSTGRES_URL is not set");
+    if !postgres_enabled() {
         return;
     }
     property(Store::Postgres, 200);

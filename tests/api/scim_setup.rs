@@ -80,7 +80,7 @@ async fn events_that_came_before_the_organization_was_on_the_plan_apply_in_order
     // The customer's IdP starts pushing as soon as the wizard links it, which
     // may be before seatsync stores the organization: these events park.
     let event = |id: &str, kind: &str, user: &str, email: &str, state: &str, t: u32| {
-        user_event_in(id, kind, FIRST_ORG, DIRECTORY, user, email, state, &at(t))
+        UserEvent { id, kind, org: FIRST_ORG, user, email, state, at: &at(t), ..Default::default() }.json()
     };
     app.deliver(&event("event_1", "created", "directory_user_a", "ann@example.com", "active", 1)).await;
     app.deliver(&event("event_2", "created", "directory_user_b", "bob@example.com", "active", 2)).await;

@@ -8,7 +8,14 @@ use crate::helpers::*;
 
 async fn a_dead_inbox_writer_stops_the_server_with_its_cause(store: Store) {
     let mut app = spawn_app_with(store, &[("SEATSYNC_TEST_FAULT", "inbox-writer-panic")]).await;
-    let body = user_event("event_a", "created", "directory_user_a", "ann@example.com", "active", &at(1));
+    let body = UserEvent {
+        id: "event_a",
+        user: "directory_user_a",
+        email: "ann@example.com",
+        at: &at(1),
+        ..Default::default()
+    }
+    .json();
     // The delivery that met the fault is not acknowledged: WorkOS will retry it.
     let response = app.post_webhook(body.to_string().as_bytes()).await;
     assert_eq!(response.status(), 503);
@@ -20,7 +27,14 @@ async fn a_dead_inbox_writer_stops_the_server_with_its_cause(store: Store) {
 async fn a_dead_reconciler_stops_the_server_with_its_cause(store: Store) {
     let mut app = spawn_app_with(store, &[("SEATSYNC_TEST_FAULT", "reconciler-panic")]).await;
     app.create_plan(ORG, None).await;
-    app.user("event_a", "created", "directory_user_a", "ann@example.com", "active", &at(1)).await;
+    app.user(UserEvent {
+        id: "event_a",
+        user: "directory_user_a",
+        email: "ann@example.com",
+        at: &at(1),
+        ..Default::default()
+    })
+    .await;
     let err = app.stopped().await.expect_err("the server reports the dead task");
     assert!(err.to_string().contains("reconciler"), "{err}");
 }

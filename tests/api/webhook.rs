@@ -4,9 +4,16 @@ use seatsync::webhook::signature;
 use serde_json::{Value, json};
 
 fn sample_body() -> Vec<u8> {
-    user_event("event_01SAMPLE", "created", "directory_user_1", "lela@example.com", "active", &at(1))
-        .to_string()
-        .into_bytes()
+    UserEvent {
+        id: "event_01SAMPLE",
+        user: "directory_user_1",
+        email: "lela@example.com",
+        at: &at(1),
+        ..Default::default()
+    }
+    .json()
+    .to_string()
+    .into_bytes()
 }
 
 async fn refused(response: reqwest::Response, status: u16, code: &str) {

@@ -15,14 +15,14 @@ use serde_json::{Value, json};
 fn events(n: u32) -> Vec<Value> {
     (0..n)
         .map(|i| {
-            user_event(
-                &format!("event_{i:04}"),
-                "created",
-                &format!("directory_user_{i}"),
-                &format!("user{i}@example.com"),
-                "active",
-                &at(i),
-            )
+            UserEvent {
+                id: &format!("event_{i:04}"),
+                user: &format!("directory_user_{i}"),
+                email: &format!("user{i}@example.com"),
+                at: &at(i),
+                ..Default::default()
+            }
+            .json()
         })
         .collect()
 }
@@ -144,26 +144,26 @@ async fn backfill_with_a_wrong_key_says_so_and_exits_non_zero(store: Store) {
 async fn directory_fixture(app: &TestApp, fake: &FakeWorkos) -> String {
     let plan = app.create_plan(ORG, None).await;
     for (i, name) in ["a", "b", "c", "d", "e"].iter().enumerate() {
-        app.user(
-            &format!("event_{name}"),
-            "created",
-            &format!("directory_user_{name}"),
-            &format!("{name}1@example.com"),
-            "active",
-            &at(i as u32),
-        )
+        app.user(UserEvent {
+            id: &format!("event_{name}"),
+            user: &format!("directory_user_{name}"),
+            email: &format!("{name}1@example.com"),
+            at: &at(i as u32),
+            ..Default::default()
+        })
         .await;
     }
     app.settle().await;
     let listed = |name: &str, state: &str, t: u32| {
-        user_event(
-            "x",
-            "created",
-            &format!("directory_user_{name}"),
-            &format!("{name}1@example.com"),
+        UserEvent {
+            id: "x",
+            user: &format!("directory_user_{name}"),
+            email: &format!("{name}1@example.com"),
             state,
-            &at(t),
-        )["data"]
+            at: &at(t),
+            ..Default::default()
+        }
+        .json()["data"]
             .clone()
     };
     let mut state = fake.state.lock().unwrap();
@@ -223,7 +223,15 @@ async fn resync_adds_deactivates_and_removes_users_across_pages(store: Store) {
     // Paging honoured the per-directory limit: three pages of users.
     assert_eq!(fake.requests().iter().filter(|r| r.starts_with("/directory_users")).count(), 3);
     // A late webhook older than the resync changes nothing.
-    app.user("event_late_d", "updated", "directory_user_d", "d1@example.com", "active", &at(3)).await;
+    app.user(UserEvent {
+        id: "event_late_d",
+        kind: "updated",
+        user: "directory_user_d",
+        email: "d1@example.com",
+        at: &at(3),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     assert_eq!(app.event_status("event_late_d").await, "stale");
 }
@@ -309,14 +317,13 @@ async fn backfill_keeps_an_invalid_entry_as_a_dead_letter_and_moves_past_it(stor
 async fn enforced_directory(app: &TestApp) -> String {
     let plan = app.create_plan(ORG, None).await;
     for i in 0..12u32 {
-        app.user(
-            &format!("event_u{i}"),
-            "created",
-            &format!("directory_user_{i:02}"),
-            &format!("user{i:02}@example.com"),
-            "active",
-            &at(i),
-        )
+        app.user(UserEvent {
+            id: &format!("event_u{i}"),
+            user: &format!("directory_user_{i:02}"),
+            email: &format!("user{i:02}@example.com"),
+            at: &at(i),
+            ..Default::default()
+        })
         .await;
     }
     app.settle().await;
@@ -358,14 +365,14 @@ async fn resync_keeps_a_user_created_by_webhook_while_it_was_listing(store: Stor
     let fake = FakeWorkos::start();
     let listed: Vec<Value> = (0..12u32)
         .map(|i| {
-            user_event(
-                "x",
-                "created",
-                &format!("directory_user_{i:02}"),
-                &format!("user{i:02}@example.com"),
-                "active",
-                &at(i),
-            )["data"]
+            UserEvent {
+                id: "x",
+                user: &format!("directory_user_{i:02}"),
+                email: &format!("user{i:02}@example.com"),
+                at: &at(i),
+                ..Default::default()
+            }
+            .json()["data"]
                 .clone()
         })
         .collect();
@@ -385,7 +392,14 @@ async fn resync_keeps_a_user_created_by_webhook_while_it_was_listing(store: Stor
     });
     // While the listing waits between pages, a new person is provisioned.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    app.user("event_new", "created", "directory_user_new", "new@example.com", "active", &at(50)).await;
+    app.user(UserEvent {
+        id: "event_new",
+        user: "directory_user_new",
+        email: "new@example.com",
+        at: &at(50),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     assert_eq!(app.event_status("event_new").await, "applied");
     let report = resync_run.await.unwrap();
@@ -394,7 +408,14 @@ async fn resync_keeps_a_user_created_by_webhook_while_it_was_listing(store: Stor
     assert!(seats.contains(&seat("new@example.com", "paid", "directory")), "{seats:?}");
     assert_eq!(app.plan(&plan).await["paid_seats"], 13);
     // WorkOS retrying the creation is not stale: nothing marked the user deleted.
-    app.user("event_new_retry", "created", "directory_user_new", "new@example.com", "active", &at(50)).await;
+    app.user(UserEvent {
+        id: "event_new_retry",
+        user: "directory_user_new",
+        email: "new@example.com",
+        at: &at(50),
+        ..Default::default()
+    })
+    .await;
     app.settle().await;
     assert_eq!(app.event_status("event_new_retry").await, "applied");
 }

@@ -1,0 +1,38 @@
+//! Every request runs in one span (method, route pattern, request id), opened by
+//! `tracing-actix-web` before routing and closed with one "request finished"
+//! line carrying the status and the time the timing middleware measured.
+use actix_web::{
+    Error, HttpMessage,
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+};
+use tracing::{Span, field::Empty};
+use tracing_actix_web::{RequestId, RootSpanBuilder};
+
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(req: &ServiceRequest) -> Span {
+        // The route pattern, never the raw path: the path holds ids, and its
+        // text comes from the client.
+        let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        let request_id = req.extensions().get::<RequestId>().copied();
+        tracing::info_span!(
+            "request",
+            method = %req.method(),
+            route = %route,
+            request_id = request_id.map(tracing::field::display),
+            status = Empty,
+            elapsed_ms = Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        let status = match outcome {
+            Ok(response) => response.status().as_u16(),
+            Err(err) => err.as_response_error().status_code().as_u16(),
+        };
+        span.record("status", status);
+        span.in_scope(|| tracing::info!("request finished"));
+    }
+}
