@@ -190,16 +190,14 @@ pub async fn released_since(
 ) -> Result<u64, DbErr> {
     let reasons: Vec<String> = reasons.iter().map(|r| format!("'{}'", r.as_str())).collect();
     // `from_tier = 'paid' AND to_tier = 'free'` word for word: the partial index.
-    let row = c
-        .query_one_raw(stmt(
-            c.get_database_backend(),
-            &format!(
-                "SELECT COUNT(*) AS n FROM seat_audit WHERE plan_id = ? AND at > ? \
-                 AND from_tier = 'paid' AND to_tier = 'free' AND seq > ? AND reason IN ({})",
-                reasons.join(", ")
-            ),
-            [plan.as_str().into(), since.0.into(), floor.into()],
-        ))
-        .await?;
-    Ok(row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64)
+    super::count(
+        c,
+        &format!(
+            "SELECT COUNT(*) AS n FROM seat_audit WHERE plan_id = ? AND at > ? \
+             AND from_tier = 'paid' AND to_tier = 'free' AND seq > ? AND reason IN ({})",
+            reasons.join(", ")
+        ),
+        [plan.as_str().into(), since.0.into(), floor.into()],
+    )
+    .await
 }

@@ -1,5 +1,5 @@
 //! Directories and the newest state held for each directory user.
-use super::col;
+use super::{col, typed_col};
 use crate::{
     db::{chunks, stmt},
     domain::{DirectoryId, DirectoryUserId, Email, Micros, OrganizationId, UserState},
@@ -38,8 +38,7 @@ pub async fn find_directory(c: &impl ConnectionTrait, id: &DirectoryId) -> Resul
         .await?;
     row.map(|row| {
         Ok(DirectoryRow {
-            organization_id: OrganizationId::parse(&col::<String>(&row, "organization_id")?)
-                .map_err(|e| DbErr::Custom(e.to_string()))?,
+            organization_id: typed_col(&row, "organization_id", OrganizationId::parse)?,
             deleted: col(&row, "deleted")?,
         })
     })
@@ -82,14 +81,12 @@ pub async fn delete_directory(c: &impl ConnectionTrait, id: &DirectoryId, now: M
 }
 
 pub async fn live_directories(c: &impl ConnectionTrait, org: &OrganizationId) -> Result<u64, DbErr> {
-    let row = c
-        .query_one_raw(stmt(
-            c.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM directories WHERE organization_id = ? AND deleted = ?",
-            [org.as_str().into(), false.into()],
-        ))
-        .await?;
-    Ok(row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64)
+    super::count(
+        c,
+        "SELECT COUNT(*) AS n FROM directories WHERE organization_id = ? AND deleted = ?",
+        [org.as_str().into(), false.into()],
+    )
+    .await
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +106,7 @@ pub async fn find_user(c: &impl ConnectionTrait, id: &DirectoryUserId) -> Result
         .await?;
     row.map(|row| {
         Ok(StoredUser {
-            email: Email::parse(&col::<String>(&row, "email")?).map_err(|e| DbErr::Custom(e.to_string()))?,
+            email: typed_col(&row, "email", Email::parse)?,
             updated_at: Micros(col(&row, "updated_at")?),
             deleted: col(&row, "deleted")?,
         })
@@ -121,15 +118,13 @@ pub async fn find_user(c: &impl ConnectionTrait, id: &DirectoryUserId) -> Result
 /// further than `up_to`: the rule only asks whether the threshold is passed, and
 /// every event asks, so the cost stays that of the threshold, not of the directory.
 pub async fn active_count(c: &impl ConnectionTrait, org: &OrganizationId, up_to: u64) -> Result<u64, DbErr> {
-    let row = c
-        .query_one_raw(stmt(
-            c.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM (SELECT DISTINCT email FROM directory_users \
-             WHERE organization_id = ? AND active = ? LIMIT ?) t",
-            [org.as_str().into(), true.into(), i64::try_from(up_to).unwrap_or(i64::MAX).into()],
-        ))
-        .await?;
-    Ok(row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64)
+    super::count(
+        c,
+        "SELECT COUNT(*) AS n FROM (SELECT DISTINCT email FROM directory_users \
+         WHERE organization_id = ? AND active = ? LIMIT ?) t",
+        [org.as_str().into(), true.into(), i64::try_from(up_to).unwrap_or(i64::MAX).into()],
+    )
+    .await
 }
 
 /// The users held as not deleted for a directory and last written before
@@ -139,7 +134,6 @@ pub async fn live_users_of(
     dir: &DirectoryId,
     stored_before: Micros,
 ) -> Result<Vec<(DirectoryUserId, Email, UserState, Micros)>, DbErr> {
-    let bad = |e: String| DbErr::Custom(e);
     c.query_all_raw(stmt(
         c.get_database_backend(),
         "SELECT id, email, state, updated_at FROM directory_users \
@@ -150,8 +144,8 @@ pub async fn live_users_of(
     .iter()
     .map(|row| {
         Ok((
-            DirectoryUserId::parse(&col::<String>(row, "id")?).map_err(|e| bad(e.to_string()))?,
-            Email::parse(&col::<String>(row, "email")?).map_err(|e| bad(e.to_string()))?,
+            typed_col(row, "id", DirectoryUserId::parse)?,
+            typed_col(row, "email", Email::parse)?,
             UserState::parse(&col::<String>(row, "state")?),
             Micros(col(row, "updated_at")?),
         ))
@@ -168,7 +162,7 @@ pub async fn live_directories_of(c: &impl ConnectionTrait, org: &OrganizationId)
     ))
     .await?
     .iter()
-    .map(|row| DirectoryId::parse(&col::<String>(row, "id")?).map_err(|e| DbErr::Custom(e.to_string())))
+    .map(|row| typed_col(row, "id", DirectoryId::parse))
     .collect()
 }
 
@@ -193,7 +187,6 @@ impl HeldUser {
 
 /// The users held under any of `ids`.
 pub async fn find_users(c: &impl ConnectionTrait, ids: &[&DirectoryUserId]) -> Result<Vec<HeldUser>, DbErr> {
-    let bad = |e: String| DbErr::Custom(e);
     let mut out = Vec::with_capacity(ids.len());
     for chunk in chunks(c.get_database_backend(), ids, 500, |id| id.as_str().len()) {
         let sql = format!(
@@ -204,11 +197,10 @@ pub async fn find_users(c: &impl ConnectionTrait, ids: &[&DirectoryUserId]) -> R
         let values: Vec<Value> = chunk.iter().map(|id| Value::from(id.as_str())).collect();
         for row in c.query_all_raw(stmt(c.get_database_backend(), &sql, values)).await? {
             out.push(HeldUser {
-                id: DirectoryUserId::parse(&col::<String>(&row, "id")?).map_err(|e| bad(e.to_string()))?,
-                directory: DirectoryId::parse(&col::<String>(&row, "directory_id")?).map_err(|e| bad(e.to_string()))?,
-                organization: OrganizationId::parse(&col::<String>(&row, "organization_id")?)
-                    .map_err(|e| bad(e.to_string()))?,
-                email: Email::parse(&col::<String>(&row, "email")?).map_err(|e| bad(e.to_string()))?,
+                id: typed_col(&row, "id", DirectoryUserId::parse)?,
+                directory: typed_col(&row, "directory_id", DirectoryId::parse)?,
+                organization: typed_col(&row, "organization_id", OrganizationId::parse)?,
+                email: typed_col(&row, "email", Email::parse)?,
                 state: UserState::parse(&col::<String>(&row, "state")?),
                 updated_at: Micros(col(&row, "updated_at")?),
                 deleted: col(&row, "deleted")?,

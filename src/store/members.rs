@@ -372,12 +372,6 @@ pub async fn preview(c: &impl ConnectionTrait, plan: &PlanId, org: Option<&Organ
 
 /// How many of the plan's members hold a paid seat.
 pub async fn paid_count(c: &impl ConnectionTrait, plan: &PlanId) -> Result<u64, DbErr> {
-    let row = c
-        .query_one_raw(stmt(
-            c.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM members WHERE plan_id = ? AND tier = 'paid'",
-            [plan.as_str().into()],
-        ))
-        .await?;
-    Ok(row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64)
+    super::count(c, "SELECT COUNT(*) AS n FROM members WHERE plan_id = ? AND tier = 'paid'", [plan.as_str().into()])
+        .await
 }

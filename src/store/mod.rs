@@ -8,12 +8,22 @@ pub mod leases;
 pub mod members;
 pub mod plans;
 
-use crate::domain::OrganizationId;
-use sea_orm::{DbErr, QueryResult, TryGetable, Value};
+use crate::{db::stmt, domain::OrganizationId};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, TryGetable, Value};
 
 /// Reads a column by name, turning a type surprise into a `DbErr`.
 pub(crate) fn col<T: TryGetable>(row: &QueryResult, name: &str) -> Result<T, DbErr> {
     row.try_get::<T>("", name)
+}
+
+/// Reads a text column holding one of our typed ids or an email.
+pub(crate) fn typed_col<T, E: std::fmt::Display>(
+    row: &QueryResult,
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, DbErr> {
+    let raw: String = col(row, name)?;
+    parse(&raw).map_err(|e| DbErr::Custom(format!("unexpected {name} value in the database: {e}")))
 }
 
 /// Reads a text column holding one of our string enums.
@@ -26,4 +36,14 @@ pub(crate) fn enum_col<T>(row: &QueryResult, name: &str, parse: fn(&str) -> Opti
 /// which matches no directory user (as a plan without users should).
 pub(crate) fn organization_value(org: Option<&OrganizationId>) -> Value {
     org.map(|o| o.to_string()).into()
+}
+
+/// Runs a `SELECT COUNT(*) AS n …` and reads its one number.
+pub(crate) async fn count(
+    c: &impl ConnectionTrait,
+    sql: &str,
+    values: impl IntoIterator<Item = Value>,
+) -> Result<u64, DbErr> {
+    let row = c.query_one_raw(stmt(c.get_database_backend(), sql, values)).await?;
+    Ok(row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64)
 }

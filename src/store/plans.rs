@@ -1,5 +1,5 @@
 //! Plans: one per WorkOS organization.
-use super::{col, enum_col};
+use super::{col, enum_col, typed_col};
 use crate::{
     db::stmt,
     domain::{Micros, OrganizationId, PlanId, PlanMode},
@@ -51,15 +51,14 @@ const COLUMNS: &str = "id, name, organization_id, mode, test_mode_max_users, enf
                        release_limit, hold_since, approved_through, release_floor";
 
 fn from_row(row: &QueryResult) -> Result<Plan, DbErr> {
-    let bad = |e: crate::domain::ids::InvalidId| DbErr::Custom(e.to_string());
     let max: i32 = col(row, "test_mode_max_users")?;
     Ok(Plan {
-        id: PlanId::parse(&col::<String>(row, "id")?).map_err(bad)?,
+        id: typed_col(row, "id", PlanId::parse)?,
         name: col(row, "name")?,
         organization_id: col::<Option<String>>(row, "organization_id")?
             .map(|org| OrganizationId::parse(&org))
             .transpose()
-            .map_err(bad)?,
+            .map_err(|e| DbErr::Custom(format!("unexpected organization_id value in the database: {e}")))?,
         mode: enum_col(row, "mode", PlanMode::parse)?,
         test_mode_max_users: u32::try_from(max).unwrap_or(0),
         enforced_at: col::<Option<i64>>(row, "enforced_at")?.map(Micros),
@@ -207,14 +206,7 @@ pub async fn update_settings(c: &impl ConnectionTrait, plan: &Plan) -> Result<()
 }
 
 pub async fn on_hold(c: &impl ConnectionTrait) -> Result<u64, DbErr> {
-    let row = c
-        .query_one_raw(stmt(
-            c.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM plans WHERE hold_since IS NOT NULL",
-            [],
-        ))
-        .await?;
-    Ok(row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64)
+    super::count(c, "SELECT COUNT(*) AS n FROM plans WHERE hold_since IS NOT NULL", []).await
 }
 
 /// Seat counts shown with a plan.
@@ -238,7 +230,7 @@ pub async fn counts_all(c: &impl ConnectionTrait) -> Result<HashMap<PlanId, Coun
         ))
         .await?;
     for row in &seats {
-        let plan = PlanId::parse(&col::<String>(row, "plan_id")?).map_err(|e| DbErr::Custom(e.to_string()))?;
+        let plan = typed_col(row, "plan_id", PlanId::parse)?;
         let n = col::<i64>(row, "n")?.max(0) as u64;
         let counts = out.entry(plan).or_default();
         match col::<String>(row, "tier")?.as_str() {
@@ -255,7 +247,7 @@ pub async fn counts_all(c: &impl ConnectionTrait) -> Result<HashMap<PlanId, Coun
         ))
         .await?;
     for row in &active {
-        let plan = PlanId::parse(&col::<String>(row, "plan_id")?).map_err(|e| DbErr::Custom(e.to_string()))?;
+        let plan = typed_col(row, "plan_id", PlanId::parse)?;
         out.entry(plan).or_default().active_directory_users = col::<i64>(row, "n")?.max(0) as u64;
     }
     Ok(out)
