@@ -356,8 +356,7 @@ async fn open_database(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseC
 }
 
 pub fn workos_client(settings: &Settings) -> anyhow::Result<WorkosClient> {
-    let key = settings.workos_api_key.clone().context("WORKOS_API_KEY must be set (sk_...) to call the WorkOS API")?;
-    Ok(WorkosClient::new(&settings.workos_api_base, key)?)
+    WorkosClient::when_configured(settings)?.context("WORKOS_API_KEY must be set (sk_...) to call the WorkOS API")
 }
 
 /// Where `sign` and `replay` find the webhook secret.
@@ -416,7 +415,7 @@ async fn plans_command(
         PlansCommand::Preview { plan_id } => to_value(operator::preview(conn, &plan_id).await?)?,
         PlansCommand::Approve { plan_id } => to_value(operator::approve_hold(conn, &plan_id).await?)?,
         PlansCommand::ScimSetup { plan_id, return_url } => {
-            let client = settings.workos_client()?;
+            let client = WorkosClient::when_configured(settings)?;
             let public_url = settings.public_url.as_deref();
             to_value(
                 operator::scim::scim_setup(conn, client.as_ref(), &plan_id, return_url.as_deref(), public_url).await?,

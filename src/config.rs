@@ -178,7 +178,7 @@ pub struct ConfigError {
     pub problem: String,
 }
 
-fn problem(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+pub(crate) fn problem(variable: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError { variable, problem: problem.into() }
 }
 
@@ -313,33 +313,6 @@ impl Settings {
             problem("WORKOS_WEBHOOK_SECRET", "must be set (the endpoint secret from the WorkOS dashboard)")
         })?;
         Ok(std::iter::once(current).chain(self.webhook_secret_previous.clone()).collect())
-    }
-}
-
-impl Settings {
-    /// A WorkOS API client when `serve` has pulls to do; they need the key.
-    /// A client when `WORKOS_API_KEY` is set (the admin API's "Configure SCIM"
-    /// needs one only then).
-    pub fn workos_client(&self) -> Result<Option<crate::workos::WorkosClient>, ConfigError> {
-        let Some(key) = self.workos_api_key.clone() else { return Ok(None) };
-        crate::workos::WorkosClient::new(&self.workos_api_base, key)
-            .map(Some)
-            .map_err(|e| problem("WORKOS_API_BASE", e.to_string()))
-    }
-
-    pub fn workos_client_for_serve(&self) -> Result<Option<crate::workos::WorkosClient>, ConfigError> {
-        let wanted =
-            [("WORKOS_EVENTS_POLL_SECS", self.events_poll_every), ("WORKOS_RESYNC_EVERY_SECS", self.resync_every)];
-        let Some((variable, _)) = wanted.iter().find(|(_, every)| every.is_some()) else {
-            return Ok(None);
-        };
-        let key = self
-            .workos_api_key
-            .clone()
-            .ok_or_else(|| problem("WORKOS_API_KEY", format!("must be set when {variable} is")))?;
-        crate::workos::WorkosClient::new(&self.workos_api_base, key)
-            .map(Some)
-            .map_err(|e| problem("WORKOS_API_BASE", e.to_string()))
     }
 }
 

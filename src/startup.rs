@@ -10,7 +10,7 @@ use crate::{
     metrics::Metrics,
     reconcile::Reconciler,
     webhook,
-    workos::schedule,
+    workos::{WorkosClient, schedule},
 };
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
@@ -39,13 +39,13 @@ impl Application {
     /// `handle_signals`: the binary stops on SIGTERM/Ctrl-C; in-process tests do not.
     pub async fn build(settings: &Settings, handle_signals: bool) -> anyhow::Result<Self> {
         let secrets = settings.webhook_secrets()?;
-        let workos = settings.workos_client_for_serve()?;
+        let workos = WorkosClient::for_pulls(settings)?;
         let db = db::connect(&settings.database_url).await.context("could not connect to the database")?;
         db::migrate(&db).await.context("could not apply migrations")?;
 
         let metrics = Arc::new(Metrics::default());
         let reconciler = Reconciler::with_faults(settings.faults);
-        let (inbox, writer) = Inbox::start(db.clone(), reconciler.clone());
+        let (inbox, writer) = Inbox::start(db.clone(), reconciler.arrivals(), reconciler.faults());
         let state = web::Data::new(AppState {
             db: db.clone(),
             inbox,
@@ -60,7 +60,7 @@ impl Application {
             },
             admin_token: settings.admin_token.clone(),
             test_mode_max_users: settings.test_mode_max_users,
-            workos: settings.workos_client()?,
+            workos: WorkosClient::when_configured(settings)?,
             public_url: settings.public_url.clone(),
         });
 

@@ -7,3 +7,21 @@ pub mod status;
 pub mod writer;
 
 pub use writer::{Inbox, InboxError, NewEvent, Stored};
+
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Rung when the inbox stores something new (or an operator frees events); the
+/// reconciler waits on it. A ring with nobody waiting is kept for the next wait.
+#[derive(Clone, Default)]
+pub struct Arrivals(Arc<Notify>);
+
+impl Arrivals {
+    pub fn ring(&self) {
+        self.0.notify_one();
+    }
+
+    pub async fn wait(&self) {
+        self.0.notified().await;
+    }
+}

@@ -4,7 +4,8 @@
 use crate::{
     db::{Fault, chunks, classify, stmt},
     domain::{EventId, EventStatus, Micros},
-    reconcile::Reconciler,
+    faults::Faults,
+    inbox::Arrivals,
     store::col,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait, Value};
@@ -72,9 +73,9 @@ pub struct Inbox {
 
 impl Inbox {
     /// Starts the writer task. It ends when every `Inbox` clone is dropped.
-    pub fn start(db: DatabaseConnection, reconciler: Reconciler) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn start(db: DatabaseConnection, arrivals: Arrivals, faults: Faults) -> (Self, tokio::task::JoinHandle<()>) {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        let task = tokio::spawn(write_loop(db, rx, reconciler));
+        let task = tokio::spawn(write_loop(db, rx, arrivals, faults));
         (Self { jobs }, task)
     }
 
@@ -91,10 +92,10 @@ impl Inbox {
     }
 }
 
-async fn write_loop(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, reconciler: Reconciler) {
+async fn write_loop(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, arrivals: Arrivals, faults: Faults) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        reconciler.faults().inbox_writer();
+        faults.inbox_writer();
         let events: Vec<&NewEvent> = batch.iter().map(|job| &job.event).collect();
         let outcomes: Vec<Result<Stored, DbErr>> = match store_batch(&db, &events).await {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
@@ -121,7 +122,7 @@ async fn write_loop(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, reconci
             continue;
         }
         if outcomes.iter().any(|o| matches!(o, Ok(Stored::Accepted))) {
-            reconciler.wake();
+            arrivals.ring();
         }
         for (job, outcome) in batch.drain(..).zip(outcomes) {
             let _ = job.reply.send(outcome.map_err(|e| InboxError::Database(std::sync::Arc::new(e))));

@@ -17,7 +17,10 @@ use crate::{
     db::{Fault, classify},
     domain::{EventId, EventStatus, Micros},
     events::{Command, DirectoryUserChange, Envelope, translate},
-    inbox::queue::{self, ClaimLimits, QueuedEvent},
+    inbox::{
+        Arrivals,
+        queue::{self, ClaimLimits, QueuedEvent},
+    },
     metrics::Metrics,
     store::plans::{self, Plan},
 };
@@ -26,7 +29,6 @@ use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
-use tokio::sync::Notify;
 use tracing::Instrument;
 
 /// An event whose own data the database refuses this many times is `failed`.
@@ -76,7 +78,7 @@ impl BatchLimits {
 /// Handle to wake the reconciler when something new is stored.
 #[derive(Clone, Default)]
 pub struct Reconciler {
-    wake: Arc<Notify>,
+    arrivals: Arrivals,
     faults: crate::faults::Faults,
 }
 
@@ -95,7 +97,12 @@ impl Reconciler {
     }
 
     pub fn wake(&self) {
-        self.wake.notify_one();
+        self.arrivals.ring();
+    }
+
+    /// What the inbox rings when it stores something new.
+    pub fn arrivals(&self) -> Arrivals {
+        self.arrivals.clone()
     }
 
     /// Runs until `shutdown` resolves, finishing the batch in hand.
@@ -157,7 +164,7 @@ impl Reconciler {
                 }
                 Some(pause) => tokio::select! {
                     _ = &mut shutdown => return,
-                    _ = self.wake.notified() => {}
+                    _ = self.arrivals.wait() => {}
                     // Other replicas' events and back-offs are found by polling.
                     _ = tokio::time::sleep(pause) => {}
                 },

@@ -2,7 +2,11 @@
 //! in size, list pagination over `list_metadata.after`, and 429, 5xx and
 //! transport errors retried a bounded number of times (the one policy in
 //! `retry`). POSTs carry an `Idempotency-Key`, so retrying them is safe.
-use crate::{config::Secret, outbound, retry::Backoff};
+use crate::{
+    config::{ConfigError, Secret, Settings, problem},
+    outbound,
+    retry::Backoff,
+};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::time::Duration;
 
@@ -74,6 +78,28 @@ enum Method<'a> {
 }
 
 impl WorkosClient {
+    /// A client when `WORKOS_API_KEY` is set (the admin API's "Configure SCIM"
+    /// needs one only then).
+    pub fn when_configured(settings: &Settings) -> Result<Option<Self>, ConfigError> {
+        let Some(key) = settings.workos_api_key.clone() else { return Ok(None) };
+        Self::new(&settings.workos_api_base, key).map(Some).map_err(|e| problem("WORKOS_API_BASE", e.to_string()))
+    }
+
+    /// A client when `serve` has pulls to do (polling, resync); they need the key.
+    pub fn for_pulls(settings: &Settings) -> Result<Option<Self>, ConfigError> {
+        let wanted = [
+            ("WORKOS_EVENTS_POLL_SECS", settings.events_poll_every),
+            ("WORKOS_RESYNC_EVERY_SECS", settings.resync_every),
+        ];
+        let Some((variable, _)) = wanted.iter().find(|(_, every)| every.is_some()) else {
+            return Ok(None);
+        };
+        if settings.workos_api_key.is_none() {
+            return Err(problem("WORKOS_API_KEY", format!("must be set when {variable} is")));
+        }
+        Self::when_configured(settings)
+    }
+
     pub fn new(base: &str, key: Secret) -> Result<Self, ApiError> {
         let http = outbound::client_builder()
             .timeout(Duration::from_secs(30))
