@@ -23,6 +23,40 @@ impl Backoff {
     }
 }
 
+/// The waits between the attempts of one call: `retries` of them, each
+/// `Backoff::jittered`. `backon` drives the attempts with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retries {
+    pub backoff: Backoff,
+    pub retries: u32,
+}
+
+impl backon::BackoffBuilder for Retries {
+    type Backoff = Waits;
+
+    fn build(self) -> Waits {
+        Waits { policy: self, next: 0 }
+    }
+}
+
+/// The waits of one call, in order.
+#[derive(Debug)]
+pub struct Waits {
+    policy: Retries,
+    next: u32,
+}
+
+impl Iterator for Waits {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        (self.next < self.policy.retries).then(|| {
+            self.next += 1;
+            self.policy.backoff.jittered(self.next - 1)
+        })
+    }
+}
+
 /// Between half and all of `delay`.
 pub fn jittered(delay: Duration) -> Duration {
     // The standard library's per-process random hasher keys are enough here:
@@ -57,6 +91,19 @@ mod tests {
             let d = jittered(Duration::from_secs(10));
             assert!(d >= Duration::from_secs(5) && d <= Duration::from_secs(10), "{d:?}");
         }
+    }
+
+    #[test]
+    fn a_call_gets_its_retries_and_no_more() {
+        use backon::BackoffBuilder;
+        let backoff = Backoff { first: Duration::from_millis(100), max: Duration::from_secs(1) };
+        let waits: Vec<Duration> = Retries { backoff, retries: 3 }.build().collect();
+        assert_eq!(waits.len(), 3);
+        for (n, wait) in waits.iter().enumerate() {
+            let full = backoff.delay(n as u32);
+            assert!(*wait >= full / 2 && *wait <= full, "{n}: {wait:?}");
+        }
+        assert_eq!(Retries { backoff, retries: 0 }.build().count(), 0);
     }
 
     #[test]

@@ -5,13 +5,18 @@
 use crate::{
     config::{ConfigError, Secret, Settings, problem},
     outbound,
-    retry::Backoff,
+    retry::{Backoff, Retries},
 };
+use backon::Retryable;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// The largest answer read from WorkOS (a page of 100 users is far smaller).
 const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
+/// The longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -140,69 +145,113 @@ impl WorkosClient {
     }
 
     /// 429 waits `Retry-After` (seconds or a date; else backs off), 5xx and
-    /// transport errors back off; both a bounded number of times.
+    /// transport errors back off; both a bounded number of times, with the one
+    /// retry policy (`retry::Retries`) driven by `backon`.
     async fn call<T: DeserializeOwned>(&self, path: &str, method: Method<'_>) -> Result<T, ApiError> {
         let url = format!("{}{path}", self.base);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let delay = self.backoff.jittered(attempt - 1);
-            let request = match &method {
-                Method::Get(query) => self.http.get(&url).query(query),
-                Method::Post { body, idempotency_key } => {
-                    let request = self.http.post(&url).json(body);
-                    match idempotency_key {
-                        Some(key) => request.header("Idempotency-Key", *key),
-                        None => request,
-                    }
+        let attempts = AtomicU32::new(0);
+        let (url, method, counted) = (&url, &method, &attempts);
+        let attempt = || async move {
+            counted.fetch_add(1, Ordering::Relaxed);
+            self.once(url, path, method).await
+        };
+        let policy = Retries { backoff: self.backoff, retries: self.max_attempts.saturating_sub(1) };
+        attempt
+            .retry(policy)
+            .sleep(tokio::time::sleep)
+            .when(Failure::is_retryable)
+            // WorkOS's Retry-After replaces our wait, never adds an attempt.
+            .adjust(|failure, wait| wait.map(|ours| failure.retry_after().unwrap_or(ours)))
+            .notify(|failure, wait| failure.log(path, attempts.load(Ordering::Relaxed), wait))
+            .await
+            .map_err(|failure| failure.into_error(path, &self.base, attempts.load(Ordering::Relaxed)))
+    }
+
+    /// One attempt.
+    async fn once<T: DeserializeOwned>(&self, url: &str, path: &str, method: &Method<'_>) -> Result<T, Failure> {
+        let request = match method {
+            Method::Get(query) => self.http.get(url).query(query),
+            Method::Post { body, idempotency_key } => {
+                let request = self.http.post(url).json(body);
+                match idempotency_key {
+                    Some(key) => request.header("Idempotency-Key", *key),
+                    None => request,
                 }
-            };
-            let response = match request.bearer_auth(self.key.expose()).send().await {
-                Ok(response) => response,
-                Err(source) if attempt >= self.max_attempts => {
-                    return Err(ApiError::Unreachable { base: self.base.clone(), source });
-                }
-                Err(err) => {
-                    tracing::warn!(error = %crate::http::error::printable(&err.to_string()), path, attempt, "WorkOS request failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    continue;
-                }
-            };
-            let status = response.status();
-            if status.is_success() {
-                let bytes = outbound::read_capped(response, MAX_ANSWER_BYTES).await.map_err(|e| match e {
+            }
+        };
+        let response = request.bearer_auth(self.key.expose()).send().await.map_err(Failure::Transport)?;
+        let status = response.status();
+        if status.is_success() {
+            let bytes = outbound::read_capped(response, MAX_ANSWER_BYTES).await.map_err(|e| {
+                Failure::Final(match e {
                     outbound::BodyError::TooLarge(_) => ApiError::TooLarge { path: path.to_owned() },
                     outbound::BodyError::Transport(source) => ApiError::Unreachable { base: self.base.clone(), source },
-                })?;
-                return serde_json::from_slice(&bytes)
-                    .map_err(|source| ApiError::Decode { path: path.to_owned(), source });
-            }
-            let retryable = status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-            if !retryable {
-                let message = refusal_message(response).await;
-                if status == reqwest::StatusCode::UNAUTHORIZED {
-                    return Err(ApiError::Unauthorized { message });
-                }
-                return Err(ApiError::Status { status: status.as_u16(), path: path.to_owned(), message });
-            }
-            if attempt >= self.max_attempts {
-                return Err(ApiError::GaveUp { status: status.as_u16(), path: path.to_owned(), attempts: attempt });
-            }
-            let wait = response
+                })
+            })?;
+            return serde_json::from_slice(&bytes)
+                .map_err(|source| Failure::Final(ApiError::Decode { path: path.to_owned(), source }));
+        }
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            let retry_after = response
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| crate::retry::retry_after(v, chrono::Utc::now()))
-                .map(|d| d.min(Duration::from_secs(60)))
-                .unwrap_or(delay);
-            tracing::warn!(
-                status = status.as_u16(),
-                path,
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                "WorkOS asked to retry"
-            );
-            tokio::time::sleep(wait).await;
+                .map(|d| d.min(MAX_RETRY_AFTER));
+            return Err(Failure::Busy { status: status.as_u16(), retry_after });
+        }
+        let message = refusal_message(response).await;
+        Err(Failure::Final(if status == reqwest::StatusCode::UNAUTHORIZED {
+            ApiError::Unauthorized { message }
+        } else {
+            ApiError::Status { status: status.as_u16(), path: path.to_owned(), message }
+        }))
+    }
+}
+
+/// How one attempt failed: worth another try, or final.
+#[derive(Debug)]
+enum Failure {
+    Transport(reqwest::Error),
+    /// 429 or 5xx, with WorkOS's `Retry-After` when it gave one.
+    Busy {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    Final(ApiError),
+}
+
+impl Failure {
+    fn is_retryable(&self) -> bool {
+        !matches!(self, Self::Final(_))
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Busy { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    fn log(&self, path: &str, attempt: u32, wait: Duration) {
+        let wait_ms = wait.as_millis() as u64;
+        match self {
+            Self::Transport(err) => {
+                let error = err.to_string();
+                let error = crate::http::error::printable(&error);
+                tracing::warn!(%error, path, attempt, wait_ms, "WorkOS request failed; retrying");
+            }
+            Self::Busy { status, .. } => tracing::warn!(status, path, attempt, wait_ms, "WorkOS asked to retry"),
+            Self::Final(_) => {}
+        }
+    }
+
+    /// The error of a call whose last attempt failed this way.
+    fn into_error(self, path: &str, base: &str, attempts: u32) -> ApiError {
+        match self {
+            Self::Transport(source) => ApiError::Unreachable { base: base.to_owned(), source },
+            Self::Busy { status, .. } => ApiError::GaveUp { status, path: path.to_owned(), attempts },
+            Self::Final(err) => err,
         }
     }
 }

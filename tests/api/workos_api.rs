@@ -66,7 +66,9 @@ async fn backfill_resumes_after_a_crash_between_pages(store: Store) {
         remaining: 1000,
     });
     let err = backfill(&app.db, &fake.client(), None, |_| {}).await.unwrap_err();
-    assert!(err.to_string().contains("500"), "{err}");
+    assert!(err.to_string().contains("kept answering 500") && err.to_string().contains("after 5 attempts"), "{err}");
+    // The first try and four retries, no more.
+    assert_eq!(fake.requests().iter().filter(|r| r.contains("after=event_0099")).count(), 5);
     assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events").await, 100);
     assert_eq!(saved_cursor(&app.db).await.unwrap().as_deref(), Some("event_0099"));
 
