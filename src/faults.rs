@@ -10,16 +10,27 @@ pub struct Faults {
     writer_panics: bool,
     #[cfg(feature = "test-faults")]
     reconciler_panics: bool,
+    #[cfg(feature = "test-faults")]
+    apply_panics: bool,
 }
 
+/// With `apply-panic`, applying any event that carries this email panics: a bug
+/// that only one event's data reaches.
+#[cfg(feature = "test-faults")]
+pub const PANIC_EMAIL: &str = "panic-on-apply@example.com";
+
 impl Faults {
-    /// Reads `SEATSYNC_TEST_FAULT` (`inbox-writer-panic` or `reconciler-panic`)
+    /// Reads `SEATSYNC_TEST_FAULT` (`inbox-writer-panic`, `reconciler-panic` or `apply-panic`)
     /// through `lookup`; ignored unless the feature is on.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         #[cfg(feature = "test-faults")]
         {
             let fault = lookup("SEATSYNC_TEST_FAULT").unwrap_or_default();
-            Self { writer_panics: fault == "inbox-writer-panic", reconciler_panics: fault == "reconciler-panic" }
+            Self {
+                writer_panics: fault == "inbox-writer-panic",
+                reconciler_panics: fault == "reconciler-panic",
+                apply_panics: fault == "apply-panic",
+            }
         }
         #[cfg(not(feature = "test-faults"))]
         {
@@ -34,6 +45,16 @@ impl Faults {
         if self.writer_panics {
             panic!("test fault: the inbox writer dies");
         }
+    }
+
+    /// Panics if this event's body carries `PANIC_EMAIL` and `apply-panic` is on.
+    pub fn applying(&self, body: &[u8]) {
+        #[cfg(feature = "test-faults")]
+        if self.apply_panics && body.windows(PANIC_EMAIL.len()).any(|w| w == PANIC_EMAIL.as_bytes()) {
+            panic!("test fault: applying this event panics");
+        }
+        #[cfg(not(feature = "test-faults"))]
+        let _ = body;
     }
 
     /// Panics if the reconciler is to die on its first batch.

@@ -50,6 +50,8 @@ pub struct BatchLimits {
     pub linger: Duration,
     /// The release guard's settings (`RELEASE_*`).
     pub guard: GuardSettings,
+    /// Faults injected by tests (none otherwise).
+    pub faults: crate::faults::Faults,
 }
 
 impl BatchLimits {
@@ -63,6 +65,7 @@ impl BatchLimits {
                 full_batch: 128,
                 linger: Duration::from_millis(5),
                 guard: GuardSettings::default(),
+                faults: crate::faults::Faults::default(),
             },
             _ => Self {
                 claim: ClaimLimits { groups: 8, events: 1024 },
@@ -70,6 +73,7 @@ impl BatchLimits {
                 full_batch: 256,
                 linger: Duration::from_millis(2),
                 guard: GuardSettings::default(),
+                faults: crate::faults::Faults::default(),
             },
         }
     }
@@ -114,7 +118,7 @@ impl Reconciler {
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
-        let limits = BatchLimits { guard, ..BatchLimits::for_backend(db.get_database_backend()) };
+        let limits = BatchLimits { guard, faults: self.faults, ..BatchLimits::for_backend(db.get_database_backend()) };
         let mut failures: u32 = 0;
         let mut last_sweep: Option<Instant> = None;
         loop {
@@ -222,22 +226,26 @@ pub struct StepReport {
 /// Runs one batch. An error is a passing fault; the event it hit (if any) was
 /// held back with a back-off.
 pub async fn step(db: &DatabaseConnection, metrics: &Metrics, limits: BatchLimits) -> Result<StepReport, DbErr> {
-    let mut result = run_batch(db, metrics, limits, true).await;
+    let mut result = run_contained(db, metrics, limits, true).await;
     let refused_in_bulk =
-        matches!(&result, Err(BatchError { event: None, in_bulk: true, err }) if classify(err) == Fault::OwnData);
+        matches!(&result, Err(BatchError { event: None, in_bulk: true, err, .. }) if classify(err) == Fault::OwnData);
     if refused_in_bulk {
         // A value the database refused somewhere in a batched run: the same
         // batch again, one event at a time, finds which event it was.
-        result = run_batch(db, metrics, limits, false).await;
+        result = run_contained(db, metrics, limits, false).await;
     }
     match result {
         Ok(report) => Ok(report),
-        Err(BatchError { event: Some(event), err, .. }) => {
+        Err(BatchError { event: Some(event), err, panicked, .. }) => {
             let now = Micros::now();
             let (id, kind) = (&event.event_id, &event.event_type);
             match classify(&err) {
                 Fault::OwnData if event.attempts + 1 >= MAX_ATTEMPTS => {
-                    let reason = format!("the database refused this event {MAX_ATTEMPTS} times: {err}");
+                    let reason = if panicked {
+                        format!("applying this event failed {MAX_ATTEMPTS} times: {err}")
+                    } else {
+                        format!("the database refused this event {MAX_ATTEMPTS} times: {err}")
+                    };
                     queue::fail(db, event.seq, &reason, now).await?;
                     metrics.reconciled(kind, EventStatus::Failed.as_str());
                     tracing::warn!(event_id = %id, event = %kind, %reason, "event failed");
@@ -273,12 +281,48 @@ struct BatchError {
     event: Option<QueuedEvent>,
     /// The failure was in a batched run (several events at once).
     in_bulk: bool,
+    /// Applying panicked (a bug its data reaches), as opposed to a refusal.
+    panicked: bool,
     err: DbErr,
 }
 
 impl From<DbErr> for BatchError {
     fn from(err: DbErr) -> Self {
-        Self { event: None, in_bulk: false, err }
+        Self { event: None, in_bulk: false, panicked: false, err }
+    }
+}
+
+/// `run_batch`, with a panic on one event's data contained like a refusal of
+/// it: counted against the event, which is `failed` after `MAX_ATTEMPTS`, so a
+/// bug that one event reaches cannot stop its organization, or a restarted
+/// process, for ever. A panic in a batched run is retried one event at a time
+/// to find the event; a panic no event can be blamed for still ends the task
+/// (and the process: `startup` supervises it).
+async fn run_contained(
+    db: &DatabaseConnection,
+    metrics: &Metrics,
+    limits: BatchLimits,
+    bulk: bool,
+) -> Result<StepReport, BatchError> {
+    let current = std::sync::Mutex::new(None);
+    let run = std::panic::AssertUnwindSafe(run_batch(db, metrics, limits, bulk, &current));
+    let panic = match futures_util::FutureExt::catch_unwind(run).await {
+        Ok(result) => return result,
+        Err(panic) => panic,
+    };
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned());
+    let err = DbErr::Custom(format!("the reconciler panicked: {message}"));
+    tracing::error!(error = %err, bulk, "reconciler batch panicked; rolled back");
+    if bulk {
+        return Err(BatchError { event: None, in_bulk: true, panicked: true, err });
+    }
+    match current.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()) {
+        Some(event) => Err(BatchError { event: Some(event), in_bulk: false, panicked: true, err }),
+        None => std::panic::resume_unwind(panic),
     }
 }
 
@@ -308,11 +352,12 @@ async fn run_batch(
     metrics: &Metrics,
     limits: BatchLimits,
     bulk: bool,
+    current: &std::sync::Mutex<Option<QueuedEvent>>,
 ) -> Result<StepReport, BatchError> {
     let batch_started = Instant::now();
     let now = Micros::now();
     let txn = db.begin().await?;
-    match apply_batch(&txn, limits, bulk, now).await {
+    match apply_batch(&txn, limits, bulk, now, current).await {
         Ok((report, outcomes)) => {
             txn.commit().await?;
             for (event_type, status) in &outcomes.tally {
@@ -337,6 +382,7 @@ async fn apply_batch(
     limits: BatchLimits,
     bulk: bool,
     now: Micros,
+    current: &std::sync::Mutex<Option<QueuedEvent>>,
 ) -> Result<(StepReport, Outcomes), BatchError> {
     let claim = queue::claim(txn, now, limits.claim).await?;
     let mut report = StepReport { held_elsewhere: claim.held_elsewhere, ..Default::default() };
@@ -369,6 +415,12 @@ async fn apply_batch(
                 continue 'groups;
             }
             report.applied += 1;
+            if !bulk {
+                // Whom to blame if applying it panics (`run_contained`).
+                let blamed = QueuedEvent { body: Vec::new(), ..event.clone() };
+                *current.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(blamed);
+            }
+            limits.faults.applying(&event.body);
             let parsed = match parse(event) {
                 Ok(parsed) => parsed,
                 Err(reason) => {
@@ -469,6 +521,8 @@ async fn apply_batch(
             hold(txn, key, seq, &plan, now).await?;
         }
     }
+    // Past the last event: a panic from here on is nobody's data.
+    *current.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     queue::settle(txn, &outcomes.settled, now).await?;
     Ok((report, outcomes))
 }
@@ -503,7 +557,7 @@ fn may_release(change: &DirectoryUserChange) -> bool {
 }
 
 fn at(event: &QueuedEvent, err: DbErr) -> BatchError {
-    BatchError { event: Some(event.clone()), in_bulk: false, err }
+    BatchError { event: Some(event.clone()), in_bulk: false, panicked: false, err }
 }
 
 fn parse(event: &QueuedEvent) -> Result<Parsed<'_>, String> {
@@ -525,7 +579,7 @@ async fn flush(
 ) -> Result<Option<(i64, Plan)>, BatchError> {
     let Some((_, plan)) = run.first() else { return Ok(None) };
     let plan = plan.clone();
-    let in_bulk = |err| BatchError { event: None, in_bulk: true, err };
+    let in_bulk = |err| BatchError { event: None, in_bulk: true, panicked: false, err };
     let items: Vec<bulk::Item<'_>> = run
         .iter()
         .filter_map(|(p, _)| match &p.command {
