@@ -320,10 +320,15 @@ async fn run_contained(
     if bulk {
         return Err(BatchError { event: None, in_bulk: true, panicked: true, err });
     }
-    match current.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()) {
-        Some(event) => Err(BatchError { event: Some(event), in_bulk: false, panicked: true, err }),
-        None => std::panic::resume_unwind(panic),
+    let Some(event) = current.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()) else {
+        std::panic::resume_unwind(panic)
+    };
+    // A panic while the database is gone (a driver's broken connection) is a
+    // passing fault: it must not count against the event.
+    if let Err(unreachable) = crate::db::ping(db).await {
+        return Err(BatchError { event: None, in_bulk: false, panicked: true, err: unreachable });
     }
+    Err(BatchError { event: Some(event), in_bulk: false, panicked: true, err })
 }
 
 /// Everything a batch decided, recorded at its end.
@@ -395,6 +400,10 @@ async fn apply_batch(
         // Consecutive user changes of an enforced plan, applied together.
         let mut run: Vec<(Parsed<'_>, Plan)> = Vec::new();
         for event in &group.events {
+            if !bulk {
+                // Nobody is blamed until this event is applied (`run_contained`).
+                *current.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+            }
             if event.held {
                 // Behind a hold: whatever came after it waits with it.
                 if let Some((seq, plan)) = flush(txn, &mut scope, &limits, &mut run, &mut outcomes, now).await? {

@@ -117,10 +117,7 @@ async fn handle(req: &HttpRequest, payload: web::Payload, state: &AppState) -> R
     let claimed = signature::check_header(header, now_ms, tolerance_ms)?;
     // Bounded memory: at most this many bodies are in the air at once, and a
     // sender beyond that is told to retry rather than queued without bound.
-    let Ok(_permit) = state.webhook.inflight.clone().try_acquire_owned() else {
-        discard_small_body(req, payload, state.webhook.max_body_bytes).await;
-        return Err(WebhookError::Busy);
-    };
+    let _permit = state.webhook.inflight.clone().try_acquire_owned().map_err(|_| WebhookError::Busy)?;
     let body = tokio::time::timeout(BODY_DEADLINE, read_limited(req, payload, state.webhook.max_body_bytes))
         .await
         .map_err(|_| WebhookError::BodyTimeout)??;
@@ -151,24 +148,6 @@ async fn handle(req: &HttpRequest, payload: web::Payload, state: &AppState) -> R
         .map_err(|e: InboxError| WebhookError::Unavailable(Box::new(e)))?;
     span.in_scope(|| tracing::info!(outcome = ?stored, "webhook stored"));
     Ok((event_id, stored))
-}
-
-/// Reads and drops a refused delivery's body when it is small and already
-/// arriving, so the 503 leaves the connection open for the sender's retry. An
-/// unread body makes the server close the connection, and under overload a new
-/// connection per refusal cost more than the refusals themselves. Nothing is
-/// kept: the memory bound the in-flight cap gives is unchanged.
-async fn discard_small_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) {
-    const DISCARD_WITHIN: std::time::Duration = std::time::Duration::from_millis(200);
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_none_or(|len| len > limit as u64) {
-        return;
-    }
-    let _ = tokio::time::timeout(DISCARD_WITHIN, async { while let Some(Ok(_)) = payload.next().await {} }).await;
 }
 
 /// Reads the body, refusing with 413 as soon as it passes the limit (before any
