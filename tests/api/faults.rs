@@ -78,15 +78,7 @@ async fn sigterm_under_load_exits_cleanly_and_loses_nothing_acknowledged(store: 
     let url = format!("http://127.0.0.1:{port}/webhooks/workos");
     let deliveries = (0..600u32).map(move |i| {
         let id = format!("event_term_{i:04}");
-        let body = UserEvent {
-            id: &id,
-            user: &format!("directory_user_{i}"),
-            email: &format!("u{i}@example.com"),
-            at: &at(i),
-            ..Default::default()
-        }
-        .json()
-        .to_string();
+        let body = nth_user_created(&id, i);
         let header = signature::header_value(SECRET.as_bytes(), now_ms(), body.as_bytes());
         let request = client.post(url.as_str()).header("WorkOS-Signature", header).body(body);
         async move { (id, request.send().await.map(|r| r.status().as_u16())) }
@@ -450,15 +442,7 @@ async fn postgres_restarted_mid_burst_loses_nothing_and_applies_each_once() {
 
     let deliver = |i: u32| {
         let id = format!("event_pg_{i:05}");
-        let body = UserEvent {
-            id: &id,
-            user: &format!("directory_user_{i}"),
-            email: &format!("u{i}@example.com"),
-            at: &at(i),
-            ..Default::default()
-        }
-        .json()
-        .to_string();
+        let body = nth_user_created(&id, i);
         let header = signature::header_value(SECRET.as_bytes(), now_ms(), body.as_bytes());
         let request = client.post(format!("{base}/webhooks/workos")).header("WorkOS-Signature", header).body(body);
         async move { (id, request.send().await.map(|r| r.status().as_u16()).unwrap_or(0)) }

@@ -385,6 +385,13 @@ impl UserEvent<'_> {
     }
 }
 
+/// The `n`th user of a burst, created: `directory_user_{n}`, `u{n}@example.com`,
+/// at second `n`; the body as sent.
+pub fn nth_user_created(id: &str, n: u32) -> String {
+    let (user, email) = (format!("directory_user_{n}"), format!("u{n}@example.com"));
+    UserEvent { id, user: &user, email: &email, at: &at(n), ..Default::default() }.json().to_string()
+}
+
 pub fn directory_event(id: &str, kind: &str, org: &str, dir: &str) -> Value {
     json!({
         "object": "event",

@@ -185,10 +185,10 @@ async fn a_refusal_from_workos_is_502_with_its_message(store: Store) {
 }
 
 async fn workos_out_of_reach_is_503(store: Store) {
-    // A port nothing listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let base = format!("http://{closed}");
-    let app = spawn_app_with(store, &[("WORKOS_API_KEY", API_KEY), ("WORKOS_API_BASE", &base)]).await;
+    // Port 1: privileged and outside the ephemeral range, so no test server is
+    // ever given it (a port freed by another listener could be).
+    let base = "http://127.0.0.1:1";
+    let app = spawn_app_with(store, &[("WORKOS_API_KEY", API_KEY), ("WORKOS_API_BASE", base)]).await;
     let plan = plan_without_organization(&app, "Acme").await;
     let response = setup(&app, &plan).await;
     assert_eq!(response.status(), 503);
