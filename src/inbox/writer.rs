@@ -56,6 +56,35 @@ pub enum InboxError {
     /// delivery stored after all is a duplicate on the retry, which is harmless).
     #[error("the inbox writer is behind")]
     Behind,
+    /// The database did not answer the last batch, a moment ago: refused at
+    /// once instead of each delivery waiting out the pool's timeout again
+    /// (WorkOS asks for fast answers and retries).
+    #[error("the database did not answer a moment ago")]
+    DatabaseDown,
+}
+
+/// How long after a batch the database did not answer deliveries are refused
+/// at once. After it, the next batch tries the database again.
+const DOWN_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// When the database last failed a whole batch for a passing reason (ms since
+/// the epoch; 0 once a batch succeeds).
+#[derive(Clone, Default)]
+struct Health(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl Health {
+    fn down(&self) {
+        self.0.store(Micros::now().0 / 1000, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn up(&self) {
+        self.0.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn refusing(&self) -> bool {
+        let since = self.0.load(std::sync::atomic::Ordering::Relaxed);
+        since != 0 && Micros::now().0 / 1000 - since < DOWN_FOR.as_millis() as i64
+    }
 }
 
 /// How long a delivery waits for the writer's answer before 503.
@@ -69,17 +98,22 @@ struct Job {
 #[derive(Clone)]
 pub struct Inbox {
     jobs: mpsc::Sender<Job>,
+    health: Health,
 }
 
 impl Inbox {
     /// Starts the writer task. It ends when every `Inbox` clone is dropped.
     pub fn start(db: DatabaseConnection, arrivals: Arrivals, faults: Faults) -> (Self, tokio::task::JoinHandle<()>) {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        let task = tokio::spawn(write_loop(db, rx, arrivals, faults));
-        (Self { jobs }, task)
+        let health = Health::default();
+        let task = tokio::spawn(write_loop(db, rx, arrivals, faults, health.clone()));
+        (Self { jobs, health }, task)
     }
 
     pub async fn store(&self, event: NewEvent) -> Result<Stored, InboxError> {
+        if self.health.refusing() {
+            return Err(InboxError::DatabaseDown);
+        }
         let (reply, answer) = oneshot::channel();
         self.jobs.try_send(Job { event, reply }).map_err(|err| match err {
             mpsc::error::TrySendError::Full(_) => InboxError::Behind,
@@ -92,13 +126,29 @@ impl Inbox {
     }
 }
 
-async fn write_loop(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, arrivals: Arrivals, faults: Faults) {
+async fn write_loop(
+    db: DatabaseConnection,
+    mut rx: mpsc::Receiver<Job>,
+    arrivals: Arrivals,
+    faults: Faults,
+    health: Health,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        if health.refusing() {
+            // Queued before the database failed the last batch: refused at once too.
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(InboxError::DatabaseDown));
+            }
+            continue;
+        }
         faults.inbox_writer();
         let events: Vec<&NewEvent> = batch.iter().map(|job| &job.event).collect();
         let outcomes: Vec<Result<Stored, DbErr>> = match store_batch(&db, &events).await {
-            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Ok(outcomes) => {
+                health.up();
+                outcomes.into_iter().map(Ok).collect()
+            }
             // A value the database refuses must not fail the deliveries stored
             // beside it: store them one by one, so only that one is refused.
             Err(err) if batch.len() > 1 && classify(&err) == Fault::OwnData => {
@@ -109,7 +159,12 @@ async fn write_loop(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>, arrival
                 }
                 outcomes
             }
-            Err(err) => vec![Err(err); 1],
+            Err(err) => {
+                if classify(&err) == Fault::Passing {
+                    health.down();
+                }
+                vec![Err(err); 1]
+            }
         };
         if outcomes.len() != batch.len() {
             // One error for the whole batch: nothing in it was stored.
@@ -183,4 +238,22 @@ pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Re
             if inserted.contains(id) && claimed.insert(id) { Stored::Accepted } else { Stored::Duplicate }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries_are_refused_at_once_only_after_the_database_failed_a_batch_and_until_one_succeeds() {
+        let health = Health::default();
+        assert!(!health.refusing());
+        health.down();
+        assert!(health.refusing());
+        health.up();
+        assert!(!health.refusing());
+        // Long ago: tried again.
+        health.0.store(1, std::sync::atomic::Ordering::Relaxed);
+        assert!(!health.refusing());
+    }
 }
