@@ -1,8 +1,10 @@
 //! The audit trail of seat changes: append-only, ordered by `seq`.
 use super::{
     col,
-    directory::{ACTIVE_ELSEWHERE, ACTIVE_EMAILS, IN_DIRECTORY},
-    enum_col, organization_value,
+    directory::{ACTIVE_ELSEWHERE, IN_DIRECTORY},
+    enum_col,
+    members::{self, SWITCH_TO_PAID},
+    organization_value,
 };
 use crate::{
     db::{chunks, stmt},
@@ -121,11 +123,10 @@ pub async fn record_enforcement(
     let (plan, org, event): (Value, Value, Value) = (plan.as_str().into(), organization_value(org), event_value(event));
     c.execute_raw(stmt(
         backend,
-        "INSERT INTO seat_audit (plan_id, email, from_tier, to_tier, reason, event_id, at) \
-         SELECT ?, a.email, m.tier, 'paid', 'enforcement_started', ?, ? \
-         FROM (SELECT DISTINCT email FROM directory_users WHERE organization_id = ? AND active = ?) a \
-         LEFT JOIN members m ON m.plan_id = ? AND m.email = a.email \
-         WHERE m.tier IS NULL OR m.tier <> 'paid' ORDER BY a.email",
+        &format!(
+            "INSERT INTO seat_audit (plan_id, email, from_tier, to_tier, reason, event_id, at) \
+             SELECT ?, a.email, m.tier, 'paid', 'enforcement_started', ?, ? {SWITCH_TO_PAID} ORDER BY a.email"
+        ),
         [plan.clone(), event.clone(), now.0.into(), org.clone(), true.into(), plan.clone()],
     ))
     .await?;
@@ -133,8 +134,8 @@ pub async fn record_enforcement(
         backend,
         &format!(
             "INSERT INTO seat_audit (plan_id, email, from_tier, to_tier, reason, event_id, at) \
-             SELECT m.plan_id, m.email, 'paid', 'free', 'enforcement_started', ?, ? FROM members m \
-             WHERE m.plan_id = ? AND m.tier = 'paid' AND m.email NOT IN ({ACTIVE_EMAILS}) ORDER BY m.email"
+             SELECT m.plan_id, m.email, 'paid', 'free', 'enforcement_started', ?, ? {} ORDER BY m.email",
+            members::switch_to_free()
         ),
         [event, now.0.into(), plan, org, true.into()],
     ))

@@ -218,6 +218,21 @@ pub async fn put_many(c: &impl ConnectionTrait, plan: &PlanId, members: &[&Membe
     Ok(())
 }
 
+/// The enforcement switch's first set, as a `FROM … WHERE` clause over `a.email`
+/// (binds: organization, `true`, plan): every active directory user of the
+/// organization who is not a paid member yet. The audit rows and the preview
+/// select it; `enforce` changes exactly these.
+pub(crate) const SWITCH_TO_PAID: &str = "FROM (SELECT DISTINCT email FROM directory_users \
+     WHERE organization_id = ? AND active = ?) a \
+     LEFT JOIN members m ON m.plan_id = ? AND m.email = a.email \
+     WHERE m.tier IS NULL OR m.tier <> 'paid'";
+
+/// The switch's second set, over `m.email` (binds: plan, organization, `true`):
+/// every paid member who is not an active directory user.
+pub(crate) fn switch_to_free() -> String {
+    format!("FROM members m WHERE m.plan_id = ? AND m.tier = 'paid' AND m.email NOT IN ({ACTIVE_EMAILS})")
+}
+
 /// The enforcement switch on the seats, set-based (no per-member round trips:
 /// 100,000 members switch in a handful of statements): every active directory
 /// user of the organization paid and the directory's, everyone else free and
@@ -331,10 +346,7 @@ pub async fn preview(c: &impl ConnectionTrait, plan: &PlanId, org: Option<&Organ
     let to_paid = emails(
         c.query_all_raw(stmt(
             backend,
-            "SELECT a.email AS email FROM (SELECT DISTINCT email FROM directory_users \
-               WHERE organization_id = ? AND active = ?) a \
-             LEFT JOIN members m ON m.plan_id = ? AND m.email = a.email \
-             WHERE m.tier IS NULL OR m.tier <> 'paid' ORDER BY a.email",
+            &format!("SELECT a.email AS email {SWITCH_TO_PAID} ORDER BY a.email"),
             [org.clone(), yes.clone(), plan.clone()],
         ))
         .await?,
@@ -342,10 +354,7 @@ pub async fn preview(c: &impl ConnectionTrait, plan: &PlanId, org: Option<&Organ
     let to_free = emails(
         c.query_all_raw(stmt(
             backend,
-            &format!(
-                "SELECT m.email AS email FROM members m WHERE m.plan_id = ? AND m.tier = 'paid' \
-                 AND m.email NOT IN ({ACTIVE_EMAILS}) ORDER BY m.email"
-            ),
+            &format!("SELECT m.email AS email {} ORDER BY m.email", switch_to_free()),
             [plan.clone(), org.clone(), yes.clone()],
         ))
         .await?,

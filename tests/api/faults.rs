@@ -508,6 +508,11 @@ async fn postgres_restarted_mid_burst_loses_nothing_and_applies_each_once() {
     sigterm(&child);
     wait_exit(&mut child, Duration::from_secs(15)).await.expect("stops");
     assert_eq!(applied, acknowledged.len() as i64, "an acknowledged delivery was not applied");
+    // After the first timed-out batch, deliveries were refused without waiting
+    // on the database again.
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    let at_once = log.lines().filter(|l| l.contains("the database did not answer a moment ago")).count();
+    assert!(at_once >= 1, "no delivery was refused at once during the outage");
     // Exactly once: one paid seat and one audit row per acknowledged user.
     let audited = count(format!("SELECT COUNT(*) FROM seat_audit WHERE event_id IN ({ids})")).await;
     assert_eq!(audited, acknowledged.len() as i64, "an event applied twice, or not at all");
