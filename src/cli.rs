@@ -235,8 +235,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Prune { dry_run } => {
             let conn = open_database(&settings).await?;
-            let cutoff = crate::inbox::retention::cutoff(crate::domain::Micros::now(), settings.inbox_retention);
-            let pruned = crate::inbox::retention::prune(&conn, cutoff, dry_run).await?;
+            let now = crate::domain::Micros::now();
+            let cutoff = crate::inbox::retention::cutoff(now, settings.inbox_retention);
+            let pruned = crate::inbox::retention::prune(&conn, now, settings.inbox_retention, dry_run).await?;
             let verb = if dry_run { "would delete" } else { "deleted" };
             for (status, n) in &pruned.by_status {
                 println!("{verb} {n} {status} events");
@@ -272,7 +273,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backfill { since } => {
             let conn = open_database(&settings).await?;
             let client = workos_client(&settings)?;
-            let summary = backfill::backfill(&conn, &client, since, |s| {
+            let summary = backfill::backfill(&conn, &client, since, settings.faults, |s| {
                 eprintln!("page {}: fetched {}, stored {}, duplicates {}", s.pages, s.fetched, s.stored, s.duplicates)
             })
             .await?;

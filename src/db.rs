@@ -107,6 +107,26 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())
 }
 
+/// The database's clock as an SQL expression (microseconds since the epoch),
+/// for times two hosts compare: a resync on one host and a webhook applied by
+/// a replica on another (CONTRACT 5). None on SQLite: every process using the
+/// file runs on its host, so the host's clock is the database's.
+pub fn clock_sql(backend: DbBackend) -> Option<&'static str> {
+    match backend {
+        DbBackend::Postgres => Some("(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::bigint"),
+        _ => None,
+    }
+}
+
+/// The database's clock now (see `clock_sql`).
+pub async fn clock(c: &impl ConnectionTrait) -> Result<crate::domain::Micros, DbErr> {
+    let backend = c.get_database_backend();
+    let Some(expression) = clock_sql(backend) else { return Ok(crate::domain::Micros::now()) };
+    let row = c.query_one_raw(Statement::from_string(backend, format!("SELECT {expression} AS t"))).await?;
+    let row = row.ok_or_else(|| DbErr::Custom("the database did not tell its time".into()))?;
+    Ok(crate::domain::Micros(row.try_get::<i64>("", "t")?))
+}
+
 /// A statement written with `?` placeholders, renumbered to `$n` for PostgreSQL.
 /// The SQL in this crate never contains a literal `?`.
 pub fn stmt(backend: DbBackend, sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {

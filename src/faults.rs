@@ -12,7 +12,16 @@ pub struct Faults {
     reconciler_panics: bool,
     #[cfg(feature = "test-faults")]
     apply_panics: bool,
+    #[cfg(feature = "test-faults")]
+    slow_store: bool,
 }
+
+/// With `slow-store`, a storer holding an event that carries this email waits
+/// this long before it commits: another storer's later event can commit first.
+#[cfg(feature = "test-faults")]
+pub const SLOW_STORE_EMAIL: &str = "slow-store@example.com";
+#[cfg(feature = "test-faults")]
+const SLOW_STORE_FOR: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// With `apply-panic`, applying any event that carries this email panics: a bug
 /// that only one event's data reaches.
@@ -20,7 +29,7 @@ pub struct Faults {
 pub const PANIC_EMAIL: &str = "panic-on-apply@example.com";
 
 impl Faults {
-    /// Reads `SEATSYNC_TEST_FAULT` (`inbox-writer-panic`, `reconciler-panic` or `apply-panic`)
+    /// Reads `SEATSYNC_TEST_FAULT` (`inbox-writer-panic`, `reconciler-panic`, `apply-panic` or `slow-store`)
     /// through `lookup`; ignored unless the feature is on.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         #[cfg(feature = "test-faults")]
@@ -30,6 +39,7 @@ impl Faults {
                 writer_panics: fault == "inbox-writer-panic",
                 reconciler_panics: fault == "reconciler-panic",
                 apply_panics: fault == "apply-panic",
+                slow_store: fault == "slow-store",
             }
         }
         #[cfg(not(feature = "test-faults"))]
@@ -55,6 +65,20 @@ impl Faults {
         }
         #[cfg(not(feature = "test-faults"))]
         let _ = body;
+    }
+
+    /// Waits before a storer commits, if `slow-store` is on and one of the
+    /// bodies stored carries `SLOW_STORE_EMAIL`.
+    pub async fn before_commit<'b>(&self, bodies: impl IntoIterator<Item = &'b [u8]>) {
+        #[cfg(feature = "test-faults")]
+        if self.slow_store {
+            let marked = |b: &[u8]| b.windows(SLOW_STORE_EMAIL.len()).any(|w| w == SLOW_STORE_EMAIL.as_bytes());
+            if bodies.into_iter().any(marked) {
+                tokio::time::sleep(SLOW_STORE_FOR).await;
+            }
+        }
+        #[cfg(not(feature = "test-faults"))]
+        drop(bodies.into_iter());
     }
 
     /// Panics if the reconciler is to die on its first batch.

@@ -21,6 +21,8 @@ pub struct Model {
     pub directory_id: Option<String>,
     /// The organization (or, lacking one, the directory) the event is about.
     pub order_key: Option<String>,
+    /// Held when an operator approved: applied without the release guard's limit.
+    pub approved: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,6 +8,7 @@ mod m20261129_000003_queue_indexes;
 mod m20261129_000004_directory_user_stored_at;
 mod m20261129_000005_release_guard;
 mod m20261129_000006_plan_without_organization;
+mod m20261130_000007_approval_as_a_set;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_directory_user_stored_at::Migration),
             Box::new(m20261129_000005_release_guard::Migration),
             Box::new(m20261129_000006_plan_without_organization::Migration),
+            Box::new(m20261130_000007_approval_as_a_set::Migration),
         ]
     }
 }

@@ -14,7 +14,7 @@
 //! backlog or the settled history and needs no planner statistics.
 use crate::{
     db::stmt,
-    domain::{EventStatus, Micros, OrganizationId, order_key},
+    domain::{DirectoryId, EventStatus, Micros, OrganizationId, order_key},
     store::{col, enum_col},
 };
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
@@ -44,6 +44,8 @@ pub struct QueuedEvent {
     pub due: bool,
     /// Stopped by the release guard: the group waits until an operator approves.
     pub held: bool,
+    /// Held when an operator approved: applied without the guard's limit.
+    pub approved: bool,
 }
 
 /// A claimed group: its oldest unsettled events, in arrival order.
@@ -126,7 +128,7 @@ pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -
     let per_group = (limits.events / (locked.len() + loners.len()).max(1)).max(8);
     let mut sql = String::new();
     let mut values: Vec<Value> = Vec::new();
-    let columns = "seq, order_key, event_id, event_type, body, attempts, status, next_attempt_at";
+    let columns = "seq, order_key, event_id, event_type, body, attempts, status, next_attempt_at, approved";
     for (i, key) in locked.iter().enumerate() {
         if i > 0 {
             sql.push_str(" UNION ALL ");
@@ -161,6 +163,7 @@ pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -
             parked: enum_col(row, "status", EventStatus::parse)? == EventStatus::Parked,
             held: enum_col(row, "status", EventStatus::parse)? == EventStatus::Held,
             due: next_attempt_at.is_none_or(|t| t <= now.0),
+            approved: col(row, "approved")?,
         };
         match key.and_then(|k| by_key.iter_mut().find(|g| g.key.as_deref() == Some(k.as_str()))) {
             Some(group) => group.events.push(event),
@@ -194,6 +197,32 @@ async fn lock_groups(c: &impl ConnectionTrait, keys: &[String]) -> Result<Vec<St
          WHERE pg_try_advisory_xact_lock({GROUP_LOCK_CLASS}, hashtext(k)) ORDER BY n"
     );
     c.query_all_raw(stmt(backend, &sql, values)).await?.iter().map(|r| col::<String>(r, "k")).collect()
+}
+
+/// Every storer takes its groups' locks, shared, before it inserts (PostgreSQL;
+/// SQLite has one writer at a time, so a row's `seq` order is its commit order).
+/// Storers do not wait for each other; a claim's try-lock (exclusive) skips a
+/// group while any storer of it has not committed, so an event whose `seq` was
+/// taken before another's is never overtaken by it. In key order, one statement.
+pub async fn lock_for_storing(c: &impl ConnectionTrait, keys: &[&str]) -> Result<(), DbErr> {
+    let backend = c.get_database_backend();
+    if backend != DbBackend::Postgres || keys.is_empty() {
+        return Ok(());
+    }
+    let mut keys: Vec<&str> = keys.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
+    let placeholders = vec!["(?, ?)"; keys.len()].join(", ");
+    let mut values: Vec<Value> = Vec::with_capacity(keys.len() * 2);
+    for (i, key) in keys.iter().enumerate() {
+        values.push((*key).into());
+        values.push((i as i32).into());
+    }
+    let sql = format!(
+        "SELECT COUNT(pg_advisory_xact_lock_shared({GROUP_LOCK_CLASS}, hashtext(k))) AS n \
+         FROM (SELECT k FROM (VALUES {placeholders}) AS t(k, n) ORDER BY n) s"
+    );
+    c.execute_raw(stmt(backend, &sql, values)).await.map(|_| ())
 }
 
 /// Waits for a group's lock (PostgreSQL; SQLite's write lock already serialises).
@@ -277,59 +306,33 @@ pub async fn hold_from(c: &impl ConnectionTrait, key: Option<&str>, seq: i64) ->
     .map(|_| ())
 }
 
-/// An operator approved: the organization's held events (and those of its
-/// directories' legacy groups) go back to the queue, in their order. Returns
-/// the last `seq` released (None: nothing was held).
-pub async fn release_held(c: &impl ConnectionTrait, org: &OrganizationId) -> Result<Option<i64>, DbErr> {
-    let backend = c.get_database_backend();
-    let held = "status = 'held' AND (order_key = ? \
-                OR order_key IN (SELECT 'dir:' || id FROM directories WHERE organization_id = ?))";
-    let key: Value = order_key::of_organization(org).into();
-    let last = c
-        .query_one_raw(stmt(
-            backend,
-            &format!("SELECT MAX(seq) AS seq FROM inbox_events WHERE {held}"),
-            [key.clone(), org.as_str().into()],
-        ))
-        .await?
-        .map(|r| col::<Option<i64>>(&r, "seq"))
-        .transpose()?
-        .flatten();
+/// An operator approved: exactly the organization's events held now (and
+/// those of its directories' legacy groups) go back to the queue, in their
+/// order, marked approved. Returns how many.
+pub async fn release_held(c: &impl ConnectionTrait, org: &OrganizationId) -> Result<u64, DbErr> {
     c.execute_raw(stmt(
-        backend,
-        &format!("UPDATE inbox_events SET status = 'pending' WHERE {held}"),
-        [key, org.as_str().into()],
+        c.get_database_backend(),
+        "UPDATE inbox_events SET status = 'pending', approved = ? WHERE status = 'held' AND (order_key = ? \
+         OR order_key IN (SELECT 'dir:' || id FROM directories WHERE organization_id = ?))",
+        [true.into(), order_key::of_organization(org).into(), org.as_str().into()],
     ))
-    .await?;
-    Ok(last)
+    .await
+    .map(|r| r.rows_affected())
 }
 
-/// The bodies of a group's held events, oldest first (at most `limit`).
-pub async fn held_bodies(c: &impl ConnectionTrait, key: &str, limit: u64) -> Result<(u64, Vec<Vec<u8>>), DbErr> {
-    let backend = c.get_database_backend();
-    let count = c
-        .query_one_raw(stmt(
-            backend,
-            "SELECT COUNT(*) AS n FROM inbox_events \
-             WHERE order_key = ? AND status IN ('pending', 'parked', 'held') AND status = 'held'",
-            [key.into()],
-        ))
-        .await?
-        .map(|r| col::<i64>(&r, "n"))
-        .transpose()?
-        .unwrap_or(0);
-    let bodies = c
-        .query_all_raw(stmt(
-            backend,
-            "SELECT body FROM inbox_events \
-             WHERE order_key = ? AND status IN ('pending', 'parked', 'held') AND status = 'held' ORDER BY seq LIMIT ?",
-            [key.into(), i64::try_from(limit).unwrap_or(i64::MAX).into()],
-        ))
-        .await?
-        .iter()
-        .map(|r| col::<Vec<u8>>(r, "body"))
-        .collect::<Result<_, _>>()?;
-    Ok((count.max(0) as u64, bodies))
+/// The organization's held events (and those of its directories' legacy
+/// groups), oldest first: `(event id, body)`. Exactly what `release_held` releases.
+pub async fn held_events(c: &impl ConnectionTrait, org: &OrganizationId) -> Result<Vec<(String, Vec<u8>)>, DbErr> {
+    c.query_all_raw(stmt(
+        c.get_database_backend(),
+        "SELECT event_id, body FROM inbox_events WHERE status = 'held' AND (order_key = ? \
+         OR order_key IN (SELECT 'dir:' || id FROM directories WHERE organization_id = ?)) ORDER BY seq",
+        [order_key::of_organization(org).into(), org.as_str().into()],
+    ))
+    .await?
+    .iter()
+    .map(|r| Ok((col(r, "event_id")?, col(r, "body")?)))
+    .collect()
 }
 
 /// The event cannot be applied as it is; its group goes on without it.
@@ -376,6 +379,21 @@ pub async fn retry_later(
     .map(|_| ())
 }
 
+/// A directory became known: its legacy events (no organization in their
+/// payload) that were stored before and are not settled join its
+/// organization's group, in their original order; parked ones become
+/// claimable. Returns how many moved.
+pub async fn adopt_directory(c: &impl ConnectionTrait, dir: &DirectoryId, org: &OrganizationId) -> Result<u64, DbErr> {
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        "UPDATE inbox_events SET order_key = ?, status = CASE WHEN status = 'parked' THEN 'pending' ELSE status END \
+         WHERE order_key = ? AND status IN ('pending', 'parked', 'held')",
+        [order_key::of_organization(org).into(), order_key::of_directory(dir).into()],
+    ))
+    .await
+    .map(|r| r.rows_affected())
+}
+
 /// A group's parked events become claimable again, in their original order.
 pub async fn unpark_group(c: &impl ConnectionTrait, key: &str) -> Result<u64, DbErr> {
     c.execute_raw(stmt(
@@ -420,9 +438,22 @@ pub async fn unpark_ready(c: &impl ConnectionTrait) -> Result<u64, DbErr> {
     if any.is_none() {
         return Ok(0);
     }
-    c.execute_raw(stmt(backend, &format!("UPDATE inbox_events SET status = 'pending' WHERE {ready}"), []))
-        .await
-        .map(|r| r.rows_affected())
+    // A known directory's legacy events join its organization's group first.
+    let adopted = c
+        .execute_raw(stmt(
+            backend,
+            "UPDATE inbox_events SET order_key = (SELECT 'org:' || d.organization_id FROM directories d \
+               WHERE 'dir:' || d.id = inbox_events.order_key) \
+             WHERE status = 'parked' AND order_key IN (SELECT 'dir:' || id FROM directories)",
+            [],
+        ))
+        .await?
+        .rows_affected();
+    let unparked = c
+        .execute_raw(stmt(backend, &format!("UPDATE inbox_events SET status = 'pending' WHERE {ready}"), []))
+        .await?
+        .rows_affected();
+    Ok(unparked.max(adopted))
 }
 
 /// Whether any event is ready to be claimed now (pending, with no back-off or

@@ -44,12 +44,24 @@ pub fn cutoff(now: Micros, retention: Duration) -> Micros {
     Micros(now.0.saturating_sub(i64::try_from(retention.as_micros()).unwrap_or(i64::MAX)))
 }
 
-/// Deletes (or with `dry_run`, counts) what is older than `cutoff`.
-pub async fn prune(db: &DatabaseConnection, cutoff: Micros, dry_run: bool) -> Result<Pruned, DbErr> {
+/// Whether parked events may be pruned at this retention: never at 0, which
+/// prunes settled events at once (an initial sync that arrives before its plan
+/// parks, and must still be there when the plan is created).
+pub fn prunes_parked(retention: Duration) -> bool {
+    !retention.is_zero()
+}
+
+/// Deletes (or with `dry_run`, counts) what is older than `retention` before `now`.
+pub async fn prune(db: &DatabaseConnection, now: Micros, retention: Duration, dry_run: bool) -> Result<Pruned, DbErr> {
     let backend = db.get_database_backend();
     let (batch_rows, pause) = batch(backend);
+    let cutoff = cutoff(now, retention);
     let mut pruned = Pruned::default();
     for status in PRUNABLE {
+        if status == EventStatus::Parked && !prunes_parked(retention) {
+            pruned.by_status.push((status.as_str(), 0));
+            continue;
+        }
         let n = if dry_run {
             let row = db
                 .query_one_raw(stmt(
@@ -63,14 +75,23 @@ pub async fn prune(db: &DatabaseConnection, cutoff: Micros, dry_run: bool) -> Re
             let mut total = 0u64;
             loop {
                 // One short transaction per batch: webhooks and the reconciler
-                // get the database in between.
+                // get the database in between. The conditions again on the
+                // outer statement: on PostgreSQL a row the subquery chose may
+                // change status (unparked, say) before the DELETE reaches it,
+                // and such a row is kept.
                 let txn = db.begin().await?;
                 let deleted = txn
                     .execute_raw(stmt(
                         backend,
                         "DELETE FROM inbox_events WHERE seq IN (SELECT seq FROM inbox_events \
-                         WHERE status = ? AND received_at < ? ORDER BY seq LIMIT ?)",
-                        [status.as_str().into(), cutoff.0.into(), batch_rows.into()],
+                         WHERE status = ? AND received_at < ? ORDER BY seq LIMIT ?) AND status = ? AND received_at < ?",
+                        [
+                            status.as_str().into(),
+                            cutoff.0.into(),
+                            batch_rows.into(),
+                            status.as_str().into(),
+                            cutoff.0.into(),
+                        ],
                     ))
                     .await?
                     .rows_affected();
@@ -151,7 +172,7 @@ pub async fn run_every(
                 continue;
             }
         }
-        match prune(&db, cutoff(now, retention), false).await {
+        match prune(&db, now, retention, false).await {
             Ok(pruned) => {
                 for (status, n) in &pruned.by_status {
                     metrics.pruned(status, *n);
@@ -176,6 +197,12 @@ mod tests {
         let now = Micros(10_000_000);
         assert_eq!(cutoff(now, Duration::from_secs(3)), Micros(7_000_000));
         assert_eq!(cutoff(now, Duration::ZERO), now);
+    }
+
+    #[test]
+    fn parked_events_are_kept_at_retention_zero() {
+        assert!(!prunes_parked(Duration::ZERO));
+        assert!(prunes_parked(Duration::from_secs(86_400)));
     }
 
     #[test]

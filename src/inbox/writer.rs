@@ -3,7 +3,7 @@
 //! Deduplication is the database's: `ON CONFLICT (event_id) DO NOTHING`.
 use crate::{
     db::{Fault, chunks, classify, stmt},
-    domain::{EventId, EventStatus, Micros},
+    domain::{EventId, EventStatus, Micros, order_key},
     faults::Faults,
     inbox::Arrivals,
     store::col,
@@ -144,7 +144,7 @@ async fn write_loop(
         }
         faults.inbox_writer();
         let events: Vec<&NewEvent> = batch.iter().map(|job| &job.event).collect();
-        let outcomes: Vec<Result<Stored, DbErr>> = match store_batch(&db, &events).await {
+        let outcomes: Vec<Result<Stored, DbErr>> = match store_batch_with(&db, &events, faults).await {
             Ok(outcomes) => {
                 health.up();
                 outcomes.into_iter().map(Ok).collect()
@@ -187,16 +187,33 @@ async fn write_loop(
 
 /// Stores a batch in one transaction; all or nothing.
 pub async fn store_batch(db: &DatabaseConnection, events: &[&NewEvent]) -> Result<Vec<Stored>, DbErr> {
+    store_batch_with(db, events, Faults::default()).await
+}
+
+async fn store_batch_with(db: &DatabaseConnection, events: &[&NewEvent], faults: Faults) -> Result<Vec<Stored>, DbErr> {
     let txn = db.begin().await?;
     let outcomes = insert_events(&txn, events).await?;
+    faults.before_commit(events.iter().map(|e| e.body.as_slice())).await;
     txn.commit().await?;
     Ok(outcomes)
 }
 
 /// Inserts events in the caller's transaction; an id already stored is a duplicate.
 /// One multi-row statement per chunk: the ids it returns are the ones inserted.
+///
+/// Every storer (the webhook's writer, the Events API poller, `backfill`, on
+/// any replica) comes through here, and first takes its groups' storing locks
+/// (`queue::lock_for_storing`): no claim takes a group while an event of it may
+/// still commit, so a group is applied in the order its events were stored
+/// even when a later `seq` commits first (CONTRACT 4, "Arrival order").
 pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Result<Vec<Stored>, DbErr> {
     let now = Micros::now();
+    let keys = group_keys(c, events).await?;
+    let pending: Vec<&str> = (0..events.len())
+        .filter(|i| events[*i].status == EventStatus::Pending)
+        .filter_map(|i| keys[i].as_deref())
+        .collect();
+    crate::inbox::queue::lock_for_storing(c, &pending).await?;
     // Insert in id order: two replicas storing overlapping batches (WorkOS
     // retries) then wait on each other in one direction only, never deadlock.
     // Arrival order (`seq`) among one batch's events is then id order; they
@@ -221,7 +238,7 @@ pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Re
                 event.body.clone().into(),
                 now.0.into(),
                 event.status.as_str().into(),
-                event.order_key.clone().into(),
+                keys[*index].clone().into(),
             ]);
         }
         sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
@@ -238,6 +255,28 @@ pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Re
             if inserted.contains(id) && claimed.insert(id) { Stored::Accepted } else { Stored::Duplicate }
         })
         .collect())
+}
+
+/// Each event's group: its payload's key, except that a legacy payload without
+/// an organization belongs to its directory's organization once the directory
+/// is known (CONTRACT 4).
+async fn group_keys(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Result<Vec<Option<String>>, DbErr> {
+    let mut keys: Vec<Option<String>> = events.iter().map(|e| e.order_key.clone()).collect();
+    let mut directories: Vec<&str> =
+        keys.iter().flatten().filter_map(|k| k.strip_prefix(order_key::DIRECTORY_PREFIX)).collect();
+    if directories.is_empty() {
+        return Ok(keys);
+    }
+    directories.sort_unstable();
+    directories.dedup();
+    let owners = crate::store::directory::organizations_of(c, &directories).await?;
+    for key in keys.iter_mut() {
+        let owner = key.as_deref().and_then(|k| k.strip_prefix(order_key::DIRECTORY_PREFIX)).and_then(|d| owners.get(d));
+        if let Some(org) = owner {
+            *key = Some(order_key::of_organization(org));
+        }
+    }
+    Ok(keys)
 }
 
 #[cfg(test)]

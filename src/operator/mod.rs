@@ -5,9 +5,8 @@ pub mod views;
 use crate::{
     domain::order_key,
     domain::{Email, Micros, OrganizationId, PlanId, Reason, Source, Tier},
-    events::{Command, Envelope, translate},
     inbox::queue,
-    reconcile::{enforcement, rule},
+    reconcile::{approval, enforcement, rule},
     store::{audit, members, plans},
 };
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
@@ -86,40 +85,16 @@ pub async fn show(db: &DatabaseConnection, id: &str) -> Result<PlanView, PlanErr
     Ok(PlanView { hold: hold_view(db, &plan).await?, ..PlanView::new(&plan, counts) })
 }
 
-/// How many emails a hold lists at most.
-const WOULD_RELEASE_MAX: u64 = 1000;
-
-/// The hold, if the plan has one: its held events and the paid members they
-/// would move to free.
+/// The hold, if the plan has one: its held events and the paid members
+/// approving them would move to free (`reconcile::approval`).
 async fn hold_view(db: &DatabaseConnection, plan: &plans::Plan) -> Result<Option<HoldView>, PlanError> {
-    let (Some(since), Some(org)) = (plan.hold_since, &plan.organization_id) else { return Ok(None) };
-    let key = order_key::of_organization(org);
-    let (held_events, bodies) = queue::held_bodies(db, &key, WOULD_RELEASE_MAX).await?;
-    let mut leaving: Vec<Email> = bodies
-        .iter()
-        .filter_map(|body| Envelope::parse(body).ok())
-        .filter_map(|envelope| match translate(&envelope) {
-            Ok(Command::ChangeDirectoryUser(change)) if change.deleted || !change.state.is_active() => {
-                Some(change.email)
-            }
-            _ => None,
-        })
-        .collect();
-    leaving.sort();
-    leaving.dedup();
-    let emails: Vec<&Email> = leaving.iter().collect();
-    let mut would_release: Vec<String> = members::get_many(db, &plan.id, &emails)
-        .await?
-        .into_iter()
-        .filter(|m| m.seat.tier == Tier::Paid)
-        .map(|m| m.email)
-        .collect();
-    would_release.sort();
+    let Some(since) = plan.hold_since else { return Ok(None) };
+    let (held_events, would_release) = approval::would_release(db, plan).await?;
     Ok(Some(HoldView { since: since.to_rfc3339(), held_events, would_release }))
 }
 
-/// `POST /admin/plans/{id}/hold/approve`: every event held now is applied, in
-/// order and without limit; the guard counts from zero after them.
+/// `POST /admin/plans/{id}/hold/approve`: exactly the events held now are
+/// applied, in order and without limit; the guard counts from zero after them.
 pub async fn approve_hold(db: &DatabaseConnection, id: &str) -> Result<PlanView, PlanError> {
     let found = existing(db, id).await?;
     // Only a plan with an organization ever receives events, so only it can hold.
@@ -131,10 +106,10 @@ pub async fn approve_hold(db: &DatabaseConnection, id: &str) -> Result<PlanView,
     if plan.hold_since.is_none() {
         return Err(PlanError::NoHold);
     }
-    let through = queue::release_held(&txn, &org).await?;
-    plans::approve_hold(&txn, &plan.id, through).await?;
+    let approved = queue::release_held(&txn, &org).await?;
+    plans::approve_hold(&txn, &plan.id).await?;
     txn.commit().await?;
-    tracing::warn!(plan_id = %plan.id, approved_through = ?through, "release guard: hold approved");
+    tracing::warn!(plan_id = %plan.id, approved_events = approved, "release guard: hold approved");
     show(db, id).await
 }
 

@@ -1,12 +1,12 @@
 //! Applying one domain command to the seat store, inside the caller's transaction.
 use super::{
     enforcement,
-    guard::{self, Budget, GuardSettings},
+    guard::{self, GuardSettings, Standing},
     rule,
 };
 use crate::{
     domain::{
-        DirectoryId, Email, EventId, EventStatus, Micros, OrganizationId, PlanId, PlanMode, Reason, Tier, order_key,
+        DirectoryId, Email, EventId, EventStatus, Micros, OrganizationId, PlanId, PlanMode, Reason, Tier,
     },
     events::{Command, DirectoryUserChange},
     inbox::queue,
@@ -50,10 +50,31 @@ impl Outcome {
 pub struct Scope {
     plans: HashMap<OrganizationId, Option<Plan>>,
     directories: HashMap<DirectoryId, Option<DirectoryRow>>,
-    /// Counted releases (`guard::COUNTED`) since the caller last took them.
+    /// Seat moves since the caller last took them (`take_moves`).
+    moves: Moves,
+    /// Each guarded plan's standing, read once under its lock, kept up to date
+    /// with every change this transaction makes.
+    standings: HashMap<PlanId, Standing>,
+    /// A directory became known and its legacy events joined its
+    /// organization's group: the group must be claimed again to apply them in
+    /// their place (see `worker`).
+    pub regrouped: bool,
+}
+
+/// What applying changed in paid seats.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Moves {
+    /// Counted releases (`guard::COUNTED`).
     pub released: u64,
-    /// Each guarded plan's budget, read once under its lock, kept up to date.
-    budgets: HashMap<PlanId, Budget>,
+    /// Paid seats gained, less paid seats lost.
+    pub paid_delta: i64,
+}
+
+impl Moves {
+    pub fn add(&mut self, other: Moves) {
+        self.released += other.released;
+        self.paid_delta += other.paid_delta;
+    }
 }
 
 impl Scope {
@@ -70,56 +91,65 @@ impl Scope {
         Ok(plan)
     }
 
-    pub fn take_released(&mut self) -> u64 {
-        std::mem::take(&mut self.released)
+    /// The seat moves made since the last call.
+    pub fn take_moves(&mut self) -> Moves {
+        std::mem::take(&mut self.moves)
     }
 
     /// Forgets what was read (after a savepoint was rolled back): plans and
     /// directories are read again, under the locks the transaction still holds.
+    /// Standings are kept: they only ever took in committed moves.
     pub fn forget_reads(&mut self) {
         self.plans.clear();
         self.directories.clear();
-        self.released = 0;
+        self.moves = Moves::default();
+        self.regrouped = false;
     }
 
-    /// The plan's release budget for this transaction, good enough to decide
-    /// on `releases` more: read exactly when its lower bound would not allow them.
-    pub async fn budget(
+    /// The plan's standing in this transaction, with its paid seats counted
+    /// when `more` releases could pass the minimum.
+    pub async fn standing(
         &mut self,
         c: &impl ConnectionTrait,
         plan: &Plan,
         settings: &GuardSettings,
         now: Micros,
-        releases: u64,
-    ) -> Result<Budget, DbErr> {
-        let cached = self.budgets.get(&plan.id).copied();
-        if let Some(budget) = cached
-            && (budget.exact || budget.allows(releases))
-        {
-            return Ok(budget);
+        more: u64,
+    ) -> Result<Standing, DbErr> {
+        let mut standing = match self.standings.get(&plan.id) {
+            Some(standing) => *standing,
+            None => Standing { used: guard::used(c, plan, settings, now).await?, paid: None },
+        };
+        if standing.needs_paid_for(plan.release_limit, settings, more) {
+            // This transaction's own changes are visible to it: exact.
+            standing.paid = Some(members::paid_count(c, &plan.id).await?);
         }
-        let lower = match cached {
-            Some(budget) => budget,
-            None => guard::budget(c, plan, settings, now, false).await?,
-        };
-        let budget = if lower.exact || lower.allows(releases) {
-            lower
-        } else {
-            // The audit this transaction wrote is visible to it: `used` is exact too.
-            guard::budget(c, plan, settings, now, true).await?
-        };
-        self.budgets.insert(plan.id.clone(), budget);
-        Ok(budget)
+        self.standings.insert(plan.id.clone(), standing);
+        Ok(standing)
     }
 
-    pub fn forget_budget(&mut self, plan: &PlanId) {
-        self.budgets.remove(plan);
+    /// Whether the guard lets one more counted release of `plan` happen now.
+    pub async fn allows_release(
+        &mut self,
+        c: &impl ConnectionTrait,
+        plan: &Plan,
+        settings: &GuardSettings,
+        now: Micros,
+    ) -> Result<bool, DbErr> {
+        let standing = self.standing(c, plan, settings, now, 1).await?;
+        Ok(standing.allows_one_more(plan.release_limit, settings).unwrap_or(false))
     }
 
-    pub fn spend(&mut self, plan: &PlanId, released: u64) {
-        if let Some(budget) = self.budgets.get_mut(plan) {
-            budget.used += released;
+    /// Takes in moves applied (and kept) for `plan`.
+    pub fn record(&mut self, plan: &PlanId, moves: Moves) {
+        if let Some(standing) = self.standings.get_mut(plan) {
+            standing.record(moves.released, moves.paid_delta);
         }
+    }
+
+    /// The guard counts from zero (an approval): read the standing afresh.
+    pub fn forget_standing(&mut self, plan: &PlanId) {
+        self.standings.remove(plan);
     }
 
     /// The plan a user change is for, if one exists (locked), as `change_user`
@@ -139,7 +169,26 @@ impl Scope {
         self.plan(c, &org).await
     }
 
+    /// The plan an event's command is about, if one exists (locked).
+    pub async fn plan_for_command(&mut self, c: &impl ConnectionTrait, command: &Command) -> Result<Option<Plan>, DbErr> {
+        let org = match command {
+            Command::Ignore => return Ok(None),
+            Command::ChangeDirectoryUser(change) => return self.plan_for(c, change).await,
+            Command::LinkDirectory { organization, .. } => organization.clone(),
+            Command::RemoveDirectory { organization: Some(org), .. } => org.clone(),
+            Command::RemoveDirectory { directory, organization: None } => match self.directory(c, directory).await? {
+                Some(known) => known.organization_id,
+                None => return Ok(None),
+            },
+        };
+        self.plan(c, &org).await
+    }
+
     fn set_mode(&mut self, plan: &Plan, mode: PlanMode, enforced_at: Option<Micros>) {
+        // The switch moved seats in bulk: count paid seats again when next asked.
+        if let Some(standing) = self.standings.get_mut(&plan.id) {
+            standing.paid = None;
+        }
         let updated = Plan { mode, enforced_at, ..plan.clone() };
         // Plans are cached by organization; one without is never looked up here.
         if let Some(org) = &plan.organization_id {
@@ -160,8 +209,8 @@ impl Scope {
         Ok(row)
     }
 
-    /// Records a directory met for the first time; events of its group that
-    /// waited for it (legacy payloads without an organization) may go on.
+    /// Records a directory met for the first time; events that waited for it
+    /// (legacy payloads without an organization) join its organization's group.
     async fn add_directory(
         &mut self,
         c: &impl ConnectionTrait,
@@ -170,8 +219,8 @@ impl Scope {
         deleted: bool,
         now: Micros,
     ) -> Result<(), DbErr> {
-        if directory::insert_directory(c, dir, org, deleted, now).await? {
-            queue::unpark_group(c, &order_key::of_directory(dir)).await?;
+        if directory::insert_directory(c, dir, org, deleted, now).await? && queue::adopt_directory(c, dir, org).await? > 0 {
+            self.regrouped = true;
         }
         self.directories.insert(dir.clone(), Some(DirectoryRow { organization_id: org.clone(), deleted }));
         Ok(())
@@ -297,23 +346,38 @@ pub async fn change_user(
     };
     directory::upsert_users(c, &[&user], now).await?;
 
-    let state_reason = state_reason(change);
     let moved_from = stored.filter(|held| !held.deleted && held.email != change.email).map(|held| held.email);
-    let reason = |default| reason_override.unwrap_or(default);
-    match moved_from {
-        Some(old) => {
-            let old_released = settle_email(c, &plan, &old, reason(Reason::EmailChanged), event, now).await?;
-            let new_released = settle_email(c, &plan, &change.email, reason(Reason::EmailChanged), event, now).await?;
-            scope.released += u64::from(old_released) + u64::from(new_released);
-        }
-        None => {
-            scope.released += u64::from(settle_email(c, &plan, &change.email, reason(state_reason), event, now).await?)
-        }
+    let reason = change_reason(change, moved_from.is_some(), reason_override);
+    if let Some(old) = &moved_from {
+        let moves = settle_email(c, &plan, old, reason, event, now).await?;
+        scope.moves.add(moves);
     }
+    let moves = settle_email(c, &plan, &change.email, reason, event, now).await?;
+    scope.moves.add(moves);
     if enforcement::start_if_due(c, &plan, event, now).await? {
         scope.set_mode(&plan, PlanMode::Enforced, Some(now));
     }
     Ok(Outcome::Applied)
+}
+
+/// Whether applying `change` can take a paid seat away in a way the release
+/// guard counts: only a user who stops being active does (with or without an
+/// email change; an active user's email change is `email_changed`, not counted).
+pub fn may_release(change: &DirectoryUserChange) -> bool {
+    change.deleted || !change.state.is_active()
+}
+
+/// The audit reason of a user change, for both addresses when its email moved.
+/// An email change of an active user moves the seat (`email_changed`, never a
+/// release); one that comes with a deactivation or deletion is that release.
+/// `reason_override` (resync) names every other change.
+pub fn change_reason(change: &DirectoryUserChange, email_moved: bool, reason_override: Option<Reason>) -> Reason {
+    let active = !change.deleted && change.state.is_active();
+    if email_moved && active {
+        Reason::EmailChanged
+    } else {
+        reason_override.unwrap_or_else(|| state_reason(change))
+    }
 }
 
 /// The audit reason of a user's new state (when its email did not change).
@@ -328,7 +392,7 @@ pub fn state_reason(change: &DirectoryUserChange) -> Reason {
 }
 
 /// Brings one member's seat to what the rule says, auditing a tier change.
-/// Returns whether it released a paid seat in a way the release guard counts.
+/// Returns how paid seats moved (a release the guard counts among them).
 pub async fn settle_email(
     c: &impl ConnectionTrait,
     plan: &Plan,
@@ -336,15 +400,15 @@ pub async fn settle_email(
     reason: Reason,
     event: Option<&EventId>,
     now: Micros,
-) -> Result<bool, DbErr> {
+) -> Result<Moves, DbErr> {
     let SeatInputs { active, link, member: current } =
         members::seat_inputs(c, &plan.id, plan.organization_id.as_ref(), email).await?;
     let Some(target) = rule::target_seat(plan.mode, current.as_ref().map(|m| m.seat), active) else {
-        return Ok(false);
+        return Ok(Moves::default());
     };
     let unchanged = current.as_ref().is_some_and(|m| m.seat == target && m.directory_user_id == link);
     if unchanged {
-        return Ok(false);
+        return Ok(Moves::default());
     }
     members::put(c, &plan.id, email, target, link.as_deref(), now).await?;
     let from = current.map(|m| m.seat.tier);
@@ -355,7 +419,17 @@ pub async fn settle_email(
         )
         .await?;
     }
-    Ok(from == Some(Tier::Paid) && target.tier == Tier::Free && guard::counts(reason))
+    Ok(seat_moves(from, target.tier, reason))
+}
+
+/// How one member's tier change moves the plan's paid seats.
+pub fn seat_moves(from: Option<Tier>, to: Tier, reason: Reason) -> Moves {
+    let was_paid = from == Some(Tier::Paid);
+    let is_paid = to == Tier::Paid;
+    Moves {
+        released: u64::from(was_paid && !is_paid && guard::counts(reason)),
+        paid_delta: i64::from(is_paid) - i64::from(was_paid),
+    }
 }
 
 /// Whether `change` can go through the batched path (`bulk`): its plan exists and

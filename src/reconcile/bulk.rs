@@ -10,8 +10,9 @@
 //! directories appearing or going; legacy payloads; a user moving between
 //! organizations) takes the per-event path.
 use super::{
-    apply::{self, Outcome},
-    guard, rule,
+    apply::{self, Moves, Outcome},
+    guard::{GuardSettings, Standing},
+    rule,
 };
 use crate::{
     domain::{DirectoryUserId, Email, EventId, Micros, OrganizationId, PlanMode, Reason, Tier},
@@ -36,22 +37,31 @@ pub struct Item<'a> {
 pub struct RunResult {
     /// One per item applied, in order.
     pub outcomes: Vec<Outcome>,
-    /// Counted releases (see `guard::COUNTED`) among them.
-    pub released: u64,
+    /// How paid seats moved (counted releases among them).
+    pub moves: Moves,
     /// The item the release guard stopped: it and every later item were not
     /// applied.
     pub held_at: Option<usize>,
 }
 
-/// Applies `items` in order to the enforced `plan`, releasing at most
-/// `remaining` paid seats (None: any number). `None`: the run is not one this
-/// path takes (a user held under another organization); nothing was written.
+/// The release guard as a run applies it: the plan's standing before the run.
+/// Its paid seats must be counted unless the minimum decides every release.
+#[derive(Debug, Clone, Copy)]
+pub struct RunGuard<'g> {
+    pub standing: Standing,
+    pub settings: &'g GuardSettings,
+}
+
+/// Applies `items` in order to the enforced `plan`, each release checked as the
+/// per-event path checks it (the limit as of that event). `None`: the run is not
+/// one this path takes (a user held under another organization); nothing was
+/// written.
 pub async fn apply_run(
     c: &impl ConnectionTrait,
     plan: &Plan,
     items: &[Item<'_>],
     now: Micros,
-    remaining: Option<u64>,
+    guard: Option<RunGuard<'_>>,
 ) -> Result<Option<RunResult>, DbErr> {
     debug_assert_eq!(plan.mode, PlanMode::Enforced);
 
@@ -85,17 +95,29 @@ pub async fn apply_run(
         touched_users: BTreeSet::new(),
         touched_members: BTreeSet::new(),
         audit: Vec::new(),
-        released: 0,
+        moves: Moves::default(),
     };
-    let mut result = RunResult { outcomes: Vec::with_capacity(items.len()), released: 0, held_at: None };
+    let mut result = RunResult { outcomes: Vec::with_capacity(items.len()), moves: Moves::default(), held_at: None };
     for (i, item) in items.iter().enumerate() {
         // At the limit, an event is tried on a copy of what it touches: if it
         // would release one more seat, it is undone and held.
-        let at_limit = remaining.is_some_and(|r| run.released >= r);
+        let at_limit = match guard {
+            Some(guard) if apply::may_release(item.change) => {
+                let mut standing = guard.standing;
+                standing.record(run.moves.released, run.moves.paid_delta);
+                match standing.allows_one_more(plan.release_limit, guard.settings) {
+                    Some(allowed) => !allowed,
+                    // Paid seats were not counted: not a run this path can decide.
+                    None => return Ok(None),
+                }
+            }
+            _ => false,
+        };
         let saved = at_limit.then(|| run.save(item));
+        let released_before = run.moves.released;
         let outcome = run.apply(item);
         if let Some(saved) = saved
-            && remaining.is_some_and(|r| run.released > r)
+            && run.moves.released > released_before
         {
             run.restore(saved);
             result.held_at = Some(i);
@@ -103,7 +125,7 @@ pub async fn apply_run(
         }
         result.outcomes.push(outcome);
     }
-    result.released = run.released;
+    result.moves = run.moves;
 
     let users: Vec<&HeldUser> = run.touched_users.iter().filter_map(|id| run.users.get(id)).collect();
     directory::upsert_users(c, &users, now).await?;
@@ -147,8 +169,8 @@ struct Run<'p, 'a> {
     touched_users: BTreeSet<DirectoryUserId>,
     touched_members: BTreeSet<String>,
     audit: Vec<AuditRow<'a>>,
-    /// Counted releases so far.
-    released: u64,
+    /// Paid seats moved so far.
+    moves: Moves,
 }
 
 /// What one item may change, as it was before it: enough to undo it.
@@ -157,7 +179,7 @@ struct Saved {
     people: Vec<(String, Option<BTreeMap<String, bool>>)>,
     members: Vec<(String, Option<Member>, bool)>,
     audit_len: usize,
-    released: u64,
+    moves: Moves,
 }
 
 impl Run<'_, '_> {
@@ -175,7 +197,7 @@ impl Run<'_, '_> {
                 .map(|e| (e.clone(), self.members.get(e).cloned(), self.touched_members.contains(e)))
                 .collect(),
             audit_len: self.audit.len(),
-            released: self.released,
+            moves: self.moves,
         }
     }
 
@@ -205,7 +227,7 @@ impl Run<'_, '_> {
             }
         }
         self.audit.truncate(saved.audit_len);
-        self.released = saved.released;
+        self.moves = saved.moves;
     }
 }
 
@@ -244,14 +266,12 @@ impl<'a> Run<'_, 'a> {
         self.users.insert(user.id.clone(), user);
         self.touched_users.insert(change.user.clone());
 
-        let state_reason = apply::state_reason(change);
-        match stored.filter(|held| !held.deleted && held.email != change.email) {
-            Some(old) => {
-                self.settle(&old.email, Reason::EmailChanged, item.event);
-                self.settle(&change.email, Reason::EmailChanged, item.event);
-            }
-            None => self.settle(&change.email, state_reason, item.event),
+        let moved_from = stored.filter(|held| !held.deleted && held.email != change.email);
+        let reason = apply::change_reason(change, moved_from.is_some(), None);
+        if let Some(old) = moved_from {
+            self.settle(&old.email, reason, item.event);
         }
+        self.settle(&change.email, reason, item.event);
         Outcome::Applied
     }
 
@@ -275,9 +295,7 @@ impl<'a> Run<'_, 'a> {
         self.members.insert(member.email.clone(), member);
         self.touched_members.insert(email.as_str().to_owned());
         if from != Some(target.tier) {
-            if from == Some(Tier::Paid) && target.tier == Tier::Free && guard::counts(reason) {
-                self.released += 1;
-            }
+            self.moves.add(apply::seat_moves(from, target.tier, reason));
             self.audit.push(AuditRow { email: email.clone(), from, to: target.tier, reason, event });
         }
     }

@@ -32,7 +32,8 @@ pub fn counts(reason: Reason) -> bool {
 
 /// How many releases a plan may have in a window: its own limit (0: no limit),
 /// else the larger of the minimum and the percentage of its paid seats.
-/// `paid` is the paid seats before this window's releases.
+/// `paid` is the paid seats before this window's releases (paid now plus the
+/// releases counted so far).
 pub fn limit(plan_limit: Option<u32>, settings: &GuardSettings, paid: u64) -> Option<u64> {
     match plan_limit {
         Some(0) => None,
@@ -41,47 +42,56 @@ pub fn limit(plan_limit: Option<u32>, settings: &GuardSettings, paid: u64) -> Op
     }
 }
 
-/// Where a plan stands in the current window.
+/// Where a plan stands in the current window, at one moment of a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Budget {
-    /// None: the guard is off for this plan.
-    pub limit: Option<u64>,
+pub struct Standing {
     /// Counted releases in the window so far.
     pub used: u64,
-    /// False: `limit` is a lower bound (the minimum), the percentage of paid
-    /// seats not yet counted. Counting them reads every member of the plan, so
-    /// it is done only when the lower bound would hold an event.
-    pub exact: bool,
+    /// Paid seats now; None while not counted (counting reads the plan's
+    /// members, so it is done only when the minimum alone cannot decide).
+    pub paid: Option<u64>,
 }
 
-impl Budget {
-    /// Releases still allowed (None: any number).
-    pub fn remaining(&self) -> Option<u64> {
-        self.limit.map(|l| l.saturating_sub(self.used))
+impl Standing {
+    /// Whether one more counted release fits under the limit now. None: the
+    /// answer depends on the paid seats, which are not counted yet.
+    pub fn allows_one_more(&self, plan_limit: Option<u32>, settings: &GuardSettings) -> Option<bool> {
+        let next = self.used + 1;
+        match plan_limit {
+            Some(_) => Some(limit(plan_limit, settings, 0).is_none_or(|l| next <= l)),
+            None if next <= settings.min || settings.percent == 0 => Some(next <= settings.min),
+            None => self.paid.map(|paid| limit(None, settings, paid + self.used).is_none_or(|l| next <= l)),
+        }
     }
 
-    pub fn allows(&self, more: u64) -> bool {
-        self.limit.is_none_or(|l| self.used + more <= l)
+    /// Whether `more` releases could all fit without counting paid seats.
+    pub fn needs_paid_for(&self, plan_limit: Option<u32>, settings: &GuardSettings, more: u64) -> bool {
+        plan_limit.is_none() && settings.percent > 0 && self.paid.is_none() && self.used + more > settings.min
+    }
+
+    /// Seats changed by what was just applied: `released` counted releases,
+    /// `paid_delta` paid seats gained (negative: lost).
+    pub fn record(&mut self, released: u64, paid_delta: i64) {
+        self.used += released;
+        self.paid = self.paid.map(|p| p.saturating_add_signed(paid_delta));
     }
 }
 
-/// Reads the plan's budget; `exact` also counts its paid seats when the limit
-/// depends on them. Call under the plan's lock, so replicas agree.
-pub async fn budget(
+/// The plan's counted releases in the window ending `now` (since its last approval).
+pub async fn used(c: &impl ConnectionTrait, plan: &Plan, settings: &GuardSettings, now: Micros) -> Result<u64, DbErr> {
+    let since = Micros(now.0.saturating_sub(i64::try_from(settings.window.as_micros()).unwrap_or(i64::MAX)));
+    audit::released_since(c, &plan.id, since, plan.release_floor, &COUNTED).await
+}
+
+/// The plan's standing, paid seats counted: what a resync is checked against as a whole.
+pub async fn standing(
     c: &impl ConnectionTrait,
     plan: &Plan,
     settings: &GuardSettings,
     now: Micros,
-    exact: bool,
-) -> Result<Budget, DbErr> {
-    let since = Micros(now.0.saturating_sub(i64::try_from(settings.window.as_micros()).unwrap_or(i64::MAX)));
-    let used = audit::released_since(c, &plan.id, since, plan.release_floor, &COUNTED).await?;
-    let depends_on_paid = plan.release_limit.is_none() && settings.percent > 0;
-    if depends_on_paid && !exact {
-        return Ok(Budget { limit: Some(settings.min), used, exact: false });
-    }
-    let paid = if depends_on_paid { members::paid_count(c, &plan.id).await? } else { 0 };
-    Ok(Budget { limit: limit(plan.release_limit, settings, paid + used), used, exact: true })
+) -> Result<Standing, DbErr> {
+    let used = used(c, plan, settings, now).await?;
+    Ok(Standing { used, paid: Some(members::paid_count(c, &plan.id).await?) })
 }
 
 #[cfg(test)]
@@ -104,11 +114,32 @@ mod tests {
     }
 
     #[test]
-    fn a_budget_allows_up_to_its_limit() {
-        let b = Budget { limit: Some(10), used: 9, exact: true };
-        assert!(b.allows(1) && !b.allows(2));
-        assert_eq!(b.remaining(), Some(1));
-        assert!(Budget { limit: None, used: 1000, exact: true }.allows(1000));
+    fn the_minimum_decides_without_counting_paid_seats() {
+        let s = GuardSettings::default();
+        assert_eq!(Standing { used: 9, paid: None }.allows_one_more(None, &s), Some(true));
+        assert_eq!(Standing { used: 10, paid: None }.allows_one_more(None, &s), None);
+        assert_eq!(Standing { used: 10, paid: Some(40) }.allows_one_more(None, &s), Some(false));
+    }
+
+    #[test]
+    fn the_percentage_of_paid_seats_now_decides_past_the_minimum() {
+        let s = GuardSettings::default();
+        // 70 paid before the window's releases: 20% is 14.
+        assert_eq!(Standing { used: 10, paid: Some(60) }.allows_one_more(None, &s), Some(true));
+        assert_eq!(Standing { used: 13, paid: Some(57) }.allows_one_more(None, &s), Some(true));
+        assert_eq!(Standing { used: 14, paid: Some(56) }.allows_one_more(None, &s), Some(false));
+        // A grant raises the limit at once.
+        let mut standing = Standing { used: 14, paid: Some(56) };
+        standing.record(0, 5);
+        assert_eq!(standing.allows_one_more(None, &s), Some(true));
+    }
+
+    #[test]
+    fn a_plan_limit_decides_alone_and_zero_allows_everything() {
+        let s = GuardSettings::default();
+        assert_eq!(Standing { used: 2, paid: None }.allows_one_more(Some(3), &s), Some(true));
+        assert_eq!(Standing { used: 3, paid: None }.allows_one_more(Some(3), &s), Some(false));
+        assert_eq!(Standing { used: 5000, paid: None }.allows_one_more(Some(0), &s), Some(true));
     }
 
     #[test]

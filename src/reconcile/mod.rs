@@ -2,6 +2,7 @@
 //! them in each organization's arrival order, with their seat changes and audit
 //! rows, one transaction per batch.
 pub mod apply;
+pub mod approval;
 pub mod bulk;
 pub mod enforcement;
 pub mod guard;

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     db::{Fault, classify},
-    domain::{EventId, EventStatus, Micros},
+    domain::{EventId, EventStatus, Micros, order_key},
     events::{Command, DirectoryUserChange, Envelope, translate},
     inbox::{
         Arrivals,
@@ -181,7 +181,12 @@ impl Reconciler {
 /// reconciler holds at the moment (it waits for them). Events held back by a
 /// retry back-off are left. For tests and one-shot commands.
 pub async fn drain(db: &DatabaseConnection, metrics: &Metrics) -> Result<u64, DbErr> {
-    let limits = BatchLimits::for_backend(db.get_database_backend());
+    drain_with(db, metrics, GuardSettings::default()).await
+}
+
+/// `drain` with the release guard's settings given.
+pub async fn drain_with(db: &DatabaseConnection, metrics: &Metrics, guard: GuardSettings) -> Result<u64, DbErr> {
+    let limits = BatchLimits { guard, ..BatchLimits::for_backend(db.get_database_backend()) };
     let mut applied = 0;
     let mut rechecks = 0;
     queue::unpark_ready(db).await?;
@@ -397,6 +402,15 @@ async fn apply_batch(
     let mut scope = Scope::default();
     'groups: for group in &claim.groups {
         let key = group.key.as_deref();
+        if let Some(dir) = key.and_then(order_key::directory_of) {
+            // Legacy events whose directory is known now belong to its
+            // organization's group: moved there, applied in their place next.
+            if let Some(known) = scope.directory(txn, &dir).await? {
+                queue::adopt_directory(txn, &dir, &known.organization_id).await?;
+                report.retry_now = true;
+                continue 'groups;
+            }
+        }
         // Consecutive user changes of an enforced plan, applied together.
         let mut run: Vec<(Parsed<'_>, Plan)> = Vec::new();
         for event in &group.events {
@@ -443,16 +457,9 @@ async fn apply_batch(
             };
             // Only a user change can release a seat; its plan's guard applies
             // unless an operator approved this very event.
-            let mut approved = None;
             let guarded = match &parsed.command {
-                Command::ChangeDirectoryUser(change) => {
-                    match scope.plan_for(txn, change).await.map_err(|err| at(event, err))? {
-                        Some(plan) if plan.approved_through.is_some_and(|t| event.seq <= t) => {
-                            approved = Some(plan.id);
-                            None
-                        }
-                        plan => plan,
-                    }
+                Command::ChangeDirectoryUser(change) if !event.approved => {
+                    scope.plan_for(txn, change).await.map_err(|err| at(event, err))?
                 }
                 _ => None,
             };
@@ -471,50 +478,42 @@ async fn apply_batch(
                 continue 'groups;
             }
             let span = tracing::info_span!("reconcile", event_id = %event.event_id, event = %event.event_type);
-            // Only a deactivation or deletion can release a counted seat.
-            let budget = match (&guarded, &parsed.command) {
-                (Some(plan), Command::ChangeDirectoryUser(change)) if may_release(change) => {
-                    Some(scope.budget(txn, plan, &limits.guard, now, 1).await.map_err(|err| at(event, err))?)
-                }
-                _ => None,
-            };
-            scope.take_released();
-            let outcome = if budget.is_some_and(|b| !b.allows(1)) {
-                // At the limit: try it in a savepoint, and hold it if it would
-                // release one more seat.
-                let savepoint = txn.begin().await.map_err(|err| at(event, err))?;
-                let outcome = apply_command(&savepoint, &mut scope, &parsed.command, Some(&parsed.id), now)
-                    .instrument(span.clone())
-                    .await
-                    .map_err(|err| at(event, err))?;
-                if scope.take_released() > 0 {
-                    savepoint.rollback().await.map_err(|err| at(event, err))?;
-                    scope.forget_reads();
-                    if let Some(plan) = &guarded {
-                        hold(txn, key, event.seq, plan, now).await?;
+            let outcome = match (&guarded, &parsed.command) {
+                (Some(plan), Command::ChangeDirectoryUser(change)) => {
+                    let applied = apply_guarded(txn, &mut scope, plan, change, &parsed.id, &limits.guard, now)
+                        .instrument(span.clone())
+                        .await
+                        .map_err(|err| at(event, err))?;
+                    match applied {
+                        Some(outcome) => outcome,
+                        None => {
+                            hold(txn, key, event.seq, plan, now).await?;
+                            continue 'groups;
+                        }
                     }
-                    continue 'groups;
                 }
-                savepoint.commit().await.map_err(|err| at(event, err))?;
-                outcome
-            } else {
-                let outcome = apply_command(txn, &mut scope, &parsed.command, Some(&parsed.id), now)
-                    .instrument(span.clone())
-                    .await
-                    .map_err(|err| at(event, err))?;
-                if let Some(plan) = &guarded {
-                    let released = scope.take_released();
-                    scope.spend(&plan.id, released);
+                _ => {
+                    scope.take_moves();
+                    let outcome = apply_command(txn, &mut scope, &parsed.command, Some(&parsed.id), now)
+                        .instrument(span.clone())
+                        .await
+                        .map_err(|err| at(event, err))?;
+                    let moves = scope.take_moves();
+                    let plan = scope.plan_for_command(txn, &parsed.command).await.map_err(|err| at(event, err))?;
+                    if let Some(plan) = plan {
+                        if event.approved {
+                            // Approved: applied without limit, and the guard counts
+                            // from zero after it (read the plan and its standing afresh).
+                            plans::restart_release_count(txn, &plan.id).await.map_err(|err| at(event, err))?;
+                            scope.forget_standing(&plan.id);
+                            scope.forget_reads();
+                        } else {
+                            scope.record(&plan.id, moves);
+                        }
+                    }
+                    outcome
                 }
-                outcome
             };
-            if let Some(plan) = &approved {
-                // Approved: applied without limit, and the guard counts from
-                // zero after it (read the plan and its budget afresh).
-                plans::restart_release_count(txn, plan, event.seq).await.map_err(|err| at(event, err))?;
-                scope.forget_budget(plan);
-                scope.forget_reads();
-            }
             if outcome == Outcome::Parked {
                 queue::park_from(txn, key, event.seq).await.map_err(|err| at(event, err))?;
                 if !event.parked {
@@ -525,6 +524,12 @@ async fn apply_batch(
                 continue 'groups;
             }
             outcomes.record(event, &outcome);
+            if std::mem::take(&mut scope.regrouped) {
+                // Legacy events joined this group: the rest of it is claimed
+                // again, with them in arrival order.
+                report.retry_now = true;
+                continue 'groups;
+            }
         }
         if let Some((seq, plan)) = flush(txn, &mut scope, &limits, &mut run, &mut outcomes, now).await? {
             hold(txn, key, seq, &plan, now).await?;
@@ -558,13 +563,6 @@ async fn hold(
     Ok(())
 }
 
-/// Whether applying `change` can take a paid seat away in a way the release
-/// guard counts: only a user who stops being active does (an email change is
-/// audited `email_changed`, which it does not count).
-fn may_release(change: &DirectoryUserChange) -> bool {
-    change.deleted || !change.state.is_active()
-}
-
 fn at(event: &QueuedEvent, err: DbErr) -> BatchError {
     BatchError { event: Some(event.clone()), in_bulk: false, panicked: false, err }
 }
@@ -596,45 +594,77 @@ async fn flush(
             _ => None,
         })
         .collect();
-    let possible = items.iter().filter(|i| may_release(i.change)).count() as u64;
-    let remaining = match possible {
+    let possible = items.iter().filter(|i| apply::may_release(i.change)).count() as u64;
+    let guard = match possible {
         0 => None,
-        n => scope.budget(txn, &plan, &limits.guard, now, n).await.map_err(in_bulk)?.remaining(),
+        n => {
+            let standing = scope.standing(txn, &plan, &limits.guard, now, n).await.map_err(in_bulk)?;
+            Some(bulk::RunGuard { standing, settings: &limits.guard })
+        }
     };
-    let result = match bulk::apply_run(txn, &plan, &items, now, remaining).await.map_err(in_bulk)? {
-        Some(result) => result,
+    let result = match bulk::apply_run(txn, &plan, &items, now, guard).await.map_err(in_bulk)? {
+        Some(result) => {
+            scope.record(&plan.id, result.moves);
+            result
+        }
         // Not a run the batched path takes: one event at a time, guarded.
         None => {
-            let mut result = bulk::RunResult { outcomes: Vec::new(), released: 0, held_at: None };
+            let mut result = bulk::RunResult { outcomes: Vec::new(), moves: Default::default(), held_at: None };
             for (i, item) in items.iter().enumerate() {
-                let at_limit = may_release(item.change)
-                    && !scope.budget(txn, &plan, &limits.guard, now, 1).await.map_err(in_bulk)?.allows(1);
-                scope.take_released();
-                let savepoint = txn.begin().await.map_err(in_bulk)?;
-                let outcome = apply::change_user(&savepoint, scope, item.change, Some(item.event), now, None)
+                match apply_guarded(txn, scope, &plan, item.change, item.event, &limits.guard, now)
                     .await
-                    .map_err(in_bulk)?;
-                let released = scope.take_released();
-                if at_limit && released > 0 {
-                    savepoint.rollback().await.map_err(in_bulk)?;
-                    scope.forget_reads();
-                    result.held_at = Some(i);
-                    break;
+                    .map_err(in_bulk)?
+                {
+                    Some(outcome) => result.outcomes.push(outcome),
+                    None => {
+                        result.held_at = Some(i);
+                        break;
+                    }
                 }
-                savepoint.commit().await.map_err(in_bulk)?;
-                scope.spend(&plan.id, released);
-                result.outcomes.push(outcome);
             }
             result
         }
     };
-    scope.spend(&plan.id, result.released);
     for ((parsed, _), outcome) in run.iter().zip(&result.outcomes) {
         outcomes.record(parsed.event, outcome);
     }
     let held = result.held_at.map(|i| (run[i].0.event.seq, plan.clone()));
     run.clear();
     Ok(held)
+}
+
+/// Applies a user change under its plan's release guard, exactly as a batched
+/// run decides it: a release is checked against the limit as of this event
+/// (`guard::Standing`). At the limit the change is tried in a savepoint and
+/// undone if it would release one more seat. None: undone, to be held.
+async fn apply_guarded(
+    txn: &DatabaseTransaction,
+    scope: &mut Scope,
+    plan: &Plan,
+    change: &DirectoryUserChange,
+    event: &EventId,
+    settings: &GuardSettings,
+    now: Micros,
+) -> Result<Option<Outcome>, DbErr> {
+    let allowed = !apply::may_release(change) || scope.allows_release(txn, plan, settings, now).await?;
+    scope.take_moves();
+    if allowed {
+        let outcome = apply::change_user(txn, scope, change, Some(event), now, None).await?;
+        let moves = scope.take_moves();
+        scope.record(&plan.id, moves);
+        return Ok(Some(outcome));
+    }
+    let savepoint = txn.begin().await?;
+    let outcome = apply::change_user(&savepoint, scope, change, Some(event), now, None).await?;
+    let moves = scope.take_moves();
+    if moves.released > 0 {
+        savepoint.rollback().await?;
+        scope.forget_reads();
+        return Ok(None);
+    }
+    savepoint.commit().await?;
+    scope.record(&plan.id, moves);
+    Ok(Some(outcome))
 }
 
 /// 0.5 s doubling per attempt, at most 2 minutes.

@@ -62,6 +62,25 @@ pub async fn insert_directory(
     .map(|r| r.rows_affected() == 1)
 }
 
+/// The organizations of the known directories among `ids`.
+pub async fn organizations_of(
+    c: &impl ConnectionTrait,
+    ids: &[&str],
+) -> Result<std::collections::HashMap<String, OrganizationId>, DbErr> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in chunks(c.get_database_backend(), ids, 500, |id| id.len()) {
+        let sql = format!(
+            "SELECT id, organization_id FROM directories WHERE id IN ({})",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let values: Vec<Value> = chunk.iter().map(|id| Value::from(*id)).collect();
+        for row in c.query_all_raw(stmt(c.get_database_backend(), &sql, values)).await? {
+            out.insert(col(&row, "id")?, typed_col(&row, "organization_id", OrganizationId::parse)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Marks a directory deleted; its users stop counting and stop being linked.
 pub async fn delete_directory(c: &impl ConnectionTrait, id: &DirectoryId, now: Micros) -> Result<(), DbErr> {
     let backend = c.get_database_backend();
@@ -128,7 +147,7 @@ pub async fn active_count(c: &impl ConnectionTrait, org: &OrganizationId, up_to:
 }
 
 /// The users held as not deleted for a directory and last written before
-/// `stored_before` (our clock): `(id, email, state, updated_at)`.
+/// `stored_before` (the database's clock, `db::clock`): `(id, email, state, updated_at)`.
 pub async fn live_users_of(
     c: &impl ConnectionTrait,
     dir: &DirectoryId,
@@ -233,8 +252,14 @@ pub async fn live_users_with_emails(
 }
 
 /// Writes several users' states at once, in id order so two writers never wait
-/// on each other in a circle.
+/// on each other in a circle. `stored_at` is the database's clock where it has
+/// one of its own (`db::clock_sql`), else `now`.
 pub async fn upsert_users(c: &impl ConnectionTrait, users: &[&HeldUser], now: Micros) -> Result<(), DbErr> {
+    let clock = crate::db::clock_sql(c.get_database_backend());
+    let row = match clock {
+        Some(clock) => format!("(?, ?, ?, ?, ?, ?, ?, ?, {clock})"),
+        None => "(?, ?, ?, ?, ?, ?, ?, ?, ?)".to_owned(),
+    };
     let mut sorted: Vec<&&HeldUser> = users.iter().collect();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
     let size = |u: &&&HeldUser| u.id.as_str().len() + u.directory.as_str().len() + u.email.as_str().len() + 64;
@@ -245,7 +270,10 @@ pub async fn upsert_users(c: &impl ConnectionTrait, users: &[&HeldUser], now: Mi
         );
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
         for (i, u) in chunk.iter().enumerate() {
-            sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?, ?, ?, ?)" });
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&row);
             values.extend([
                 u.id.as_str().into(),
                 u.directory.as_str().into(),
@@ -255,8 +283,10 @@ pub async fn upsert_users(c: &impl ConnectionTrait, users: &[&HeldUser], now: Mi
                 u.updated_at.0.into(),
                 u.deleted.into(),
                 u.active().into(),
-                now.0.into(),
             ]);
+            if clock.is_none() {
+                values.push(now.0.into());
+            }
         }
         sql.push_str(
             " ON CONFLICT (id) DO UPDATE SET directory_id = excluded.directory_id, \

@@ -22,8 +22,6 @@ pub struct Plan {
     pub release_limit: Option<u32>,
     /// Since when the release guard holds this plan's events.
     pub hold_since: Option<Micros>,
-    /// Held events up to this inbox `seq` were approved: no limit for them.
-    pub approved_through: Option<i64>,
     /// The guard counts audit rows after this `seat_audit.seq` only.
     pub release_floor: i64,
 }
@@ -41,14 +39,13 @@ impl Plan {
             created_at: Micros::now(),
             release_limit: None,
             hold_since: None,
-            approved_through: None,
             release_floor: 0,
         }
     }
 }
 
 const COLUMNS: &str = "id, name, organization_id, mode, test_mode_max_users, enforced_at, created_at, \
-                       release_limit, hold_since, approved_through, release_floor";
+                       release_limit, hold_since, release_floor";
 
 fn from_row(row: &QueryResult) -> Result<Plan, DbErr> {
     let max: i32 = col(row, "test_mode_max_users")?;
@@ -65,13 +62,12 @@ fn from_row(row: &QueryResult) -> Result<Plan, DbErr> {
         created_at: Micros(col(row, "created_at")?),
         release_limit: col::<Option<i32>>(row, "release_limit")?.map(|n| u32::try_from(n).unwrap_or(0)),
         hold_since: col::<Option<i64>>(row, "hold_since")?.map(Micros),
-        approved_through: col(row, "approved_through")?,
         release_floor: col(row, "release_floor")?,
     })
 }
 
 pub async fn insert(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> {
-    let sql = format!("INSERT INTO plans ({COLUMNS}, lock_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)");
+    let sql = format!("INSERT INTO plans ({COLUMNS}, lock_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)");
     c.execute_raw(stmt(
         c.get_database_backend(),
         &sql,
@@ -85,7 +81,6 @@ pub async fn insert(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> 
             plan.created_at.0.into(),
             plan.release_limit.map(|n| n as i32).into(),
             plan.hold_since.map(|t| t.0).into(),
-            plan.approved_through.into(),
             plan.release_floor.into(),
         ],
     ))
@@ -164,26 +159,23 @@ pub async fn set_hold(c: &impl ConnectionTrait, id: &PlanId, now: Micros) -> Res
     .map(|_| ())
 }
 
-/// An operator approved the hold: events up to `through` apply without limit.
-pub async fn approve_hold(c: &impl ConnectionTrait, id: &PlanId, through: Option<i64>) -> Result<(), DbErr> {
-    c.execute_raw(stmt(
-        c.get_database_backend(),
-        "UPDATE plans SET hold_since = NULL, approved_through = ? WHERE id = ?",
-        [through.into(), id.as_str().into()],
-    ))
+/// An operator approved the hold (the held events themselves are marked, see
+/// `queue::release_held`).
+pub async fn approve_hold(c: &impl ConnectionTrait, id: &PlanId) -> Result<(), DbErr> {
+    c.execute_raw(stmt(c.get_database_backend(), "UPDATE plans SET hold_since = NULL WHERE id = ?", [id
+        .as_str()
+        .into()]))
     .await
     .map(|_| ())
 }
 
-/// Approved events up to `applied_through` were applied: the guard counts from
-/// the audit as it stands now, and once the last approved event is in, the
-/// approval is spent.
-pub async fn restart_release_count(c: &impl ConnectionTrait, id: &PlanId, applied_through: i64) -> Result<(), DbErr> {
+/// An approved event was applied: the guard counts from the audit as it
+/// stands now.
+pub async fn restart_release_count(c: &impl ConnectionTrait, id: &PlanId) -> Result<(), DbErr> {
     c.execute_raw(stmt(
         c.get_database_backend(),
-        "UPDATE plans SET release_floor = (SELECT COALESCE(MAX(seq), 0) FROM seat_audit WHERE plan_id = ?), \
-           approved_through = CASE WHEN approved_through <= ? THEN NULL ELSE approved_through END WHERE id = ?",
-        [id.as_str().into(), applied_through.into(), id.as_str().into()],
+        "UPDATE plans SET release_floor = (SELECT COALESCE(MAX(seq), 0) FROM seat_audit WHERE plan_id = ?) WHERE id = ?",
+        [id.as_str().into(), id.as_str().into()],
     ))
     .await
     .map(|_| ())

@@ -51,6 +51,7 @@ pub async fn backfill(
     db: &DatabaseConnection,
     client: &WorkosClient,
     since: Option<String>,
+    faults: crate::faults::Faults,
     mut progress: impl FnMut(&BackfillSummary),
 ) -> Result<BackfillSummary, BackfillError> {
     let mut summary = BackfillSummary {
@@ -99,6 +100,7 @@ pub async fn backfill(
         if let Some(last) = &last {
             cursors::put(&txn, CURSOR, last).await?;
         }
+        faults.before_commit(events.iter().map(|e| e.body.as_slice())).await;
         txn.commit().await?;
         summary.invalid += invalid.len() as u64;
 

@@ -8,7 +8,7 @@ use crate::{
     events::{DirectoryUserChange, user_change, workos::DirectoryUser},
     reconcile::{
         Outcome, Scope,
-        apply::change_user,
+        apply::{change_user, may_release},
         guard::{self, GuardSettings},
     },
     store::{
@@ -138,8 +138,9 @@ pub async fn resync(
         return Err(ResyncError::NoPlan(org.to_string()));
     }
     // Users written after this moment (a webhook applied while the listing runs)
-    // may be missing from the listing without being gone.
-    let listing_started = Micros::now();
+    // may be missing from the listing without being gone. The database's clock,
+    // the one their writes are stamped with, not this host's.
+    let listing_started = crate::db::clock(db).await?;
     let listed: Vec<ListedDirectory> =
         list_all(client, "/directories", &[("organization_id", org.to_string())], None, "directories", |_| {}).await?;
     // Only a linked directory's listing is its truth. One being deleted gets its
@@ -181,15 +182,27 @@ pub async fn resync(
     let plan = plans::lock_by_org(&txn, org).await?.ok_or_else(|| ResyncError::NoPlan(org.to_string()))?;
     let first_new_seq = audit::last_seq(&txn, &plan.id).await?;
     // Read under the plan's lock, before any change: replicas agree on it.
-    let budget = guard::budget(&txn, &plan, &options.guard, now, true).await?;
+    let standing = guard::standing(&txn, &plan, &options.guard, now).await?;
+    let limit = guard::limit(plan.release_limit, &options.guard, standing.paid.unwrap_or(0) + standing.used);
 
-    let mut scope = Scope::default();
-    let mut held_dirs: BTreeSet<DirectoryId> = directory::live_directories_of(&txn, org).await?.into_iter().collect();
-    for (dir, _) in &report.left_alone {
-        held_dirs.remove(dir);
+    // A directory we hold that WorkOS no longer lists at all is being deleted:
+    // its `dsync.deleted` settles it, not a resync that may run before it.
+    let listed_ids: BTreeSet<&str> = listed.iter().map(|d| d.id.as_str()).collect();
+    for dir in directory::live_directories_of(&txn, org).await? {
+        if !listed_ids.contains(dir.as_str()) {
+            progress(&format!("directory {dir} is no longer listed: left as it is"));
+            report.left_alone.push((dir, "not listed".to_owned()));
+        }
     }
+
+    // The listing as a whole: every user who left (missing, deleted or no longer
+    // active) is applied before any user who joined, so the active count only
+    // falls, then rises to what the listing says. A listing that never passes the
+    // threshold never starts enforcement.
+    let mut removed: Vec<DirectoryUserChange> = Vec::new();
+    let mut leaving: Vec<DirectoryUserChange> = Vec::new();
+    let mut others: Vec<DirectoryUserChange> = Vec::new();
     for (dir, users) in &listings {
-        held_dirs.remove(dir);
         let mut seen = BTreeSet::new();
         for user in users {
             report.users_listed += 1;
@@ -200,17 +213,21 @@ pub async fn resync(
             change.organization = Some(org.clone());
             change.directory = dir.clone();
             seen.insert(change.user.clone());
-            match change_user(&txn, &mut scope, &change, None, now, Some(Reason::Resync)).await? {
-                Outcome::Applied => report.users_applied += 1,
-                _ => report.users_already_newer += 1,
-            }
+            if may_release(&change) { leaving.push(change) } else { others.push(change) }
         }
-        report.users_removed += remove_missing(&txn, &mut scope, org, dir, &seen, listing_started, now).await?;
+        removed.extend(missing_users(&txn, org, dir, &seen, listing_started, now).await?);
     }
-    // Directories we hold that WorkOS no longer lists: their users are missing too.
-    for dir in held_dirs {
-        report.users_removed +=
-            remove_missing(&txn, &mut scope, org, &dir, &BTreeSet::new(), listing_started, now).await?;
+    let mut scope = Scope::default();
+    for change in &removed {
+        if change_user(&txn, &mut scope, change, None, now, Some(Reason::Resync)).await? == Outcome::Applied {
+            report.users_removed += 1;
+        }
+    }
+    for change in leaving.iter().chain(&others) {
+        match change_user(&txn, &mut scope, change, None, now, Some(Reason::Resync)).await? {
+            Outcome::Applied => report.users_applied += 1,
+            _ => report.users_already_newer += 1,
+        }
     }
 
     let (changes, _) = audit::page(&txn, &plan.id, first_new_seq, u32::MAX as u64).await?;
@@ -220,7 +237,7 @@ pub async fn resync(
         .iter()
         .filter(|c| c.from == Some(Tier::Paid) && c.to == Tier::Free && guard::counts(c.reason))
         .count() as u64;
-    let check = ReleaseCheck { would_release, released_in_window: budget.used, limit: budget.limit };
+    let check = ReleaseCheck { would_release, released_in_window: standing.used, limit };
     report.release_check = Some(check);
     if check.passes_limit() && !options.allow_mass_release && !dry_run {
         txn.rollback().await?;
@@ -237,21 +254,19 @@ pub async fn resync(
 /// Users held for `dir` but absent from its complete listing are deleted, as of
 /// now (so an older late webhook for them is stale). Users written after the
 /// listing began are not missing: the listing could not show them.
-async fn remove_missing(
+async fn missing_users(
     c: &impl ConnectionTrait,
-    scope: &mut Scope,
     org: &OrganizationId,
     dir: &DirectoryId,
     seen: &BTreeSet<crate::domain::DirectoryUserId>,
     listing_started: Micros,
     now: Micros,
-) -> Result<usize, DbErr> {
-    let mut removed = 0;
-    for (id, email, state, updated_at) in directory::live_users_of(c, dir, listing_started).await? {
-        if seen.contains(&id) {
-            continue;
-        }
-        let change = DirectoryUserChange {
+) -> Result<Vec<DirectoryUserChange>, DbErr> {
+    Ok(directory::live_users_of(c, dir, listing_started)
+        .await?
+        .into_iter()
+        .filter(|(id, ..)| !seen.contains(id))
+        .map(|(id, email, state, updated_at)| DirectoryUserChange {
             user: id,
             directory: dir.clone(),
             organization: Some(org.clone()),
@@ -259,10 +274,6 @@ async fn remove_missing(
             state,
             updated_at: Micros(now.0.max(updated_at.0 + 1)),
             deleted: true,
-        };
-        if change_user(c, scope, &change, None, now, Some(Reason::Resync)).await? == Outcome::Applied {
-            removed += 1;
-        }
-    }
-    Ok(removed)
+        })
+        .collect())
 }

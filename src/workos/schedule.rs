@@ -22,7 +22,7 @@ pub async fn poll_events(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        match backfill(&db, &client, None, |_| {}).await {
+        match backfill(&db, &client, None, reconciler.faults(), |_| {}).await {
             Ok(s) if s.stored > 0 => {
                 tracing::info!(stored = s.stored, duplicates = s.duplicates, "events pulled from WorkOS");
                 reconciler.wake();

@@ -107,6 +107,8 @@ impl Drop for TestDatabase {
 
 pub struct TestApp {
     pub address: String,
+    /// The database's URL, for a second connection to it.
+    pub database_url: String,
     pub db: DatabaseConnection,
     pub metrics: Arc<Metrics>,
     pub client: reqwest::Client,
@@ -157,6 +159,7 @@ pub async fn spawn_app_on(database: &TestDatabase, overrides: &[(&str, &str)]) -
     let task = tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
+        database_url: database.url.clone(),
         db,
         metrics,
         client: seatsync::outbound::client(),

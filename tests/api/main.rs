@@ -2,6 +2,7 @@
 mod helpers;
 
 mod browser;
+mod differential;
 mod fake_workos;
 mod faults;
 mod health;
@@ -17,6 +18,7 @@ mod retention;
 mod rule_sql;
 mod scenarios;
 mod scim_setup;
+mod seat_decisions;
 mod security;
 mod supervision;
 mod webhook;

@@ -4,7 +4,7 @@ use crate::helpers::*;
 use sea_orm::ConnectionTrait;
 use seatsync::{
     domain::Micros,
-    inbox::retention::{cutoff, prune, release_lease, take_lease},
+    inbox::retention::{prune, release_lease, take_lease},
 };
 use serde_json::json;
 use std::time::Duration;
@@ -85,12 +85,13 @@ async fn prune_deletes_what_is_settled_or_parked_and_keeps_what_is_not(store: St
 
     let audit_rows = app.count("SELECT COUNT(*) FROM seat_audit").await;
     let seats = app.seats(&plan).await;
-    let until = cutoff(Micros::now(), Duration::ZERO);
-    let dry = prune(&app.db, until, true).await.unwrap();
+    // Two days from now, with one day's retention: everything stored is older.
+    let (later, day) = (Micros(Micros::now().0 + 2 * 86_400_000_000), Duration::from_secs(86_400));
+    let dry = prune(&app.db, later, day, true).await.unwrap();
     assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events").await, 19);
     let expected = vec![("applied", 13), ("ignored", 1), ("stale", 1), ("failed", 1), ("parked", 1)];
     assert_eq!((dry.by_status.clone(), dry.dead_letters), (expected.clone(), 1));
-    let done = prune(&app.db, until, false).await.unwrap();
+    let done = prune(&app.db, later, day, false).await.unwrap();
     assert_eq!(done, dry);
     // Left: the held deactivation and the pending one.
     let left: Vec<String> = {
@@ -157,7 +158,87 @@ async fn serve_prunes_on_its_own_and_one_replica_at_a_time(store: Store) {
     assert!(take_lease(&app.db, "replica-b", now).await.unwrap());
 }
 
+/// Statuses of the stored events, by id.
+async fn stored(app: &TestApp) -> Vec<(String, String)> {
+    let rows = app
+        .db
+        .query_all_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT event_id, status FROM inbox_events ORDER BY seq".to_owned(),
+        ))
+        .await
+        .unwrap();
+    rows.iter().map(|r| (r.try_get("", "event_id").unwrap(), r.try_get("", "status").unwrap())).collect()
+}
+
+async fn prune_keeps_settled_events_younger_than_the_retention_and_parked_ones_at_zero(store: Store) {
+    let app = spawn_app(store).await;
+    app.create_plan(ORG, None).await;
+    app.user(UserEvent { id: "event_applied", ..Default::default() }).await;
+    app.user_in_other_org("event_parked").await;
+    app.settle().await;
+    let both = vec![("event_applied".to_owned(), "applied".to_owned()), ("event_parked".to_owned(), "parked".to_owned())];
+
+    // Stored a moment ago: a day's retention keeps both, now and in twelve hours.
+    let day = Duration::from_secs(86_400);
+    let half_a_day_on = Micros(Micros::now().0 + 43_200_000_000);
+    for now in [Micros::now(), half_a_day_on] {
+        let kept = prune(&app.db, now, day, false).await.unwrap();
+        assert_eq!(kept.total(), 0, "{kept:?}");
+        assert_eq!(stored(&app).await, both);
+    }
+    // Retention 0: the settled event goes at once, the parked one never.
+    let pruned = prune(&app.db, Micros(Micros::now().0 + 1), Duration::ZERO, false).await.unwrap();
+    assert_eq!(pruned.total(), 1, "{pruned:?}");
+    assert_eq!(stored(&app).await, vec![("event_parked".to_owned(), "parked".to_owned())]);
+    // Its plan arrives later: the parked user gets the seat.
+    let plan = app.create_plan("org_01NOPLANORGANIZATION", None).await;
+    app.settle().await;
+    assert_eq!(app.seats(&plan).await, vec![seat("nobody@example.com", "paid", "directory")]);
+}
+
+/// The prune's DELETE checks the status again itself: an event its subquery
+/// chose but that changed status meanwhile (here: held) is kept.
+/// On PostgreSQL the change is made to land between the two: a transaction
+/// unparks the row and commits while the prune's DELETE waits for its lock.
+async fn prune_keeps_an_event_whose_status_changes_while_it_runs(store: Store) {
+    use sea_orm::TransactionTrait;
+    let app = spawn_app(store).await;
+    app.user_in_other_org("event_parked").await;
+    app.settle().await;
+    let later = Micros(Micros::now().0 + 2 * 86_400_000_000);
+    let day = Duration::from_secs(86_400);
+    let unpark = app.db.begin().await.unwrap();
+    if store == Store::Postgres {
+        unpark
+            .execute_unprepared("UPDATE inbox_events SET status = 'held' WHERE event_id = 'event_parked'")
+            .await
+            .unwrap();
+        let db = app.db.clone();
+        let pruning = tokio::spawn(async move { prune(&db, later, day, false).await.unwrap() });
+        // The DELETE now waits for the row.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!pruning.is_finished());
+        unpark.commit().await.unwrap();
+        let pruned = pruning.await.unwrap();
+        assert_eq!(pruned.total(), 0, "{pruned:?}");
+        assert_eq!(stored(&app).await, vec![("event_parked".to_owned(), "held".to_owned())]);
+    } else {
+        // SQLite has one writer: the unpark commits first, and the prune finds
+        // nothing parked.
+        unpark
+            .execute_unprepared("UPDATE inbox_events SET status = 'held' WHERE event_id = 'event_parked'")
+            .await
+            .unwrap();
+        unpark.commit().await.unwrap();
+        assert_eq!(prune(&app.db, later, day, false).await.unwrap().total(), 0);
+        assert_eq!(stored(&app).await, vec![("event_parked".to_owned(), "held".to_owned())]);
+    }
+}
+
 both_stores!(
     prune_deletes_what_is_settled_or_parked_and_keeps_what_is_not,
+    prune_keeps_settled_events_younger_than_the_retention_and_parked_ones_at_zero,
+    prune_keeps_an_event_whose_status_changes_while_it_runs,
     serve_prunes_on_its_own_and_one_replica_at_a_time,
 );

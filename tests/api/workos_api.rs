@@ -37,7 +37,7 @@ async fn backfill_stores_every_page_once_and_skips_events_already_delivered(stor
     fake.state.lock().unwrap().events.push(json!({"id": "event_group", "event": "dsync.group.created", "data": {}}));
     app.deliver(&all[5]).await;
 
-    let summary = backfill(&app.db, &fake.client(), None, |_| {}).await.unwrap();
+    let summary = backfill(&app.db, &fake.client(), None, Default::default(), |_| {}).await.unwrap();
     assert_eq!((summary.pages, summary.fetched, summary.stored, summary.duplicates), (3, 250, 249, 1));
     assert_eq!(summary.cursor.as_deref(), Some("event_0249"));
     assert_eq!(saved_cursor(&app.db).await.unwrap().as_deref(), Some("event_0249"));
@@ -49,7 +49,7 @@ async fn backfill_stores_every_page_once_and_skips_events_already_delivered(stor
     app.settle().await;
     assert_eq!(app.plan(&plan).await["paid_seats"], 250);
     // Nothing new: nothing fetched, the cursor stays.
-    let again = backfill(&app.db, &fake.client(), None, |_| {}).await.unwrap();
+    let again = backfill(&app.db, &fake.client(), None, Default::default(), |_| {}).await.unwrap();
     assert_eq!((again.fetched, again.stored), (0, 0));
     assert!(fake.requests().last().unwrap().contains("after=event_0249"));
 }
@@ -65,7 +65,7 @@ async fn backfill_resumes_after_a_crash_between_pages(store: Store) {
         retry_after: None,
         remaining: 1000,
     });
-    let err = backfill(&app.db, &fake.client(), None, |_| {}).await.unwrap_err();
+    let err = backfill(&app.db, &fake.client(), None, Default::default(), |_| {}).await.unwrap_err();
     assert!(err.to_string().contains("kept answering 500") && err.to_string().contains("after 5 attempts"), "{err}");
     // The first try and four retries, no more.
     assert_eq!(fake.requests().iter().filter(|r| r.contains("after=event_0099")).count(), 5);
@@ -74,7 +74,7 @@ async fn backfill_resumes_after_a_crash_between_pages(store: Store) {
 
     fake.state.lock().unwrap().failures.clear();
     let before = fake.requests().len();
-    let summary = backfill(&app.db, &fake.client(), None, |_| {}).await.unwrap();
+    let summary = backfill(&app.db, &fake.client(), None, Default::default(), |_| {}).await.unwrap();
     assert_eq!((summary.fetched, summary.stored, summary.duplicates), (150, 150, 0));
     assert!(fake.requests()[before].contains("after=event_0099"));
     assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events").await, 250);
@@ -93,7 +93,7 @@ async fn backfill_waits_out_a_429_with_retry_after(store: Store) {
         remaining: 1,
     });
     let started = std::time::Instant::now();
-    let summary = backfill(&app.db, &fake.client(), None, |_| {}).await.unwrap();
+    let summary = backfill(&app.db, &fake.client(), None, Default::default(), |_| {}).await.unwrap();
     assert_eq!(summary.stored, 3);
     assert!(started.elapsed() >= std::time::Duration::from_millis(950), "Retry-After was not honoured");
     assert_eq!(fake.requests().len(), 2);
@@ -110,7 +110,7 @@ async fn backfill_retries_a_server_error_then_succeeds(store: Store) {
         retry_after: None,
         remaining: 2,
     });
-    let summary = backfill(&app.db, &fake.client(), None, |_| {}).await.unwrap();
+    let summary = backfill(&app.db, &fake.client(), None, Default::default(), |_| {}).await.unwrap();
     assert_eq!(summary.stored, 3);
     assert_eq!(fake.requests().len(), 3);
 }
@@ -296,7 +296,7 @@ async fn backfill_keeps_an_invalid_entry_as_a_dead_letter_and_moves_past_it(stor
         state.events = vec![invalid.clone(), valid];
     }
     let client = fake.client();
-    let run = backfill(&app.db, &client, None, |_| {});
+    let run = backfill(&app.db, &client, None, Default::default(), |_| {});
     let summary = tokio::time::timeout(std::time::Duration::from_secs(20), run)
         .await
         .expect("backfill ends instead of fetching the same page forever")
@@ -309,7 +309,7 @@ async fn backfill_keeps_an_invalid_entry_as_a_dead_letter_and_moves_past_it(stor
     // A last page holding only an invalid entry: the cursor moves past it too.
     fake.state.lock().unwrap().events.push(json!({"id": "event_zz", "event": "dsync.user.created", "data": "no"}));
     fake.state.lock().unwrap().events[2]["id"] = json!(format!("event_{}", "y".repeat(300)));
-    let summary = backfill(&app.db, &fake.client(), None, |_| {}).await.unwrap();
+    let summary = backfill(&app.db, &fake.client(), None, Default::default(), |_| {}).await.unwrap();
     assert_eq!((summary.stored, summary.invalid), (0, 1));
     assert_eq!(saved_cursor(&app.db).await.unwrap(), Some(format!("event_{}", "y".repeat(300))));
     assert_eq!(app.count("SELECT COUNT(*) FROM dead_letters").await, 2);

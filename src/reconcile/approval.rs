@@ -1,0 +1,43 @@
+//! What approving a hold would do, found by doing it: the held events are
+//! applied in order, without limit, exactly as the reconciler will apply them
+//! after an approval, inside a transaction that is then rolled back. So the
+//! emails shown (CONTRACT 3.3 `would_release`) are exactly those approving moves
+//! from paid to free, whatever the events are (renames, manual seats the rule
+//! keeps, a user deactivated and reactivated among them).
+use super::apply::{Scope, apply_command};
+use crate::{
+    domain::{EventId, Micros, Tier, order_key},
+    events::{Envelope, translate},
+    inbox::queue,
+    store::{audit, plans::Plan},
+};
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use std::collections::BTreeMap;
+
+/// The plan's held events (how many), and the emails approving them would move
+/// from paid to free, sorted.
+pub async fn would_release(db: &DatabaseConnection, plan: &Plan) -> Result<(u64, Vec<String>), DbErr> {
+    let Some(org) = &plan.organization_id else { return Ok((0, Vec::new())) };
+    let txn = db.begin().await?;
+    // The group's lock, then the plan's, in the order a batch takes them.
+    queue::lock_group(&txn, &order_key::of_organization(org)).await?;
+    let held = queue::held_events(&txn, org).await?;
+    let first_new = audit::last_seq(&txn, &plan.id).await?;
+    let now = Micros::now();
+    let mut scope = Scope::default();
+    for (event_id, body) in &held {
+        // An event that cannot be read fails when applied: it moves nothing.
+        let (Ok(envelope), Ok(id)) = (Envelope::parse(body), EventId::parse(event_id)) else { continue };
+        let Ok(command) = translate(&envelope) else { continue };
+        apply_command(&txn, &mut scope, &command, Some(&id), now).await?;
+    }
+    let (changes, _) = audit::page(&txn, &plan.id, first_new, u32::MAX as u64).await?;
+    txn.rollback().await?;
+    // Per email, the tier before the first change and after the last.
+    let mut moved: BTreeMap<String, (Option<Tier>, Tier)> = BTreeMap::new();
+    for change in changes {
+        moved.entry(change.email).and_modify(|(_, to)| *to = change.to).or_insert((change.from, change.to));
+    }
+    let emails = moved.into_iter().filter(|(_, (from, to))| *from == Some(Tier::Paid) && *to == Tier::Free);
+    Ok((held.len() as u64, emails.map(|(email, _)| email).collect()))
+}
