@@ -181,12 +181,11 @@ impl Reconciler {
 /// reconciler holds at the moment (it waits for them). Events held back by a
 /// retry back-off are left. For tests and one-shot commands.
 pub async fn drain(db: &DatabaseConnection, metrics: &Metrics) -> Result<u64, DbErr> {
-    drain_with(db, metrics, GuardSettings::default()).await
+    drain_with(db, metrics, BatchLimits::for_backend(db.get_database_backend())).await
 }
 
-/// `drain` with the release guard's settings given.
-pub async fn drain_with(db: &DatabaseConnection, metrics: &Metrics, guard: GuardSettings) -> Result<u64, DbErr> {
-    let limits = BatchLimits { guard, ..BatchLimits::for_backend(db.get_database_backend()) };
+/// `drain` with the batches' limits (and the release guard's settings) given.
+pub async fn drain_with(db: &DatabaseConnection, metrics: &Metrics, limits: BatchLimits) -> Result<u64, DbErr> {
     let mut applied = 0;
     let mut rechecks = 0;
     queue::unpark_ready(db).await?;

@@ -16,19 +16,22 @@ use seatsync::{
     inbox::{NewEvent, writer::store_batch},
     metrics::Metrics,
     operator::{self, NewPlan},
-    reconcile::{self, guard::GuardSettings},
+    reconcile::{self, guard::GuardSettings, worker::BatchLimits},
 };
 use serde_json::json;
 use std::time::Duration;
 
 const ORGS: usize = 2;
-const USERS: usize = 8;
+const USERS: usize = 12;
 
 #[derive(Debug, Clone)]
 enum Action {
     /// A user's new state: `kind` created/updated/deleted, `time` its
     /// `updated_at` in seconds (not always increasing: late retries are stale).
     User { org: usize, user: usize, kind: &'static str, state: &'static str, alt_email: bool, time: u32, legacy: bool },
+    /// Several users of one organization changed at once (an initial sync, a
+    /// group unassigned): users `first..first + count`, each active or not.
+    Burst { org: usize, first: usize, count: usize, active: bool, time: u32 },
     /// An earlier action delivered again (same event id).
     Again(usize),
     /// `dsync.activated` or `dsync.deleted` for one of the organization's two directories.
@@ -73,6 +76,8 @@ fn action() -> impl Strategy<Value = Action> {
                 time,
                 legacy
             }),
+        8 => (0..ORGS, 0..USERS, 3usize..10, prop::bool::weighted(0.6), 0u32..400)
+            .prop_map(|(org, first, count, active, time)| Action::Burst { org, first, count, active, time }),
         2 => (0usize..1000).prop_map(Action::Again),
         1 => (0..ORGS, 0usize..2, prop::bool::weighted(0.3))
             .prop_map(|(org, dir, deleted)| Action::Directory { org, dir, deleted }),
@@ -93,7 +98,7 @@ fn case() -> impl Strategy<Value = Case> {
     (
         prop::collection::vec(plan_setup(), ORGS),
         prop::collection::vec(action(), 10..60),
-        prop::collection::vec(prop::bool::weighted(0.2), 60),
+        prop::collection::vec(prop::bool::weighted(0.1), 60),
     )
         .prop_map(|(plans, actions, cuts)| Case { plans, actions, cuts })
 }
@@ -120,7 +125,7 @@ fn steps(case: &Case, run: &str) -> Vec<Step> {
     let mut delivered: Vec<NewEvent> = Vec::new();
     let mut out = Vec::new();
     for (i, action) in case.actions.iter().enumerate() {
-        let event_id = format!("event_{run}_{i}");
+        let event_id = format!("event_{run}_{i:03}");
         let (event_type, data) = match action {
             Action::User { org, user, kind, state, alt_email, time, legacy } => {
                 let mut data = json!({
@@ -144,6 +149,27 @@ fn steps(case: &Case, run: &str) -> Vec<Step> {
                     "state": if *deleted { "deleting" } else { "active" },
                 }),
             ),
+            Action::Burst { org, first, count, active, time } => {
+                for k in 0..*count {
+                    let user = (first + k) % USERS;
+                    let event_id = format!("event_{run}_{i:03}_{k}");
+                    let data = json!({
+                        "id": format!("directory_user_{run}{org}_{user}"),
+                        "directory_id": format!("directory_{run}{org}_{}", user % 2),
+                        "organization_id": org_id(run, *org),
+                        "email": email(user, false),
+                        "state": if *active { "active" } else { "inactive" },
+                        "updated_at": stamp(time + k as u32),
+                    });
+                    let kind = if *active { "dsync.user.created" } else { "dsync.user.updated" };
+                    let body = json!({"id": event_id, "event": kind, "data": data}).to_string().into_bytes();
+                    let envelope = seatsync::events::Envelope::parse(&body).unwrap();
+                    let event = NewEvent::from_envelope(EventId::parse(&event_id).unwrap(), envelope, body);
+                    delivered.push(event.clone());
+                    out.push(Step::Deliver(event));
+                }
+                continue;
+            }
             Action::Again(n) => {
                 if delivered.is_empty() {
                     continue;
@@ -182,6 +208,12 @@ async fn rows(db: &DatabaseConnection, sql: String) -> Vec<sea_orm::QueryResult>
 
 async fn run(db: &DatabaseConnection, case: &Case, run: &str, one_at_a_time: bool) -> Outcome {
     let guard = GuardSettings { min: 2, percent: 50, window: Duration::from_secs(3600) };
+    // A batch is what the run's cuts make it, not what a time budget leaves.
+    let limits = BatchLimits {
+        guard,
+        time_budget: Duration::from_secs(30),
+        ..BatchLimits::for_backend(db.get_database_backend())
+    };
     let metrics = Metrics::default();
     let mut plan_ids = Vec::new();
     for (org, setup) in case.plans.iter().enumerate() {
@@ -218,23 +250,23 @@ async fn run(db: &DatabaseConnection, case: &Case, run: &str, one_at_a_time: boo
                 if one_at_a_time || case.cuts[cut % case.cuts.len()] {
                     store_batch(db, &batch.iter().collect::<Vec<_>>()).await.unwrap();
                     batch.clear();
-                    reconcile::worker::drain_with(db, &metrics, guard).await.unwrap();
+                    reconcile::worker::drain_with(db, &metrics, limits).await.unwrap();
                 }
             }
             Step::Approve(org) => {
                 store_batch(db, &batch.iter().collect::<Vec<_>>()).await.unwrap();
                 batch.clear();
-                reconcile::worker::drain_with(db, &metrics, guard).await.unwrap();
+                reconcile::worker::drain_with(db, &metrics, limits).await.unwrap();
                 match operator::approve_hold(db, &plan_ids[org]).await {
                     Ok(_) | Err(operator::PlanError::NoHold) => {}
                     Err(err) => panic!("approve: {err}"),
                 }
-                reconcile::worker::drain_with(db, &metrics, guard).await.unwrap();
+                reconcile::worker::drain_with(db, &metrics, limits).await.unwrap();
             }
         }
     }
     store_batch(db, &batch.iter().collect::<Vec<_>>()).await.unwrap();
-    reconcile::worker::drain_with(db, &metrics, guard).await.unwrap();
+    reconcile::worker::drain_with(db, &metrics, limits).await.unwrap();
 
     let strip = |s: String| s.replace(run, "");
     let mut plans = Vec::new();
@@ -299,13 +331,16 @@ fn property(store: Store, cases: u32) {
     });
     let counter = std::sync::atomic::AtomicU32::new(0);
     let started = std::time::Instant::now();
-    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, max_shrink_iters: 256, ..Config::default() });
     runner
         .run(&case(), |case| {
             let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let (single, batched) = (format!("s{n}x"), format!("b{n}x"));
             let one = rt.block_on(run(&db, &case, &single, true));
             let many = rt.block_on(run(&db, &case, &batched, false));
+            if one != many {
+                eprintln!("case {n} differs");
+            }
             prop_assert_eq!(one, many);
             Ok(())
         })
@@ -313,9 +348,14 @@ fn property(store: Store, cases: u32) {
     eprintln!("{cases} cases on {store:?} in {:.1} s", started.elapsed().as_secs_f64());
 }
 
+/// `DIFFERENTIAL_CASES` runs more (or fewer) cases than the suite's default.
+fn cases(default: u32) -> u32 {
+    std::env::var("DIFFERENTIAL_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 #[test]
 fn one_at_a_time_and_batched_give_the_same_seats_audit_statuses_and_holds_on_sqlite() {
-    property(Store::Sqlite, 64);
+    property(Store::Sqlite, cases(128));
 }
 
 #[test]
@@ -324,5 +364,5 @@ fn one_at_a_time_and_batched_give_the_same_seats_audit_statuses_and_holds_on_pos
     if !postgres_enabled() {
         return;
     }
-    property(Store::Postgres, 48);
+    property(Store::Postgres, cases(64));
 }

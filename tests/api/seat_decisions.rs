@@ -259,7 +259,9 @@ async fn would_release_names_exactly_the_seats_approving_moves_to_free(store: St
 
 /// Approval covers exactly the events held at that moment. Two deactivations
 /// stored earlier in a legacy directory group, waiting out a retry back-off,
-/// were never held: after the approval they meet the limit like any other.
+/// were never held: when their back-off runs out before the approved event is
+/// applied, they meet the limit like any other event (a `seq` bound would have
+/// let them through).
 async fn an_approval_never_lets_through_an_event_that_was_not_held(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
@@ -274,12 +276,11 @@ async fn an_approval_never_lets_through_an_event_that_was_not_held(store: Store)
     for i in [2, 3] {
         let mut body = changed(&format!("event_legacy{i}"), i, "inactive", None);
         body["data"].as_object_mut().unwrap().remove("organization_id");
-        let mut event = as_new_event(&body);
-        event.order_key = Some(format!("dir:{DIRECTORY}"));
         let txn = app.db.begin().await.unwrap();
-        insert_events(&txn, &[&event]).await.unwrap();
+        insert_events(&txn, &[&as_new_event(&body)]).await.unwrap();
         txn.execute_unprepared(&format!(
-            "UPDATE inbox_events SET order_key = 'dir:{DIRECTORY}', next_attempt_at = {far} WHERE event_id = 'event_legacy{i}'"
+            "UPDATE inbox_events SET order_key = 'dir:{DIRECTORY}', next_attempt_at = {far} \
+             WHERE event_id = 'event_legacy{i}'"
         ))
         .await
         .unwrap();
@@ -289,17 +290,34 @@ async fn an_approval_never_lets_through_an_event_that_was_not_held(store: Store)
     app.deliver(&changed("event_off1", 1, "inactive", None)).await;
     app.settle().await;
     assert_eq!(app.event_status("event_off1").await, "held");
+    // The held event will wait out a back-off of its own once approved.
+    app.db
+        .execute_unprepared(&format!("UPDATE inbox_events SET next_attempt_at = {far} WHERE event_id = 'event_off1'"))
+        .await
+        .unwrap();
     let approved = app.admin_post(&format!("/admin/plans/{plan}/hold/approve"), &json!({})).await;
     assert_eq!(approved.status(), 200);
+    // The legacy events' back-off runs out first.
+    app.db
+        .execute_unprepared("UPDATE inbox_events SET next_attempt_at = NULL WHERE event_id LIKE 'event_legacy%'")
+        .await
+        .unwrap();
     app.settle().await;
-    assert_eq!(app.event_status("event_off1").await, "applied");
-    // The back-off runs out: the count started from zero after the approved
-    // event, so one of the two goes and the other is held.
-    app.db.execute_unprepared("UPDATE inbox_events SET next_attempt_at = NULL WHERE event_id LIKE 'event_legacy%'").await.unwrap();
-    app.settle().await;
-    assert_eq!(app.event_status("event_legacy2").await, "applied");
+    assert_eq!(app.event_status("event_legacy2").await, "held");
     assert_eq!(app.event_status("event_legacy3").await, "held");
-    assert_eq!(app.plan(&plan).await["hold"]["would_release"], json!([email(3)]));
+    let seats = app.seats(&plan).await;
+    for i in [2, 3] {
+        assert!(seats.contains(&seat(&email(i), "paid", "directory")), "{seats:?}");
+    }
+    // Approved in turn, everything goes in order, and the count starts again.
+    let approved = app.admin_post(&format!("/admin/plans/{plan}/hold/approve"), &json!({})).await;
+    assert_eq!(approved.status(), 200);
+    app.db.execute_unprepared("UPDATE inbox_events SET next_attempt_at = NULL").await.unwrap();
+    app.settle().await;
+    for id in ["event_legacy2", "event_legacy3", "event_off1"] {
+        assert_eq!(app.event_status(id).await, "applied", "{id}");
+    }
+    assert_eq!(app.plan(&plan).await["paid_seats"], 0);
 }
 
 /// A payload without `organization_id` for a directory we know belongs to its
