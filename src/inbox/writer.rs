@@ -271,7 +271,8 @@ async fn group_keys(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Result<Ve
     directories.dedup();
     let owners = crate::store::directory::organizations_of(c, &directories).await?;
     for key in keys.iter_mut() {
-        let owner = key.as_deref().and_then(|k| k.strip_prefix(order_key::DIRECTORY_PREFIX)).and_then(|d| owners.get(d));
+        let owner =
+            key.as_deref().and_then(|k| k.strip_prefix(order_key::DIRECTORY_PREFIX)).and_then(|d| owners.get(d));
         if let Some(org) = owner {
             *key = Some(order_key::of_organization(org));
         }

@@ -5,9 +5,7 @@ use super::{
     rule,
 };
 use crate::{
-    domain::{
-        DirectoryId, Email, EventId, EventStatus, Micros, OrganizationId, PlanId, PlanMode, Reason, Tier,
-    },
+    domain::{DirectoryId, Email, EventId, EventStatus, Micros, OrganizationId, PlanId, PlanMode, Reason, Tier},
     events::{Command, DirectoryUserChange},
     inbox::queue,
     store::{
@@ -170,7 +168,11 @@ impl Scope {
     }
 
     /// The plan an event's command is about, if one exists (locked).
-    pub async fn plan_for_command(&mut self, c: &impl ConnectionTrait, command: &Command) -> Result<Option<Plan>, DbErr> {
+    pub async fn plan_for_command(
+        &mut self,
+        c: &impl ConnectionTrait,
+        command: &Command,
+    ) -> Result<Option<Plan>, DbErr> {
         let org = match command {
             Command::Ignore => return Ok(None),
             Command::ChangeDirectoryUser(change) => return self.plan_for(c, change).await,
@@ -219,7 +221,9 @@ impl Scope {
         deleted: bool,
         now: Micros,
     ) -> Result<(), DbErr> {
-        if directory::insert_directory(c, dir, org, deleted, now).await? && queue::adopt_directory(c, dir, org).await? > 0 {
+        if directory::insert_directory(c, dir, org, deleted, now).await?
+            && queue::adopt_directory(c, dir, org).await? > 0
+        {
             self.regrouped = true;
         }
         self.directories.insert(dir.clone(), Some(DirectoryRow { organization_id: org.clone(), deleted }));
@@ -373,11 +377,7 @@ pub fn may_release(change: &DirectoryUserChange) -> bool {
 /// `reason_override` (resync) names every other change.
 pub fn change_reason(change: &DirectoryUserChange, email_moved: bool, reason_override: Option<Reason>) -> Reason {
     let active = !change.deleted && change.state.is_active();
-    if email_moved && active {
-        Reason::EmailChanged
-    } else {
-        reason_override.unwrap_or_else(|| state_reason(change))
-    }
+    if email_moved && active { Reason::EmailChanged } else { reason_override.unwrap_or_else(|| state_reason(change)) }
 }
 
 /// The audit reason of a user's new state (when its email did not change).

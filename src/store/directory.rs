@@ -69,10 +69,8 @@ pub async fn organizations_of(
 ) -> Result<std::collections::HashMap<String, OrganizationId>, DbErr> {
     let mut out = std::collections::HashMap::new();
     for chunk in chunks(c.get_database_backend(), ids, 500, |id| id.len()) {
-        let sql = format!(
-            "SELECT id, organization_id FROM directories WHERE id IN ({})",
-            vec!["?"; chunk.len()].join(", ")
-        );
+        let sql =
+            format!("SELECT id, organization_id FROM directories WHERE id IN ({})", vec!["?"; chunk.len()].join(", "));
         let values: Vec<Value> = chunk.iter().map(|id| Value::from(*id)).collect();
         for row in c.query_all_raw(stmt(c.get_database_backend(), &sql, values)).await? {
             out.insert(col(&row, "id")?, typed_col(&row, "organization_id", OrganizationId::parse)?);

@@ -162,9 +162,11 @@ pub async fn set_hold(c: &impl ConnectionTrait, id: &PlanId, now: Micros) -> Res
 /// An operator approved the hold (the held events themselves are marked, see
 /// `queue::release_held`).
 pub async fn approve_hold(c: &impl ConnectionTrait, id: &PlanId) -> Result<(), DbErr> {
-    c.execute_raw(stmt(c.get_database_backend(), "UPDATE plans SET hold_since = NULL WHERE id = ?", [id
-        .as_str()
-        .into()]))
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        "UPDATE plans SET hold_since = NULL WHERE id = ?",
+        [id.as_str().into()],
+    ))
     .await
     .map(|_| ())
 }

@@ -228,10 +228,8 @@ async fn run(db: &DatabaseConnection, case: &Case, run: &str, one_at_a_time: boo
         )
         .await
         .unwrap();
-        let limit = operator::PlanChanges {
-            release_limit: Some(setup.release_limit.map(i64::from)),
-            ..Default::default()
-        };
+        let limit =
+            operator::PlanChanges { release_limit: Some(setup.release_limit.map(i64::from)), ..Default::default() };
         operator::update(db, &plan.id, limit).await.unwrap();
         for (user, paid) in &setup.manual {
             let tier = if *paid { "paid" } else { "free" };
@@ -272,17 +270,14 @@ async fn run(db: &DatabaseConnection, case: &Case, run: &str, one_at_a_time: boo
     let mut plans = Vec::new();
     for id in &plan_ids {
         let shown = operator::show(db, id).await.unwrap();
-        let members = operator::members(
-            db,
-            id,
-            &operator::MembersQuery { limit: Some("1000".into()), ..Default::default() },
-        )
-        .await
-        .unwrap()
-        .data
-        .into_iter()
-        .map(|m| (m.email, m.tier, m.source))
-        .collect();
+        let members =
+            operator::members(db, id, &operator::MembersQuery { limit: Some("1000".into()), ..Default::default() })
+                .await
+                .unwrap()
+                .data
+                .into_iter()
+                .map(|m| (m.email, m.tier, m.source))
+                .collect();
         let audit = rows(
             db,
             format!(
@@ -305,14 +300,12 @@ async fn run(db: &DatabaseConnection, case: &Case, run: &str, one_at_a_time: boo
         .collect();
         plans.push((shown.mode, shown.hold.map(|h| h.held_events), members, audit));
     }
-    let events = rows(
-        db,
-        format!("SELECT event_id, status FROM inbox_events WHERE event_id LIKE 'event_{run}_%' ORDER BY seq"),
-    )
-    .await
-    .iter()
-    .map(|r| (strip(r.try_get("", "event_id").unwrap()), r.try_get::<String>("", "status").unwrap()))
-    .collect::<Vec<_>>();
+    let events =
+        rows(db, format!("SELECT event_id, status FROM inbox_events WHERE event_id LIKE 'event_{run}_%' ORDER BY seq"))
+            .await
+            .iter()
+            .map(|r| (strip(r.try_get("", "event_id").unwrap()), r.try_get::<String>("", "status").unwrap()))
+            .collect::<Vec<_>>();
     // Every event settled or waiting for a reason the contract names.
     for (id, status) in &events {
         let status = EventStatus::parse(status).unwrap_or_else(|| panic!("{id}: unknown status {status}"));
@@ -331,7 +324,8 @@ fn property(store: Store, cases: u32) {
     });
     let counter = std::sync::atomic::AtomicU32::new(0);
     let started = std::time::Instant::now();
-    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, max_shrink_iters: 256, ..Config::default() });
+    let mut runner =
+        TestRunner::new(Config { cases, failure_persistence: None, max_shrink_iters: 256, ..Config::default() });
     runner
         .run(&case(), |case| {
             let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -547,3 +547,122 @@ fn serve_warns_about_each_secret_still_set_to_its_development_value() {
 fn all_members() -> seatsync::operator::MembersQuery {
     seatsync::operator::MembersQuery { limit: Some("1000".into()), ..Default::default() }
 }
+
+/// Two storers in two processes: one pulls the Events API (and, by a test
+/// fault, commits what it pulled three seconds late), the other receives
+/// webhooks. "User 0 deleted" is pulled first; "user 10 created" arrives by
+/// webhook a moment later and commits at once. Applied in commit order the
+/// plan (ten active, two members paid by hand) would pass its threshold and
+/// enforce for good; applied in stored order it stays in test mode.
+async fn the_poller_and_the_webhook_storing_at_once_apply_in_stored_order(store: Store) {
+    use crate::helpers::{UserEvent, at};
+    use sea_orm::ConnectionTrait;
+    use seatsync::webhook::signature;
+    let db = TestDatabase::create(store).await;
+    let fake = crate::fake_workos::FakeWorkos::start();
+    let env = env_for(&db);
+    let plan_id = create_plan_with_cli(&env).await;
+    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
+    for hand in ["hand1@example.com", "hand2@example.com"] {
+        seatsync::operator::set_tier(&conn, &plan_id, hand, "paid").await.unwrap();
+    }
+    let email =
+        |i: u32| if i == 0 { seatsync::faults::SLOW_STORE_EMAIL.to_owned() } else { format!("user{i:02}@example.com") };
+    let user = |id: &str, kind: &str, i: u32, t: u32| {
+        let (user, email) = (format!("directory_user_{i:02}"), email(i));
+        UserEvent { id, kind, user: &user, email: &email, at: &at(t), ..Default::default() }.json()
+    };
+    let poller_env = {
+        let mut env = with(env.clone(), "WORKOS_API_BASE", Some(&fake.base));
+        env = with(env, "WORKOS_API_KEY", Some(crate::fake_workos::API_KEY));
+        env = with(env, "WORKOS_EVENTS_POLL_SECS", Some("1"));
+        with(env, "SEATSYNC_TEST_FAULT", Some("slow-store"))
+    };
+    let (mut poller, _) = start_server(&poller_env);
+    let (mut receiver, port) = start_server(&env);
+    let client = seatsync::outbound::client();
+    let deliver = |body: serde_json::Value| {
+        let body = body.to_string();
+        let header = signature::header_value(SECRET.as_bytes(), crate::helpers::now_ms(), body.as_bytes());
+        client.post(format!("http://127.0.0.1:{port}/webhooks/workos")).header("WorkOS-Signature", header).body(body)
+    };
+    for i in 0..10 {
+        let status = deliver(user(&format!("event_c{i}"), "created", i, i)).send().await.unwrap().status();
+        assert_eq!(status, 200);
+    }
+    let settled = |conn: sea_orm::DatabaseConnection| async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while seatsync::inbox::status::backlog(&conn).await.unwrap().1.is_some() {
+            assert!(std::time::Instant::now() < deadline, "events still pending");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    settled(conn.clone()).await;
+
+    // The leaver appears in the Events API; wait until the poller has read it.
+    let asked_before = fake.requests().len();
+    fake.state.lock().unwrap().events = vec![user("event_leaver", "deleted", 0, 1000)];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fake.requests().len() <= asked_before {
+        assert!(std::time::Instant::now() < deadline, "the poller never asked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The joiner, by webhook, while the leaver is stored but not committed.
+    let joiner = tokio::spawn(deliver(user("event_c10", "created", 10, 1001)).send());
+    if store == Store::Postgres {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(joiner.is_finished(), "the webhook is not held up by the poller");
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT status FROM inbox_events WHERE event_id = 'event_c10'".to_owned(),
+            ))
+            .await
+            .unwrap()
+            .expect("the joiner is stored");
+        assert_eq!(row.try_get::<String>("", "status").unwrap(), "pending", "applied before the leaver committed");
+    }
+    assert_eq!(joiner.await.unwrap().unwrap().status(), 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM inbox_events WHERE event_id = 'event_leaver'".to_owned(),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        if row.try_get::<i64>("", "n").unwrap() == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the poller never stored the leaver");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    settled(conn.clone()).await;
+    let shown = seatsync::operator::show(&conn, &plan_id).await.unwrap();
+    assert_eq!((shown.mode.as_str(), shown.active_directory_users), ("test", 10));
+    let members = seatsync::operator::members(&conn, &plan_id, &all_members()).await.unwrap().data;
+    for hand in ["hand1@example.com", "hand2@example.com"] {
+        assert!(members.iter().any(|m| m.email == hand && m.tier == "paid" && m.source == "manual"), "{hand}");
+    }
+    for child in [&mut poller, &mut receiver] {
+        signal(child, "TERM");
+        wait_exit(child, Duration::from_secs(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poller_and_the_webhook_storing_at_once_apply_in_stored_order_on_sqlite() {
+    the_poller_and_the_webhook_storing_at_once_apply_in_stored_order(Store::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
+async fn the_poller_and_the_webhook_storing_at_once_apply_in_stored_order_on_postgres() {
+    if !postgres_enabled() {
+        return;
+    }
+    the_poller_and_the_webhook_storing_at_once_apply_in_stored_order(Store::Postgres).await;
+}

@@ -177,7 +177,8 @@ async fn prune_keeps_settled_events_younger_than_the_retention_and_parked_ones_a
     app.user(UserEvent { id: "event_applied", ..Default::default() }).await;
     app.user_in_other_org("event_parked").await;
     app.settle().await;
-    let both = vec![("event_applied".to_owned(), "applied".to_owned()), ("event_parked".to_owned(), "parked".to_owned())];
+    let both =
+        vec![("event_applied".to_owned(), "applied".to_owned()), ("event_parked".to_owned(), "parked".to_owned())];
 
     // Stored a moment ago: a day's retention keeps both, now and in twelve hours.
     let day = Duration::from_secs(86_400);

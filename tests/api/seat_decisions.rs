@@ -8,7 +8,10 @@ use crate::helpers::*;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use seatsync::{
     domain::{DirectoryId, EventId, OrganizationId},
-    inbox::{NewEvent, writer::{insert_events, store_batch}},
+    inbox::{
+        NewEvent,
+        writer::{insert_events, store_batch},
+    },
     workos::resync::{ResyncOptions, resync},
 };
 use serde_json::{Value, json};
