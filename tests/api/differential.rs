@@ -192,12 +192,14 @@ fn steps(case: &Case, run: &str) -> Vec<Step> {
     out
 }
 
+/// One plan at the end: mode, hold (held events), members `(email, tier,
+/// source)`, audit rows `email from->to reason event`.
+type PlanEnd = (String, Option<u64>, Vec<(String, String, String)>, Vec<String>);
+
 /// Everything the two runs must agree on, with the run's prefix taken out.
 #[derive(Debug, PartialEq, Eq)]
 struct Outcome {
-    /// Per plan: mode, hold (held events), members `(email, tier, source)`,
-    /// audit rows `(email, from, to, reason, event)`.
-    plans: Vec<(String, Option<u64>, Vec<(String, String, String)>, Vec<String>)>,
+    plans: Vec<PlanEnd>,
     /// `(event id, status)` by arrival.
     events: Vec<(String, String)>,
 }
