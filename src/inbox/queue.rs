@@ -67,8 +67,10 @@ pub struct Claim {
 /// How many pending rows a claim looks at to find groups, per group wanted.
 /// Small: each row read is a round trip to SQLite's worker thread.
 const CANDIDATES_PER_GROUP: usize = 4;
-/// PostgreSQL advisory locks in the two-key space: class 1 is "ordering group".
+/// PostgreSQL advisory locks in the two-key space: class 1 is "a reconciler
+/// applies this group", class 2 "a storer of this group has not committed".
 const GROUP_LOCK_CLASS: i32 = 1;
+const STORING_LOCK_CLASS: i32 = 2;
 
 /// Claims up to `limits` worth of work. Call it as the first statement of the
 /// batch's transaction: the locks last until that transaction ends.
@@ -115,14 +117,28 @@ pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -
     }
     let wanted = keys.len();
     let keys: Vec<String> = keys.into_iter().flatten().collect();
-    let locked = lock_groups(c, &keys).await?;
+    let mut locked = lock_groups(c, GROUP_LOCK_CLASS, &keys).await?;
+    let mut read_under_storing_locks = false;
+    if backend == DbBackend::Postgres && !locked.is_empty() {
+        // No storer of a group may be mid-transaction while its rows are read:
+        // an event whose `seq` was taken earlier could still commit below the
+        // rows read. Storers hold the storing lock shared; taken exclusively
+        // here (with a try, never waiting), in a savepoint rolled back right
+        // after the read, so storers wait for this read only, not the batch.
+        c.execute_unprepared("SAVEPOINT claim_read").await?;
+        read_under_storing_locks = true;
+        locked = lock_groups(c, STORING_LOCK_CLASS, &locked).await?;
+    }
     // An event without a group is locked on its own, so two replicas never both
     // settle it.
     let loner_keys: Vec<String> = loners.iter().map(|seq| format!("seq:{seq}")).collect();
-    let locked_loners = lock_groups(c, &loner_keys).await?;
+    let locked_loners = lock_groups(c, GROUP_LOCK_CLASS, &loner_keys).await?;
     loners.retain(|seq| locked_loners.contains(&format!("seq:{seq}")));
     let mut claim = Claim { held_elsewhere: locked.len() < wanted, groups: Vec::new() };
     if locked.is_empty() && loners.is_empty() {
+        if read_under_storing_locks {
+            end_read(c).await?;
+        }
         return Ok(claim);
     }
     let per_group = (limits.events / (locked.len() + loners.len()).max(1)).max(8);
@@ -150,6 +166,9 @@ pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -
         values.push((*seq).into());
     }
     let rows = c.query_all_raw(stmt(backend, &sql, values)).await?;
+    if read_under_storing_locks {
+        end_read(c).await?;
+    }
     let mut by_key: Vec<Group> = locked.into_iter().map(|k| Group { key: Some(k), events: Vec::new() }).collect();
     for row in &rows {
         let key: Option<String> = col(row, "order_key")?;
@@ -180,8 +199,15 @@ pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -
     Ok(claim)
 }
 
-/// Takes the groups' locks that are free; returns the keys taken, in order.
-async fn lock_groups(c: &impl ConnectionTrait, keys: &[String]) -> Result<Vec<String>, DbErr> {
+/// Gives the storing locks back (see `claim`): the savepoint's rollback
+/// releases the locks taken in it, and nothing else was done in it.
+async fn end_read(c: &impl ConnectionTrait) -> Result<(), DbErr> {
+    c.execute_unprepared("ROLLBACK TO SAVEPOINT claim_read").await?;
+    c.execute_unprepared("RELEASE SAVEPOINT claim_read").await.map(|_| ())
+}
+
+/// Takes the groups' locks of `class` that are free; returns the keys taken, in order.
+async fn lock_groups(c: &impl ConnectionTrait, class: i32, keys: &[String]) -> Result<Vec<String>, DbErr> {
     let backend = c.get_database_backend();
     if backend != DbBackend::Postgres || keys.is_empty() {
         return Ok(keys.to_vec());
@@ -194,14 +220,15 @@ async fn lock_groups(c: &impl ConnectionTrait, keys: &[String]) -> Result<Vec<St
     }
     let sql = format!(
         "SELECT k FROM (VALUES {placeholders}) AS t(k, n) \
-         WHERE pg_try_advisory_xact_lock({GROUP_LOCK_CLASS}, hashtext(k)) ORDER BY n"
+         WHERE pg_try_advisory_xact_lock({class}, hashtext(k)) ORDER BY n"
     );
     c.query_all_raw(stmt(backend, &sql, values)).await?.iter().map(|r| col::<String>(r, "k")).collect()
 }
 
-/// Every storer takes its groups' locks, shared, before it inserts (PostgreSQL;
-/// SQLite has one writer at a time, so a row's `seq` order is its commit order).
-/// Storers do not wait for each other; a claim's try-lock (exclusive) skips a
+/// Every storer takes its groups' storing locks, shared, before it inserts
+/// (PostgreSQL; SQLite has one writer at a time, so a row's `seq` order is its
+/// commit order). Storers do not wait for each other, nor for a batch being
+/// applied; a claim's try-lock (exclusive, for the moment of its read) skips a
 /// group while any storer of it has not committed, so an event whose `seq` was
 /// taken before another's is never overtaken by it. In key order, one statement.
 pub async fn lock_for_storing(c: &impl ConnectionTrait, keys: &[&str]) -> Result<(), DbErr> {
@@ -219,7 +246,7 @@ pub async fn lock_for_storing(c: &impl ConnectionTrait, keys: &[&str]) -> Result
         values.push((i as i32).into());
     }
     let sql = format!(
-        "SELECT COUNT(pg_advisory_xact_lock_shared({GROUP_LOCK_CLASS}, hashtext(k))) AS n \
+        "SELECT COUNT(pg_advisory_xact_lock_shared({STORING_LOCK_CLASS}, hashtext(k))) AS n \
          FROM (SELECT k FROM (VALUES {placeholders}) AS t(k, n) ORDER BY n) s"
     );
     c.execute_raw(stmt(backend, &sql, values)).await.map(|_| ())
