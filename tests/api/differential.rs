@@ -319,11 +319,7 @@ async fn run(db: &DatabaseConnection, case: &Case, run: &str, one_at_a_time: boo
 fn property(store: Store, cases: u32) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let database = rt.block_on(TestDatabase::create(store));
-    let db = rt.block_on(async {
-        let db = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&database.url).unwrap()).await.unwrap();
-        seatsync::db::migrate(&db).await.unwrap();
-        db
-    });
+    let db = rt.block_on(crate::helpers::migrated(&database));
     let counter = std::sync::atomic::AtomicU32::new(0);
     let started = std::time::Instant::now();
     let mut runner =

@@ -105,6 +105,14 @@ impl Drop for TestDatabase {
     }
 }
 
+/// A connection to `database`, migrated: for tests that drive the library
+/// without a server.
+pub async fn migrated(database: &TestDatabase) -> DatabaseConnection {
+    let db = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&database.url).unwrap()).await.unwrap();
+    seatsync::db::migrate(&db).await.unwrap();
+    db
+}
+
 pub struct TestApp {
     pub address: String,
     /// The database's URL, for a second connection to it.

@@ -194,11 +194,7 @@ fn compare(actual: &Seats, model: &Seats) -> Result<(), String> {
 fn property(store: Store, cases: u32) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let database = rt.block_on(TestDatabase::create(store));
-    let db = rt.block_on(async {
-        let db = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&database.url).unwrap()).await.unwrap();
-        seatsync::db::migrate(&db).await.unwrap();
-        db
-    });
+    let db = rt.block_on(crate::helpers::migrated(&database));
     let counter = std::sync::atomic::AtomicU32::new(0);
     let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
     runner

@@ -53,6 +53,21 @@ async fn patch(app: &TestApp, plan: &str, body: Value) {
     assert_eq!(app.admin_patch(&format!("/admin/plans/{plan}"), &body).await.status(), 200);
 }
 
+/// A plan that may lose one paid seat an hour to its directory.
+async fn plan_limited_to_one_release(app: &TestApp) -> String {
+    let plan = app.create_plan(ORG, None).await;
+    patch(app, &plan, json!({"release_limit": 1})).await;
+    plan
+}
+
+/// Users `0..n` created active, and applied.
+async fn users_created(app: &TestApp, n: u32) {
+    for i in 0..n {
+        app.deliver(&created(i, DIRECTORY)).await;
+    }
+    app.settle().await;
+}
+
 fn org() -> OrganizationId {
     OrganizationId::parse(ORG).unwrap()
 }
@@ -135,10 +150,7 @@ async fn a_resync_across_two_directories_removes_every_leaver_first(store: Store
 async fn a_resync_leaves_a_directory_workos_no_longer_lists_to_dsync_deleted(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
-    for i in 0..8 {
-        app.deliver(&created(i, DIRECTORY)).await;
-    }
-    app.settle().await;
+    users_created(&app, 8).await;
     let before = (app.seats(&plan).await, app.audit(&plan).await);
     let fake = FakeWorkos::start();
     let report = resync(&app.db, &fake.client(), &org(), ResyncOptions::default(), |_| {}).await.unwrap();
@@ -160,10 +172,7 @@ async fn a_resync_leaves_a_directory_workos_no_longer_lists_to_dsync_deleted(sto
 async fn a_batch_checks_each_release_against_the_paid_seats_as_of_that_event(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
-    for i in 0..40 {
-        app.deliver(&created(i, DIRECTORY)).await;
-    }
-    app.settle().await;
+    users_created(&app, 40).await;
     let shown = app.plan(&plan).await;
     assert_eq!((shown["mode"].as_str(), shown["paid_seats"].as_u64()), (Some("enforced"), Some(40)));
     let mut backlog: Vec<NewEvent> = (40..70).map(|i| as_new_event(&created(i, DIRECTORY))).collect();
@@ -181,12 +190,8 @@ async fn a_batch_checks_each_release_against_the_paid_seats_as_of_that_event(sto
 /// seat: the guard counts it (limit 1: the second release is held).
 async fn a_deactivation_with_an_email_change_counts_as_a_release(store: Store) {
     let app = spawn_app(store).await;
-    let plan = app.create_plan(ORG, None).await;
-    patch(&app, &plan, json!({"release_limit": 1})).await;
-    for i in 0..3 {
-        app.deliver(&created(i, DIRECTORY)).await;
-    }
-    app.settle().await;
+    let plan = plan_limited_to_one_release(&app).await;
+    users_created(&app, 3).await;
     app.deliver(&changed("event_off0", 0, "inactive", None)).await;
     app.deliver(&changed("event_off1", 1, "inactive", Some("renamed01@example.com"))).await;
     app.settle().await;
@@ -200,10 +205,7 @@ async fn a_deactivation_with_an_email_change_counts_as_a_release(store: Store) {
 async fn a_resync_of_a_domain_rename_releases_nothing(store: Store) {
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, None).await;
-    for i in 0..12 {
-        app.deliver(&created(i, DIRECTORY)).await;
-    }
-    app.settle().await;
+    users_created(&app, 12).await;
     let fake = FakeWorkos::start();
     let renamed = |i: u32| format!("user{i:02}@renamed.example.com");
     {
@@ -225,14 +227,10 @@ async fn a_resync_of_a_domain_rename_releases_nothing(store: Store) {
 /// seat test mode keeps, and the old address of a renamed leaver.
 async fn would_release_names_exactly_the_seats_approving_moves_to_free(store: Store) {
     let app = spawn_app(store).await;
-    let plan = app.create_plan(ORG, None).await;
-    patch(&app, &plan, json!({"release_limit": 1})).await;
+    let plan = plan_limited_to_one_release(&app).await;
     // User 2 was paid by hand before SCIM: test mode never takes that seat.
     assert_eq!(app.set_tier(&plan, &email(2), "paid").await.status(), 200);
-    for i in 0..4 {
-        app.deliver(&created(i, DIRECTORY)).await;
-    }
-    app.settle().await;
+    users_created(&app, 4).await;
     app.deliver(&changed("event_off0", 0, "inactive", None)).await;
     app.deliver(&changed("event_off1", 1, "inactive", None)).await;
     app.deliver(&changed("event_off2", 2, "inactive", None)).await;
@@ -267,12 +265,8 @@ async fn would_release_names_exactly_the_seats_approving_moves_to_free(store: St
 /// let them through).
 async fn an_approval_never_lets_through_an_event_that_was_not_held(store: Store) {
     let app = spawn_app(store).await;
-    let plan = app.create_plan(ORG, None).await;
-    patch(&app, &plan, json!({"release_limit": 1})).await;
-    for i in 0..4 {
-        app.deliver(&created(i, DIRECTORY)).await;
-    }
-    app.settle().await;
+    let plan = plan_limited_to_one_release(&app).await;
+    users_created(&app, 4).await;
     // Legacy deactivations of users 2 and 3 (no organization in the payload),
     // stored in their directory's group and backing off for an hour.
     let far = seatsync::domain::Micros::now().0 + 3_600_000_000;
@@ -327,12 +321,8 @@ async fn an_approval_never_lets_through_an_event_that_was_not_held(store: Store)
 /// organization: stored during a hold, it waits behind the held events.
 async fn a_legacy_payload_of_a_known_directory_waits_behind_its_organizations_hold(store: Store) {
     let app = spawn_app(store).await;
-    let plan = app.create_plan(ORG, None).await;
-    patch(&app, &plan, json!({"release_limit": 1})).await;
-    for i in 0..3 {
-        app.deliver(&created(i, DIRECTORY)).await;
-    }
-    app.settle().await;
+    let plan = plan_limited_to_one_release(&app).await;
+    users_created(&app, 3).await;
     app.deliver(&changed("event_off0", 0, "inactive", None)).await;
     app.deliver(&changed("event_off1", 1, "inactive", None)).await;
     app.settle().await;
