@@ -223,6 +223,17 @@ pub fn classify(err: &DbErr) -> Fault {
     }
 }
 
+/// PostgreSQL's `lock_not_available` (a `lock_timeout` ran out).
+pub fn is_lock_timeout(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx};
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(e.as_ref(), sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03"))
+        }
+        _ => false,
+    }
+}
+
 /// PostgreSQL SQLSTATE classes 22 (data exception), 23 (integrity constraint)
 /// and P0 (raised by a function or trigger); SQLite's primary codes CONSTRAINT,
 /// TOOBIG, MISMATCH and RANGE (its codes are numbers, extended ones included).

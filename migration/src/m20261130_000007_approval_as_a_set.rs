@@ -22,6 +22,20 @@ impl MigrationTrait for Migration {
                     .add_column_if_not_exists(ColumnDef::new(InboxEvents::Approved).boolean().not_null().default(false))
                     .to_owned(),
             )
+            .await?;
+        // An approval given before the upgrade and not yet applied keeps its
+        // events: those of the plan's groups up to its `seq` bound.
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "UPDATE inbox_events SET approved = true WHERE status IN ('pending', 'parked', 'held') \
+                 AND EXISTS (SELECT 1 FROM plans p WHERE p.approved_through IS NOT NULL \
+                   AND inbox_events.seq <= p.approved_through \
+                   AND (inbox_events.order_key = 'org:' || p.organization_id \
+                     OR inbox_events.order_key IN (SELECT 'dir:' || d.id FROM directories d \
+                       WHERE d.organization_id = p.organization_id)))",
+            )
             .await
+            .map(|_| ())
     }
 }

@@ -118,22 +118,21 @@ pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -
     let wanted = keys.len();
     let keys: Vec<String> = keys.into_iter().flatten().collect();
     let mut locked = lock_groups(c, GROUP_LOCK_CLASS, &keys).await?;
-    let mut read_under_storing_locks = false;
-    if backend == DbBackend::Postgres && !locked.is_empty() {
-        // No storer of a group may be mid-transaction while its rows are read:
-        // an event whose `seq` was taken earlier could still commit below the
-        // rows read. Storers hold the storing lock shared; taken exclusively
-        // here (with a try, never waiting), in a savepoint rolled back right
-        // after the read, so storers wait for this read only, not the batch.
-        c.execute_unprepared("SAVEPOINT claim_read").await?;
-        read_under_storing_locks = true;
-        locked = lock_groups(c, STORING_LOCK_CLASS, &locked).await?;
-    }
     // An event without a group is locked on its own, so two replicas never both
     // settle it.
     let loner_keys: Vec<String> = loners.iter().map(|seq| format!("seq:{seq}")).collect();
     let locked_loners = lock_groups(c, GROUP_LOCK_CLASS, &loner_keys).await?;
     loners.retain(|seq| locked_loners.contains(&format!("seq:{seq}")));
+    let mut read_under_storing_locks = false;
+    if backend == DbBackend::Postgres && !locked.is_empty() {
+        // No storer of a group may be mid-transaction while its rows are read:
+        // an event whose `seq` was taken earlier could still commit below the
+        // rows read. Storers hold the storing lock shared; it is taken
+        // exclusively here, in a savepoint rolled back right after the read, so
+        // storers wait for this read only, never for the batch.
+        locked = lock_for_reading(c, &locked).await?;
+        read_under_storing_locks = true;
+    }
     let mut claim = Claim { held_elsewhere: locked.len() < wanted, groups: Vec::new() };
     if locked.is_empty() && loners.is_empty() {
         if read_under_storing_locks {
@@ -199,6 +198,38 @@ pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -
     Ok(claim)
 }
 
+/// Opens the claim's read savepoint and takes the storing locks of `keys`
+/// there: waiting a moment for storers of them to commit (new storers queue
+/// behind, so a steady stream of deliveries cannot starve the claim), and if
+/// that times out, taking those that are free. Returns the keys taken.
+async fn lock_for_reading(c: &impl ConnectionTrait, keys: &[String]) -> Result<Vec<String>, DbErr> {
+    const WAIT: &str = "SET LOCAL lock_timeout = '50ms'";
+    c.execute_unprepared("SAVEPOINT claim_read").await?;
+    c.execute_unprepared(WAIT).await?;
+    let mut sorted: Vec<&String> = keys.iter().collect();
+    sorted.sort();
+    let placeholders = vec!["(?, ?)"; sorted.len()].join(", ");
+    let mut values: Vec<Value> = Vec::new();
+    for (i, key) in sorted.iter().enumerate() {
+        values.push((*key).clone().into());
+        values.push((i as i32).into());
+    }
+    let sql = format!(
+        "SELECT COUNT(pg_advisory_xact_lock({STORING_LOCK_CLASS}, hashtext(k))) AS n \
+         FROM (SELECT k FROM (VALUES {placeholders}) AS t(k, n) ORDER BY n) s"
+    );
+    match c.execute_raw(stmt(DbBackend::Postgres, &sql, values)).await {
+        Ok(_) => Ok(keys.to_vec()),
+        Err(err) if crate::db::is_lock_timeout(&err) => {
+            // A storer is slow to commit: start the savepoint again (the
+            // time-out aborted it) and take what is free now.
+            c.execute_unprepared("ROLLBACK TO SAVEPOINT claim_read").await?;
+            lock_groups(c, STORING_LOCK_CLASS, keys).await
+        }
+        Err(err) => Err(err),
+    }
+}
+
 /// Gives the storing locks back (see `claim`): the savepoint's rollback
 /// releases the locks taken in it, and nothing else was done in it.
 async fn end_read(c: &impl ConnectionTrait) -> Result<(), DbErr> {
@@ -231,12 +262,12 @@ async fn lock_groups(c: &impl ConnectionTrait, class: i32, keys: &[String]) -> R
 /// applied; a claim's try-lock (exclusive, for the moment of its read) skips a
 /// group while any storer of it has not committed, so an event whose `seq` was
 /// taken before another's is never overtaken by it. In key order, one statement.
-pub async fn lock_for_storing(c: &impl ConnectionTrait, keys: &[&str]) -> Result<(), DbErr> {
+pub async fn lock_for_storing(c: &impl ConnectionTrait, keys: &[String]) -> Result<(), DbErr> {
     let backend = c.get_database_backend();
     if backend != DbBackend::Postgres || keys.is_empty() {
         return Ok(());
     }
-    let mut keys: Vec<&str> = keys.to_vec();
+    let mut keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     keys.sort_unstable();
     keys.dedup();
     let placeholders = vec!["(?, ?)"; keys.len()].join(", ");
@@ -250,6 +281,30 @@ pub async fn lock_for_storing(c: &impl ConnectionTrait, keys: &[&str]) -> Result
          FROM (SELECT k FROM (VALUES {placeholders}) AS t(k, n) ORDER BY n) s"
     );
     c.execute_raw(stmt(backend, &sql, values)).await.map(|_| ())
+}
+
+/// Waits until no storer of `key`'s group is mid-transaction, and keeps new
+/// ones out until this transaction ends (PostgreSQL). Before a directory
+/// becomes known: a legacy event being stored under the directory's own key
+/// then commits first, and is adopted into its organization's group with the
+/// others, in order.
+pub async fn wait_for_storers(c: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
+    let backend = c.get_database_backend();
+    if backend == DbBackend::Postgres {
+        c.execute_raw(stmt(
+            backend,
+            &format!("SELECT pg_advisory_xact_lock({STORING_LOCK_CLASS}, hashtext(?))"),
+            [key.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Takes a group's lock if it is free (PostgreSQL; SQLite's write lock already
+/// serialises): whether this transaction now holds it.
+pub async fn try_lock_group(c: &impl ConnectionTrait, key: &str) -> Result<bool, DbErr> {
+    Ok(!lock_groups(c, GROUP_LOCK_CLASS, &[key.to_owned()]).await?.is_empty())
 }
 
 /// Waits for a group's lock (PostgreSQL; SQLite's write lock already serialises).

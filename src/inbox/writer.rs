@@ -208,12 +208,21 @@ async fn store_batch_with(db: &DatabaseConnection, events: &[&NewEvent], faults:
 /// even when a later `seq` commits first (CONTRACT 4, "Arrival order").
 pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Result<Vec<Stored>, DbErr> {
     let now = Micros::now();
+    let pending = |keys: &[Option<String>]| -> Vec<String> {
+        (0..events.len())
+            .filter(|i| events[*i].status == EventStatus::Pending)
+            .filter_map(|i| keys[i].clone())
+            .collect()
+    };
+    // The payloads' own keys first: a legacy event's directory group is locked
+    // before its directory is looked up, so a directory that becomes known
+    // meanwhile waits for this event to commit (`queue::wait_for_storers`).
+    let own: Vec<Option<String>> = events.iter().map(|e| e.order_key.clone()).collect();
+    crate::inbox::queue::lock_for_storing(c, &pending(&own)).await?;
     let keys = group_keys(c, events).await?;
-    let pending: Vec<&str> = (0..events.len())
-        .filter(|i| events[*i].status == EventStatus::Pending)
-        .filter_map(|i| keys[i].as_deref())
-        .collect();
-    crate::inbox::queue::lock_for_storing(c, &pending).await?;
+    if keys != own {
+        crate::inbox::queue::lock_for_storing(c, &pending(&keys)).await?;
+    }
     // Insert in id order: two replicas storing overlapping batches (WorkOS
     // retries) then wait on each other in one direction only, never deadlock.
     // Arrival order (`seq`) among one batch's events is then id order; they
@@ -269,6 +278,12 @@ async fn group_keys(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Result<Ve
     }
     directories.sort_unstable();
     directories.dedup();
+    if c.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        // A write first, as the claim does: a deferred transaction that reads
+        // first fails at once (SQLITE_BUSY) instead of waiting when another
+        // process writes in between.
+        c.execute_unprepared("UPDATE inbox_events SET attempts = attempts WHERE seq = -1").await?;
+    }
     let owners = crate::store::directory::organizations_of(c, &directories).await?;
     for key in keys.iter_mut() {
         let owner =

@@ -9,7 +9,10 @@ use crate::{
     domain::{EventId, Micros, Tier, order_key},
     events::{Envelope, translate},
     inbox::queue,
-    store::{audit, plans::Plan},
+    store::{
+        audit,
+        plans::{self, Plan},
+    },
 };
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use std::collections::BTreeMap;
@@ -21,6 +24,9 @@ pub async fn would_release(db: &DatabaseConnection, plan: &Plan) -> Result<(u64,
     let txn = db.begin().await?;
     // The group's lock, then the plan's, in the order a batch takes them.
     queue::lock_group(&txn, &order_key::of_organization(org)).await?;
+    // And the plan's, before the audit's last row is read: no other change of
+    // the plan's seats can land among the rows this replay writes.
+    plans::lock_by_id(&txn, &plan.id).await?;
     let held = queue::held_events(&txn, org).await?;
     let first_new = audit::last_seq(&txn, &plan.id).await?;
     let now = Micros::now();

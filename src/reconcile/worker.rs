@@ -405,8 +405,15 @@ async fn apply_batch(
             // Legacy events whose directory is known now belong to its
             // organization's group: moved there, applied in their place next.
             if let Some(known) = scope.directory(txn, &dir).await? {
-                queue::adopt_directory(txn, &dir, &known.organization_id).await?;
-                report.retry_now = true;
+                // Under the organization group's lock, so no batch applying
+                // that group misses them.
+                let org_key = order_key::of_organization(&known.organization_id);
+                if queue::try_lock_group(txn, &org_key).await? {
+                    queue::adopt_directory(txn, &dir, &known.organization_id).await?;
+                    report.retry_now = true;
+                } else {
+                    report.held_elsewhere = true;
+                }
                 continue 'groups;
             }
         }
@@ -446,8 +453,13 @@ async fn apply_batch(
             let parsed = match parse(event) {
                 Ok(parsed) => parsed,
                 Err(reason) => {
-                    // Unusable as it is: final, and it changes no seat, so the run
-                    // before it need not be written first.
+                    // Unusable as it is: final, and it changes no seat. The run
+                    // before it is applied first: if the guard stops it there,
+                    // this event is held behind it, as one at a time.
+                    if let Some((seq, plan)) = flush(txn, &mut scope, &limits, &mut run, &mut outcomes, now).await? {
+                        hold(txn, key, seq, &plan, now).await?;
+                        continue 'groups;
+                    }
                     queue::fail(txn, event.seq, &reason, now).await.map_err(|err| at(event, err))?;
                     outcomes.tally.push((event.event_type.clone(), EventStatus::Failed));
                     tracing::warn!(event_id = %event.event_id, event = %event.event_type, %reason, "event failed");
@@ -505,7 +517,9 @@ async fn apply_batch(
                             // from zero after it (read the plan and its standing afresh).
                             plans::restart_release_count(txn, &plan.id).await.map_err(|err| at(event, err))?;
                             scope.forget_standing(&plan.id);
+                            let regrouped = scope.regrouped;
                             scope.forget_reads();
+                            scope.regrouped = regrouped;
                         } else {
                             scope.record(&plan.id, moves);
                         }

@@ -179,6 +179,10 @@ pub async fn resync(
     let mut report = ResyncReport { directories: live.len(), dry_run, left_alone, ..Default::default() };
     let now = Micros::now();
     let txn = db.begin().await?;
+    // The organization group's lock before the plan's, in the order a batch
+    // takes them: a directory the resync adds adopts legacy events into the
+    // group, which no batch may be applying meanwhile.
+    crate::inbox::queue::lock_group(&txn, &crate::domain::order_key::of_organization(org)).await?;
     let plan = plans::lock_by_org(&txn, org).await?.ok_or_else(|| ResyncError::NoPlan(org.to_string()))?;
     let first_new_seq = audit::last_seq(&txn, &plan.id).await?;
     // Read under the plan's lock, before any change: replicas agree on it.

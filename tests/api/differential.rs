@@ -38,6 +38,9 @@ enum Action {
     Directory { org: usize, dir: usize, deleted: bool },
     /// An operator approves the organization's hold, if it has one.
     Approve { org: usize },
+    /// A user event that cannot be applied (no email): `failed`, or held
+    /// behind a hold like any other.
+    Unusable { org: usize },
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +85,7 @@ fn action() -> impl Strategy<Value = Action> {
         1 => (0..ORGS, 0usize..2, prop::bool::weighted(0.3))
             .prop_map(|(org, dir, deleted)| Action::Directory { org, dir, deleted }),
         1 => (0..ORGS).prop_map(|org| Action::Approve { org }),
+        1 => (0..ORGS).prop_map(|org| Action::Unusable { org }),
     ]
 }
 
@@ -182,6 +186,16 @@ fn steps(case: &Case, run: &str) -> Vec<Step> {
                 out.push(Step::Approve(*org));
                 continue;
             }
+            Action::Unusable { org } => (
+                "dsync.user.updated".to_owned(),
+                json!({
+                    "id": format!("directory_user_{run}{org}_x"),
+                    "directory_id": format!("directory_{run}{org}_0"),
+                    "organization_id": org_id(run, *org),
+                    "state": "inactive",
+                    "updated_at": stamp(0),
+                }),
+            ),
         };
         let body = json!({"id": event_id, "event": event_type, "data": data}).to_string().into_bytes();
         let envelope = seatsync::events::Envelope::parse(&body).unwrap();
