@@ -106,6 +106,10 @@ pub struct Settings {
     pub inbox_retention: Duration,
     /// How often `serve` prunes (`INBOX_PRUNE_EVERY_SECS`, default an hour).
     pub prune_every: Duration,
+    /// `BILLING_WEBHOOK_URL` (CONTRACT 7.1): where seat changes are pushed.
+    pub billing_webhook_url: Option<String>,
+    /// `BILLING_WEBHOOK_SECRET`: signs them; required with the URL.
+    pub billing_webhook_secret: Option<crate::billing::signature::SigningSecret>,
     /// Faults to inject (only with the `test-faults` feature).
     pub faults: crate::faults::Faults,
 }
@@ -133,7 +137,7 @@ impl Settings {
 /// `https://` anywhere; plain `http://` only to this machine (a local fake or a
 /// tunnel's near end), so the API key never crosses a network in clear.
 fn check_api_base(raw: &str) -> Result<(), &'static str> {
-    let url = reqwest::Url::parse(raw).map_err(|_| "must be a URL such as https://api.workos.com")?;
+    let url = reqwest::Url::parse(raw).map_err(|_| "must be an https:// URL (or http:// for a loopback host)")?;
     match url.scheme() {
         "https" => Ok(()),
         "http" => {
@@ -250,6 +254,24 @@ impl Settings {
                 }
             }
         };
+        let billing_webhook_url = match get("BILLING_WEBHOOK_URL") {
+            None => None,
+            Some(raw) => {
+                let url = raw.trim().to_owned();
+                check_api_base(&url).map_err(|p| problem("BILLING_WEBHOOK_URL", p))?;
+                Some(url)
+            }
+        };
+        let billing_webhook_secret = match get("BILLING_WEBHOOK_SECRET") {
+            None => None,
+            Some(raw) => Some(
+                crate::billing::signature::SigningSecret::parse(&raw)
+                    .map_err(|e| problem("BILLING_WEBHOOK_SECRET", e.to_string()))?,
+            ),
+        };
+        if billing_webhook_url.is_some() && billing_webhook_secret.is_none() {
+            return Err(problem("BILLING_WEBHOOK_SECRET", "is required with BILLING_WEBHOOK_URL"));
+        }
         let optional_secs = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
             match get(name) {
                 None => Ok(None),
@@ -302,6 +324,8 @@ impl Settings {
             release_guard,
             inbox_retention: Duration::from_secs(retention_days * 86_400),
             prune_every,
+            billing_webhook_url,
+            billing_webhook_secret,
             faults,
         })
     }
@@ -349,6 +373,22 @@ mod tests {
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn a_billing_webhook_needs_a_secure_url_and_a_standard_webhooks_secret() {
+        let secret = ("BILLING_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let ok = settings(&[("BILLING_WEBHOOK_URL", "https://billing.example.com/seats"), secret]).unwrap();
+        assert_eq!(ok.billing_webhook_url.as_deref(), Some("https://billing.example.com/seats"));
+        assert!(settings(&[("BILLING_WEBHOOK_URL", "http://127.0.0.1:9000/hook"), secret]).is_ok());
+        let plain = settings(&[("BILLING_WEBHOOK_URL", "http://billing.example.com/seats"), secret]).unwrap_err();
+        assert_eq!(plain.variable, "BILLING_WEBHOOK_URL");
+        let alone = settings(&[("BILLING_WEBHOOK_URL", "https://billing.example.com/seats")]).unwrap_err();
+        assert_eq!(alone.variable, "BILLING_WEBHOOK_SECRET");
+        let bad = settings(&[("BILLING_WEBHOOK_SECRET", "whsec_c2hvcnQ=")]).unwrap_err();
+        assert_eq!(bad.variable, "BILLING_WEBHOOK_SECRET");
+        assert!(!bad.to_string().contains("c2hvcnQ"), "{bad}");
+        assert!(settings(&[]).unwrap().billing_webhook_url.is_none());
     }
 
     #[test]

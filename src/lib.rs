@@ -5,6 +5,7 @@
 //! module per table). Operators reach it through `admin/` (HTTP routes) and
 //! `cli.rs`, which share the use cases in `operator/`.
 pub mod admin;
+pub mod billing;
 pub mod cli;
 pub mod config;
 pub mod db;
