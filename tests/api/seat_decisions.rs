@@ -343,6 +343,41 @@ async fn a_legacy_payload_of_a_known_directory_waits_behind_its_organizations_ho
     assert_eq!(order, vec!["event_legacy_grant", "event_off1"]);
 }
 
+/// A legacy event (no organization) parked because its directory was unknown
+/// joins the organization's group once the directory is known, and applies
+/// before the organization's later events, whether the three arrive one at a
+/// time or are stored together.
+async fn a_legacy_event_waiting_for_its_directory_applies_before_later_events(store: Store) {
+    for together in [false, true] {
+        let app = spawn_app(store).await;
+        let plan = app.create_plan(ORG, None).await;
+        let mut legacy = created(0, DIRECTORY);
+        legacy["data"].as_object_mut().unwrap().remove("organization_id");
+        let events = [legacy, created(1, DIRECTORY), changed("event_off0", 0, "inactive", None)];
+        if together {
+            let stored: Vec<NewEvent> = events.iter().map(as_new_event).collect();
+            store_batch(&app.db, &stored.iter().collect::<Vec<_>>()).await.unwrap();
+        } else {
+            for event in &events {
+                app.deliver(event).await;
+                app.settle().await;
+            }
+        }
+        app.settle().await;
+        for id in ["event_c0", "event_c1", "event_off0"] {
+            assert_eq!(app.event_status(id).await, "applied", "{id}, stored together: {together}");
+        }
+        let trail: Vec<(String, String)> = app
+            .audit(&plan)
+            .await
+            .iter()
+            .map(|e| (e["email"].as_str().unwrap().to_owned(), e["to"].as_str().unwrap().to_owned()))
+            .collect();
+        let expected = [(email(1), "paid"), (email(0), "paid"), (email(0), "free")];
+        assert_eq!(trail, expected.map(|(e, t)| (e, t.to_owned())), "stored together: {together}");
+    }
+}
+
 /// Two storers: "user 0 deleted" takes its `seq` first but commits late;
 /// "user 10 created" is stored after it, commits at once, and the reconciler
 /// runs. Applied in commit order the plan would pass ten and enforce for good;
@@ -441,5 +476,6 @@ both_stores!(
     an_approval_never_lets_through_an_event_that_was_not_held,
     a_legacy_payload_of_a_known_directory_waits_behind_its_organizations_hold,
     an_event_is_never_applied_while_one_stored_before_it_may_still_commit,
+    a_legacy_event_waiting_for_its_directory_applies_before_later_events,
     users_are_stamped_with_the_databases_clock,
 );
