@@ -92,6 +92,14 @@ pub enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Exit 0 when the running service's /readyz answers 200 within 2 s, else 1.
+    #[command(after_help = "For container health checks without curl. Example:\n  \
+        seatsync healthcheck --url http://127.0.0.1:8080")]
+    Healthcheck {
+        /// Base URL of the running service; defaults to http://LISTEN_ADDR.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Operate on plans directly in the database.
     Plans {
         #[command(subcommand)]
@@ -249,6 +257,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             telemetry::init(settings.log_format);
             open_database(&settings).await?;
             tracing::info!("migrations applied");
+        }
+        Command::Healthcheck { url } => {
+            let url = url.unwrap_or_else(|| crate::tools::healthcheck::default_url(settings.listen_addr));
+            if let Err(why) = crate::tools::healthcheck::check(&url).await {
+                eprintln!("not ready: {why}");
+                return Ok(ExitCode::from(1));
+            }
+            println!("ready");
         }
         Command::Sign { file, secret, timestamp } => {
             let secret = secret_or_env(secret, &settings)?;

@@ -666,3 +666,47 @@ async fn the_poller_and_the_webhook_storing_at_once_apply_in_stored_order_on_pos
     }
     the_poller_and_the_webhook_storing_at_once_apply_in_stored_order(Store::Postgres).await;
 }
+
+/// `seatsync healthcheck`: 0 while the service is ready; 1 when nothing
+/// answers, or nothing answers within two seconds.
+fn healthcheck_exits_zero_only_when_the_service_is_ready(store: Store) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDatabase::create(store));
+    let env = env_for(&db);
+    let (mut child, port) = start_server(&env);
+    let check = |url: &str| seatsync(&env).args(["healthcheck", "--url", url]).output().unwrap();
+
+    let ready = check(&format!("http://127.0.0.1:{port}"));
+    assert_eq!(ready.status.code(), Some(0), "{}", String::from_utf8_lossy(&ready.stderr));
+    assert_eq!(String::from_utf8_lossy(&ready.stdout), "ready\n");
+
+    // Nothing listens on port 1.
+    let gone = check("http://127.0.0.1:1");
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("could not be reached"));
+
+    // A listener that accepts and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let started = std::time::Instant::now();
+    let slow = check(&format!("http://{}", silent.local_addr().unwrap()));
+    assert_eq!(slow.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&slow.stderr).contains("within 2 s"), "{}", String::from_utf8_lossy(&slow.stderr));
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    signal(&child, "TERM");
+    wait_exit(&mut child, Duration::from_secs(20));
+}
+
+#[test]
+fn healthcheck_exits_zero_only_when_the_service_is_ready_on_sqlite() {
+    healthcheck_exits_zero_only_when_the_service_is_ready(Store::Sqlite);
+}
+
+#[test]
+#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
+fn healthcheck_exits_zero_only_when_the_service_is_ready_on_postgres() {
+    if !postgres_enabled() {
+        return;
+    }
+    healthcheck_exits_zero_only_when_the_service_is_ready(Store::Postgres);
+}
