@@ -107,6 +107,17 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())
 }
 
+/// SQLite: takes the database's write lock now, with a write that changes
+/// nothing, so the transaction holds it to its end. A deferred transaction that
+/// reads first cannot take it later if another process wrote meanwhile (it gets
+/// SQLITE_BUSY at once instead of waiting). Nothing to do on PostgreSQL.
+pub async fn write_first(c: &impl ConnectionTrait) -> Result<(), DbErr> {
+    if c.get_database_backend() == DbBackend::Sqlite {
+        c.execute_unprepared("UPDATE inbox_events SET attempts = attempts WHERE seq = -1").await?;
+    }
+    Ok(())
+}
+
 /// The database's clock as an SQL expression (microseconds since the epoch),
 /// for times two hosts compare: a resync on one host and a webhook applied by
 /// a replica on another (CONTRACT 5). None on SQLite: every process using the

@@ -76,11 +76,9 @@ const STORING_LOCK_CLASS: i32 = 2;
 /// batch's transaction: the locks last until that transaction ends.
 pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -> Result<Claim, DbErr> {
     let backend = c.get_database_backend();
-    if backend == DbBackend::Sqlite {
-        // A write first: SQLite's write lock for the whole batch, so two
-        // processes on one file never apply at the same time.
-        c.execute_raw(stmt(backend, "UPDATE inbox_events SET attempts = attempts WHERE seq = -1", [])).await?;
-    }
+    // SQLite's write lock for the whole batch, so two processes on one file
+    // never apply at the same time.
+    crate::db::write_first(c).await?;
     // Groups whose back-off has run out first, then the oldest with none. A
     // group in back-off has every pending row stamped (see `retry_later`), so
     // neither index walks its backlog and it cannot crowd out the others.
@@ -206,20 +204,8 @@ async fn lock_for_reading(c: &impl ConnectionTrait, keys: &[String]) -> Result<V
     const WAIT: &str = "SET LOCAL lock_timeout = '50ms'";
     c.execute_unprepared("SAVEPOINT claim_read").await?;
     c.execute_unprepared(WAIT).await?;
-    let mut sorted: Vec<&String> = keys.iter().collect();
-    sorted.sort();
-    let placeholders = vec!["(?, ?)"; sorted.len()].join(", ");
-    let mut values: Vec<Value> = Vec::new();
-    for (i, key) in sorted.iter().enumerate() {
-        values.push((*key).clone().into());
-        values.push((i as i32).into());
-    }
-    let sql = format!(
-        "SELECT COUNT(pg_advisory_xact_lock({STORING_LOCK_CLASS}, hashtext(k))) AS n \
-         FROM (SELECT k FROM (VALUES {placeholders}) AS t(k, n) ORDER BY n) s"
-    );
-    match c.execute_raw(stmt(DbBackend::Postgres, &sql, values)).await {
-        Ok(_) => Ok(keys.to_vec()),
+    match wait_for_all(c, "pg_advisory_xact_lock", keys).await {
+        Ok(()) => Ok(keys.to_vec()),
         Err(err) if crate::db::is_lock_timeout(&err) => {
             // A storer is slow to commit: start the savepoint again (the
             // time-out aborted it) and take what is free now.
@@ -263,10 +249,16 @@ async fn lock_groups(c: &impl ConnectionTrait, class: i32, keys: &[String]) -> R
 /// group while any storer of it has not committed, so an event whose `seq` was
 /// taken before another's is never overtaken by it. In key order, one statement.
 pub async fn lock_for_storing(c: &impl ConnectionTrait, keys: &[String]) -> Result<(), DbErr> {
-    let backend = c.get_database_backend();
-    if backend != DbBackend::Postgres || keys.is_empty() {
+    if c.get_database_backend() != DbBackend::Postgres || keys.is_empty() {
         return Ok(());
     }
+    wait_for_all(c, "pg_advisory_xact_lock_shared", keys).await
+}
+
+/// Takes the storing lock of every key with `function` (exclusive or shared,
+/// waiting), in key order, in one statement, so two callers never wait on each
+/// other in a circle.
+async fn wait_for_all(c: &impl ConnectionTrait, function: &str, keys: &[String]) -> Result<(), DbErr> {
     let mut keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     keys.sort_unstable();
     keys.dedup();
@@ -277,10 +269,10 @@ pub async fn lock_for_storing(c: &impl ConnectionTrait, keys: &[String]) -> Resu
         values.push((i as i32).into());
     }
     let sql = format!(
-        "SELECT COUNT(pg_advisory_xact_lock_shared({STORING_LOCK_CLASS}, hashtext(k))) AS n \
+        "SELECT COUNT({function}({STORING_LOCK_CLASS}, hashtext(k))) AS n \
          FROM (SELECT k FROM (VALUES {placeholders}) AS t(k, n) ORDER BY n) s"
     );
-    c.execute_raw(stmt(backend, &sql, values)).await.map(|_| ())
+    c.execute_raw(stmt(DbBackend::Postgres, &sql, values)).await.map(|_| ())
 }
 
 /// Waits until no storer of `key`'s group is mid-transaction, and keeps new
@@ -388,14 +380,18 @@ pub async fn hold_from(c: &impl ConnectionTrait, key: Option<&str>, seq: i64) ->
     .map(|_| ())
 }
 
+/// An organization's held events, and those of its directories' legacy groups
+/// (binds: the organization's key, the organization).
+const HELD_OF_ORGANIZATION: &str = "status = 'held' AND (order_key = ? \
+     OR order_key IN (SELECT 'dir:' || id FROM directories WHERE organization_id = ?))";
+
 /// An operator approved: exactly the organization's events held now (and
 /// those of its directories' legacy groups) go back to the queue, in their
 /// order, marked approved. Returns how many.
 pub async fn release_held(c: &impl ConnectionTrait, org: &OrganizationId) -> Result<u64, DbErr> {
     c.execute_raw(stmt(
         c.get_database_backend(),
-        "UPDATE inbox_events SET status = 'pending', approved = ? WHERE status = 'held' AND (order_key = ? \
-         OR order_key IN (SELECT 'dir:' || id FROM directories WHERE organization_id = ?))",
+        &format!("UPDATE inbox_events SET status = 'pending', approved = ? WHERE {HELD_OF_ORGANIZATION}"),
         [true.into(), order_key::of_organization(org).into(), org.as_str().into()],
     ))
     .await
@@ -407,8 +403,7 @@ pub async fn release_held(c: &impl ConnectionTrait, org: &OrganizationId) -> Res
 pub async fn held_events(c: &impl ConnectionTrait, org: &OrganizationId) -> Result<Vec<(String, Vec<u8>)>, DbErr> {
     c.query_all_raw(stmt(
         c.get_database_backend(),
-        "SELECT event_id, body FROM inbox_events WHERE status = 'held' AND (order_key = ? \
-         OR order_key IN (SELECT 'dir:' || id FROM directories WHERE organization_id = ?)) ORDER BY seq",
+        &format!("SELECT event_id, body FROM inbox_events WHERE {HELD_OF_ORGANIZATION} ORDER BY seq"),
         [order_key::of_organization(org).into(), org.as_str().into()],
     ))
     .await?
@@ -521,21 +516,17 @@ pub async fn unpark_ready(c: &impl ConnectionTrait) -> Result<u64, DbErr> {
         return Ok(0);
     }
     // A known directory's legacy events join its organization's group first.
-    let adopted = c
-        .execute_raw(stmt(
-            backend,
-            "UPDATE inbox_events SET order_key = (SELECT 'org:' || d.organization_id FROM directories d \
+    c.execute_raw(stmt(
+        backend,
+        "UPDATE inbox_events SET order_key = (SELECT 'org:' || d.organization_id FROM directories d \
                WHERE 'dir:' || d.id = inbox_events.order_key) \
              WHERE status = 'parked' AND order_key IN (SELECT 'dir:' || id FROM directories)",
-            [],
-        ))
-        .await?
-        .rows_affected();
-    let unparked = c
-        .execute_raw(stmt(backend, &format!("UPDATE inbox_events SET status = 'pending' WHERE {ready}"), []))
-        .await?
-        .rows_affected();
-    Ok(unparked.max(adopted))
+        [],
+    ))
+    .await?;
+    c.execute_raw(stmt(backend, &format!("UPDATE inbox_events SET status = 'pending' WHERE {ready}"), []))
+        .await
+        .map(|r| r.rows_affected())
 }
 
 /// Whether any event is ready to be claimed now (pending, with no back-off or

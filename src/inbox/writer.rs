@@ -278,12 +278,7 @@ async fn group_keys(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Result<Ve
     }
     directories.sort_unstable();
     directories.dedup();
-    if c.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        // A write first, as the claim does: a deferred transaction that reads
-        // first fails at once (SQLITE_BUSY) instead of waiting when another
-        // process writes in between.
-        c.execute_unprepared("UPDATE inbox_events SET attempts = attempts WHERE seq = -1").await?;
-    }
+    crate::db::write_first(c).await?;
     let owners = crate::store::directory::organizations_of(c, &directories).await?;
     for key in keys.iter_mut() {
         let owner =

@@ -94,12 +94,17 @@ impl Scope {
         std::mem::take(&mut self.moves)
     }
 
-    /// Forgets what was read (after a savepoint was rolled back): plans and
-    /// directories are read again, under the locks the transaction still holds.
-    /// Standings are kept: they only ever took in committed moves.
+    /// Forgets the plans and directories read: they are read again, under the
+    /// locks the transaction still holds (after an approval moved a plan's
+    /// release floor). Standings are kept: they only ever took in kept moves.
     pub fn forget_reads(&mut self) {
         self.plans.clear();
         self.directories.clear();
+    }
+
+    /// A savepoint was rolled back: what was read or done in it is forgotten.
+    pub fn rolled_back(&mut self) {
+        self.forget_reads();
         self.moves = Moves::default();
         self.regrouped = false;
     }
@@ -376,8 +381,11 @@ pub fn may_release(change: &DirectoryUserChange) -> bool {
 /// release); one that comes with a deactivation or deletion is that release.
 /// `reason_override` (resync) names every other change.
 pub fn change_reason(change: &DirectoryUserChange, email_moved: bool, reason_override: Option<Reason>) -> Reason {
-    let active = !change.deleted && change.state.is_active();
-    if email_moved && active { Reason::EmailChanged } else { reason_override.unwrap_or_else(|| state_reason(change)) }
+    if email_moved && !may_release(change) {
+        Reason::EmailChanged
+    } else {
+        reason_override.unwrap_or_else(|| state_reason(change))
+    }
 }
 
 /// The audit reason of a user's new state (when its email did not change).

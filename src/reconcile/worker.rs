@@ -504,25 +504,22 @@ async fn apply_batch(
                     }
                 }
                 _ => {
-                    scope.take_moves();
+                    // Unguarded: no plan yet (it parks), not a user change (no
+                    // tier moves), or approved.
                     let outcome = apply_command(txn, &mut scope, &parsed.command, Some(&parsed.id), now)
                         .instrument(span.clone())
                         .await
                         .map_err(|err| at(event, err))?;
-                    let moves = scope.take_moves();
-                    let plan = scope.plan_for_command(txn, &parsed.command).await.map_err(|err| at(event, err))?;
-                    if let Some(plan) = plan {
-                        if event.approved {
-                            // Approved: applied without limit, and the guard counts
-                            // from zero after it (read the plan and its standing afresh).
-                            plans::restart_release_count(txn, &plan.id).await.map_err(|err| at(event, err))?;
-                            scope.forget_standing(&plan.id);
-                            let regrouped = scope.regrouped;
-                            scope.forget_reads();
-                            scope.regrouped = regrouped;
-                        } else {
-                            scope.record(&plan.id, moves);
-                        }
+                    scope.take_moves();
+                    if event.approved
+                        && let Some(plan) =
+                            scope.plan_for_command(txn, &parsed.command).await.map_err(|err| at(event, err))?
+                    {
+                        // Applied without limit, and the guard counts from zero
+                        // after it (read the plan and its standing afresh).
+                        plans::restart_release_count(txn, &plan.id).await.map_err(|err| at(event, err))?;
+                        scope.forget_standing(&plan.id);
+                        scope.forget_reads();
                     }
                     outcome
                 }
@@ -660,7 +657,6 @@ async fn apply_guarded(
     now: Micros,
 ) -> Result<Option<Outcome>, DbErr> {
     let allowed = !apply::may_release(change) || scope.allows_release(txn, plan, settings, now).await?;
-    scope.take_moves();
     if allowed {
         let outcome = apply::change_user(txn, scope, change, Some(event), now, None).await?;
         let moves = scope.take_moves();
@@ -672,7 +668,7 @@ async fn apply_guarded(
     let moves = scope.take_moves();
     if moves.released > 0 {
         savepoint.rollback().await?;
-        scope.forget_reads();
+        scope.rolled_back();
         return Ok(None);
     }
     savepoint.commit().await?;
