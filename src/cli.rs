@@ -105,6 +105,41 @@ pub enum Command {
         #[command(subcommand)]
         command: PlansCommand,
     },
+    /// Billing messages pushed out (BILLING_WEBHOOK_URL): list them, send one again.
+    Outbound {
+        #[command(subcommand)]
+        command: OutboundCommand,
+    },
+    /// A plan's billing: send its current seats again.
+    Billing {
+        #[command(subcommand)]
+        command: BillingCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OutboundCommand {
+    /// Outbound messages, newest first (as GET /admin/outbound).
+    List {
+        #[arg(long)]
+        plan: Option<String>,
+        /// pending, delivered, failing or dead.
+        #[arg(long)]
+        state: Option<String>,
+        /// The previous page's `next`.
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// Send message ID again now (a dead one too) and print how it went.
+    Retry { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BillingCommand {
+    /// Queue the plan's current seats to every configured target.
+    Resend { plan_id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -251,6 +286,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{verb} {n} {status} events");
             }
             println!("{verb} {} dead letters", pruned.dead_letters);
+            println!("{verb} {} delivered billing messages", pruned.delivered_messages);
             println!("{verb} {} rows in all (received before {})", pruned.total(), cutoff.to_rfc3339());
         }
         Command::Migrate => {
@@ -307,7 +343,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let conn = open_database(&settings).await?;
             let client = workos_client(&settings)?;
             let org = crate::domain::OrganizationId::parse(&organization)?;
-            let options = resync::ResyncOptions { dry_run, allow_mass_release, guard: settings.release_guard };
+            let options = resync::ResyncOptions {
+                dry_run,
+                allow_mass_release,
+                guard: settings.release_guard,
+                targets: settings.billing_targets(),
+            };
             let report = resync::resync(&conn, &client, &org, options, |line| eprintln!("{line}")).await?;
             if let Some(check) = report.release_check {
                 println!(
@@ -360,6 +401,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let conn = open_database(&settings).await?;
             let output = plans_command(&conn, command, &settings).await?;
             println!("{}", serde_json::to_string_pretty(&output)?);
+        }
+        Command::Outbound { command } => {
+            let conn = open_database(&settings).await?;
+            let output = match command {
+                OutboundCommand::List { plan, state, after, limit } => {
+                    let query = operator::outbound::DeliveriesQuery { plan, state, after, limit: limit.map(|n| n.to_string()) };
+                    serde_json::to_value(operator::outbound::list(&conn, &query).await?)?
+                }
+                OutboundCommand::Retry { id } => {
+                    let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
+                    let deliverer = crate::billing::delivery::Deliverer::from_settings(conn.clone(), &settings, metrics)?;
+                    serde_json::to_value(operator::outbound::retry(deliverer.as_ref(), &conn, &id).await?)?
+                }
+            };
+            println!("{}", serde_json::to_string_pretty(&output)?);
+        }
+        Command::Billing { command: BillingCommand::Resend { plan_id } } => {
+            let conn = open_database(&settings).await?;
+            let messages = operator::outbound::resend(&conn, &plan_id, settings.billing_targets()).await?;
+            println!("{}", serde_json::json!({ "plan_id": plan_id, "messages": messages }));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -427,7 +488,7 @@ async fn plans_command(
             to_value(operator::members(conn, &plan_id, &query).await?)?
         }
         PlansCommand::SetTier { plan_id, email, tier } => {
-            to_value(operator::set_tier(conn, &plan_id, &email, &tier).await?)?
+            to_value(operator::set_tier(conn, &plan_id, &email, &tier, settings.billing_targets()).await?)?
         }
         PlansCommand::Preview { plan_id } => to_value(operator::preview(conn, &plan_id).await?)?,
         PlansCommand::Approve { plan_id } => to_value(operator::approve_hold(conn, &plan_id).await?)?,

@@ -108,8 +108,14 @@ pub struct Settings {
     pub prune_every: Duration,
     /// `BILLING_WEBHOOK_URL` (CONTRACT 7.1): where seat changes are pushed.
     pub billing_webhook_url: Option<String>,
-    /// `BILLING_WEBHOOK_SECRET`: signs them; required with the URL.
-    pub billing_webhook_secret: Option<crate::billing::signature::SigningSecret>,
+    /// `BILLING_WEBHOOK_SECRET`: signs them; required with the URL (two while
+    /// rotating).
+    pub billing_webhook_secrets: Vec<crate::billing::signature::SigningSecret>,
+    /// `BILLING_RETRY_SCHEDULE_SECS`: the waits between attempts (CONTRACT 7.1's
+    /// by default; shorter ones for tests and drills).
+    pub billing_retry_schedule: crate::billing::schedule::Schedule,
+    /// `BILLING_WEBHOOK_TIMEOUT_SECS`: one attempt's time-out (15 s by default).
+    pub billing_webhook_timeout: Duration,
     /// Faults to inject (only with the `test-faults` feature).
     pub faults: crate::faults::Faults,
 }
@@ -120,6 +126,11 @@ pub const SHIPPED_SECRETS: [(&str, &str); 2] =
     [("WORKOS_WEBHOOK_SECRET", "whsec_development_only_not_a_real_secret"), ("ADMIN_TOKEN", "dev-admin-token")];
 
 impl Settings {
+    /// Where seat changes are pushed (CONTRACT 7).
+    pub fn billing_targets(&self) -> crate::billing::Targets {
+        crate::billing::Targets { webhook: self.billing_webhook_url.is_some(), stripe: false }
+    }
+
     /// The variables still set to a value shipped in `.env.example`.
     pub fn shipped_secrets_in_use(&self) -> Vec<&'static str> {
         let value_of = |name: &str| match name {
@@ -262,16 +273,43 @@ impl Settings {
                 Some(url)
             }
         };
-        let billing_webhook_secret = match get("BILLING_WEBHOOK_SECRET") {
-            None => None,
-            Some(raw) => Some(
-                crate::billing::signature::SigningSecret::parse(&raw)
-                    .map_err(|e| problem("BILLING_WEBHOOK_SECRET", e.to_string()))?,
-            ),
+        // Two secrets, space-separated, sign each message while a receiver
+        // moves from one to the other (Standard Webhooks rotation).
+        let billing_webhook_secrets = match get("BILLING_WEBHOOK_SECRET") {
+            None => Vec::new(),
+            Some(raw) => raw
+                .split_whitespace()
+                .map(crate::billing::signature::SigningSecret::parse)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| problem("BILLING_WEBHOOK_SECRET", e.to_string()))?,
         };
-        if billing_webhook_url.is_some() && billing_webhook_secret.is_none() {
+        if billing_webhook_secrets.len() > 2 {
+            return Err(problem("BILLING_WEBHOOK_SECRET", "takes one secret, or two while rotating"));
+        }
+        if billing_webhook_url.is_some() && billing_webhook_secrets.is_empty() {
             return Err(problem("BILLING_WEBHOOK_SECRET", "is required with BILLING_WEBHOOK_URL"));
         }
+        let billing_retry_schedule = match get("BILLING_RETRY_SCHEDULE_SECS") {
+            None => crate::billing::schedule::Schedule::default(),
+            Some(raw) => crate::billing::schedule::Schedule::new(
+                raw.split(',')
+                    .map(|w| w.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0))
+                    .map(|w| w.map(Duration::from_secs_f64))
+                    .collect::<Option<Vec<_>>>()
+                    .filter(|waits| !waits.is_empty())
+                    .ok_or_else(|| problem("BILLING_RETRY_SCHEDULE_SECS", "must be seconds separated by commas"))?,
+            ),
+        };
+        let billing_webhook_timeout = match get("BILLING_WEBHOOK_TIMEOUT_SECS") {
+            None => Duration::from_secs(15),
+            Some(raw) => raw
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0 && *s <= 60.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| problem("BILLING_WEBHOOK_TIMEOUT_SECS", "must be seconds, more than 0 and at most 60"))?,
+        };
         let optional_secs = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
             match get(name) {
                 None => Ok(None),
@@ -325,7 +363,9 @@ impl Settings {
             inbox_retention: Duration::from_secs(retention_days * 86_400),
             prune_every,
             billing_webhook_url,
-            billing_webhook_secret,
+            billing_webhook_secrets,
+            billing_retry_schedule,
+            billing_webhook_timeout,
             faults,
         })
     }

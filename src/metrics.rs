@@ -33,6 +33,17 @@ struct Outcome {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetOutcome {
+    target: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TargetLabel {
+    target: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventType {
     event: &'static str,
 }
@@ -73,6 +84,8 @@ pub struct DatabaseFigures {
     pub plans_by_mode: [i64; 2],
     pub seats_by_tier: [i64; 2],
     pub plans_on_hold: i64,
+    /// Outbound messages still to send, by target (`webhook`, `stripe`).
+    pub outbound_pending: [i64; 2],
 }
 
 /// What `/metrics` reads from the process itself at scrape time.
@@ -90,6 +103,7 @@ pub struct Metrics {
     received: Family<EventType, Counter>,
     reconciled: Family<EventOutcome, Counter>,
     pruned: Family<Status, Counter>,
+    outbound: Family<TargetOutcome, Counter>,
 }
 
 impl Default for Metrics {
@@ -102,6 +116,7 @@ impl Default for Metrics {
             received: Family::default(),
             reconciled: Family::default(),
             pruned: Family::default(),
+            outbound: Family::default(),
             registry: Registry::default(),
         };
         registry.register("seatsync_http_requests", "HTTP requests by route and status", m.requests.clone());
@@ -114,6 +129,11 @@ impl Default for Metrics {
         registry.register("seatsync_events_received", "Stored events by type", m.received.clone());
         registry.register("seatsync_events_reconciled", "Events settled by type and outcome", m.reconciled.clone());
         registry.register("seatsync_pruned_events", "Rows deleted by retention, by status", m.pruned.clone());
+        registry.register(
+            "seatsync_outbound_deliveries",
+            "Billing delivery attempts by target and outcome (delivered, failed, dead)",
+            m.outbound.clone(),
+        );
         Self { registry, ..m }
     }
 }
@@ -125,6 +145,12 @@ impl Metrics {
     }
 
     /// `route` is the matched pattern (or `unmatched`), never the raw path.
+    /// One billing delivery attempt ended; `target` and `outcome` come from
+    /// fixed sets (never from a receiver's answer).
+    pub fn outbound_delivery(&self, target: &'static str, outcome: &'static str) {
+        self.outbound.get_or_create(&TargetOutcome { target, outcome }).inc();
+    }
+
     pub fn request(&self, route: &str, status: u16, seconds: f64) {
         self.requests.get_or_create(&RouteStatus { route: route.to_owned(), status: status.to_string() }).inc();
         self.request_seconds.get_or_create(&Route { route: route.to_owned() }).observe(seconds);
@@ -180,6 +206,11 @@ impl Metrics {
                 seats.get_or_create(&TierLabel { tier }).set(n);
             }
             scrape.register("seatsync_seats", "Seats by tier, all plans", seats);
+            let pending: Family<TargetLabel, Gauge> = Family::default();
+            for (target, n) in ["webhook", "stripe"].into_iter().zip(f.outbound_pending) {
+                pending.get_or_create(&TargetLabel { target }).set(n);
+            }
+            scrape.register("seatsync_outbound_pending", "Billing messages still to send, by target", pending);
         }
         let mut out = String::new();
         // Writing to a String cannot fail.

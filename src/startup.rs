@@ -3,6 +3,7 @@
 pub use crate::state::{AppState, WebhookSettings};
 use crate::{
     admin,
+    billing::delivery::Deliverer,
     config::Settings,
     db,
     http::{health, metrics as metrics_routes, request_span::RequestSpan},
@@ -44,7 +45,9 @@ impl Application {
         db::migrate(&db).await.context("could not apply migrations")?;
 
         let metrics = Arc::new(Metrics::default());
-        let reconciler = Reconciler::with_faults(settings.faults);
+        let targets = settings.billing_targets();
+        let deliverer = Deliverer::from_settings(db.clone(), settings, metrics.clone())?;
+        let reconciler = Reconciler::with_faults(settings.faults).with_targets(targets);
         let (inbox, writer) = Inbox::start(db.clone(), reconciler.arrivals(), reconciler.faults());
         let state = web::Data::new(AppState {
             db: db.clone(),
@@ -62,6 +65,8 @@ impl Application {
             test_mode_max_users: settings.test_mode_max_users,
             workos: WorkosClient::when_configured(settings)?,
             public_url: settings.public_url.clone(),
+            targets,
+            deliverer: deliverer.clone(),
         });
 
         let listener = TcpListener::bind(settings.listen_addr)
@@ -113,6 +118,9 @@ impl Application {
                 stop.subscribe(),
             )),
         ));
+        if let Some(deliverer) = deliverer {
+            background.push(("billing delivery", tokio::spawn(deliverer.run(stop.subscribe()))));
+        }
         if let Some(client) = workos {
             if let Some(every) = settings.events_poll_every {
                 let task =
@@ -127,6 +135,7 @@ impl Application {
                         client,
                         every,
                         settings.release_guard,
+                        targets,
                         stop.subscribe(),
                     )),
                 ));

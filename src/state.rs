@@ -25,4 +25,14 @@ pub struct AppState {
     /// Set when `WORKOS_API_KEY` is: "Configure SCIM" calls WorkOS with it.
     pub workos: Option<crate::workos::WorkosClient>,
     pub public_url: Option<String>,
+    /// Where seat changes are pushed (CONTRACT 7).
+    pub targets: crate::billing::Targets,
+    /// Sends them; `None` when no target is configured.
+    pub deliverer: Option<crate::billing::delivery::Deliverer>,
+}
+
+impl AppState {
+    pub fn billing_targets(&self) -> crate::billing::Targets {
+        self.targets
+    }
 }

@@ -6,6 +6,7 @@ pub mod directory;
 pub mod directory_user;
 pub mod inbox_event;
 pub mod member;
+pub mod outbound_message;
 pub mod plan;
 pub mod seat_audit;
 pub mod sync_cursor;

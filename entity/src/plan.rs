@@ -24,6 +24,12 @@ pub struct Model {
     pub approved_through: Option<i64>,
     /// The guard counts only audit rows after this `seat_audit.seq`.
     pub release_floor: i64,
+    /// The last audit row an outbound message carried (CONTRACT 7).
+    pub announced_seq: i64,
+    /// The `sequence` of the plan's newest outbound message.
+    pub billing_sequence: i64,
+    /// The Stripe subscription item whose quantity follows the paid seats.
+    pub stripe_subscription_item: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@ mod m20261129_000004_directory_user_stored_at;
 mod m20261129_000005_release_guard;
 mod m20261129_000006_plan_without_organization;
 mod m20261130_000007_approval_as_a_set;
+mod m20261130_000008_billing_outbox;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_release_guard::Migration),
             Box::new(m20261129_000006_plan_without_organization::Migration),
             Box::new(m20261130_000007_approval_as_a_set::Migration),
+            Box::new(m20261130_000008_billing_outbox::Migration),
         ]
     }
 }

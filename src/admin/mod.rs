@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod events;
 pub mod openapi;
+pub mod outbound;
 pub mod page;
 pub mod plans;
 
@@ -36,6 +37,9 @@ where
             .service(plans::set_tier)
             .service(plans::preview)
             .service(plans::audit)
-            .service(events::show),
+            .service(events::show)
+            .service(outbound::list)
+            .service(outbound::retry)
+            .service(outbound::resend),
     )
 }

@@ -14,7 +14,10 @@ impl ResponseError for PlanError {
     fn status_code(&self) -> StatusCode {
         match self {
             PlanError::NotFound(_) => StatusCode::NOT_FOUND,
-            PlanError::PlanExists(_) | PlanError::SeatManagedByDirectory | PlanError::NoHold => StatusCode::CONFLICT,
+            PlanError::PlanExists(_)
+            | PlanError::SeatManagedByDirectory
+            | PlanError::NoHold
+            | PlanError::BillingNotConfigured => StatusCode::CONFLICT,
             PlanError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PlanError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -26,6 +29,7 @@ impl ResponseError for PlanError {
             PlanError::PlanExists(_) => "plan_exists",
             PlanError::SeatManagedByDirectory => "seat_managed_by_directory",
             PlanError::NoHold => "no_hold",
+            PlanError::BillingNotConfigured => "billing_not_configured",
             PlanError::BadRequest(_) => "bad_request",
             PlanError::Database(_) => {
                 log_chain("admin request failed", self);
@@ -248,7 +252,7 @@ pub async fn update(
         test_mode_max_users: body.test_mode_max_users,
         release_limit: body.release_limit,
     };
-    Ok(HttpResponse::Ok().json(operator::update(&state.db, &path, changes).await?))
+    Ok(HttpResponse::Ok().json(operator::update(&state.db, &path, changes, state.billing_targets()).await?))
 }
 
 #[utoipa::path(
@@ -319,7 +323,7 @@ pub async fn set_tier(
     body: web::Json<SetTier>,
 ) -> Result<HttpResponse, PlanError> {
     let (plan_id, email) = path.into_inner();
-    Ok(HttpResponse::Ok().json(operator::set_tier(&state.db, &plan_id, &email, &body.tier).await?))
+    Ok(HttpResponse::Ok().json(operator::set_tier(&state.db, &plan_id, &email, &body.tier, state.billing_targets()).await?))
 }
 
 #[utoipa::path(

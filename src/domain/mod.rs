@@ -31,11 +31,13 @@ pub mod email;
 pub mod event_status;
 pub mod ids;
 pub mod order_key;
+pub mod outbound;
 pub mod seat;
 pub mod time;
 
 pub use email::Email;
 pub use event_status::EventStatus;
 pub use ids::{DirectoryId, DirectoryUserId, EventId, OrganizationId, PlanId};
+pub use outbound::{DeliveryState, Target};
 pub use seat::{PlanMode, Reason, Seat, Source, Tier, UserState};
 pub use time::Micros;

@@ -63,5 +63,10 @@ async fn database_figures(state: &AppState) -> Result<DatabaseFigures, sea_orm::
         plans_by_mode: [count(&modes, "test"), count(&modes, "enforced")],
         seats_by_tier: [count(&tiers, "paid"), count(&tiers, "free")],
         plans_on_hold: i64::try_from(plans::on_hold(&state.db).await?).unwrap_or(i64::MAX),
+        outbound_pending: {
+            let unsent = crate::store::outbound::unsent_by_target(&state.db).await?;
+            let of = |t| unsent.iter().find(|(target, _)| *target == t).map_or(0, |(_, n)| *n);
+            [of(crate::domain::Target::Webhook), of(crate::domain::Target::Stripe)]
+        },
     })
 }

@@ -7,7 +7,7 @@
 use crate::{
     db::stmt,
     domain::{EventStatus, Micros},
-    store::{col, leases},
+    store::{col, leases, outbound},
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 use std::time::Duration;
@@ -31,11 +31,13 @@ const LEASE: Duration = Duration::from_secs(600);
 pub struct Pruned {
     pub by_status: Vec<(&'static str, u64)>,
     pub dead_letters: u64,
+    /// Delivered billing messages (each plan's newest is kept).
+    pub delivered_messages: u64,
 }
 
 impl Pruned {
     pub fn total(&self) -> u64 {
-        self.by_status.iter().map(|(_, n)| n).sum::<u64>() + self.dead_letters
+        self.by_status.iter().map(|(_, n)| n).sum::<u64>() + self.dead_letters + self.delivered_messages
     }
 }
 
@@ -135,6 +137,20 @@ pub async fn prune(db: &DatabaseConnection, now: Micros, retention: Duration, dr
         }
         total
     };
+    pruned.delivered_messages = if dry_run {
+        outbound::count_prunable(db, cutoff).await?
+    } else {
+        let mut total = 0u64;
+        loop {
+            let deleted = outbound::prune_delivered(db, cutoff, batch_rows).await?;
+            total += deleted;
+            if deleted < batch_rows as u64 {
+                break;
+            }
+            tokio::time::sleep(pause).await;
+        }
+        total
+    };
     Ok(pruned)
 }
 
@@ -178,6 +194,7 @@ pub async fn run_every(
                     metrics.pruned(status, *n);
                 }
                 metrics.pruned("dead_letter", pruned.dead_letters);
+                metrics.pruned("delivered_message", pruned.delivered_messages);
                 tracing::info!(total = pruned.total(), by_status = ?pruned.by_status, dead_letters = pruned.dead_letters, "pruned");
             }
             Err(err) => tracing::warn!(error = %err, "prune failed; next run retries"),

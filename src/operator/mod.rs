@@ -1,8 +1,10 @@
 //! Operator use cases on plans, shared by the admin API and `seatsync plans`.
+pub mod outbound;
 pub mod scim;
 pub mod views;
 
 use crate::{
+    billing::{Targets, outbox},
     domain::order_key,
     domain::{Email, Micros, OrganizationId, PlanId, Reason, Source, Tier},
     inbox::queue,
@@ -26,6 +28,8 @@ pub enum PlanError {
     BadRequest(String),
     #[error("nothing is held for this plan")]
     NoHold,
+    #[error("no billing target is configured (BILLING_WEBHOOK_URL)")]
+    BillingNotConfigured,
     #[error("database error")]
     Database(#[from] DbErr),
 }
@@ -82,7 +86,11 @@ pub(crate) async fn existing(db: &DatabaseConnection, id: &str) -> Result<plans:
 pub async fn show(db: &DatabaseConnection, id: &str) -> Result<PlanView, PlanError> {
     let plan = existing(db, id).await?;
     let counts = plans::counts(db, &plan).await?;
-    Ok(PlanView { hold: hold_view(db, &plan).await?, ..PlanView::new(&plan, counts) })
+    Ok(PlanView {
+        hold: hold_view(db, &plan).await?,
+        billing: outbound::billing_view(db, &plan.id).await?,
+        ..PlanView::new(&plan, counts)
+    })
 }
 
 /// The hold, if the plan has one: its held events and the paid members
@@ -122,7 +130,12 @@ pub struct PlanChanges {
     pub release_limit: Option<Option<i64>>,
 }
 
-pub async fn update(db: &DatabaseConnection, id: &str, changes: PlanChanges) -> Result<PlanView, PlanError> {
+pub async fn update(
+    db: &DatabaseConnection,
+    id: &str,
+    changes: PlanChanges,
+    targets: Targets,
+) -> Result<PlanView, PlanError> {
     let plan_id = parse_plan_id(id)?;
     let name = changes.name.as_deref().map(valid_name).transpose()?;
     let max = changes.test_mode_max_users.map(valid_threshold).transpose()?;
@@ -146,7 +159,9 @@ pub async fn update(db: &DatabaseConnection, id: &str, changes: PlanChanges) -> 
     }
     plans::update_settings(&txn, &plan).await?;
     // A lower threshold may be passed already: enforcement starts now, audited.
-    enforcement::start_if_due(&txn, &plan, None, Micros::now()).await?;
+    let now = Micros::now();
+    enforcement::start_if_due(&txn, &plan, None, now).await?;
+    outbox::announce(&txn, &plan.id, targets, now).await?;
     txn.commit().await?;
     show(db, id).await
 }
@@ -181,7 +196,11 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<PlanView>, PlanError> {
     for plan in plans::list(db).await? {
         let view = PlanView::new(&plan, counts.get(&plan.id).copied().unwrap_or_default());
         // Only a plan on hold costs more queries.
-        out.push(PlanView { hold: hold_view(db, &plan).await?, ..view });
+        out.push(PlanView {
+            hold: hold_view(db, &plan).await?,
+            billing: outbound::billing_view(db, &plan.id).await?,
+            ..view
+        });
     }
     Ok(out)
 }
@@ -240,7 +259,13 @@ pub async fn members(db: &DatabaseConnection, id: &str, query: &MembersQuery) ->
 }
 
 /// Adds or changes a member by hand, under the rule's constraints.
-pub async fn set_tier(db: &DatabaseConnection, id: &str, email: &str, tier: &str) -> Result<MemberView, PlanError> {
+pub async fn set_tier(
+    db: &DatabaseConnection,
+    id: &str,
+    email: &str,
+    tier: &str,
+    targets: Targets,
+) -> Result<MemberView, PlanError> {
     let plan_id = parse_plan_id(id)?;
     let email = Email::parse(email).map_err(|e| PlanError::BadRequest(e.to_string()))?;
     let tier = Tier::parse(tier).ok_or_else(|| PlanError::BadRequest("tier must be \"paid\" or \"free\"".into()))?;
@@ -272,6 +297,7 @@ pub async fn set_tier(db: &DatabaseConnection, id: &str, email: &str, tier: &str
         .await?;
     }
     let member = members::get(&txn, &plan.id, &email).await?.ok_or(PlanError::NotFound("member"))?;
+    outbox::announce(&txn, &plan.id, targets, now).await?;
     txn.commit().await?;
     Ok(MemberView::from(&member))
 }

@@ -4,6 +4,7 @@ use crate::{
     store::{
         audit::AuditEntry,
         members::Member,
+        outbound::Message,
         plans::{Counts, Plan},
     },
 };
@@ -22,6 +23,64 @@ pub struct PlanView {
     pub free_seats: u64,
     pub release_limit: Option<u32>,
     pub hold: Option<HoldView>,
+    pub stripe_subscription_item: Option<String>,
+    /// Where billing stands (CONTRACT 7); `null` until a message was written.
+    pub billing: Option<BillingView>,
+}
+
+/// A plan's billing state: what the receiver was last told, and whether it is
+/// behind.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct BillingView {
+    /// Paid seats in the newest delivered message (`null`: none delivered yet).
+    pub paid_seats_sent: Option<u64>,
+    /// `in_sync`, `pending` or `failing`.
+    pub state: String,
+    pub last_error: Option<String>,
+}
+
+/// One outbound message (CONTRACT 3.3, `GET /admin/outbound`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct DeliveryView {
+    pub id: String,
+    pub plan_id: String,
+    pub target: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: Option<String>,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+    pub sequence: i64,
+}
+
+impl From<&Message> for DeliveryView {
+    fn from(m: &Message) -> Self {
+        Self {
+            id: m.id.clone(),
+            plan_id: m.plan_id.to_string(),
+            target: m.target.as_str().to_owned(),
+            kind: crate::billing::message::SEATS_UPDATED.to_owned(),
+            state: m.state.as_str().to_owned(),
+            attempts: m.attempts,
+            next_attempt_at: m.state.is_unsent().then(|| m.next_attempt_at.to_rfc3339()),
+            last_status: m.last_status,
+            last_error: m.last_error.clone(),
+            created_at: m.created_at.to_rfc3339(),
+            delivered_at: m.delivered_at.map(|t| t.to_rfc3339()),
+            sequence: m.sequence,
+        }
+    }
+}
+
+/// `GET /admin/outbound`: newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct DeliveryPage {
+    pub data: Vec<DeliveryView>,
+    pub next: Option<String>,
 }
 
 /// The release guard's hold on a plan (CONTRACT 4.1).
@@ -47,6 +106,8 @@ impl PlanView {
             free_seats: counts.free_seats,
             release_limit: plan.release_limit,
             hold: None,
+            stripe_subscription_item: plan.stripe_subscription_item.clone(),
+            billing: None,
         }
     }
 }

@@ -53,6 +53,9 @@ pub struct Scope {
     /// Each guarded plan's standing, read once under its lock, kept up to date
     /// with every change this transaction makes.
     standings: HashMap<PlanId, Standing>,
+    /// Every plan this transaction locked, in order: each may have changed
+    /// seats, so each is announced to billing before the commit.
+    locked: Vec<PlanId>,
     /// A directory became known and its legacy events joined its
     /// organization's group: the group must be claimed again to apply them in
     /// their place (see `worker`).
@@ -82,11 +85,21 @@ impl Scope {
             return Ok(plan.clone());
         }
         let plan = plans::lock_by_org(c, org).await?;
+        if let Some(plan) = &plan
+            && !self.locked.contains(&plan.id)
+        {
+            self.locked.push(plan.id.clone());
+        }
         self.plans.insert(org.clone(), plan.clone());
         // Directories read before this lock may have changed under it (a
         // resync adding one): read them again from now on.
         self.directories.retain(|_, row| row.as_ref().is_some_and(|d| &d.organization_id != org));
         Ok(plan)
+    }
+
+    /// The plans this transaction locked (and so may have changed).
+    pub fn locked_plans(&self) -> &[PlanId] {
+        &self.locked
     }
 
     /// The seat moves made since the last call.

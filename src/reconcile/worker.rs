@@ -52,6 +52,9 @@ pub struct BatchLimits {
     pub guard: GuardSettings,
     /// Faults injected by tests (none otherwise).
     pub faults: crate::faults::Faults,
+    /// Where seat changes are pushed (CONTRACT 7): the batch writes their
+    /// messages before it commits.
+    pub targets: crate::billing::Targets,
 }
 
 impl BatchLimits {
@@ -66,6 +69,7 @@ impl BatchLimits {
                 linger: Duration::from_millis(5),
                 guard: GuardSettings::default(),
                 faults: crate::faults::Faults::default(),
+                targets: crate::billing::Targets::default(),
             },
             _ => Self {
                 claim: ClaimLimits { groups: 8, events: 1024 },
@@ -74,6 +78,7 @@ impl BatchLimits {
                 linger: Duration::from_millis(2),
                 guard: GuardSettings::default(),
                 faults: crate::faults::Faults::default(),
+                targets: crate::billing::Targets::default(),
             },
         }
     }
@@ -84,6 +89,7 @@ impl BatchLimits {
 pub struct Reconciler {
     arrivals: Arrivals,
     faults: crate::faults::Faults,
+    targets: crate::billing::Targets,
 }
 
 impl Reconciler {
@@ -94,6 +100,11 @@ impl Reconciler {
     /// With faults to inject (tests only; see `faults`).
     pub fn with_faults(faults: crate::faults::Faults) -> Self {
         Self { faults, ..Self::default() }
+    }
+
+    /// Seat changes are announced to these billing targets (CONTRACT 7).
+    pub fn with_targets(self, targets: crate::billing::Targets) -> Self {
+        Self { targets, ..self }
     }
 
     pub fn faults(&self) -> crate::faults::Faults {
@@ -118,7 +129,12 @@ impl Reconciler {
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
-        let limits = BatchLimits { guard, faults: self.faults, ..BatchLimits::for_backend(db.get_database_backend()) };
+        let limits = BatchLimits {
+            guard,
+            faults: self.faults,
+            targets: self.targets,
+            ..BatchLimits::for_backend(db.get_database_backend())
+        };
         let mut failures: u32 = 0;
         let mut last_sweep: Option<Instant> = None;
         loop {
@@ -547,6 +563,9 @@ async fn apply_batch(
     }
     // Past the last event: a panic from here on is nobody's data.
     *current.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    for plan in scope.locked_plans() {
+        crate::billing::outbox::announce(txn, plan, limits.targets, now).await?;
+    }
     queue::settle(txn, &outcomes.settled, now).await?;
     Ok((report, outcomes))
 }

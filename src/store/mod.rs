@@ -6,6 +6,7 @@ pub mod cursors;
 pub mod directory;
 pub mod leases;
 pub mod members;
+pub mod outbound;
 pub mod plans;
 
 use crate::{db::stmt, domain::OrganizationId};

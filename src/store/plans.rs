@@ -24,6 +24,8 @@ pub struct Plan {
     pub hold_since: Option<Micros>,
     /// The guard counts audit rows after this `seat_audit.seq` only.
     pub release_floor: i64,
+    /// The Stripe subscription item whose quantity follows the paid seats.
+    pub stripe_subscription_item: Option<String>,
 }
 
 impl Plan {
@@ -40,12 +42,13 @@ impl Plan {
             release_limit: None,
             hold_since: None,
             release_floor: 0,
+            stripe_subscription_item: None,
         }
     }
 }
 
 const COLUMNS: &str = "id, name, organization_id, mode, test_mode_max_users, enforced_at, created_at, \
-                       release_limit, hold_since, release_floor";
+                       release_limit, hold_since, release_floor, stripe_subscription_item";
 
 fn from_row(row: &QueryResult) -> Result<Plan, DbErr> {
     let max: i32 = col(row, "test_mode_max_users")?;
@@ -63,11 +66,12 @@ fn from_row(row: &QueryResult) -> Result<Plan, DbErr> {
         release_limit: col::<Option<i32>>(row, "release_limit")?.map(|n| u32::try_from(n).unwrap_or(0)),
         hold_since: col::<Option<i64>>(row, "hold_since")?.map(Micros),
         release_floor: col(row, "release_floor")?,
+        stripe_subscription_item: col(row, "stripe_subscription_item")?,
     })
 }
 
 pub async fn insert(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> {
-    let sql = format!("INSERT INTO plans ({COLUMNS}, lock_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)");
+    let sql = format!("INSERT INTO plans ({COLUMNS}, lock_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)");
     c.execute_raw(stmt(
         c.get_database_backend(),
         &sql,
@@ -82,6 +86,7 @@ pub async fn insert(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> 
             plan.release_limit.map(|n| n as i32).into(),
             plan.hold_since.map(|t| t.0).into(),
             plan.release_floor.into(),
+            plan.stripe_subscription_item.clone().into(),
         ],
     ))
     .await

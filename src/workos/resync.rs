@@ -58,6 +58,8 @@ pub struct ResyncOptions {
     /// Apply even past the release guard's limit.
     pub allow_mass_release: bool,
     pub guard: GuardSettings,
+    /// Where the seat changes are pushed (CONTRACT 7).
+    pub targets: crate::billing::Targets,
 }
 
 /// What the release guard says of a resync.
@@ -250,6 +252,7 @@ pub async fn resync(
     if dry_run {
         txn.rollback().await?;
     } else {
+        crate::billing::outbox::announce(&txn, &plan.id, options.targets, now).await?;
         txn.commit().await?;
     }
     Ok(report)

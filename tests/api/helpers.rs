@@ -119,6 +119,8 @@ pub struct TestApp {
     pub database_url: String,
     pub db: DatabaseConnection,
     pub metrics: Arc<Metrics>,
+    /// The billing targets it was started with: `settle` announces to them too.
+    pub targets: seatsync::billing::Targets,
     pub client: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -159,6 +161,7 @@ pub async fn spawn_app_on(database: &TestDatabase, overrides: &[(&str, &str)]) -
         }
     }
     let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
+    let targets = settings.billing_targets();
     let app = Application::build(&settings, false).await.expect("application starts");
     let port = app.port();
     let db = app.db();
@@ -170,6 +173,7 @@ pub async fn spawn_app_on(database: &TestDatabase, overrides: &[(&str, &str)]) -
         database_url: database.url.clone(),
         db,
         metrics,
+        targets,
         client: seatsync::outbound::client(),
         handle,
         task: Some(task),
@@ -287,7 +291,11 @@ impl TestApp {
 
     /// Applies everything stored, as the background reconciler would.
     pub async fn settle(&self) {
-        reconcile::drain(&self.db, &self.metrics).await.expect("reconciler drains");
+        let limits = reconcile::worker::BatchLimits {
+            targets: self.targets,
+            ..reconcile::worker::BatchLimits::for_backend(self.db.get_database_backend())
+        };
+        reconcile::worker::drain_with(&self.db, &self.metrics, limits).await.expect("reconciler drains");
     }
 
     pub async fn event_status(&self, id: &str) -> String {

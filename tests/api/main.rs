@@ -1,8 +1,10 @@
 //! HTTP tests against the real server, on SQLite and PostgreSQL.
 mod helpers;
 
+mod billing;
 mod browser;
 mod differential;
+mod fake_billing;
 mod fake_workos;
 mod faults;
 mod health;

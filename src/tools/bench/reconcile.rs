@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 pub async fn reconcile(events: usize, organizations: usize, database_url: Option<String>) -> anyhow::Result<()> {
     let organizations = organizations.max(1);
+    let targets = crate::billing::Targets::default();
     let fresh = FreshDatabase::create(database_url).await?;
     let conn = db::connect(&DatabaseUrl::parse(&fresh.url).map_err(anyhow::Error::msg)?).await?;
     db::migrate(&conn).await?;
@@ -29,7 +30,7 @@ pub async fn reconcile(events: usize, organizations: usize, database_url: Option
         // Every fifth event is a deactivation: past the release guard's default.
         // The guard would hold them (as it should); this measures applying.
         let no_guard = operator::PlanChanges { release_limit: Some(Some(0)), ..Default::default() };
-        operator::update(&conn, &plan.id, no_guard).await?;
+        operator::update(&conn, &plan.id, no_guard, targets).await?;
     }
 
     // Round-robin over organizations, as deliveries from several companies

@@ -1,0 +1,34 @@
+//! The billing outbox (CONTRACT 7): one row per message to one target, written
+//! in the transaction that changed the seats, sent by the delivery worker.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "outbound_messages")]
+pub struct Model {
+    /// `msg_…`: the `webhook-id`, the same on every retry.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub plan_id: String,
+    /// `webhook` or `stripe`.
+    pub target: String,
+    /// Grows by one with each message of the plan.
+    pub sequence: i64,
+    /// The body's `data` object, as JSON.
+    pub payload: String,
+    /// `pending`, `failing`, `delivered` or `dead`.
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+    /// The replica sending it now, until `lease_until`.
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

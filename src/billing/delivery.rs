@@ -1,0 +1,247 @@
+//! The delivery worker `serve` runs (CONTRACT 7.1): a plan's messages to one
+//! target in `sequence` order, one at a time; plans in parallel, up to a bound.
+//! A message is sent under a lease in the database, so with several replicas
+//! one sends it; a replica that dies mid-send leaves the lease to run out and
+//! the message is sent again, with the same `webhook-id` (at least once).
+//! Before a message is sent, the plan's later unsent messages are folded into
+//! it (the counts are absolute, so the newest says it all).
+use super::{
+    message::SeatsUpdated,
+    schedule::{self, Next, Schedule},
+    webhook::{Attempted, WebhookSender},
+};
+use crate::{
+    db,
+    domain::{DeliveryState, Micros, Target},
+    metrics::Metrics,
+    store::outbound::{self, Attempt, Message},
+};
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use std::{sync::Arc, time::Duration};
+use tokio::{sync::watch, task::JoinSet};
+
+/// Plans (and targets) being sent to at once, per replica.
+pub const MAX_PARALLEL: usize = 16;
+/// How often the worker looks for due messages when nothing woke it.
+const POLL_EVERY: Duration = Duration::from_millis(200);
+
+#[derive(Clone)]
+pub struct Deliverer {
+    db: DatabaseConnection,
+    webhook: Option<WebhookSender>,
+    schedule: Schedule,
+    /// A lease outlives one attempt (its time-out) by this margin.
+    lease_for: Duration,
+    /// This replica, as the lease's owner.
+    owner: Arc<str>,
+    metrics: Arc<Metrics>,
+}
+
+impl Deliverer {
+    /// `None` when no target is configured.
+    pub fn from_settings(
+        db: DatabaseConnection,
+        settings: &crate::config::Settings,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Option<Self>> {
+        let webhook = match &settings.billing_webhook_url {
+            Some(url) => Some(WebhookSender::new(
+                url.clone(),
+                settings.billing_webhook_secrets.clone(),
+                settings.billing_webhook_timeout,
+            )?),
+            None => None,
+        };
+        if webhook.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            db,
+            webhook,
+            schedule: settings.billing_retry_schedule.clone(),
+            lease_for: settings.billing_webhook_timeout + Duration::from_secs(5),
+            owner: format!("deliverer_{}", ulid::Ulid::new()).into(),
+            metrics,
+        }))
+    }
+
+    fn targets(&self) -> Vec<Target> {
+        self.webhook.iter().map(|_| Target::Webhook).collect()
+    }
+
+    /// Runs until `stop` turns true; attempts in flight then finish (each has
+    /// its time-out), or are left to their lease.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut in_flight: JoinSet<()> = JoinSet::new();
+        let mut failures: u32 = 0;
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let room = MAX_PARALLEL.saturating_sub(in_flight.len());
+            let mut pause = POLL_EVERY;
+            if room > 0 {
+                match self.start_due(room, &mut in_flight).await {
+                    Ok(started) => {
+                        failures = 0;
+                        if started == room {
+                            // More may be due: look again when one ends.
+                            pause = Duration::from_millis(20);
+                        }
+                    }
+                    Err(err) => {
+                        failures = failures.saturating_add(1);
+                        pause = crate::retry::jittered(Duration::from_millis(500).saturating_mul(failures.min(20)));
+                        tracing::warn!(error = %err, "billing delivery: could not read the outbox; retrying");
+                    }
+                }
+            }
+            tokio::select! {
+                Some(ended) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    if let Err(err) = ended {
+                        tracing::error!(error = %err, "billing delivery: an attempt ended abnormally");
+                    }
+                }
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        let deadline = self.lease_for;
+        let _ = tokio::time::timeout(deadline, async { while in_flight.join_next().await.is_some() {} }).await;
+    }
+
+    /// Leases up to `room` due messages and starts sending them.
+    async fn start_due(&self, room: usize, in_flight: &mut JoinSet<()>) -> Result<usize, DbErr> {
+        let now = db::clock(&self.db).await?;
+        let heads = outbound::due_heads(&self.db, &self.targets(), now, room).await?;
+        let mut started = 0;
+        for head in heads {
+            if !outbound::lease(&self.db, &head.id, &self.owner, now, self.lease_until(now)).await? {
+                continue;
+            }
+            let this = self.clone();
+            in_flight.spawn(async move {
+                let id = head.id.clone();
+                if let Err(err) = this.attempt(head).await {
+                    tracing::warn!(message_id = %id, error = %err, "billing delivery: attempt not recorded; it is sent again when its lease runs out");
+                }
+            });
+            started += 1;
+        }
+        Ok(started)
+    }
+
+    fn lease_until(&self, now: Micros) -> Micros {
+        Micros(now.0.saturating_add(i64::try_from(self.lease_for.as_micros()).unwrap_or(i64::MAX)))
+    }
+
+    /// An operator's "send it again now" (`POST /admin/outbound/{id}/retry`,
+    /// `seatsync outbound retry`): the message is due now, and sent at once
+    /// when it is first of its plan and nobody is sending it; otherwise it goes
+    /// in its turn. Returns the message as it stands after.
+    pub async fn retry(&self, id: &str) -> Result<Option<Message>, DbErr> {
+        let now = db::clock(&self.db).await?;
+        if !outbound::retry_now(&self.db, id, now).await? {
+            return Ok(None);
+        }
+        let is_head = outbound::due_heads(&self.db, &self.targets(), now, usize::MAX / 2)
+            .await?
+            .into_iter()
+            .find(|m| m.id == id);
+        if let Some(head) = is_head
+            && outbound::lease(&self.db, id, &self.owner, now, self.lease_until(now)).await?
+        {
+            self.attempt(head).await?;
+        }
+        // Folded into a newer message: that one is what was sent.
+        outbound::get(&self.db, id).await
+    }
+
+    /// Sends a leased message once, after folding its plan's later unsent
+    /// messages into it, and records how it went.
+    async fn attempt(&self, head: Message) -> Result<(), DbErr> {
+        let Some(message) = self.fold(head).await? else { return Ok(()) };
+        let data: SeatsUpdated = serde_json::from_str(&message.payload)
+            .map_err(|e| DbErr::Custom(format!("outbound message {} is not readable: {e}", message.id)))?;
+        let attempted = match (message.target, &self.webhook) {
+            (Target::Webhook, Some(webhook)) => {
+                let body = data.body(message.created_at);
+                webhook.send(&message.id, chrono::Utc::now().timestamp(), body).await
+            }
+            _ => return Ok(()),
+        };
+        let attempts = u32::try_from(message.attempts).unwrap_or(0).saturating_add(1);
+        let next = self.schedule.after(attempts, attempted.answer, schedule::random_jitter());
+        let now = db::clock(&self.db).await?;
+        let (state, next_attempt_at) = match next {
+            Next::Delivered => (DeliveryState::Delivered, now),
+            Next::RetryAfter(wait) => (
+                DeliveryState::Failing,
+                Micros(now.0.saturating_add(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX))),
+            ),
+            Next::Dead => (DeliveryState::Dead, now),
+        };
+        let Attempted { status, error, .. } = attempted;
+        let attempt = Attempt { state, next_attempt_at, status: status.map(i32::from), error: error.clone(), at: now };
+        if !outbound::record(&self.db, &message.id, &self.owner, &attempt).await? {
+            tracing::warn!(message_id = %message.id, "billing delivery: the lease ran out during the attempt; another replica sends it again");
+            return Ok(());
+        }
+        let target = message.target.as_str();
+        self.metrics.outbound_delivery(target, outcome_label(state));
+        match state {
+            DeliveryState::Dead => tracing::warn!(
+                message_id = %message.id, plan_id = %message.plan_id, target, sequence = message.sequence,
+                attempts, error = error.as_deref().unwrap_or(""), "billing delivery: message is dead; it will not be sent again unless retried"
+            ),
+            DeliveryState::Failing => tracing::info!(
+                message_id = %message.id, plan_id = %message.plan_id, target, attempts,
+                error = error.as_deref().unwrap_or(""), "billing delivery: attempt failed; retrying later"
+            ),
+            _ => tracing::debug!(message_id = %message.id, plan_id = %message.plan_id, target, "billing delivery: delivered"),
+        }
+        Ok(())
+    }
+
+    /// Folds the plan's later unsent messages into the newest of them, which
+    /// then carries the head's schedule and lease. `None`: the lease was lost.
+    async fn fold(&self, head: Message) -> Result<Option<Message>, DbErr> {
+        let txn = self.db.begin().await?;
+        let later = outbound::unsent_after(&txn, &head).await?;
+        let Some((newest, between)) = later.split_last() else {
+            txn.commit().await?;
+            return Ok(Some(head));
+        };
+        let parse = |m: &Message| {
+            serde_json::from_str::<SeatsUpdated>(&m.payload)
+                .map_err(|e| DbErr::Custom(format!("outbound message {} is not readable: {e}", m.id)))
+        };
+        let older = std::iter::once(&head).chain(between.iter()).map(parse).collect::<Result<Vec<_>, _>>()?;
+        let merged = parse(newest)?.merged_after(older);
+        let payload = serde_json::to_string(&merged).map_err(|e| DbErr::Custom(e.to_string()))?;
+        let between: Vec<&Message> = between.iter().collect();
+        if !outbound::fold(&txn, &head, &between, newest, &payload, &self.owner).await? {
+            return Ok(None);
+        }
+        txn.commit().await?;
+        tracing::debug!(into = %newest.id, folded = between.len() + 1, "billing delivery: pending messages merged");
+        Ok(Some(Message {
+            payload,
+            state: head.state,
+            attempts: head.attempts,
+            next_attempt_at: head.next_attempt_at,
+            last_status: head.last_status,
+            last_error: head.last_error.clone(),
+            ..newest.clone()
+        }))
+    }
+}
+
+/// The `outcome` label of `seatsync_outbound_deliveries_total`.
+fn outcome_label(state: DeliveryState) -> &'static str {
+    match state {
+        DeliveryState::Delivered => "delivered",
+        DeliveryState::Dead => "dead",
+        _ => "failed",
+    }
+}

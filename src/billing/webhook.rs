@@ -1,0 +1,113 @@
+//! Sends one message to `BILLING_WEBHOOK_URL`, signed the Standard Webhooks way
+//! (CONTRACT 7.1). No redirect is followed, one attempt has a time-out, and an
+//! answer is read up to 64 KiB (a receiver cannot make us hold more).
+use super::{schedule::Answer, signature::{self, SigningSecret}};
+use std::time::Duration;
+
+/// How much of an answer is read.
+pub const ANSWER_LIMIT: usize = 64 * 1024;
+/// How much of an answer is kept as the message's `last_error`.
+const ERROR_EXCERPT: usize = 200;
+
+/// What one attempt got back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempted {
+    pub answer: Answer,
+    pub status: Option<u16>,
+    /// For anything but a 2xx: what went wrong, for operators.
+    pub error: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct WebhookSender {
+    client: reqwest::Client,
+    url: String,
+    secrets: Vec<SigningSecret>,
+}
+
+impl WebhookSender {
+    pub fn new(url: String, secrets: Vec<SigningSecret>, timeout: Duration) -> anyhow::Result<Self> {
+        let client = crate::outbound::client_builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("seatsync/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { client, url, secrets })
+    }
+
+    /// Posts `body` as message `id`, signed at `timestamp` (unix seconds).
+    pub async fn send(&self, id: &str, timestamp: i64, body: Vec<u8>) -> Attempted {
+        let signature = signature::sign(&self.secrets, id, timestamp, &body);
+        let sent = self
+            .client
+            .post(&self.url)
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(err) => return failed(None, describe(&err)),
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| crate::retry::retry_after(v, chrono::Utc::now()));
+        let answer = Answer::from_status(status, retry_after);
+        let excerpt = read_some(response).await;
+        let error = match answer {
+            Answer::Accepted => None,
+            _ => Some(match excerpt {
+                Ok(text) if !text.is_empty() => format!("HTTP {status}: {text}"),
+                Ok(_) => format!("HTTP {status}"),
+                Err(err) => format!("HTTP {status}; {err}"),
+            }),
+        };
+        Attempted { answer, status: Some(status), error }
+    }
+}
+
+fn failed(status: Option<u16>, error: String) -> Attempted {
+    Attempted { answer: Answer::Failed { retry_after: None }, status, error: Some(error) }
+}
+
+/// A transport error in words, without the URL (it may carry a token).
+fn describe(err: &reqwest::Error) -> String {
+    if err.is_timeout() {
+        "timed out".to_owned()
+    } else if err.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "the request failed".to_owned()
+    }
+}
+
+/// Reads at most `ANSWER_LIMIT` bytes of the answer and keeps the start of it,
+/// printable, for `last_error`.
+async fn read_some(mut response: reqwest::Response) -> Result<String, &'static str> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk);
+                if body.len() >= ANSWER_LIMIT {
+                    body.truncate(ANSWER_LIMIT);
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(_) => return Err("the answer could not be read"),
+        }
+    }
+    let text: String = String::from_utf8_lossy(&body)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(ERROR_EXCERPT)
+        .collect();
+    Ok(text.trim().to_owned())
+}

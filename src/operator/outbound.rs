@@ -1,0 +1,123 @@
+//! Operator use cases on billing deliveries (CONTRACT 3.3, 7), shared by the
+//! admin API and `seatsync outbound|billing`.
+use super::{PlanError, parse_plan_id, views::{BillingView, DeliveryPage, DeliveryView}};
+use crate::{
+    billing::{Targets, delivery::Deliverer, message::SeatsUpdated, outbox},
+    domain::{DeliveryState, Micros, PlanId, Target},
+    store::{outbound, plans},
+};
+use sea_orm::{DatabaseConnection, TransactionTrait};
+
+pub const DEFAULT_LIMIT: u64 = 50;
+pub const MAX_LIMIT: u64 = 500;
+
+/// `GET /admin/outbound` as it arrives: every field raw text.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+pub struct DeliveriesQuery {
+    pub plan: Option<String>,
+    /// `pending`, `delivered`, `failing` or `dead`.
+    pub state: Option<String>,
+    /// The `next` cursor of the previous page.
+    pub after: Option<String>,
+    pub limit: Option<String>,
+}
+
+pub async fn list(db: &DatabaseConnection, query: &DeliveriesQuery) -> Result<DeliveryPage, PlanError> {
+    let plan = query.plan.as_deref().filter(|p| !p.is_empty()).map(parse_plan_id).transpose()?;
+    let state = match query.state.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => Some(DeliveryState::parse(raw).ok_or_else(|| {
+            PlanError::BadRequest("state must be pending, delivered, failing or dead".into())
+        })?),
+    };
+    let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(raw) if raw.starts_with("msg_") && raw.len() <= 64 && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            Some(raw.to_owned())
+        }
+        Some(_) => return Err(PlanError::BadRequest("after must be a delivery id (the previous page's next)".into())),
+    };
+    let limit = match query.limit.as_deref() {
+        None | Some("") => DEFAULT_LIMIT,
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| PlanError::BadRequest(format!("limit must be a whole number from 1 to {MAX_LIMIT}")))?,
+    };
+    let filter = outbound::Filter { plan, state, after };
+    let (messages, more) = outbound::page(db, &filter, limit).await?;
+    let next = if more { messages.last().map(|m| m.id.clone()) } else { None };
+    Ok(DeliveryPage { data: messages.iter().map(DeliveryView::from).collect(), next })
+}
+
+fn valid_id(raw: &str) -> Result<&str, PlanError> {
+    let ok = raw.starts_with("msg_") && raw.len() <= 64 && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok { Ok(raw) } else { Err(PlanError::NotFound("delivery")) }
+}
+
+pub async fn show(db: &DatabaseConnection, id: &str) -> Result<DeliveryView, PlanError> {
+    let message = outbound::get(db, valid_id(id)?).await?.ok_or(PlanError::NotFound("delivery"))?;
+    Ok(DeliveryView::from(&message))
+}
+
+/// `POST /admin/outbound/{id}/retry`: sent again now (a `dead` one too). A
+/// message folded into a newer one meanwhile is gone: the newer one was sent.
+pub async fn retry(deliverer: Option<&Deliverer>, db: &DatabaseConnection, id: &str) -> Result<DeliveryView, PlanError> {
+    let id = valid_id(id)?;
+    outbound::get(db, id).await?.ok_or(PlanError::NotFound("delivery"))?;
+    let deliverer = deliverer.ok_or(PlanError::BillingNotConfigured)?;
+    match deliverer.retry(id).await? {
+        Some(message) => Ok(DeliveryView::from(&message)),
+        None => Err(PlanError::NotFound("delivery")),
+    }
+}
+
+/// `POST /admin/plans/{id}/billing/resend`: the plan's current seats, sent
+/// again to every configured target (a new message, in the plan's order).
+pub async fn resend(db: &DatabaseConnection, id: &str, targets: Targets) -> Result<usize, PlanError> {
+    let plan_id = parse_plan_id(id)?;
+    if !targets.any() {
+        return Err(PlanError::BillingNotConfigured);
+    }
+    let txn = db.begin().await?;
+    let plan = plans::lock_by_id(&txn, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
+    let written = outbox::resend(&txn, &plan.id, targets, Micros::now()).await?;
+    txn.commit().await?;
+    Ok(written)
+}
+
+/// Where a plan's billing stands, over the targets it has messages for;
+/// `None` when it has none.
+pub async fn billing_view(db: &DatabaseConnection, plan: &PlanId) -> Result<Option<BillingView>, PlanError> {
+    let mut view: Option<BillingView> = None;
+    for target in Target::ALL {
+        let d = outbound::plan_deliveries(db, plan, *target).await?;
+        let Some(newest) = &d.newest else { continue };
+        let sent = d
+            .last_delivered
+            .as_ref()
+            .and_then(|m| serde_json::from_str::<SeatsUpdated>(&m.payload).ok())
+            .map(|m| m.paid_seats);
+        let (state, last_error) = match (&d.first_unsent, newest.state) {
+            (Some(unsent), _) if unsent.state == DeliveryState::Failing => ("failing", unsent.last_error.clone()),
+            (Some(_), _) => ("pending", None),
+            // The newest message died: billing holds older counts.
+            (None, DeliveryState::Dead) => ("failing", newest.last_error.clone()),
+            (None, _) => ("in_sync", None),
+        };
+        let rank = |s: &str| match s {
+            "failing" => 2,
+            "pending" => 1,
+            _ => 0,
+        };
+        let this = BillingView { paid_seats_sent: sent, state: state.to_owned(), last_error };
+        view = Some(match view {
+            // The webhook's figure first; the worse state of the two.
+            Some(prev) if rank(&prev.state) >= rank(&this.state) => prev,
+            Some(prev) => BillingView { paid_seats_sent: prev.paid_seats_sent.or(this.paid_seats_sent), ..this },
+            None => this,
+        });
+    }
+    Ok(view)
+}
