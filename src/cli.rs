@@ -406,12 +406,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let conn = open_database(&settings).await?;
             let output = match command {
                 OutboundCommand::List { plan, state, after, limit } => {
-                    let query = operator::outbound::DeliveriesQuery { plan, state, after, limit: limit.map(|n| n.to_string()) };
+                    let query =
+                        operator::outbound::DeliveriesQuery { plan, state, after, limit: limit.map(|n| n.to_string()) };
                     serde_json::to_value(operator::outbound::list(&conn, &query).await?)?
                 }
                 OutboundCommand::Retry { id } => {
                     let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
-                    let deliverer = crate::billing::delivery::Deliverer::from_settings(conn.clone(), &settings, metrics)?;
+                    let deliverer =
+                        crate::billing::delivery::Deliverer::from_settings(conn.clone(), &settings, metrics)?;
                     serde_json::to_value(operator::outbound::retry(deliverer.as_ref(), &conn, &id).await?)?
                 }
             };

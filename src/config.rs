@@ -308,7 +308,9 @@ impl Settings {
                 .ok()
                 .filter(|s| s.is_finite() && *s > 0.0 && *s <= 60.0)
                 .map(Duration::from_secs_f64)
-                .ok_or_else(|| problem("BILLING_WEBHOOK_TIMEOUT_SECS", "must be seconds, more than 0 and at most 60"))?,
+                .ok_or_else(|| {
+                    problem("BILLING_WEBHOOK_TIMEOUT_SECS", "must be seconds, more than 0 and at most 60")
+                })?,
         };
         let optional_secs = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
             match get(name) {

@@ -14,6 +14,8 @@ pub struct Faults {
     apply_panics: bool,
     #[cfg(feature = "test-faults")]
     slow_store: bool,
+    #[cfg(feature = "test-faults")]
+    delivery_paused: bool,
 }
 
 /// With `slow-store`, a storer holding an event that carries this email waits
@@ -29,7 +31,8 @@ const SLOW_STORE_FOR: std::time::Duration = std::time::Duration::from_secs(3);
 pub const PANIC_EMAIL: &str = "panic-on-apply@example.com";
 
 impl Faults {
-    /// Reads `SEATSYNC_TEST_FAULT` (`inbox-writer-panic`, `reconciler-panic`, `apply-panic` or `slow-store`)
+    /// Reads `SEATSYNC_TEST_FAULT` (`inbox-writer-panic`, `reconciler-panic`,
+    /// `apply-panic`, `slow-store` or `delivery-paused`)
     /// through `lookup`; ignored unless the feature is on.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         #[cfg(feature = "test-faults")]
@@ -40,6 +43,7 @@ impl Faults {
                 reconciler_panics: fault == "reconciler-panic",
                 apply_panics: fault == "apply-panic",
                 slow_store: fault == "slow-store",
+                delivery_paused: fault == "delivery-paused",
             }
         }
         #[cfg(not(feature = "test-faults"))]
@@ -79,6 +83,16 @@ impl Faults {
         }
         #[cfg(not(feature = "test-faults"))]
         drop(bodies.into_iter());
+    }
+
+    /// False with `delivery-paused`: billing messages are written but this
+    /// process never sends them (a crash between commit and delivery).
+    pub fn delivers(&self) -> bool {
+        #[cfg(feature = "test-faults")]
+        if self.delivery_paused {
+            return false;
+        }
+        true
     }
 
     /// Panics if the reconciler is to die on its first batch.

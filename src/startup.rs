@@ -118,7 +118,7 @@ impl Application {
                 stop.subscribe(),
             )),
         ));
-        if let Some(deliverer) = deliverer {
+        if let Some(deliverer) = deliverer.filter(|_| settings.faults.delivers()) {
             background.push(("billing delivery", tokio::spawn(deliverer.run(stop.subscribe()))));
         }
         if let Some(client) = workos {

@@ -323,7 +323,8 @@ pub async fn set_tier(
     body: web::Json<SetTier>,
 ) -> Result<HttpResponse, PlanError> {
     let (plan_id, email) = path.into_inner();
-    Ok(HttpResponse::Ok().json(operator::set_tier(&state.db, &plan_id, &email, &body.tier, state.billing_targets()).await?))
+    Ok(HttpResponse::Ok()
+        .json(operator::set_tier(&state.db, &plan_id, &email, &body.tier, state.billing_targets()).await?))
 }
 
 #[utoipa::path(

@@ -144,10 +144,8 @@ impl Deliverer {
         if !outbound::retry_now(&self.db, id, now).await? {
             return Ok(None);
         }
-        let is_head = outbound::due_heads(&self.db, &self.targets(), now, usize::MAX / 2)
-            .await?
-            .into_iter()
-            .find(|m| m.id == id);
+        let is_head =
+            outbound::due_heads(&self.db, &self.targets(), now, usize::MAX / 2).await?.into_iter().find(|m| m.id == id);
         if let Some(head) = is_head
             && outbound::lease(&self.db, id, &self.owner, now, self.lease_until(now)).await?
         {
@@ -198,7 +196,9 @@ impl Deliverer {
                 message_id = %message.id, plan_id = %message.plan_id, target, attempts,
                 error = error.as_deref().unwrap_or(""), "billing delivery: attempt failed; retrying later"
             ),
-            _ => tracing::debug!(message_id = %message.id, plan_id = %message.plan_id, target, "billing delivery: delivered"),
+            _ => {
+                tracing::debug!(message_id = %message.id, plan_id = %message.plan_id, target, "billing delivery: delivered")
+            }
         }
         Ok(())
     }

@@ -82,7 +82,8 @@ mod tests {
 
     #[test]
     fn merging_keeps_every_change_in_order_and_the_newest_counts() {
-        let merged = message(7, 13, &["c@x.io"]).merged_after([message(5, 11, &["a@x.io"]), message(6, 12, &["b@x.io"])]);
+        let merged =
+            message(7, 13, &["c@x.io"]).merged_after([message(5, 11, &["a@x.io"]), message(6, 12, &["b@x.io"])]);
         assert_eq!(merged.sequence, 7);
         assert_eq!(merged.paid_seats, 13);
         let emails: Vec<&str> = merged.changes.iter().map(|c| c.email.as_str()).collect();

@@ -8,7 +8,10 @@
 //! Why that is exact: audit rows are only written under the plan's lock, which
 //! the caller still holds, so every row after `announced_seq` that this
 //! transaction can see is its own (earlier transactions announced theirs).
-use super::{Targets, message::{SeatChange, SeatsUpdated}};
+use super::{
+    Targets,
+    message::{SeatChange, SeatsUpdated},
+};
 use crate::{
     db::stmt,
     domain::{Micros, PlanId, Target},

@@ -103,8 +103,7 @@ mod tests {
     fn failures_are_retried_on_the_contracts_schedule_then_dead() {
         let schedule = Schedule::default();
         let waits: Vec<Next> = (1..=8).map(|n| schedule.after(n, FAILED, 0.0)).collect();
-        let expected: Vec<Next> =
-            CONTRACT_WAITS.iter().map(|w| Next::RetryAfter(*w)).chain([Next::Dead]).collect();
+        let expected: Vec<Next> = CONTRACT_WAITS.iter().map(|w| Next::RetryAfter(*w)).chain([Next::Dead]).collect();
         assert_eq!(waits, expected);
     }
 

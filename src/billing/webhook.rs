@@ -1,7 +1,10 @@
 //! Sends one message to `BILLING_WEBHOOK_URL`, signed the Standard Webhooks way
 //! (CONTRACT 7.1). No redirect is followed, one attempt has a time-out, and an
 //! answer is read up to 64 KiB (a receiver cannot make us hold more).
-use super::{schedule::Answer, signature::{self, SigningSecret}};
+use super::{
+    schedule::Answer,
+    signature::{self, SigningSecret},
+};
 use std::time::Duration;
 
 /// How much of an answer is read.

@@ -1,6 +1,9 @@
 //! Operator use cases on billing deliveries (CONTRACT 3.3, 7), shared by the
 //! admin API and `seatsync outbound|billing`.
-use super::{PlanError, parse_plan_id, views::{BillingView, DeliveryPage, DeliveryView}};
+use super::{
+    PlanError, parse_plan_id,
+    views::{BillingView, DeliveryPage, DeliveryView},
+};
 use crate::{
     billing::{Targets, delivery::Deliverer, message::SeatsUpdated, outbox},
     domain::{DeliveryState, Micros, PlanId, Target},
@@ -26,13 +29,18 @@ pub async fn list(db: &DatabaseConnection, query: &DeliveriesQuery) -> Result<De
     let plan = query.plan.as_deref().filter(|p| !p.is_empty()).map(parse_plan_id).transpose()?;
     let state = match query.state.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(raw) => Some(DeliveryState::parse(raw).ok_or_else(|| {
-            PlanError::BadRequest("state must be pending, delivered, failing or dead".into())
-        })?),
+        Some(raw) => Some(
+            DeliveryState::parse(raw)
+                .ok_or_else(|| PlanError::BadRequest("state must be pending, delivered, failing or dead".into()))?,
+        ),
     };
     let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
         None => None,
-        Some(raw) if raw.starts_with("msg_") && raw.len() <= 64 && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+        Some(raw)
+            if raw.starts_with("msg_")
+                && raw.len() <= 64
+                && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
             Some(raw.to_owned())
         }
         Some(_) => return Err(PlanError::BadRequest("after must be a delivery id (the previous page's next)".into())),
@@ -63,7 +71,11 @@ pub async fn show(db: &DatabaseConnection, id: &str) -> Result<DeliveryView, Pla
 
 /// `POST /admin/outbound/{id}/retry`: sent again now (a `dead` one too). A
 /// message folded into a newer one meanwhile is gone: the newer one was sent.
-pub async fn retry(deliverer: Option<&Deliverer>, db: &DatabaseConnection, id: &str) -> Result<DeliveryView, PlanError> {
+pub async fn retry(
+    deliverer: Option<&Deliverer>,
+    db: &DatabaseConnection,
+    id: &str,
+) -> Result<DeliveryView, PlanError> {
     let id = valid_id(id)?;
     outbound::get(db, id).await?.ok_or(PlanError::NotFound("delivery"))?;
     let deliverer = deliverer.ok_or(PlanError::BillingNotConfigured)?;

@@ -38,8 +38,16 @@ fn created(i: u32, org: &str) -> Value {
 fn deactivated(i: u32) -> Value {
     let (user, email) = (format!("directory_user_{ORG}_{i:02}"), email(i));
     let id = format!("event_off{i}");
-    UserEvent { id: &id, kind: "updated", user: &user, email: &email, state: "inactive", at: &at(1000 + i), ..Default::default() }
-        .json()
+    UserEvent {
+        id: &id,
+        kind: "updated",
+        user: &user,
+        email: &email,
+        state: "inactive",
+        at: &at(1000 + i),
+        ..Default::default()
+    }
+    .json()
 }
 
 /// The plan's message count so far (its `billing_sequence`): one per
@@ -115,7 +123,10 @@ async fn a_seat_change_reaches_billing_signed_and_verified_independently(store: 
     let data = &first.json["data"];
     assert_eq!(data["plan_id"], plan.as_str());
     assert_eq!(data["organization_id"], ORG);
-    assert_eq!((data["mode"].as_str(), data["paid_seats"].as_u64(), data["free_seats"].as_u64()), (Some("test"), Some(1), Some(0)));
+    assert_eq!(
+        (data["mode"].as_str(), data["paid_seats"].as_u64(), data["free_seats"].as_u64()),
+        (Some("test"), Some(1), Some(0))
+    );
     assert_eq!(data["sequence"], 1);
     let change = &data["changes"][0];
     assert_eq!(
@@ -123,7 +134,10 @@ async fn a_seat_change_reaches_billing_signed_and_verified_independently(store: 
         (Some("ada@example.com"), &Value::Null, Some("paid"), Some("manual"))
     );
     assert_eq!(got[1].json["data"]["sequence"], 2);
-    assert_eq!((got[1].json["data"]["paid_seats"].as_u64(), got[1].json["data"]["free_seats"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (got[1].json["data"]["paid_seats"].as_u64(), got[1].json["data"]["free_seats"].as_u64()),
+        (Some(1), Some(1))
+    );
     receiver.verify_independently();
 
     let billing = delivered(&app, &plan).await;
@@ -131,11 +145,17 @@ async fn a_seat_change_reaches_billing_signed_and_verified_independently(store: 
     let list = deliveries(&app, &format!("?plan={plan}")).await;
     assert_eq!(list.len(), 2);
     assert_eq!(list[0]["id"], got[1].id.as_str(), "newest first");
-    assert_eq!((list[0]["state"].as_str(), list[0]["attempts"].as_i64(), list[0]["target"].as_str()), (Some("delivered"), Some(1), Some("webhook")));
+    assert_eq!(
+        (list[0]["state"].as_str(), list[0]["attempts"].as_i64(), list[0]["target"].as_str()),
+        (Some("delivered"), Some(1), Some("webhook"))
+    );
     assert_eq!(list[0]["type"], "plan.seats.updated");
     assert_eq!(list[0]["last_status"], 200);
     let metrics = app.metrics_text().await;
-    assert!(metrics.contains(r#"seatsync_outbound_deliveries_total{target="webhook",outcome="delivered"} 2"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"seatsync_outbound_deliveries_total{target="webhook",outcome="delivered"} 2"#),
+        "{metrics}"
+    );
     assert!(metrics.contains(r#"seatsync_outbound_pending{target="webhook"} 0"#), "{metrics}");
 }
 
@@ -187,7 +207,10 @@ async fn each_path_that_changes_seats_writes_one_message_per_transaction(store: 
     delivered(&app, &plan).await;
     let newest = receiver.of_plan(&plan).last().unwrap().json["data"].clone();
     let view = app.plan(&plan).await;
-    assert_eq!((newest["paid_seats"].clone(), newest["free_seats"].clone()), (view["paid_seats"].clone(), view["free_seats"].clone()));
+    assert_eq!(
+        (newest["paid_seats"].clone(), newest["free_seats"].clone()),
+        (view["paid_seats"].clone(), view["free_seats"].clone())
+    );
     // With its only directory gone the plan is back in test mode, and says so.
     assert_eq!((newest["mode"].as_str(), view["mode"].as_str()), (Some("test"), Some("test")));
     receiver.verify_independently();
@@ -218,14 +241,22 @@ async fn a_hold_approved_and_a_resync_each_write_one_message(store: Store) {
     let fake = FakeWorkos::start();
     {
         let mut state = fake.state.lock().unwrap();
-        state.directories = vec![json!({"object": "directory", "id": DIRECTORY, "organization_id": ORG, "state": "linked"})];
+        state.directories =
+            vec![json!({"object": "directory", "id": DIRECTORY, "organization_id": ORG, "state": "linked"})];
         let users: Vec<Value> = (0..12u32)
             .filter(|i| *i != 2)
             .map(|i| {
                 let active = if i < 2 { "inactive" } else { "active" };
                 let (user, email) = (format!("directory_user_{ORG}_{i:02}"), email(i));
-                UserEvent { id: "x", user: &user, email: &email, state: active, at: &at(3000 + i), ..Default::default() }
-                    .json()["data"]
+                UserEvent {
+                    id: "x",
+                    user: &user,
+                    email: &email,
+                    state: active,
+                    at: &at(3000 + i),
+                    ..Default::default()
+                }
+                .json()["data"]
                     .clone()
             })
             .collect();
@@ -241,10 +272,12 @@ async fn a_hold_approved_and_a_resync_each_write_one_message(store: Store) {
     assert!(!report.seat_changes.is_empty());
     assert_eq!(sequence(&app, &plan).await, before + 1);
     messages_carry_the_audit_exactly(&app, &plan).await;
-    let got = receiver.wait_for("the resync's message", |d| d.iter().any(|d| d.json["data"]["sequence"] == before + 1)).await;
+    let got =
+        receiver.wait_for("the resync's message", |d| d.iter().any(|d| d.json["data"]["sequence"] == before + 1)).await;
     let resynced = got.iter().find(|d| d.json["data"]["sequence"] == before + 1).unwrap();
-    let gone = &resynced.json["data"]["changes"][0];
-    assert_eq!((gone["email"].as_str(), gone["to"].as_str()), (Some("user02@example.com"), Some("free")), "{gone}");
+    // Its changes come last (an earlier message may be merged into it).
+    let changes = resynced.json["data"]["changes"].as_array().unwrap();
+    assert!(changes.iter().any(|c| c["email"] == "user02@example.com" && c["to"] == "free"), "{changes:?}");
 }
 
 async fn a_batch_rolled_back_leaves_no_message(store: Store) {
@@ -269,14 +302,17 @@ async fn a_batch_rolled_back_leaves_no_message(store: Store) {
     }
     // The background reconciler (with the fault) fails that event after its
     // attempts, and applies the rest.
-    for _ in 0..300 {
+    for _ in 0..600 {
         if app.event_status("event_panics").await == "failed" && app.plan(&plan).await["paid_seats"] == 8 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(app.event_status("event_panics").await, "failed");
-    assert_eq!(app.plan(&plan).await["paid_seats"], 8);
+    let statuses: Vec<Value> =
+        futures_util::future::join_all((0..8).map(|i| app.admin_json_owned(format!("/admin/events/event_{ORG}_c{i}"))))
+            .await;
+    assert_eq!(app.plan(&plan).await["paid_seats"], 8, "{statuses:?}");
     messages_carry_the_audit_exactly(&app, &plan).await;
     assert_eq!(delivered(&app, &plan).await["paid_seats_sent"], 8);
 }
@@ -295,7 +331,10 @@ async fn a_failing_receiver_gets_the_same_message_until_it_accepts(store: Store)
     let list = deliveries(&app, "").await;
     assert_eq!((list[0]["state"].as_str(), list[0]["attempts"].as_i64()), (Some("delivered"), Some(4)));
     let metrics = app.metrics_text().await;
-    assert!(metrics.contains(r#"seatsync_outbound_deliveries_total{target="webhook",outcome="failed"} 3"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"seatsync_outbound_deliveries_total{target="webhook",outcome="failed"} 3"#),
+        "{metrics}"
+    );
     receiver.verify_independently();
 }
 
@@ -367,7 +406,8 @@ async fn pending_messages_are_merged_while_the_receiver_is_behind(store: Store) 
     let last = receiver.of_plan(&plan).last().unwrap().clone();
     assert_eq!(last.json["data"]["sequence"], 3);
     assert_eq!(last.json["data"]["paid_seats"], 3);
-    let emails: Vec<&str> = last.json["data"]["changes"].as_array().unwrap().iter().map(|c| c["email"].as_str().unwrap()).collect();
+    let emails: Vec<&str> =
+        last.json["data"]["changes"].as_array().unwrap().iter().map(|c| c["email"].as_str().unwrap()).collect();
     assert_eq!(emails, ["a@example.com", "b@example.com", "c@example.com"], "one message with every change, in order");
     assert_eq!(deliveries(&app, &format!("?plan={plan}")).await.len(), 1, "merged into one");
     receiver.verify_independently();
@@ -375,7 +415,8 @@ async fn pending_messages_are_merged_while_the_receiver_is_behind(store: Store) 
 
 async fn a_failing_plan_does_not_hold_up_another_and_order_is_kept(store: Store) {
     let receiver = FakeBilling::start();
-    let app = app_with_receiver(store, &receiver, &[("BILLING_RETRY_SCHEDULE_SECS", "0.5,0.5,0.5,0.5,0.5,0.5,0.5")]).await;
+    let app =
+        app_with_receiver(store, &receiver, &[("BILLING_RETRY_SCHEDULE_SECS", "0.5,0.5,0.5,0.5,0.5,0.5,0.5")]).await;
     let stuck = app.create_plan(ORG, None).await;
     let fine = app.create_plan(OTHER_ORG, None).await;
     receiver.for_plan(&stuck, Reply::Status(503));
@@ -383,10 +424,11 @@ async fn a_failing_plan_does_not_hold_up_another_and_order_is_kept(store: Store)
     for i in 0..5 {
         assert_eq!(app.set_tier(&fine, &format!("f{i}@example.com"), "paid").await.status(), 200);
     }
-    let got = receiver.wait_for("the fine plan's last change", |d| {
-        d.iter().any(|d| d.plan() == fine && d.json["data"]["paid_seats"] == 5)
-    })
-    .await;
+    let got = receiver
+        .wait_for("the fine plan's last change", |d| {
+            d.iter().any(|d| d.plan() == fine && d.json["data"]["paid_seats"] == 5)
+        })
+        .await;
     let sequences: Vec<i64> = got.iter().filter(|d| d.plan() == fine).map(|d| d.sequence()).collect();
     assert!(sequences.windows(2).all(|w| w[0] < w[1]), "in order, each once: {sequences:?}");
     assert_eq!(app.plan(&stuck).await["billing"]["state"], "failing");

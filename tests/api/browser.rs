@@ -328,7 +328,49 @@ async fn a_hold_is_shown_and_approved_on_the_page(store: Store) {
     assert_eq!(app.event_status("event_off2").await, "applied");
 }
 
+/// A receiver that refuses with 410: the message is dead, the plan's billing
+/// failing; the page shows it, and its retry button sends it again.
+async fn billing_state_and_a_dead_delivery_retried_on_the_page(store: Store) {
+    let Some(browser) = browser(store).await else { return };
+    let receiver = crate::fake_billing::FakeBilling::start();
+    receiver.then([crate::fake_billing::Reply::Status(410)]);
+    let env = receiver.env();
+    let overrides: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = spawn_app_with(store, &overrides).await;
+    let plan = app.create_plan(ORG, None).await;
+    assert_eq!(app.set_tier(&plan, "ada@example.com", "paid").await.status(), 200);
+    for _ in 0..100 {
+        if app.plan(&plan).await["billing"]["state"] == "failing" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.plan(&plan).await["billing"]["state"], "failing");
+
+    let c = &browser.client;
+    c.goto(&app.url("/admin/")).await.unwrap();
+    browser.sign_in(ADMIN_TOKEN).await;
+    let row = browser.wait_for(&format!("tr[data-plan-id='{plan}']")).await;
+    let cell = row.find(Locator::Css("td[data-billing]")).await.unwrap();
+    assert_eq!(cell.attr("data-billing").await.unwrap().as_deref(), Some("failing"));
+    row.click().await.unwrap();
+    browser.wait_for("tr[data-state='dead']").await;
+    assert_eq!(browser.wait_for("#billing-state").await.attr("data-state").await.unwrap().as_deref(), Some("failing"));
+    assert!(browser.wait_for("#billing-error").await.text().await.unwrap().contains("410"));
+    assert_eq!(browser.wait_for("#paid-seats-sent").await.text().await.unwrap(), "none yet");
+    browser.screenshot("09-billing-failing").await;
+    c.find(Locator::Css("tr[data-state='dead'] button.retry")).await.unwrap().click().await.unwrap();
+    browser.wait_for("tr[data-state='delivered']").await;
+    assert_eq!(browser.wait_for("#billing-state").await.attr("data-state").await.unwrap().as_deref(), Some("in_sync"));
+    assert_eq!(browser.wait_for("#paid-seats-sent").await.text().await.unwrap(), "1");
+    browser.screenshot("10-billing-retried").await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].id, got[0].id, "the same message, sent again");
+}
+
 both_stores!(
     the_admin_page_shows_plans_members_preview_audit_chart_and_events,
-    a_hold_is_shown_and_approved_on_the_page
+    a_hold_is_shown_and_approved_on_the_page,
+    billing_state_and_a_dead_delivery_retried_on_the_page
 );

@@ -70,12 +70,13 @@ impl FakeBilling {
     pub fn start() -> Self {
         let script = Arc::new(Mutex::new(Script::default()));
         let shared = script.clone();
-        let server =
-            HttpServer::new(move || App::new().app_data(web::Data::new(shared.clone())).default_service(web::to(answer)))
-                .workers(2)
-                .disable_signals()
-                .bind("127.0.0.1:0")
-                .unwrap();
+        let server = HttpServer::new(move || {
+            App::new().app_data(web::Data::new(shared.clone())).default_service(web::to(answer))
+        })
+        .workers(2)
+        .disable_signals()
+        .bind("127.0.0.1:0")
+        .unwrap();
         let port = server.addrs()[0].port();
         let server = server.run();
         let handle = server.handle();
@@ -136,7 +137,9 @@ impl FakeBilling {
         let deliveries: Vec<Value> = self
             .received()
             .iter()
-            .map(|d| serde_json::json!({"id": d.id, "timestamp": d.timestamp, "signature": d.signature, "body": d.body}))
+            .map(
+                |d| serde_json::json!({"id": d.id, "timestamp": d.timestamp, "signature": d.signature, "body": d.body}),
+            )
             .collect();
         assert!(!deliveries.is_empty(), "nothing to verify");
         let Some(python) = verifier_python() else { return };

@@ -263,6 +263,10 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    pub async fn admin_json_owned(&self, path: String) -> Value {
+        self.admin_json(&path).await
+    }
+
     pub async fn admin_post(&self, path: &str, body: &Value) -> reqwest::Response {
         self.client.post(self.url(path)).bearer_auth(ADMIN_TOKEN).json(body).send().await.unwrap()
     }

@@ -2,6 +2,7 @@
 mod helpers;
 
 mod billing;
+mod billing_process;
 mod browser;
 mod differential;
 mod fake_billing;

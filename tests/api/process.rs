@@ -45,6 +45,8 @@ fn startup_refuses_bad_configuration_naming_the_variable() {
         ("LISTEN_ADDR", Some("not-an-address")),
         ("DATABASE_URL", Some("mysql://localhost/x")),
         ("LOG_FORMAT", Some("xml")),
+        ("BILLING_WEBHOOK_SECRET", Some("whsec_dG9vIHNob3J0")),
+        ("BILLING_WEBHOOK_SECRET", Some("not-a-standard-webhooks-secret")),
     ] {
         let output = seatsync(&with(base.clone(), variable, value)).arg("serve").output().unwrap();
         assert!(!output.status.success(), "{variable}={value:?} should stop start-up");
@@ -53,6 +55,9 @@ fn startup_refuses_bad_configuration_naming_the_variable() {
         assert_eq!(lines.len(), 1, "one line expected, got {stderr:?}");
         assert!(lines[0].contains(variable), "{variable} not named in {stderr:?}");
         assert!(!stderr.contains("panicked"), "{stderr}");
+        if variable == "BILLING_WEBHOOK_SECRET" {
+            assert!(!stderr.contains(value.unwrap()), "the secret is never printed: {stderr}");
+        }
     }
 }
 

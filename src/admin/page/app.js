@@ -137,6 +137,7 @@ async function showPlans() {
       el("td", { class: "num" }, number(plan.active_directory_users)),
       el("td", { class: "num paid" }, number(plan.paid_seats)),
       el("td", { class: "num free" }, number(plan.free_seats)),
+      el("td", { "data-billing": plan.billing ? plan.billing.state : "none" }, billingBadge(plan.billing)),
     ),
   );
   $("#view").replaceChildren(
@@ -162,12 +163,20 @@ async function showPlans() {
                 el("th", { class: "num" }, "Active directory users"),
                 el("th", { class: "num" }, "Paid"),
                 el("th", { class: "num" }, "Free"),
+                el("th", {}, "Billing"),
               ),
             ),
             el("tbody", {}, rows),
           ),
     ),
   );
+}
+
+/** A plan's billing state (CONTRACT 7): in sync, pending or failing. */
+function billingBadge(billing) {
+  if (!billing) return el("span", { class: "muted" }, "—");
+  const label = { in_sync: "in sync", pending: "pending", failing: "failing" }[billing.state] || billing.state;
+  return el("span", { class: `badge billing-${billing.state}` }, label);
 }
 
 function figure(name, label, value) {
@@ -196,13 +205,83 @@ async function showPlan(id) {
     ),
     scimSection(base, plan),
     holdSection(base, plan),
+    el("section", { class: "card", id: "billing" }, el("h2", {}, "Billing"), el("p", { class: "muted" }, "Loading…")),
     el("section", { class: "card", id: "chart-card" }, el("h2", {}, "Paid seats over time"), el("p", { class: "muted" }, "Loading…")),
     el("div", { class: "cols" }, el("section", { class: "card", id: "preview" }, el("h2", {}, "If enforcement started now")), el("section", { class: "card", id: "members-card" })),
     el("section", { class: "card", id: "audit-card" }),
   ];
   // A plan without a hold has no hold section.
   view.replaceChildren(...sections.filter(Boolean));
-  await Promise.all([showPreview(base), showMembers(base, {}), showAudit(base), showChart(base)]);
+  await Promise.all([showPreview(base), showMembers(base, {}), showAudit(base), showChart(base), showBilling(base, plan)]);
+}
+
+/** What billing was told, and every message pushed to it, with a retry button. */
+async function showBilling(base, plan) {
+  const card = $("#billing");
+  const billing = plan.billing;
+  const summary = billing
+    ? el(
+        "div",
+        { class: "row" },
+        el("span", { id: "billing-state", "data-state": billing.state }, billingBadge(billing)),
+        el("span", {}, "Paid seats last sent: ", el("strong", { id: "paid-seats-sent" }, billing.paid_seats_sent === null ? "none yet" : number(billing.paid_seats_sent))),
+        billing.last_error ? el("span", { class: "error-text", id: "billing-error" }, billing.last_error) : null,
+      )
+    : el("p", { class: "muted", id: "billing-state", "data-state": "none" }, "Nothing sent to billing yet (BILLING_WEBHOOK_URL).");
+  const resend = el("button", { id: "billing-resend", class: "quiet" }, "Send current seats again");
+  resend.addEventListener("click", async () => {
+    resend.disabled = true;
+    try {
+      await api("POST", `${base}/billing/resend`, {});
+      notice("The plan's current seats are queued for billing.", "ok");
+      await showPlan(plan.id);
+    } catch (err) {
+      failed(err);
+      resend.disabled = false;
+    }
+  });
+  const body = el("tbody");
+  const more = el("button", { id: "deliveries-more", class: "quiet", hidden: true }, "More");
+  card.replaceChildren(
+    el("h2", {}, "Billing"),
+    summary,
+    resend,
+    el(
+      "table",
+      { id: "deliveries" },
+      el("thead", {}, el("tr", {}, el("th", {}, "Message"), el("th", {}, "Target"), el("th", { class: "num" }, "Sequence"), el("th", {}, "State"), el("th", { class: "num" }, "Attempts"), el("th", {}, "Last answer"), el("th", {}, "Next attempt"), el("th", {}, ""))),
+      body,
+    ),
+    more,
+  );
+  await pages("/admin/outbound", { plan: plan.id }, body, more, (d) => {
+    const retry = d.state === "delivered" ? null : el("button", { class: "retry quiet", "data-id": d.id }, "Retry now");
+    if (retry) {
+      retry.addEventListener("click", async () => {
+        retry.disabled = true;
+        try {
+          const after = await api("POST", `/admin/outbound/${encodeURIComponent(d.id)}/retry`, {});
+          notice(`Message ${after.id} sent again: ${after.state}.`, "ok");
+          await showPlan(plan.id);
+        } catch (err) {
+          failed(err);
+          retry.disabled = false;
+        }
+      });
+    }
+    return el(
+      "tr",
+      { "data-delivery": d.id, "data-state": d.state },
+      el("td", { class: "mono" }, d.id),
+      el("td", {}, d.target),
+      el("td", { class: "num" }, d.sequence),
+      el("td", {}, el("span", { class: `badge delivery-${d.state}` }, d.state)),
+      el("td", { class: "num" }, d.attempts),
+      el("td", { class: "muted" }, d.last_error ?? (d.last_status === null ? "—" : `HTTP ${d.last_status}`)),
+      el("td", { class: "muted" }, when(d.next_attempt_at)),
+      el("td", {}, retry),
+    );
+  });
 }
 
 function scimSection(base, plan) {
