@@ -172,6 +172,10 @@ pub enum BenchCommand {
         organizations: usize,
         #[arg(long)]
         database_url: Option<String>,
+        /// Push seat changes to a local billing receiver while applying, and
+        /// print how long after the last apply the receiver had them all.
+        #[arg(long)]
+        billing: bool,
     },
     /// Prune a fresh database of settled events while webhooks keep arriving.
     Prune {
@@ -389,8 +393,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bench::webhooks(bench::WebhookBench { url, secret, requests, concurrency, database_url }).await?
             }
             BenchCommand::Prune { events, database_url } => bench::prune(events, database_url).await?,
-            BenchCommand::Reconcile { events, organizations, database_url } => {
-                bench::reconcile(events, organizations, database_url).await?
+            BenchCommand::Reconcile { events, organizations, database_url, billing } => {
+                bench::reconcile(events, organizations, database_url, billing).await?
             }
             BenchCommand::Soak { secs, database_url } => bench::soak(secs, database_url).await?,
             BenchCommand::Enforcement { members, directory_users, database_url } => {

@@ -13,8 +13,15 @@ pub struct Model {
     pub target: String,
     /// Grows by one with each message of the plan.
     pub sequence: i64,
-    /// The body's `data` object, as JSON.
-    pub payload: String,
+    pub organization_id: Option<String>,
+    /// The plan's mode after the changes.
+    pub mode: String,
+    /// Absolute counts after the changes.
+    pub paid_seats: i64,
+    pub free_seats: i64,
+    /// The changes: the plan's audit rows with `audit_after < seq <= audit_through`.
+    pub audit_after: i64,
+    pub audit_through: i64,
     /// `pending`, `failing`, `delivered` or `dead`.
     pub state: String,
     pub attempts: i32,

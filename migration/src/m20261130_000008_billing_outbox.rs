@@ -3,7 +3,9 @@ use sea_orm_migration::{prelude::*, schema::*};
 /// Seat changes pushed out to billing (CONTRACT 7): an outbox written in the
 /// transaction that changes the seats. Each plan counts its messages
 /// (`billing_sequence`) and remembers the last audit row a message carried
-/// (`announced_seq`); history from before the upgrade is never sent.
+/// (`announced_seq`); history from before the upgrade is never sent. A message
+/// names its changes as a range of the plan's (append-only) audit rows and
+/// keeps the counts after them: a small row, however many changes.
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -22,7 +24,12 @@ enum OutboundMessages {
     PlanId,
     Target,
     Sequence,
-    Payload,
+    OrganizationId,
+    Mode,
+    PaidSeats,
+    FreeSeats,
+    AuditAfter,
+    AuditThrough,
     State,
     Attempts,
     NextAttemptAt,
@@ -57,7 +64,12 @@ impl MigrationTrait for Migration {
                     .col(string(OutboundMessages::PlanId))
                     .col(string(OutboundMessages::Target))
                     .col(big_integer(OutboundMessages::Sequence))
-                    .col(text(OutboundMessages::Payload))
+                    .col(string_null(OutboundMessages::OrganizationId))
+                    .col(string(OutboundMessages::Mode))
+                    .col(big_integer(OutboundMessages::PaidSeats))
+                    .col(big_integer(OutboundMessages::FreeSeats))
+                    .col(big_integer(OutboundMessages::AuditAfter))
+                    .col(big_integer(OutboundMessages::AuditThrough))
                     .col(string(OutboundMessages::State))
                     .col(integer(OutboundMessages::Attempts).default(0))
                     .col(big_integer(OutboundMessages::NextAttemptAt))

@@ -6,7 +6,7 @@
 //! Before a message is sent, the plan's later unsent messages are folded into
 //! it (the counts are absolute, so the newest says it all).
 use super::{
-    message::SeatsUpdated,
+    message::{self, SeatsUpdated},
     schedule::{self, Next, Schedule},
     webhook::{Attempted, WebhookSender},
 };
@@ -14,7 +14,10 @@ use crate::{
     db,
     domain::{DeliveryState, Micros, Target},
     metrics::Metrics,
-    store::outbound::{self, Attempt, Message},
+    store::{
+        audit,
+        outbound::{self, Attempt, Message},
+    },
 };
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use std::{sync::Arc, time::Duration};
@@ -44,25 +47,28 @@ impl Deliverer {
         settings: &crate::config::Settings,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Option<Self>> {
-        let webhook = match &settings.billing_webhook_url {
-            Some(url) => Some(WebhookSender::new(
-                url.clone(),
-                settings.billing_webhook_secrets.clone(),
-                settings.billing_webhook_timeout,
-            )?),
-            None => None,
-        };
-        if webhook.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(Self {
+        let Some(url) = &settings.billing_webhook_url else { return Ok(None) };
+        let timeout = settings.billing_webhook_timeout;
+        let webhook = WebhookSender::new(url.clone(), settings.billing_webhook_secrets.clone(), timeout)?;
+        Ok(Some(Self::new(db, webhook, settings.billing_retry_schedule.clone(), timeout, metrics)))
+    }
+
+    /// A deliverer to one webhook receiver (`bench reconcile --billing` too).
+    pub fn new(
+        db: DatabaseConnection,
+        webhook: WebhookSender,
+        schedule: Schedule,
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
             db,
-            webhook,
-            schedule: settings.billing_retry_schedule.clone(),
-            lease_for: settings.billing_webhook_timeout + Duration::from_secs(5),
+            webhook: Some(webhook),
+            schedule,
+            lease_for: timeout + Duration::from_secs(5),
             owner: format!("deliverer_{}", ulid::Ulid::new()).into(),
             metrics,
-        }))
+        }
     }
 
     fn targets(&self) -> Vec<Target> {
@@ -159,28 +165,24 @@ impl Deliverer {
     /// messages into it, and records how it went.
     async fn attempt(&self, head: Message) -> Result<(), DbErr> {
         let Some(message) = self.fold(head).await? else { return Ok(()) };
-        let data: SeatsUpdated = serde_json::from_str(&message.payload)
-            .map_err(|e| DbErr::Custom(format!("outbound message {} is not readable: {e}", message.id)))?;
         let attempted = match (message.target, &self.webhook) {
             (Target::Webhook, Some(webhook)) => {
-                let body = data.body(message.created_at);
+                let s = &message.snapshot;
+                let changes = audit::range(&self.db, &message.plan_id, s.audit_after, s.audit_through).await?;
+                let body = SeatsUpdated::of(&message, &changes).body(message.created_at);
                 webhook.send(&message.id, chrono::Utc::now().timestamp(), body).await
             }
             _ => return Ok(()),
         };
         let attempts = u32::try_from(message.attempts).unwrap_or(0).saturating_add(1);
         let next = self.schedule.after(attempts, attempted.answer, schedule::random_jitter());
-        let now = db::clock(&self.db).await?;
-        let (state, next_attempt_at) = match next {
-            Next::Delivered => (DeliveryState::Delivered, now),
-            Next::RetryAfter(wait) => (
-                DeliveryState::Failing,
-                Micros(now.0.saturating_add(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX))),
-            ),
-            Next::Dead => (DeliveryState::Dead, now),
+        let (state, wait) = match next {
+            Next::Delivered => (DeliveryState::Delivered, Duration::ZERO),
+            Next::RetryAfter(wait) => (DeliveryState::Failing, wait),
+            Next::Dead => (DeliveryState::Dead, Duration::ZERO),
         };
         let Attempted { status, error, .. } = attempted;
-        let attempt = Attempt { state, next_attempt_at, status: status.map(i32::from), error: error.clone(), at: now };
+        let attempt = Attempt { state, wait, status: status.map(i32::from), error: error.clone() };
         if !outbound::record(&self.db, &message.id, &self.owner, &attempt).await? {
             tracing::warn!(message_id = %message.id, "billing delivery: the lease ran out during the attempt; another replica sends it again");
             return Ok(());
@@ -206,27 +208,26 @@ impl Deliverer {
     /// Folds the plan's later unsent messages into the newest of them, which
     /// then carries the head's schedule and lease. `None`: the lease was lost.
     async fn fold(&self, head: Message) -> Result<Option<Message>, DbErr> {
+        // Nothing after it, the common case: no transaction needed. A message
+        // written meanwhile is sent next, in its turn.
+        if outbound::unsent_after(&self.db, &head).await?.is_empty() {
+            return Ok(Some(head));
+        }
         let txn = self.db.begin().await?;
         let later = outbound::unsent_after(&txn, &head).await?;
         let Some((newest, between)) = later.split_last() else {
             txn.commit().await?;
             return Ok(Some(head));
         };
-        let parse = |m: &Message| {
-            serde_json::from_str::<SeatsUpdated>(&m.payload)
-                .map_err(|e| DbErr::Custom(format!("outbound message {} is not readable: {e}", m.id)))
-        };
-        let older = std::iter::once(&head).chain(between.iter()).map(parse).collect::<Result<Vec<_>, _>>()?;
-        let merged = parse(newest)?.merged_after(older);
-        let payload = serde_json::to_string(&merged).map_err(|e| DbErr::Custom(e.to_string()))?;
+        let snapshot = message::folded(&head.snapshot, &newest.snapshot);
         let between: Vec<&Message> = between.iter().collect();
-        if !outbound::fold(&txn, &head, &between, newest, &payload, &self.owner).await? {
+        if !outbound::fold(&txn, &head, &between, newest, &self.owner).await? {
             return Ok(None);
         }
         txn.commit().await?;
         tracing::debug!(into = %newest.id, folded = between.len() + 1, "billing delivery: pending messages merged");
         Ok(Some(Message {
-            payload,
+            snapshot,
             state: head.state,
             attempts: head.attempts,
             next_attempt_at: head.next_attempt_at,

@@ -1,7 +1,20 @@
 //! What an outbound message says (CONTRACT 7.1): a plan's seat changes of one
 //! transaction and its absolute counts after them. Pure: built, merged and
 //! rendered without a database or HTTP.
-use crate::domain::Micros;
+use crate::{
+    domain::Micros,
+    store::{
+        audit::AuditEntry,
+        outbound::{Message, Snapshot},
+    },
+};
+
+/// Pending messages of one plan folded into the newest: its changes start
+/// where the oldest's did (their changes, in order, then its own); its counts
+/// and sequence, which are absolute and so say everything the older ones did.
+pub fn folded(oldest: &Snapshot, newest: &Snapshot) -> Snapshot {
+    Snapshot { audit_after: oldest.audit_after.min(newest.audit_after), ..newest.clone() }
+}
 use serde::{Deserialize, Serialize};
 
 /// The only message type so far.
@@ -31,13 +44,27 @@ pub struct SeatChange {
 }
 
 impl SeatsUpdated {
-    /// Pending messages of one plan folded into the newest (`self`): their
-    /// changes in order, then its own; its counts and sequence, which are
-    /// absolute and so say everything the older ones did.
-    pub fn merged_after(self, older: impl IntoIterator<Item = SeatsUpdated>) -> SeatsUpdated {
-        let mut changes: Vec<SeatChange> = older.into_iter().flat_map(|m| m.changes).collect();
-        changes.extend(self.changes);
-        SeatsUpdated { changes, ..self }
+    /// A stored message and its changes (the audit rows its range names).
+    pub fn of(message: &Message, changes: &[AuditEntry]) -> Self {
+        let s = &message.snapshot;
+        SeatsUpdated {
+            plan_id: message.plan_id.to_string(),
+            organization_id: s.organization_id.clone(),
+            mode: s.mode.clone(),
+            paid_seats: u64::try_from(s.paid_seats).unwrap_or(0),
+            free_seats: u64::try_from(s.free_seats).unwrap_or(0),
+            sequence: message.sequence,
+            changes: changes
+                .iter()
+                .map(|a| SeatChange {
+                    email: a.email.clone(),
+                    from: a.from.map(|t| t.as_str().to_owned()),
+                    to: a.to.as_str().to_owned(),
+                    reason: a.reason.as_str().to_owned(),
+                    audit_seq: a.seq,
+                })
+                .collect(),
+        }
     }
 
     /// The exact bytes sent and signed.
@@ -80,14 +107,21 @@ mod tests {
         }
     }
 
+    fn snapshot(paid: i64, after: i64, through: i64) -> Snapshot {
+        Snapshot {
+            organization_id: Some("org_1".into()),
+            mode: "enforced".into(),
+            paid_seats: paid,
+            free_seats: 0,
+            audit_after: after,
+            audit_through: through,
+        }
+    }
+
     #[test]
-    fn merging_keeps_every_change_in_order_and_the_newest_counts() {
-        let merged =
-            message(7, 13, &["c@x.io"]).merged_after([message(5, 11, &["a@x.io"]), message(6, 12, &["b@x.io"])]);
-        assert_eq!(merged.sequence, 7);
-        assert_eq!(merged.paid_seats, 13);
-        let emails: Vec<&str> = merged.changes.iter().map(|c| c.email.as_str()).collect();
-        assert_eq!(emails, ["a@x.io", "b@x.io", "c@x.io"]);
+    fn folding_keeps_every_change_and_the_newest_counts() {
+        let merged = folded(&snapshot(11, 100, 140), &snapshot(13, 170, 200));
+        assert_eq!(merged, snapshot(13, 100, 200));
     }
 
     #[test]

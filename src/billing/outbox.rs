@@ -1,25 +1,29 @@
-//! Writes a plan's outbound messages in the transaction that changed its seats
-//! (CONTRACT 7): called once per plan just before every commit that may have
-//! changed seats. It reads the plan's audit rows that no message carried yet
-//! (`plans.announced_seq`), so a rolled-back change leaves none and a committed
-//! one always has its message, and one transaction makes one message per plan
-//! and target.
+//! Writes plans' outbound messages in the transaction that changed their seats
+//! (CONTRACT 7): called once, just before every commit that may have changed
+//! seats, with the plans the transaction locked. A message carries each
+//! plan's audit rows that no message carried yet (after `plans.announced_seq`),
+//! so a rolled-back change leaves none and a committed one always has its
+//! message, and one transaction makes one message per plan and target.
 //!
 //! Why that is exact: audit rows are only written under the plan's lock, which
 //! the caller still holds, so every row after `announced_seq` that this
 //! transaction can see is its own (earlier transactions announced theirs).
-use super::{
-    Targets,
-    message::{SeatChange, SeatsUpdated},
-};
+//! A batch touches many plans, so the reads and the inserts cover them all in
+//! a few statements, whatever their number.
+use super::Targets;
 use crate::{
     db::stmt,
     domain::{Micros, PlanId, Target},
-    store::{col, outbound},
+    store::{
+        col,
+        outbound::{self, Snapshot},
+        typed_col,
+    },
 };
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbErr, Value};
+use std::collections::HashMap;
 
-/// What the plan row says about its billing.
+/// What a plan row says about its billing.
 struct Standing {
     announced_seq: i64,
     billing_sequence: i64,
@@ -28,28 +32,38 @@ struct Standing {
     stripe_item: Option<String>,
 }
 
-async fn standing(c: &impl ConnectionTrait, plan: &PlanId) -> Result<Option<Standing>, DbErr> {
-    let row = c
-        .query_one_raw(stmt(
-            c.get_database_backend(),
-            "SELECT announced_seq, billing_sequence, organization_id, mode, stripe_subscription_item \
-             FROM plans WHERE id = ?",
-            [plan.as_str().into()],
-        ))
-        .await?;
-    row.map(|r| {
-        Ok(Standing {
-            announced_seq: col(&r, "announced_seq")?,
-            billing_sequence: col(&r, "billing_sequence")?,
-            organization_id: col(&r, "organization_id")?,
-            mode: col(&r, "mode")?,
-            stripe_item: col(&r, "stripe_subscription_item")?,
-        })
-    })
-    .transpose()
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
 }
 
-/// The targets this plan's messages go to.
+fn ids(plans: &[PlanId]) -> Vec<Value> {
+    plans.iter().map(|p| p.as_str().into()).collect()
+}
+
+async fn standings(c: &impl ConnectionTrait, plans: &[PlanId]) -> Result<HashMap<PlanId, Standing>, DbErr> {
+    let sql = format!(
+        "SELECT id, announced_seq, billing_sequence, organization_id, mode, stripe_subscription_item \
+         FROM plans WHERE id IN ({})",
+        placeholders(plans.len())
+    );
+    let rows = c.query_all_raw(stmt(c.get_database_backend(), &sql, ids(plans))).await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                typed_col(r, "id", PlanId::parse)?,
+                Standing {
+                    announced_seq: col(r, "announced_seq")?,
+                    billing_sequence: col(r, "billing_sequence")?,
+                    organization_id: col(r, "organization_id")?,
+                    mode: col(r, "mode")?,
+                    stripe_item: col(r, "stripe_subscription_item")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The targets a plan's messages go to.
 fn targets_of(targets: Targets, standing: &Standing) -> Vec<Target> {
     let mut out = Vec::new();
     if targets.webhook {
@@ -61,118 +75,162 @@ fn targets_of(targets: Targets, standing: &Standing) -> Vec<Target> {
     out
 }
 
-/// Writes the message(s) for the seat changes this transaction made to `plan`,
-/// if it made any. Returns how many messages were written.
-pub async fn announce(c: &impl ConnectionTrait, plan: &PlanId, targets: Targets, now: Micros) -> Result<usize, DbErr> {
-    let backend = c.get_database_backend();
-    let Some(standing) = standing(c, plan).await? else { return Ok(0) };
-    let to = targets_of(targets, &standing);
-    if to.is_empty() {
-        // Nobody to tell: only remember how far the audit was told, so turning
-        // billing on later does not send the past.
-        c.execute_raw(stmt(
-            backend,
-            "UPDATE plans SET announced_seq = (SELECT MAX(seq) FROM seat_audit WHERE plan_id = ?) \
-             WHERE id = ? AND EXISTS (SELECT 1 FROM seat_audit WHERE plan_id = ? AND seq > ?)",
-            [plan.as_str().into(), plan.as_str().into(), plan.as_str().into(), standing.announced_seq.into()],
-        ))
-        .await?;
+/// Writes the message(s) for the seat changes this transaction made to each
+/// of `plans`, if it made any. Returns how many messages were written.
+pub async fn announce(
+    c: &impl ConnectionTrait,
+    plans: &[PlanId],
+    targets: Targets,
+    now: Micros,
+) -> Result<usize, DbErr> {
+    if plans.is_empty() {
         return Ok(0);
     }
-    let rows = c
-        .query_all_raw(stmt(
-            backend,
-            "SELECT seq, email, from_tier, to_tier, reason FROM seat_audit WHERE plan_id = ? AND seq > ? ORDER BY seq",
-            [plan.as_str().into(), standing.announced_seq.into()],
-        ))
-        .await?;
-    let Some(last) = rows.last() else { return Ok(0) };
-    let last_seq: i64 = col(last, "seq")?;
-    // Every audit row, `from` = `to` ones too (a seat taken over by hand, a
-    // directory deleted): the receiver sees what the audit trail says.
-    let changes = rows
-        .iter()
-        .map(|row| {
-            Ok(SeatChange {
-                email: col(row, "email")?,
-                from: col(row, "from_tier")?,
-                to: col(row, "to_tier")?,
-                reason: col(row, "reason")?,
-                audit_seq: col(row, "seq")?,
-            })
-        })
-        .collect::<Result<Vec<_>, DbErr>>()?;
-    write(c, plan, &standing, &to, changes, last_seq, now).await
+    let backend = c.get_database_backend();
+    if !targets.any() {
+        // Nobody to tell: only remember how far the audit was told, so turning
+        // billing on later does not send the past. Plans without new rows are
+        // not touched (nor waited for).
+        let sql = format!(
+            "UPDATE plans SET announced_seq = (SELECT MAX(seq) FROM seat_audit WHERE plan_id = plans.id) \
+             WHERE id IN ({}) AND EXISTS (SELECT 1 FROM seat_audit a WHERE a.plan_id = plans.id \
+               AND a.seq > plans.announced_seq)",
+            placeholders(plans.len())
+        );
+        c.execute_raw(stmt(backend, &sql, ids(plans))).await?;
+        return Ok(0);
+    }
+    let standings = standings(c, plans).await?;
+    if standings.is_empty() {
+        return Ok(0);
+    }
+    // Each plan's newest audit row past its bound: ranges of the (plan, seq)
+    // index, never a plan's whole history, and no row is read itself (the
+    // message names its changes as a range; the deliverer reads them).
+    let mut values: Vec<Value> = Vec::with_capacity(standings.len() * 2);
+    let mut ranges = Vec::with_capacity(standings.len());
+    for (plan, standing) in &standings {
+        ranges.push("(plan_id = ? AND seq > ?)");
+        values.extend([plan.as_str().into(), standing.announced_seq.into()]);
+    }
+    let sql =
+        format!("SELECT plan_id, MAX(seq) AS last FROM seat_audit WHERE {} GROUP BY plan_id", ranges.join(" OR "));
+    let mut last: HashMap<PlanId, i64> = HashMap::new();
+    for row in c.query_all_raw(stmt(backend, &sql, values)).await? {
+        last.insert(typed_col(&row, "plan_id", PlanId::parse)?, col(&row, "last")?);
+    }
+    if last.is_empty() {
+        return Ok(0);
+    }
+    // In the caller's order: messages are written in a stable order.
+    let changed: Vec<PlanId> = plans.iter().filter(|p| last.contains_key(*p)).cloned().collect();
+    let counts = seat_counts(c, &changed).await?;
+    let mut messages = Vec::new();
+    for plan in &changed {
+        let (Some(standing), Some(last_seq)) = (standings.get(plan), last.get(plan)) else { continue };
+        let (paid, free) = counts.get(plan).copied().unwrap_or_default();
+        messages.push(Outgoing { plan, standing, to: targets_of(targets, standing), last_seq: *last_seq, paid, free });
+    }
+    write(c, messages, now).await
+}
+
+/// One plan's message, ready to store.
+struct Outgoing<'a> {
+    plan: &'a PlanId,
+    standing: &'a Standing,
+    to: Vec<Target>,
+    /// The changes are the audit rows after `standing.announced_seq` through this.
+    last_seq: i64,
+    paid: u64,
+    free: u64,
 }
 
 /// A message with the plan's current seats and no changes, to every target
-/// that applies (`billing resend`, a Stripe item just set).
+/// that applies (`billing resend`, a Stripe item just set). The caller holds
+/// the plan's lock.
 pub async fn resend(c: &impl ConnectionTrait, plan: &PlanId, targets: Targets, now: Micros) -> Result<usize, DbErr> {
+    let plans = std::slice::from_ref(plan);
     // Changes not announced yet are told first, in their own message.
-    announce(c, plan, targets, now).await?;
-    let Some(standing) = standing(c, plan).await? else { return Ok(0) };
-    let to = targets_of(targets, &standing);
-    if to.is_empty() {
-        return Ok(0);
+    announce(c, plans, targets, now).await?;
+    let standings = standings(c, plans).await?;
+    let Some(standing) = standings.get(plan) else { return Ok(0) };
+    let (paid, free) = seat_counts(c, plans).await?.get(plan).copied().unwrap_or_default();
+    let outgoing =
+        Outgoing { plan, standing, to: targets_of(targets, standing), last_seq: standing.announced_seq, paid, free };
+    write(c, vec![outgoing], now).await
+}
+
+/// Inserts the messages (one statement for many) and moves each plan's
+/// `announced_seq` and `billing_sequence` on.
+async fn write(c: &impl ConnectionTrait, messages: Vec<Outgoing<'_>>, now: Micros) -> Result<usize, DbErr> {
+    let mut snapshots: Vec<(&PlanId, &[Target], i64, Snapshot)> = Vec::new();
+    let mut moved: Vec<(&PlanId, i64, i64)> = Vec::with_capacity(messages.len());
+    for m in &messages {
+        let sequence = m.standing.billing_sequence + if m.to.is_empty() { 0 } else { 1 };
+        if !m.to.is_empty() {
+            let snapshot = Snapshot {
+                organization_id: m.standing.organization_id.clone(),
+                mode: m.standing.mode.clone(),
+                paid_seats: i64::try_from(m.paid).unwrap_or(i64::MAX),
+                free_seats: i64::try_from(m.free).unwrap_or(i64::MAX),
+                audit_after: m.standing.announced_seq,
+                audit_through: m.last_seq,
+            };
+            snapshots.push((m.plan, &m.to, sequence, snapshot));
+        }
+        moved.push((m.plan, m.last_seq, sequence));
     }
-    let announced = standing.announced_seq;
-    write(c, plan, &standing, &to, Vec::new(), announced, now).await
+    move_on(c, &moved).await?;
+    let rows: Vec<outbound::NewMessage<'_>> = snapshots
+        .iter()
+        .flat_map(|(plan, to, sequence, snapshot)| {
+            to.iter().map(move |target| outbound::NewMessage { plan, target: *target, sequence: *sequence, snapshot })
+        })
+        .collect();
+    outbound::insert_many(c, &rows, now).await?;
+    Ok(rows.len())
 }
 
-async fn write(
-    c: &impl ConnectionTrait,
-    plan: &PlanId,
-    standing: &Standing,
-    to: &[Target],
-    changes: Vec<SeatChange>,
-    last_seq: i64,
-    now: Micros,
-) -> Result<usize, DbErr> {
-    let (paid_seats, free_seats) = seat_counts(c, plan).await?;
-    let sequence = standing.billing_sequence + 1;
-    let message = SeatsUpdated {
-        plan_id: plan.to_string(),
-        organization_id: standing.organization_id.clone(),
-        mode: standing.mode.clone(),
-        paid_seats,
-        free_seats,
-        sequence,
-        changes,
-    };
-    let payload = serde_json::to_string(&message).map_err(|e| DbErr::Custom(format!("a message: {e}")))?;
-    for target in to {
-        outbound::insert(c, plan, *target, sequence, &payload, now).await?;
+/// Sets each plan's `announced_seq` and `billing_sequence`, all in one statement.
+async fn move_on(c: &impl ConnectionTrait, moved: &[(&PlanId, i64, i64)]) -> Result<(), DbErr> {
+    if moved.is_empty() {
+        return Ok(());
     }
-    set_announced(c, plan, last_seq, sequence).await?;
-    Ok(to.len())
+    let mut values: Vec<Value> = Vec::with_capacity(moved.len() * 5);
+    let mut seqs = String::new();
+    let mut sequences = String::new();
+    for (plan, seq, _) in moved {
+        seqs.push_str(" WHEN ? THEN CAST(? AS BIGINT)");
+        values.extend([plan.as_str().into(), (*seq).into()]);
+    }
+    for (plan, _, sequence) in moved {
+        sequences.push_str(" WHEN ? THEN CAST(? AS BIGINT)");
+        values.extend([plan.as_str().into(), (*sequence).into()]);
+    }
+    values.extend(moved.iter().map(|(plan, _, _)| plan.as_str().into()));
+    let sql = format!(
+        "UPDATE plans SET announced_seq = CASE id{seqs} END, billing_sequence = CASE id{sequences} END \
+         WHERE id IN ({})",
+        placeholders(moved.len())
+    );
+    c.execute_raw(stmt(c.get_database_backend(), &sql, values)).await.map(|_| ())
 }
 
-async fn set_announced(c: &impl ConnectionTrait, plan: &PlanId, seq: i64, sequence: i64) -> Result<(), DbErr> {
-    c.execute_raw(stmt(
-        c.get_database_backend(),
-        "UPDATE plans SET announced_seq = ?, billing_sequence = ? WHERE id = ?",
-        [seq.into(), sequence.into(), plan.as_str().into()],
-    ))
-    .await
-    .map(|_| ())
-}
-
-/// Paid and free seats now, as this transaction sees them.
-async fn seat_counts(c: &impl ConnectionTrait, plan: &PlanId) -> Result<(u64, u64), DbErr> {
-    let rows = c
-        .query_all_raw(stmt(
-            c.get_database_backend(),
-            "SELECT tier, COUNT(*) AS n FROM members WHERE plan_id = ? GROUP BY tier",
-            [plan.as_str().into()],
-        ))
-        .await?;
-    let (mut paid, mut free) = (0, 0);
+/// Paid and free seats now, as this transaction sees them, per plan.
+async fn seat_counts(c: &impl ConnectionTrait, plans: &[PlanId]) -> Result<HashMap<PlanId, (u64, u64)>, DbErr> {
+    let sql = format!(
+        "SELECT plan_id, tier, COUNT(*) AS n FROM members WHERE plan_id IN ({}) GROUP BY plan_id, tier",
+        placeholders(plans.len())
+    );
+    let rows = c.query_all_raw(stmt(c.get_database_backend(), &sql, ids(plans))).await?;
+    let mut out: HashMap<PlanId, (u64, u64)> = HashMap::new();
     for row in &rows {
         let n = col::<i64>(row, "n")?.max(0) as u64;
+        let counts = out.entry(typed_col(row, "plan_id", PlanId::parse)?).or_default();
         match col::<String>(row, "tier")?.as_str() {
-            "paid" => paid = n,
-            _ => free += n,
+            "paid" => counts.0 = n,
+            _ => counts.1 += n,
         }
     }
-    Ok((paid, free))
+    Ok(out)
 }

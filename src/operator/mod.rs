@@ -161,7 +161,7 @@ pub async fn update(
     // A lower threshold may be passed already: enforcement starts now, audited.
     let now = Micros::now();
     enforcement::start_if_due(&txn, &plan, None, now).await?;
-    outbox::announce(&txn, &plan.id, targets, now).await?;
+    outbox::announce(&txn, std::slice::from_ref(&plan.id), targets, now).await?;
     txn.commit().await?;
     show(db, id).await
 }
@@ -297,7 +297,7 @@ pub async fn set_tier(
         .await?;
     }
     let member = members::get(&txn, &plan.id, &email).await?.ok_or(PlanError::NotFound("member"))?;
-    outbox::announce(&txn, &plan.id, targets, now).await?;
+    outbox::announce(&txn, std::slice::from_ref(&plan.id), targets, now).await?;
     txn.commit().await?;
     Ok(MemberView::from(&member))
 }

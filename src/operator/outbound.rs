@@ -5,7 +5,7 @@ use super::{
     views::{BillingView, DeliveryPage, DeliveryView},
 };
 use crate::{
-    billing::{Targets, delivery::Deliverer, message::SeatsUpdated, outbox},
+    billing::{Targets, delivery::Deliverer, outbox},
     domain::{DeliveryState, Micros, PlanId, Target},
     store::{outbound, plans},
 };
@@ -106,11 +106,7 @@ pub async fn billing_view(db: &DatabaseConnection, plan: &PlanId) -> Result<Opti
     for target in Target::ALL {
         let d = outbound::plan_deliveries(db, plan, *target).await?;
         let Some(newest) = &d.newest else { continue };
-        let sent = d
-            .last_delivered
-            .as_ref()
-            .and_then(|m| serde_json::from_str::<SeatsUpdated>(&m.payload).ok())
-            .map(|m| m.paid_seats);
+        let sent = d.last_delivered.as_ref().map(|m| u64::try_from(m.snapshot.paid_seats).unwrap_or(0));
         let (state, last_error) = match (&d.first_unsent, newest.state) {
             (Some(unsent), _) if unsent.state == DeliveryState::Failing => ("failing", unsent.last_error.clone()),
             (Some(_), _) => ("pending", None),

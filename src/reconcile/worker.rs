@@ -563,9 +563,7 @@ async fn apply_batch(
     }
     // Past the last event: a panic from here on is nobody's data.
     *current.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
-    for plan in scope.locked_plans() {
-        crate::billing::outbox::announce(txn, plan, limits.targets, now).await?;
-    }
+    crate::billing::outbox::announce(txn, scope.locked_plans(), limits.targets, now).await?;
     queue::settle(txn, &outcomes.settled, now).await?;
     Ok((report, outcomes))
 }

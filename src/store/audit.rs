@@ -10,7 +10,7 @@ use crate::{
     db::{chunks, stmt},
     domain::{DirectoryId, Email, EventId, Micros, OrganizationId, PlanId, Reason, Tier},
 };
-use sea_orm::{ConnectionTrait, DbErr, Value};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -73,6 +73,37 @@ pub async fn record_many(c: &impl ConnectionTrait, changes: &[Change<'_>]) -> Re
     Ok(())
 }
 
+/// A plan's rows with `after < seq <= through`, oldest first (a billing
+/// message's changes).
+pub async fn range(
+    c: &impl ConnectionTrait,
+    plan: &PlanId,
+    after: i64,
+    through: i64,
+) -> Result<Vec<AuditEntry>, DbErr> {
+    let rows = c
+        .query_all_raw(stmt(
+            c.get_database_backend(),
+            "SELECT seq, email, from_tier, to_tier, reason, event_id, at FROM seat_audit \
+             WHERE plan_id = ? AND seq > ? AND seq <= ? ORDER BY seq",
+            [plan.as_str().into(), after.into(), through.into()],
+        ))
+        .await?;
+    rows.iter().map(entry).collect()
+}
+
+fn entry(row: &QueryResult) -> Result<AuditEntry, DbErr> {
+    Ok(AuditEntry {
+        seq: col(row, "seq")?,
+        email: col(row, "email")?,
+        from: col::<Option<String>>(row, "from_tier")?.as_deref().and_then(Tier::parse),
+        to: enum_col(row, "to_tier", Tier::parse)?,
+        reason: enum_col(row, "reason", Reason::parse)?,
+        event_id: col(row, "event_id")?,
+        at: Micros(col(row, "at")?),
+    })
+}
+
 /// One page, oldest first, after the `after` sequence number. Returns the entries
 /// and whether more follow.
 pub async fn page(
@@ -90,21 +121,7 @@ pub async fn page(
         ))
         .await?;
     let more = rows.len() as u64 > limit;
-    let entries = rows
-        .iter()
-        .take(limit as usize)
-        .map(|row| {
-            Ok(AuditEntry {
-                seq: col(row, "seq")?,
-                email: col(row, "email")?,
-                from: col::<Option<String>>(row, "from_tier")?.as_deref().and_then(Tier::parse),
-                to: enum_col(row, "to_tier", Tier::parse)?,
-                reason: enum_col(row, "reason", Reason::parse)?,
-                event_id: col(row, "event_id")?,
-                at: Micros(col(row, "at")?),
-            })
-        })
-        .collect::<Result<_, DbErr>>()?;
+    let entries = rows.iter().take(limit as usize).map(entry).collect::<Result<_, DbErr>>()?;
     Ok((entries, more))
 }
 

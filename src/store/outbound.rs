@@ -4,7 +4,7 @@
 //! lets the lease run out and another sends it again, with the same id.
 use super::{col, enum_col, typed_col};
 use crate::{
-    db::stmt,
+    db::{chunks, stmt},
     domain::{DeliveryState, Micros, PlanId, Target},
 };
 use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
@@ -15,8 +15,7 @@ pub struct Message {
     pub plan_id: PlanId,
     pub target: Target,
     pub sequence: i64,
-    /// The body's `data` (JSON of `billing::message::SeatsUpdated`).
-    pub payload: String,
+    pub snapshot: Snapshot,
     pub state: DeliveryState,
     pub attempts: i32,
     pub next_attempt_at: Micros,
@@ -26,8 +25,21 @@ pub struct Message {
     pub delivered_at: Option<Micros>,
 }
 
-const COLUMNS: &str = "id, plan_id, target, sequence, payload, state, attempts, next_attempt_at, last_status, \
-                       last_error, created_at, delivered_at";
+/// What a message says: the plan after the changes, and which audit rows the
+/// changes are (`audit_after < seq <= audit_through`; the audit is append-only,
+/// so the range always reads the same rows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub organization_id: Option<String>,
+    pub mode: String,
+    pub paid_seats: i64,
+    pub free_seats: i64,
+    pub audit_after: i64,
+    pub audit_through: i64,
+}
+
+const COLUMNS: &str = "id, plan_id, target, sequence, organization_id, mode, paid_seats, free_seats, audit_after, \
+                       audit_through, state, attempts, next_attempt_at, last_status, last_error, created_at, delivered_at";
 const UNSENT: &str = "state IN ('pending', 'failing')";
 
 fn from_row(row: &QueryResult) -> Result<Message, DbErr> {
@@ -36,7 +48,14 @@ fn from_row(row: &QueryResult) -> Result<Message, DbErr> {
         plan_id: typed_col(row, "plan_id", PlanId::parse)?,
         target: enum_col(row, "target", Target::parse)?,
         sequence: col(row, "sequence")?,
-        payload: col(row, "payload")?,
+        snapshot: Snapshot {
+            organization_id: col(row, "organization_id")?,
+            mode: col(row, "mode")?,
+            paid_seats: col(row, "paid_seats")?,
+            free_seats: col(row, "free_seats")?,
+            audit_after: col(row, "audit_after")?,
+            audit_through: col(row, "audit_through")?,
+        },
         state: enum_col(row, "state", DeliveryState::parse)?,
         attempts: col(row, "attempts")?,
         next_attempt_at: Micros(col(row, "next_attempt_at")?),
@@ -52,31 +71,47 @@ pub fn new_id() -> String {
     format!("msg_{}", ulid::Ulid::new())
 }
 
-pub async fn insert(
-    c: &impl ConnectionTrait,
-    plan: &PlanId,
-    target: Target,
-    sequence: i64,
-    payload: &str,
-    now: Micros,
-) -> Result<String, DbErr> {
-    let id = new_id();
-    c.execute_raw(stmt(
-        c.get_database_backend(),
-        "INSERT INTO outbound_messages (id, plan_id, target, sequence, payload, state, attempts, next_attempt_at, \
-         created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-        [
-            id.as_str().into(),
-            plan.as_str().into(),
-            target.as_str().into(),
-            sequence.into(),
-            payload.into(),
-            now.0.into(),
-            now.0.into(),
-        ],
-    ))
-    .await?;
-    Ok(id)
+/// A message to store (`billing::outbox`).
+pub struct NewMessage<'a> {
+    pub plan: &'a PlanId,
+    pub target: Target,
+    pub sequence: i64,
+    pub snapshot: &'a Snapshot,
+}
+
+/// Stores messages, many to a statement; each gets a new id.
+pub async fn insert_many(c: &impl ConnectionTrait, messages: &[NewMessage<'_>], now: Micros) -> Result<(), DbErr> {
+    let backend = c.get_database_backend();
+    let size = |m: &NewMessage<'_>| m.plan.as_str().len() + 200;
+    for chunk in chunks(backend, messages, 100, size) {
+        let mut sql = String::from(
+            "INSERT INTO outbound_messages (id, plan_id, target, sequence, organization_id, mode, paid_seats, \
+             free_seats, audit_after, audit_through, state, attempts, next_attempt_at, created_at) VALUES ",
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 12);
+        for (i, m) in chunk.iter().enumerate() {
+            let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)";
+            sql.push_str(if i == 0 { "" } else { ", " });
+            sql.push_str(row);
+            let s = m.snapshot;
+            values.extend([
+                new_id().into(),
+                m.plan.as_str().into(),
+                m.target.as_str().into(),
+                m.sequence.into(),
+                s.organization_id.clone().into(),
+                s.mode.as_str().into(),
+                s.paid_seats.into(),
+                s.free_seats.into(),
+                s.audit_after.into(),
+                s.audit_through.into(),
+                now.0.into(),
+                now.0.into(),
+            ]);
+        }
+        c.execute_raw(stmt(backend, &sql, values)).await?;
+    }
+    Ok(())
 }
 
 pub async fn get(c: &impl ConnectionTrait, id: &str) -> Result<Option<Message>, DbErr> {
@@ -149,15 +184,15 @@ pub async fn unsent_after(c: &impl ConnectionTrait, head: &Message) -> Result<Ve
     .collect()
 }
 
-/// Folds the leased `head` and the messages after it into `newest`: it takes
-/// the merged payload, the head's attempts and schedule, and the lease; the
-/// others are gone (their changes are in it). Only while `owner` holds the head.
+/// Folds the leased `head` and the messages after it into `newest`: its
+/// changes start where the head's did, and it takes the head's attempts,
+/// schedule and lease; the others are gone (their changes are in it). Only
+/// while `owner` holds the head.
 pub async fn fold(
     c: &impl ConnectionTrait,
     head: &Message,
     folded: &[&Message],
     newest: &Message,
-    payload: &str,
     owner: &str,
 ) -> Result<bool, DbErr> {
     let backend = c.get_database_backend();
@@ -174,10 +209,10 @@ pub async fn fold(
     let Some(lease_until) = lease_until else { return Ok(false) };
     c.execute_raw(stmt(
         backend,
-        "UPDATE outbound_messages SET payload = ?, state = ?, attempts = ?, next_attempt_at = ?, last_status = ?, \
-         last_error = ?, lease_owner = ?, lease_until = ? WHERE id = ?",
+        "UPDATE outbound_messages SET audit_after = ?, state = ?, attempts = ?, next_attempt_at = ?, \
+         last_status = ?, last_error = ?, lease_owner = ?, lease_until = ? WHERE id = ?",
         [
-            payload.into(),
+            head.snapshot.audit_after.into(),
             head.state.as_str().into(),
             head.attempts.into(),
             head.next_attempt_at.0.into(),
@@ -200,34 +235,35 @@ pub async fn fold(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
     pub state: DeliveryState,
-    pub next_attempt_at: Micros,
+    /// From now, when to try again (`Failing` only).
+    pub wait: std::time::Duration,
     pub status: Option<i32>,
     pub error: Option<String>,
-    pub at: Micros,
 }
 
 /// Records an attempt made under `owner`'s lease, and gives the lease back.
-/// False when the lease was lost meanwhile (another replica took over).
+/// Times are the database's clock where it has one (`db::clock_sql`), like
+/// the leases they are compared with. False when the lease was lost meanwhile
+/// (another replica took over).
 pub async fn record(c: &impl ConnectionTrait, id: &str, owner: &str, attempt: &Attempt) -> Result<bool, DbErr> {
-    let delivered: Value = (attempt.state == DeliveryState::Delivered).then_some(attempt.at.0).into();
-    let done = c
-        .execute_raw(stmt(
-            c.get_database_backend(),
-            "UPDATE outbound_messages SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_status = ?, \
-             last_error = ?, delivered_at = ?, lease_owner = NULL, lease_until = NULL \
-             WHERE id = ? AND lease_owner = ?",
-            [
-                attempt.state.as_str().into(),
-                attempt.next_attempt_at.0.into(),
-                attempt.status.into(),
-                attempt.error.clone().into(),
-                delivered,
-                id.into(),
-                owner.into(),
-            ],
-        ))
-        .await?;
-    Ok(done.rows_affected() == 1)
+    let backend = c.get_database_backend();
+    let now = crate::db::clock_sql(backend).map_or_else(|| Micros::now().0.to_string(), str::to_owned);
+    let delivered = if attempt.state == DeliveryState::Delivered { now.as_str() } else { "NULL" };
+    let wait = i64::try_from(attempt.wait.as_micros()).unwrap_or(i64::MAX / 2);
+    let sql = format!(
+        "UPDATE outbound_messages SET state = ?, attempts = attempts + 1, next_attempt_at = {now} + ?, \
+         last_status = ?, last_error = ?, delivered_at = {delivered}, lease_owner = NULL, lease_until = NULL \
+         WHERE id = ? AND lease_owner = ?"
+    );
+    let values: [Value; 6] = [
+        attempt.state.as_str().into(),
+        wait.into(),
+        attempt.status.into(),
+        attempt.error.clone().into(),
+        id.into(),
+        owner.into(),
+    ];
+    Ok(c.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 1)
 }
 
 /// An operator asked for it to be sent again now (a `dead` one too): due now;
@@ -300,20 +336,31 @@ pub struct PlanDeliveries {
 }
 
 pub async fn plan_deliveries(c: &impl ConnectionTrait, plan: &PlanId, target: Target) -> Result<PlanDeliveries, DbErr> {
-    let backend = c.get_database_backend();
-    let one = |condition: &'static str, order: &'static str| {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM outbound_messages WHERE plan_id = ? AND target = ? {condition} \
-             ORDER BY sequence {order} LIMIT 1"
-        );
-        let values: [Value; 2] = [plan.as_str().into(), target.as_str().into()];
-        async move { c.query_one_raw(stmt(backend, &sql, values)).await?.as_ref().map(from_row).transpose() }
+    // One statement, so one snapshot: read apart, a delivery finishing between
+    // the reads would pair an old "last delivered" with a new "nothing unsent".
+    let part = |which: &str, condition: &str, order: &str| {
+        format!(
+            "SELECT '{which}' AS which, {COLUMNS} FROM (SELECT {COLUMNS} FROM outbound_messages \
+             WHERE plan_id = ? AND target = ? {condition} ORDER BY sequence {order} LIMIT 1) {which}"
+        )
     };
-    Ok(PlanDeliveries {
-        last_delivered: one("AND state = 'delivered'", "DESC").await?,
-        newest: one("", "DESC").await?,
-        first_unsent: one("AND state IN ('pending', 'failing')", "ASC").await?,
-    })
+    let sql = [
+        part("delivered", "AND state = 'delivered'", "DESC"),
+        part("newest", "", "DESC"),
+        part("unsent", "AND state IN ('pending', 'failing')", "ASC"),
+    ]
+    .join(" UNION ALL ");
+    let values: Vec<Value> = (0..3).flat_map(|_| [plan.as_str().into(), target.as_str().into()]).collect();
+    let mut out = PlanDeliveries::default();
+    for row in c.query_all_raw(stmt(c.get_database_backend(), &sql, values)).await? {
+        let message = Some(from_row(&row)?);
+        match col::<String>(&row, "which")?.as_str() {
+            "delivered" => out.last_delivered = message,
+            "newest" => out.newest = message,
+            _ => out.first_unsent = message,
+        }
+    }
+    Ok(out)
 }
 
 /// Delivered messages created before the cutoff, except each plan and

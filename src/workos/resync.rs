@@ -252,7 +252,7 @@ pub async fn resync(
     if dry_run {
         txn.rollback().await?;
     } else {
-        crate::billing::outbox::announce(&txn, &plan.id, options.targets, now).await?;
+        crate::billing::outbox::announce(&txn, std::slice::from_ref(&plan.id), options.targets, now).await?;
         txn.commit().await?;
     }
     Ok(report)

@@ -1,6 +1,7 @@
 //! `seatsync bench`: figures for the webhook intake and for enforcement on a large
 //! plan, and the reconciler on a backlog (`reconcile`). Printed, never asserted:
 //! machines are shared and noisy.
+mod billing_receiver;
 mod prune;
 mod reconcile;
 mod soak;

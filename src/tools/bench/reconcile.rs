@@ -16,9 +16,14 @@ use crate::{
 use sea_orm::{ConnectionTrait, Database, TransactionTrait};
 use std::time::{Duration, Instant};
 
-pub async fn reconcile(events: usize, organizations: usize, database_url: Option<String>) -> anyhow::Result<()> {
+pub async fn reconcile(
+    events: usize,
+    organizations: usize,
+    database_url: Option<String>,
+    billing: bool,
+) -> anyhow::Result<()> {
     let organizations = organizations.max(1);
-    let targets = crate::billing::Targets::default();
+    let targets = crate::billing::Targets { webhook: billing, stripe: false };
     let fresh = FreshDatabase::create(database_url).await?;
     let conn = db::connect(&DatabaseUrl::parse(&fresh.url).map_err(anyhow::Error::msg)?).await?;
     db::migrate(&conn).await?;
@@ -76,7 +81,22 @@ pub async fn reconcile(events: usize, organizations: usize, database_url: Option
     let filled = fill.elapsed();
 
     let metrics = Metrics::default();
-    let limits = BatchLimits::for_backend(conn.get_database_backend());
+    let limits = BatchLimits { targets, ..BatchLimits::for_backend(conn.get_database_backend()) };
+    // With --billing, a local receiver and the delivery worker run alongside.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let receiver = if billing { Some(super::billing_receiver::Receiver::start()?) } else { None };
+    let delivery = match &receiver {
+        Some(receiver) => {
+            let secret = crate::billing::signature::SigningSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
+            let timeout = Duration::from_secs(15);
+            let webhook = crate::billing::webhook::WebhookSender::new(receiver.url(), vec![secret], timeout)?;
+            let schedule = crate::billing::schedule::Schedule::default();
+            let metrics = std::sync::Arc::new(Metrics::default());
+            let deliverer = crate::billing::delivery::Deliverer::new(conn.clone(), webhook, schedule, timeout, metrics);
+            Some(tokio::spawn(deliverer.run(stopped)))
+        }
+        None => None,
+    };
     let tenth = (events / 10).max(1);
     let started = Instant::now();
     let mut done = 0usize;
@@ -114,6 +134,34 @@ pub async fn reconcile(events: usize, organizations: usize, database_url: Option
         last_rate,
         if first_rate > 0.0 { last_rate / first_rate } else { 0.0 },
     );
+    if let Some(receiver) = &receiver {
+        // Every plan's newest message, as the receiver's last word on it.
+        let written = count(&conn, "SELECT CAST(COALESCE(SUM(billing_sequence), 0) AS BIGINT) AS n FROM plans").await?;
+        let wanted: std::collections::HashMap<String, i64> = {
+            let rows = conn
+                .query_all_raw(db::stmt(conn.get_database_backend(), "SELECT id, billing_sequence FROM plans", []))
+                .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get::<String>("", "id")?, r.try_get::<i64>("", "billing_sequence")?)))
+                .collect::<Result<_, sea_orm::DbErr>>()?
+        };
+        let waited = Instant::now();
+        while !receiver.has_seen(&wanted) && waited.elapsed() < Duration::from_secs(120) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let caught_up = waited.elapsed();
+        println!(
+            "billing: {written} messages written, {} deliveries received; every plan's newest reached the receiver \
+             {:.2}s after the last apply{}",
+            receiver.deliveries(),
+            caught_up.as_secs_f64(),
+            if receiver.has_seen(&wanted) { "" } else { " (NOT ALL: gave up after 120 s)" },
+        );
+    }
+    let _ = stop.send(true);
+    if let Some(delivery) = delivery {
+        let _ = delivery.await;
+    }
     conn.close().await?;
     fresh.drop_it().await;
     Ok(())
