@@ -128,7 +128,7 @@ impl Deliverer {
             let this = self.clone();
             in_flight.spawn(async move {
                 let id = head.id.clone();
-                if let Err(err) = this.attempt(head).await {
+                if let Err(err) = this.attempt(head).await.map(|_| ()) {
                     tracing::warn!(message_id = %id, error = %err, "billing delivery: attempt not recorded; it is sent again when its lease runs out");
                 }
             });
@@ -152,27 +152,39 @@ impl Deliverer {
         }
         let is_head =
             outbound::due_heads(&self.db, &self.targets(), now, usize::MAX / 2).await?.into_iter().find(|m| m.id == id);
+        let mut sent = id.to_owned();
         if let Some(head) = is_head
             && outbound::lease(&self.db, id, &self.owner, now, self.lease_until(now)).await?
         {
-            self.attempt(head).await?;
+            // Folded into a newer message: that one is what was sent.
+            sent = self.attempt(head).await?.unwrap_or(sent);
         }
-        // Folded into a newer message: that one is what was sent.
-        outbound::get(&self.db, id).await
+        outbound::get(&self.db, &sent).await
     }
 
     /// Sends a leased message once, after folding its plan's later unsent
-    /// messages into it, and records how it went.
-    async fn attempt(&self, head: Message) -> Result<(), DbErr> {
-        let Some(message) = self.fold(head).await? else { return Ok(()) };
-        let attempted = match (message.target, &self.webhook) {
-            (Target::Webhook, Some(webhook)) => {
+    /// messages into it, and records how it went. Returns the id sent (the
+    /// newest message, if others were folded into it), or `None` when the
+    /// lease was lost before sending.
+    async fn attempt(&self, head: Message) -> Result<Option<String>, DbErr> {
+        let Some(message) = self.fold(head).await? else { return Ok(None) };
+        let body = match (message.target, &self.webhook) {
+            (Target::Webhook, Some(_)) => {
                 let s = &message.snapshot;
                 let changes = audit::range(&self.db, &message.plan_id, s.audit_after, s.audit_through).await?;
-                let body = SeatsUpdated::of(&message, &changes).body(message.created_at);
-                webhook.send(&message.id, chrono::Utc::now().timestamp(), body).await
+                SeatsUpdated::of(&message, &changes).body(message.created_at)
             }
-            _ => return Ok(()),
+            _ => return Ok(None),
+        };
+        // Renewed just before sending, so the whole time-out is covered even
+        // if folding or reading waited; lost meanwhile, another replica sends it.
+        let now = db::clock(&self.db).await?;
+        if !outbound::lease(&self.db, &message.id, &self.owner, now, self.lease_until(now)).await? {
+            return Ok(None);
+        }
+        let attempted = match &self.webhook {
+            Some(webhook) => webhook.send(&message.id, chrono::Utc::now().timestamp(), body).await,
+            None => return Ok(None),
         };
         let attempts = u32::try_from(message.attempts).unwrap_or(0).saturating_add(1);
         let next = self.schedule.after(attempts, attempted.answer, schedule::random_jitter());
@@ -185,7 +197,7 @@ impl Deliverer {
         let attempt = Attempt { state, wait, status: status.map(i32::from), error: error.clone() };
         if !outbound::record(&self.db, &message.id, &self.owner, &attempt).await? {
             tracing::warn!(message_id = %message.id, "billing delivery: the lease ran out during the attempt; another replica sends it again");
-            return Ok(());
+            return Ok(None);
         }
         let target = message.target.as_str();
         self.metrics.outbound_delivery(target, outcome_label(state));
@@ -202,11 +214,13 @@ impl Deliverer {
                 tracing::debug!(message_id = %message.id, plan_id = %message.plan_id, target, "billing delivery: delivered")
             }
         }
-        Ok(())
+        Ok(Some(message.id))
     }
 
     /// Folds the plan's later unsent messages into the newest of them, which
-    /// then carries the head's schedule and lease. `None`: the lease was lost.
+    /// then carries the head's schedule and lease. Only messages never sent
+    /// and not being sent are folded (an id that went out keeps its body);
+    /// otherwise the head goes alone. `None`: the lease was lost.
     async fn fold(&self, head: Message) -> Result<Option<Message>, DbErr> {
         // Nothing after it, the common case: no transaction needed. A message
         // written meanwhile is sent next, in its turn.
@@ -215,7 +229,8 @@ impl Deliverer {
         }
         let txn = self.db.begin().await?;
         let later = outbound::unsent_after(&txn, &head).await?;
-        let Some((newest, between)) = later.split_last() else {
+        let foldable = |m: &Message| m.attempts == 0 && m.state == DeliveryState::Pending;
+        let Some((newest, between)) = later.split_last().filter(|_| later.iter().all(foldable)) else {
             txn.commit().await?;
             return Ok(Some(head));
         };

@@ -26,7 +26,10 @@ pub struct DeliveriesQuery {
 }
 
 pub async fn list(db: &DatabaseConnection, query: &DeliveriesQuery) -> Result<DeliveryPage, PlanError> {
-    let plan = query.plan.as_deref().filter(|p| !p.is_empty()).map(parse_plan_id).transpose()?;
+    let plan = match query.plan.as_deref().filter(|p| !p.is_empty()) {
+        None => None,
+        Some(raw) => Some(PlanId::parse(raw).map_err(|_| PlanError::BadRequest("plan must be a plan id".into()))?),
+    };
     let state = match query.state.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(raw) => Some(
@@ -89,6 +92,7 @@ pub async fn retry(
 /// again to every configured target (a new message, in the plan's order).
 pub async fn resend(db: &DatabaseConnection, id: &str, targets: Targets) -> Result<usize, PlanError> {
     let plan_id = parse_plan_id(id)?;
+    plans::find(db, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
     if !targets.any() {
         return Err(PlanError::BillingNotConfigured);
     }

@@ -168,13 +168,17 @@ pub async fn lease(c: &impl ConnectionTrait, id: &str, owner: &str, now: Micros,
     Ok(done.rows_affected() == 1)
 }
 
-/// The unsent messages of a plan and target after `sequence`, oldest first.
+/// The unsent messages of a plan and target after the head's sequence, oldest
+/// first. One being sent now (leased) reads as tried (`attempts` one more),
+/// so the caller does not fold it.
 pub async fn unsent_after(c: &impl ConnectionTrait, head: &Message) -> Result<Vec<Message>, DbErr> {
     c.query_all_raw(stmt(
         c.get_database_backend(),
         &format!(
-            "SELECT {COLUMNS} FROM outbound_messages WHERE plan_id = ? AND target = ? AND {UNSENT} \
-             AND sequence > ? ORDER BY sequence"
+            "SELECT id, plan_id, target, sequence, organization_id, mode, paid_seats, free_seats, audit_after, \
+             audit_through, state, CASE WHEN lease_owner IS NULL THEN attempts ELSE attempts + 1 END AS attempts, \
+             next_attempt_at, last_status, last_error, created_at, delivered_at FROM outbound_messages \
+             WHERE plan_id = ? AND target = ? AND {UNSENT} AND sequence > ? ORDER BY sequence"
         ),
         [head.plan_id.as_str().into(), head.target.as_str().into(), head.sequence.into()],
     ))

@@ -540,6 +540,7 @@ async fn a_plan_is_listed_and_shown_with_the_contracts_fields(store: Store) {
         keys,
         [
             "active_directory_users",
+            "billing",
             "enforced_at",
             "free_seats",
             "hold",
@@ -549,6 +550,7 @@ async fn a_plan_is_listed_and_shown_with_the_contracts_fields(store: Store) {
             "organization_id",
             "paid_seats",
             "release_limit",
+            "stripe_subscription_item",
             "test_mode_max_users"
         ]
     );
