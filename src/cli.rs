@@ -140,6 +140,9 @@ pub enum OutboundCommand {
 pub enum BillingCommand {
     /// Queue the plan's current seats to every configured target.
     Resend { plan_id: String },
+    /// Compare each plan's Stripe item quantity with its paid seats; print the
+    /// plans that differ and exit 1 if any does.
+    Check,
 }
 
 #[derive(Subcommand, Debug)]
@@ -422,6 +425,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             println!("{}", serde_json::to_string_pretty(&output)?);
+        }
+        Command::Billing { command: BillingCommand::Check } => {
+            let conn = open_database(&settings).await?;
+            let stripe = crate::billing::stripe::StripeClient::from_settings(&settings)?
+                .context("STRIPE_API_KEY must be set (sk_... or rk_...) to read Stripe")?;
+            let (drifts, checked) = operator::outbound::check(&conn, &stripe).await?;
+            for drift in &drifts {
+                println!("{}", serde_json::to_string(drift)?);
+            }
+            eprintln!("{checked} Stripe items checked, {} differ from the paid seats", drifts.len());
+            if !drifts.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Billing { command: BillingCommand::Resend { plan_id } } => {
             let conn = open_database(&settings).await?;

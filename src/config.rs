@@ -95,6 +95,12 @@ pub struct Settings {
     pub admin_token: Option<Secret>,
     pub test_mode_max_users: u32,
     pub workos_api_key: Option<Secret>,
+    /// `STRIPE_API_KEY` (CONTRACT 7.2): keeps subscription item quantities.
+    pub stripe_api_key: Option<Secret>,
+    /// `STRIPE_API_BASE`, without a trailing slash.
+    pub stripe_api_base: String,
+    /// `STRIPE_PRORATION_BEHAVIOR`, sent with each quantity change.
+    pub stripe_proration: String,
     pub workos_api_base: String,
     /// `PUBLIC_URL` without a trailing slash: where people reach this service.
     pub public_url: Option<String>,
@@ -128,7 +134,7 @@ pub const SHIPPED_SECRETS: [(&str, &str); 2] =
 impl Settings {
     /// Where seat changes are pushed (CONTRACT 7).
     pub fn billing_targets(&self) -> crate::billing::Targets {
-        crate::billing::Targets { webhook: self.billing_webhook_url.is_some(), stripe: false }
+        crate::billing::Targets { webhook: self.billing_webhook_url.is_some(), stripe: self.stripe_api_key.is_some() }
     }
 
     /// The variables still set to a value shipped in `.env.example`.
@@ -232,6 +238,23 @@ impl Settings {
         let webhook_secret_previous = optional_secret("WORKOS_WEBHOOK_SECRET_PREVIOUS");
         let admin_token = optional_secret("ADMIN_TOKEN");
         let workos_api_key = optional_secret("WORKOS_API_KEY");
+        let stripe_api_key = optional_secret("STRIPE_API_KEY");
+        if let Some(key) = &stripe_api_key
+            && !(key.expose().starts_with("sk_") || key.expose().starts_with("rk_"))
+        {
+            return Err(problem("STRIPE_API_KEY", "must be a secret (sk_...) or restricted (rk_...) key"));
+        }
+        let stripe_api_base = get("STRIPE_API_BASE")
+            .map(|v| v.trim().trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| "https://api.stripe.com".to_owned());
+        check_api_base(&stripe_api_base).map_err(|p| problem("STRIPE_API_BASE", p))?;
+        let stripe_proration = match get("STRIPE_PRORATION_BEHAVIOR").as_deref().map(str::trim) {
+            None => "create_prorations".to_owned(),
+            Some(v @ ("create_prorations" | "always_invoice" | "none")) => v.to_owned(),
+            Some(_) => {
+                return Err(problem("STRIPE_PRORATION_BEHAVIOR", "must be create_prorations, always_invoice or none"));
+            }
+        };
 
         let tolerance = parse_number::<u64>(&get, "WEBHOOK_TOLERANCE_SECS", 180)?;
         if tolerance == 0 {
@@ -356,6 +379,9 @@ impl Settings {
             admin_token,
             test_mode_max_users,
             workos_api_key,
+            stripe_api_key,
+            stripe_api_base,
+            stripe_proration,
             workos_api_base,
             public_url,
             events_poll_every,

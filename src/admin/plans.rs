@@ -225,6 +225,10 @@ pub struct PatchPlan {
     #[serde(default, deserialize_with = "explicit_null")]
     #[schema(value_type = Option<i64>)]
     release_limit: Option<Option<i64>>,
+    /// `si_…`: its quantity follows the paid seats (set: sent at once); null stops.
+    #[serde(default, deserialize_with = "explicit_null")]
+    #[schema(value_type = Option<String>)]
+    stripe_subscription_item: Option<Option<String>>,
 }
 
 #[utoipa::path(
@@ -251,6 +255,7 @@ pub async fn update(
         name: body.name,
         test_mode_max_users: body.test_mode_max_users,
         release_limit: body.release_limit,
+        stripe_subscription_item: body.stripe_subscription_item,
     };
     Ok(HttpResponse::Ok().json(operator::update(&state.db, &path, changes, state.billing_targets()).await?))
 }

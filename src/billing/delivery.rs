@@ -8,6 +8,7 @@
 use super::{
     message::{self, SeatsUpdated},
     schedule::{self, Next, Schedule},
+    stripe::StripeClient,
     webhook::{Attempted, WebhookSender},
 };
 use crate::{
@@ -17,6 +18,7 @@ use crate::{
     store::{
         audit,
         outbound::{self, Attempt, Message},
+        plans,
     },
 };
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
@@ -32,6 +34,7 @@ const POLL_EVERY: Duration = Duration::from_millis(200);
 pub struct Deliverer {
     db: DatabaseConnection,
     webhook: Option<WebhookSender>,
+    stripe: Option<StripeClient>,
     schedule: Schedule,
     /// A lease outlives one attempt (its time-out) by this margin.
     lease_for: Duration,
@@ -47,23 +50,31 @@ impl Deliverer {
         settings: &crate::config::Settings,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Option<Self>> {
-        let Some(url) = &settings.billing_webhook_url else { return Ok(None) };
         let timeout = settings.billing_webhook_timeout;
-        let webhook = WebhookSender::new(url.clone(), settings.billing_webhook_secrets.clone(), timeout)?;
-        Ok(Some(Self::new(db, webhook, settings.billing_retry_schedule.clone(), timeout, metrics)))
+        let webhook = match &settings.billing_webhook_url {
+            Some(url) => Some(WebhookSender::new(url.clone(), settings.billing_webhook_secrets.clone(), timeout)?),
+            None => None,
+        };
+        let stripe = StripeClient::from_settings(settings)?;
+        if webhook.is_none() && stripe.is_none() {
+            return Ok(None);
+        }
+        let schedule = settings.billing_retry_schedule.clone();
+        Ok(Some(Self { webhook, stripe, ..Self::for_webhook(db, None, schedule, timeout, metrics) }))
     }
 
     /// A deliverer to one webhook receiver (`bench reconcile --billing` too).
-    pub fn new(
+    pub fn for_webhook(
         db: DatabaseConnection,
-        webhook: WebhookSender,
+        webhook: Option<WebhookSender>,
         schedule: Schedule,
         timeout: Duration,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             db,
-            webhook: Some(webhook),
+            webhook,
+            stripe: None,
             schedule,
             lease_for: timeout + Duration::from_secs(5),
             owner: format!("deliverer_{}", ulid::Ulid::new()).into(),
@@ -72,7 +83,8 @@ impl Deliverer {
     }
 
     fn targets(&self) -> Vec<Target> {
-        self.webhook.iter().map(|_| Target::Webhook).collect()
+        let webhook = self.webhook.iter().map(|_| Target::Webhook);
+        webhook.chain(self.stripe.iter().map(|_| Target::Stripe)).collect()
     }
 
     /// Runs until `stop` turns true; attempts in flight then finish (each has
@@ -168,11 +180,15 @@ impl Deliverer {
     /// lease was lost before sending.
     async fn attempt(&self, head: Message) -> Result<Option<String>, DbErr> {
         let Some(message) = self.fold(head).await? else { return Ok(None) };
-        let body = match (message.target, &self.webhook) {
-            (Target::Webhook, Some(_)) => {
+        let request = match (message.target, &self.webhook, &self.stripe) {
+            (Target::Webhook, Some(_), _) => {
                 let s = &message.snapshot;
                 let changes = audit::range(&self.db, &message.plan_id, s.audit_after, s.audit_through).await?;
-                SeatsUpdated::of(&message, &changes).body(message.created_at)
+                Request::Webhook(SeatsUpdated::of(&message, &changes).body(message.created_at))
+            }
+            // The item as the plan names it now (it may have been changed or unset).
+            (Target::Stripe, _, Some(_)) => {
+                Request::Stripe(plans::find(&self.db, &message.plan_id).await?.and_then(|p| p.stripe_subscription_item))
             }
             _ => return Ok(None),
         };
@@ -182,9 +198,21 @@ impl Deliverer {
         if !outbound::lease(&self.db, &message.id, &self.owner, now, self.lease_until(now)).await? {
             return Ok(None);
         }
-        let attempted = match &self.webhook {
-            Some(webhook) => webhook.send(&message.id, chrono::Utc::now().timestamp(), body).await,
-            None => return Ok(None),
+        let quantity = u64::try_from(message.snapshot.paid_seats).unwrap_or(0);
+        let attempted = match (request, &self.webhook, &self.stripe) {
+            (Request::Webhook(body), Some(webhook), _) => {
+                webhook.send(&message.id, chrono::Utc::now().timestamp(), body).await
+            }
+            (Request::Stripe(Some(item)), _, Some(stripe)) => {
+                let key = stripe.idempotency_key(message.plan_id.as_str(), message.sequence, &item, quantity);
+                stripe.set_quantity(&item, quantity, &key).await
+            }
+            (Request::Stripe(None), _, _) => Attempted {
+                answer: schedule::Answer::Gone,
+                status: None,
+                error: Some("the plan has no Stripe subscription item any more".into()),
+            },
+            _ => return Ok(None),
         };
         let attempts = u32::try_from(message.attempts).unwrap_or(0).saturating_add(1);
         let next = self.schedule.after(attempts, attempted.answer, schedule::random_jitter());
@@ -251,6 +279,13 @@ impl Deliverer {
             ..newest.clone()
         }))
     }
+}
+
+/// What one attempt sends.
+enum Request {
+    Webhook(Vec<u8>),
+    /// The plan's subscription item, if it still has one.
+    Stripe(Option<String>),
 }
 
 /// The `outcome` label of `seatsync_outbound_deliveries_total`.

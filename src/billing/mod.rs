@@ -7,6 +7,7 @@ pub mod message;
 pub mod outbox;
 pub mod schedule;
 pub mod signature;
+pub mod stripe;
 pub mod webhook;
 
 /// Which targets are configured: a plan's seat changes make one message per

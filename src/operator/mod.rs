@@ -128,6 +128,8 @@ pub struct PlanChanges {
     pub name: Option<String>,
     pub test_mode_max_users: Option<i64>,
     pub release_limit: Option<Option<i64>>,
+    /// `Some(None)` stops following a Stripe item.
+    pub stripe_subscription_item: Option<Option<String>>,
 }
 
 pub async fn update(
@@ -139,6 +141,14 @@ pub async fn update(
     let plan_id = parse_plan_id(id)?;
     let name = changes.name.as_deref().map(valid_name).transpose()?;
     let max = changes.test_mode_max_users.map(valid_threshold).transpose()?;
+    let stripe_item = match changes.stripe_subscription_item {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(raw)) if crate::billing::stripe::valid_item(raw.trim()) => Some(Some(raw.trim().to_owned())),
+        Some(Some(_)) => {
+            return Err(PlanError::BadRequest("stripe_subscription_item must be null or si_ followed by letters and digits".into()));
+        }
+    };
     let release_limit = match changes.release_limit {
         None => None,
         Some(None) => Some(None),
@@ -157,11 +167,24 @@ pub async fn update(
     if let Some(limit) = release_limit {
         plan.release_limit = limit;
     }
+    let item_set = match stripe_item {
+        Some(item) => {
+            let changed = plan.stripe_subscription_item != item;
+            plan.stripe_subscription_item = item;
+            changed && plan.stripe_subscription_item.is_some()
+        }
+        None => false,
+    };
     plans::update_settings(&txn, &plan).await?;
     // A lower threshold may be passed already: enforcement starts now, audited.
     let now = Micros::now();
     enforcement::start_if_due(&txn, &plan, None, now).await?;
     outbox::announce(&txn, std::slice::from_ref(&plan.id), targets, now).await?;
+    if item_set && targets.stripe {
+        // A new item gets the current count at once (CONTRACT 7.2).
+        let stripe_only = Targets { webhook: false, stripe: true };
+        outbox::resend(&txn, &plan.id, stripe_only, now).await?;
+    }
     txn.commit().await?;
     show(db, id).await
 }

@@ -133,3 +133,43 @@ pub async fn billing_view(db: &DatabaseConnection, plan: &PlanId) -> Result<Opti
     }
     Ok(view)
 }
+
+/// A plan whose Stripe quantity is not its paid seats (`billing check`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Drift {
+    pub plan_id: String,
+    pub stripe_subscription_item: String,
+    pub paid_seats: u64,
+    /// `None`: the item could not be read (`error` says why).
+    pub stripe_quantity: Option<u64>,
+    pub error: Option<String>,
+}
+
+/// Reads every plan's Stripe item and returns those that differ from the
+/// plan's paid seats (someone changed the quantity in Stripe's dashboard),
+/// and how many were checked.
+pub async fn check(
+    db: &DatabaseConnection,
+    stripe: &crate::billing::stripe::StripeClient,
+) -> Result<(Vec<Drift>, usize), PlanError> {
+    let mut drifts = Vec::new();
+    let mut checked = 0;
+    for plan in plans::list(db).await? {
+        let Some(item) = plan.stripe_subscription_item.clone() else { continue };
+        checked += 1;
+        let paid_seats = plans::counts(db, &plan).await?.paid_seats;
+        let drift = |stripe_quantity, error| Drift {
+            plan_id: plan.id.to_string(),
+            stripe_subscription_item: item.clone(),
+            paid_seats,
+            stripe_quantity,
+            error,
+        };
+        match stripe.quantity(&item).await {
+            Ok(quantity) if quantity == paid_seats => {}
+            Ok(quantity) => drifts.push(drift(Some(quantity), None)),
+            Err(err) => drifts.push(drift(None, Some(err.to_string()))),
+        }
+    }
+    Ok((drifts, checked))
+}

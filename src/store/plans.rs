@@ -192,11 +192,13 @@ pub async fn restart_release_count(c: &impl ConnectionTrait, id: &PlanId) -> Res
 pub async fn update_settings(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> {
     c.execute_raw(stmt(
         c.get_database_backend(),
-        "UPDATE plans SET name = ?, test_mode_max_users = ?, release_limit = ? WHERE id = ?",
+        "UPDATE plans SET name = ?, test_mode_max_users = ?, release_limit = ?, stripe_subscription_item = ? \
+         WHERE id = ?",
         [
             plan.name.as_str().into(),
             (plan.test_mode_max_users as i32).into(),
             plan.release_limit.map(|n| n as i32).into(),
+            plan.stripe_subscription_item.clone().into(),
             plan.id.as_str().into(),
         ],
     ))
