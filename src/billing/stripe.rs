@@ -81,7 +81,11 @@ impl StripeClient {
             Ok(response) => response,
             Err(err) => {
                 let what = if err.is_timeout() { "timed out" } else { "could not reach Stripe" };
-                return Attempted { answer: Answer::Failed { retry_after: None }, status: None, error: Some(what.into()) };
+                return Attempted {
+                    answer: Answer::Failed { retry_after: None },
+                    status: None,
+                    error: Some(what.into()),
+                };
             }
         };
         let status = response.status().as_u16();
@@ -147,7 +151,8 @@ mod tests {
 
     #[test]
     fn a_key_changes_with_anything_sent() {
-        let client = StripeClient::new("http://127.0.0.1:1", Secret::new("sk_test_x"), "none", Duration::from_secs(1)).unwrap();
+        let client =
+            StripeClient::new("http://127.0.0.1:1", Secret::new("sk_test_x"), "none", Duration::from_secs(1)).unwrap();
         let key = client.idempotency_key("plan_1", 7, "si_a", 11);
         assert_eq!(key, client.idempotency_key("plan_1", 7, "si_a", 11));
         assert_ne!(key, client.idempotency_key("plan_1", 7, "si_a", 12));

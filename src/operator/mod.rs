@@ -146,7 +146,9 @@ pub async fn update(
         Some(None) => Some(None),
         Some(Some(raw)) if crate::billing::stripe::valid_item(raw.trim()) => Some(Some(raw.trim().to_owned())),
         Some(Some(_)) => {
-            return Err(PlanError::BadRequest("stripe_subscription_item must be null or si_ followed by letters and digits".into()));
+            return Err(PlanError::BadRequest(
+                "stripe_subscription_item must be null or si_ followed by letters and digits".into(),
+            ));
         }
     };
     let release_limit = match changes.release_limit {

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-fn seatsync(env: &[(String, String)]) -> Command {
+pub fn seatsync(env: &[(String, String)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_seatsync"));
     // An empty working directory: no developer's .env is read.
     let dir = std::env::temp_dir();

@@ -201,6 +201,7 @@ async function showPlan(id) {
         figure("threshold", "Test-mode threshold", number(plan.test_mode_max_users)),
         figure("enforced_at", "Enforced since", when(plan.enforced_at)),
         figure("release_limit", "Release limit", plan.release_limit === null ? "default" : number(plan.release_limit)),
+        figure("stripe_item", "Stripe subscription item", plan.stripe_subscription_item ?? "—"),
       ),
     ),
     scimSection(base, plan),

@@ -92,7 +92,13 @@ pub async fn reconcile(
             let webhook = crate::billing::webhook::WebhookSender::new(receiver.url(), vec![secret], timeout)?;
             let schedule = crate::billing::schedule::Schedule::default();
             let metrics = std::sync::Arc::new(Metrics::default());
-            let deliverer = crate::billing::delivery::Deliverer::for_webhook(conn.clone(), Some(webhook), schedule, timeout, metrics);
+            let deliverer = crate::billing::delivery::Deliverer::for_webhook(
+                conn.clone(),
+                Some(webhook),
+                schedule,
+                timeout,
+                metrics,
+            );
             Some(tokio::spawn(deliverer.run(stopped)))
         }
         None => None,
