@@ -85,6 +85,8 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         for sql in [
             "UPDATE plans SET announced_seq = (SELECT COALESCE(MAX(seq), 0) FROM seat_audit WHERE plan_id = plans.id)",
+            // One plan per Stripe item: two would race on its quantity.
+            "CREATE UNIQUE INDEX IF NOT EXISTS plans_stripe_item ON plans (stripe_subscription_item)",
             // A plan's messages to one target, in order; one message per sequence.
             "CREATE UNIQUE INDEX IF NOT EXISTS outbound_plan_target_sequence \
              ON outbound_messages (plan_id, target, sequence)",

@@ -177,7 +177,13 @@ pub async fn update(
         }
         None => false,
     };
-    plans::update_settings(&txn, &plan).await?;
+    match plans::update_settings(&txn, &plan).await {
+        Ok(()) => {}
+        Err(err) if crate::db::is_unique_violation(&err) => {
+            return Err(PlanError::BadRequest("this Stripe subscription item is already another plan's".into()));
+        }
+        Err(err) => return Err(err.into()),
+    }
     // A lower threshold may be passed already: enforcement starts now, audited.
     let now = Micros::now();
     enforcement::start_if_due(&txn, &plan, None, now).await?;

@@ -110,6 +110,8 @@ async fn an_unknown_item_is_dead_with_stripes_message_and_other_plans_go_on(stor
     let other = app.create_plan(OTHER_ORG, None).await;
     assert_eq!(patch(&app, &missing, json!({"stripe_subscription_item": "si_nothere"})).await.status(), 200);
     assert_eq!(patch(&app, &other, json!({"stripe_subscription_item": "si_other"})).await.status(), 200);
+    // One plan per item: two would race on its quantity.
+    assert_eq!(patch(&app, &missing, json!({"stripe_subscription_item": "si_other"})).await.status(), 400);
     assert_eq!(app.set_tier(&missing, "ada@example.com", "paid").await.status(), 200);
     assert_eq!(app.set_tier(&other, "bob@example.com", "paid").await.status(), 200);
     assert_eq!(follows(&app, &stripe, &other, "si_other").await, 1);
