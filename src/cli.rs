@@ -100,6 +100,9 @@ pub enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Read the configuration as `serve` would; print it with every secret
+    /// masked and list every problem. Exit 0, or 78 when `serve` would refuse it.
+    CheckConfig,
     /// Operate on plans directly in the database.
     Plans {
         #[command(subcommand)]
@@ -276,6 +279,10 @@ pub enum PlansCommand {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Before the settings are read: it reports a configuration `serve` refuses.
+    if let Command::CheckConfig = cli.command {
+        return Ok(check_config());
+    }
     let settings = Settings::from_env()?;
     match cli.command {
         Command::Serve => {
@@ -301,6 +308,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             open_database(&settings).await?;
             tracing::info!("migrations applied");
         }
+        Command::CheckConfig => return Ok(check_config()),
         Command::Healthcheck { url } => {
             let url = url.unwrap_or_else(|| crate::tools::healthcheck::default_url(settings.listen_addr));
             if let Err(why) = crate::tools::healthcheck::check(&url).await {
@@ -453,6 +461,31 @@ async fn open_database(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseC
     let conn = db::connect(&settings.database_url).await.context("could not connect to the database")?;
     db::migrate(&conn).await.context("could not apply migrations")?;
     Ok(conn)
+}
+
+/// `seatsync check-config`: never stops at the first problem.
+fn check_config() -> ExitCode {
+    use crate::tools::check_config::{EX_CONFIG, describe, problems};
+    if let Err(err) = Settings::load_dotenv() {
+        println!("problem: {}: {}", err.variable, err.problem);
+        return ExitCode::from(EX_CONFIG);
+    }
+    let (settings, found) = problems(|name| std::env::var(name).ok());
+    if let Some(settings) = settings {
+        for (name, value) in describe(&settings) {
+            println!("{name}={value}");
+        }
+        for variable in settings.shipped_secrets_in_use() {
+            println!("warning: {variable} is still the development value from .env.example");
+        }
+        println!("ok: serve would start with this configuration");
+        return ExitCode::SUCCESS;
+    }
+    for err in &found {
+        println!("problem: {}: {}", err.variable, err.problem);
+    }
+    println!("{} problem(s): serve would refuse this configuration", found.len());
+    ExitCode::from(EX_CONFIG)
 }
 
 pub fn workos_client(settings: &Settings) -> anyhow::Result<WorkosClient> {

@@ -206,8 +206,14 @@ pub(crate) fn problem(variable: &'static str, problem: impl Into<String>) -> Con
 impl Settings {
     /// Reads the process environment, after loading `.env` if there is one.
     pub fn from_env() -> Result<Self, ConfigError> {
-        load_env_file(std::path::Path::new(".env"))?;
+        Self::load_dotenv()?;
         Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Loads `.env` into the environment, as `from_env` does first (a variable
+    /// already set wins).
+    pub fn load_dotenv() -> Result<(), ConfigError> {
+        load_env_file(std::path::Path::new(".env"))
     }
 
     /// Builds settings from any lookup: tests pass a map.

@@ -1,5 +1,6 @@
 //! Operator and developer tools: signing and replaying fixture payloads.
 pub mod bench;
+pub mod check_config;
 pub mod healthcheck;
 pub mod replay;
 pub mod sign;

@@ -715,3 +715,30 @@ fn healthcheck_exits_zero_only_when_the_service_is_ready_on_postgres() {
     }
     healthcheck_exits_zero_only_when_the_service_is_ready(Store::Postgres);
 }
+
+#[test]
+fn check_config_prints_the_configuration_masked_and_lists_every_problem() {
+    let db_dir = tempfile::tempdir().unwrap();
+    let good = vec![
+        ("DATABASE_URL".to_owned(), format!("sqlite://{}?mode=rwc", db_dir.path().join("x.db").display())),
+        ("WORKOS_WEBHOOK_SECRET".to_owned(), "whsec_keepthisquiet".to_owned()),
+        ("ADMIN_TOKEN".to_owned(), "admin-keepthisquiet".to_owned()),
+        ("STRIPE_API_KEY".to_owned(), "sk_test_keepthisquiet".to_owned()),
+    ];
+    let output = seatsync(&good).arg("check-config").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("WORKOS_WEBHOOK_SECRET=whsec_****"), "{stdout}");
+    assert!(stdout.contains("STRIPE_API_KEY=sk_****"), "{stdout}");
+    assert!(stdout.contains("ADMIN_TOKEN=****"), "{stdout}");
+    assert!(!stdout.contains("keepthisquiet"), "a secret was printed: {stdout}");
+
+    let bad = with(with(good.clone(), "LOG_FORMAT", Some("xml")), "BILLING_WEBHOOK_SECRET", Some("keepthisquiet"));
+    let output = seatsync(&with(bad, "LISTEN_ADDR", Some("nowhere"))).arg("check-config").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(78), "{stdout}");
+    for variable in ["LOG_FORMAT", "BILLING_WEBHOOK_SECRET", "LISTEN_ADDR"] {
+        assert!(stdout.contains(&format!("problem: {variable}:")), "{variable} not listed: {stdout}");
+    }
+    assert!(!stdout.contains("keepthisquiet"), "a secret was printed: {stdout}");
+}
