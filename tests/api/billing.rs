@@ -144,11 +144,17 @@ async fn a_seat_change_reaches_billing_signed_and_verified_independently(store: 
     );
     assert_eq!(list[0]["type"], "plan.seats.updated");
     assert_eq!(list[0]["last_status"], 200);
-    let metrics = app.metrics_text().await;
-    assert!(
-        metrics.contains(r#"seatsync_outbound_deliveries_total{target="webhook",outcome="delivered"} 2"#),
-        "{metrics}"
-    );
+    // Counted just after the attempt is recorded.
+    let wanted = r#"seatsync_outbound_deliveries_total{target="webhook",outcome="delivered"} 2"#;
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = app.metrics_text().await;
+        if metrics.contains(wanted) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(metrics.contains(wanted), "{metrics}");
     assert!(metrics.contains(r#"seatsync_outbound_pending{target="webhook"} 0"#), "{metrics}");
 }
 
@@ -392,7 +398,14 @@ async fn pending_messages_are_merged_while_the_receiver_is_behind(store: Store) 
         assert_eq!(app.set_tier(&plan, &format!("{who}@example.com"), "paid").await.status(), 200);
     }
     receiver.wait_for("a failed attempt", |d| !d.is_empty()).await;
-    let failing = app.plan(&plan).await["billing"].clone();
+    let mut failing = Value::Null;
+    for _ in 0..200 {
+        failing = app.plan(&plan).await["billing"].clone();
+        if failing["state"] == "failing" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(failing["state"], "failing");
     assert!(failing["last_error"].as_str().unwrap().contains("500"), "{failing}");
     receiver.always(None);
@@ -425,7 +438,18 @@ async fn a_failing_plan_does_not_hold_up_another_and_order_is_kept(store: Store)
         .await;
     let sequences: Vec<i64> = got.iter().filter(|d| d.plan() == fine).map(|d| d.sequence()).collect();
     assert!(sequences.windows(2).all(|w| w[0] < w[1]), "in order, each once: {sequences:?}");
-    assert_eq!(app.plan(&stuck).await["billing"]["state"], "failing");
+    // The stuck plan was tried and refused meanwhile (its attempt is recorded
+    // after the receiver's answer).
+    receiver.wait_for("the stuck plan's attempt", |d| d.iter().any(|d| d.plan() == stuck)).await;
+    let mut state = Value::Null;
+    for _ in 0..200 {
+        state = app.plan(&stuck).await["billing"]["state"].clone();
+        if state == "failing" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, "failing");
     receiver.clear_plan(&stuck);
     delivered(&app, &stuck).await;
     let stuck_sequences: Vec<i64> = receiver.of_plan(&stuck).iter().map(|d| d.sequence()).collect();

@@ -75,7 +75,15 @@ async fn the_item_follows_the_paid_seats_through_enforcement_a_hold_and_its_appr
     assert!(posts.windows(2).all(|w| w[0].key != w[1].key || w[0].quantity == w[1].quantity), "{posts:?}");
     let dead = app.admin_json("/admin/outbound?state=dead").await;
     assert_eq!(dead["data"], json!([]), "no delivery refused (no idempotency_error)");
-    let billing = app.plan(&plan).await["billing"].clone();
+    // Recorded just after Stripe answered.
+    let mut billing = Value::Null;
+    for _ in 0..200 {
+        billing = app.plan(&plan).await["billing"].clone();
+        if billing["state"] == "in_sync" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(billing["state"], "in_sync", "{billing}");
 
     // null stops following; a bad id is refused.
@@ -96,7 +104,15 @@ async fn a_lock_timeout_is_retried_with_the_same_key(store: Store) {
     let posts = stripe.posts();
     assert_eq!(posts.len(), 4, "three refusals, then the change: {posts:?}");
     assert!(posts.iter().all(|p| p.key == posts[0].key && p.quantity == 1), "{posts:?}");
-    let list = app.admin_json(&format!("/admin/outbound?plan={plan}")).await;
+    // Recorded just after Stripe answered.
+    let mut list = Value::Null;
+    for _ in 0..200 {
+        list = app.admin_json(&format!("/admin/outbound?plan={plan}&state=delivered")).await;
+        if !list["data"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let delivered: Vec<&Value> = list["data"].as_array().unwrap().iter().filter(|d| d["target"] == "stripe").collect();
     assert_eq!(delivered.len(), 1);
     assert_eq!((delivered[0]["state"].as_str(), delivered[0]["attempts"].as_i64()), (Some("delivered"), Some(4)));
