@@ -3,7 +3,10 @@
 //! has (reqwest + rustls, no redirects, answers capped): always the absolute
 //! number, with an `Idempotency-Key` that names the plan, the message's
 //! `sequence` and what is sent, so a key is never reused for other parameters.
-use super::{schedule::Answer, webhook::Attempted};
+use super::{
+    schedule::Answer,
+    webhook::{self, Attempted},
+};
 use crate::config::Secret;
 use std::time::Duration;
 
@@ -45,12 +48,7 @@ pub enum StripeError {
 
 impl StripeClient {
     pub fn new(base: &str, key: Secret, proration: &str, timeout: Duration) -> anyhow::Result<Self> {
-        let client = crate::outbound::client_builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("seatsync/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { client, base: base.to_owned(), key, proration: proration.to_owned() })
+        Ok(Self { client: webhook::client(timeout)?, base: base.to_owned(), key, proration: proration.to_owned() })
     }
 
     pub fn from_settings(settings: &crate::config::Settings) -> anyhow::Result<Option<Self>> {
@@ -79,21 +77,10 @@ impl StripeClient {
             .await;
         let response = match sent {
             Ok(response) => response,
-            Err(err) => {
-                let what = if err.is_timeout() { "timed out" } else { "could not reach Stripe" };
-                return Attempted {
-                    answer: Answer::Failed { retry_after: None },
-                    status: None,
-                    error: Some(what.into()),
-                };
-            }
+            Err(err) => return webhook::unreachable(&err),
         };
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| crate::retry::retry_after(v, chrono::Utc::now()));
+        let retry_after = webhook::retry_after_of(&response);
         let message = stripe_message(response).await;
         let answer = match status {
             200..=299 => Answer::Accepted,

@@ -30,12 +30,7 @@ pub struct WebhookSender {
 
 impl WebhookSender {
     pub fn new(url: String, secrets: Vec<SigningSecret>, timeout: Duration) -> anyhow::Result<Self> {
-        let client = crate::outbound::client_builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("seatsync/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { client, url, secrets })
+        Ok(Self { client: client(timeout)?, url, secrets })
     }
 
     /// Posts `body` as message `id`, signed at `timestamp` (unix seconds).
@@ -53,15 +48,10 @@ impl WebhookSender {
             .await;
         let response = match sent {
             Ok(response) => response,
-            Err(err) => return failed(None, describe(&err)),
+            Err(err) => return unreachable(&err),
         };
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| crate::retry::retry_after(v, chrono::Utc::now()));
-        let answer = Answer::from_status(status, retry_after);
+        let answer = Answer::from_status(status, retry_after_of(&response));
         let excerpt = read_some(response).await;
         let error = match answer {
             Answer::Accepted => None,
@@ -75,8 +65,24 @@ impl WebhookSender {
     }
 }
 
-fn failed(status: Option<u16>, error: String) -> Attempted {
-    Attempted { answer: Answer::Failed { retry_after: None }, status, error: Some(error) }
+/// The client both targets send with: no redirects, one time-out per attempt.
+pub(super) fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    Ok(crate::outbound::client_builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("seatsync/", env!("CARGO_PKG_VERSION")))
+        .build()?)
+}
+
+/// The answer's `Retry-After`, if it has a readable one.
+pub(super) fn retry_after_of(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    crate::retry::retry_after(value, chrono::Utc::now())
+}
+
+/// No answer at all: retried on the schedule.
+pub(super) fn unreachable(err: &reqwest::Error) -> Attempted {
+    Attempted { answer: Answer::Failed { retry_after: None }, status: None, error: Some(describe(err)) }
 }
 
 /// A transport error in words, without the URL (it may carry a token).
