@@ -104,6 +104,9 @@ pub struct Settings {
     pub workos_api_base: String,
     /// `PUBLIC_URL` without a trailing slash: where people reach this service.
     pub public_url: Option<String>,
+    /// `LOGIN_REDIRECT_URL` (CONTRACT 3.5): where the identity provider's app
+    /// tile sends people; unset, `/sso/login_redirect` answers 404.
+    pub login_redirect_url: Option<String>,
     pub events_poll_every: Option<Duration>,
     pub resync_every: Option<Duration>,
     pub log_format: LogFormat,
@@ -294,6 +297,18 @@ impl Settings {
                 }
             }
         };
+        // Absolute and https (plain http only to this machine): a relative or
+        // odd value would send people somewhere nobody meant.
+        let login_redirect_url = match get("LOGIN_REDIRECT_URL") {
+            None => None,
+            Some(raw) => {
+                let url = raw.trim().to_owned();
+                check_api_base(&url).map_err(|p| problem("LOGIN_REDIRECT_URL", p))?;
+                // As the URL parser writes it: no stray whitespace or control
+                // character can reach the Location header.
+                Some(reqwest::Url::parse(&url).map_err(|_| problem("LOGIN_REDIRECT_URL", "must be a URL"))?.to_string())
+            }
+        };
         let billing_webhook_url = match get("BILLING_WEBHOOK_URL") {
             None => None,
             Some(raw) => {
@@ -390,6 +405,7 @@ impl Settings {
             stripe_proration,
             workos_api_base,
             public_url,
+            login_redirect_url,
             events_poll_every,
             resync_every,
             log_format,
@@ -517,6 +533,9 @@ mod tests {
             ("WORKOS_API_BASE", "ftp://127.0.0.1"),
             ("WEBHOOK_MAX_INFLIGHT", "0"),
             ("PUBLIC_URL", "billing.example.com"),
+            ("LOGIN_REDIRECT_URL", "/login"),
+            ("LOGIN_REDIRECT_URL", "http://app.example.com/login"),
+            ("LOGIN_REDIRECT_URL", "javascript:alert(1)"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{value}");
@@ -529,6 +548,14 @@ mod tests {
         for base in ["http://127.0.0.1:9000", "http://localhost:1", "http://[::1]:8", "https://api.workos.com"] {
             assert_eq!(settings(&[("WORKOS_API_BASE", base)]).unwrap().workos_api_base, base);
         }
+    }
+
+    #[test]
+    fn the_login_redirect_is_kept_as_given() {
+        for url in ["https://app.example.com/login?next=%2F", "http://127.0.0.1:3000/login"] {
+            assert_eq!(settings(&[("LOGIN_REDIRECT_URL", url)]).unwrap().login_redirect_url.as_deref(), Some(url));
+        }
+        assert_eq!(settings(&[]).unwrap().login_redirect_url, None);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! HTTP (`webhook/`) → verify (`webhook/signature.rs`) → inbox (`inbox/`) →
 //! translate (`events/`) → reconcile (`reconcile/`) → seats (`store/`, one
 //! module per table). Operators reach it through `admin/` (HTTP routes) and
-//! `cli.rs`, which share the use cases in `operator/`.
+//! `cli.rs`, which share the use cases in `operator/`. The identity provider's
+//! app tile (`sso/`) only sends people on to the product's login page.
 pub mod admin;
 pub mod billing;
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod operator;
 pub mod outbound;
 pub mod reconcile;
 pub mod retry;
+pub mod sso;
 pub mod startup;
 pub mod state;
 pub mod store;

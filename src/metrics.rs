@@ -104,6 +104,7 @@ pub struct Metrics {
     reconciled: Family<EventOutcome, Counter>,
     pruned: Family<Status, Counter>,
     outbound: Family<TargetOutcome, Counter>,
+    login_redirects: Counter,
 }
 
 impl Default for Metrics {
@@ -117,6 +118,7 @@ impl Default for Metrics {
             reconciled: Family::default(),
             pruned: Family::default(),
             outbound: Family::default(),
+            login_redirects: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("seatsync_http_requests", "HTTP requests by route and status", m.requests.clone());
@@ -134,6 +136,11 @@ impl Default for Metrics {
             "Billing delivery attempts by target and outcome (delivered, failed, dead)",
             m.outbound.clone(),
         );
+        registry.register(
+            "seatsync_login_redirects",
+            "People sent on to LOGIN_REDIRECT_URL by the identity provider's app tile",
+            m.login_redirects.clone(),
+        );
         Self { registry, ..m }
     }
 }
@@ -149,6 +156,12 @@ impl Metrics {
     /// fixed sets (never from a receiver's answer).
     pub fn outbound_delivery(&self, target: &'static str, outcome: &'static str) {
         self.outbound.get_or_create(&TargetOutcome { target, outcome }).inc();
+    }
+
+    /// Someone clicked the app tile and was sent on (no label: nothing from
+    /// the request is worth a series).
+    pub fn login_redirect(&self) {
+        self.login_redirects.inc();
     }
 
     pub fn request(&self, route: &str, status: u16, seconds: f64) {

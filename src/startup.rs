@@ -10,7 +10,7 @@ use crate::{
     inbox::Inbox,
     metrics::Metrics,
     reconcile::Reconciler,
-    webhook,
+    sso, webhook,
     workos::{WorkosClient, schedule},
 };
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
@@ -65,6 +65,7 @@ impl Application {
             test_mode_max_users: settings.test_mode_max_users,
             workos: WorkosClient::when_configured(settings)?,
             public_url: settings.public_url.clone(),
+            login_redirect_url: settings.login_redirect_url.clone(),
             targets,
             deliverer: deliverer.clone(),
         });
@@ -87,7 +88,8 @@ impl Application {
                 .service(health::healthz)
                 .service(health::readyz)
                 .service(metrics_routes::metrics)
-                .service(webhook::receive);
+                .service(webhook::receive)
+                .service(sso::login_redirect::login_redirect);
             // The same registration the OpenAPI document is built from.
             let (app, _) = admin::register(app.into_utoipa_app()).split_for_parts();
             app.default_service(web::to(admin::plans::not_found))

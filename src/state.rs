@@ -25,6 +25,8 @@ pub struct AppState {
     /// Set when `WORKOS_API_KEY` is: "Configure SCIM" calls WorkOS with it.
     pub workos: Option<crate::workos::WorkosClient>,
     pub public_url: Option<String>,
+    /// `LOGIN_REDIRECT_URL`: where the app tile sends people (CONTRACT 3.5).
+    pub login_redirect_url: Option<String>,
     /// Where seat changes are pushed (CONTRACT 7).
     pub targets: crate::billing::Targets,
     /// Sends them; `None` when no target is configured.

@@ -1,6 +1,7 @@
 //! The admin API (CONTRACT 3.3), behind `Authorization: Bearer $ADMIN_TOKEN`,
 //! the admin page that uses it (3.4), and its OpenAPI document, generated from
 //! the same registration the server runs, so the two cannot drift.
+pub mod app_tile;
 pub mod auth;
 pub mod events;
 pub mod openapi;
@@ -40,6 +41,7 @@ where
             .service(events::show)
             .service(outbound::list)
             .service(outbound::retry)
-            .service(outbound::resend),
+            .service(outbound::resend)
+            .service(app_tile::show),
     )
 }

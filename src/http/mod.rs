@@ -1,5 +1,6 @@
 //! HTTP plumbing shared by the routes: the error body, health, metrics and
 //! the request span.
+pub mod body;
 pub mod error;
 pub mod health;
 pub mod metrics;

@@ -64,6 +64,7 @@ pub fn describe(s: &Settings) -> Vec<(&'static str, String)> {
         ("WORKOS_API_KEY", secret(&s.workos_api_key)),
         ("WORKOS_API_BASE", s.workos_api_base.clone()),
         ("PUBLIC_URL", or_unset(s.public_url.clone())),
+        ("LOGIN_REDIRECT_URL", or_unset(s.login_redirect_url.clone())),
         ("WORKOS_EVENTS_POLL_SECS", secs(s.events_poll_every)),
         ("WORKOS_RESYNC_EVERY_SECS", secs(s.resync_every)),
         ("LOG_FORMAT", format!("{:?}", s.log_format).to_lowercase()),

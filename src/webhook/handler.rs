@@ -6,12 +6,14 @@ use super::signature::{self, SignatureError};
 use crate::{
     domain::EventId,
     events::{Envelope, InvalidEvent},
-    http::error::{error_response, log_chain, printable},
+    http::{
+        body::{self, BodyError, Keep},
+        error::{error_response, log_chain, printable},
+    },
     inbox::{InboxError, NewEvent, Stored, dead_letter},
     state::AppState,
 };
 use actix_web::{HttpRequest, HttpResponse, ResponseError, http::StatusCode, post, web};
-use futures_util::StreamExt;
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -19,14 +21,10 @@ use tracing::Instrument;
 pub enum WebhookError {
     #[error(transparent)]
     Signature(#[from] SignatureError),
-    #[error("the body is larger than {0} bytes")]
-    PayloadTooLarge(usize),
+    #[error(transparent)]
+    Body(#[from] BodyError),
     #[error("the body is not a WorkOS event: {0}")]
     InvalidEvent(String),
-    #[error("the body could not be read")]
-    BodyUnreadable(#[source] actix_web::error::PayloadError),
-    #[error("the body did not arrive within {} s", BODY_DEADLINE.as_secs())]
-    BodyTimeout,
     #[error("too many deliveries are being read at once; retry later")]
     Busy,
     #[error("the event could not be stored")]
@@ -40,10 +38,8 @@ impl WebhookError {
             Self::Signature(SignatureError::Malformed(_)) => "malformed_signature",
             Self::Signature(SignatureError::OutOfTolerance) => "timestamp_out_of_tolerance",
             Self::Signature(SignatureError::Mismatch) => "signature_mismatch",
-            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::Body(err) => err.code(),
             Self::InvalidEvent(_) => "invalid_event",
-            Self::BodyUnreadable(_) => "bad_request",
-            Self::BodyTimeout => "request_timeout",
             Self::Busy | Self::Unavailable(_) => "unavailable",
         }
     }
@@ -53,10 +49,8 @@ impl ResponseError for WebhookError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Signature(_) => StatusCode::UNAUTHORIZED,
-            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Body(err) => err.status_code(),
             Self::InvalidEvent(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::BodyUnreadable(_) => StatusCode::BAD_REQUEST,
-            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Busy | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -105,9 +99,6 @@ pub async fn receive(
     Ok(HttpResponse::Ok().json(Receipt { id: id.as_str(), status }))
 }
 
-/// How long a whole body may take to arrive (CONTRACT 3.1).
-pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
-
 async fn handle(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<(EventId, Stored), WebhookError> {
     // Nothing is read, buffered or hashed for a sender that cannot even present
     // a well-formed, current signature header.
@@ -118,9 +109,7 @@ async fn handle(req: &HttpRequest, payload: web::Payload, state: &AppState) -> R
     // Bounded memory: at most this many bodies are in the air at once, and a
     // sender beyond that is told to retry rather than queued without bound.
     let _permit = state.webhook.inflight.clone().try_acquire_owned().map_err(|_| WebhookError::Busy)?;
-    let body = tokio::time::timeout(BODY_DEADLINE, read_limited(req, payload, state.webhook.max_body_bytes))
-        .await
-        .map_err(|_| WebhookError::BodyTimeout)??;
+    let body = body::read(req, payload, state.webhook.max_body_bytes, Keep::Bytes).await?;
     let secrets: Vec<&[u8]> = state.webhook.secrets.iter().map(|s| s.expose().as_bytes()).collect();
     let signed_at = signature::verify_body(&claimed, &body, &secrets)?;
 
@@ -148,30 +137,4 @@ async fn handle(req: &HttpRequest, payload: web::Payload, state: &AppState) -> R
         .map_err(|e: InboxError| WebhookError::Unavailable(Box::new(e)))?;
     span.in_scope(|| tracing::info!(outcome = ?stored, "webhook stored"));
     Ok((event_id, stored))
-}
-
-/// Reads the body, refusing with 413 as soon as it passes the limit (before any
-/// hashing, and before reading the rest when Content-Length already says so).
-async fn read_limited(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::BytesMut, WebhookError> {
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(WebhookError::PayloadTooLarge(limit));
-    }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(WebhookError::BodyUnreadable)?;
-        if body.len() + chunk.len() > limit {
-            return Err(WebhookError::PayloadTooLarge(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }

@@ -10,6 +10,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/admin/app.css"),
     ("get", "/admin/app.js"),
     ("get", "/admin/openapi.json"),
+    ("get", "/admin/app-tile"),
     ("get", "/admin/events/{event_id}"),
     ("get", "/admin/outbound"),
     ("post", "/admin/outbound/{id}/retry"),

@@ -47,6 +47,8 @@ fn startup_refuses_bad_configuration_naming_the_variable() {
         ("LOG_FORMAT", Some("xml")),
         ("BILLING_WEBHOOK_SECRET", Some("whsec_dG9vIHNob3J0")),
         ("BILLING_WEBHOOK_SECRET", Some("not-a-standard-webhooks-secret")),
+        ("LOGIN_REDIRECT_URL", Some("http://app.example.com/login")),
+        ("LOGIN_REDIRECT_URL", Some("/login")),
     ] {
         let output = seatsync(&with(base.clone(), variable, value)).arg("serve").output().unwrap();
         assert!(!output.status.success(), "{variable}={value:?} should stop start-up");
@@ -741,4 +743,70 @@ fn check_config_prints_the_configuration_masked_and_lists_every_problem() {
         assert!(stdout.contains(&format!("problem: {variable}:")), "{variable} not listed: {stdout}");
     }
     assert!(!stdout.contains("keepthisquiet"), "a secret was printed: {stdout}");
+}
+
+/// The app tile's form post is read and dropped: at `RUST_LOG=trace`, with
+/// every dependency's own logging on, no line carries the assertion.
+#[test]
+fn the_saml_assertion_appears_in_no_log_line_at_trace() {
+    use crate::app_tile::{ASSERTION_MARKER, LOGIN, saml_form};
+    use base64::Engine;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDatabase::create(Store::Sqlite));
+    let env = with(with(env_for(&db), "LOGIN_REDIRECT_URL", Some(LOGIN)), "RUST_LOG", Some("trace"));
+    let mut child = seatsync(&with(env, "LOG_FORMAT", Some("json")))
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let collect = |stream: Box<dyn std::io::Read + Send>| {
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    };
+    let out = collect(Box::new(child.stdout.take().unwrap()));
+    let err = collect(Box::new(child.stderr.take().unwrap()));
+    let mut logged = Vec::new();
+    let port: u16 = loop {
+        let line = out.recv_timeout(Duration::from_secs(30)).expect("the server starts");
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        logged.push(line);
+        if value["message"] == "seatsync listening" {
+            break value["listen"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+        }
+    };
+    let form = saml_form("https://evil.example/");
+    let client = seatsync::outbound::client();
+    rt.block_on(async {
+        let url = format!("http://127.0.0.1:{port}/sso/login_redirect");
+        let response = client
+            .post(&url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303);
+        let response = client.get(format!("{url}?SAMLRequest={ASSERTION_MARKER}")).send().await.unwrap();
+        assert_eq!(response.status(), 303);
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&child, "TERM");
+    let _ = wait_exit(&mut child, Duration::from_secs(20));
+    logged.extend(out.try_iter());
+    logged.extend(err.try_iter());
+    assert!(logged.len() > 10, "trace logging is on: {logged:?}");
+    assert!(logged.iter().any(|l| l.contains("/sso/login_redirect")), "the request is logged by its route");
+    // The assertion's text, its base64 and the form's encoding of it.
+    let base64 = base64::engine::general_purpose::STANDARD.encode(ASSERTION_MARKER.as_bytes());
+    let encoded = form.split('&').next().unwrap()[13..60].to_owned();
+    for needle in [ASSERTION_MARKER, &base64[..16], &encoded, "SAMLResponse", "evil.example"] {
+        let found: Vec<&String> = logged.iter().filter(|l| l.contains(needle)).collect();
+        assert!(found.is_empty(), "{needle} was logged: {found:?}");
+    }
 }
