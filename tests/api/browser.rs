@@ -94,12 +94,15 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
     }
 
+    /// The text of every element matching `css`, read in one script run, so a
+    /// view being redrawn meanwhile cannot leave a stale element behind.
     async fn texts(&self, css: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for element in self.client.find_all(Locator::Css(css)).await.unwrap() {
-            out.push(element.text().await.unwrap());
-        }
-        out
+        let found = self
+            .client
+            .execute("return [...document.querySelectorAll(arguments[0])].map(e => e.innerText)", vec![json!(css)])
+            .await
+            .unwrap();
+        serde_json::from_value(found).unwrap()
     }
 
     /// Waits until `css` matches exactly `n` elements.
@@ -315,7 +318,9 @@ async fn a_hold_is_shown_and_approved_on_the_page(store: Store) {
     assert_eq!(browser.texts("#would-release li").await, ["user1@example.com", "user2@example.com"]);
     browser.screenshot("08-hold").await;
     c.find(Locator::Css("#approve")).await.unwrap().click().await.unwrap();
-    c.accept_alert().await.unwrap();
+    assert_eq!(browser.texts("#confirm-release li").await, ["user1@example.com", "user2@example.com"]);
+    browser.screenshot("08b-hold-confirm").await;
+    c.find(Locator::Css("#confirm-yes")).await.unwrap().click().await.unwrap();
     for _ in 0..100 {
         if c.find_all(Locator::Css("#hold")).await.unwrap().is_empty() {
             break;
@@ -369,7 +374,290 @@ async fn billing_state_and_a_dead_delivery_retried_on_the_page(store: Store) {
     assert_eq!(got[1].id, got[0].id, "the same message, sent again");
 }
 
+/// A page with the one given HTML, and the login page the tile sends people
+/// to, on a server of their own (another origin, as an identity provider is).
+struct OtherSite {
+    base: String,
+    handle: actix_web::dev::ServerHandle,
+    login_requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for OtherSite {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+impl OtherSite {
+    fn start(idp_page: String) -> Self {
+        use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shared = seen.clone();
+        let server = HttpServer::new(move || {
+            let page = idp_page.clone();
+            let seen = shared.clone();
+            App::new()
+                .route(
+                    "/idp",
+                    web::get().to(move || {
+                        let page = page.clone();
+                        async move { HttpResponse::Ok().content_type("text/html").body(page) }
+                    }),
+                )
+                .route(
+                    "/login",
+                    web::get().to(move |req: HttpRequest| {
+                        seen.lock().unwrap().push(req.uri().to_string());
+                        async {
+                            HttpResponse::Ok()
+                                .content_type("text/html")
+                                .body("<h1 id='product-login'>Sign in with Google</h1>")
+                        }
+                    }),
+                )
+        })
+        .workers(1)
+        .disable_signals()
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let port = server.addrs()[0].port();
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self { base: format!("http://127.0.0.1:{port}"), handle, login_requests: seen }
+    }
+}
+
+/// What an identity provider's page does when a tile is clicked: a form that
+/// posts itself (`SAMLResponse`, `RelayState`) to the app's Consumer URL.
+/// Chromium follows the 303 and ends on the product's login page.
+async fn an_identity_providers_auto_posting_form_ends_on_the_login_page(store: Store) {
+    let Some(browser) = browser(store).await else { return };
+    // The product's login page; the identity provider's page is another site,
+    // written once the app's address is known.
+    let product = OtherSite::start(String::new());
+    let login = format!("{}/login", product.base);
+    let app = spawn_app_with(store, &[("LOGIN_REDIRECT_URL", &login)]).await;
+    let form = crate::app_tile::saml_form("https://evil.example/");
+    let (saml, relay) = form.split_once('&').unwrap();
+    let decode = |pair: &str| {
+        let raw = pair.split_once('=').unwrap().1;
+        let mut out = Vec::new();
+        let bytes = raw.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                out.push(u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap(), 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    };
+    let idp = OtherSite::start(format!(
+        "<!doctype html><html><body onload=\"document.forms[0].submit()\">\
+         <form method=\"post\" action=\"{}\">\
+         <input type=\"hidden\" name=\"SAMLResponse\" value=\"{}\">\
+         <input type=\"hidden\" name=\"RelayState\" value=\"{}\">\
+         <noscript><button>Continue</button></noscript></form></body></html>",
+        app.url("/sso/login_redirect"),
+        decode(saml),
+        decode(relay),
+    ));
+    let c = &browser.client;
+    c.goto(&format!("{}/idp", idp.base)).await.unwrap();
+    browser.wait_for("#product-login").await;
+    assert_eq!(c.current_url().await.unwrap().as_str(), login);
+    assert_eq!(*product.login_requests.lock().unwrap(), ["/login"], "nothing from the form reaches the login page");
+    browser.screenshot("15-app-tile-login").await;
+    let metrics = app.metrics_text().await;
+    assert!(metrics.contains("\nseatsync_login_redirects_total 1\n"), "{metrics}");
+}
+
+/// A new operator's first steps, on the page alone: create a plan, add who
+/// paid before SCIM, lower the threshold (confirmed with the preview's
+/// numbers), and a refused tier change said in words.
+async fn the_page_creates_and_edits_a_plan_and_sets_members(store: Store) {
+    let Some(browser) = browser(store).await else { return };
+    let app = spawn_app_with(
+        store,
+        &[("LOGIN_REDIRECT_URL", "https://app.example.com/login"), ("PUBLIC_URL", "https://seats.example.com")],
+    )
+    .await;
+    let c = &browser.client;
+    c.goto(&app.url("/admin/")).await.unwrap();
+    browser.sign_in(ADMIN_TOKEN).await;
+    browser.wait_for("#no-plans").await;
+
+    // New plan.
+    browser.wait_for("#new-plan-open").await.click().await.unwrap();
+    let form = browser.wait_for("#new-plan").await;
+    form.find(Locator::Css("input[name='name']")).await.unwrap().send_keys("Initech").await.unwrap();
+    form.find(Locator::Css("input[name='organization_id']")).await.unwrap().send_keys(ORG).await.unwrap();
+    form.find(Locator::Css("input[name='test_mode_max_users']")).await.unwrap().send_keys("20").await.unwrap();
+    browser.screenshot("11-new-plan").await;
+    form.find(Locator::Css("button[type='submit']")).await.unwrap().click().await.unwrap();
+    assert_eq!(browser.wait_for("#plan-name").await.text().await.unwrap(), "Initech");
+    let plans = app.admin_json("/admin/plans").await;
+    let plan = plans["data"][0].clone();
+    assert_eq!((plan["name"].as_str(), plan["organization_id"].as_str()), (Some("Initech"), Some(ORG)));
+    assert_eq!(plan["test_mode_max_users"], 20);
+    let id = plan["id"].as_str().unwrap().to_owned();
+    assert!(c.current_url().await.unwrap().as_str().ends_with(&format!("#/plans/{id}")));
+    // The app tile's URL, next to "Configure SCIM".
+    let tile = browser.wait_for("#app-tile-url").await.text().await.unwrap();
+    assert_eq!(tile, "https://seats.example.com/sso/login_redirect");
+
+    // A second plan for the same organization is refused, in words.
+    c.goto(&app.url("/admin/#/")).await.unwrap();
+    browser.wait_for("#new-plan-open").await.click().await.unwrap();
+    let form = browser.wait_for("#new-plan").await;
+    form.find(Locator::Css("input[name='name']")).await.unwrap().send_keys("Initech again").await.unwrap();
+    form.find(Locator::Css("input[name='organization_id']")).await.unwrap().send_keys(ORG).await.unwrap();
+    form.find(Locator::Css("button[type='submit']")).await.unwrap().click().await.unwrap();
+    let refused = browser.wait_for("#notice:not([hidden])").await.text().await.unwrap();
+    assert!(refused.contains("already has a plan"), "{refused}");
+
+    // Carol paid before SCIM: added by hand.
+    c.goto(&app.url(&format!("/admin/#/plans/{id}"))).await.unwrap();
+    let add = browser.wait_for("#add-member").await;
+    add.find(Locator::Css("input[name='email']")).await.unwrap().send_keys("carol@example.com").await.unwrap();
+    add.find(Locator::Css("button")).await.unwrap().click().await.unwrap();
+    browser.wait_for("tr[data-email='carol@example.com'] .badge.paid").await;
+    assert_eq!(app.seats(&id).await, [seat("carol@example.com", "paid", "manual")]);
+
+    // Twelve people from the directory: still under the threshold of 20.
+    for n in 1..=12u32 {
+        app.user(UserEvent {
+            id: &format!("event_{n:02}"),
+            user: &format!("directory_user_{n:02}"),
+            email: &format!("user{n:02}@example.com"),
+            at: &at(n),
+            ..Default::default()
+        })
+        .await;
+    }
+    app.settle().await;
+    c.refresh().await.unwrap();
+    assert_eq!(browser.wait_for("[data-figure='active'] .value").await.text().await.unwrap(), "12");
+
+    // Lowering the threshold to 10 starts enforcement: asked first, with the
+    // preview's numbers. Cancel changes nothing.
+    let lower_threshold = async || {
+        browser.wait_for("#edit-plan-open").await.click().await.unwrap();
+        let form = browser.wait_for("#edit-plan").await;
+        let threshold = form.find(Locator::Css("input[name='test_mode_max_users']")).await.unwrap();
+        threshold.clear().await.unwrap();
+        threshold.send_keys("10").await.unwrap();
+        form.find(Locator::Css("button[type='submit']")).await.unwrap().click().await.unwrap();
+        browser.wait_for("#confirm").await;
+    };
+    lower_threshold().await;
+    let preview = app.admin_json(&format!("/admin/plans/{id}/preview")).await;
+    assert_eq!(preview["to_free"], json!(["carol@example.com"]));
+    let to_paid = browser.wait_for("#confirm-to-paid").await.text().await.unwrap();
+    assert_eq!(to_paid, preview["to_paid"].as_array().unwrap().len().to_string());
+    assert_eq!(browser.wait_for("#confirm-to-free").await.text().await.unwrap(), "1");
+    assert_eq!(browser.texts("#confirm-free li").await, ["carol@example.com"]);
+    browser.screenshot("12-confirm-enforcement").await;
+    c.find(Locator::Css("#confirm-no")).await.unwrap().click().await.unwrap();
+    browser.wait_for_count("#confirm", 0).await;
+    assert_eq!(app.plan(&id).await["test_mode_max_users"], 20);
+    assert_eq!(app.plan(&id).await["mode"], "test");
+
+    c.refresh().await.unwrap();
+    lower_threshold().await;
+    c.find(Locator::Css("#confirm-yes")).await.unwrap().click().await.unwrap();
+    browser.wait_for("#plan-name + [data-mode='enforced']").await;
+    let enforced = app.plan(&id).await;
+    assert_eq!((enforced["mode"].as_str(), enforced["test_mode_max_users"].as_i64()), (Some("enforced"), Some(10)));
+    assert_eq!(enforced["paid_seats"], 12);
+    browser.wait_for("tr[data-email='carol@example.com'] .badge.free").await;
+    browser.screenshot("13-enforced").await;
+
+    // Carol cannot be paid by hand now: the refusal in words, nothing changed.
+    browser.wait_for("tr[data-email='carol@example.com'] button.tier-switch").await.click().await.unwrap();
+    browser.wait_for("#confirm-yes").await.click().await.unwrap();
+    let refused = browser.wait_for("#notice:not([hidden])").await.text().await.unwrap();
+    assert!(refused.contains("seat follows the directory while the plan is enforced"), "{refused}");
+    browser.screenshot("14-refused-tier-change").await;
+    assert_eq!(
+        app.seats(&id).await.into_iter().find(|s| s.0 == "carol@example.com"),
+        Some(seat("carol@example.com", "free", "manual"))
+    );
+
+    // A rename and a release limit: nothing moves, so nothing is asked.
+    browser.wait_for("#edit-plan-open").await.click().await.unwrap();
+    let form = browser.wait_for("#edit-plan").await;
+    let name = form.find(Locator::Css("input[name='name']")).await.unwrap();
+    name.clear().await.unwrap();
+    name.send_keys("Initech Corp").await.unwrap();
+    form.find(Locator::Css("input[name='release_limit']")).await.unwrap().send_keys("3").await.unwrap();
+    form.find(Locator::Css("button[type='submit']")).await.unwrap().click().await.unwrap();
+    for _ in 0..100 {
+        if browser.texts("#plan-name").await == ["Initech Corp"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(browser.texts("#plan-name").await, ["Initech Corp"]);
+    let renamed = app.plan(&id).await;
+    assert_eq!((renamed["name"].as_str(), renamed["release_limit"].as_i64()), (Some("Initech Corp"), Some(3)));
+}
+
+/// The event card at 1280 px: every value sits under its own label.
+async fn the_event_card_keeps_each_value_under_its_label(store: Store) {
+    let Some(browser) = browser(store).await else { return };
+    let app = spawn_app(store).await;
+    app.create_plan(ORG, None).await;
+    app.user(UserEvent {
+        id: "event_01HZZZZZZZZZZZZZZZZZZZZZZZ",
+        user: "directory_user_1",
+        email: "a@example.com",
+        at: &at(1),
+        ..Default::default()
+    })
+    .await;
+    app.settle().await;
+    let c = &browser.client;
+    c.goto(&app.url("/admin/")).await.unwrap();
+    browser.sign_in(ADMIN_TOKEN).await;
+    browser
+        .wait_for("#lookup:not([hidden]) #lookup-id")
+        .await
+        .send_keys("event_01HZZZZZZZZZZZZZZZZZZZZZZZ")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#lookup button")).await.unwrap().click().await.unwrap();
+    browser.wait_for("#event [data-field='status']").await;
+    browser.screenshot("16-event-card").await;
+    // Each value's box lies inside its own card, and no two cards overlap.
+    let boxes = c
+        .execute(
+            "return [...document.querySelectorAll('#event .figure')].map(f => { \
+               const c = f.getBoundingClientRect(), v = f.querySelector('.value').getBoundingClientRect(); \
+               return [c.left, c.top, c.right, c.bottom, v.left, v.top, v.right, v.bottom]; })",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let boxes: Vec<Vec<f64>> = serde_json::from_value(boxes).unwrap();
+    assert_eq!(boxes.len(), 6);
+    for (i, b) in boxes.iter().enumerate() {
+        assert!(b[4] >= b[0] && b[5] >= b[1] && b[6] <= b[2] + 0.5 && b[7] <= b[3] + 0.5, "value {i} spills: {b:?}");
+        for (j, o) in boxes.iter().enumerate().skip(i + 1) {
+            let apart = b[2] <= o[0] || o[2] <= b[0] || b[3] <= o[1] || o[3] <= b[1];
+            assert!(apart, "cards {i} and {j} overlap: {b:?} {o:?}");
+        }
+    }
+}
+
 both_stores!(
+    an_identity_providers_auto_posting_form_ends_on_the_login_page,
+    the_page_creates_and_edits_a_plan_and_sets_members,
+    the_event_card_keeps_each_value_under_its_label,
     the_admin_page_shows_plans_members_preview_audit_chart_and_events,
     a_hold_is_shown_and_approved_on_the_page,
     billing_state_and_a_dead_delivery_retried_on_the_page

@@ -81,7 +81,66 @@ function failed(err) {
     notice("The admin API is disabled on this server (ADMIN_TOKEN is not set).");
     return;
   }
-  notice(err.message || String(err));
+  notice(inWords(err));
+}
+
+/** A refusal said for people: the API's code in words, its message otherwise. */
+function inWords(err) {
+  const words = {
+    seat_managed_by_directory:
+      "This person's seat follows the directory while the plan is enforced: only an active directory user can be paid, and directory users cannot be moved by hand.",
+    plan_exists: "This organization already has a plan: open that one instead.",
+    no_hold: "Nothing is held any more: the hold was approved elsewhere.",
+    billing_not_configured: "No billing target is configured (BILLING_WEBHOOK_URL or STRIPE_API_KEY).",
+    not_found: "It no longer exists: it may have been removed elsewhere.",
+    unavailable: "The database is unavailable right now; try again in a moment.",
+  }[err.code];
+  if (words) return words;
+  if (err.code === "bad_request") return `The server refused it: ${err.message}`;
+  return err.message || String(err);
+}
+
+/** A form field's value by name (`form.name` is the form's own name). */
+const field = (form, name) => form.elements.namedItem(name).value.trim();
+
+/**
+ * Asks before a change that moves seats: a modal with the facts, resolved
+ * true on "yes", false on cancel or Escape.
+ */
+function ask(title, lines, yes) {
+  return new Promise((resolve) => {
+    const accept = el("button", { id: "confirm-yes" }, yes);
+    const cancel = el("button", { id: "confirm-no", class: "quiet" }, "Cancel");
+    const dialog = el(
+      "dialog",
+      { id: "confirm", class: "card" },
+      el("h2", {}, title),
+      lines.map((line) => (line instanceof Node ? line : el("p", {}, line))),
+      el("div", { class: "row" }, accept, cancel),
+    );
+    document.body.append(dialog);
+    const done = (answer) => {
+      dialog.close();
+      dialog.remove();
+      resolve(answer);
+    };
+    accept.addEventListener("click", () => done(true));
+    cancel.addEventListener("click", () => done(false));
+    dialog.addEventListener("cancel", (event) => {
+      event.preventDefault();
+      done(false);
+    });
+    dialog.showModal();
+    cancel.focus();
+  });
+}
+
+/** Up to `n` emails as a list, and how many more. */
+function someEmails(id, emails, n = 10) {
+  if (emails.length === 0) return null;
+  const shown = emails.slice(0, n).map((email) => el("li", {}, email));
+  if (emails.length > n) shown.push(el("li", { class: "muted" }, `and ${number(emails.length - n)} more`));
+  return el("ul", { class: "emails", id }, shown);
 }
 
 // --- sign in ----------------------------------------------------------------
@@ -140,13 +199,25 @@ async function showPlans() {
       el("td", { "data-billing": plan.billing ? plan.billing.state : "none" }, billingBadge(plan.billing)),
     ),
   );
+  const form = newPlanForm();
+  const open = el("button", { id: "new-plan-open" }, "New plan");
+  open.addEventListener("click", () => {
+    form.hidden = false;
+    open.hidden = true;
+    form.elements.namedItem("name").focus();
+  });
+  form.addEventListener("reset", () => {
+    form.hidden = true;
+    open.hidden = false;
+  });
   $("#view").replaceChildren(
     el(
       "section",
       { class: "card" },
-      el("h1", {}, "Plans"),
+      el("div", { class: "row spread" }, el("h1", {}, "Plans"), open),
+      form,
       data.length === 0
-        ? el("p", { class: "muted" }, "No plans yet. Create one with POST /admin/plans or `seatsync plans create`.")
+        ? el("p", { class: "muted", id: "no-plans" }, "No plans yet: create the first with \u201cNew plan\u201d.")
         : el(
             "table",
             { id: "plans" },
@@ -172,6 +243,45 @@ async function showPlans() {
   );
 }
 
+/** "New plan": a name, and optionally the WorkOS organization and threshold. */
+function newPlanForm() {
+  const form = el(
+    "form",
+    { id: "new-plan", class: "fields", hidden: true },
+    el("label", {}, "Name", el("input", { name: "name", required: true, maxlength: 200, autocomplete: "off" })),
+    el(
+      "label",
+      {},
+      "WorkOS organization (optional)",
+      el("input", { name: "organization_id", placeholder: "org_… (or use Configure SCIM later)", autocomplete: "off", spellcheck: "false" }),
+    ),
+    el(
+      "label",
+      {},
+      "Test-mode threshold (optional)",
+      el("input", { name: "test_mode_max_users", type: "number", min: 0, step: 1, placeholder: "the server's default" }),
+    ),
+    el("div", { class: "row" }, el("button", { type: "submit" }, "Create plan"), el("button", { type: "reset", class: "quiet" }, "Cancel")),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { name: field(form, "name") };
+    if (field(form, "organization_id")) body.organization_id = field(form, "organization_id");
+    if (field(form, "test_mode_max_users") !== "") body.test_mode_max_users = Number(field(form, "test_mode_max_users"));
+    const submit = form.querySelector("button[type=submit]");
+    submit.disabled = true;
+    try {
+      const plan = await api("POST", "/admin/plans", body);
+      notice(`Plan \u201c${plan.name}\u201d created.`, "ok");
+      location.hash = `#/plans/${encodeURIComponent(plan.id)}`;
+    } catch (err) {
+      failed(err);
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
 /** A plan's billing state (CONTRACT 7): in sync, pending or failing. */
 function billingBadge(billing) {
   if (!billing) return el("span", { class: "muted" }, "—");
@@ -191,7 +301,16 @@ async function showPlan(id) {
     el(
       "section",
       { class: "card" },
-      el("div", { class: "row" }, el("h1", { id: "plan-name" }, plan.name), modeBadge(plan.mode), plan.hold ? el("span", { class: "badge hold" }, "on hold") : null),
+      el(
+        "div",
+        { class: "row" },
+        el("h1", { id: "plan-name" }, plan.name),
+        modeBadge(plan.mode),
+        plan.hold ? el("span", { class: "badge hold" }, "on hold") : null,
+        el("span", { class: "spacer" }),
+        editButton(base, plan),
+      ),
+      editPlanForm(base, plan),
       el(
         "div",
         { class: "grid" },
@@ -213,7 +332,118 @@ async function showPlan(id) {
   ];
   // A plan without a hold has no hold section.
   view.replaceChildren(...sections.filter(Boolean));
-  await Promise.all([showPreview(base), showMembers(base, {}), showAudit(base), showChart(base), showBilling(base, plan)]);
+  await Promise.all([showPreview(base), showMembers(base, {}, plan), showAudit(base), showChart(base), showBilling(base, plan), showAppTile()]);
+}
+
+function editButton(base, plan) {
+  const button = el("button", { id: "edit-plan-open", class: "quiet" }, "Edit plan");
+  button.addEventListener("click", () => {
+    const form = $("#edit-plan");
+    form.hidden = !form.hidden;
+    if (!form.hidden) form.elements.namedItem("name").focus();
+  });
+  return button;
+}
+
+/**
+ * "Edit plan": name, threshold and release limit. Only changed fields are
+ * sent; a threshold that starts enforcement is confirmed first, with the
+ * preview's numbers.
+ */
+function editPlanForm(base, plan) {
+  const form = el(
+    "form",
+    { id: "edit-plan", class: "fields", hidden: true },
+    el("label", {}, "Name", el("input", { name: "name", required: true, maxlength: 200, value: plan.name, autocomplete: "off" })),
+    el("label", {}, "Test-mode threshold", el("input", { name: "test_mode_max_users", type: "number", min: 0, step: 1, required: true, value: plan.test_mode_max_users })),
+    el(
+      "label",
+      {},
+      "Release limit (empty: the default; 0: no limit)",
+      el("input", { name: "release_limit", type: "number", min: 0, step: 1, value: plan.release_limit ?? "", placeholder: "default" }),
+    ),
+    el("div", { class: "row" }, el("button", { type: "submit" }, "Save"), el("button", { type: "reset", class: "quiet" }, "Cancel")),
+  );
+  form.addEventListener("reset", () => {
+    form.hidden = true;
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const changes = {};
+    if (field(form, "name") !== plan.name) changes.name = field(form, "name");
+    const threshold = Number(field(form, "test_mode_max_users"));
+    if (threshold !== plan.test_mode_max_users) changes.test_mode_max_users = threshold;
+    const limit = field(form, "release_limit") === "" ? null : Number(field(form, "release_limit"));
+    if (limit !== plan.release_limit) changes.release_limit = limit;
+    if (Object.keys(changes).length === 0) {
+      form.hidden = true;
+      return;
+    }
+    const submit = form.querySelector("button[type=submit]");
+    submit.disabled = true;
+    try {
+      if (!(await confirmThreshold(base, plan, changes.test_mode_max_users))) {
+        submit.disabled = false;
+        return;
+      }
+      await api("PATCH", base, changes);
+      notice("Plan saved.", "ok");
+      await showPlan(plan.id);
+    } catch (err) {
+      failed(err);
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
+/** True when the new threshold starts nothing, or the operator agreed to it. */
+async function confirmThreshold(base, plan, threshold) {
+  if (threshold === undefined || plan.mode !== "test" || !(plan.active_directory_users > threshold)) return true;
+  const preview = await api("GET", `${base}/preview`);
+  return ask(
+    `Start enforcement on \u201c${plan.name}\u201d?`,
+    [
+      el("p", { id: "confirm-why" }, `${number(plan.active_directory_users)} active directory users is past a threshold of ${number(threshold)}: the directory becomes the paid plan now.`),
+      el(
+        "p",
+        { id: "confirm-numbers" },
+        el("strong", { id: "confirm-to-paid" }, number(preview.to_paid.length)),
+        " move to paid, ",
+        el("strong", { id: "confirm-to-free" }, number(preview.to_free.length)),
+        " move to free; ",
+        number(preview.unchanged_paid),
+        " stay paid and ",
+        number(preview.unchanged_free),
+        " stay free.",
+      ),
+      preview.to_free.length ? el("p", {}, "Moving to free:") : null,
+      someEmails("confirm-free", preview.to_free),
+      el("p", { class: "muted" }, "Billing is told at once. Enforcement does not end by raising the threshold again."),
+    ].filter(Boolean),
+    "Start enforcement",
+  );
+}
+
+/** What to paste into the identity provider's app (CONTRACT 3.5). */
+async function showAppTile() {
+  const tile = await api("GET", "/admin/app-tile");
+  const url = tile.url ?? `${location.origin}${tile.path}`;
+  const box = $("#app-tile");
+  const parts = [
+    el("h3", {}, "App tile (optional)"),
+    el(
+      "p",
+      {},
+      "So people can click the app in their OneLogin or Okta portal and land on the login page, set both the \u201cSAML Audience URL\u201d and the \u201cSAML Consumer URL\u201d (Okta: \u201cAudience URI (SP Entity ID)\u201d and \u201cSingle sign-on URL\u201d) to:",
+    ),
+    el("p", {}, el("code", { id: "app-tile-url", class: "mono copy" }, url)),
+    tile.url ? null : el("p", { class: "muted", id: "app-tile-public-url" }, "PUBLIC_URL is not set: this is the address this page was loaded from."),
+    tile.configured
+      ? el("p", { class: "muted" }, "It sends people on to ", el("span", { class: "mono" }, tile.login_redirect_url), ". Nobody is signed in by it.")
+      : el("p", { class: "error-text", id: "app-tile-off" }, "LOGIN_REDIRECT_URL is not set on this server: the tile answers 404 until it is."),
+  ].filter(Boolean);
+  box.replaceChildren(...parts);
 }
 
 /** What billing was told, and every message pushed to it, with a retry button. */
@@ -308,6 +538,7 @@ function scimSection(base, plan) {
     el("h2", {}, "Directory (SCIM)"),
     el("div", { class: "row" }, status, button),
     el("p", { class: "muted" }, "Opens WorkOS's wizard for Okta, Entra ID, OneLogin and others. The link is made fresh for each click."),
+    el("div", { id: "app-tile" }),
   );
 }
 
@@ -315,7 +546,12 @@ function holdSection(base, plan) {
   if (!plan.hold) return null;
   const approve = el("button", { id: "approve" }, "Approve and apply");
   approve.addEventListener("click", async () => {
-    if (!confirm(`Apply ${plan.hold.held_events} held event(s)? Paid seats will be released.`)) return;
+    const agreed = await ask(
+      `Apply ${number(plan.hold.held_events)} held event(s)?`,
+      [`${number(plan.hold.would_release.length)} paid seat(s) will be released:`, someEmails("confirm-release", plan.hold.would_release)].filter(Boolean),
+      "Approve and apply",
+    );
+    if (!agreed) return;
     approve.disabled = true;
     try {
       await api("POST", `${base}/hold/approve`);
@@ -363,7 +599,7 @@ async function showPreview(base) {
   );
 }
 
-async function showMembers(base, filters) {
+async function showMembers(base, filters, plan) {
   const card = $("#members-card");
   const form = el(
     "form",
@@ -373,24 +609,72 @@ async function showMembers(base, filters) {
     el("select", { name: "source" }, el("option", { value: "" }, "Any source"), el("option", { value: "directory" }, "Directory"), el("option", { value: "manual" }, "Manual")),
     el("button", { type: "submit" }, "Filter"),
   );
-  form.tier.value = filters.tier || "";
-  form.source.value = filters.source || "";
+  form.elements.namedItem("tier").value = filters.tier || "";
+  form.elements.namedItem("source").value = filters.source || "";
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    showMembers(base, { q: form.q.value.trim(), tier: form.tier.value, source: form.source.value }).catch(failed);
+    showMembers(base, { q: field(form, "q"), tier: field(form, "tier"), source: field(form, "source") }, plan).catch(failed);
   });
   const body = el("tbody");
   const more = el("button", { id: "members-more", class: "quiet", hidden: true }, "More");
   card.replaceChildren(
     el("h2", {}, "Members"),
+    addMemberForm(base, plan),
     form,
-    el("table", { id: "members" }, el("thead", {}, el("tr", {}, el("th", {}, "Email"), el("th", {}, "Tier"), el("th", {}, "Source"), el("th", {}, "Updated"))), body),
+    el("table", { id: "members" }, el("thead", {}, el("tr", {}, el("th", {}, "Email"), el("th", {}, "Tier"), el("th", {}, "Source"), el("th", {}, "Updated"), el("th", {}, ""))), body),
     more,
   );
   const params = Object.fromEntries(Object.entries(filters).filter(([, value]) => value));
   await pages(`${base}/members`, params, body, more, (m) =>
-    el("tr", {}, el("td", { class: "email" }, m.email), el("td", {}, el("span", { class: `badge ${m.tier}` }, m.tier)), el("td", {}, m.source), el("td", { class: "muted" }, when(m.updated_at))),
+    el(
+      "tr",
+      { "data-email": m.email },
+      el("td", { class: "email" }, m.email),
+      el("td", {}, el("span", { class: `badge ${m.tier}` }, m.tier)),
+      el("td", {}, m.source),
+      el("td", { class: "muted" }, when(m.updated_at)),
+      el("td", {}, tierSwitch(base, plan, m)),
+    ),
   );
+}
+
+/** "Add member": someone on the plan before SCIM, set by hand. */
+function addMemberForm(base, plan) {
+  const form = el(
+    "form",
+    { id: "add-member", class: "filters" },
+    el("input", { name: "email", type: "email", required: true, placeholder: "someone@example.com", autocomplete: "off", spellcheck: "false" }),
+    el("select", { name: "tier" }, el("option", { value: "paid" }, "Paid"), el("option", { value: "free" }, "Free")),
+    el("button", { type: "submit" }, "Add member"),
+  );
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    await setTier(base, plan, field(form, "email"), field(form, "tier"), form.querySelector("button"));
+  });
+  return form;
+}
+
+/** Moves one member to the other tier, after asking. */
+function tierSwitch(base, plan, member) {
+  const to = member.tier === "paid" ? "free" : "paid";
+  const button = el("button", { class: "quiet tier-switch", "data-to": to }, `Make ${to}`);
+  button.addEventListener("click", async () => {
+    const agreed = await ask(`Move ${member.email} to ${to}?`, [to === "paid" ? "They take a paid seat; billing is told at once." : "Their paid seat is released; billing is told at once."], `Make ${to}`);
+    if (agreed) await setTier(base, plan, member.email, to, button);
+  });
+  return button;
+}
+
+async function setTier(base, plan, email, tier, button) {
+  button.disabled = true;
+  try {
+    const member = await api("PUT", `${base}/members/${encodeURIComponent(email)}`, { tier });
+    notice(`${member.email} is now ${member.tier}.`, "ok");
+    await showPlan(plan.id);
+  } catch (err) {
+    failed(err);
+    button.disabled = false;
+  }
 }
 
 async function showAudit(base) {
@@ -480,12 +764,13 @@ async function lookUpEvent(event) {
   const box = $("#event");
   try {
     const found = await api("GET", `/admin/events/${encodeURIComponent(id)}`);
-    const row = (name, label, value) => [el("dt", {}, label), el("dd", { "data-field": name }, value ?? "—")];
+    const row = (name, label, value) =>
+      el("div", { class: "figure" }, el("div", { class: "label" }, label), el("div", { class: "value small", "data-field": name }, value ?? "—"));
     box.replaceChildren(
       el("h2", {}, "Event"),
       el(
-        "dl",
-        { class: "grid" },
+        "div",
+        { class: "grid wide" },
         row("id", "Id", found.id),
         row("event", "Type", found.event),
         row("status", "Status", found.status),
