@@ -92,6 +92,12 @@ pub struct Settings {
     pub webhook_max_body_bytes: usize,
     /// `WEBHOOK_MAX_INFLIGHT`: webhook bodies read at once.
     pub webhook_max_inflight: usize,
+    /// `WEBHOOK_MAX_INFLIGHT_PER_CLIENT`: of those, from one client address.
+    pub webhook_max_inflight_per_client: usize,
+    /// `WEBHOOK_ALLOWED_IPS`: when set, only these may post webhooks.
+    pub webhook_allowed_ips: Option<Vec<ipnet::IpNet>>,
+    /// `TRUSTED_PROXIES`: whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub admin_token: Option<Secret>,
     pub test_mode_max_users: u32,
     pub workos_api_key: Option<Secret>,
@@ -277,6 +283,20 @@ impl Settings {
         if max_inflight == 0 || max_inflight > 1_000_000 {
             return Err(problem("WEBHOOK_MAX_INFLIGHT", "must be between 1 and 1000000"));
         }
+        let max_inflight_per_client = parse_number::<usize>(&get, "WEBHOOK_MAX_INFLIGHT_PER_CLIENT", 16)?;
+        if max_inflight_per_client == 0 || max_inflight_per_client > 1_000_000 {
+            return Err(problem("WEBHOOK_MAX_INFLIGHT_PER_CLIENT", "must be between 1 and 1000000"));
+        }
+        let ranges = |name: &'static str| -> Result<Option<Vec<ipnet::IpNet>>, ConfigError> {
+            match get(name) {
+                None => Ok(None),
+                Some(raw) => crate::http::client_address::parse_ranges(&raw)
+                    .map_err(|p| problem(name, format!("must be addresses or CIDR ranges, comma-separated: {p}")))
+                    .and_then(|r| if r.is_empty() { Err(problem(name, "lists no address")) } else { Ok(Some(r)) }),
+            }
+        };
+        let webhook_allowed_ips = ranges("WEBHOOK_ALLOWED_IPS")?;
+        let trusted_proxies = ranges("TRUSTED_PROXIES")?.unwrap_or_default();
         let test_mode_max_users = parse_number::<u32>(&get, "TEST_MODE_MAX_USERS", 10)?;
         if test_mode_max_users > i32::MAX as u32 {
             return Err(problem("TEST_MODE_MAX_USERS", "is too large"));
@@ -397,6 +417,9 @@ impl Settings {
             webhook_tolerance: Duration::from_secs(tolerance),
             webhook_max_body_bytes: max_body,
             webhook_max_inflight: max_inflight,
+            webhook_max_inflight_per_client: max_inflight_per_client,
+            webhook_allowed_ips,
+            trusted_proxies,
             admin_token,
             test_mode_max_users,
             workos_api_key,
@@ -532,6 +555,9 @@ mod tests {
             ("WORKOS_API_BASE", "http://10.0.0.8:9000"),
             ("WORKOS_API_BASE", "ftp://127.0.0.1"),
             ("WEBHOOK_MAX_INFLIGHT", "0"),
+            ("WEBHOOK_MAX_INFLIGHT_PER_CLIENT", "0"),
+            ("WEBHOOK_ALLOWED_IPS", "workos.com"),
+            ("TRUSTED_PROXIES", "10.0.0.0/40"),
             ("PUBLIC_URL", "billing.example.com"),
             ("LOGIN_REDIRECT_URL", "/login"),
             ("LOGIN_REDIRECT_URL", "http://app.example.com/login"),

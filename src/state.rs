@@ -8,9 +8,8 @@ pub struct WebhookSettings {
     pub secrets: Vec<Secret>,
     pub tolerance: Duration,
     pub max_body_bytes: usize,
-    /// `WEBHOOK_MAX_INFLIGHT` permits: bodies being read at once.
-    pub inflight: Arc<tokio::sync::Semaphore>,
-    pub max_inflight: usize,
+    /// The allowlist and the caps on bodies read at once.
+    pub admission: Arc<crate::webhook::admission::Admission>,
 }
 
 /// Shared by every request handler.
@@ -21,6 +20,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub webhook: WebhookSettings,
     pub admin_token: Option<Secret>,
+    /// `TRUSTED_PROXIES`: whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub test_mode_max_users: u32,
     /// Set when `WORKOS_API_KEY` is: "Configure SCIM" calls WorkOS with it.
     pub workos: Option<crate::workos::WorkosClient>,

@@ -43,7 +43,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             None
         }
     };
-    let reading = state.webhook.max_inflight.saturating_sub(state.webhook.inflight.available_permits());
+    let reading = state.webhook.admission.in_flight();
     let process = ProcessFigures { webhook_bodies_in_flight: i64::try_from(reading).unwrap_or(i64::MAX) };
     HttpResponse::Ok().content_type(CONTENT_TYPE).body(state.metrics.render(process, figures.as_ref()))
 }

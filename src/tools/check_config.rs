@@ -46,6 +46,10 @@ pub fn problems(lookup: impl Fn(&str) -> Option<String>) -> (Option<Settings>, V
     }
 }
 
+fn ranges(r: &[ipnet::IpNet]) -> String {
+    r.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(",")
+}
+
 /// The effective configuration, one `NAME=value` a line, secrets masked.
 pub fn describe(s: &Settings) -> Vec<(&'static str, String)> {
     let secret = |v: &Option<Secret>| v.as_ref().map_or("(unset)".to_owned(), |s| mask(s.expose()));
@@ -59,6 +63,12 @@ pub fn describe(s: &Settings) -> Vec<(&'static str, String)> {
         ("WEBHOOK_TOLERANCE_SECS", s.webhook_tolerance.as_secs().to_string()),
         ("WEBHOOK_MAX_BODY_BYTES", s.webhook_max_body_bytes.to_string()),
         ("WEBHOOK_MAX_INFLIGHT", s.webhook_max_inflight.to_string()),
+        ("WEBHOOK_MAX_INFLIGHT_PER_CLIENT", s.webhook_max_inflight_per_client.to_string()),
+        ("WEBHOOK_ALLOWED_IPS", or_unset(s.webhook_allowed_ips.as_ref().map(|r| ranges(r)))),
+        (
+            "TRUSTED_PROXIES",
+            if s.trusted_proxies.is_empty() { "(unset)".to_owned() } else { ranges(&s.trusted_proxies) },
+        ),
         ("ADMIN_TOKEN", secret(&s.admin_token)),
         ("TEST_MODE_MAX_USERS", s.test_mode_max_users.to_string()),
         ("WORKOS_API_KEY", secret(&s.workos_api_key)),

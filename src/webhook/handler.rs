@@ -8,6 +8,7 @@ use crate::{
     events::{Envelope, InvalidEvent},
     http::{
         body::{self, BodyError, Keep},
+        client_address,
         error::{error_response, log_chain, printable},
     },
     inbox::{InboxError, NewEvent, Stored, dead_letter},
@@ -25,6 +26,8 @@ pub enum WebhookError {
     Body(#[from] BodyError),
     #[error("the body is not a WorkOS event: {0}")]
     InvalidEvent(String),
+    #[error("this address may not post webhooks here")]
+    Forbidden,
     #[error("too many deliveries are being read at once; retry later")]
     Busy,
     #[error("the event could not be stored")]
@@ -40,6 +43,7 @@ impl WebhookError {
             Self::Signature(SignatureError::Mismatch) => "signature_mismatch",
             Self::Body(err) => err.code(),
             Self::InvalidEvent(_) => "invalid_event",
+            Self::Forbidden => "forbidden",
             Self::Busy | Self::Unavailable(_) => "unavailable",
         }
     }
@@ -49,6 +53,7 @@ impl ResponseError for WebhookError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Signature(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Body(err) => err.status_code(),
             Self::InvalidEvent(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Busy | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -76,7 +81,8 @@ pub async fn receive(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, WebhookError> {
-    let result = handle(&req, payload, &state).await;
+    let client = client_address::of_request(&state.trusted_proxies, &req);
+    let result = handle(&req, payload, &state, client).await;
     match &result {
         Ok((_, stored)) => state.metrics.delivery(match stored {
             Stored::Accepted => "accepted",
@@ -86,8 +92,15 @@ pub async fn receive(
             state.metrics.delivery(err.code());
             match err {
                 WebhookError::Unavailable(_) => log_chain("webhook could not be stored", err),
-                WebhookError::Busy => tracing::debug!(code = err.code(), "webhook refused: too many in flight"),
-                _ => tracing::warn!(error = %printable(&err.to_string()), code = err.code(), "webhook refused"),
+                // A flood must not become a flood of log lines: one a second.
+                WebhookError::Busy => {
+                    if state.webhook.admission.should_warn(chrono::Utc::now().timestamp_millis()) {
+                        tracing::warn!(client = %client, code = err.code(), "webhook refused: too many bodies in flight (logged at most once a second)");
+                    }
+                }
+                _ => {
+                    tracing::warn!(client = %client, error = %printable(&err.to_string()), code = err.code(), "webhook refused")
+                }
             }
         }
     }
@@ -99,7 +112,13 @@ pub async fn receive(
     Ok(HttpResponse::Ok().json(Receipt { id: id.as_str(), status }))
 }
 
-async fn handle(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<(EventId, Stored), WebhookError> {
+async fn handle(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    client: std::net::IpAddr,
+) -> Result<(EventId, Stored), WebhookError> {
+    state.webhook.admission.allows(client).map_err(|_| WebhookError::Forbidden)?;
     // Nothing is read, buffered or hashed for a sender that cannot even present
     // a well-formed, current signature header.
     let header = req.headers().get("workos-signature").map(|v| v.to_str().unwrap_or(""));
@@ -108,7 +127,8 @@ async fn handle(req: &HttpRequest, payload: web::Payload, state: &AppState) -> R
     let claimed = signature::check_header(header, now_ms, tolerance_ms)?;
     // Bounded memory: at most this many bodies are in the air at once, and a
     // sender beyond that is told to retry rather than queued without bound.
-    let _permit = state.webhook.inflight.clone().try_acquire_owned().map_err(|_| WebhookError::Busy)?;
+    // One client address gets a share of them, never all.
+    let _slot = state.webhook.admission.admit(client).map_err(|_| WebhookError::Busy)?;
     let body = body::read(req, payload, state.webhook.max_body_bytes, Keep::Bytes).await?;
     let secrets: Vec<&[u8]> = state.webhook.secrets.iter().map(|s| s.expose().as_bytes()).collect();
     let signed_at = signature::verify_body(&claimed, &body, &secrets)?;

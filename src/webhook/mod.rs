@@ -1,4 +1,5 @@
 //! `POST /webhooks/workos`: size limit, signature, parse, durable inbox.
+pub mod admission;
 pub mod handler;
 pub mod signature;
 

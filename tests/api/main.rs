@@ -1,6 +1,7 @@
 //! HTTP tests against the real server, on SQLite and PostgreSQL.
 mod helpers;
 
+mod admission;
 mod app_tile;
 mod billing;
 mod billing_process;

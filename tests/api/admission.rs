@@ -1,0 +1,121 @@
+//! Issue 26: nobody can starve WorkOS's deliveries. Forged senders from one
+//! address hold at most their own share of the body slots; an allowlist and
+//! trusted proxies decide who may post at all.
+use crate::both_stores;
+use crate::helpers::*;
+use seatsync::webhook::signature;
+use serde_json::{Value, json};
+use std::{net::IpAddr, time::Duration};
+use tokio::{io::AsyncWriteExt, net::TcpSocket};
+
+/// A client whose connections leave from `from` (any 127.x.y.z is this host).
+fn client_from(from: &str) -> reqwest::Client {
+    seatsync::outbound::client_builder().local_address(from.parse::<IpAddr>().unwrap()).build().unwrap()
+}
+
+/// What anyone can send without the secret: a current timestamp and a
+/// well-formed but wrong signature, then a body that trickles.
+async fn forged_slow_sender(app: &TestApp, from: &str) -> tokio::net::TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    let mut stream = socket.connect(app.address.trim_start_matches("http://").parse().unwrap()).await.unwrap();
+    let head = format!(
+        "POST /webhooks/workos HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\
+         WorkOS-Signature: t={}, v1={}\r\n\r\n{{\"id",
+        now_ms(),
+        "0".repeat(64)
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+async fn in_flight(app: &TestApp) -> String {
+    let text = app.metrics_text().await;
+    text.lines().find(|l| l.starts_with("seatsync_webhook_bodies_in_flight ")).unwrap_or("").to_owned()
+}
+
+async fn post_from(app: &TestApp, client: &reqwest::Client, body: &Value) -> reqwest::Response {
+    let body = body.to_string();
+    client
+        .post(app.url("/webhooks/workos"))
+        .header("WorkOS-Signature", signature::header_value(SECRET.as_bytes(), now_ms(), body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn forged_slow_senders_from_one_address_cannot_starve_real_deliveries(store: Store) {
+    let app = spawn_app_with(store, &[("WEBHOOK_MAX_INFLIGHT", "32")]).await;
+    let mut forged = Vec::new();
+    for _ in 0..64 {
+        forged.push(forged_slow_sender(&app, "127.0.0.1").await);
+    }
+    // They hold their address's share (16 by default) and no more.
+    let mut reading = String::new();
+    for _ in 0..100 {
+        reading = in_flight(&app).await;
+        if reading.ends_with(" 16") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(reading, "seatsync_webhook_bodies_in_flight 16");
+
+    let workos = client_from("127.0.0.2");
+    for n in 0..10u32 {
+        let event = json!({"id": format!("event_real_{n}"), "event": "dsync.user.created", "data": {}});
+        let response = post_from(&app, &workos, &event).await;
+        assert_eq!(response.status(), 200, "real delivery {n} was refused");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events").await, 10);
+    assert_eq!(in_flight(&app).await, "seatsync_webhook_bodies_in_flight 16", "still held by the forgers");
+    drop(forged);
+}
+
+async fn only_allowed_addresses_may_post_and_only_trusted_proxies_name_the_client(store: Store) {
+    let app = spawn_app_with(
+        store,
+        &[("WEBHOOK_ALLOWED_IPS", "127.0.0.2, 203.0.113.0/24"), ("TRUSTED_PROXIES", "127.0.0.3")],
+    )
+    .await;
+    let event = |id: &str| json!({"id": id, "event": "dsync.user.created", "data": {}});
+
+    let stranger = post_from(&app, &client_from("127.0.0.1"), &event("event_stranger")).await;
+    assert_eq!(stranger.status(), 403);
+    assert_eq!(stranger.json::<Value>().await.unwrap()["error"], "forbidden");
+    assert_eq!(post_from(&app, &client_from("127.0.0.2"), &event("event_allowed")).await.status(), 200);
+
+    // Through the trusted proxy, the forwarded address decides.
+    let proxy = client_from("127.0.0.3");
+    let via = |xff: &'static str, id: &'static str| {
+        let body = event(id).to_string();
+        proxy
+            .post(app.url("/webhooks/workos"))
+            .header("WorkOS-Signature", signature::header_value(SECRET.as_bytes(), now_ms(), body.as_bytes()))
+            .header("X-Forwarded-For", xff)
+            .body(body)
+            .send()
+    };
+    assert_eq!(via("203.0.113.7", "event_proxied").await.unwrap().status(), 200);
+    assert_eq!(via("198.51.100.1", "event_proxied_stranger").await.unwrap().status(), 403);
+    // A client's own claim in front of the proxy's entry is not believed.
+    assert_eq!(via("203.0.113.7, 198.51.100.1", "event_spoofed").await.unwrap().status(), 403);
+    // From anyone else the header is ignored.
+    let spoof = event("event_untrusted").to_string();
+    let response = client_from("127.0.0.1")
+        .post(app.url("/webhooks/workos"))
+        .header("WorkOS-Signature", signature::header_value(SECRET.as_bytes(), now_ms(), spoof.as_bytes()))
+        .header("X-Forwarded-For", "203.0.113.7")
+        .body(spoof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events").await, 2);
+}
+
+both_stores!(
+    forged_slow_senders_from_one_address_cannot_starve_real_deliveries,
+    only_allowed_addresses_may_post_and_only_trusted_proxies_name_the_client
+);
