@@ -6,7 +6,7 @@ use crate::{
     billing::delivery::Deliverer,
     config::Settings,
     db,
-    http::{health, metrics as metrics_routes, request_span::RequestSpan},
+    http::{body_deadline, health, metrics as metrics_routes, request_span::RequestSpan},
     inbox::Inbox,
     metrics::Metrics,
     reconcile::Reconciler,
@@ -21,8 +21,32 @@ use tokio::sync::watch;
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 
-/// Open connections each worker accepts; more wait in the listen backlog.
+/// Open connections each worker accepts at most; more wait in the listen
+/// backlog.
 const MAX_CONNECTIONS_PER_WORKER: usize = 4096;
+/// File descriptors kept for everything but client connections: the
+/// database, its WAL, outbound calls, logs.
+const RESERVED_FILES: u64 = 256;
+
+/// Raises the open-files soft limit to the hard one (the usual soft limit of
+/// 1,024 is below the connection cap), and returns the cap per worker that
+/// keeps all workers' connections under it.
+fn connection_cap(workers: usize) -> usize {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not read or raise the open-files limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft).unwrap_or(1024)
+        }
+    };
+    cap_per_worker(limit, workers)
+}
+
+fn cap_per_worker(open_files: u64, workers: usize) -> usize {
+    let for_clients = open_files.saturating_sub(RESERVED_FILES).max(64);
+    let per_worker = for_clients / workers.max(1) as u64;
+    usize::try_from(per_worker).unwrap_or(usize::MAX).clamp(16, MAX_CONNECTIONS_PER_WORKER)
+}
 
 pub struct Application {
     port: u16,
@@ -80,12 +104,15 @@ impl Application {
         let openapi = web::Data::new(admin::openapi::Document(
             admin::openapi::build().to_pretty_json().context("could not render the OpenAPI document")?,
         ));
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let max_connections = connection_cap(workers);
         let mut server = HttpServer::new(move || {
             let app = App::new()
                 .app_data(state.clone())
                 .app_data(openapi.clone())
                 .app_data(admin::plans::json_config())
                 .app_data(admin::plans::query_config())
+                .wrap(from_fn(body_deadline::bound_body))
                 .wrap(from_fn(metrics_routes::count_requests))
                 // Outermost: the span is open while the timing middleware runs.
                 .wrap(TracingLogger::<RequestSpan>::new())
@@ -98,9 +125,11 @@ impl Application {
             let (app, _) = admin::register(app.into_utoipa_app()).split_for_parts();
             app.default_service(web::to(admin::plans::not_found))
         })
+        .workers(workers)
         .listen(listener)?
-        // Connections are capped too (each worker), so idle sockets cannot pile up.
-        .max_connections(MAX_CONNECTIONS_PER_WORKER)
+        // Connections are capped too (each worker), below the open-files
+        // limit, so idle sockets cannot pile up until accept() fails.
+        .max_connections(max_connections)
         .shutdown_timeout(30);
         if !handle_signals {
             server = server.disable_signals();
@@ -158,6 +187,7 @@ impl Application {
             listen = %format!("{}:{port}", settings.listen_addr.ip()),
             webhook_path = "/webhooks/workos",
             database = settings.database_url.kind().map(|k| k.as_str()).unwrap_or("unknown"),
+            max_connections = max_connections * workers,
             admin_api = if settings.admin_token.is_some() { "enabled" } else { "disabled (set ADMIN_TOKEN)" },
             "seatsync listening"
         );
@@ -235,5 +265,18 @@ impl Application {
 
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_stay_below_the_open_files_limit() {
+        assert_eq!(cap_per_worker(1024, 2), 384);
+        assert_eq!(cap_per_worker(1_048_576, 2), MAX_CONNECTIONS_PER_WORKER);
+        assert!(cap_per_worker(4096, 4) * 4 <= 4096 - RESERVED_FILES as usize);
+        assert_eq!(cap_per_worker(100, 2), 32, "a tiny limit still serves a few");
     }
 }

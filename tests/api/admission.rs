@@ -46,12 +46,12 @@ async fn post_from(app: &TestApp, client: &reqwest::Client, body: &Value) -> req
 }
 
 async fn forged_slow_senders_from_one_address_cannot_starve_real_deliveries(store: Store) {
-    let app = spawn_app_with(store, &[("WEBHOOK_MAX_INFLIGHT", "32")]).await;
+    let app = spawn_app_with(store, &[("WEBHOOK_MAX_INFLIGHT", "32"), ("WEBHOOK_MAX_INFLIGHT_PER_CLIENT", "16")]).await;
     let mut forged = Vec::new();
     for _ in 0..64 {
         forged.push(forged_slow_sender(&app, "127.0.0.1").await);
     }
-    // They hold their address's share (16 by default) and no more.
+    // They hold their address's share (16, the default) and no more.
     let mut reading = String::new();
     for _ in 0..100 {
         reading = in_flight(&app).await;

@@ -135,6 +135,9 @@ pub fn base_env(database_url: &str) -> HashMap<String, String> {
         ("WORKOS_WEBHOOK_SECRET".into(), SECRET.into()),
         ("WORKOS_WEBHOOK_SECRET_PREVIOUS".into(), PREVIOUS_SECRET.into()),
         ("ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
+        // Every test client is 127.0.0.1: the per-client share is the whole
+        // cap here, except in the tests of that share.
+        ("WEBHOOK_MAX_INFLIGHT_PER_CLIENT".into(), "256".into()),
     ])
 }
 

@@ -6,6 +6,7 @@ mod app_tile;
 mod billing;
 mod billing_process;
 mod browser;
+mod connections;
 mod differential;
 mod fake_billing;
 mod fake_stripe;

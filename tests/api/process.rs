@@ -810,3 +810,42 @@ fn the_saml_assertion_appears_in_no_log_line_at_trace() {
         assert!(found.is_empty(), "{needle} was logged: {found:?}");
     }
 }
+
+/// `serve` raises its open-files soft limit to the hard one: the usual 1,024
+/// is below what the connection cap allows.
+#[test]
+fn serve_raises_its_open_files_limit() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDatabase::create(Store::Sqlite));
+    let env = with(env_for(&db), "LOG_FORMAT", Some("json"));
+    // Through a shell that lowers the soft limit first.
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg("ulimit -Sn 1024 && exec \"$SEATSYNC_BIN\" serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SEATSYNC_BIN", env!("CARGO_BIN_EXE_seatsync"))
+        .current_dir(std::env::temp_dir());
+    for (k, v) in &env {
+        command.env(k, v);
+    }
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let listening = loop {
+        let line = lines.next().expect("the server starts").unwrap();
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if value["message"] == "seatsync listening" {
+            break value;
+        }
+    };
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    signal(&child, "KILL");
+    let _ = child.wait();
+    let row = limits.lines().find(|l| l.starts_with("Max open files")).unwrap().to_owned();
+    let figures: Vec<&str> = row.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(figures[0], figures[1], "the soft limit is raised to the hard one: {row}");
+    assert_ne!(figures[0], "1024", "{row}");
+    let cap = listening["max_connections"].as_u64().unwrap();
+    assert!(cap < figures[0].parse::<u64>().unwrap_or(u64::MAX), "{cap} connections vs {row}");
+}
