@@ -110,6 +110,8 @@ pub struct Settings {
     pub workos_api_base: String,
     /// `PUBLIC_URL` without a trailing slash: where people reach this service.
     pub public_url: Option<String>,
+    /// `METRICS_ADDR`: when set, `/metrics` is served on this address only.
+    pub metrics_addr: Option<SocketAddr>,
     /// `LOGIN_REDIRECT_URL` (CONTRACT 3.5): where the identity provider's app
     /// tile sends people; unset, `/sso/login_redirect` answers 404.
     pub login_redirect_url: Option<String>,
@@ -137,8 +139,13 @@ pub struct Settings {
 
 /// The secrets `.env.example` ships, as `(variable, value)`: fine on a laptop,
 /// never in production, so `serve` warns when one is still in use.
-pub const SHIPPED_SECRETS: [(&str, &str); 2] =
-    [("WORKOS_WEBHOOK_SECRET", "whsec_development_only_not_a_real_secret"), ("ADMIN_TOKEN", "dev-admin-token")];
+pub const SHIPPED_SECRETS: [(&str, &str); 2] = [
+    ("WORKOS_WEBHOOK_SECRET", "whsec_development_only_not_a_real_secret"),
+    ("ADMIN_TOKEN", "dev-admin-token-local-only"),
+];
+
+/// The shortest admin token accepted (CONTRACT 2).
+pub const ADMIN_TOKEN_MIN_CHARS: usize = 16;
 
 impl Settings {
     /// Where seat changes are pushed (CONTRACT 7).
@@ -146,18 +153,22 @@ impl Settings {
         crate::billing::Targets { webhook: self.billing_webhook_url.is_some(), stripe: self.stripe_api_key.is_some() }
     }
 
-    /// The variables still set to a value shipped in `.env.example`.
+    /// The variables still set to a value shipped in `.env.example` (any of
+    /// them: the example secret moved to "previous" while rotating is still
+    /// the example).
     pub fn shipped_secrets_in_use(&self) -> Vec<&'static str> {
-        let value_of = |name: &str| match name {
-            "WORKOS_WEBHOOK_SECRET" => self.webhook_secret.as_ref(),
-            _ => self.admin_token.as_ref(),
-        };
-        SHIPPED_SECRETS
-            .iter()
-            .filter(|(name, shipped)| value_of(name).is_some_and(|s| s.expose() == *shipped))
-            .map(|(name, _)| *name)
-            .collect()
+        shipped_in_use(&self.webhook_secret, &self.webhook_secret_previous, &self.admin_token)
     }
+}
+
+fn shipped_in_use(secret: &Option<Secret>, previous: &Option<Secret>, token: &Option<Secret>) -> Vec<&'static str> {
+    [("WORKOS_WEBHOOK_SECRET", secret), ("WORKOS_WEBHOOK_SECRET_PREVIOUS", previous), ("ADMIN_TOKEN", token)]
+        .into_iter()
+        .filter(|(_, value)| {
+            value.as_ref().is_some_and(|v| SHIPPED_SECRETS.iter().any(|(_, shipped)| v.expose() == *shipped))
+        })
+        .map(|(name, _)| name)
+        .collect()
 }
 
 /// `https://` anywhere; plain `http://` only to this machine (a local fake or a
@@ -252,6 +263,29 @@ impl Settings {
         let optional_secret = |name: &str| lookup(name).filter(|v| !v.trim().is_empty()).map(Secret::new);
         let webhook_secret_previous = optional_secret("WORKOS_WEBHOOK_SECRET_PREVIOUS");
         let admin_token = optional_secret("ADMIN_TOKEN");
+        if let Some(token) = &admin_token
+            && token.expose().trim().chars().count() < ADMIN_TOKEN_MIN_CHARS
+        {
+            return Err(problem(
+                "ADMIN_TOKEN",
+                format!("must be at least {ADMIN_TOKEN_MIN_CHARS} characters (e.g. openssl rand -hex 32)"),
+            ));
+        }
+        // The example values are published: fine on this machine only.
+        let loopback = match listen_addr {
+            SocketAddr::V4(a) => a.ip().is_loopback(),
+            SocketAddr::V6(a) => a.ip().is_loopback(),
+        };
+        if !loopback && let Some(name) = shipped_in_use(&webhook_secret, &webhook_secret_previous, &admin_token).first()
+        {
+            return Err(problem(
+                name,
+                format!(
+                    "is the example value from .env.example, refused while LISTEN_ADDR ({listen_addr}) is not a \
+                     loopback address: set a real one"
+                ),
+            ));
+        }
         let workos_api_key = optional_secret("WORKOS_API_KEY");
         let stripe_api_key = optional_secret("STRIPE_API_KEY");
         if let Some(key) = &stripe_api_key
@@ -316,6 +350,14 @@ impl Settings {
                     _ => return Err(problem("PUBLIC_URL", "must be an http:// or https:// URL")),
                 }
             }
+        };
+        let metrics_addr = match get("METRICS_ADDR") {
+            None => None,
+            Some(raw) => Some(
+                raw.trim()
+                    .parse::<SocketAddr>()
+                    .map_err(|_| problem("METRICS_ADDR", "must be an address like 127.0.0.1:9090"))?,
+            ),
         };
         // Absolute and https (plain http only to this machine): a relative or
         // odd value would send people somewhere nobody meant.
@@ -428,6 +470,7 @@ impl Settings {
             stripe_proration,
             workos_api_base,
             public_url,
+            metrics_addr,
             login_redirect_url,
             events_poll_every,
             resync_every,
@@ -478,6 +521,33 @@ mod tests {
             Settings::from_lookup(|name| SHIPPED_SECRETS.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()))
                 .unwrap();
         assert_eq!(settings.shipped_secrets_in_use(), vec!["WORKOS_WEBHOOK_SECRET", "ADMIN_TOKEN"]);
+    }
+
+    #[test]
+    fn example_secrets_are_refused_on_a_public_address() {
+        let shipped_secret = SHIPPED_SECRETS[0].1;
+        let shipped_token = SHIPPED_SECRETS[1].1;
+        for (name, value) in [
+            ("WORKOS_WEBHOOK_SECRET", shipped_secret),
+            ("WORKOS_WEBHOOK_SECRET_PREVIOUS", shipped_secret),
+            ("ADMIN_TOKEN", shipped_token),
+        ] {
+            let mut pairs = vec![("LISTEN_ADDR", "0.0.0.0:8080"), ("WORKOS_WEBHOOK_SECRET", "whsec_a_real_one")];
+            pairs.retain(|(n, _)| *n != name);
+            pairs.push((name, value));
+            let err = settings(&pairs).unwrap_err();
+            assert_eq!(err.variable, name);
+            assert!(!err.to_string().contains(value), "the value is never printed: {err}");
+            pairs[0] = ("LISTEN_ADDR", "127.0.0.1:8080");
+            assert!(settings(&pairs).is_ok(), "{name} is fine on loopback");
+        }
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused() {
+        assert_eq!(settings(&[("ADMIN_TOKEN", "a")]).unwrap_err().variable, "ADMIN_TOKEN");
+        assert_eq!(settings(&[("ADMIN_TOKEN", "fifteen-chars-x")]).unwrap_err().variable, "ADMIN_TOKEN");
+        assert!(settings(&[("ADMIN_TOKEN", "sixteen-chars-xy")]).is_ok());
     }
 
     use super::*;
@@ -599,13 +669,13 @@ mod tests {
     fn secrets_never_show_in_debug_output() {
         let s = settings(&[
             ("WORKOS_WEBHOOK_SECRET", "whsec_topsecret"),
-            ("ADMIN_TOKEN", "admintoken"),
+            ("ADMIN_TOKEN", "admintoken-long-enough"),
             ("WORKOS_API_KEY", "sk_live_key"),
             ("DATABASE_URL", "postgres://user:hunter2@db/seatsync"),
         ])
         .unwrap();
         let debug = format!("{s:?}");
-        for secret in ["topsecret", "admintoken", "sk_live_key", "hunter2"] {
+        for secret in ["topsecret", "admintoken-long-enough", "sk_live_key", "hunter2"] {
             assert!(!debug.contains(secret), "{secret} leaked: {debug}");
         }
         assert!(debug.contains("postgres://***@db/seatsync"));

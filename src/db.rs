@@ -12,15 +12,37 @@ use sea_orm::{
 };
 use std::time::Duration;
 
+/// Creates a new SQLite database file readable by its owner only (0600): it
+/// holds whole WorkOS payloads, names and emails. SQLite gives the `-wal` and
+/// `-shm` files it creates later the database file's permissions. An existing
+/// file is left as it is.
+fn create_private(url: &str) -> std::io::Result<()> {
+    let rest = url.strip_prefix("sqlite:").unwrap_or(url);
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory" || p == "mode=ro") {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        // No such directory: SQLite says so in its own words.
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
 pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.expose());
-    options
-        .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(5))
-        // Readiness and the webhook must fail fast (503) when the database is gone.
-        .acquire_timeout(Duration::from_secs(5));
+    options.sqlx_logging(false).connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(5));
     match url.kind().map_err(DbErr::Custom)? {
         DatabaseKind::Sqlite => {
+            create_private(url.expose())
+                .map_err(|e| DbErr::Custom(format!("could not create the SQLite file: {e}")))?;
             // One connection: SQLite has one writer anyway, and the pool's fair
             // queue hands it over in order, where SQLite's own busy handler polls
             // with sleeps (a burst beside the reconciler saw p99 of 600 ms; with
@@ -55,7 +77,12 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
             });
         }
         DatabaseKind::Postgres => {
-            options.max_connections(10);
+            // The pool keeps retrying to connect until the acquire time-out: a
+            // server that went away must cost a delivery at most a second
+            // before its 503 (WorkOS asks for fast answers), and /readyz says
+            // so as fast. Ten connections busy for a whole second is an
+            // overload that a 503 answers well too.
+            options.max_connections(10).acquire_timeout(Duration::from_secs(1));
         }
     }
     // Two processes opening a fresh SQLite file at once race to switch it to

@@ -2,6 +2,11 @@
 //! escaping are its job) in one registry per running app, so in-process tests
 //! never share counters. Gauges read from the database are set at scrape time.
 //!
+//! The database's figures (backlog, lag, plans, seats, outbound) are read by
+//! a background task at most every `FIGURES_EVERY` and kept here: a scrape
+//! never touches the database, so it costs the same whatever is stored and
+//! however many scrapers there are (CONTRACT 3.2).
+//!
 //! Every label value comes from a fixed set: routes are patterns, statuses and
 //! outcomes are ours, event types outside the known list are `other`.
 use prometheus_client::{
@@ -105,7 +110,13 @@ pub struct Metrics {
     pruned: Family<Status, Counter>,
     outbound: Family<TargetOutcome, Counter>,
     login_redirects: Counter,
+    /// The last figures read from the database; `None` when the last read
+    /// failed (they are left out then, not shown stale).
+    figures: std::sync::RwLock<Option<DatabaseFigures>>,
 }
+
+/// How often the database's figures are read again.
+pub const FIGURES_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -119,6 +130,7 @@ impl Default for Metrics {
             pruned: Family::default(),
             outbound: Family::default(),
             login_redirects: Counter::default(),
+            figures: std::sync::RwLock::new(None),
             registry: Registry::default(),
         };
         registry.register("seatsync_http_requests", "HTTP requests by route and status", m.requests.clone());
@@ -185,24 +197,30 @@ impl Metrics {
             .inc();
     }
 
-    /// The Prometheus text exposition (0.0.4), with the database figures of
-    /// this scrape (`None`: the database did not answer, and its figures are
-    /// left out rather than shown stale). The figures live in a registry of
+    /// Keeps the figures just read (`None`: the database did not answer).
+    pub fn set_figures(&self, figures: Option<DatabaseFigures>) {
+        *self.figures.write().unwrap_or_else(|e| e.into_inner()) = figures;
+    }
+
+    /// The Prometheus text exposition (0.0.4), with the last database figures
+    /// (left out when the last read failed). They are put in a registry of
     /// their own per scrape, so concurrent scrapes never mix.
-    pub fn render(&self, process: ProcessFigures, figures: Option<&DatabaseFigures>) -> String {
+    pub fn render(&self, process: ProcessFigures) -> String {
+        let figures = self.figures.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let figures = figures.as_ref();
         let mut scrape = Registry::default();
         let in_flight: Gauge = Gauge::default();
         in_flight.set(process.webhook_bodies_in_flight);
         scrape.register("seatsync_webhook_bodies_in_flight", "Webhook bodies being read now", in_flight);
         let database_up: Gauge = Gauge::default();
-        scrape.register("seatsync_database_up", "1 when this scrape read the database", database_up.clone());
+        scrape.register("seatsync_database_up", "1 when the last read of the figures succeeded", database_up.clone());
         if let Some(f) = figures {
             database_up.set(1);
             let events: Family<Status, Gauge> = Family::default();
             for (status, n) in &f.events_by_status {
                 events.get_or_create(&Status { status: status.clone() }).set(*n);
             }
-            scrape.register("seatsync_events", "Stored events by status", events);
+            scrape.register("seatsync_events", "Unsettled events by status (pending, parked, held, failed)", events);
             let lag: Gauge<f64, AtomicU64> = Gauge::default();
             lag.set(f.lag_seconds);
             scrape.register("seatsync_reconciler_lag_seconds", "Age of the oldest pending event", lag);
@@ -265,7 +283,7 @@ mod tests {
         m.request("/healthz", 200, 0.001);
         m.request("/healthz", 200, 0.003);
         m.delivery("signature_mismatch");
-        let out = m.render(ProcessFigures::default(), None);
+        let out = m.render(ProcessFigures::default());
         assert!(out.contains("# TYPE seatsync_http_requests_total counter\n"), "{out}");
         assert!(out.contains("seatsync_http_requests_total{route=\"/healthz\",status=\"200\"} 2\n"), "{out}");
         assert!(out.contains("seatsync_http_request_duration_seconds_count{route=\"/healthz\"} 2\n"), "{out}");
@@ -283,7 +301,7 @@ mod tests {
         m.event_received("dsync.user.created");
         m.event_received("connection.activated");
         m.event_received("made.up.by.a.sender");
-        let out = m.render(ProcessFigures::default(), None);
+        let out = m.render(ProcessFigures::default());
         assert!(out.contains("seatsync_events_received_total{event=\"dsync.user.created\"} 1\n"), "{out}");
         assert!(out.contains("seatsync_events_received_total{event=\"other\"} 2\n"), "{out}");
         assert!(!out.contains("made.up"), "{out}");

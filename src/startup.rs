@@ -50,6 +50,7 @@ fn cap_per_worker(open_files: u64, workers: usize) -> usize {
 
 pub struct Application {
     port: u16,
+    metrics_port: Option<u16>,
     server: Server,
     db: DatabaseConnection,
     metrics: Arc<Metrics>,
@@ -73,6 +74,11 @@ impl Application {
         let deliverer = Deliverer::from_settings(db.clone(), settings, metrics.clone())?;
         let reconciler = Reconciler::with_faults(settings.faults).with_targets(targets);
         let (inbox, writer) = Inbox::start(db.clone(), reconciler.arrivals(), reconciler.faults());
+        let metrics_listener = settings
+            .metrics_addr
+            .map(|addr| TcpListener::bind(addr).with_context(|| format!("could not listen on {addr} (METRICS_ADDR)")))
+            .transpose()?;
+        let metrics_addr = metrics_listener.as_ref().map(|l| l.local_addr()).transpose()?;
         let state = web::Data::new(AppState {
             db: db.clone(),
             inbox,
@@ -90,10 +96,12 @@ impl Application {
             },
             admin_token: settings.admin_token.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
+            refused_tokens: Default::default(),
             test_mode_max_users: settings.test_mode_max_users,
             workos: WorkosClient::when_configured(settings)?,
             public_url: settings.public_url.clone(),
             login_redirect_url: settings.login_redirect_url.clone(),
+            metrics_listener: metrics_addr,
             targets,
             deliverer: deliverer.clone(),
         });
@@ -113,6 +121,7 @@ impl Application {
                 .app_data(admin::plans::json_config())
                 .app_data(admin::plans::query_config())
                 .wrap(from_fn(body_deadline::bound_body))
+                .wrap(from_fn(metrics_routes::metrics_listener_only))
                 .wrap(from_fn(metrics_routes::count_requests))
                 // Outermost: the span is open while the timing middleware runs.
                 .wrap(TracingLogger::<RequestSpan>::new())
@@ -126,17 +135,25 @@ impl Application {
             app.default_service(web::to(admin::plans::not_found))
         })
         .workers(workers)
-        .listen(listener)?
-        // Connections are capped too (each worker), below the open-files
-        // limit, so idle sockets cannot pile up until accept() fails.
-        .max_connections(max_connections)
-        .shutdown_timeout(30);
+        .listen(listener)?;
+        if let Some(extra) = metrics_listener {
+            server = server.listen(extra)?;
+        }
+        let mut server = server
+            // Connections are capped too (each worker), below the open-files
+            // limit, so idle sockets cannot pile up until accept() fails.
+            .max_connections(max_connections)
+            .shutdown_timeout(30);
         if !handle_signals {
             server = server.disable_signals();
         }
 
         let (stop, _) = watch::channel(false);
         let mut background = Vec::new();
+        background.push((
+            "metrics figures",
+            tokio::spawn(metrics_routes::refresh_every(db.clone(), metrics.clone(), stop.subscribe())),
+        ));
         let mut stopped = stop.subscribe();
         let guard = settings.release_guard;
         let reconcile = reconciler.clone().run(db.clone(), metrics.clone(), guard, async move {
@@ -191,11 +208,28 @@ impl Application {
             admin_api = if settings.admin_token.is_some() { "enabled" } else { "disabled (set ADMIN_TOKEN)" },
             "seatsync listening"
         );
-        Ok(Self { port, server: server.run(), db, metrics, writer, background, stop })
+        if let Some(addr) = metrics_addr {
+            tracing::info!(listen = %addr, "metrics served here only (METRICS_ADDR)");
+        }
+        Ok(Self {
+            port,
+            metrics_port: metrics_addr.map(|a| a.port()),
+            server: server.run(),
+            db,
+            metrics,
+            writer,
+            background,
+            stop,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The `METRICS_ADDR` listener's port, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     pub fn db(&self) -> DatabaseConnection {

@@ -20,12 +20,16 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub webhook: WebhookSettings,
     pub admin_token: Option<Secret>,
+    /// Refused admin tokens by client address (429 after ten a minute).
+    pub refused_tokens: crate::admin::auth::RefusedTokens,
     /// `TRUSTED_PROXIES`: whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub test_mode_max_users: u32,
     /// Set when `WORKOS_API_KEY` is: "Configure SCIM" calls WorkOS with it.
     pub workos: Option<crate::workos::WorkosClient>,
     pub public_url: Option<String>,
+    /// The `METRICS_ADDR` listener's address: `/metrics` is served there only.
+    pub metrics_listener: Option<std::net::SocketAddr>,
     /// `LOGIN_REDIRECT_URL`: where the app tile sends people (CONTRACT 3.5).
     pub login_redirect_url: Option<String>,
     /// Where seat changes are pushed (CONTRACT 7).

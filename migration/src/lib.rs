@@ -10,6 +10,7 @@ mod m20261129_000005_release_guard;
 mod m20261129_000006_plan_without_organization;
 mod m20261130_000007_approval_as_a_set;
 mod m20261130_000008_billing_outbox;
+mod m20261130_000009_backlog_counts;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_plan_without_organization::Migration),
             Box::new(m20261130_000007_approval_as_a_set::Migration),
             Box::new(m20261130_000008_billing_outbox::Migration),
+            Box::new(m20261130_000009_backlog_counts::Migration),
         ]
     }
 }

@@ -1,15 +1,64 @@
-//! Bearer-token check for `/admin`, in constant time.
-use crate::{http::error::error_response, state::AppState};
+//! Bearer-token check for `/admin`, in constant time, with guessing slowed:
+//! after `MAX_REFUSALS` refused tokens from one client address in a minute,
+//! that address gets 429 until the minute is over (CONTRACT 3.3). Every admin
+//! answer is `no-store` and `nosniff`: it holds member emails.
+use crate::{
+    http::{client_address, error::error_response},
+    state::AppState,
+};
 use actix_web::{
-    Error,
+    Error, HttpResponse,
     body::{BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
-    http::{StatusCode, header::AUTHORIZATION},
+    http::{
+        StatusCode,
+        header::{self, AUTHORIZATION, HeaderValue},
+    },
     middleware::Next,
     web,
 };
 use sha2::{Digest, Sha256};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 use subtle::ConstantTimeEq;
+
+/// Refused tokens allowed from one address in one window.
+pub const MAX_REFUSALS: u32 = 10;
+const WINDOW: Duration = Duration::from_secs(60);
+/// Beyond this many addresses tracked, expired windows are swept.
+const SWEEP_AT: usize = 10_000;
+
+/// Refused tokens by client address, in fixed one-minute windows.
+#[derive(Default)]
+pub struct RefusedTokens {
+    by_client: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl RefusedTokens {
+    /// How long `client` must wait, when it has used up its refusals.
+    pub fn locked_for(&self, client: IpAddr, now: Instant) -> Option<Duration> {
+        let map = self.by_client.lock().unwrap_or_else(|e| e.into_inner());
+        let (since, count) = map.get(&client)?;
+        let left = WINDOW.checked_sub(now.duration_since(*since))?;
+        (*count >= MAX_REFUSALS && !left.is_zero()).then_some(left)
+    }
+
+    pub fn refused(&self, client: IpAddr, now: Instant) {
+        let mut map = self.by_client.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= SWEEP_AT {
+            map.retain(|_, (since, _)| now.duration_since(*since) < WINDOW);
+        }
+        let entry = map.entry(client).or_insert((now, 0));
+        if now.duration_since(entry.0) >= WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+    }
+}
 
 /// The credentials of a `Bearer` authorization; the scheme's case does not
 /// matter (RFC 7235).
@@ -29,6 +78,17 @@ pub async fn require_admin(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
+    let mut response = check_then_call(req, next).await?;
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    Ok(response)
+}
+
+async fn check_then_call(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(req.into_response(error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", "not configured")));
     };
@@ -39,8 +99,15 @@ pub async fn require_admin(
             "the admin API is disabled: set ADMIN_TOKEN",
         )));
     };
+    let client = client_address::of_request(&state.trusted_proxies, req.request());
+    let now = Instant::now();
+    if let Some(wait) = state.refused_tokens.locked_for(client, now) {
+        return Ok(req.into_response(too_many_attempts(wait)));
+    }
     let presented = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer).unwrap_or("");
     if !token_matches(presented, token.expose()) {
+        state.refused_tokens.refused(client, now);
+        tracing::warn!(client = %client, "admin token refused");
         return Ok(req.into_response(error_response(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -50,9 +117,37 @@ pub async fn require_admin(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
+fn too_many_attempts(wait: Duration) -> HttpResponse {
+    let mut response = error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        "too many refused tokens from this address; wait for the minute to pass",
+    );
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ten_refusals_lock_an_address_until_its_minute_is_over() {
+        let refused = RefusedTokens::default();
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let start = Instant::now();
+        for n in 0..MAX_REFUSALS {
+            assert_eq!(refused.locked_for(a, start), None, "after {n}");
+            refused.refused(a, start + Duration::from_secs(u64::from(n)));
+        }
+        let at = start + Duration::from_secs(20);
+        assert_eq!(refused.locked_for(a, at), Some(Duration::from_secs(40)));
+        assert_eq!(refused.locked_for(b, at), None, "another address is not affected");
+        assert_eq!(refused.locked_for(a, start + WINDOW), None);
+        refused.refused(a, start + WINDOW);
+        assert_eq!(refused.locked_for(a, start + WINDOW), None, "a new minute starts from zero");
+    }
 
     #[test]
     fn the_bearer_scheme_is_read_in_any_case() {

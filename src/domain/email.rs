@@ -17,7 +17,7 @@ impl Email {
                     && !domain.is_empty()
                     && !domain.contains('@')
                     && value.len() <= 320
-                    && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+                    && !value.chars().any(|c| c.is_whitespace() || super::text::is_deceptive(c))
             }
             None => false,
         };

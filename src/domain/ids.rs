@@ -17,7 +17,7 @@ macro_rules! id_type {
         impl $name {
             pub fn parse(raw: &str) -> Result<Self, InvalidId> {
                 let trimmed = raw.trim();
-                if trimmed.is_empty() || trimmed.len() > 255 || trimmed.chars().any(char::is_control) {
+                if trimmed.is_empty() || trimmed.len() > 255 || !crate::domain::text::is_plain(trimmed) {
                     return Err(InvalidId { what: $what });
                 }
                 Ok(Self(trimmed.to_owned()))

@@ -33,6 +33,7 @@ pub mod ids;
 pub mod order_key;
 pub mod outbound;
 pub mod seat;
+pub mod text;
 pub mod time;
 
 pub use email::Email;

@@ -49,7 +49,7 @@ impl Envelope {
         for field in ["id", "event"] {
             match object.get(field) {
                 Some(serde_json::Value::String(s))
-                    if !s.trim().is_empty() && s.len() <= 255 && !s.chars().any(char::is_control) => {}
+                    if !s.trim().is_empty() && s.len() <= 255 && crate::domain::text::is_plain(s) => {}
                 _ => {
                     return Err(InvalidEvent(format!(
                         "`{field}` must be a non-empty string of at most 255 printable characters"

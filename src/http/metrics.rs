@@ -1,19 +1,22 @@
 //! `GET /metrics` and the middleware that times and counts requests by route
 //! and status.
 use crate::{
+    http::error::error_response,
     inbox::status::backlog,
-    metrics::{CONTENT_TYPE, DatabaseFigures, ProcessFigures},
+    metrics::{CONTENT_TYPE, DatabaseFigures, FIGURES_EVERY, Metrics, ProcessFigures},
     state::AppState,
     store::plans,
 };
 use actix_web::{
-    Error, HttpResponse,
-    body::MessageBody,
+    Error, HttpRequest, HttpResponse,
+    body::{BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
     get,
+    http::{StatusCode, header},
     middleware::Next,
     web,
 };
+use sea_orm::DatabaseConnection;
 
 /// Times and counts every request under its route pattern (never the raw path:
 /// ids in paths would make a label per plan), and puts the time on the request's
@@ -34,26 +37,66 @@ pub async fn count_requests(
     Ok(response)
 }
 
+/// Served from memory: no database read (CONTRACT 3.2). With `METRICS_ADDR`
+/// set, only on that listener.
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let figures = match database_figures(&state).await {
-        Ok(figures) => Some(figures),
-        Err(err) => {
-            tracing::warn!(error = %err, "metrics: database gauges unavailable");
-            None
-        }
-    };
+pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if state.metrics_listener.is_some_and(|addr| req.app_config().local_addr() != addr) {
+        return error_response(StatusCode::NOT_FOUND, "not_found", "no such route");
+    }
     let reading = state.webhook.admission.in_flight();
     let process = ProcessFigures { webhook_bodies_in_flight: i64::try_from(reading).unwrap_or(i64::MAX) };
-    HttpResponse::Ok().content_type(CONTENT_TYPE).body(state.metrics.render(process, figures.as_ref()))
+    HttpResponse::Ok()
+        .content_type(CONTENT_TYPE)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(state.metrics.render(process))
+}
+
+/// On the `METRICS_ADDR` listener, `/metrics` and nothing else.
+pub async fn metrics_listener_only(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let listener = req.app_data::<web::Data<AppState>>().and_then(|s| s.metrics_listener);
+    if listener.is_some_and(|addr| req.app_config().local_addr() == addr) && req.path() != "/metrics" {
+        return Ok(req.into_response(error_response(StatusCode::NOT_FOUND, "not_found", "no such route")));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Reads the database's figures into `metrics` (logs and clears them when
+/// the database does not answer).
+pub async fn refresh(db: &DatabaseConnection, into: &Metrics) {
+    match database_figures(db).await {
+        Ok(figures) => into.set_figures(Some(figures)),
+        Err(err) => {
+            tracing::warn!(error = %err, "metrics: database figures unavailable");
+            into.set_figures(None);
+        }
+    }
+}
+
+/// Refreshes the figures every `FIGURES_EVERY` until `stop`.
+pub async fn refresh_every(
+    db: DatabaseConnection,
+    into: std::sync::Arc<Metrics>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        refresh(&db, &into).await;
+        tokio::select! {
+            _ = tokio::time::sleep(FIGURES_EVERY) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
 }
 
 /// Totals with fixed label sets only: per-plan figures name customers and are
 /// in the admin API, behind the token.
-async fn database_figures(state: &AppState) -> Result<DatabaseFigures, sea_orm::DbErr> {
-    let (events_by_status, oldest) = backlog(&state.db).await?;
+async fn database_figures(db: &DatabaseConnection) -> Result<DatabaseFigures, sea_orm::DbErr> {
+    let (events_by_status, oldest) = backlog(db).await?;
     let lag_seconds = oldest.map_or(0.0, |t| (crate::domain::Micros::now().0 - t.0).max(0) as f64 / 1e6);
-    let (modes, tiers) = plans::totals(&state.db).await?;
+    let (modes, tiers) = plans::totals(db).await?;
     let count = |rows: &[(String, u64)], key: &str| {
         rows.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| i64::try_from(*n).unwrap_or(i64::MAX))
     };
@@ -62,9 +105,9 @@ async fn database_figures(state: &AppState) -> Result<DatabaseFigures, sea_orm::
         lag_seconds,
         plans_by_mode: [count(&modes, "test"), count(&modes, "enforced")],
         seats_by_tier: [count(&tiers, "paid"), count(&tiers, "free")],
-        plans_on_hold: i64::try_from(plans::on_hold(&state.db).await?).unwrap_or(i64::MAX),
+        plans_on_hold: i64::try_from(plans::on_hold(db).await?).unwrap_or(i64::MAX),
         outbound_pending: {
-            let unsent = crate::store::outbound::unsent_by_target(&state.db).await?;
+            let unsent = crate::store::outbound::unsent_by_target(db).await?;
             let of = |t| unsent.iter().find(|(target, _)| *target == t).map_or(0, |(_, n)| *n);
             [of(crate::domain::Target::Webhook), of(crate::domain::Target::Stripe)]
         },

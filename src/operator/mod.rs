@@ -199,7 +199,7 @@ pub async fn update(
 
 fn valid_name(raw: &str) -> Result<String, PlanError> {
     let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > 200 || !crate::domain::text::is_plain(name) {
         return Err(PlanError::BadRequest("name must be 1 to 200 characters, without control characters".into()));
     }
     Ok(name.to_owned())
@@ -270,7 +270,7 @@ pub async fn members(db: &DatabaseConnection, id: &str, query: &MembersQuery) ->
             .ok_or_else(|| PlanError::BadRequest(format!("limit must be between 1 and {MEMBERS_MAX_LIMIT}")))?,
     };
     let text = |name: &str, v: Option<String>| match v {
-        Some(v) if v.chars().count() > 320 || v.chars().any(char::is_control) => {
+        Some(v) if v.chars().count() > 320 || !crate::domain::text::is_plain(&v) => {
             Err(bad(&format!("{name} must be at most 320 printable characters")))
         }
         other => Ok(other),

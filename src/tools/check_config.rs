@@ -75,6 +75,7 @@ pub fn describe(s: &Settings) -> Vec<(&'static str, String)> {
         ("WORKOS_API_BASE", s.workos_api_base.clone()),
         ("PUBLIC_URL", or_unset(s.public_url.clone())),
         ("LOGIN_REDIRECT_URL", or_unset(s.login_redirect_url.clone())),
+        ("METRICS_ADDR", or_unset(s.metrics_addr.map(|a| a.to_string()))),
         ("WORKOS_EVENTS_POLL_SECS", secs(s.events_poll_every)),
         ("WORKOS_RESYNC_EVERY_SECS", secs(s.resync_every)),
         ("LOG_FORMAT", format!("{:?}", s.log_format).to_lowercase()),
@@ -141,7 +142,7 @@ mod tests {
     fn a_good_configuration_has_no_problem_and_prints_no_secret() {
         let (settings, found) = problems(lookup(&[
             ("WORKOS_WEBHOOK_SECRET", "whsec_topsecretvalue"),
-            ("ADMIN_TOKEN", "admin-topsecret"),
+            ("ADMIN_TOKEN", "admin-topsecret-long"),
             ("STRIPE_API_KEY", "sk_test_topsecret"),
         ]));
         assert!(found.is_empty());

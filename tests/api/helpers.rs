@@ -115,6 +115,8 @@ pub async fn migrated(database: &TestDatabase) -> DatabaseConnection {
 
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:<port>` of the `METRICS_ADDR` listener, when set.
+    pub metrics_address: Option<String>,
     /// The database's URL, for a second connection to it.
     pub database_url: String,
     pub db: DatabaseConnection,
@@ -167,12 +169,14 @@ pub async fn spawn_app_on(database: &TestDatabase, overrides: &[(&str, &str)]) -
     let targets = settings.billing_targets();
     let app = Application::build(&settings, false).await.expect("application starts");
     let port = app.port();
+    let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
     let db = app.db();
     let metrics = app.metrics();
     let handle = app.server_handle();
     let task = tokio::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
+        metrics_address,
         database_url: database.url.clone(),
         db,
         metrics,
@@ -252,7 +256,10 @@ impl TestApp {
         self.deliver(&body).await
     }
 
+    /// `/metrics` with the database's figures read just before (the server
+    /// reads them every 15 s; a test wants the ones of this moment).
     pub async fn metrics_text(&self) -> String {
+        seatsync::http::metrics::refresh(&self.db, &self.metrics).await;
         self.client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap()
     }
 

@@ -12,6 +12,7 @@ mod fake_billing;
 mod fake_stripe;
 mod fake_workos;
 mod faults;
+mod hardening;
 mod health;
 mod hostile_input;
 mod openapi;

@@ -49,6 +49,9 @@ fn startup_refuses_bad_configuration_naming_the_variable() {
         ("BILLING_WEBHOOK_SECRET", Some("not-a-standard-webhooks-secret")),
         ("LOGIN_REDIRECT_URL", Some("http://app.example.com/login")),
         ("LOGIN_REDIRECT_URL", Some("/login")),
+        ("ADMIN_TOKEN", Some("short")),
+        ("WEBHOOK_ALLOWED_IPS", Some("not-an-address")),
+        ("METRICS_ADDR", Some("everywhere")),
     ] {
         let output = seatsync(&with(base.clone(), variable, value)).arg("serve").output().unwrap();
         assert!(!output.status.success(), "{variable}={value:?} should stop start-up");
