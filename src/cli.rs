@@ -102,7 +102,12 @@ pub enum Command {
     },
     /// Read the configuration as `serve` would; print it with every secret
     /// masked and list every problem. Exit 0, or 78 when `serve` would refuse it.
-    CheckConfig,
+    CheckConfig {
+        /// Also check that the database answers and its migrations are
+        /// current (nothing is written); exit 1 when not.
+        #[arg(long)]
+        connect: bool,
+    },
     /// Operate on plans directly in the database.
     Plans {
         #[command(subcommand)]
@@ -280,8 +285,8 @@ pub enum PlansCommand {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Before the settings are read: it reports a configuration `serve` refuses.
-    if let Command::CheckConfig = cli.command {
-        return Ok(check_config());
+    if let Command::CheckConfig { connect } = cli.command {
+        return Ok(check_config(connect).await);
     }
     let settings = Settings::from_env()?;
     match cli.command {
@@ -308,7 +313,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             open_database(&settings).await?;
             tracing::info!("migrations applied");
         }
-        Command::CheckConfig => return Ok(check_config()),
+        Command::CheckConfig { connect } => return Ok(check_config(connect).await),
         Command::Healthcheck { url } => {
             let url = url.unwrap_or_else(|| crate::tools::healthcheck::default_url(settings.listen_addr));
             if let Err(why) = crate::tools::healthcheck::check(&url).await {
@@ -413,12 +418,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Plans { command } => {
-            let conn = open_database(&settings).await?;
+            let read_only = matches!(
+                command,
+                PlansCommand::List
+                    | PlansCommand::Show { .. }
+                    | PlansCommand::Members { .. }
+                    | PlansCommand::Preview { .. }
+                    | PlansCommand::Audit { .. }
+            );
+            let conn =
+                if read_only { open_database_read_only(&settings).await? } else { open_database(&settings).await? };
             let output = plans_command(&conn, command, &settings).await?;
             println!("{}", serde_json::to_string_pretty(&output)?);
         }
         Command::Outbound { command } => {
-            let conn = open_database(&settings).await?;
+            let conn = match command {
+                OutboundCommand::List { .. } => open_database_read_only(&settings).await?,
+                OutboundCommand::Retry { .. } => open_database(&settings).await?,
+            };
             let output = match command {
                 OutboundCommand::List { plan, state, after, limit } => {
                     let query =
@@ -435,7 +452,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&output)?);
         }
         Command::Billing { command: BillingCommand::Check } => {
-            let conn = open_database(&settings).await?;
+            let conn = open_database_read_only(&settings).await?;
             let stripe = crate::billing::stripe::StripeClient::from_settings(&settings)?
                 .context("STRIPE_API_KEY must be set (sk_... or rk_...) to read Stripe")?;
             let (drifts, checked) = operator::outbound::check(&conn, &stripe).await?;
@@ -456,6 +473,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Connects without changing anything, for the commands that only read: they
+/// must not migrate a database that a newer or older `serve` is running on.
+/// Refuses when migrations are missing (their tables may not be there).
+async fn open_database_read_only(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let conn = db::connect(&settings.database_url).await.context("could not connect to the database")?;
+    let pending = db::pending_migrations(&conn).await?;
+    if !pending.is_empty() {
+        anyhow::bail!(
+            "the database is {} migration(s) behind this binary ({}): run `seatsync migrate` first",
+            pending.len(),
+            pending.join(", ")
+        );
+    }
+    Ok(conn)
+}
+
 /// Connects and migrates, for the commands that work on the database directly.
 async fn open_database(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
     let conn = db::connect(&settings.database_url).await.context("could not connect to the database")?;
@@ -464,7 +497,7 @@ async fn open_database(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseC
 }
 
 /// `seatsync check-config`: never stops at the first problem.
-fn check_config() -> ExitCode {
+async fn check_config(connect: bool) -> ExitCode {
     use crate::tools::check_config::{EX_CONFIG, describe, problems};
     if let Err(err) = Settings::load_dotenv() {
         println!("problem: {}: {}", err.variable, err.problem);
@@ -479,6 +512,26 @@ fn check_config() -> ExitCode {
             println!("warning: {variable} is still the development value from .env.example");
         }
         println!("ok: serve would start with this configuration");
+        if connect {
+            let checked = async {
+                let conn = db::connect(&settings.database_url).await.context("the database does not answer")?;
+                let pending = db::pending_migrations(&conn).await?;
+                anyhow::ensure!(
+                    pending.is_empty(),
+                    "{} migration(s) not applied yet ({}): serve applies them at start, or run seatsync migrate",
+                    pending.len(),
+                    pending.join(", ")
+                );
+                anyhow::Ok(())
+            };
+            match checked.await {
+                Ok(()) => println!("ok: the database answers and its migrations are current"),
+                Err(err) => {
+                    println!("problem: DATABASE_URL: {err:#}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         return ExitCode::SUCCESS;
     }
     for err in &found {

@@ -130,6 +130,21 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     txn.commit().await
 }
 
+/// The migrations this binary knows that the database has not applied, by
+/// name, read without writing anything (sea-orm's own status check creates
+/// its table first); an error when the database was never set up.
+pub async fn pending_migrations(db: &DatabaseConnection) -> Result<Vec<String>, DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), "SELECT version FROM seaql_migrations"))
+        .await
+        .map_err(|_| {
+            DbErr::Custom("the database has no seatsync tables: run `seatsync migrate` or `serve` first".into())
+        })?;
+    let applied: std::collections::HashSet<String> =
+        rows.iter().filter_map(|r| r.try_get::<String>("", "version").ok()).collect();
+    Ok(Migrator::migrations().iter().map(|m| m.name().to_owned()).filter(|name| !applied.contains(name)).collect())
+}
+
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())
 }

@@ -852,3 +852,60 @@ fn serve_raises_its_open_files_limit() {
     let cap = listening["max_connections"].as_u64().unwrap();
     assert!(cap < figures[0].parse::<u64>().unwrap_or(u64::MAX), "{cap} connections vs {row}");
 }
+
+/// Read-only commands never migrate: a database that a different version of
+/// `serve` runs on is not changed under it. `check-config --connect` says
+/// whether the database answers and is current.
+fn read_only_commands_change_nothing(store: Store) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDatabase::create(store));
+    let env = env_for(&db);
+    let tables = || {
+        rt.block_on(async {
+            let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
+            let sql = match store {
+                Store::Sqlite => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table'",
+                Store::Postgres => "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'public'",
+            };
+            let row = sea_orm::ConnectionTrait::query_one_raw(
+                &conn,
+                sea_orm::Statement::from_string(conn.get_database_backend(), sql),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            row.try_get::<i64>("", "n").unwrap()
+        })
+    };
+    for args in [&["plans", "list"][..], &["outbound", "list"], &["plans", "show", "plan_x"]] {
+        let output = seatsync(&env).args(args).output().unwrap();
+        assert!(!output.status.success(), "{args:?} on an empty database");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("seatsync migrate"), "{args:?}: {stderr}");
+        assert_eq!(tables(), 0, "{args:?} created tables");
+    }
+    let check = seatsync(&env).args(["check-config", "--connect"]).output().unwrap();
+    assert_eq!(check.status.code(), Some(1), "{}", String::from_utf8_lossy(&check.stdout));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("problem: DATABASE_URL"));
+    assert_eq!(tables(), 0);
+
+    assert!(seatsync(&env).arg("migrate").output().unwrap().status.success());
+    let listed = seatsync(&env).args(["plans", "list"]).output().unwrap();
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let check = seatsync(&env).args(["check-config", "--connect"]).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("migrations are current"));
+}
+
+#[test]
+fn read_only_commands_change_nothing_on_sqlite() {
+    read_only_commands_change_nothing(Store::Sqlite);
+}
+
+#[test]
+#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
+fn read_only_commands_change_nothing_on_postgres() {
+    if postgres_enabled() {
+        read_only_commands_change_nothing(Store::Postgres);
+    }
+}
