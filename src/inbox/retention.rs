@@ -33,6 +33,8 @@ pub struct Pruned {
     pub dead_letters: u64,
     /// Delivered billing messages (each plan's newest is kept).
     pub delivered_messages: u64,
+    /// `seq` windows the events' walk read (each at most one batch of rows).
+    pub windows: u64,
 }
 
 impl Pruned {
@@ -59,12 +61,11 @@ pub async fn prune(db: &DatabaseConnection, now: Micros, retention: Duration, dr
     let (batch_rows, pause) = batch(backend);
     let cutoff = cutoff(now, retention);
     let mut pruned = Pruned::default();
-    for status in PRUNABLE {
-        if status == EventStatus::Parked && !prunes_parked(retention) {
-            pruned.by_status.push((status.as_str(), 0));
-            continue;
-        }
-        let n = if dry_run {
+    let statuses: Vec<EventStatus> =
+        PRUNABLE.into_iter().filter(|s| *s != EventStatus::Parked || prunes_parked(retention)).collect();
+    let counts = if dry_run {
+        let mut counts = Vec::new();
+        for status in &statuses {
             let row = db
                 .query_one_raw(stmt(
                     backend,
@@ -72,40 +73,16 @@ pub async fn prune(db: &DatabaseConnection, now: Micros, retention: Duration, dr
                     [status.as_str().into(), cutoff.0.into()],
                 ))
                 .await?;
-            row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64
-        } else {
-            let mut total = 0u64;
-            loop {
-                // One short transaction per batch: webhooks and the reconciler
-                // get the database in between. The conditions again on the
-                // outer statement: on PostgreSQL a row the subquery chose may
-                // change status (unparked, say) before the DELETE reaches it,
-                // and such a row is kept.
-                let txn = db.begin().await?;
-                let deleted = txn
-                    .execute_raw(stmt(
-                        backend,
-                        "DELETE FROM inbox_events WHERE seq IN (SELECT seq FROM inbox_events \
-                         WHERE status = ? AND received_at < ? ORDER BY seq LIMIT ?) AND status = ? AND received_at < ?",
-                        [
-                            status.as_str().into(),
-                            cutoff.0.into(),
-                            batch_rows.into(),
-                            status.as_str().into(),
-                            cutoff.0.into(),
-                        ],
-                    ))
-                    .await?
-                    .rows_affected();
-                txn.commit().await?;
-                total += deleted;
-                if deleted < batch_rows as u64 {
-                    break;
-                }
-                tokio::time::sleep(pause).await;
-            }
-            total
-        };
+            counts.push((*status, row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64));
+        }
+        counts
+    } else {
+        let (counts, windows) = prune_events(db, &statuses, cutoff, batch_rows, pause).await?;
+        pruned.windows = windows;
+        counts
+    };
+    for status in PRUNABLE {
+        let n = counts.iter().find(|(s, _)| *s == status).map_or(0, |(_, n)| *n);
         pruned.by_status.push((status.as_str(), n));
     }
     pruned.dead_letters = if dry_run {
@@ -152,6 +129,75 @@ pub async fn prune(db: &DatabaseConnection, now: Micros, retention: Duration, dr
         total
     };
     Ok(pruned)
+}
+
+/// A window whose remaining rows were all received this long after the
+/// cutoff shows that every later row (by `seq`) is younger than the cutoff
+/// too: `seq` follows insertion, and `received_at` is the insert's time, give
+/// or take the replicas' clocks.
+const SEQ_CLOCK_SLACK_MICROS: i64 = 10 * 60 * 1_000_000;
+
+/// Deletes prunable events in windows of `seq` (the primary key), oldest
+/// first, each in its own short transaction. A window is a key range, so no
+/// statement reads more than `batch_rows` rows, however many younger rows
+/// follow; the walk ends at the first window left holding only rows clearly
+/// younger than the cutoff, or at the end of the table.
+async fn prune_events(
+    db: &DatabaseConnection,
+    statuses: &[EventStatus],
+    cutoff: Micros,
+    batch_rows: i64,
+    pause: Duration,
+) -> Result<(Vec<(EventStatus, u64)>, u64), DbErr> {
+    let backend = db.get_database_backend();
+    let mut counts: Vec<(EventStatus, u64)> = statuses.iter().map(|s| (*s, 0)).collect();
+    let mut windows = 0u64;
+    if statuses.is_empty() {
+        return Ok((counts, windows));
+    }
+    let placeholders = vec!["?"; statuses.len()].join(", ");
+    let delete = format!(
+        "DELETE FROM inbox_events WHERE seq >= ? AND seq < ? AND received_at < ? AND status IN ({placeholders}) \
+         RETURNING status"
+    );
+    let first_from = |from: i64| stmt(backend, "SELECT MIN(seq) AS s FROM inbox_events WHERE seq >= ?", [from.into()]);
+    let mut next =
+        db.query_one_raw(first_from(i64::MIN)).await?.and_then(|r| col::<Option<i64>>(&r, "s").ok().flatten());
+    while let Some(from) = next {
+        let to = from.saturating_add(batch_rows);
+        let mut values: Vec<sea_orm::Value> = vec![from.into(), to.into(), cutoff.0.into()];
+        values.extend(statuses.iter().map(|s| s.as_str().into()));
+        // One short transaction per window: webhooks and the reconciler get
+        // the database in between. The conditions are on the DELETE itself,
+        // so a row whose status changed meanwhile (unparked, say) is kept.
+        windows += 1;
+        let txn = db.begin().await?;
+        let deleted = txn.query_all_raw(stmt(backend, &delete, values)).await?;
+        txn.commit().await?;
+        for row in &deleted {
+            let status: String = col(row, "status")?;
+            if let Some(entry) = counts.iter_mut().find(|(s, _)| s.as_str() == status) {
+                entry.1 += 1;
+            }
+        }
+        let oldest_left = db
+            .query_one_raw(stmt(
+                backend,
+                "SELECT MIN(received_at) AS t FROM inbox_events WHERE seq >= ? AND seq < ?",
+                [from.into(), to.into()],
+            ))
+            .await?
+            .and_then(|r| col::<Option<i64>>(&r, "t").ok().flatten());
+        if oldest_left.is_some_and(|t| t >= cutoff.0.saturating_add(SEQ_CLOCK_SLACK_MICROS)) {
+            break;
+        }
+        // The next row that is there, past any gap left by earlier prunes.
+        next = db.query_one_raw(first_from(to)).await?.and_then(|r| col::<Option<i64>>(&r, "s").ok().flatten());
+        if next.is_some() && !deleted.is_empty() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+    Ok((counts, windows))
 }
 
 /// Takes the prune lease for `owner` if no other replica holds a live one:

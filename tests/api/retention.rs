@@ -4,7 +4,7 @@ use crate::helpers::*;
 use sea_orm::ConnectionTrait;
 use seatsync::{
     domain::Micros,
-    inbox::retention::{prune, release_lease, take_lease},
+    inbox::retention::{Pruned, prune, release_lease, take_lease},
 };
 use serde_json::json;
 use std::time::Duration;
@@ -92,7 +92,7 @@ async fn prune_deletes_what_is_settled_or_parked_and_keeps_what_is_not(store: St
     let expected = vec![("applied", 13), ("ignored", 1), ("stale", 1), ("failed", 1), ("parked", 1)];
     assert_eq!((dry.by_status.clone(), dry.dead_letters), (expected.clone(), 1));
     let done = prune(&app.db, later, day, false).await.unwrap();
-    assert_eq!(done, dry);
+    assert_eq!(Pruned { windows: 0, ..done }, dry);
     // Left: the held deactivation and the pending one.
     let left: Vec<String> = {
         let rows = app
@@ -237,7 +237,44 @@ async fn prune_keeps_an_event_whose_status_changes_while_it_runs(store: Store) {
     }
 }
 
+/// The prune's end is bounded: behind a few old events, twenty thousand young
+/// ones are not read through (each window is a key range of at most one
+/// batch; the walk stops at the first window of young rows only).
+async fn prune_stops_at_the_first_window_of_young_events(store: Store) {
+    let app = spawn_app(store).await;
+    let backend = app.db.get_database_backend();
+    let now = Micros::now().0;
+    let old = now - 40 * 86_400_000_000;
+    let generate = match store {
+        Store::Postgres => "SELECT i FROM generate_series(1, 20000) AS g(i)",
+        Store::Sqlite => {
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) SELECT i FROM n"
+        }
+    };
+    for (prefix, at, rows) in
+        [("event_old_", old, "SELECT 1 AS i UNION ALL SELECT 2 UNION ALL SELECT 3"), ("event_young_", now, generate)]
+    {
+        app.db
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts, order_key, applied_at) \
+                     SELECT '{prefix}' || i, 'dsync.user.created', {}, {at}, 'applied', 0, 'org:org_x', {at} FROM ({rows}) g",
+                    if store == Store::Postgres { "'\\x7b7d'::bytea" } else { "x'7b7d'" }
+                ),
+                [],
+            ))
+            .await
+            .unwrap();
+    }
+    let pruned = prune(&app.db, Micros::now(), Duration::from_secs(35 * 86_400), false).await.unwrap();
+    assert_eq!(pruned.by_status.iter().find(|(s, _)| *s == "applied").unwrap().1, 3);
+    assert!(pruned.windows <= 2, "the walk read {} windows", pruned.windows);
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events").await, 20_000);
+}
+
 both_stores!(
+    prune_stops_at_the_first_window_of_young_events,
     prune_deletes_what_is_settled_or_parked_and_keeps_what_is_not,
     prune_keeps_settled_events_younger_than_the_retention_and_parked_ones_at_zero,
     prune_keeps_an_event_whose_status_changes_while_it_runs,

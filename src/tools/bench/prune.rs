@@ -103,6 +103,26 @@ pub async fn prune(events: u64, database_url: Option<String>) -> anyhow::Result<
         ms(pct(0.99)),
         ms(latencies.last().copied().unwrap_or_default()),
     );
+    // The end of every hourly run: nothing old is left, and every row is
+    // younger than the cutoff. The walk must stop at the first window.
+    let now = Micros::now().0;
+    conn.execute_raw(db::stmt(
+        conn.get_database_backend(),
+        &format!(
+            "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts, order_key, applied_at) \
+             SELECT 'event_young_' || i, 'dsync.user.created', ?, ?, 'applied', 0, 'org:org_bench', ? FROM ({generate}) g"
+        ),
+        [vec![b'x'; 1500].into(), now.into(), now.into(), (events as i64).into()],
+    ))
+    .await?;
+    let started = Instant::now();
+    let idle = retention::prune(&conn, Micros::now(), std::time::Duration::from_secs(35 * 86_400), false).await?;
+    println!(
+        "prune with nothing old left, behind {events} young events: {:.1}ms, {} window(s) read, {} rows pruned",
+        started.elapsed().as_secs_f64() * 1000.0,
+        idle.windows,
+        idle.total(),
+    );
     handle.stop(true).await;
     let _ = server.await;
     conn.close().await?;
