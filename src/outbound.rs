@@ -14,10 +14,35 @@ pub fn install_tls_provider() {
     });
 }
 
-/// A client builder with the provider installed and redirects off.
+/// A client builder with the provider installed, redirects off, and the
+/// environment's proxies for every host but this machine.
 pub fn client_builder() -> reqwest::ClientBuilder {
     install_tls_provider();
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none())
+    with_proxies(reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()), |name| {
+        std::env::var(name).ok()
+    })
+}
+
+/// `HTTPS_PROXY`, `HTTP_PROXY` and `ALL_PROXY` (either case) as reqwest reads
+/// them, with `NO_PROXY`, plus loopback always direct: a loopback API base is
+/// plain `http://` (allowed only there), and through a proxy its bearer key
+/// would cross a network in clear.
+fn with_proxies(builder: reqwest::ClientBuilder, env: impl Fn(&str) -> Option<String>) -> reqwest::ClientBuilder {
+    let var = |names: [&str; 2]| names.into_iter().find_map(|n| env(n).filter(|v| !v.trim().is_empty()));
+    let extra = var(["NO_PROXY", "no_proxy"]).unwrap_or_default();
+    let direct = format!("localhost,127.0.0.0/8,::1,{extra}");
+    let no_proxy = || reqwest::NoProxy::from_string(&direct);
+    // Off first: no proxy but the ones added below.
+    let mut builder = builder.no_proxy();
+    let proxies = [
+        var(["HTTPS_PROXY", "https_proxy"]).and_then(|u| reqwest::Proxy::https(u.as_str()).ok()),
+        var(["HTTP_PROXY", "http_proxy"]).and_then(|u| reqwest::Proxy::http(u.as_str()).ok()),
+        var(["ALL_PROXY", "all_proxy"]).and_then(|u| reqwest::Proxy::all(u.as_str()).ok()),
+    ];
+    for proxy in proxies.into_iter().flatten() {
+        builder = builder.proxy(proxy.no_proxy(no_proxy()));
+    }
+    builder
 }
 
 /// A client with the defaults above (tests and tools).

@@ -909,3 +909,94 @@ fn read_only_commands_change_nothing_on_postgres() {
         read_only_commands_change_nothing(Store::Postgres);
     }
 }
+
+/// A proxy from the environment is used for other hosts, never for this
+/// machine: a loopback target is plain http, and its key would cross the
+/// proxy in clear.
+#[test]
+fn outbound_calls_to_this_machine_never_go_through_a_proxy() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    proxy.set_nonblocking(true).unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let connections = || {
+        let mut n = 0;
+        while proxy.accept().is_ok() {
+            n += 1;
+        }
+        n
+    };
+    let db = rt.block_on(TestDatabase::create(Store::Sqlite));
+    let env = env_for(&db);
+    let (mut server, port) = start_server(&env);
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/events");
+    let replay = |url: &str| {
+        seatsync(&env)
+            .env("HTTP_PROXY", &proxy_url)
+            .env("HTTPS_PROXY", &proxy_url)
+            .env("ALL_PROXY", &proxy_url)
+            .args(["replay", "--url", url, fixture])
+            .output()
+            .unwrap()
+    };
+    let direct = replay(&format!("http://127.0.0.1:{port}"));
+    assert!(direct.status.success(), "{}", String::from_utf8_lossy(&direct.stderr));
+    assert_eq!(connections(), 0, "a loopback call went through the proxy");
+    // Another host does go through it (TEST-NET-1: nothing answers there).
+    let _ = seatsync(&env)
+        .env("HTTP_PROXY", &proxy_url)
+        .args(["replay", "--url", "http://192.0.2.1:9", fixture])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = 0;
+    for _ in 0..100 {
+        seen += connections();
+        if seen > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(seen > 0, "the environment's proxy was not used for another host");
+    signal(&server, "KILL");
+    let _ = server.wait();
+}
+
+/// `sslmode=require` means a verified server: one without TLS is refused
+/// (never used in clear), and so is one whose certificate nobody signed.
+#[test]
+fn postgres_tls_is_verified_or_refused_with_a_clear_line() {
+    // A "server" that answers the TLS request with N (no TLS), as a
+    // misconfigured or hostile one would, then waits.
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = plain.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in plain.incoming().flatten() {
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut stream = stream;
+                let mut request = [0u8; 8];
+                if stream.read_exact(&mut request).is_ok() {
+                    let _ = stream.write_all(b"N");
+                    std::thread::sleep(Duration::from_secs(5));
+                }
+            });
+        }
+    });
+    let cases = [format!("postgres://postgres@127.0.0.1:{port}/seatsync?sslmode=require")]
+        .into_iter()
+        .chain(postgres_enabled().then(|| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=require".to_owned()));
+    for url in cases {
+        let env = vec![
+            ("DATABASE_URL".to_owned(), url.clone()),
+            ("WORKOS_WEBHOOK_SECRET".to_owned(), SECRET.to_owned()),
+            ("LISTEN_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+        ];
+        let output = seatsync(&env).arg("serve").output().unwrap();
+        assert!(!output.status.success(), "{url} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
+        assert!(stderr.contains("could not connect to the database"), "{url}: {stderr}");
+        assert!(stderr.contains("tls") || stderr.contains("certificate"), "{url}: the cause is not said: {stderr}");
+    }
+}
