@@ -943,7 +943,7 @@ fn outbound_calls_to_this_machine_never_go_through_a_proxy() {
     assert!(direct.status.success(), "{}", String::from_utf8_lossy(&direct.stderr));
     assert_eq!(connections(), 0, "a loopback call went through the proxy");
     // Another host does go through it (TEST-NET-1: nothing answers there).
-    let _ = seatsync(&env)
+    let mut elsewhere = seatsync(&env)
         .env("HTTP_PROXY", &proxy_url)
         .args(["replay", "--url", "http://192.0.2.1:9", fixture])
         .stdout(Stdio::null())
@@ -958,6 +958,8 @@ fn outbound_calls_to_this_machine_never_go_through_a_proxy() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = elsewhere.kill();
+    let _ = elsewhere.wait();
     assert!(seen > 0, "the environment's proxy was not used for another host");
     signal(&server, "KILL");
     let _ = server.wait();
