@@ -28,6 +28,15 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Copy a SQLite database, consistent, while `serve` runs on it (VACUUM
+    /// INTO); the copy is created 0600. For PostgreSQL, use pg_dump.
+    #[command(after_help = "Example:\n  seatsync backup --to /backups/seatsync-$(date +%F).db\n\
+        Restore: stop serve, put the copy at DATABASE_URL's path, start serve.")]
+    Backup {
+        /// A file that does not exist yet.
+        #[arg(long)]
+        to: PathBuf,
+    },
     /// Delete settled and long-parked events and dead letters older than
     /// INBOX_RETENTION_DAYS (pending and held events, the audit and directory
     /// users are kept).
@@ -314,6 +323,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tracing::info!("migrations applied");
         }
         Command::CheckConfig { connect } => return Ok(check_config(connect).await),
+        Command::Backup { to } => {
+            let conn = open_database_read_only(&settings).await?;
+            let bytes = db::backup_sqlite(&conn, &to).await?;
+            println!("backed up to {} ({bytes} bytes)", to.display());
+        }
         Command::Healthcheck { url } => {
             let url = url.unwrap_or_else(|| crate::tools::healthcheck::default_url(settings.listen_addr));
             if let Err(why) = crate::tools::healthcheck::check(&url).await {

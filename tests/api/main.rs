@@ -7,6 +7,7 @@ mod billing;
 mod billing_process;
 mod browser;
 mod connections;
+mod deploy;
 mod differential;
 mod fake_billing;
 mod fake_stripe;

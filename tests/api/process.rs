@@ -1002,3 +1002,143 @@ fn postgres_tls_is_verified_or_refused_with_a_clear_line() {
         assert!(stderr.contains("tls") || stderr.contains("certificate"), "{url}: the cause is not said: {stderr}");
     }
 }
+
+/// Several replicas started at once on a fresh PostgreSQL database: one
+/// migrates (an advisory lock), the others wait for it, and all three serve.
+#[test]
+#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
+fn three_replicas_started_together_on_a_fresh_database_all_come_up() {
+    if !postgres_enabled() {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDatabase::create(Store::Postgres));
+    let env = with(env_for(&db), "LOG_FORMAT", Some("json"));
+    let mut children: Vec<Child> = (0..3)
+        .map(|_| seatsync(&env).arg("serve").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+        .collect();
+    let mut ports = Vec::new();
+    for child in &mut children {
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let port: u16 = loop {
+            let line = lines.next().expect("a replica exited before listening").unwrap();
+            let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if value["message"] == "seatsync listening" {
+                break value["listen"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        ports.push(port);
+    }
+    let client = seatsync::outbound::client();
+    rt.block_on(async {
+        for port in &ports {
+            let ready = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.unwrap();
+            assert_eq!(ready.status(), 200, "replica on {port}");
+        }
+        let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
+        assert!(seatsync::db::pending_migrations(&conn).await.unwrap().is_empty());
+        let row = sea_orm::ConnectionTrait::query_one_raw(
+            &conn,
+            sea_orm::Statement::from_string(conn.get_database_backend(), "SELECT COUNT(*) AS n FROM seaql_migrations"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            row.try_get::<i64>("", "n").unwrap() as usize,
+            <migration::Migrator as migration::MigratorTrait>::migrations().len()
+        );
+    });
+    for mut child in children {
+        signal(&child, "KILL");
+        let _ = child.wait();
+    }
+}
+
+/// A backup taken while the service takes deliveries holds every delivery
+/// acknowledged before it began, and a second server starts from the copy.
+#[test]
+fn a_backup_under_load_restores_every_acknowledged_event() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDatabase::create(Store::Sqlite));
+    let env = env_for(&db);
+    let (mut server, port) = start_server(&env);
+    let url = format!("http://127.0.0.1:{port}/webhooks/workos");
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (acknowledged, stop, url) = (acknowledged.clone(), stop.clone(), url.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let client = seatsync::outbound::client();
+                let mut n = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let sends = (0..8).map(|_| {
+                        n += 1;
+                        let id = format!("event_load_{n:06}");
+                        let body =
+                            serde_json::json!({"id": id, "event": "connection.activated", "data": {}}).to_string();
+                        let header = seatsync::webhook::signature::header_value(
+                            SECRET.as_bytes(),
+                            chrono::Utc::now().timestamp_millis(),
+                            body.as_bytes(),
+                        );
+                        let request = client.post(&url).header("WorkOS-Signature", header).body(body).send();
+                        async move { (id, request.await.is_ok_and(|r| r.status() == 200)) }
+                    });
+                    for (id, ok) in futures_util::future::join_all(sends).await {
+                        if ok {
+                            acknowledged.lock().unwrap().push(id);
+                        }
+                    }
+                }
+            });
+        })
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    let before: Vec<String> = acknowledged.lock().unwrap().clone();
+    let backup = seatsync(&env).args(["backup", "--to", copy.to_str().unwrap()]).output().unwrap();
+    assert!(backup.status.success(), "{}", String::from_utf8_lossy(&backup.stderr));
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    load.join().unwrap();
+    signal(&server, "KILL");
+    let _ = server.wait();
+    assert!(before.len() > 50, "the service was under load: {} acknowledged before the backup", before.len());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // A second server on the copy.
+    let copy_url = format!("sqlite://{}?mode=rwc", copy.display());
+    let restored_env = with(env.clone(), "DATABASE_URL", Some(&copy_url));
+    let (mut restored, port) = start_server(&restored_env);
+    let ready = rt.block_on(async {
+        seatsync::outbound::client().get(format!("http://127.0.0.1:{port}/readyz")).send().await.unwrap().status()
+    });
+    assert_eq!(ready, 200);
+    signal(&restored, "KILL");
+    let _ = restored.wait();
+    let stored: std::collections::HashSet<String> = rt.block_on(async {
+        let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&copy_url).unwrap()).await.unwrap();
+        sea_orm::ConnectionTrait::query_all_raw(
+            &conn,
+            sea_orm::Statement::from_string(conn.get_database_backend(), "SELECT event_id FROM inbox_events"),
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String>("", "event_id").unwrap())
+        .collect()
+    });
+    let missing: Vec<&String> = before.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged before the backup are not in it: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
