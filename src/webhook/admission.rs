@@ -35,22 +35,33 @@ pub enum Refusal {
     ClientBusy,
 }
 
-/// A slot; given back when dropped.
+/// A slot; given back when dropped. The client's share can be given back
+/// sooner, once its body is read (`body_read`).
 pub struct Slot {
     _all: OwnedSemaphorePermit,
-    client: IpAddr,
+    client: Option<IpAddr>,
     admission: Arc<Admission>,
+}
+
+impl Slot {
+    /// The body is in: this client's share is free for its next one, while
+    /// the slot in the total still bounds the bodies held until stored.
+    pub fn body_read(&mut self) {
+        if let Some(client) = self.client.take() {
+            let mut counts = self.admission.per_client.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = counts.get_mut(&client) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(&client);
+                }
+            }
+        }
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut counts = self.admission.per_client.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = counts.get_mut(&self.client) {
-            *n -= 1;
-            if *n == 0 {
-                counts.remove(&self.client);
-            }
-        }
+        self.body_read();
     }
 }
 
@@ -83,7 +94,7 @@ impl Admission {
         }
         let permit = self.all.clone().try_acquire_owned().map_err(|_| Refusal::Busy)?;
         counts.insert(client, held + 1);
-        Ok(Slot { _all: permit, client, admission: self.clone() })
+        Ok(Slot { _all: permit, client: Some(client), admission: self.clone() })
     }
 
     /// Bodies being read now.
@@ -119,7 +130,11 @@ mod tests {
         assert_eq!(admission.in_flight(), 4);
         drop(a1);
         assert_eq!(admission.in_flight(), 3);
-        assert!(admission.admit(ip("192.0.2.1")).is_ok(), "a slot given back can be taken again");
+        let mut again = admission.admit(ip("192.0.2.1")).unwrap();
+        assert_eq!(admission.admit(ip("192.0.2.1")).err(), Some(Refusal::ClientBusy));
+        again.body_read();
+        assert_eq!(admission.admit(ip("192.0.2.1")).err(), Some(Refusal::Busy), "its share is free, the total is not");
+        assert_eq!(admission.in_flight(), 4);
     }
 
     #[test]

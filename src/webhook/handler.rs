@@ -128,8 +128,11 @@ async fn handle(
     // Bounded memory: at most this many bodies are in the air at once, and a
     // sender beyond that is told to retry rather than queued without bound.
     // One client address gets a share of them, never all.
-    let _slot = state.webhook.admission.admit(client).map_err(|_| WebhookError::Busy)?;
+    let mut slot = state.webhook.admission.admit(client).map_err(|_| WebhookError::Busy)?;
     let body = body::read(req, payload, state.webhook.max_body_bytes, Keep::Bytes).await?;
+    // The client's share bounds its bodies being read (a slow sender's cost);
+    // the total still holds until the body is stored, bounding memory.
+    slot.body_read();
     let secrets: Vec<&[u8]> = state.webhook.secrets.iter().map(|s| s.expose().as_bytes()).collect();
     let signed_at = signature::verify_body(&claimed, &body, &secrets)?;
 
