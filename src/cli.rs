@@ -181,6 +181,22 @@ pub enum BenchCommand {
         concurrency: Vec<usize>,
         #[arg(long)]
         database_url: Option<String>,
+        /// Drive a `serve` process with wrk (separate processes, pre-signed
+        /// realistic bodies) instead of this process's own client.
+        #[arg(long)]
+        wrk: bool,
+        /// With --wrk: connections, comma-separated, one run each.
+        #[arg(long, default_value = "32", value_delimiter = ',')]
+        connections: Vec<usize>,
+        /// With --wrk: seconds per run.
+        #[arg(long, default_value_t = 8)]
+        duration: u64,
+        /// With --wrk: runs per level (the median is printed).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// With --wrk: storage off (needs --features test-faults): the ceiling.
+        #[arg(long)]
+        ceiling: bool,
     },
     /// Fill a fresh database's inbox, then time the reconciler applying it.
     #[command(after_help = "With a postgres:// --database-url, a new database is created on that server for the run\n\
@@ -419,7 +435,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Bench { command } => match command {
-            BenchCommand::Webhooks { url, secret, requests, concurrency, database_url } => {
+            BenchCommand::Webhooks { wrk: true, database_url, connections, duration, rounds, ceiling, .. } => {
+                bench::wrk::run(bench::wrk::WrkBench {
+                    database_url,
+                    connections,
+                    duration: Duration::from_secs(duration),
+                    rounds,
+                    ceiling,
+                })
+                .await?
+            }
+            BenchCommand::Webhooks { url, secret, requests, concurrency, database_url, .. } => {
                 bench::webhooks(bench::WebhookBench { url, secret, requests, concurrency, database_url }).await?
             }
             BenchCommand::Prune { events, database_url } => bench::prune(events, database_url).await?,

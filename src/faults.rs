@@ -16,6 +16,8 @@ pub struct Faults {
     slow_store: bool,
     #[cfg(feature = "test-faults")]
     delivery_paused: bool,
+    #[cfg(feature = "test-faults")]
+    storage_off: bool,
 }
 
 /// With `slow-store`, a storer holding an event that carries this email waits
@@ -32,7 +34,7 @@ pub const PANIC_EMAIL: &str = "panic-on-apply@example.com";
 
 impl Faults {
     /// Reads `SEATSYNC_TEST_FAULT` (`inbox-writer-panic`, `reconciler-panic`,
-    /// `apply-panic`, `slow-store` or `delivery-paused`)
+    /// `apply-panic`, `slow-store`, `delivery-paused` or `storage-off`)
     /// through `lookup`; ignored unless the feature is on.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         #[cfg(feature = "test-faults")]
@@ -44,6 +46,7 @@ impl Faults {
                 apply_panics: fault == "apply-panic",
                 slow_store: fault == "slow-store",
                 delivery_paused: fault == "delivery-paused",
+                storage_off: fault == "storage-off",
             }
         }
         #[cfg(not(feature = "test-faults"))]
@@ -87,6 +90,17 @@ impl Faults {
 
     /// False with `delivery-paused`: billing messages are written but this
     /// process never sends them (a crash between commit and delivery).
+    /// False with `storage-off`: the webhook answers 200 after verifying and
+    /// parsing, and stores nothing (`bench webhooks --wrk --ceiling` measures
+    /// the most the machine allows this way). Never in a release build.
+    pub fn stores(&self) -> bool {
+        #[cfg(feature = "test-faults")]
+        if self.storage_off {
+            return false;
+        }
+        true
+    }
+
     pub fn delivers(&self) -> bool {
         #[cfg(feature = "test-faults")]
         if self.delivery_paused {

@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 pub async fn would_release(db: &DatabaseConnection, plan: &Plan) -> Result<(u64, Vec<String>), DbErr> {
     let Some(org) = &plan.organization_id else { return Ok((0, Vec::new())) };
     let txn = db.begin().await?;
+    crate::db::plan_each_statement(&txn).await?;
     // The group's lock, then the plan's, in the order a batch takes them.
     queue::lock_group(&txn, &order_key::of_organization(org)).await?;
     // And the plan's, before the audit's last row is read: no other change of

@@ -382,6 +382,7 @@ async fn run_batch(
     let batch_started = Instant::now();
     let now = Micros::now();
     let txn = db.begin().await?;
+    crate::db::plan_each_statement(&txn).await?;
     match apply_batch(&txn, limits, bulk, now, current).await {
         Ok((report, outcomes)) => {
             txn.commit().await?;

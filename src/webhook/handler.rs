@@ -150,6 +150,9 @@ async fn handle(
             return Err(WebhookError::InvalidEvent(invalid.0));
         }
     };
+    if !state.reconciler.faults().stores() {
+        return Ok((event_id, Stored::Accepted));
+    }
     let span = tracing::info_span!("webhook", event_id = %event_id, event = %envelope.event);
     state.metrics.event_received(&envelope.event);
     let stored = state

@@ -181,6 +181,7 @@ pub async fn resync(
     let mut report = ResyncReport { directories: live.len(), dry_run, left_alone, ..Default::default() };
     let now = Micros::now();
     let txn = db.begin().await?;
+    crate::db::plan_each_statement(&txn).await?;
     // The organization group's lock before the plan's, in the order a batch
     // takes them: a directory the resync adds adopts legacy events into the
     // group, which no batch may be applying meanwhile.

@@ -5,6 +5,7 @@ mod billing_receiver;
 mod prune;
 mod reconcile;
 mod soak;
+pub mod wrk;
 
 pub use prune::prune;
 pub use soak::soak;

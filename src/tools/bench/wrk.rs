@@ -1,0 +1,335 @@
+//! `seatsync bench webhooks --wrk`: the intake as an outside client sees it.
+//! `serve` runs as a process of its own (this binary), `wrk` drives it from
+//! another with pre-signed, realistic deliveries (about 700 bytes, with
+//! `custom_attributes`) while the reconciler applies them, and this process
+//! only prepares, waits and measures: accepted/s and p99 as wrk saw them, the
+//! time until every accepted event was applied, and the server's peak RSS.
+//! `--ceiling` starts the server with storage switched off (answers 200 after
+//! verifying the signature; needs a build with `--features test-faults`): the
+//! most this machine allows.
+use super::reconcile::FreshDatabase;
+use crate::{config::DatabaseUrl, db, webhook::signature};
+use anyhow::Context;
+use std::{
+    io::Write,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+pub struct WrkBench {
+    pub database_url: Option<String>,
+    pub connections: Vec<usize>,
+    pub duration: Duration,
+    pub rounds: usize,
+    pub ceiling: bool,
+}
+
+const SECRET: &str = "whsec_bench_secret";
+const TOKEN: &str = "bench-admin-token-local";
+/// Pre-signed deliveries per run: more than the fastest run sends.
+const PREPARED: usize = 150_000;
+
+const SCRIPT: &str = r#"
+local sigs, bodies, n = {}, {}, 0
+local counter = 0
+local next_id = 0
+function setup(thread)
+  thread:set("tid", next_id)
+  next_id = next_id + 1
+end
+function init(args)
+  local threads = tonumber(args[2])
+  local i = 0
+  for line in io.lines(args[1]) do
+    if i % threads == tid then
+      local tab = line:find("\t", 1, true)
+      n = n + 1
+      sigs[n] = line:sub(1, tab - 1)
+      bodies[n] = line:sub(tab + 1)
+    end
+    i = i + 1
+  end
+end
+function request()
+  counter = counter % n + 1
+  return wrk.format("POST", nil, {["WorkOS-Signature"] = sigs[counter], ["Content-Type"] = "application/json"}, bodies[counter])
+end
+"#;
+
+/// One run's figures.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    accepted_per_sec: f64,
+    p99_ms: f64,
+    refused: u64,
+    end_to_end_per_sec: f64,
+    peak_rss_mib: f64,
+}
+
+pub async fn run(bench: WrkBench) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        Command::new("wrk").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok(),
+        "wrk is not installed (apt-get install wrk)"
+    );
+    let work_dir = std::env::temp_dir().join(format!("seatsync-wrk-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&work_dir)?;
+    let work = super::TempDir(work_dir.clone());
+    println!(
+        "{:>8} {:>11} {:>12} {:>9} {:>8} {:>16} {:>10}",
+        "store", "connections", "accepted/s", "p99 ms", "refused", "applied e2e/s", "peak RSS"
+    );
+    for &connections in &bench.connections {
+        let mut runs = Vec::new();
+        for round in 0..bench.rounds {
+            let run = one_run(&bench, connections, round, &work.0).await?;
+            println!(
+                "{:>8} {:>11} {:>12.0} {:>9.1} {:>8} {:>16} {:>7.1} MiB",
+                store_name(&bench.database_url),
+                connections,
+                run.accepted_per_sec,
+                run.p99_ms,
+                run.refused,
+                if bench.ceiling { "-".to_owned() } else { format!("{:.0}", run.end_to_end_per_sec) },
+                run.peak_rss_mib
+            );
+            runs.push(run);
+        }
+        let median = |f: fn(&Run) -> f64| {
+            let mut v: Vec<f64> = runs.iter().map(f).collect();
+            v.sort_by(|a, b| a.total_cmp(b));
+            v[v.len() / 2]
+        };
+        println!(
+            "{:>8} {:>11} {:>12.0} {:>9.1} {:>8} {:>16} {:>7.1} MiB   <- median of {}{}",
+            store_name(&bench.database_url),
+            connections,
+            median(|r| r.accepted_per_sec),
+            median(|r| r.p99_ms),
+            "",
+            if bench.ceiling { "-".to_owned() } else { format!("{:.0}", median(|r| r.end_to_end_per_sec)) },
+            median(|r| r.peak_rss_mib),
+            runs.len(),
+            if bench.ceiling { ", storage off (ceiling)" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+fn store_name(url: &Option<String>) -> &'static str {
+    match url {
+        Some(u) if u.starts_with("postgres") => "postgres",
+        _ => "sqlite",
+    }
+}
+
+async fn one_run(bench: &WrkBench, connections: usize, round: usize, work: &std::path::Path) -> anyhow::Result<Run> {
+    let fresh = FreshDatabase::create(bench.database_url.clone()).await?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let org = format!("org_wrk{}", ulid::Ulid::new());
+    let mut server = start_server(&fresh.url, port, bench.ceiling)?;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = crate::outbound::client();
+    wait_ready(&client, &base).await?;
+    let created = client
+        .post(format!("{base}/admin/plans"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"name": "bench", "organization_id": org, "test_mode_max_users": 10}))
+        .send()
+        .await?;
+    anyhow::ensure!(created.status() == 201, "the bench plan was not created: {}", created.status());
+
+    let requests = work.join(format!("requests-{connections}-{round}.tsv"));
+    prepare(&requests, &org, &format!("{connections}_{round}"))?;
+    let threads = 2;
+    let started = Instant::now();
+    let output = Command::new("wrk")
+        .args(["-t", &threads.to_string(), "-c", &connections.to_string()])
+        .args(["-d", &format!("{}s", bench.duration.as_secs()), "--latency", "--timeout", "10s"])
+        .arg("-s")
+        .arg(work.join("bench.lua"))
+        .arg(format!("{base}/webhooks/workos"))
+        .arg("--")
+        .arg(&requests)
+        .arg(threads.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .context("could not run wrk")?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    anyhow::ensure!(output.status.success(), "wrk failed: {text}{}", String::from_utf8_lossy(&output.stderr));
+    let total = number_after(&text, "requests in").context("wrk printed no request count")?;
+    let seconds = seconds_of(&text).unwrap_or(bench.duration.as_secs_f64());
+    let refused = number_after(&text, "Non-2xx or 3xx responses:").unwrap_or(0);
+    let p99 = latency_ms(&text, "99%").context("wrk printed no p99")?;
+    let accepted = total.saturating_sub(refused);
+
+    // Every accepted event applied: the backlog is empty.
+    let end_to_end = if bench.ceiling {
+        f64::NAN
+    } else {
+        let conn = db::connect(&DatabaseUrl::parse(&fresh.url).map_err(anyhow::Error::msg)?).await?;
+        while crate::inbox::status::backlog(&conn).await?.1.is_some() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let done = started.elapsed().as_secs_f64();
+        conn.close().await?;
+        accepted as f64 / done
+    };
+    let peak_rss_mib = peak_rss_kib(server.id()).unwrap_or(0) as f64 / 1024.0;
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_file(&requests);
+    fresh.drop_it().await;
+    Ok(Run {
+        accepted_per_sec: accepted as f64 / seconds,
+        p99_ms: p99,
+        refused,
+        end_to_end_per_sec: end_to_end,
+        peak_rss_mib,
+    })
+}
+
+fn start_server(database_url: &str, port: u16, ceiling: bool) -> anyhow::Result<Child> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("WORKOS_WEBHOOK_SECRET", SECRET)
+        // The deliveries are signed before the run starts.
+        .env("WEBHOOK_TOLERANCE_SECS", "3600")
+        // wrk sends from one address; WorkOS from Cloudflare's many. The
+        // per-client share (16) would refuse wrk's 512 connections, which is
+        // its job against one slow sender, not what a WorkOS burst meets.
+        .env("WEBHOOK_MAX_INFLIGHT_PER_CLIENT", "256")
+        .env("ADMIN_TOKEN", TOKEN)
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if ceiling {
+        command.env("SEATSYNC_TEST_FAULT", "storage-off");
+    }
+    command.spawn().context("could not start seatsync serve")
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the server did not become ready")
+}
+
+/// Writes `PREPARED` signed deliveries, one `signature<TAB>body` a line, and
+/// the wrk script beside them.
+fn prepare(path: &std::path::Path, org: &str, tag: &str) -> anyhow::Result<()> {
+    std::fs::write(path.with_file_name("bench.lua"), SCRIPT)?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let now = chrono::Utc::now();
+    let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    for i in 0..PREPARED {
+        let body = serde_json::json!({
+            "id": format!("event_wrk_{tag}_{i:07}"),
+            "event": "dsync.user.created",
+            "data": {
+                "object": "directory_user",
+                "id": format!("directory_user_wrk_{tag}_{i:07}"),
+                "directory_id": "directory_01HBENCHDIRECTORY",
+                "organization_id": org,
+                "idp_id": format!("00u{i:010}"),
+                "email": format!("person{i}@bench.example.com"),
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+                "state": "active",
+                "emails": [{"primary": true, "type": "work", "value": format!("person{i}@bench.example.com")}],
+                "role": {"slug": "member"},
+                "custom_attributes": {
+                    "department": "Engineering",
+                    "job_title": "Software Engineer",
+                    "employee_id": format!("E{i:07}"),
+                    "manager_email": "grace@bench.example.com",
+                    "cost_center": "R&D-42"
+                },
+                "raw_attributes": {},
+                "created_at": stamp,
+                "updated_at": stamp
+            },
+            "created_at": stamp
+        })
+        .to_string();
+        let header = signature::header_value(SECRET.as_bytes(), now.timestamp_millis(), body.as_bytes());
+        writeln!(out, "{header}\t{body}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn number_after(text: &str, marker: &str) -> Option<u64> {
+    let at = text.find(marker)?;
+    // "48000 requests in 8.00s": the number comes before the marker.
+    if marker == "requests in" {
+        return text[..at].split_whitespace().last()?.parse().ok();
+    }
+    text[at + marker.len()..].split_whitespace().next()?.parse().ok()
+}
+
+fn seconds_of(text: &str) -> Option<f64> {
+    let at = text.find("requests in")?;
+    let word = text[at + "requests in".len()..].split_whitespace().next()?.trim_end_matches(',');
+    parse_duration_ms(word).map(|ms| ms / 1000.0)
+}
+
+fn latency_ms(text: &str, percentile: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.trim_start().starts_with(percentile))?;
+    parse_duration_ms(line.split_whitespace().nth(1)?)
+}
+
+/// wrk's "850.00us", "2.10ms", "1.20s", "1.50m".
+fn parse_duration_ms(word: &str) -> Option<f64> {
+    let split = word.find(|c: char| c.is_ascii_alphabetic())?;
+    let (value, unit) = word.split_at(split);
+    let value: f64 = value.parse().ok()?;
+    Some(match unit {
+        "us" => value / 1000.0,
+        "ms" => value,
+        "s" => value * 1000.0,
+        "m" => value * 60_000.0,
+        _ => return None,
+    })
+}
+
+/// The server's peak resident memory (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "Running 8s test @ http://127.0.0.1:1/webhooks/workos
+  2 threads and 32 connections
+  Latency Distribution
+     50%    2.10ms
+     75%    3.00ms
+     90%    5.00ms
+     99%  850.00us
+  48000 requests in 8.00s, 5.00MB read
+  Non-2xx or 3xx responses: 12
+Requests/sec:   6000.00
+";
+
+    #[test]
+    fn wrk_output_is_read() {
+        assert_eq!(number_after(SAMPLE, "requests in"), Some(48_000));
+        assert_eq!(number_after(SAMPLE, "Non-2xx or 3xx responses:"), Some(12));
+        assert_eq!(seconds_of(SAMPLE), Some(8.0));
+        assert_eq!(latency_ms(SAMPLE, "99%"), Some(0.85));
+        assert_eq!(parse_duration_ms("1.50s"), Some(1500.0));
+    }
+}
