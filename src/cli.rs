@@ -197,6 +197,10 @@ pub enum BenchCommand {
         /// With --wrk: storage off (needs --features test-faults): the ceiling.
         #[arg(long)]
         ceiling: bool,
+        /// With --wrk: an initial sync of this many users over 50 new
+        /// organizations whose plans are created as the events arrive.
+        #[arg(long)]
+        initial_sync: Option<usize>,
     },
     /// Fill a fresh database's inbox, then time the reconciler applying it.
     #[command(after_help = "With a postgres:// --database-url, a new database is created on that server for the run\n\
@@ -435,8 +439,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Bench { command } => match command {
-            BenchCommand::Webhooks { wrk: true, database_url, connections, duration, rounds, ceiling, .. } => {
+            BenchCommand::Webhooks {
+                wrk: true,
+                database_url,
+                connections,
+                duration,
+                rounds,
+                ceiling,
+                initial_sync,
+                ..
+            } => {
                 bench::wrk::run(bench::wrk::WrkBench {
+                    initial_sync,
                     database_url,
                     connections,
                     duration: Duration::from_secs(duration),

@@ -149,7 +149,8 @@ impl Reconciler {
                 self.faults.reconciler();
             }
             let pause = match stepped {
-                Ok(report) if report.retry_now || report.applied >= limits.full_batch => {
+                // A backlog (many organizations at once, say): no pause.
+                Ok(report) if report.retry_now || report.more_waiting || report.applied >= limits.full_batch => {
                     failures = 0;
                     None
                 }
@@ -241,6 +242,9 @@ pub struct StepReport {
     pub retry_now: bool,
     /// Due groups were held by another reconciler.
     pub held_elsewhere: bool,
+    /// The batch stopped at a limit (groups or events claimed, or its time
+    /// budget), not because the queue ran dry: the next one starts at once.
+    pub more_waiting: bool,
 }
 
 /// Runs one batch. An error is a passing fault; the event it hit (if any) was
@@ -411,7 +415,12 @@ async fn apply_batch(
     current: &std::sync::Mutex<Option<QueuedEvent>>,
 ) -> Result<(StepReport, Outcomes), BatchError> {
     let claim = queue::claim(txn, now, limits.claim).await?;
-    let mut report = StepReport { held_elsewhere: claim.held_elsewhere, ..Default::default() };
+    let claimed: usize = claim.groups.iter().map(|g| g.events.len()).sum();
+    let mut report = StepReport {
+        held_elsewhere: claim.held_elsewhere,
+        more_waiting: claim.groups.len() >= limits.claim.groups || claimed >= limits.claim.events,
+        ..Default::default()
+    };
     let mut outcomes = Outcomes::default();
     // The budget counts applying, not claiming: a claim's cost is bounded apart.
     let started = Instant::now();
@@ -456,6 +465,7 @@ async fn apply_batch(
                     hold(txn, key, seq, &plan, now).await?;
                 }
                 if out_of_budget {
+                    report.more_waiting = true;
                     break 'groups;
                 }
                 continue 'groups;

@@ -17,6 +17,11 @@ use std::{
 };
 
 pub struct WrkBench {
+    /// An initial sync instead of the intake runs: this many users over
+    /// `SYNC_ORGANIZATIONS` organizations whose plans are created while the
+    /// events arrive (they park, then apply); timed from the first delivery
+    /// to every seat applied.
+    pub initial_sync: Option<usize>,
     pub database_url: Option<String>,
     pub connections: Vec<usize>,
     pub duration: Duration,
@@ -56,6 +61,66 @@ function request()
 end
 "#;
 
+/// For an initial sync: each delivery is sent once, then the thread stops;
+/// after a pass with any answer but 200, the pass is sent again (the refused
+/// deliveries are retried as WorkOS would, the others are duplicates).
+const SCRIPT_ONCE: &str = r#"
+local sigs, bodies, n = {}, {}, 0
+local next_id = 0
+local sent = 0
+function setup(thread)
+  thread:set("tid", next_id)
+  next_id = next_id + 1
+end
+function init(args)
+  local threads = tonumber(args[2])
+  local i = 0
+  for line in io.lines(args[1]) do
+    if i % threads == tid then
+      local tab = line:find("\t", 1, true)
+      n = n + 1
+      sigs[n] = line:sub(1, tab - 1)
+      bodies[n] = line:sub(tab + 1)
+    end
+    i = i + 1
+  end
+end
+local refused, finished = false, false
+local verified = false
+function request()
+  -- wrk calls the first thread's request() once before the run to check it,
+  -- and sends nothing: that call must not use up a delivery.
+  if tid == 0 and not verified then
+    verified = true
+    return wrk.format("POST", nil, {["WorkOS-Signature"] = sigs[1], ["Content-Type"] = "application/json"}, bodies[1])
+  end
+  if sent >= n and not finished then
+    if refused then
+      -- Another pass: whatever was refused is sent again (the rest are
+      -- duplicates, answered as such).
+      sent, refused = 0, false
+    else
+      finished = true
+    end
+  end
+  if not finished then
+    sent = sent + 1
+  end
+  local k = math.max(sent, 1)
+  return wrk.format("POST", nil, {["WorkOS-Signature"] = sigs[k], ["Content-Type"] = "application/json"}, bodies[k])
+end
+function response(status, headers, body)
+  if status ~= 200 then
+    refused = true
+    if finished then
+      finished, sent = false, 0
+    end
+  elseif finished then
+    wrk.thread:stop()
+  end
+end
+"#;
+
 /// One run's figures.
 #[derive(Debug, Clone, Copy)]
 struct Run {
@@ -74,6 +139,9 @@ pub async fn run(bench: WrkBench) -> anyhow::Result<()> {
     let work_dir = std::env::temp_dir().join(format!("seatsync-wrk-{}", ulid::Ulid::new()));
     std::fs::create_dir_all(&work_dir)?;
     let work = super::TempDir(work_dir.clone());
+    if let Some(users) = bench.initial_sync {
+        return initial_sync(&bench, users, &work.0).await;
+    }
     println!(
         "{:>8} {:>11} {:>12} {:>9} {:>8} {:>16} {:>10}",
         "store", "connections", "accepted/s", "p99 ms", "refused", "applied e2e/s", "peak RSS"
@@ -112,6 +180,89 @@ pub async fn run(bench: WrkBench) -> anyhow::Result<()> {
             if bench.ceiling { ", storage off (ceiling)" } else { "" }
         );
     }
+    Ok(())
+}
+
+/// Organizations of the initial sync; their plans are created one every
+/// `PLAN_EVERY` while the deliveries arrive.
+const SYNC_ORGANIZATIONS: usize = 50;
+const PLAN_EVERY: Duration = Duration::from_millis(100);
+
+async fn initial_sync(bench: &WrkBench, users: usize, work: &std::path::Path) -> anyhow::Result<()> {
+    println!("{:>8} {:>8} {:>14} {:>12} {:>10}", "store", "users", "all applied s", "applied/s", "peak RSS");
+    let mut times = Vec::new();
+    for round in 0..bench.rounds {
+        let fresh = FreshDatabase::create(bench.database_url.clone()).await?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut server = start_server(&fresh.url, port, false)?;
+        let base = format!("http://127.0.0.1:{port}");
+        let client = crate::outbound::client();
+        wait_ready(&client, &base).await?;
+        let run = ulid::Ulid::new().to_string().to_lowercase();
+        let orgs: Vec<String> = (0..SYNC_ORGANIZATIONS).map(|k| format!("org_sync{run}{k:02}")).collect();
+        let requests = work.join(format!("sync-{round}.tsv"));
+        prepare_for(&requests, &orgs, users, &format!("sync{round}"))?;
+        let started = Instant::now();
+        let wrk = Command::new("wrk")
+            // Each thread stops once its deliveries are in; this is a cap.
+            .args(["-t", "2", "-c", "32", "-d", "300s", "--timeout", "10s"])
+            .arg("-s")
+            .arg(work.join("once.lua"))
+            .arg(format!("{base}/webhooks/workos"))
+            .arg("--")
+            .arg(&requests)
+            .arg("2")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("could not run wrk")?;
+        // The customers press "Configure SCIM" while their users arrive.
+        for org in &orgs {
+            tokio::time::sleep(PLAN_EVERY).await;
+            let created = client
+                .post(format!("{base}/admin/plans"))
+                .bearer_auth(TOKEN)
+                .json(&serde_json::json!({"name": org, "organization_id": org}))
+                .send()
+                .await?;
+            anyhow::ensure!(created.status() == 201, "a plan was not created: {}", created.status());
+        }
+        let conn = db::connect(&DatabaseUrl::parse(&fresh.url).map_err(anyhow::Error::msg)?).await?;
+        loop {
+            let (by_status, oldest) = crate::inbox::status::backlog(&conn).await?;
+            let parked = by_status.iter().find(|(s, _)| s == "parked").map_or(0, |(_, n)| *n);
+            let applied = crate::store::count(&conn, "SELECT COUNT(*) AS n FROM members", []).await?;
+            if oldest.is_none() && parked == 0 && applied >= users as u64 {
+                break;
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(600),
+                "the initial sync did not finish in 10 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let took = started.elapsed().as_secs_f64();
+        let rss = peak_rss_kib(server.id()).unwrap_or(0) as f64 / 1024.0;
+        conn.close().await?;
+        let mut wrk = wrk;
+        let _ = wrk.kill();
+        let _ = wrk.wait();
+        let _ = server.kill();
+        let _ = server.wait();
+        let _ = std::fs::remove_file(&requests);
+        fresh.drop_it().await;
+        println!(
+            "{:>8} {:>8} {:>14.2} {:>12.0} {:>6.1} MiB",
+            store_name(&bench.database_url),
+            users,
+            took,
+            users as f64 / took,
+            rss
+        );
+        times.push(took);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    println!("median of {}: every seat applied {:.2} s after the first delivery", times.len(), times[times.len() / 2]);
     Ok(())
 }
 
@@ -227,11 +378,19 @@ async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> 
 /// Writes `PREPARED` signed deliveries, one `signature<TAB>body` a line, and
 /// the wrk script beside them.
 fn prepare(path: &std::path::Path, org: &str, tag: &str) -> anyhow::Result<()> {
+    prepare_for(path, &[org.to_owned()], PREPARED, tag)
+}
+
+/// `count` deliveries, round-robin over `orgs` (wrk sends them in order, and
+/// again from the start once through: the repeats are duplicates).
+fn prepare_for(path: &std::path::Path, orgs: &[String], count: usize, tag: &str) -> anyhow::Result<()> {
     std::fs::write(path.with_file_name("bench.lua"), SCRIPT)?;
+    std::fs::write(path.with_file_name("once.lua"), SCRIPT_ONCE)?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     let now = chrono::Utc::now();
     let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    for i in 0..PREPARED {
+    for i in 0..count {
+        let org = &orgs[i % orgs.len()];
         let body = serde_json::json!({
             "id": format!("event_wrk_{tag}_{i:07}"),
             "event": "dsync.user.created",
