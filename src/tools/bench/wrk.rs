@@ -357,8 +357,13 @@ fn start_server(database_url: &str, port: u16, ceiling: bool) -> anyhow::Result<
         .env("ADMIN_TOKEN", TOKEN)
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
-        .stdout(Stdio::null())
         .stderr(Stdio::null());
+    // SEATSYNC_BENCH_SERVER_LOG=FILE keeps the server's log lines (with
+    // RUST_LOG=seatsync=debug, each batch's size and time) for a closer look.
+    match std::env::var_os("SEATSYNC_BENCH_SERVER_LOG") {
+        Some(path) => command.stdout(std::fs::File::create(path)?),
+        None => command.stdout(Stdio::null()),
+    };
     if ceiling {
         command.env("SEATSYNC_TEST_FAULT", "storage-off");
     }
