@@ -390,41 +390,32 @@ impl Drop for OtherSite {
 
 impl OtherSite {
     fn start(idp_page: String) -> Self {
-        use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+        use actix_web::{HttpRequest, HttpResponse, web};
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let shared = seen.clone();
-        let server = HttpServer::new(move || {
+        let (base, handle) = serve_fake(1, move |app| {
             let page = idp_page.clone();
             let seen = shared.clone();
-            App::new()
-                .route(
-                    "/idp",
-                    web::get().to(move || {
-                        let page = page.clone();
-                        async move { HttpResponse::Ok().content_type("text/html").body(page) }
-                    }),
-                )
-                .route(
-                    "/login",
-                    web::get().to(move |req: HttpRequest| {
-                        seen.lock().unwrap().push(req.uri().to_string());
-                        async {
-                            HttpResponse::Ok()
-                                .content_type("text/html")
-                                .body("<h1 id='product-login'>Sign in with Google</h1>")
-                        }
-                    }),
-                )
-        })
-        .workers(1)
-        .disable_signals()
-        .bind("127.0.0.1:0")
-        .unwrap();
-        let port = server.addrs()[0].port();
-        let server = server.run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        Self { base: format!("http://127.0.0.1:{port}"), handle, login_requests: seen }
+            app.route(
+                "/idp",
+                web::get().to(move || {
+                    let page = page.clone();
+                    async move { HttpResponse::Ok().content_type("text/html").body(page) }
+                }),
+            )
+            .route(
+                "/login",
+                web::get().to(move |req: HttpRequest| {
+                    seen.lock().unwrap().push(req.uri().to_string());
+                    async {
+                        HttpResponse::Ok()
+                            .content_type("text/html")
+                            .body("<h1 id='product-login'>Sign in with Google</h1>")
+                    }
+                }),
+            );
+        });
+        Self { base, handle, login_requests: seen }
     }
 }
 

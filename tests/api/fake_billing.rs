@@ -1,6 +1,6 @@
 //! An in-process billing receiver: records every delivery as it arrives and
 //! answers as the test scripts it (a status, a hang, a redirect, a huge body).
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 use std::{
     collections::{HashMap, VecDeque},
@@ -70,18 +70,10 @@ impl FakeBilling {
     pub fn start() -> Self {
         let script = Arc::new(Mutex::new(Script::default()));
         let shared = script.clone();
-        let server = HttpServer::new(move || {
-            App::new().app_data(web::Data::new(shared.clone())).default_service(web::to(answer))
-        })
-        .workers(2)
-        .disable_signals()
-        .bind("127.0.0.1:0")
-        .unwrap();
-        let port = server.addrs()[0].port();
-        let server = server.run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        Self { url: format!("http://127.0.0.1:{port}/billing"), script, handle }
+        let (base, handle) = crate::helpers::serve_fake(2, move |app| {
+            app.app_data(web::Data::new(shared.clone())).default_service(web::to(answer));
+        });
+        Self { url: format!("{base}/billing"), script, handle }
     }
 
     /// The settings that point seatsync here, with a fast retry schedule.

@@ -3,7 +3,7 @@
 //! (the same key and parameters get the first answer again; the same key with
 //! other parameters gets 400 `idempotency_error`), 429 `lock_timeout`, and
 //! 404/402 with Stripe's error object.
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use std::{
     collections::{HashMap, VecDeque},
@@ -48,18 +48,10 @@ impl FakeStripe {
     pub fn start() -> Self {
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
-        let server = HttpServer::new(move || {
-            App::new().app_data(web::Data::new(shared.clone())).default_service(web::to(answer))
-        })
-        .workers(1)
-        .disable_signals()
-        .bind("127.0.0.1:0")
-        .unwrap();
-        let port = server.addrs()[0].port();
-        let server = server.run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        Self { base: format!("http://127.0.0.1:{port}"), state, handle }
+        let (base, handle) = crate::helpers::serve_fake(1, move |app| {
+            app.app_data(web::Data::new(shared.clone())).default_service(web::to(answer));
+        });
+        Self { base, state, handle }
     }
 
     pub fn env(&self) -> Vec<(&'static str, String)> {

@@ -1,6 +1,6 @@
 //! An in-process fake of the WorkOS API (Events and Directory Sync), with
 //! failures that tests inject.
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use std::{
     collections::{BTreeMap, HashMap},
@@ -51,18 +51,10 @@ impl FakeWorkos {
     pub fn start() -> Self {
         let state = Arc::new(Mutex::new(FakeState { page_size: 100, ..Default::default() }));
         let shared = state.clone();
-        let server = HttpServer::new(move || {
-            App::new().app_data(web::Data::new(shared.clone())).default_service(web::to(answer))
-        })
-        .workers(1)
-        .disable_signals()
-        .bind("127.0.0.1:0")
-        .unwrap();
-        let port = server.addrs()[0].port();
-        let server = server.run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        Self { base: format!("http://127.0.0.1:{port}"), state, handle }
+        let (base, handle) = crate::helpers::serve_fake(1, move |app| {
+            app.app_data(web::Data::new(shared.clone())).default_service(web::to(answer));
+        });
+        Self { base, state, handle }
     }
 
     pub fn client(&self) -> seatsync::workos::WorkosClient {

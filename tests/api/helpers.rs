@@ -460,3 +460,21 @@ pub fn encode(raw: &str) -> String {
         })
         .collect()
 }
+
+/// Runs a test's fake HTTP service (WorkOS, a billing receiver, Stripe, a web
+/// site) on a free loopback port: its base URL and the handle that stops it.
+pub fn serve_fake(
+    workers: usize,
+    configure: impl Fn(&mut actix_web::web::ServiceConfig) + Send + Clone + 'static,
+) -> (String, actix_web::dev::ServerHandle) {
+    let server = actix_web::HttpServer::new(move || actix_web::App::new().configure(configure.clone()))
+        .workers(workers)
+        .disable_signals()
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let port = server.addrs()[0].port();
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (format!("http://127.0.0.1:{port}"), handle)
+}

@@ -34,9 +34,10 @@ const TOKEN: &str = "bench-admin-token-local";
 /// Pre-signed deliveries per run: more than the fastest run sends.
 const PREPARED: usize = 150_000;
 
-const SCRIPT: &str = r#"
+/// The part of both wrk scripts that loads this thread's share of the
+/// prepared deliveries (wrk passes the file and the thread count).
+const SCRIPT_LOAD: &str = r#"
 local sigs, bodies, n = {}, {}, 0
-local counter = 0
 local next_id = 0
 function setup(thread)
   thread:set("tid", next_id)
@@ -55,6 +56,11 @@ function init(args)
     i = i + 1
   end
 end
+"#;
+
+/// For the intake runs: the deliveries in a loop for the run's duration.
+const SCRIPT: &str = r#"
+local counter = 0
 function request()
   counter = counter % n + 1
   return wrk.format("POST", nil, {["WorkOS-Signature"] = sigs[counter], ["Content-Type"] = "application/json"}, bodies[counter])
@@ -65,26 +71,7 @@ end
 /// after a pass with any answer but 200, the pass is sent again (the refused
 /// deliveries are retried as WorkOS would, the others are duplicates).
 const SCRIPT_ONCE: &str = r#"
-local sigs, bodies, n = {}, {}, 0
-local next_id = 0
 local sent = 0
-function setup(thread)
-  thread:set("tid", next_id)
-  next_id = next_id + 1
-end
-function init(args)
-  local threads = tonumber(args[2])
-  local i = 0
-  for line in io.lines(args[1]) do
-    if i % threads == tid then
-      local tab = line:find("\t", 1, true)
-      n = n + 1
-      sigs[n] = line:sub(1, tab - 1)
-      bodies[n] = line:sub(tab + 1)
-    end
-    i = i + 1
-  end
-end
 local refused, finished = false, false
 local verified = false
 function request()
@@ -389,8 +376,8 @@ fn prepare(path: &std::path::Path, org: &str, tag: &str) -> anyhow::Result<()> {
 /// `count` deliveries, round-robin over `orgs` (wrk sends them in order, and
 /// again from the start once through: the repeats are duplicates).
 fn prepare_for(path: &std::path::Path, orgs: &[String], count: usize, tag: &str) -> anyhow::Result<()> {
-    std::fs::write(path.with_file_name("bench.lua"), SCRIPT)?;
-    std::fs::write(path.with_file_name("once.lua"), SCRIPT_ONCE)?;
+    std::fs::write(path.with_file_name("bench.lua"), format!("{SCRIPT_LOAD}{SCRIPT}"))?;
+    std::fs::write(path.with_file_name("once.lua"), format!("{SCRIPT_LOAD}{SCRIPT_ONCE}"))?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     let now = chrono::Utc::now();
     let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
