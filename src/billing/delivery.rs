@@ -159,17 +159,22 @@ impl Deliverer {
     /// in its turn. Returns the message as it stands after.
     pub async fn retry(&self, id: &str) -> Result<Option<Message>, DbErr> {
         let now = db::clock(&self.db).await?;
-        if !outbound::retry_now(&self.db, id, now).await? {
+        if !outbound::retry_now(&self.db, id, &self.owner, now, self.lease_until(now)).await? {
             return Ok(None);
         }
-        let is_head =
-            outbound::due_heads(&self.db, &self.targets(), now, usize::MAX / 2).await?.into_iter().find(|m| m.id == id);
         let mut sent = id.to_owned();
-        if let Some(head) = is_head
-            && outbound::lease(&self.db, id, &self.owner, now, self.lease_until(now)).await?
-        {
-            // Folded into a newer message: that one is what was sent.
-            sent = self.attempt(head).await?.unwrap_or(sent);
+        // Ours only if nobody was sending it; then sent now when it is first
+        // of its plan, else given back to go in its turn.
+        if outbound::lease(&self.db, id, &self.owner, now, self.lease_until(now)).await? {
+            let head = match outbound::is_head(&self.db, id).await? {
+                true => outbound::get(&self.db, id).await?,
+                false => None,
+            };
+            match head {
+                // Folded into a newer message: that one is what was sent.
+                Some(head) => sent = self.attempt(head).await?.unwrap_or(sent),
+                None => outbound::release(&self.db, id, &self.owner).await?,
+            }
         }
         outbound::get(&self.db, &sent).await
     }

@@ -13,6 +13,11 @@ pub fn of_directory(dir: &DirectoryId) -> String {
     format!("{DIRECTORY_PREFIX}{dir}")
 }
 
+/// The organization a group is keyed by, if `key` is one.
+pub fn organization_of(key: &str) -> Option<OrganizationId> {
+    key.strip_prefix(ORGANIZATION_PREFIX).and_then(|o| OrganizationId::parse(o).ok())
+}
+
 /// The directory a legacy group is keyed by, if `key` is one.
 pub fn directory_of(key: &str) -> Option<DirectoryId> {
     key.strip_prefix(DIRECTORY_PREFIX).and_then(|d| DirectoryId::parse(d).ok())

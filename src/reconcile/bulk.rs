@@ -15,7 +15,7 @@ use super::{
     rule,
 };
 use crate::{
-    domain::{DirectoryUserId, Email, EventId, Micros, OrganizationId, PlanMode, Reason, Tier},
+    domain::{DirectoryUserId, Email, EventId, Micros, OrganizationId, PlanId, PlanMode, Reason, Tier},
     events::DirectoryUserChange,
     store::{
         audit,
@@ -52,100 +52,127 @@ pub struct RunGuard<'g> {
     pub settings: &'g GuardSettings,
 }
 
-/// Applies `items` in order to the enforced `plan`, each release checked as the
-/// per-event path checks it (the limit as of that event). `None`: the run is not
-/// one this path takes (a user held under another organization); nothing was
-/// written.
-pub async fn apply_run(
-    c: &impl ConnectionTrait,
-    plan: &Plan,
-    items: &[Item<'_>],
-    now: Micros,
-    guard: Option<RunGuard<'_>>,
-) -> Result<Option<RunResult>, DbErr> {
-    debug_assert_eq!(plan.mode, PlanMode::Enforced);
+/// One plan's run: its items in arrival order, and its guard.
+pub struct RunInput<'i, 'a> {
+    pub plan: &'i Plan,
+    pub items: &'i [Item<'a>],
+    pub guard: Option<RunGuard<'i>>,
+}
 
-    // Plans reach the reconciler through their organization's events.
-    let Some(org) = plan.organization_id.as_ref() else { return Ok(None) };
-    let mut ids: Vec<&DirectoryUserId> = items.iter().map(|i| &i.change.user).collect();
+/// Applies each run's items in order to its enforced plan, each release
+/// checked as the per-event path checks it (the limit as of that event). Runs
+/// of different plans share three reads and three writes, so a batch that
+/// holds one event for each of many organizations costs what one run of that
+/// many events costs. Per run, `None`: not a run this path takes (a user held
+/// under another organization, or met by an earlier run); nothing was written
+/// for it, and the caller applies it one event at a time.
+pub async fn apply_runs(
+    c: &impl ConnectionTrait,
+    runs: &[RunInput<'_, '_>],
+    now: Micros,
+) -> Result<Vec<Option<RunResult>>, DbErr> {
+    let mut ids: Vec<&DirectoryUserId> = runs.iter().flat_map(|r| r.items.iter().map(|i| &i.change.user)).collect();
     ids.sort();
     ids.dedup();
-    let users: HashMap<DirectoryUserId, HeldUser> =
+    let mut users: HashMap<DirectoryUserId, HeldUser> =
         directory::find_users(c, &ids).await?.into_iter().map(|u| (u.id.clone(), u)).collect();
-    if users.values().any(|u| &u.organization != org) {
-        return Ok(None);
-    }
-    let emails: BTreeSet<&Email> =
-        items.iter().map(|i| &i.change.email).chain(users.values().map(|u| &u.email)).collect();
-    let emails: Vec<&Email> = emails.into_iter().collect();
-    let mut people: HashMap<String, BTreeMap<String, bool>> = HashMap::new();
-    for (email, id, active) in directory::live_users_with_emails(c, org, &emails).await? {
-        people.entry(email).or_default().insert(id, active);
-    }
-    let members: HashMap<String, Member> =
-        members::get_many(c, &plan.id, &emails).await?.into_iter().map(|m| (m.email.clone(), m)).collect();
 
-    let mut run = Run {
-        plan,
-        org,
-        now,
-        users,
-        people,
-        members,
-        touched_users: BTreeSet::new(),
-        touched_members: BTreeSet::new(),
-        audit: Vec::new(),
-        moves: Moves::default(),
-    };
-    let mut result = RunResult { outcomes: Vec::with_capacity(items.len()), moves: Moves::default(), held_at: None };
-    for (i, item) in items.iter().enumerate() {
-        // At the limit, an event is tried on a copy of what it touches: if it
-        // would release one more seat, it is undone and held.
-        let at_limit = match guard {
-            Some(guard) if apply::may_release(item.change) => {
-                let mut standing = guard.standing;
-                standing.record(run.moves.released, run.moves.paid_delta);
-                match standing.allows_one_more(plan.release_limit, guard.settings) {
-                    Some(allowed) => !allowed,
-                    // Paid seats were not counted: not a run this path can decide.
-                    None => return Ok(None),
-                }
-            }
-            _ => false,
-        };
-        let saved = at_limit.then(|| run.save(item));
-        let released_before = run.moves.released;
-        let outcome = run.apply(item);
-        if let Some(saved) = saved
-            && run.moves.released > released_before
-        {
-            run.restore(saved);
-            result.held_at = Some(i);
-            break;
+    // Which runs this path takes: each plan and each user in one run only.
+    let mut taken: Vec<Option<&OrganizationId>> = Vec::with_capacity(runs.len());
+    let mut seen_users: BTreeSet<&DirectoryUserId> = BTreeSet::new();
+    let mut seen_plans: BTreeSet<&str> = BTreeSet::new();
+    for run in runs {
+        debug_assert_eq!(run.plan.mode, PlanMode::Enforced);
+        // Plans reach the reconciler through their organization's events.
+        let org = run.plan.organization_id.as_ref().filter(|org| {
+            let mine: BTreeSet<&DirectoryUserId> = run.items.iter().map(|i| &i.change.user).collect();
+            !seen_plans.contains(run.plan.id.as_str())
+                && mine.iter().all(|id| !seen_users.contains(id))
+                && mine.iter().all(|id| users.get(*id).is_none_or(|u| &u.organization == *org))
+        });
+        if org.is_some() {
+            seen_plans.insert(run.plan.id.as_str());
+            seen_users.extend(run.items.iter().map(|i| &i.change.user));
         }
-        result.outcomes.push(outcome);
+        taken.push(org);
     }
-    result.moves = run.moves;
 
-    let users: Vec<&HeldUser> = run.touched_users.iter().filter_map(|id| run.users.get(id)).collect();
-    directory::upsert_users(c, &users, now).await?;
-    let seats: Vec<&Member> = run.touched_members.iter().filter_map(|e| run.members.get(e)).collect();
-    members::put_many(c, &plan.id, &seats).await?;
-    let changes: Vec<audit::Change<'_>> = run
-        .audit
+    let emails: BTreeSet<&Email> = runs
         .iter()
-        .map(|a| audit::Change {
-            plan: &plan.id,
-            email: &a.email,
-            from: a.from,
-            to: a.to,
-            reason: a.reason,
-            event_id: Some(a.event),
-            at: now,
+        .zip(&taken)
+        .filter(|(_, org)| org.is_some())
+        .flat_map(|(r, _)| r.items.iter().map(|i| &i.change.email))
+        .chain(users.values().map(|u| &u.email))
+        .collect();
+    let emails: Vec<&Email> = emails.into_iter().collect();
+    let orgs: Vec<&OrganizationId> = taken.iter().flatten().copied().collect();
+    let mut people: HashMap<(String, String), BTreeMap<String, bool>> = HashMap::new();
+    for (org, email, id, active) in directory::live_users_with_emails(c, &orgs, &emails).await? {
+        people.entry((org, email)).or_default().insert(id, active);
+    }
+    let plan_ids: Vec<&PlanId> =
+        runs.iter().zip(&taken).filter(|(_, o)| o.is_some()).map(|(r, _)| &r.plan.id).collect();
+    let mut members: HashMap<(PlanId, String), Member> =
+        members::get_many(c, &plan_ids, &emails).await?.into_iter().map(|(p, m)| ((p, m.email.clone()), m)).collect();
+
+    let mut results = Vec::with_capacity(runs.len());
+    let mut worked: Vec<Run<'_, '_>> = Vec::new();
+    for (input, org) in runs.iter().zip(&taken) {
+        let Some(org) = *org else {
+            results.push(None);
+            continue;
+        };
+        let mut run = Run::new(input.plan, org, now);
+        for item in input.items {
+            if let Some(user) = users.remove(&item.change.user) {
+                run.users.insert(user.id.clone(), user);
+            }
+        }
+        let mine: BTreeSet<&Email> =
+            input.items.iter().map(|i| &i.change.email).chain(run.users.values().map(|u| &u.email)).collect();
+        for email in mine {
+            let key = email.as_str().to_owned();
+            if let Some(holders) = people.remove(&(org.as_str().to_owned(), key.clone())) {
+                run.people.insert(key.clone(), holders);
+            }
+            if let Some(member) = members.remove(&(input.plan.id.clone(), key.clone())) {
+                run.members.insert(key, member);
+            }
+        }
+        match run.apply_all(input.items, input.guard) {
+            Some(result) => {
+                results.push(Some(result));
+                worked.push(run);
+            }
+            // Paid seats were not counted: not a run this path can decide.
+            None => results.push(None),
+        }
+    }
+
+    let users: Vec<&HeldUser> =
+        worked.iter().flat_map(|run| run.touched_users.iter().filter_map(|id| run.users.get(id))).collect();
+    directory::upsert_users(c, &users, now).await?;
+    let seats: Vec<(&PlanId, &Member)> = worked
+        .iter()
+        .flat_map(|run| run.touched_members.iter().filter_map(|e| run.members.get(e)).map(|m| (&run.plan.id, m)))
+        .collect();
+    members::put_many(c, &seats).await?;
+    let changes: Vec<audit::Change<'_>> = worked
+        .iter()
+        .flat_map(|run| {
+            run.audit.iter().map(|a| audit::Change {
+                plan: &run.plan.id,
+                email: &a.email,
+                from: a.from,
+                to: a.to,
+                reason: a.reason,
+                event_id: Some(a.event),
+                at: now,
+            })
         })
         .collect();
     audit::record_many(c, &changes).await?;
-    Ok(Some(result))
+    Ok(results)
 }
 
 struct AuditRow<'a> {
@@ -180,6 +207,55 @@ struct Saved {
     members: Vec<(String, Option<Member>, bool)>,
     audit_len: usize,
     moves: Moves,
+}
+
+impl<'p, 'a> Run<'p, 'a> {
+    fn new(plan: &'p Plan, org: &'p OrganizationId, now: Micros) -> Self {
+        Self {
+            plan,
+            org,
+            now,
+            users: HashMap::new(),
+            people: HashMap::new(),
+            members: HashMap::new(),
+            touched_users: BTreeSet::new(),
+            touched_members: BTreeSet::new(),
+            audit: Vec::new(),
+            moves: Moves::default(),
+        }
+    }
+
+    /// Applies the items in order; at the limit, an item is tried on a copy of
+    /// what it touches and, if it would release one more seat, undone and
+    /// held with everything after it. `None` when the guard needs paid seats
+    /// that were not counted (nothing is kept).
+    fn apply_all(&mut self, items: &[Item<'a>], guard: Option<RunGuard<'_>>) -> Option<RunResult> {
+        let mut result =
+            RunResult { outcomes: Vec::with_capacity(items.len()), moves: Moves::default(), held_at: None };
+        for (i, item) in items.iter().enumerate() {
+            let at_limit = match guard {
+                Some(guard) if apply::may_release(item.change) => {
+                    let mut standing = guard.standing;
+                    standing.record(self.moves.released, self.moves.paid_delta);
+                    !standing.allows_one_more(self.plan.release_limit, guard.settings)?
+                }
+                _ => false,
+            };
+            let saved = at_limit.then(|| self.save(item));
+            let released_before = self.moves.released;
+            let outcome = self.apply(item);
+            if let Some(saved) = saved
+                && self.moves.released > released_before
+            {
+                self.restore(saved);
+                result.held_at = Some(i);
+                break;
+            }
+            result.outcomes.push(outcome);
+        }
+        result.moves = self.moves;
+        Some(result)
+    }
 }
 
 impl Run<'_, '_> {

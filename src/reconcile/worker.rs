@@ -62,8 +62,10 @@ impl BatchLimits {
         match backend {
             // One connection is shared with the inbox writer: short batches keep
             // webhook latency low while a backlog is applied.
+            // Many groups a batch: their plans and directories are read, and
+            // their runs applied, together (`Scope::prefetch`, `flush_all`).
             DbBackend::Sqlite => Self {
-                claim: ClaimLimits { groups: 4, events: 512 },
+                claim: ClaimLimits { groups: 64, events: 512 },
                 time_budget: Duration::from_millis(10),
                 full_batch: 128,
                 linger: Duration::from_millis(5),
@@ -83,6 +85,21 @@ impl BatchLimits {
         }
     }
 }
+
+impl BatchLimits {
+    /// How long to let deliveries gather after a batch that ran the queue
+    /// nearly dry. A batch spread thin over many groups (an initial sync of
+    /// many organizations at once: one or two events each) pays each group's
+    /// fixed cost for little: wait longer, so the next has more per group.
+    fn linger_after(&self, report: &StepReport) -> Duration {
+        let thin = report.groups >= SPREAD_THIN_GROUPS && report.applied < report.groups * SPREAD_THIN_PER_GROUP;
+        if thin { self.linger.max(SPREAD_THIN_LINGER) } else { self.linger }
+    }
+}
+
+const SPREAD_THIN_GROUPS: usize = 8;
+const SPREAD_THIN_PER_GROUP: usize = 4;
+const SPREAD_THIN_LINGER: Duration = Duration::from_millis(40);
 
 /// Handle to wake the reconciler when something new is stored.
 #[derive(Clone, Default)]
@@ -161,7 +178,7 @@ impl Reconciler {
                     failures = 0;
                     tokio::select! {
                         _ = &mut shutdown => return,
-                        _ = tokio::time::sleep(limits.linger) => {}
+                        _ = tokio::time::sleep(limits.linger_after(&report)) => {}
                     }
                     None
                 }
@@ -240,6 +257,8 @@ pub struct StepReport {
     /// An event's own data failed the batch; it was counted and the rest should
     /// run again at once.
     pub retry_now: bool,
+    /// Groups claimed.
+    pub groups: usize,
     /// Due groups were held by another reconciler.
     pub held_elsewhere: bool,
     /// The batch stopped at a limit (groups or events claimed, or its time
@@ -369,6 +388,9 @@ impl Outcomes {
     }
 }
 
+/// Consecutive user changes of one enforced plan, applied together.
+type Run<'e> = Vec<(Parsed<'e>, Plan)>;
+
 /// One claimed event, parsed.
 struct Parsed<'e> {
     event: &'e QueuedEvent,
@@ -418,6 +440,7 @@ async fn apply_batch(
     let claimed: usize = claim.groups.iter().map(|g| g.events.len()).sum();
     let mut report = StepReport {
         held_elsewhere: claim.held_elsewhere,
+        groups: claim.groups.len(),
         more_waiting: claim.groups.len() >= limits.claim.groups || claimed >= limits.claim.events,
         ..Default::default()
     };
@@ -425,6 +448,11 @@ async fn apply_batch(
     // The budget counts applying, not claiming: a claim's cost is bounded apart.
     let started = Instant::now();
     let mut scope = Scope::default();
+    let orgs: Vec<_> =
+        claim.groups.iter().filter_map(|g| g.key.as_deref().and_then(order_key::organization_of)).collect();
+    scope.prefetch(txn, &orgs).await?;
+    // Runs that end their group, applied together after the last group.
+    let mut deferred: Vec<(Option<&str>, Run<'_>)> = Vec::new();
     'groups: for group in &claim.groups {
         let key = group.key.as_deref();
         if let Some(dir) = key.and_then(order_key::directory_of) {
@@ -444,7 +472,7 @@ async fn apply_batch(
             }
         }
         // Consecutive user changes of an enforced plan, applied together.
-        let mut run: Vec<(Parsed<'_>, Plan)> = Vec::new();
+        let mut run: Run<'_> = Vec::new();
         for event in &group.events {
             if !bulk {
                 // Nobody is blamed until this event is applied (`run_contained`).
@@ -568,7 +596,15 @@ async fn apply_batch(
                 continue 'groups;
             }
         }
-        if let Some((seq, plan)) = flush(txn, &mut scope, &limits, &mut run, &mut outcomes, now).await? {
+        if !run.is_empty() {
+            // The group ends with a run: applied with the other groups' runs.
+            deferred.push((key, run));
+        }
+    }
+    let (keys, runs): (Vec<Option<&str>>, Vec<_>) = deferred.into_iter().unzip();
+    let held = flush_all(txn, &mut scope, &limits, &runs, &mut outcomes, now).await?;
+    for (key, held) in keys.into_iter().zip(held) {
+        if let Some((seq, plan)) = held {
             hold(txn, key, seq, &plan, now).await?;
         }
     }
@@ -618,56 +654,94 @@ async fn flush(
     txn: &DatabaseTransaction,
     scope: &mut Scope,
     limits: &BatchLimits,
-    run: &mut Vec<(Parsed<'_>, Plan)>,
+    run: &mut Run<'_>,
     outcomes: &mut Outcomes,
     now: Micros,
 ) -> Result<Option<(i64, Plan)>, BatchError> {
-    let Some((_, plan)) = run.first() else { return Ok(None) };
-    let plan = plan.clone();
+    if run.is_empty() {
+        return Ok(None);
+    }
+    let runs = [std::mem::take(run)];
+    Ok(flush_all(txn, scope, limits, &runs, outcomes, now).await?.pop().flatten())
+}
+
+/// Applies runs of different plans together (`bulk::apply_runs`); a run that
+/// path does not take goes one event at a time. Per run, the event the release
+/// guard stopped, if any, with its plan.
+async fn flush_all(
+    txn: &DatabaseTransaction,
+    scope: &mut Scope,
+    limits: &BatchLimits,
+    runs: &[Run<'_>],
+    outcomes: &mut Outcomes,
+    now: Micros,
+) -> Result<Vec<Option<(i64, Plan)>>, BatchError> {
     let in_bulk = |err| BatchError { event: None, in_bulk: true, panicked: false, err };
-    let items: Vec<bulk::Item<'_>> = run
+    let items: Vec<Vec<bulk::Item<'_>>> = runs
         .iter()
-        .filter_map(|(p, _)| match &p.command {
-            Command::ChangeDirectoryUser(change) => Some(bulk::Item { change, event: &p.id }),
-            _ => None,
+        .map(|run| {
+            run.iter()
+                .filter_map(|(p, _)| match &p.command {
+                    Command::ChangeDirectoryUser(change) => Some(bulk::Item { change, event: &p.id }),
+                    _ => None,
+                })
+                .collect()
         })
         .collect();
-    let possible = items.iter().filter(|i| apply::may_release(i.change)).count() as u64;
-    let guard = match possible {
-        0 => None,
-        n => {
-            let standing = scope.standing(txn, &plan, &limits.guard, now, n).await.map_err(in_bulk)?;
-            Some(bulk::RunGuard { standing, settings: &limits.guard })
-        }
-    };
-    let result = match bulk::apply_run(txn, &plan, &items, now, guard).await.map_err(in_bulk)? {
-        Some(result) => {
-            scope.record(&plan.id, result.moves);
-            result
-        }
-        // Not a run the batched path takes: one event at a time, guarded.
-        None => {
-            let mut result = bulk::RunResult { outcomes: Vec::new(), moves: Default::default(), held_at: None };
-            for (i, item) in items.iter().enumerate() {
-                match apply_guarded(txn, scope, &plan, item.change, item.event, &limits.guard, now)
-                    .await
-                    .map_err(in_bulk)?
-                {
-                    Some(outcome) => result.outcomes.push(outcome),
-                    None => {
-                        result.held_at = Some(i);
-                        break;
+    let mut guards = Vec::with_capacity(runs.len());
+    for (run, items) in runs.iter().zip(&items) {
+        let possible = items.iter().filter(|i| apply::may_release(i.change)).count() as u64;
+        let guard = match (run.first(), possible) {
+            (Some((_, plan)), n) if n > 0 => {
+                let standing = scope.standing(txn, plan, &limits.guard, now, n).await.map_err(in_bulk)?;
+                Some(bulk::RunGuard { standing, settings: &limits.guard })
+            }
+            _ => None,
+        };
+        guards.push(guard);
+    }
+    let inputs: Vec<bulk::RunInput<'_, '_>> = runs
+        .iter()
+        .zip(&items)
+        .zip(&guards)
+        .filter_map(|((run, items), guard)| run.first().map(|(_, plan)| bulk::RunInput { plan, items, guard: *guard }))
+        .collect();
+    let results = bulk::apply_runs(txn, &inputs, now).await.map_err(in_bulk)?;
+    let mut held = Vec::with_capacity(runs.len());
+    let mut results = results.into_iter();
+    for (run, items) in runs.iter().zip(&items) {
+        let Some((_, plan)) = run.first() else {
+            held.push(None);
+            continue;
+        };
+        let result = match results.next().flatten() {
+            Some(result) => {
+                scope.record(&plan.id, result.moves);
+                result
+            }
+            // Not a run the batched path takes: one event at a time, guarded.
+            None => {
+                let mut result = bulk::RunResult { outcomes: Vec::new(), moves: Default::default(), held_at: None };
+                for (i, item) in items.iter().enumerate() {
+                    match apply_guarded(txn, scope, plan, item.change, item.event, &limits.guard, now)
+                        .await
+                        .map_err(in_bulk)?
+                    {
+                        Some(outcome) => result.outcomes.push(outcome),
+                        None => {
+                            result.held_at = Some(i);
+                            break;
+                        }
                     }
                 }
+                result
             }
-            result
+        };
+        for ((parsed, _), outcome) in run.iter().zip(&result.outcomes) {
+            outcomes.record(parsed.event, outcome);
         }
-    };
-    for ((parsed, _), outcome) in run.iter().zip(&result.outcomes) {
-        outcomes.record(parsed.event, outcome);
+        held.push(result.held_at.map(|i| (run[i].0.event.seq, plan.clone())));
     }
-    let held = result.held_at.map(|i| (run[i].0.event.seq, plan.clone()));
-    run.clear();
     Ok(held)
 }
 

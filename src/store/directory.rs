@@ -45,6 +45,34 @@ pub async fn find_directory(c: &impl ConnectionTrait, id: &DirectoryId) -> Resul
     .transpose()
 }
 
+/// Every directory recorded for the organizations.
+pub async fn directories_of(
+    c: &impl ConnectionTrait,
+    orgs: &[&OrganizationId],
+) -> Result<Vec<(DirectoryId, DirectoryRow)>, DbErr> {
+    if orgs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT id, organization_id, deleted FROM directories WHERE organization_id IN ({})",
+        vec!["?"; orgs.len()].join(", ")
+    );
+    let values: Vec<Value> = orgs.iter().map(|o| Value::from(o.as_str())).collect();
+    c.query_all_raw(stmt(c.get_database_backend(), &sql, values))
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                typed_col(row, "id", DirectoryId::parse)?,
+                DirectoryRow {
+                    organization_id: typed_col(row, "organization_id", OrganizationId::parse)?,
+                    deleted: col(row, "deleted")?,
+                },
+            ))
+        })
+        .collect()
+}
+
 pub async fn insert_directory(
     c: &impl ConnectionTrait,
     id: &DirectoryId,
@@ -227,23 +255,29 @@ pub async fn find_users(c: &impl ConnectionTrait, ids: &[&DirectoryUserId]) -> R
     Ok(out)
 }
 
-/// The organization's not-deleted users holding any of `emails`:
-/// `(email, user id, active)`.
+/// The organizations' not-deleted users holding any of `emails`:
+/// `(organization, email, user id, active)`.
 pub async fn live_users_with_emails(
     c: &impl ConnectionTrait,
-    org: &OrganizationId,
+    orgs: &[&OrganizationId],
     emails: &[&Email],
-) -> Result<Vec<(String, String, bool)>, DbErr> {
+) -> Result<Vec<(String, String, String, bool)>, DbErr> {
     let mut out = Vec::new();
+    if orgs.is_empty() {
+        return Ok(out);
+    }
+    let org_marks = vec!["?"; orgs.len()].join(", ");
     for chunk in chunks(c.get_database_backend(), emails, 500, |e| e.as_str().len()) {
         let sql = format!(
-            "SELECT email, id, active FROM directory_users WHERE organization_id = ? AND deleted = ? AND email IN ({})",
+            "SELECT organization_id, email, id, active FROM directory_users \
+             WHERE organization_id IN ({org_marks}) AND deleted = ? AND email IN ({})",
             vec!["?"; chunk.len()].join(", ")
         );
-        let mut values: Vec<Value> = vec![org.as_str().into(), false.into()];
+        let mut values: Vec<Value> = orgs.iter().map(|o| Value::from(o.as_str())).collect();
+        values.push(false.into());
         values.extend(chunk.iter().map(|e| Value::from(e.as_str())));
         for row in c.query_all_raw(stmt(c.get_database_backend(), &sql, values)).await? {
-            out.push((col(&row, "email")?, col(&row, "id")?, col(&row, "active")?));
+            out.push((col(&row, "organization_id")?, col(&row, "email")?, col(&row, "id")?, col(&row, "active")?));
         }
     }
     Ok(out)

@@ -2,7 +2,7 @@
 use super::{
     col,
     directory::{ACTIVE_ELSEWHERE, ACTIVE_EMAILS, IN_DIRECTORY},
-    enum_col, organization_value,
+    enum_col, organization_value, typed_col,
 };
 use crate::{
     db::{bytewise, chunks, stmt},
@@ -172,33 +172,44 @@ pub async fn seat_inputs(
 }
 
 /// The members holding any of `emails`.
-pub async fn get_many(c: &impl ConnectionTrait, plan: &PlanId, emails: &[&Email]) -> Result<Vec<Member>, DbErr> {
+pub async fn get_many(
+    c: &impl ConnectionTrait,
+    plans: &[&PlanId],
+    emails: &[&Email],
+) -> Result<Vec<(PlanId, Member)>, DbErr> {
     let mut out = Vec::with_capacity(emails.len());
+    if plans.is_empty() {
+        return Ok(out);
+    }
+    let plan_marks = vec!["?"; plans.len()].join(", ");
     for chunk in chunks(c.get_database_backend(), emails, 500, |e| e.as_str().len()) {
         let sql = format!(
-            "SELECT email, tier, source, directory_user_id, updated_at FROM members WHERE plan_id = ? AND email IN ({})",
+            "SELECT plan_id, email, tier, source, directory_user_id, updated_at FROM members \
+             WHERE plan_id IN ({plan_marks}) AND email IN ({})",
             vec!["?"; chunk.len()].join(", ")
         );
-        let mut values: Vec<Value> = vec![plan.as_str().into()];
+        let mut values: Vec<Value> = plans.iter().map(|p| Value::from(p.as_str())).collect();
         values.extend(chunk.iter().map(|e| Value::from(e.as_str())));
         for row in c.query_all_raw(stmt(c.get_database_backend(), &sql, values)).await? {
-            out.push(from_row(&row)?);
+            out.push((typed_col(&row, "plan_id", PlanId::parse)?, from_row(&row)?));
         }
     }
     Ok(out)
 }
 
-/// Writes several members at once (each email once), in email order so two
-/// writers never wait on each other in a circle.
-pub async fn put_many(c: &impl ConnectionTrait, plan: &PlanId, members: &[&Member]) -> Result<(), DbErr> {
-    let mut sorted: Vec<&&Member> = members.iter().collect();
-    sorted.sort_by(|a, b| a.email.cmp(&b.email));
-    let size = |m: &&&Member| m.email.len() + m.directory_user_id.as_ref().map_or(0, String::len) + 48;
+/// Writes several members at once (each plan and email once), in plan and
+/// email order so two writers never wait on each other in a circle.
+pub async fn put_many(c: &impl ConnectionTrait, members: &[(&PlanId, &Member)]) -> Result<(), DbErr> {
+    let mut sorted: Vec<&(&PlanId, &Member)> = members.iter().collect();
+    sorted.sort_by(|a, b| (a.0, &a.1.email).cmp(&(b.0, &b.1.email)));
+    let size = |(p, m): &&(&PlanId, &Member)| {
+        p.as_str().len() + m.email.len() + m.directory_user_id.as_ref().map_or(0, String::len) + 48
+    };
     for chunk in chunks(c.get_database_backend(), &sorted, 200, size) {
         let mut sql =
             String::from("INSERT INTO members (plan_id, email, tier, source, directory_user_id, updated_at) VALUES ");
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
-        for (i, m) in chunk.iter().enumerate() {
+        for (i, (plan, m)) in chunk.iter().enumerate() {
             sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?)" });
             values.extend([
                 plan.as_str().into(),

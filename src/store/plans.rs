@@ -4,7 +4,7 @@ use crate::{
     db::stmt,
     domain::{Micros, OrganizationId, PlanId, PlanMode},
 };
-use sea_orm::{ConnectionTrait, DbErr, QueryResult};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Value};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +98,28 @@ pub async fn insert(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> 
 /// goes through here, so two reconcilers never race on a plan.
 pub async fn lock_by_org(c: &impl ConnectionTrait, org: &OrganizationId) -> Result<Option<Plan>, DbErr> {
     lock(c, "organization_id", org.as_str()).await
+}
+
+/// `lock_by_org` for several organizations in one statement; on PostgreSQL
+/// the rows are locked in id order, so two batches never wait on each other in
+/// a circle. Organizations without a plan are simply absent.
+pub async fn lock_by_orgs(c: &impl ConnectionTrait, orgs: &[&OrganizationId]) -> Result<Vec<Plan>, DbErr> {
+    if orgs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = c.get_database_backend();
+    let marks = vec!["?"; orgs.len()].join(", ");
+    let rows = match backend {
+        DbBackend::Postgres => format!(
+            "UPDATE plans SET lock_version = lock_version + 1 WHERE id IN \
+             (SELECT id FROM plans WHERE organization_id IN ({marks}) ORDER BY id FOR UPDATE) RETURNING {COLUMNS}"
+        ),
+        _ => format!(
+            "UPDATE plans SET lock_version = lock_version + 1 WHERE organization_id IN ({marks}) RETURNING {COLUMNS}"
+        ),
+    };
+    let values: Vec<Value> = orgs.iter().map(|o| Value::from(o.as_str())).collect();
+    c.query_all_raw(stmt(backend, &rows, values)).await?.iter().map(from_row).collect()
 }
 
 pub async fn lock_by_id(c: &impl ConnectionTrait, id: &PlanId) -> Result<Option<Plan>, DbErr> {

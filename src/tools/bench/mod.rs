@@ -227,7 +227,7 @@ pub async fn enforcement(members: u64, directory: u64, database_url: Option<Stri
             updated_at: Micros(0),
         })
         .collect();
-    members::put_many(&txn, &plan.id, &seated.iter().collect::<Vec<_>>()).await?;
+    members::put_many(&txn, &seated.iter().map(|m| (&plan.id, m)).collect::<Vec<_>>()).await?;
     let directory_id = DirectoryId::parse("directory_bench")?;
     let users = (0..directory)
         .map(|i| {

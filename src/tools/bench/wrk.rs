@@ -176,7 +176,10 @@ const SYNC_ORGANIZATIONS: usize = 50;
 const PLAN_EVERY: Duration = Duration::from_millis(100);
 
 async fn initial_sync(bench: &WrkBench, users: usize, work: &std::path::Path) -> anyhow::Result<()> {
-    println!("{:>8} {:>8} {:>14} {:>12} {:>10}", "store", "users", "all applied s", "applied/s", "peak RSS");
+    println!(
+        "{:>8} {:>8} {:>14} {:>14} {:>12} {:>10}",
+        "store", "users", "all stored s", "all applied s", "applied/s", "peak RSS"
+    );
     let mut times = Vec::new();
     for round in 0..bench.rounds {
         let fresh = FreshDatabase::create(bench.database_url.clone()).await?;
@@ -215,7 +218,13 @@ async fn initial_sync(bench: &WrkBench, users: usize, work: &std::path::Path) ->
             anyhow::ensure!(created.status() == 201, "a plan was not created: {}", created.status());
         }
         let conn = db::connect(&DatabaseUrl::parse(&fresh.url).map_err(anyhow::Error::msg)?).await?;
+        let mut stored_after: Option<f64> = None;
         loop {
+            if stored_after.is_none()
+                && crate::store::count(&conn, "SELECT COUNT(*) AS n FROM inbox_events", []).await? >= users as u64
+            {
+                stored_after = Some(started.elapsed().as_secs_f64());
+            }
             let (by_status, oldest) = crate::inbox::status::backlog(&conn).await?;
             let parked = by_status.iter().find(|(s, _)| s == "parked").map_or(0, |(_, n)| *n);
             let applied = crate::store::count(&conn, "SELECT COUNT(*) AS n FROM members", []).await?;
@@ -239,9 +248,10 @@ async fn initial_sync(bench: &WrkBench, users: usize, work: &std::path::Path) ->
         let _ = std::fs::remove_file(&requests);
         fresh.drop_it().await;
         println!(
-            "{:>8} {:>8} {:>14.2} {:>12.0} {:>6.1} MiB",
+            "{:>8} {:>8} {:>14.2} {:>14.2} {:>12.0} {:>6.1} MiB",
             store_name(&bench.database_url),
             users,
+            stored_after.unwrap_or(took),
             took,
             users as f64 / took,
             rss
@@ -383,13 +393,15 @@ fn prepare_for(path: &std::path::Path, orgs: &[String], count: usize, tag: &str)
     let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     for i in 0..count {
         let org = &orgs[i % orgs.len()];
+        // Each organization has its own directory, as in WorkOS.
+        let directory = org.replacen("org_", "directory_", 1);
         let body = serde_json::json!({
             "id": format!("event_wrk_{tag}_{i:07}"),
             "event": "dsync.user.created",
             "data": {
                 "object": "directory_user",
                 "id": format!("directory_user_wrk_{tag}_{i:07}"),
-                "directory_id": "directory_01HBENCHDIRECTORY",
+                "directory_id": directory,
                 "organization_id": org,
                 "idp_id": format!("00u{i:010}"),
                 "email": format!("person{i}@bench.example.com"),
