@@ -498,8 +498,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 OutboundCommand::Retry { id } => {
                     let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
-                    let deliverer =
-                        crate::billing::delivery::Deliverer::from_settings(conn.clone(), &settings, metrics)?;
+                    let deliverer = crate::startup::deliverer(conn.clone(), &settings, metrics)?;
                     serde_json::to_value(operator::outbound::retry(deliverer.as_ref(), &conn, &id).await?)?
                 }
             };
@@ -507,7 +506,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Billing { command: BillingCommand::Check } => {
             let conn = open_database_read_only(&settings).await?;
-            let stripe = crate::billing::stripe::StripeClient::from_settings(&settings)?
+            let stripe = crate::startup::stripe_client(&settings)?
                 .context("STRIPE_API_KEY must be set (sk_... or rk_...) to read Stripe")?;
             let (drifts, checked) = operator::outbound::check(&conn, &stripe).await?;
             for drift in &drifts {

@@ -1,112 +1,6 @@
 //! Configuration from the environment (and `.env`), typed and checked once at start-up.
-use std::{fmt, net::SocketAddr, time::Duration};
-
-/// A value that must never reach a log line or `Debug` output. No `PartialEq`:
-/// secrets are compared in constant time where they are checked (`subtle`), and
-/// an `==` here would invite a comparison that is not.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-/// A database URL whose `Debug` hides credentials.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DatabaseUrl(String);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DatabaseKind {
-    Sqlite,
-    Postgres,
-}
-
-impl DatabaseKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sqlite => "sqlite",
-            Self::Postgres => "postgres",
-        }
-    }
-}
-
-impl DatabaseUrl {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let url = Self(raw.trim().to_owned());
-        if url.kind()? == DatabaseKind::Postgres {
-            return Ok(Self(verified_tls(&url.0)?));
-        }
-        Ok(url)
-    }
-
-    pub fn kind(&self) -> Result<DatabaseKind, String> {
-        if self.0.starts_with("sqlite:") {
-            Ok(DatabaseKind::Sqlite)
-        } else if self.0.starts_with("postgres://") || self.0.starts_with("postgresql://") {
-            Ok(DatabaseKind::Postgres)
-        } else {
-            Err("must start with sqlite: or postgres://".to_owned())
-        }
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-/// PostgreSQL over TLS always verifies the server (CONTRACT 2, issue 26):
-/// `require`, `prefer`, `allow` and `verify-ca` become `verify-full` (the
-/// server's name checked against Mozilla's roots, or `sslrootcert`), so a
-/// server without TLS, or with a certificate nobody signed, is refused instead
-/// of used in clear or unverified. Without `sslmode`: `disable` for a loopback
-/// host (TLS to this machine protects nothing), `verify-full` for any other.
-fn verified_tls(raw: &str) -> Result<String, String> {
-    let url = reqwest::Url::parse(raw).map_err(|_| "is not a valid postgres:// URL".to_owned())?;
-    let host = url.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_owned();
-    // No host: a Unix socket (`?host=/run/postgresql`), local by nature.
-    let local = host.is_empty()
-        || host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    let mode = url.query_pairs().find(|(k, _)| k == "sslmode").map(|(_, v)| v.into_owned());
-    let wanted = match mode.as_deref() {
-        Some("disable") => return Ok(raw.to_owned()),
-        None if local => "disable",
-        None | Some("allow" | "prefer" | "require" | "verify-ca" | "verify-full") => "verify-full",
-        Some(other) => return Err(format!("has an unknown sslmode={other}")),
-    };
-    if mode.as_deref() == Some(wanted) {
-        return Ok(raw.to_owned());
-    }
-    let mut url = url;
-    let pairs: Vec<(String, String)> =
-        url.query_pairs().filter(|(k, _)| k != "sslmode").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    url.query_pairs_mut().clear().extend_pairs(pairs).append_pair("sslmode", wanted);
-    Ok(url.to_string())
-}
-
-impl fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.split_once("://") {
-            Some((scheme, rest)) => match rest.rsplit_once('@') {
-                Some((_, host)) => write!(f, "{scheme}://***@{host}"),
-                None => write!(f, "{scheme}://{rest}"),
-            },
-            None => f.write_str(&self.0),
-        }
-    }
-}
+use crate::{db::DatabaseUrl, domain::Secret};
+use std::{net::SocketAddr, time::Duration};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -276,7 +170,7 @@ impl Settings {
 
         let database_url = match get("DATABASE_URL") {
             Some(raw) => DatabaseUrl::parse(&raw).map_err(|p| problem("DATABASE_URL", p))?,
-            None => DatabaseUrl("sqlite://seatsync.db?mode=rwc".to_owned()),
+            None => DatabaseUrl::default_sqlite(),
         };
         let listen_addr = get("LISTEN_ADDR")
             .unwrap_or_else(|| "127.0.0.1:8080".to_owned())
@@ -461,13 +355,15 @@ impl Settings {
         };
         let events_poll_every = optional_secs("WORKOS_EVENTS_POLL_SECS")?;
         let resync_every = optional_secs("WORKOS_RESYNC_EVERY_SECS")?;
+        // The defaults are the guard's own (`GuardSettings::default`).
+        let guard = crate::reconcile::guard::GuardSettings::default();
         let release_guard = crate::reconcile::guard::GuardSettings {
-            min: parse_number::<u64>(&get, "RELEASE_LIMIT_MIN", 10)?,
-            percent: match parse_number::<u64>(&get, "RELEASE_LIMIT_PERCENT", 20)? {
+            min: parse_number::<u64>(&get, "RELEASE_LIMIT_MIN", guard.min)?,
+            percent: match parse_number::<u64>(&get, "RELEASE_LIMIT_PERCENT", guard.percent)? {
                 p if p <= 100 => p,
                 _ => return Err(problem("RELEASE_LIMIT_PERCENT", "must be between 0 and 100")),
             },
-            window: match parse_number::<u64>(&get, "RELEASE_WINDOW_SECS", 3600)? {
+            window: match parse_number::<u64>(&get, "RELEASE_WINDOW_SECS", guard.window.as_secs())? {
                 0 => return Err(problem("RELEASE_WINDOW_SECS", "must be at least 1")),
                 secs => Duration::from_secs(secs),
             },
@@ -676,28 +572,6 @@ mod tests {
         for base in ["http://127.0.0.1:9000", "http://localhost:1", "http://[::1]:8", "https://api.workos.com"] {
             assert_eq!(settings(&[("WORKOS_API_BASE", base)]).unwrap().workos_api_base, base);
         }
-    }
-
-    #[test]
-    fn postgres_tls_always_verifies_the_server() {
-        let url = |raw: &str| DatabaseUrl::parse(raw).unwrap().expose().to_owned();
-        assert_eq!(
-            url("postgres://u@db.example.com/x?sslmode=require"),
-            "postgres://u@db.example.com/x?sslmode=verify-full"
-        );
-        assert_eq!(
-            url("postgres://u@db.example.com/x?sslmode=prefer&application_name=s"),
-            "postgres://u@db.example.com/x?application_name=s&sslmode=verify-full"
-        );
-        assert_eq!(url("postgres://u@db.example.com/x"), "postgres://u@db.example.com/x?sslmode=verify-full");
-        assert_eq!(
-            url("postgres://u@db.example.com/x?sslmode=disable"),
-            "postgres://u@db.example.com/x?sslmode=disable"
-        );
-        assert_eq!(url("postgres://u@127.0.0.1:5432/x"), "postgres://u@127.0.0.1:5432/x?sslmode=disable");
-        assert_eq!(url("postgres://u@localhost/x?sslmode=verify-full"), "postgres://u@localhost/x?sslmode=verify-full");
-        assert!(DatabaseUrl::parse("postgres://u@db/x?sslmode=maybe").is_err());
-        assert!(url("sqlite://seatsync.db?mode=rwc").starts_with("sqlite://seatsync.db"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod inbox;
 pub mod metrics;
 pub mod operator;
 pub mod outbound;
+pub mod probes;
 pub mod reconcile;
 pub mod retry;
 pub mod sso;

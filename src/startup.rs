@@ -3,12 +3,13 @@
 pub use crate::state::{AppState, WebhookSettings};
 use crate::{
     admin,
-    billing::delivery::Deliverer,
+    billing::{delivery::Deliverer, stripe::StripeClient, webhook::WebhookSender},
     config::Settings,
     db,
-    http::{body_deadline, health, metrics as metrics_routes, request_span::RequestSpan},
+    http::{body_deadline, request_span::RequestSpan},
     inbox::Inbox,
     metrics::Metrics,
+    probes::{health, scrape},
     reconcile::Reconciler,
     sso, webhook,
     workos::{WorkosClient, schedule},
@@ -60,6 +61,32 @@ pub struct Application {
     stop: watch::Sender<bool>,
 }
 
+/// The billing deliverer `settings` ask for; `None` when no target is configured.
+pub fn deliverer(
+    db: DatabaseConnection,
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Option<Deliverer>> {
+    let timeout = settings.billing_webhook_timeout;
+    let webhook = match &settings.billing_webhook_url {
+        Some(url) => Some(WebhookSender::new(url.clone(), settings.billing_webhook_secrets.clone(), timeout)?),
+        None => None,
+    };
+    let stripe = stripe_client(settings)?;
+    if webhook.is_none() && stripe.is_none() {
+        return Ok(None);
+    }
+    let schedule = settings.billing_retry_schedule.clone();
+    Ok(Some(Deliverer::for_webhook(db, webhook, schedule, timeout, metrics).with_stripe(stripe)))
+}
+
+/// A Stripe client when `STRIPE_API_KEY` is set.
+pub fn stripe_client(settings: &Settings) -> anyhow::Result<Option<StripeClient>> {
+    let Some(key) = settings.stripe_api_key.clone() else { return Ok(None) };
+    let timeout = settings.billing_webhook_timeout;
+    Ok(Some(StripeClient::new(&settings.stripe_api_base, key, &settings.stripe_proration, timeout)?))
+}
+
 impl Application {
     /// Connects, migrates, binds `LISTEN_ADDR` and starts the background tasks.
     /// `handle_signals`: the binary stops on SIGTERM/Ctrl-C; in-process tests do not.
@@ -71,7 +98,7 @@ impl Application {
 
         let metrics = Arc::new(Metrics::default());
         let targets = settings.billing_targets();
-        let deliverer = Deliverer::from_settings(db.clone(), settings, metrics.clone())?;
+        let deliverer = deliverer(db.clone(), settings, metrics.clone())?;
         let reconciler = Reconciler::with_faults(settings.faults).with_targets(targets);
         let (inbox, writer) = Inbox::start(db.clone(), reconciler.arrivals(), reconciler.faults());
         let metrics_listener = settings
@@ -88,7 +115,7 @@ impl Application {
                 secrets,
                 tolerance: settings.webhook_tolerance,
                 max_body_bytes: settings.webhook_max_body_bytes,
-                admission: webhook::admission::Admission::new(
+                admission: crate::http::admission::Admission::new(
                     settings.webhook_allowed_ips.clone(),
                     settings.webhook_max_inflight,
                     settings.webhook_max_inflight_per_client,
@@ -121,13 +148,13 @@ impl Application {
                 .app_data(admin::plans::json_config())
                 .app_data(admin::plans::query_config())
                 .wrap(from_fn(body_deadline::bound_body))
-                .wrap(from_fn(metrics_routes::metrics_listener_only))
-                .wrap(from_fn(metrics_routes::count_requests))
+                .wrap(from_fn(scrape::metrics_listener_only))
+                .wrap(from_fn(scrape::count_requests))
                 // Outermost: the span is open while the timing middleware runs.
                 .wrap(TracingLogger::<RequestSpan>::new())
                 .service(health::healthz)
                 .service(health::readyz)
-                .service(metrics_routes::metrics)
+                .service(scrape::metrics)
                 .service(webhook::receive)
                 .service(sso::login_redirect::login_redirect);
             // The same registration the OpenAPI document is built from.
@@ -152,7 +179,7 @@ impl Application {
         let mut background = Vec::new();
         background.push((
             "metrics figures",
-            tokio::spawn(metrics_routes::refresh_every(db.clone(), metrics.clone(), stop.subscribe())),
+            tokio::spawn(scrape::refresh_every(db.clone(), metrics.clone(), stop.subscribe())),
         ));
         let mut stopped = stop.subscribe();
         let guard = settings.release_guard;

@@ -1,6 +1,6 @@
 //! What every request handler shares, built once by `startup` and handed to
 //! the routes (which never import `startup` itself).
-use crate::{config::Secret, inbox::Inbox, metrics::Metrics, reconcile::Reconciler};
+use crate::{domain::Secret, inbox::Inbox, metrics::Metrics, reconcile::Reconciler};
 use sea_orm::DatabaseConnection;
 use std::{sync::Arc, time::Duration};
 
@@ -9,7 +9,7 @@ pub struct WebhookSettings {
     pub tolerance: Duration,
     pub max_body_bytes: usize,
     /// The allowlist and the caps on bodies read at once.
-    pub admission: Arc<crate::webhook::admission::Admission>,
+    pub admission: Arc<crate::http::admission::Admission>,
 }
 
 /// Shared by every request handler.
@@ -21,7 +21,7 @@ pub struct AppState {
     pub webhook: WebhookSettings,
     pub admin_token: Option<Secret>,
     /// Refused admin tokens by client address (429 after ten a minute).
-    pub refused_tokens: crate::admin::auth::RefusedTokens,
+    pub refused_tokens: crate::http::refusals::RefusedTokens,
     /// `TRUSTED_PROXIES`: whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub test_mode_max_users: u32,

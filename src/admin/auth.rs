@@ -18,47 +18,8 @@ use actix_web::{
     web,
 };
 use sha2::{Digest, Sha256};
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
-
-/// Refused tokens allowed from one address in one window.
-pub const MAX_REFUSALS: u32 = 10;
-const WINDOW: Duration = Duration::from_secs(60);
-/// Beyond this many addresses tracked, expired windows are swept.
-const SWEEP_AT: usize = 10_000;
-
-/// Refused tokens by client address, in fixed one-minute windows.
-#[derive(Default)]
-pub struct RefusedTokens {
-    by_client: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-impl RefusedTokens {
-    /// How long `client` must wait, when it has used up its refusals.
-    pub fn locked_for(&self, client: IpAddr, now: Instant) -> Option<Duration> {
-        let map = self.by_client.lock().unwrap_or_else(|e| e.into_inner());
-        let (since, count) = map.get(&client)?;
-        let left = WINDOW.checked_sub(now.duration_since(*since))?;
-        (*count >= MAX_REFUSALS && !left.is_zero()).then_some(left)
-    }
-
-    pub fn refused(&self, client: IpAddr, now: Instant) {
-        let mut map = self.by_client.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= SWEEP_AT {
-            map.retain(|_, (since, _)| now.duration_since(*since) < WINDOW);
-        }
-        let entry = map.entry(client).or_insert((now, 0));
-        if now.duration_since(entry.0) >= WINDOW {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-    }
-}
 
 /// The credentials of a `Bearer` authorization; the scheme's case does not
 /// matter (RFC 7235).
@@ -131,23 +92,6 @@ fn too_many_attempts(wait: Duration) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ten_refusals_lock_an_address_until_its_minute_is_over() {
-        let refused = RefusedTokens::default();
-        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
-        let start = Instant::now();
-        for n in 0..MAX_REFUSALS {
-            assert_eq!(refused.locked_for(a, start), None, "after {n}");
-            refused.refused(a, start + Duration::from_secs(u64::from(n)));
-        }
-        let at = start + Duration::from_secs(20);
-        assert_eq!(refused.locked_for(a, at), Some(Duration::from_secs(40)));
-        assert_eq!(refused.locked_for(b, at), None, "another address is not affected");
-        assert_eq!(refused.locked_for(a, start + WINDOW), None);
-        refused.refused(a, start + WINDOW);
-        assert_eq!(refused.locked_for(a, start + WINDOW), None, "a new minute starts from zero");
-    }
 
     #[test]
     fn the_bearer_scheme_is_read_in_any_case() {

@@ -44,25 +44,6 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    /// `None` when no target is configured.
-    pub fn from_settings(
-        db: DatabaseConnection,
-        settings: &crate::config::Settings,
-        metrics: Arc<Metrics>,
-    ) -> anyhow::Result<Option<Self>> {
-        let timeout = settings.billing_webhook_timeout;
-        let webhook = match &settings.billing_webhook_url {
-            Some(url) => Some(WebhookSender::new(url.clone(), settings.billing_webhook_secrets.clone(), timeout)?),
-            None => None,
-        };
-        let stripe = StripeClient::from_settings(settings)?;
-        if webhook.is_none() && stripe.is_none() {
-            return Ok(None);
-        }
-        let schedule = settings.billing_retry_schedule.clone();
-        Ok(Some(Self { webhook, stripe, ..Self::for_webhook(db, None, schedule, timeout, metrics) }))
-    }
-
     /// A deliverer to one webhook receiver (`bench reconcile --billing` too).
     pub fn for_webhook(
         db: DatabaseConnection,
@@ -80,6 +61,11 @@ impl Deliverer {
             owner: format!("deliverer_{}", ulid::Ulid::new()).into(),
             metrics,
         }
+    }
+
+    /// Sends to Stripe as well (or only), when a client is given.
+    pub fn with_stripe(self, stripe: Option<StripeClient>) -> Self {
+        Self { stripe, ..self }
     }
 
     fn targets(&self) -> Vec<Target> {

@@ -7,7 +7,7 @@ use super::{
     schedule::Answer,
     webhook::{self, Attempted},
 };
-use crate::config::Secret;
+use crate::domain::Secret;
 use std::time::Duration;
 
 /// How much of an answer is read.
@@ -49,12 +49,6 @@ pub enum StripeError {
 impl StripeClient {
     pub fn new(base: &str, key: Secret, proration: &str, timeout: Duration) -> anyhow::Result<Self> {
         Ok(Self { client: webhook::client(timeout)?, base: base.to_owned(), key, proration: proration.to_owned() })
-    }
-
-    pub fn from_settings(settings: &crate::config::Settings) -> anyhow::Result<Option<Self>> {
-        let Some(key) = settings.stripe_api_key.clone() else { return Ok(None) };
-        let timeout = settings.billing_webhook_timeout;
-        Ok(Some(Self::new(&settings.stripe_api_base, key, &settings.stripe_proration, timeout)?))
     }
 
     /// The key a quantity change is sent with: the same for every retry of

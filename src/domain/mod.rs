@@ -33,6 +33,7 @@ pub mod ids;
 pub mod order_key;
 pub mod outbound;
 pub mod seat;
+pub mod secret;
 pub mod text;
 pub mod time;
 
@@ -41,4 +42,5 @@ pub use event_status::EventStatus;
 pub use ids::{DirectoryId, DirectoryUserId, EventId, OrganizationId, PlanId};
 pub use outbound::{DeliveryState, Target};
 pub use seat::{PlanMode, Reason, Seat, Source, Tier, UserState};
+pub use secret::Secret;
 pub use time::Micros;

@@ -2,7 +2,10 @@
 //! (environment, then `.env`), printed with every secret masked, and every
 //! problem listed, not only the first. Exit 0, or 78 (`EX_CONFIG`) when `serve`
 //! would refuse to start.
-use crate::config::{ConfigError, Secret, Settings};
+use crate::{
+    config::{ConfigError, Settings},
+    domain::Secret,
+};
 use std::collections::HashSet;
 
 /// `EX_CONFIG` from sysexits.h.

@@ -1,5 +1,4 @@
 //! `POST /webhooks/workos`: size limit, signature, parse, durable inbox.
-pub mod admission;
 pub mod handler;
 pub mod signature;
 

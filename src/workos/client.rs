@@ -3,7 +3,8 @@
 //! transport errors retried a bounded number of times (the one policy in
 //! `retry`). POSTs carry an `Idempotency-Key`, so retrying them is safe.
 use crate::{
-    config::{ConfigError, Secret, Settings, problem},
+    config::{ConfigError, Settings, problem},
+    domain::Secret,
     outbound,
     retry::{Backoff, Retries},
 };

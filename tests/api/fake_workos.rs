@@ -58,7 +58,7 @@ impl FakeWorkos {
     }
 
     pub fn client(&self) -> seatsync::workos::WorkosClient {
-        seatsync::workos::WorkosClient::new(&self.base, seatsync::config::Secret::new(API_KEY))
+        seatsync::workos::WorkosClient::new(&self.base, seatsync::domain::Secret::new(API_KEY))
             .unwrap()
             .with_backoff(std::time::Duration::from_millis(5))
     }

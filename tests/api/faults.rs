@@ -99,7 +99,7 @@ async fn sigterm_under_load_exits_cleanly_and_loses_nothing_acknowledged(store: 
     assert!(outcomes.iter().all(|(_, s)| matches!(s, Ok(200) | Ok(503) | Err(_))), "{outcomes:?}");
     assert!(!acknowledged.is_empty(), "the load ran before the signal");
 
-    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
+    let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     let ids: Vec<String> = acknowledged.iter().map(|s| s.to_string()).collect();
     let stored =
@@ -184,7 +184,7 @@ async fn a_kill_during_a_large_enforcement_switch_leaves_all_or_nothing(store: S
     };
     const MEMBERS: u64 = 100_000;
     let database = TestDatabase::create(store).await;
-    let conn = db::connect(&seatsync::config::DatabaseUrl::parse(&database.url).unwrap()).await.unwrap();
+    let conn = db::connect(&seatsync::db::DatabaseUrl::parse(&database.url).unwrap()).await.unwrap();
     db::migrate(&conn).await.unwrap();
     let plan = Plan::new(PlanId::generate(), "Big".into(), Some(OrganizationId::parse(ORG).unwrap()), 10);
     plans::insert(&conn, &plan).await.unwrap();
@@ -352,7 +352,7 @@ async fn a_full_disk_is_503_never_a_false_200_and_service_resumes_with_space() {
     sigterm(&child);
     wait_exit(&mut child, Duration::from_secs(15)).await.expect("stops");
 
-    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&database_url).unwrap()).await.unwrap();
+    let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&database_url).unwrap()).await.unwrap();
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     let stored = entity::inbox_event::Entity::find()
         .filter(entity::inbox_event::Column::EventId.is_in(acknowledged.clone()))

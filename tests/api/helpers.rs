@@ -108,7 +108,7 @@ impl Drop for TestDatabase {
 /// A connection to `database`, migrated: for tests that drive the library
 /// without a server.
 pub async fn migrated(database: &TestDatabase) -> DatabaseConnection {
-    let db = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&database.url).unwrap()).await.unwrap();
+    let db = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&database.url).unwrap()).await.unwrap();
     seatsync::db::migrate(&db).await.unwrap();
     db
 }
@@ -259,7 +259,7 @@ impl TestApp {
     /// `/metrics` with the database's figures read just before (the server
     /// reads them every 15 s; a test wants the ones of this moment).
     pub async fn metrics_text(&self) -> String {
-        seatsync::http::metrics::refresh(&self.db, &self.metrics).await;
+        seatsync::probes::scrape::refresh(&self.db, &self.metrics).await;
         self.client.get(self.url("/metrics")).send().await.unwrap().text().await.unwrap()
     }
 

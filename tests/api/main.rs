@@ -3,6 +3,7 @@ mod helpers;
 
 mod admission;
 mod app_tile;
+mod architecture;
 mod billing;
 mod billing_process;
 mod browser;

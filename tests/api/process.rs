@@ -170,7 +170,7 @@ async fn burst_then_sigkill(store: Store) {
     wait_exit(&mut child, Duration::from_secs(10)).expect("killed");
 
     let (mut child, port) = start_server(&env);
-    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
+    let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
     use sea_orm::{EntityTrait, PaginatorTrait};
     assert_eq!(entity::inbox_event::Entity::find().count(&conn).await.unwrap(), 200);
     let health = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await.unwrap().status();
@@ -247,7 +247,7 @@ async fn reconciler_killed_mid_way(store: Store) {
     wait_exit(&mut child, Duration::from_secs(10)).expect("killed");
 
     let (mut child, _) = start_server(&env);
-    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
+    let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let pending = seatsync::inbox::status::backlog(&conn).await.unwrap().1;
@@ -304,7 +304,7 @@ async fn two_processes_on_one_database(store: Store) {
     let env = env_for(&db);
     let plan_id = create_plan_with_cli(&env).await;
     let crate::replicas::Story { events, seeds, expected } = crate::replicas::story();
-    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
+    let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
     // Fifteen of thirty leave: past the release guard's default, which is tested apart.
     let no_guard = seatsync::operator::PlanChanges { release_limit: Some(Some(0)), ..Default::default() };
     seatsync::operator::update(&conn, &plan_id, no_guard, Default::default()).await.unwrap();
@@ -432,7 +432,7 @@ async fn held_events_survive_a_kill(store: Store) {
     let db = TestDatabase::create(store).await;
     let env = env_for(&db);
     let plan_id = create_plan_with_cli(&env).await;
-    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
+    let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
     let one = seatsync::operator::PlanChanges { release_limit: Some(Some(1)), ..Default::default() };
     seatsync::operator::update(&conn, &plan_id, one, Default::default()).await.unwrap();
     let (mut child, port) = start_server(&env);
@@ -572,7 +572,7 @@ async fn the_poller_and_the_webhook_storing_at_once_apply_in_stored_order(store:
     let fake = crate::fake_workos::FakeWorkos::start();
     let env = env_for(&db);
     let plan_id = create_plan_with_cli(&env).await;
-    let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
+    let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
     for hand in ["hand1@example.com", "hand2@example.com"] {
         seatsync::operator::set_tier(&conn, &plan_id, hand, "paid", Default::default()).await.unwrap();
     }
@@ -862,7 +862,7 @@ fn read_only_commands_change_nothing(store: Store) {
     let env = env_for(&db);
     let tables = || {
         rt.block_on(async {
-            let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
+            let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
             let sql = match store {
                 Store::Sqlite => "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table'",
                 Store::Postgres => "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'public'",
@@ -1036,7 +1036,7 @@ fn three_replicas_started_together_on_a_fresh_database_all_come_up() {
             let ready = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.unwrap();
             assert_eq!(ready.status(), 200, "replica on {port}");
         }
-        let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
+        let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
         assert!(seatsync::db::pending_migrations(&conn).await.unwrap().is_empty());
         let row = sea_orm::ConnectionTrait::query_one_raw(
             &conn,
@@ -1123,7 +1123,7 @@ fn a_backup_under_load_restores_every_acknowledged_event() {
     signal(&restored, "KILL");
     let _ = restored.wait();
     let stored: std::collections::HashSet<String> = rt.block_on(async {
-        let conn = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&copy_url).unwrap()).await.unwrap();
+        let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&copy_url).unwrap()).await.unwrap();
         sea_orm::ConnectionTrait::query_all_raw(
             &conn,
             sea_orm::Statement::from_string(conn.get_database_backend(), "SELECT event_id FROM inbox_events"),

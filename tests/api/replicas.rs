@@ -123,7 +123,7 @@ async fn two_connections_open_a_fresh_sqlite_file_at_once() {
     for _ in 0..30 {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("fresh.db").display());
-        let url = seatsync::config::DatabaseUrl::parse(&url).unwrap();
+        let url = seatsync::db::DatabaseUrl::parse(&url).unwrap();
         let (a, b) = tokio::join!(seatsync::db::connect(&url), seatsync::db::connect(&url));
         a.expect("first connection");
         b.expect("second connection");

@@ -138,7 +138,7 @@ fn property(store: Store, cases: u32) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let database = rt.block_on(TestDatabase::create(store));
     let db = rt.block_on(async {
-        let db = db::connect(&seatsync::config::DatabaseUrl::parse(&database.url).unwrap()).await.unwrap();
+        let db = db::connect(&seatsync::db::DatabaseUrl::parse(&database.url).unwrap()).await.unwrap();
         db::migrate(&db).await.unwrap();
         db
     });

@@ -386,7 +386,7 @@ async fn an_event_is_never_applied_while_one_stored_before_it_may_still_commit(s
     let app = spawn_app(store).await;
     let plan = ten_users_and_two_paid_by_hand(&app, &[DIRECTORY]).await;
     // The slow storer: its own connection, its transaction left open.
-    let slow = seatsync::db::connect(&seatsync::config::DatabaseUrl::parse(&app_url(&app)).unwrap()).await.unwrap();
+    let slow = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&app_url(&app)).unwrap()).await.unwrap();
     let leaver = UserEvent {
         id: "event_leaver",
         kind: "deleted",

@@ -3,7 +3,7 @@
 use crate::both_stores;
 use crate::fake_stripe::{FakeStripe, STRIPE_KEY};
 use crate::helpers::*;
-use seatsync::{billing::stripe::StripeClient, config::Secret, operator::outbound::check};
+use seatsync::{billing::stripe::StripeClient, domain::Secret, operator::outbound::check};
 use serde_json::{Value, json};
 use std::time::Duration;
 

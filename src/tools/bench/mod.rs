@@ -11,8 +11,9 @@ pub use prune::prune;
 pub use soak::soak;
 
 use crate::{
-    config::{DatabaseUrl, Settings},
+    config::Settings,
     db,
+    db::DatabaseUrl,
     domain::{
         DirectoryId, DirectoryUserId, Email, EventId, Micros, OrganizationId, PlanId, Seat, Source, Tier, UserState,
     },

@@ -3,12 +3,7 @@
 //! at a time; prints how long pruning took and the webhook latencies meanwhile.
 use super::reconcile::FreshDatabase;
 use crate::{
-    config::{DatabaseUrl, Settings},
-    db,
-    domain::Micros,
-    inbox::retention,
-    startup::Application,
-    webhook::signature,
+    config::Settings, db, db::DatabaseUrl, domain::Micros, inbox::retention, startup::Application, webhook::signature,
 };
 use sea_orm::{ConnectionTrait, DbBackend};
 use std::{

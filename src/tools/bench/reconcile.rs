@@ -5,8 +5,8 @@
 //! which shows whether a claim slows down with the backlog.
 use super::{TempDir, temp_sqlite};
 use crate::{
-    config::DatabaseUrl,
     db,
+    db::DatabaseUrl,
     domain::{EventId, order_key},
     inbox::{NewEvent, writer::insert_events},
     metrics::Metrics,

@@ -6,8 +6,9 @@
 //! load generator included).
 use super::database_or_temp;
 use crate::{
-    config::{Secret, Settings},
+    config::Settings,
     domain::OrganizationId,
+    domain::Secret,
     startup::Application,
     webhook::signature,
     workos::{

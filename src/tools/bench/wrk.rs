@@ -8,7 +8,7 @@
 //! verifying the signature; needs a build with `--features test-faults`): the
 //! most this machine allows.
 use super::reconcile::FreshDatabase;
-use crate::{config::DatabaseUrl, db, webhook::signature};
+use crate::{db, db::DatabaseUrl, webhook::signature};
 use anyhow::Context;
 use std::{
     io::Write,

@@ -1,6 +1,7 @@
 //! The connection layer: one `DatabaseConnection` for SQLite or PostgreSQL, and a
 //! small helper for the hand-written set-based SQL that both dialects share.
-use crate::config::{DatabaseKind, DatabaseUrl};
+mod url;
+
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait,
@@ -11,6 +12,7 @@ use sea_orm::{
     },
 };
 use std::time::Duration;
+pub use url::{DatabaseKind, DatabaseUrl};
 
 /// Creates a new SQLite database file readable by its owner only (0600): it
 /// holds whole WorkOS payloads, names and emails. SQLite gives the `-wal` and

@@ -1,0 +1,129 @@
+//! The top-level modules of `src/` form layers: no module reaches, through any
+//! chain of `crate::` paths, back to itself. Inline paths count as much as
+//! `use` lines (the cycles this test was written for were all inline).
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::Path,
+};
+
+/// Every `.rs` file under `dir`, with the top-level module it belongs to.
+fn sources(dir: &Path, top: Option<&str>, out: &mut Vec<(String, String)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let module = top.map_or(name.clone(), str::to_owned);
+        if path.is_dir() {
+            sources(&path, Some(&module), out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push((module, std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+}
+
+/// The first segment of each path a text names through `crate::`: the
+/// `crate::a::b` form and each item of a `crate::{a, b::c}` group.
+fn crate_paths(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("crate::") {
+        rest = &rest[at + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 0;
+            let mut item = String::new();
+            for ch in group.chars() {
+                match ch {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        found.insert(first_segment(&item));
+                        item.clear();
+                        continue;
+                    }
+                    _ => {}
+                }
+                if depth == 0 {
+                    item.push(ch);
+                }
+            }
+            found.insert(first_segment(&item));
+        } else {
+            found.insert(first_segment(rest));
+        }
+    }
+    found.remove("");
+    found
+}
+
+fn first_segment(path: &str) -> String {
+    path.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect()
+}
+
+/// A cycle through `start`, if the graph has one.
+fn cycle_from(graph: &BTreeMap<String, BTreeSet<String>>, start: &str) -> Option<Vec<String>> {
+    fn walk(
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        start: &str,
+        at: &str,
+        path: &mut Vec<String>,
+        seen: &mut BTreeSet<String>,
+    ) -> bool {
+        for next in graph.get(at).into_iter().flatten() {
+            if next == start {
+                path.push(next.clone());
+                return true;
+            }
+            if seen.insert(next.clone()) {
+                path.push(next.clone());
+                if walk(graph, start, next, path, seen) {
+                    return true;
+                }
+                path.pop();
+            }
+        }
+        false
+    }
+    let mut path = vec![start.to_owned()];
+    walk(graph, start, start, &mut path, &mut BTreeSet::new()).then_some(path)
+}
+
+#[test]
+fn no_top_level_module_depends_on_itself_through_others() {
+    let mut files = Vec::new();
+    sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), None, &mut files);
+    let modules: BTreeSet<String> =
+        files.iter().map(|(m, _)| m.clone()).filter(|m| m != "main" && m != "lib").collect();
+    assert!(modules.contains("reconcile") && modules.contains("config"), "read the source tree: {modules:?}");
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (module, text) in &files {
+        if !modules.contains(module) {
+            continue;
+        }
+        let uses = crate_paths(text).into_iter().filter(|m| m != module && modules.contains(m));
+        graph.entry(module.clone()).or_default().extend(uses);
+    }
+    let cycles: Vec<String> = modules.iter().filter_map(|m| cycle_from(&graph, m)).map(|c| c.join(" → ")).collect();
+    assert!(cycles.is_empty(), "modules that reach themselves:\n{}", cycles.join("\n"));
+}
+
+#[test]
+fn the_path_reader_sees_inline_paths_and_groups() {
+    let text = "use crate::{a, b::{c, d}, e::f};\nfn g() { crate::h::i(); let _ = crate::j; }";
+    let expected: BTreeSet<String> = ["a", "b", "e", "h", "j"].into_iter().map(String::from).collect();
+    assert_eq!(crate_paths(text), expected);
+}
+
+#[test]
+fn a_cycle_is_found_and_a_chain_is_not() {
+    let graph = |edges: &[(&str, &str)]| {
+        let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (a, b) in edges {
+            g.entry((*a).to_owned()).or_default().insert((*b).to_owned());
+        }
+        g
+    };
+    let looped = graph(&[("config", "db"), ("db", "store"), ("store", "config")]);
+    assert_eq!(cycle_from(&looped, "config").unwrap(), ["config", "db", "store", "config"]);
+    let chain = graph(&[("config", "db"), ("db", "store")]);
+    assert_eq!(cycle_from(&chain, "config"), None);
+}
