@@ -145,8 +145,8 @@ impl Application {
             let app = App::new()
                 .app_data(state.clone())
                 .app_data(openapi.clone())
-                .app_data(admin::plans::json_config())
-                .app_data(admin::plans::query_config())
+                .app_data(crate::http::error::json_config())
+                .app_data(crate::http::error::query_config())
                 .wrap(from_fn(body_deadline::bound_body))
                 .wrap(from_fn(scrape::metrics_listener_only))
                 .wrap(from_fn(scrape::count_requests))
@@ -159,7 +159,7 @@ impl Application {
                 .service(sso::login_redirect::login_redirect);
             // The same registration the OpenAPI document is built from.
             let (app, _) = admin::register(app.into_utoipa_app()).split_for_parts();
-            app.default_service(web::to(admin::plans::not_found))
+            app.default_service(web::to(crate::http::error::not_found))
         })
         .workers(workers)
         .listen(listener)?;

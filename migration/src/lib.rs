@@ -11,6 +11,8 @@ mod m20261129_000006_plan_without_organization;
 mod m20261130_000007_approval_as_a_set;
 mod m20261130_000008_billing_outbox;
 mod m20261130_000009_backlog_counts;
+mod m20261130_000010_vocabulary_checks;
+pub mod vocabulary;
 
 pub struct Migrator;
 
@@ -27,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_approval_as_a_set::Migration),
             Box::new(m20261130_000008_billing_outbox::Migration),
             Box::new(m20261130_000009_backlog_counts::Migration),
+            Box::new(m20261130_000010_vocabulary_checks::Migration),
         ]
     }
 }

@@ -44,22 +44,6 @@ impl ResponseError for PlanError {
     }
 }
 
-/// Bad JSON is the contract's 400 `bad_request`, not actix's default text.
-pub fn json_config() -> web::JsonConfig {
-    web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _| {
-        let response = error_response(StatusCode::BAD_REQUEST, "bad_request", &err.to_string());
-        actix_web::error::InternalError::from_response(err, response).into()
-    })
-}
-
-/// A bad query string is a 400 `bad_request` too.
-pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err, _| {
-        let response = error_response(StatusCode::BAD_REQUEST, "bad_request", &err.to_string());
-        actix_web::error::InternalError::from_response(err, response).into()
-    })
-}
-
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePlan {
@@ -384,9 +368,4 @@ pub async fn audit(
 ) -> Result<HttpResponse, PlanError> {
     let page = operator::audit(&state.db, &path, query.after.as_deref(), query.limit.as_deref()).await?;
     Ok(HttpResponse::Ok().json(page))
-}
-
-/// Unmatched admin routes and bad query strings answer in the contract's shape.
-pub async fn not_found() -> HttpResponse {
-    error_response(StatusCode::NOT_FOUND, "not_found", "no such route")
 }

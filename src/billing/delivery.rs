@@ -142,27 +142,36 @@ impl Deliverer {
     /// An operator's "send it again now" (`POST /admin/outbound/{id}/retry`,
     /// `seatsync outbound retry`): the message is due now, and sent at once
     /// when it is first of its plan and nobody is sending it; otherwise it goes
-    /// in its turn. Returns the message as it stands after.
+    /// in its turn. A delivered one is not sent again (its seats may be stale
+    /// by now: `billing resend` sends the current ones), nor one for a target
+    /// this process does not send to. Returns the message as it stands after.
     pub async fn retry(&self, id: &str) -> Result<Option<Message>, DbErr> {
-        let now = db::clock(&self.db).await?;
-        if !outbound::retry_now(&self.db, id, &self.owner, now, self.lease_until(now)).await? {
+        let Some(message) = outbound::get(&self.db, id).await? else { return Ok(None) };
+        if message.state == DeliveryState::Delivered || !self.targets().contains(&message.target) {
+            return Ok(Some(message));
+        }
+        // A lease of its own: the delivery worker of this same process must
+        // not find it is already the owner and send the message too.
+        let me = Self { owner: format!("{}:retry:{}", self.owner, ulid::Ulid::new()).into(), ..self.clone() };
+        let now = db::clock(&me.db).await?;
+        if !outbound::retry_now(&me.db, id, &me.owner, now, me.lease_until(now)).await? {
             return Ok(None);
         }
         let mut sent = id.to_owned();
         // Ours only if nobody was sending it; then sent now when it is first
         // of its plan, else given back to go in its turn.
-        if outbound::lease(&self.db, id, &self.owner, now, self.lease_until(now)).await? {
-            let head = match outbound::is_head(&self.db, id).await? {
-                true => outbound::get(&self.db, id).await?,
+        if outbound::lease(&me.db, id, &me.owner, now, me.lease_until(now)).await? {
+            let head = match outbound::is_head(&me.db, id).await? {
+                true => outbound::get(&me.db, id).await?,
                 false => None,
             };
             match head {
                 // Folded into a newer message: that one is what was sent.
-                Some(head) => sent = self.attempt(head).await?.unwrap_or(sent),
-                None => outbound::release(&self.db, id, &self.owner).await?,
+                Some(head) => sent = me.attempt(head).await?.unwrap_or(sent),
+                None => outbound::release(&me.db, id, &me.owner).await?,
             }
         }
-        outbound::get(&self.db, &sent).await
+        outbound::get(&me.db, &sent).await
     }
 
     /// Sends a leased message once, after folding its plan's later unsent

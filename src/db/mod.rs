@@ -287,7 +287,7 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
 /// Whether a database error will pass by itself (retry the same work later) or
 /// comes from the data being written or read (retrying gives the same answer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
+pub enum ErrorClass {
     /// The database unreachable, a pool or lock time-out, a deadlock, a missing
     /// table during maintenance: the work is retried as it is.
     Passing,
@@ -296,23 +296,23 @@ pub enum Fault {
     OwnData,
 }
 
-pub fn classify(err: &DbErr) -> Fault {
+pub fn classify(err: &DbErr) -> ErrorClass {
     use sea_orm::{RuntimeErr, sqlx};
     match err {
         DbErr::Type(_) | DbErr::Json(_) | DbErr::Custom(_) | DbErr::ConvertFromU64(_) | DbErr::TryIntoErr { .. } => {
-            Fault::OwnData
+            ErrorClass::OwnData
         }
         DbErr::Conn(RuntimeErr::SqlxError(e))
         | DbErr::Exec(RuntimeErr::SqlxError(e))
         | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
-            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::Encode(_) => Fault::OwnData,
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::Encode(_) => ErrorClass::OwnData,
             sqlx::Error::Database(db) => match db.code() {
-                Some(code) if refused_value(&code) => Fault::OwnData,
-                _ => Fault::Passing,
+                Some(code) if refused_value(&code) => ErrorClass::OwnData,
+                _ => ErrorClass::Passing,
             },
-            _ => Fault::Passing,
+            _ => ErrorClass::Passing,
         },
-        _ => Fault::Passing,
+        _ => ErrorClass::Passing,
     }
 }
 
@@ -373,7 +373,7 @@ mod tests {
         assert!(!refused_value("42P01")); // PostgreSQL: undefined table
         assert!(!refused_value("5")); // SQLite: BUSY
         assert!(!refused_value("1")); // SQLite: generic error (no such table)
-        assert_eq!(classify(&DbErr::Custom("bad row".into())), Fault::OwnData);
-        assert_eq!(classify(&DbErr::Conn(sea_orm::RuntimeErr::Internal("gone".into()))), Fault::Passing);
+        assert_eq!(classify(&DbErr::Custom("bad row".into())), ErrorClass::OwnData);
+        assert_eq!(classify(&DbErr::Conn(sea_orm::RuntimeErr::Internal("gone".into()))), ErrorClass::Passing);
     }
 }

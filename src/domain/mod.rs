@@ -44,3 +44,25 @@ pub use outbound::{DeliveryState, Target};
 pub use seat::{PlanMode, Reason, Seat, Source, Tier, UserState};
 pub use secret::Secret;
 pub use time::Micros;
+
+#[cfg(test)]
+mod vocabulary_tests {
+    use super::*;
+    use migration::vocabulary;
+
+    fn texts<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> Vec<&'static str> {
+        all.iter().map(|v| as_str(*v)).collect()
+    }
+
+    /// The values the schema allows (migration 10) are the enums' values.
+    #[test]
+    fn the_schema_guards_exactly_the_enums_values() {
+        assert_eq!(texts(EventStatus::ALL, EventStatus::as_str), vocabulary::EVENT_STATUSES);
+        assert_eq!(texts(Tier::ALL, Tier::as_str), vocabulary::TIERS);
+        assert_eq!(texts(Source::ALL, Source::as_str), vocabulary::SOURCES);
+        assert_eq!(texts(PlanMode::ALL, PlanMode::as_str), vocabulary::PLAN_MODES);
+        assert_eq!(texts(Reason::ALL, Reason::as_str), vocabulary::REASONS);
+        assert_eq!(texts(DeliveryState::ALL, DeliveryState::as_str), vocabulary::DELIVERY_STATES);
+        assert_eq!(texts(Target::ALL, Target::as_str), vocabulary::TARGETS);
+    }
+}

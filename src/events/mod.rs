@@ -1,10 +1,10 @@
-//! WorkOS events: the typed envelope and payloads (`workos`), and their pure
+//! WorkOS events: the typed envelope and payloads (`payload`), and their pure
 //! translation into domain commands (`translate`).
+pub mod payload;
 pub mod translate;
-pub mod workos;
 
+pub use payload::{Envelope, InvalidEvent};
 pub use translate::{Command, DirectoryUserChange, EventKind, TranslateError, translate, user_change};
-pub use workos::{Envelope, InvalidEvent};
 
 /// The event types the reconciler acts on, from `EventKind`. Everything else is
 /// stored as `ignored`.

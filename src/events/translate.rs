@@ -1,5 +1,5 @@
 //! Envelope → domain command: pure, no database.
-use super::workos::{Directory, DirectoryUser, Envelope};
+use super::payload::{Directory, DirectoryUser, Envelope};
 use crate::domain::{DirectoryId, DirectoryUserId, Email, Micros, OrganizationId, UserState};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

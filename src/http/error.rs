@@ -1,5 +1,5 @@
 //! The contract's error body: `{"error": "<code>", "message": "<text>"}`.
-use actix_web::{HttpResponse, http::StatusCode};
+use actix_web::{HttpResponse, http::StatusCode, web};
 use serde::Serialize;
 
 /// Every error answer: a stable code and a sentence for people.
@@ -34,6 +34,27 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     } else {
         std::borrow::Cow::Borrowed(text)
     }
+}
+
+/// Bad JSON is the contract's 400 `bad_request`, not actix's default text.
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _| {
+        let response = error_response(StatusCode::BAD_REQUEST, "bad_request", &err.to_string());
+        actix_web::error::InternalError::from_response(err, response).into()
+    })
+}
+
+/// A bad query string is a 400 `bad_request` too.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _| {
+        let response = error_response(StatusCode::BAD_REQUEST, "bad_request", &err.to_string());
+        actix_web::error::InternalError::from_response(err, response).into()
+    })
+}
+
+/// Unmatched routes answer in the contract's shape.
+pub async fn not_found() -> HttpResponse {
+    error_response(StatusCode::NOT_FOUND, "not_found", "no such route")
 }
 
 #[cfg(test)]

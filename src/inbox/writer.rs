@@ -2,7 +2,7 @@
 //! transaction, so a burst costs one fsync per batch rather than per request.
 //! Deduplication is the database's: `ON CONFLICT (event_id) DO NOTHING`.
 use crate::{
-    db::{Fault, chunks, classify, stmt},
+    db::{ErrorClass, chunks, classify, stmt},
     domain::{EventId, EventStatus, Micros, order_key},
     faults::Faults,
     inbox::Arrivals,
@@ -151,7 +151,7 @@ async fn write_loop(
             }
             // A value the database refuses must not fail the deliveries stored
             // beside it: store them one by one, so only that one is refused.
-            Err(err) if batch.len() > 1 && classify(&err) == Fault::OwnData => {
+            Err(err) if batch.len() > 1 && classify(&err) == ErrorClass::OwnData => {
                 tracing::warn!(error = %err, batch = batch.len(), "inbox batch refused; storing one by one");
                 let mut outcomes = Vec::with_capacity(batch.len());
                 for event in &events {
@@ -160,7 +160,7 @@ async fn write_loop(
                 outcomes
             }
             Err(err) => {
-                if classify(&err) == Fault::Passing {
+                if classify(&err) == ErrorClass::Passing {
                     health.down();
                 }
                 vec![Err(err); 1]

@@ -351,7 +351,8 @@ async fn remove_directory(
         // Remember it, so later events for it are stale.
         None => scope.add_directory(c, dir, &org, true, now).await?,
     }
-    if plan.mode == PlanMode::Enforced && directory::live_directories(c, &org).await? == 0 {
+    if plan.mode == PlanMode::Enforced && rule::ends_enforcement(plan.mode, directory::live_directories(c, &org).await?)
+    {
         plans::set_mode(c, &plan.id, PlanMode::Test, None).await?;
         scope.set_mode(&plan, PlanMode::Test, None);
     }

@@ -59,69 +59,65 @@ pub struct RunInput<'i, 'a> {
     pub guard: Option<RunGuard<'i>>,
 }
 
-/// Applies each run's items in order to its enforced plan, each release
-/// checked as the per-event path checks it (the limit as of that event). Runs
-/// of different plans share three reads and three writes, so a batch that
-/// holds one event for each of many organizations costs what one run of that
-/// many events costs. Per run, `None`: not a run this path takes (a user held
-/// under another organization, or met by an earlier run); nothing was written
-/// for it, and the caller applies it one event at a time.
+/// Applies runs of different plans, in order, with the reads and writes of
+/// one: a batch that holds a few events for each of many organizations costs
+/// what one run of that many events costs. Each run's items are applied in
+/// order to its enforced plan, each release checked as the per-event path
+/// checks it (the limit as of that event).
+///
+/// It stops before the first run this path does not take (a user held under
+/// another organization or met by an earlier run, a plan met twice, or paid
+/// seats the guard would need that were not counted) and returns the results
+/// of the runs before it, which are written. The caller applies that run one
+/// event at a time and hands the rest back, so every run sees what the runs
+/// before it did, as if each were applied alone.
 pub async fn apply_runs(
     c: &impl ConnectionTrait,
     runs: &[RunInput<'_, '_>],
     now: Micros,
-) -> Result<Vec<Option<RunResult>>, DbErr> {
+) -> Result<Vec<RunResult>, DbErr> {
     let mut ids: Vec<&DirectoryUserId> = runs.iter().flat_map(|r| r.items.iter().map(|i| &i.change.user)).collect();
     ids.sort();
     ids.dedup();
     let mut users: HashMap<DirectoryUserId, HeldUser> =
         directory::find_users(c, &ids).await?.into_iter().map(|u| (u.id.clone(), u)).collect();
 
-    // Which runs this path takes: each plan and each user in one run only.
-    let mut taken: Vec<Option<&OrganizationId>> = Vec::with_capacity(runs.len());
+    // The runs this path takes: up to the first it does not.
+    let mut taken: Vec<(&RunInput<'_, '_>, &OrganizationId)> = Vec::with_capacity(runs.len());
     let mut seen_users: BTreeSet<&DirectoryUserId> = BTreeSet::new();
-    let mut seen_plans: BTreeSet<&str> = BTreeSet::new();
     for run in runs {
         debug_assert_eq!(run.plan.mode, PlanMode::Enforced);
         // Plans reach the reconciler through their organization's events.
-        let org = run.plan.organization_id.as_ref().filter(|org| {
-            let mine: BTreeSet<&DirectoryUserId> = run.items.iter().map(|i| &i.change.user).collect();
-            !seen_plans.contains(run.plan.id.as_str())
-                && mine.iter().all(|id| !seen_users.contains(id))
-                && mine.iter().all(|id| users.get(*id).is_none_or(|u| &u.organization == *org))
-        });
-        if org.is_some() {
-            seen_plans.insert(run.plan.id.as_str());
-            seen_users.extend(run.items.iter().map(|i| &i.change.user));
+        let Some(org) = run.plan.organization_id.as_ref() else { break };
+        let mine: BTreeSet<&DirectoryUserId> = run.items.iter().map(|i| &i.change.user).collect();
+        let plan_met = taken.iter().any(|(earlier, _)| earlier.plan.id == run.plan.id);
+        let user_met = mine.iter().any(|id| seen_users.contains(id));
+        let held_elsewhere = mine.iter().any(|id| users.get(*id).is_some_and(|u| &u.organization != org));
+        if plan_met || user_met || held_elsewhere {
+            break;
         }
-        taken.push(org);
+        seen_users.extend(mine);
+        taken.push((run, org));
     }
 
-    let emails: BTreeSet<&Email> = runs
+    let emails: BTreeSet<&Email> = taken
         .iter()
-        .zip(&taken)
-        .filter(|(_, org)| org.is_some())
         .flat_map(|(r, _)| r.items.iter().map(|i| &i.change.email))
         .chain(users.values().map(|u| &u.email))
         .collect();
     let emails: Vec<&Email> = emails.into_iter().collect();
-    let orgs: Vec<&OrganizationId> = taken.iter().flatten().copied().collect();
+    let orgs: Vec<&OrganizationId> = taken.iter().map(|(_, org)| *org).collect();
     let mut people: HashMap<(String, String), BTreeMap<String, bool>> = HashMap::new();
     for (org, email, id, active) in directory::live_users_with_emails(c, &orgs, &emails).await? {
         people.entry((org, email)).or_default().insert(id, active);
     }
-    let plan_ids: Vec<&PlanId> =
-        runs.iter().zip(&taken).filter(|(_, o)| o.is_some()).map(|(r, _)| &r.plan.id).collect();
+    let plan_ids: Vec<&PlanId> = taken.iter().map(|(r, _)| &r.plan.id).collect();
     let mut members: HashMap<(PlanId, String), Member> =
         members::get_many(c, &plan_ids, &emails).await?.into_iter().map(|(p, m)| ((p, m.email.clone()), m)).collect();
 
-    let mut results = Vec::with_capacity(runs.len());
-    let mut worked: Vec<Run<'_, '_>> = Vec::new();
-    for (input, org) in runs.iter().zip(&taken) {
-        let Some(org) = *org else {
-            results.push(None);
-            continue;
-        };
+    let mut results = Vec::with_capacity(taken.len());
+    let mut worked: Vec<Run<'_, '_>> = Vec::with_capacity(taken.len());
+    for (input, org) in taken {
         let mut run = Run::new(input.plan, org, now);
         for item in input.items {
             if let Some(user) = users.remove(&item.change.user) {
@@ -139,14 +135,10 @@ pub async fn apply_runs(
                 run.members.insert(key, member);
             }
         }
-        match run.apply_all(input.items, input.guard) {
-            Some(result) => {
-                results.push(Some(result));
-                worked.push(run);
-            }
-            // Paid seats were not counted: not a run this path can decide.
-            None => results.push(None),
-        }
+        // Paid seats were not counted: not a run this path can decide.
+        let Some(result) = run.apply_all(input.items, input.guard) else { break };
+        results.push(result);
+        worked.push(run);
     }
 
     let users: Vec<&HeldUser> =

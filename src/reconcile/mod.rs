@@ -3,8 +3,10 @@
 //! rows, one transaction per batch.
 pub mod apply;
 pub mod approval;
+mod batch;
 pub mod bulk;
 pub mod enforcement;
+pub mod failure;
 pub mod guard;
 pub mod rule;
 pub mod worker;

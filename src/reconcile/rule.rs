@@ -28,6 +28,21 @@ pub fn starts_enforcement(mode: PlanMode, threshold: u32, active_users: u64) -> 
     mode == PlanMode::Test && active_users > u64::from(threshold)
 }
 
+/// Enforcement ends when the organization has no live directory left (its last
+/// one was deleted): nobody stands behind the paid plan any more.
+pub fn ends_enforcement(mode: PlanMode, live_directories: u64) -> bool {
+    mode == PlanMode::Enforced && live_directories == 0
+}
+
+/// `dsync.deleted`: a member the deleted directory stood behind keeps the tier
+/// it has; the seat becomes the member's own (`manual`) unless the same person
+/// is active in another live directory of the organization, which then stands
+/// behind it (the seat stays the directory's). `store::members::release_directory`
+/// applies this to every such member at once.
+pub fn seat_after_directory_release(current: Seat, active_elsewhere: bool) -> Seat {
+    if active_elsewhere { current } else { Seat { tier: current.tier, source: Source::Manual } }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("seat is managed by the directory")]
 pub struct SeatManagedByDirectory;
@@ -55,6 +70,20 @@ mod tests {
     use PlanMode::{Enforced, Test};
 
     const FREE_DIRECTORY: Seat = Seat { tier: Tier::Free, source: Source::Directory };
+
+    #[test]
+    fn enforcement_ends_only_when_no_live_directory_is_left() {
+        assert!(ends_enforcement(Enforced, 0));
+        assert!(!ends_enforcement(Enforced, 1));
+        assert!(!ends_enforcement(Test, 0));
+    }
+
+    #[test]
+    fn a_released_directory_leaves_each_seat_its_tier_and_the_member_owns_it() {
+        assert_eq!(seat_after_directory_release(Seat::PAID_DIRECTORY, false), Seat::PAID_MANUAL);
+        assert_eq!(seat_after_directory_release(FREE_DIRECTORY, false), Seat::FREE_MANUAL);
+        assert_eq!(seat_after_directory_release(Seat::PAID_DIRECTORY, true), Seat::PAID_DIRECTORY);
+    }
 
     #[test]
     fn test_mode_grants_a_paid_seat_to_a_new_active_user() {

@@ -290,7 +290,7 @@ pub async fn retry_now(
                 "UPDATE outbound_messages SET state = CASE WHEN state = 'pending' THEN 'pending' ELSE 'failing' END, \
                  next_attempt_at = ?, attempts = CASE WHEN state = 'dead' THEN 0 ELSE attempts END, \
                  lease_owner = CASE WHEN {free} THEN ? ELSE lease_owner END, \
-                 lease_until = CASE WHEN {free} THEN ? ELSE lease_until END WHERE id = ?"
+                 lease_until = CASE WHEN {free} THEN ? ELSE lease_until END WHERE id = ? AND state <> 'delivered'"
             ),
             [now.0.into(), now.0.into(), owner.into(), now.0.into(), until.0.into(), id.into()],
         ))

@@ -5,7 +5,7 @@
 use super::client::{ApiError, ListPage, WorkosClient};
 use crate::{
     domain::{DirectoryId, Micros, OrganizationId, Reason, Tier},
-    events::{DirectoryUserChange, user_change, workos::DirectoryUser},
+    events::{DirectoryUserChange, payload::DirectoryUser, user_change},
     reconcile::{
         Outcome, Scope,
         apply::{change_user, may_release},

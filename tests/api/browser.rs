@@ -105,6 +105,20 @@ impl Browser {
         serde_json::from_value(found).unwrap()
     }
 
+    /// Waits until the visible notice holds `part` (an earlier notice, still
+    /// shown, does not count) and returns its text.
+    async fn wait_for_notice(&self, part: &str) -> String {
+        let mut last = Vec::new();
+        for _ in 0..150 {
+            last = self.texts("#notice:not([hidden])").await;
+            if let Some(text) = last.iter().find(|t| t.contains(part)) {
+                return text.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no notice with {part:?}; shown: {last:?}");
+    }
+
     /// Waits until `css` matches exactly `n` elements.
     async fn wait_for_count(&self, css: &str, n: usize) {
         for _ in 0..150 {
@@ -174,8 +188,7 @@ async fn the_admin_page_shows_plans_members_preview_audit_chart_and_events(store
     // A wrong token is refused with a message, and nothing is shown.
     c.goto(&app.url("/admin/")).await.unwrap();
     browser.sign_in("not-the-token").await;
-    let notice = browser.wait_for("#notice:not([hidden])").await;
-    assert!(notice.text().await.unwrap().contains("token was refused"), "{}", notice.text().await.unwrap());
+    browser.wait_for_notice("token was refused").await;
     assert!(c.find_all(Locator::Css("#plans")).await.unwrap().is_empty());
     browser.screenshot("01-wrong-token").await;
 
@@ -508,8 +521,7 @@ async fn the_page_creates_and_edits_a_plan_and_sets_members(store: Store) {
     form.find(Locator::Css("input[name='name']")).await.unwrap().send_keys("Initech again").await.unwrap();
     form.find(Locator::Css("input[name='organization_id']")).await.unwrap().send_keys(ORG).await.unwrap();
     form.find(Locator::Css("button[type='submit']")).await.unwrap().click().await.unwrap();
-    let refused = browser.wait_for("#notice:not([hidden])").await.text().await.unwrap();
-    assert!(refused.contains("already has a plan"), "{refused}");
+    browser.wait_for_notice("already has a plan").await;
 
     // Carol paid before SCIM: added by hand.
     c.goto(&app.url(&format!("/admin/#/plans/{id}"))).await.unwrap();
@@ -571,8 +583,7 @@ async fn the_page_creates_and_edits_a_plan_and_sets_members(store: Store) {
     // Carol cannot be paid by hand now: the refusal in words, nothing changed.
     browser.wait_for("tr[data-email='carol@example.com'] button.tier-switch").await.click().await.unwrap();
     browser.wait_for("#confirm-yes").await.click().await.unwrap();
-    let refused = browser.wait_for("#notice:not([hidden])").await.text().await.unwrap();
-    assert!(refused.contains("seat follows the directory while the plan is enforced"), "{refused}");
+    browser.wait_for_notice("seat follows the directory while the plan is enforced").await;
     browser.screenshot("14-refused-tier-change").await;
     assert_eq!(
         app.seats(&id).await.into_iter().find(|s| s.0 == "carol@example.com"),

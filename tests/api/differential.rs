@@ -28,7 +28,18 @@ const USERS: usize = 12;
 enum Action {
     /// A user's new state: `kind` created/updated/deleted, `time` its
     /// `updated_at` in seconds (not always increasing: late retries are stale).
-    User { org: usize, user: usize, kind: &'static str, state: &'static str, alt_email: bool, time: u32, legacy: bool },
+    /// `shared`: the user's id is not the organization's own, so it can move
+    /// between organizations (set by the fixed cases below, not generated).
+    User {
+        org: usize,
+        user: usize,
+        kind: &'static str,
+        state: &'static str,
+        alt_email: bool,
+        time: u32,
+        legacy: bool,
+        shared: bool,
+    },
     /// Several users of one organization changed at once (an initial sync, a
     /// group unassigned): users `first..first + count`, each active or not.
     Burst { org: usize, first: usize, count: usize, active: bool, time: u32 },
@@ -77,7 +88,8 @@ fn action() -> impl Strategy<Value = Action> {
                 state,
                 alt_email,
                 time,
-                legacy
+                legacy,
+                shared: false,
             }),
         8 => (0..ORGS, 0..USERS, 3usize..10, prop::bool::weighted(0.6), 0u32..400)
             .prop_map(|(org, first, count, active, time)| Action::Burst { org, first, count, active, time }),
@@ -131,9 +143,14 @@ fn steps(case: &Case, run: &str) -> Vec<Step> {
     for (i, action) in case.actions.iter().enumerate() {
         let event_id = format!("event_{run}_{i:03}");
         let (event_type, data) = match action {
-            Action::User { org, user, kind, state, alt_email, time, legacy } => {
+            Action::User { org, user, kind, state, alt_email, time, legacy, shared } => {
+                let id = if *shared {
+                    format!("directory_user_{run}shared_{user}")
+                } else {
+                    format!("directory_user_{run}{org}_{user}")
+                };
                 let mut data = json!({
-                    "id": format!("directory_user_{run}{org}_{user}"),
+                    "id": id,
                     "directory_id": format!("directory_{run}{org}_{}", user % 2),
                     "email": email(*user, *alt_email),
                     "state": state,
@@ -352,6 +369,75 @@ fn property(store: Store, cases: u32) {
         })
         .unwrap();
     eprintln!("{cases} cases on {store:?} in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// A user who moves between organizations, with an earlier organization's
+/// run and a later one's event for that user in one batch: the batch applies
+/// them in arrival order, as one at a time does. `enforced_b`: the second
+/// organization's plan is enforced (its event goes through a run of its own)
+/// and already holds the user; else it is in test mode (its event is applied
+/// on its own, after the first organization's run).
+fn moving_user_case(enforced_b: bool) -> Case {
+    let plan = |threshold| PlanSetup { threshold, release_limit: None, manual: Vec::new() };
+    let user = |org, kind, state, time| Action::User {
+        org,
+        user: 7,
+        kind,
+        state,
+        alt_email: false,
+        time,
+        legacy: false,
+        shared: true,
+    };
+    let mut actions = vec![
+        Action::Burst { org: 0, first: 0, count: 3, active: true, time: 0 },
+        Action::Burst { org: 1, first: 0, count: 3, active: true, time: 0 },
+    ];
+    if enforced_b {
+        actions.push(user(1, "created", "active", 10));
+    }
+    actions.push(user(0, "updated", "active", 20));
+    actions.push(user(1, "updated", if enforced_b { "inactive" } else { "active" }, 30));
+    // Drained after every delivery but the first of the last two, so those
+    // two share one batch.
+    let deliveries = 6 + usize::from(enforced_b) + 2;
+    let cuts = (0..64).map(|k| k != deliveries - 1).collect();
+    Case { plans: vec![plan(2), plan(if enforced_b { 2 } else { 1000 })], actions, cuts }
+}
+
+fn moving_user(store: Store) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let database = rt.block_on(TestDatabase::create(store));
+    let db = rt.block_on(crate::helpers::migrated(&database));
+    for (n, enforced_b) in [false, true].into_iter().enumerate() {
+        let case = moving_user_case(enforced_b);
+        let one = rt.block_on(run(&db, &case, &format!("ms{n}x"), true));
+        let many = rt.block_on(run(&db, &case, &format!("mb{n}x"), false));
+        assert_eq!(one, many, "enforced_b = {enforced_b}");
+        // The first organization's plan got the user's seat before the move.
+        let audit = &one.plans[0].3;
+        assert!(
+            audit
+                .iter()
+                .any(|row| row.starts_with("user7@example.com free->paid")
+                    || row.starts_with("user7@example.com ->paid")),
+            "{audit:?}"
+        );
+    }
+}
+
+#[test]
+fn a_user_moving_between_organizations_in_one_batch_is_applied_in_arrival_order_on_sqlite() {
+    moving_user(Store::Sqlite);
+}
+
+#[test]
+#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
+fn a_user_moving_between_organizations_in_one_batch_is_applied_in_arrival_order_on_postgres() {
+    if !postgres_enabled() {
+        return;
+    }
+    moving_user(Store::Postgres);
 }
 
 /// `DIFFERENTIAL_CASES` runs more (or fewer) cases than the suite's default.

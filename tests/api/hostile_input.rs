@@ -1,7 +1,8 @@
 //! Hostile input (issue 13). Property tests over arbitrary bytes and arbitrary
 //! JSON for the signature header parser, the envelope parser and the event
-//! translation: nothing panics, every refusal is a typed error. 100,000 cases
-//! each by default; `HOSTILE_CASES=10000000 cargo test --release --test api
+//! translation: nothing panics, every refusal is a typed error. 2,000 cases
+//! each in every `cargo test` (seconds of a debug build's time); CI and a
+//! release run ask for more: `HOSTILE_CASES=10000000 cargo test --release --test api
 //! hostile_input` runs ten million. Then adversarial deliveries against the
 //! real server, which must answer each with its contract status and stay up.
 use crate::both_stores;
@@ -15,7 +16,7 @@ use seatsync::{
 use serde_json::{Value, json};
 
 fn cases() -> u32 {
-    std::env::var("HOSTILE_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000)
+    std::env::var("HOSTILE_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(2_000)
 }
 
 /// Any JSON value, a few levels deep.

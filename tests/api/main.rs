@@ -27,6 +27,7 @@ mod replicas;
 mod retention;
 mod rule_sql;
 mod scenarios;
+mod schema;
 mod scim_setup;
 mod seat_decisions;
 mod security;

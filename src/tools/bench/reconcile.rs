@@ -11,7 +11,7 @@ use crate::{
     inbox::{NewEvent, writer::insert_events},
     metrics::Metrics,
     operator::{self, NewPlan},
-    reconcile::worker::{self, BatchLimits},
+    reconcile::{failure, worker::BatchLimits},
 };
 use sea_orm::{ConnectionTrait, Database, TransactionTrait};
 use std::time::{Duration, Instant};
@@ -110,16 +110,16 @@ pub async fn reconcile(
     let mut last_tenth_from: Option<(Duration, usize)> = None;
     let mut batches = 0usize;
     loop {
-        let report = worker::step(&conn, &metrics, limits).await?;
+        let report = failure::step(&conn, &metrics, limits).await?;
         batches += 1;
-        done += report.applied;
+        done += report.decided;
         if first_tenth.is_none() && done >= tenth {
             first_tenth = Some(started.elapsed());
         }
         if last_tenth_from.is_none() && done >= events.saturating_sub(tenth) {
             last_tenth_from = Some((started.elapsed(), done));
         }
-        if report.applied == 0 && !report.retry_now && !report.held_elsewhere {
+        if report.decided == 0 && !report.retry_now && !report.held_elsewhere {
             break;
         }
     }

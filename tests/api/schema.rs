@@ -1,0 +1,47 @@
+//! The schema itself refuses a status, tier, source, mode or reason outside
+//! its vocabulary (migration 10), whatever code writes it: a CHECK constraint
+//! on PostgreSQL, a trigger on SQLite.
+use crate::both_stores;
+use crate::helpers::*;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+
+async fn exec(db: &DatabaseConnection, sql: &str) -> Result<u64, String> {
+    db.execute_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(|e| e.to_string())
+}
+
+async fn a_value_outside_its_vocabulary_is_refused_by_the_database(store: Store) {
+    let database = TestDatabase::create(store).await;
+    let db = migrated(&database).await;
+    let plan = "INSERT INTO plans (id, name, organization_id, mode, test_mode_max_users, created_at) \
+                VALUES ('plan_schema', 'Schema', 'org_schema', '{mode}', 10, 0)";
+    assert!(exec(&db, &plan.replace("{mode}", "gold")).await.is_err(), "a plan mode outside test/enforced");
+    assert_eq!(exec(&db, &plan.replace("{mode}", "test")).await, Ok(1));
+    assert!(exec(&db, "UPDATE plans SET mode = 'paused' WHERE id = 'plan_schema'").await.is_err());
+
+    let member = "INSERT INTO members (plan_id, email, tier, source, directory_user_id, updated_at) \
+                  VALUES ('plan_schema', 'ada@example.com', '{tier}', '{source}', NULL, 0)";
+    let with = |tier: &str, source: &str| member.replace("{tier}", tier).replace("{source}", source);
+    assert!(exec(&db, &with("gold", "manual")).await.is_err(), "a tier outside paid/free");
+    assert!(exec(&db, &with("paid", "scim")).await.is_err(), "a source outside manual/directory");
+    assert_eq!(exec(&db, &with("paid", "manual")).await, Ok(1));
+    assert!(exec(&db, "UPDATE members SET tier = 'PAID' WHERE email = 'ada@example.com'").await.is_err());
+
+    let audit = "INSERT INTO seat_audit (plan_id, email, from_tier, to_tier, reason, event_id, at) \
+                 VALUES ('plan_schema', 'ada@example.com', {from}, 'paid', '{reason}', NULL, 0)";
+    let row = |from: &str, reason: &str| audit.replace("{from}", from).replace("{reason}", reason);
+    assert!(exec(&db, &row("NULL", "because")).await.is_err(), "a reason outside the audit's");
+    assert!(exec(&db, &row("'platinum'", "manual")).await.is_err(), "a from tier outside paid/free");
+    assert_eq!(exec(&db, &row("NULL", "manual")).await, Ok(1), "no from tier: a new member");
+
+    let event = "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, order_key) \
+                 VALUES ('event_schema', 'dsync.user.created', '{}', 0, '{status}', NULL)";
+    assert!(exec(&db, &event.replace("{status}", "done")).await.is_err(), "a status outside the queue's");
+    assert_eq!(exec(&db, &event.replace("{status}", "pending")).await, Ok(1));
+    assert!(exec(&db, "UPDATE inbox_events SET status = 'finished' WHERE event_id = 'event_schema'").await.is_err());
+    assert_eq!(exec(&db, "UPDATE inbox_events SET status = 'applied' WHERE event_id = 'event_schema'").await, Ok(1));
+}
+
+both_stores!(a_value_outside_its_vocabulary_is_refused_by_the_database);
