@@ -82,14 +82,11 @@ async fn messages_carry_the_audit_exactly(app: &TestApp, plan: &str) {
 }
 
 async fn delivered(app: &TestApp, plan: &str) -> Value {
-    for _ in 0..200 {
-        let plan_view = app.plan(plan).await;
-        if plan_view["billing"]["state"] == "in_sync" {
-            return plan_view["billing"].clone();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("billing never caught up: {}", app.plan(plan).await);
+    eventually(Duration::from_secs(10), "billing catches up", || async {
+        let billing = app.plan(plan).await["billing"].clone();
+        if billing["state"] == "in_sync" { Ok(billing) } else { Err(billing) }
+    })
+    .await
 }
 
 async fn deliveries(app: &TestApp, query: &str) -> Vec<Value> {
@@ -146,15 +143,11 @@ async fn a_seat_change_reaches_billing_signed_and_verified_independently(store: 
     assert_eq!(list[0]["last_status"], 200);
     // Counted just after the attempt is recorded.
     let wanted = r#"seatsync_outbound_deliveries_total{target="webhook",outcome="delivered"} 2"#;
-    let mut metrics = String::new();
-    for _ in 0..100 {
-        metrics = app.metrics_text().await;
-        if metrics.contains(wanted) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(metrics.contains(wanted), "{metrics}");
+    let metrics = eventually(Duration::from_secs(5), wanted, || async {
+        let metrics = app.metrics_text().await;
+        if metrics.contains(wanted) { Ok(metrics) } else { Err(metrics) }
+    })
+    .await;
     assert!(metrics.contains(r#"seatsync_outbound_pending{target="webhook"} 0"#), "{metrics}");
 }
 
@@ -301,13 +294,11 @@ async fn a_batch_rolled_back_leaves_no_message(store: Store) {
     }
     // The background reconciler (with the fault) fails that event after its
     // attempts, and applies the rest.
-    for _ in 0..600 {
-        if app.event_status("event_panics").await == "failed" && app.plan(&plan).await["paid_seats"] == 8 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(app.event_status("event_panics").await, "failed");
+    eventually(Duration::from_secs(60), "event_panics failed and the rest applied", || async {
+        let (status, paid) = (app.event_status("event_panics").await, app.plan(&plan).await["paid_seats"].clone());
+        if status == "failed" && paid == 8 { Ok(()) } else { Err((status, paid)) }
+    })
+    .await;
     let statuses: Vec<Value> =
         futures_util::future::join_all((0..8).map(|i| app.admin_json_owned(format!("/admin/events/event_{ORG}_c{i}"))))
             .await;
@@ -345,14 +336,11 @@ async fn a_410_is_dead_at_once_and_an_operator_sends_it_again(store: Store) {
     let plan = app.create_plan(ORG, None).await;
     assert_eq!(app.set_tier(&plan, "ada@example.com", "paid").await.status(), 200);
     receiver.wait_for("one attempt", |d| !d.is_empty()).await;
-    let mut dead = Vec::new();
-    for _ in 0..100 {
-        dead = deliveries(&app, "?state=dead").await;
-        if !dead.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let dead = eventually(Duration::from_secs(5), "a dead message", || async {
+        let dead = deliveries(&app, "?state=dead").await;
+        if dead.is_empty() { Err(dead) } else { Ok(dead) }
+    })
+    .await;
     assert_eq!(dead.len(), 1);
     assert_eq!((dead[0]["attempts"].as_i64(), dead[0]["last_status"].as_i64()), (Some(1), Some(410)));
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -398,15 +386,11 @@ async fn pending_messages_are_merged_while_the_receiver_is_behind(store: Store) 
         assert_eq!(app.set_tier(&plan, &format!("{who}@example.com"), "paid").await.status(), 200);
     }
     receiver.wait_for("a failed attempt", |d| !d.is_empty()).await;
-    let mut failing = Value::Null;
-    for _ in 0..200 {
-        failing = app.plan(&plan).await["billing"].clone();
-        if failing["state"] == "failing" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(failing["state"], "failing");
+    let failing = eventually(Duration::from_secs(10), "billing failing", || async {
+        let billing = app.plan(&plan).await["billing"].clone();
+        if billing["state"] == "failing" { Ok(billing) } else { Err(billing) }
+    })
+    .await;
     assert!(failing["last_error"].as_str().unwrap().contains("500"), "{failing}");
     receiver.always(None);
     delivered(&app, &plan).await;
@@ -441,15 +425,11 @@ async fn a_failing_plan_does_not_hold_up_another_and_order_is_kept(store: Store)
     // The stuck plan was tried and refused meanwhile (its attempt is recorded
     // after the receiver's answer).
     receiver.wait_for("the stuck plan's attempt", |d| d.iter().any(|d| d.plan() == stuck)).await;
-    let mut state = Value::Null;
-    for _ in 0..200 {
-        state = app.plan(&stuck).await["billing"]["state"].clone();
-        if state == "failing" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(state, "failing");
+    eventually(Duration::from_secs(10), "the stuck plan failing", || async {
+        let state = app.plan(&stuck).await["billing"]["state"].clone();
+        if state == "failing" { Ok(()) } else { Err(state) }
+    })
+    .await;
     receiver.clear_plan(&stuck);
     delivered(&app, &stuck).await;
     let stuck_sequences: Vec<i64> = receiver.of_plan(&stuck).iter().map(|d| d.sequence()).collect();

@@ -42,13 +42,6 @@ async fn browser(store: Store) -> Option<Browser> {
         eprintln!("skipped: no chromedriver (apt-get install chromium chromium-driver)");
         return None;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let driver = Command::new(driver_path)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".into(),
@@ -56,25 +49,40 @@ async fn browser(store: Store) -> Option<Browser> {
                         "--window-size=1280,1800"]}),
     );
     let mut last_error = None;
-    for _ in 0..100 {
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        match ClientBuilder::new(connector)
-            .capabilities(capabilities.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-        {
-            Ok(client) => {
-                let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-                std::fs::create_dir_all(&shots).unwrap();
-                let store = match store {
-                    Store::Sqlite => "sqlite",
-                    Store::Postgres => "postgres",
-                };
-                return Some(Browser { client, driver, shots, store });
+    // A free port is only free until someone takes it: a driver that exits
+    // at once (its port was taken meanwhile) is started again on another.
+    'driver: for _ in 0..3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut driver = Command::new(&driver_path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        for _ in 0..100 {
+            if driver.try_wait().ok().flatten().is_some() {
+                continue 'driver;
             }
-            Err(err) => last_error = Some(err),
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(capabilities.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => {
+                    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+                    std::fs::create_dir_all(&shots).unwrap();
+                    let store = match store {
+                        Store::Sqlite => "sqlite",
+                        Store::Postgres => "postgres",
+                    };
+                    return Some(Browser { client, driver, shots, store });
+                }
+                Err(err) => last_error = Some(err),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = driver.kill();
     }
     panic!("could not start a Chromium session: {last_error:?}");
 }

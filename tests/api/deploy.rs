@@ -99,14 +99,11 @@ async fn the_dashboard_and_alerts_name_only_metrics_the_server_exposes(store: St
     .await;
     app.settle().await;
     receiver.wait_for("the plan's message", |got| got.iter().any(|d| d.plan() == plan)).await;
-    let mut scraped = String::new();
-    for _ in 0..100 {
-        scraped = app.metrics_text().await;
-        if scraped.contains("seatsync_pruned_events_total{") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let scraped = eventually(std::time::Duration::from_secs(10), "a prune counted", || async {
+        let scraped = app.metrics_text().await;
+        if scraped.contains("seatsync_pruned_events_total{") { Ok(scraped) } else { Err(scraped) }
+    })
+    .await;
     let exposed: BTreeSet<String> = scraped
         .lines()
         .filter_map(|line| match line.strip_prefix("# TYPE ") {

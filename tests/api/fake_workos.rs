@@ -33,6 +33,8 @@ pub struct FakeState {
     pub posts: Vec<(String, Option<String>, Value)>,
     /// A page that answers only after a while: `(path, after, delay)`.
     pub slow: Option<(&'static str, String, std::time::Duration)>,
+    /// The slow page was asked for (and is being held back now).
+    pub slow_asked: bool,
 }
 
 pub struct FakeWorkos {
@@ -88,6 +90,7 @@ async fn answer(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<F
             (req.path() == *path && query.get("after") == Some(after)).then_some(*delay)
         });
     if let Some(delay) = delay {
+        state.lock().unwrap().slow_asked = true;
         tokio::time::sleep(delay).await;
     }
     let mut state = state.lock().unwrap();

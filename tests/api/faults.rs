@@ -362,37 +362,59 @@ async fn a_full_disk_is_503_never_a_false_200_and_service_resumes_with_space() {
     assert_eq!(stored, acknowledged.len() as u64, "a 200 was given for an event that is not stored");
 }
 
-/// A PostgreSQL cluster of the tests' own (`faults`, port 54329), so stopping
-/// it disturbs no other test. Created on first use; None when this machine
-/// cannot (no pg_createcluster, or not root).
-fn own_postgres_cluster() -> Option<String> {
-    const PORT: &str = "54329";
-    let version = std::fs::read_dir("/etc/postgresql").ok()?.filter_map(|e| e.ok()).next()?.file_name();
-    let version = version.to_string_lossy().into_owned();
-    let listed = Command::new("pg_lsclusters").arg("-h").output().ok()?;
-    if !String::from_utf8_lossy(&listed.stdout).lines().any(|l| l.split_whitespace().nth(1) == Some("faults")) {
-        let created = Command::new("pg_createcluster")
-            .args([&version, "faults", "-p", PORT, "--", "--auth=trust"])
+/// A throwaway PostgreSQL server of the test's own (port 54329, trust auth) in
+/// a temporary folder, so stopping it disturbs no other test, and nothing is
+/// left behind: dropped, it stops and its folder goes. None when this machine
+/// cannot make one (no PostgreSQL binaries, or no `postgres` user to run as:
+/// `initdb` refuses root).
+struct ThrowawayPostgres {
+    bin: std::path::PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl ThrowawayPostgres {
+    const PORT: &'static str = "54329";
+
+    fn create() -> Option<Self> {
+        let version = std::fs::read_dir("/usr/lib/postgresql").ok()?.filter_map(|e| e.ok()).next()?.file_name();
+        let bin = std::path::Path::new("/usr/lib/postgresql").join(version).join("bin");
+        let dir = tempfile::tempdir().ok()?;
+        let owned = Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().ok()?;
+        let made = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join("initdb"))
+            .args(["--auth=trust", "-U", "postgres", "-D"])
+            .arg(dir.path().join("data"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .ok()?;
-        if !created.success() {
+        if !(owned.success() && made.success()) {
             return None;
         }
+        let server = Self { bin, dir };
+        server.pg_ctl("start");
+        Some(server)
     }
-    pg_cluster(&version, "start");
-    Some(version)
+
+    /// `pg_ctl start|stop`, waiting until done (a fast stop).
+    fn pg_ctl(&self, action: &str) {
+        let data = self.dir.path().join("data");
+        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1", Self::PORT, self.dir.path().display());
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(self.bin.join("pg_ctl")).arg("-D").arg(&data).args(["-w", action]);
+        match action {
+            "stop" => command.args(["-m", "fast"]),
+            _ => command.args(["-o", &options, "-l"]).arg(self.dir.path().join("log")),
+        };
+        let _ = command.stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
 }
 
-/// `pg_ctlcluster VERSION faults ACTION`; starting a running cluster is fine.
-fn pg_cluster(version: &str, action: &str) {
-    let mut command = Command::new("pg_ctlcluster");
-    command.args(["--skip-systemctl-redirect", version, "faults", action]);
-    if action == "stop" {
-        command.args(["-m", "fast"]);
+impl Drop for ThrowawayPostgres {
+    fn drop(&mut self) {
+        self.pg_ctl("stop");
     }
-    let _ = command.stdout(Stdio::null()).stderr(Stdio::null()).status();
 }
 
 /// PostgreSQL stopped for a few seconds mid-burst, the seatsync process left
@@ -404,7 +426,7 @@ async fn postgres_restarted_mid_burst_loses_nothing_and_applies_each_once() {
     if !postgres_enabled() {
         return;
     }
-    let Some(version) = own_postgres_cluster() else {
+    let Some(server) = ThrowawayPostgres::create() else {
         assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must be able to create a PostgreSQL cluster");
         eprintln!("skipped: cannot create a PostgreSQL cluster of our own here");
         return;
@@ -454,7 +476,7 @@ async fn postgres_restarted_mid_burst_loses_nothing_and_applies_each_once() {
         assert_eq!(status, 200, "before the outage");
         acknowledged.push(id);
     }
-    pg_cluster(&version, "stop");
+    server.pg_ctl("stop");
     // The first waits out the pool's acquire timeout (5 s) before its 503; for a
     // second after it, the others are refused at once (printed, not asserted:
     // timings are the benchmarks' business).
@@ -471,7 +493,7 @@ async fn postgres_restarted_mid_burst_loses_nothing_and_applies_each_once() {
     let ready = client.get(format!("{base}/readyz")).send().await.unwrap().status();
     assert_eq!(ready, 503, "readyz during the outage");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    pg_cluster(&version, "start");
+    server.pg_ctl("start");
     let back = std::time::Instant::now();
     let mut i = 104;
     while acknowledged.len() < 200 {

@@ -198,6 +198,24 @@ impl Drop for TestApp {
     }
 }
 
+/// Asks `probe` every 50 ms until it answers `Ok`, for at most `within`, and
+/// returns that answer; otherwise panics with `what` and the last `Err` seen.
+/// The one way tests wait for something the service does in the background.
+pub async fn eventually<T, E: std::fmt::Debug, F, Fut>(within: std::time::Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(last) if std::time::Instant::now() >= deadline => panic!("{what}: still {last:?} after {within:?}"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+}
+
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }

@@ -22,14 +22,14 @@ async fn post_all(app: &TestApp, bodies: Vec<Value>, concurrency: usize) {
 
 /// Waits until nothing is pending: the background reconciler and `settle` together.
 async fn settle_all(app: &TestApp) {
-    for _ in 0..600 {
+    eventually(Duration::from_secs(30), "nothing pending", || async {
         app.settle().await;
-        if app.count("SELECT COUNT(*) FROM inbox_events WHERE status = 'pending'").await == 0 {
-            return;
+        match app.count("SELECT COUNT(*) FROM inbox_events WHERE status = 'pending'").await {
+            0 => Ok(()),
+            pending => Err(pending),
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("events still pending");
+    })
+    .await
 }
 
 fn user(n: u32) -> (String, String) {

@@ -745,14 +745,11 @@ async fn the_background_reconciler_applies_without_being_asked(store: Store) {
         ..Default::default()
     })
     .await;
-    let mut status = String::new();
-    for _ in 0..100 {
-        status = app.event_status("event_bg").await;
-        if status != "pending" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let status = eventually(std::time::Duration::from_secs(5), "event_bg settles", || async {
+        let status = app.event_status("event_bg").await;
+        if status != "pending" { Ok(status) } else { Err(status) }
+    })
+    .await;
     assert_eq!(status, "applied");
     assert_eq!(app.seats(&plan).await, vec![seat("a@example.com", "paid", "directory")]);
     let text = app.metrics_text().await;
@@ -800,25 +797,19 @@ async fn a_database_fault_while_applying_leaves_the_event_pending_and_it_is_retr
         ..Default::default()
     })
     .await;
-    let mut status = Value::Null;
-    for _ in 0..100 {
-        status = app.admin_json("/admin/events/event_fault").await;
-        if status["error"].as_str().is_some_and(|e| e.starts_with("retrying:")) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let status = eventually(std::time::Duration::from_secs(5), "event_fault waits to retry", || async {
+        let status = app.admin_json("/admin/events/event_fault").await;
+        if status["error"].as_str().is_some_and(|e| e.starts_with("retrying:")) { Ok(status) } else { Err(status) }
+    })
+    .await;
     assert_eq!(status["status"], "pending", "{status}");
     assert!(status["error"].as_str().unwrap().starts_with("retrying:"), "{status}");
     app.db.execute_unprepared("ALTER TABLE members_away RENAME TO members").await.unwrap();
-    let mut final_status = String::new();
-    for _ in 0..200 {
-        final_status = app.event_status("event_fault").await;
-        if final_status != "pending" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let final_status = eventually(std::time::Duration::from_secs(10), "event_fault settles", || async {
+        let status = app.event_status("event_fault").await;
+        if status != "pending" { Ok(status) } else { Err(status) }
+    })
+    .await;
     assert_eq!(final_status, "applied");
     assert_eq!(app.admin_json("/admin/events/event_fault").await["error"], Value::Null);
     assert_eq!(app.seats(&plan).await, vec![seat("a@example.com", "paid", "directory")]);

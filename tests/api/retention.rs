@@ -140,15 +140,11 @@ async fn serve_prunes_on_its_own_and_one_replica_at_a_time(store: Store) {
     // Done when the row is gone and the run that deleted it has been counted
     // (the counter moves after the whole run, not after each batch).
     let line = "seatsync_pruned_events_total{status=\"applied\"} 1\n";
-    let mut done = false;
-    for _ in 0..100 {
-        if app.count("SELECT COUNT(*) FROM inbox_events").await == 0 && app.metrics_text().await.contains(line) {
-            done = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(done, "serve did not prune and count it: {}", app.metrics_text().await);
+    eventually(Duration::from_secs(10), "serve prunes and counts it", || async {
+        let (left, metrics) = (app.count("SELECT COUNT(*) FROM inbox_events").await, app.metrics_text().await);
+        if left == 0 && metrics.contains(line) { Ok(()) } else { Err((left, metrics)) }
+    })
+    .await;
 
     // The lease: a second replica waits while the first prunes.
     let now = Micros::now();

@@ -76,15 +76,11 @@ async fn the_item_follows_the_paid_seats_through_enforcement_a_hold_and_its_appr
     let dead = app.admin_json("/admin/outbound?state=dead").await;
     assert_eq!(dead["data"], json!([]), "no delivery refused (no idempotency_error)");
     // Recorded just after Stripe answered.
-    let mut billing = Value::Null;
-    for _ in 0..200 {
-        billing = app.plan(&plan).await["billing"].clone();
-        if billing["state"] == "in_sync" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(billing["state"], "in_sync", "{billing}");
+    eventually(Duration::from_secs(10), "billing in sync", || async {
+        let billing = app.plan(&plan).await["billing"].clone();
+        if billing["state"] == "in_sync" { Ok(()) } else { Err(billing) }
+    })
+    .await;
 
     // null stops following; a bad id is refused.
     assert_eq!(patch(&app, &plan, json!({"stripe_subscription_item": "sub_123"})).await.status(), 400);
@@ -105,14 +101,11 @@ async fn a_lock_timeout_is_retried_with_the_same_key(store: Store) {
     assert_eq!(posts.len(), 4, "three refusals, then the change: {posts:?}");
     assert!(posts.iter().all(|p| p.key == posts[0].key && p.quantity == 1), "{posts:?}");
     // Recorded just after Stripe answered.
-    let mut list = Value::Null;
-    for _ in 0..200 {
-        list = app.admin_json(&format!("/admin/outbound?plan={plan}&state=delivered")).await;
-        if !list["data"].as_array().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let list = eventually(Duration::from_secs(10), "a delivered message", || async {
+        let list = app.admin_json(&format!("/admin/outbound?plan={plan}&state=delivered")).await;
+        if list["data"].as_array().is_some_and(|d| !d.is_empty()) { Ok(list) } else { Err(list) }
+    })
+    .await;
     let delivered: Vec<&Value> = list["data"].as_array().unwrap().iter().filter(|d| d["target"] == "stripe").collect();
     assert_eq!(delivered.len(), 1);
     assert_eq!((delivered[0]["state"].as_str(), delivered[0]["attempts"].as_i64()), (Some("delivered"), Some(4)));
@@ -131,18 +124,14 @@ async fn an_unknown_item_is_dead_with_stripes_message_and_other_plans_go_on(stor
     assert_eq!(app.set_tier(&missing, "ada@example.com", "paid").await.status(), 200);
     assert_eq!(app.set_tier(&other, "bob@example.com", "paid").await.status(), 200);
     assert_eq!(follows(&app, &stripe, &other, "si_other").await, 1);
-    let mut dead = Vec::new();
-    for _ in 0..100 {
-        dead = app.admin_json(&format!("/admin/outbound?plan={missing}&state=dead")).await["data"]
-            .as_array()
-            .unwrap()
-            .clone();
-        if !dead.is_empty() {
-            break;
+    let dead = eventually(Duration::from_secs(5), "a dead message", || async {
+        let dead = app.admin_json(&format!("/admin/outbound?plan={missing}&state=dead")).await["data"].clone();
+        match dead.as_array() {
+            Some(list) if !list.is_empty() => Ok(list.clone()),
+            _ => Err(dead),
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(!dead.is_empty());
+    })
+    .await;
     assert_eq!(dead[0]["last_status"], 404);
     assert!(dead[0]["last_error"].as_str().unwrap().contains("No such subscription item"), "{}", dead[0]);
     let billing = app.plan(&missing).await["billing"].clone();

@@ -393,7 +393,10 @@ async fn resync_keeps_a_user_created_by_webhook_while_it_was_listing(store: Stor
         resync(&db, &client, &OrganizationId::parse(ORG).unwrap(), ResyncOptions::default(), |_| {}).await.unwrap()
     });
     // While the listing waits between pages, a new person is provisioned.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    eventually(std::time::Duration::from_secs(10), "the slow page asked for", || async {
+        if fake.state.lock().unwrap().slow_asked { Ok(()) } else { Err("not yet") }
+    })
+    .await;
     app.user(UserEvent {
         id: "event_new",
         user: "directory_user_new",
