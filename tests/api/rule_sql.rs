@@ -89,22 +89,24 @@ async fn switched(
     let locked = plans::lock_by_id(&txn, &plan.id).await.unwrap().unwrap();
     enforcement::start(&txn, &locked, None, Micros::now()).await.unwrap();
     txn.commit().await.unwrap();
-    let rows = db
-        .query_all_raw(db::stmt(
-            backend,
-            "SELECT email, tier, source FROM members WHERE plan_id = ?",
-            [plan.id.as_str().into()],
-        ))
-        .await
-        .unwrap();
-    let seats = rows
-        .iter()
-        .map(|r| {
-            let text = |c: &str| r.try_get::<String>("", c).unwrap();
-            (text("email"), (Tier::parse(&text("tier")).unwrap(), Source::parse(&text("source")).unwrap()))
-        })
-        .collect();
-    (seats, preview)
+    (seats_of(db, &plan.id).await, preview)
+}
+
+/// Every member of the plan: email → (tier, source).
+async fn seats_of(db: &DatabaseConnection, plan: &PlanId) -> BTreeMap<String, (Tier, Source)> {
+    db.query_all_raw(db::stmt(
+        db.get_database_backend(),
+        "SELECT email, tier, source FROM members WHERE plan_id = ?",
+        [plan.as_str().into()],
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        let text = |c: &str| r.try_get::<String>("", c).unwrap();
+        (text("email"), (Tier::parse(&text("tier")).unwrap(), Source::parse(&text("source")).unwrap()))
+    })
+    .collect()
 }
 
 /// What the preview must have said, from the seats before and after.
@@ -249,19 +251,7 @@ async fn released(db: &DatabaseConnection, people: &[Released], n: u32) -> BTree
     let dir = DirectoryId::parse(&gone).unwrap();
     enforcement::release_directory(&txn, &locked, &dir, None, Micros::now()).await.unwrap();
     txn.commit().await.unwrap();
-    db.query_all_raw(db::stmt(
-        backend,
-        "SELECT email, tier, source FROM members WHERE plan_id = ?",
-        [plan.id.as_str().into()],
-    ))
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| {
-        let text = |c: &str| r.try_get::<String>("", c).unwrap();
-        (text("email"), (Tier::parse(&text("tier")).unwrap(), Source::parse(&text("source")).unwrap()))
-    })
-    .collect()
+    seats_of(db, &plan.id).await
 }
 
 /// What the pure rule says: a member the deleted directory stood behind (a
