@@ -4,7 +4,7 @@
 use crate::both_stores;
 use crate::fake_billing::{FakeBilling, Reply};
 use crate::helpers::*;
-use crate::process::start_server;
+use crate::processes::start_server;
 use serde_json::{Value, json};
 use std::{collections::BTreeMap, process::Child, time::Duration};
 

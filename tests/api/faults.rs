@@ -3,6 +3,7 @@
 use crate::both_stores;
 use crate::fake_workos::{API_KEY, FakeWorkos};
 use crate::helpers::*;
+use crate::processes::{seatsync, signal, wait_exit};
 use seatsync::webhook::signature;
 use serde_json::{Value, json};
 use std::{
@@ -10,20 +11,11 @@ use std::{
     time::Duration,
 };
 
-fn seatsync_process(env: &[(String, String)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_seatsync"));
-    cmd.current_dir(std::env::temp_dir()).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
 /// Starts `serve` writing its logs (stdout and stderr) to `log`; returns it
 /// with its port, read from the start-up line.
 fn serve_logging_to(env: &[(String, String)], log: &std::path::Path) -> (Child, u16) {
     let file = std::fs::File::create(log).unwrap();
-    let mut child = seatsync_process(env)
+    let mut child = seatsync(env)
         .arg("serve")
         .stdout(Stdio::from(file.try_clone().unwrap()))
         .stderr(Stdio::from(file))
@@ -55,21 +47,6 @@ fn env_of(db: &TestDatabase, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     env
 }
 
-fn sigterm(child: &Child) {
-    assert!(Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap().success());
-}
-
-async fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = std::time::Instant::now() + within;
-    while std::time::Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
-}
-
 async fn sigterm_under_load_exits_cleanly_and_loses_nothing_acknowledged(store: Store) {
     let db = TestDatabase::create(store).await;
     let dir = tempfile::tempdir().unwrap();
@@ -88,8 +65,9 @@ async fn sigterm_under_load_exits_cleanly_and_loses_nothing_acknowledged(store: 
         futures_util::stream::iter(deliveries).buffer_unordered(32).collect::<Vec<_>>().await
     });
     tokio::time::sleep(Duration::from_millis(150)).await;
-    sigterm(&child);
-    let exit = wait_exit(&mut child, Duration::from_secs(10)).await.expect("exits within 10 s of SIGTERM");
+    signal(&child, "TERM");
+    let exit = tokio::task::block_in_place(|| wait_exit(&mut child, Duration::from_secs(10)))
+        .expect("exits within 10 s of SIGTERM");
     assert_eq!(exit.code(), Some(0));
     let outcomes = load.await.unwrap();
     let acknowledged: Vec<&String> =
@@ -160,8 +138,8 @@ async fn no_secret_token_or_key_appears_in_any_log_line_at_trace_level() {
     client.get(format!("{base}/admin/events/event_log_0")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     client.get(format!("{base}/metrics")).send().await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    sigterm(&child);
-    wait_exit(&mut child, Duration::from_secs(15)).await.expect("stops");
+    signal(&child, "TERM");
+    tokio::task::block_in_place(|| wait_exit(&mut child, Duration::from_secs(15))).expect("stops");
 
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.lines().count() > 100, "trace logging was not on:\n{text}");
@@ -243,7 +221,7 @@ async fn a_kill_during_a_large_enforcement_switch_leaves_all_or_nothing(store: S
     assert_eq!(response.status(), 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(Command::new("kill").arg("-KILL").arg(child.id().to_string()).status().unwrap().success());
-    wait_exit(&mut child, Duration::from_secs(10)).await.expect("killed");
+    tokio::task::block_in_place(|| wait_exit(&mut child, Duration::from_secs(10))).expect("killed");
 
     let count = |sql: &'static str| {
         let conn = conn.clone();
@@ -269,8 +247,8 @@ async fn a_kill_during_a_large_enforcement_switch_leaves_all_or_nothing(store: S
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    sigterm(&child);
-    wait_exit(&mut child, Duration::from_secs(15)).await.expect("stops");
+    signal(&child, "TERM");
+    tokio::task::block_in_place(|| wait_exit(&mut child, Duration::from_secs(15))).expect("stops");
     assert!(done, "the eleventh user's event was not applied after the restart");
     assert_eq!(count("SELECT COUNT(*) FROM members WHERE tier = 'paid'").await, 11);
     assert_eq!(count("SELECT COUNT(*) FROM members WHERE tier = 'free'").await, MEMBERS as i64 - 11);
@@ -349,8 +327,8 @@ async fn a_full_disk_is_503_never_a_false_200_and_service_resumes_with_space() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(resumed, "service did not resume once space returned");
-    sigterm(&child);
-    wait_exit(&mut child, Duration::from_secs(15)).await.expect("stops");
+    signal(&child, "TERM");
+    tokio::task::block_in_place(|| wait_exit(&mut child, Duration::from_secs(15))).expect("stops");
 
     let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&database_url).unwrap()).await.unwrap();
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -527,8 +505,8 @@ async fn postgres_restarted_mid_burst_loses_nothing_and_applies_each_once() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    sigterm(&child);
-    wait_exit(&mut child, Duration::from_secs(15)).await.expect("stops");
+    signal(&child, "TERM");
+    tokio::task::block_in_place(|| wait_exit(&mut child, Duration::from_secs(15))).expect("stops");
     assert_eq!(applied, acknowledged.len() as i64, "an acknowledged delivery was not applied");
     // After the first timed-out batch, deliveries were refused without waiting
     // on the database again.

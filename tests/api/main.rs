@@ -19,6 +19,7 @@ mod health;
 mod hostile_input;
 mod openapi;
 mod process;
+mod processes;
 mod property;
 mod queue;
 mod reconcile;

@@ -1,32 +1,14 @@
 //! The binary as an operator runs it: configuration errors, migrations, signals.
 use crate::helpers::{SECRET, Store, TestDatabase, base_env, postgres_enabled};
+use crate::processes::{seatsync, signal, start_server, wait_exit, with};
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
-pub fn seatsync(env: &[(String, String)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_seatsync"));
-    // An empty working directory: no developer's .env is read.
-    let dir = std::env::temp_dir();
-    cmd.current_dir(dir).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
 fn env_for(db: &TestDatabase) -> Vec<(String, String)> {
     base_env(&db.url).into_iter().collect()
-}
-
-fn with(mut env: Vec<(String, String)>, key: &str, value: Option<&str>) -> Vec<(String, String)> {
-    env.retain(|(k, _)| k != key);
-    if let Some(v) = value {
-        env.push((key.to_owned(), v.to_owned()));
-    }
-    env
 }
 
 #[test]
@@ -91,43 +73,6 @@ fn migrations_are_idempotent_on_postgres() {
 }
 
 /// Starts `serve` and reads its port from the JSON start-up line.
-pub fn start_server(env: &[(String, String)]) -> (Child, u16) {
-    let mut child = seatsync(&with(env.to_vec(), "LOG_FORMAT", Some("json")))
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let port = loop {
-        let line = lines.next().expect("server exited before listening").unwrap();
-        let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if value["message"] == "seatsync listening" {
-            let listen = value["listen"].as_str().unwrap();
-            break listen.rsplit(':').next().unwrap().parse().unwrap();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, port)
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = std::time::Instant::now() + within;
-    while std::time::Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    None
-}
-
-fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().unwrap();
-    assert!(status.success());
-}
 
 #[test]
 fn sigterm_stops_the_server_cleanly() {

@@ -3,7 +3,8 @@
 //! on PostgreSQL, a trigger on SQLite.
 use crate::both_stores;
 use crate::helpers::*;
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Iterable, Statement};
+use std::collections::BTreeSet;
 
 async fn exec(db: &DatabaseConnection, sql: &str) -> Result<u64, String> {
     db.execute_raw(Statement::from_string(db.get_database_backend(), sql))
@@ -44,4 +45,46 @@ async fn a_value_outside_its_vocabulary_is_refused_by_the_database(store: Store)
     assert_eq!(exec(&db, "UPDATE inbox_events SET status = 'applied' WHERE event_id = 'event_schema'").await, Ok(1));
 }
 
-both_stores!(a_value_outside_its_vocabulary_is_refused_by_the_database);
+/// The columns of `table` as the migrations left it.
+async fn table_columns(db: &DatabaseConnection, table: &str) -> BTreeSet<String> {
+    let sql = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => format!(
+            "SELECT column_name AS name FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = '{table}'"
+        ),
+        _ => format!("SELECT name FROM pragma_table_info('{table}')"),
+    };
+    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get::<String>("", "name").unwrap())
+        .collect()
+}
+
+/// An entity's table and columns, as the `entity` crate declares them.
+fn declared<E: EntityTrait>() -> (String, BTreeSet<String>) {
+    let columns = E::Column::iter().map(|c| sea_orm::IdenStatic::as_str(&c).to_owned()).collect();
+    (E::default().table_name().to_owned(), columns)
+}
+
+async fn every_entity_matches_its_migrated_table(store: Store) {
+    let database = TestDatabase::create(store).await;
+    let db = migrated(&database).await;
+    let entities = [
+        declared::<entity::dead_letter::Entity>(),
+        declared::<entity::directory::Entity>(),
+        declared::<entity::directory_user::Entity>(),
+        declared::<entity::inbox_event::Entity>(),
+        declared::<entity::member::Entity>(),
+        declared::<entity::outbound_message::Entity>(),
+        declared::<entity::plan::Entity>(),
+        declared::<entity::seat_audit::Entity>(),
+        declared::<entity::sync_cursor::Entity>(),
+    ];
+    for (table, columns) in entities {
+        assert_eq!(table_columns(&db, &table).await, columns, "the entity for {table} and its table differ");
+    }
+}
+
+both_stores!(a_value_outside_its_vocabulary_is_refused_by_the_database, every_entity_matches_its_migrated_table);

@@ -183,7 +183,7 @@ async fn the_stripe_key_is_in_no_log_line_at_trace() {
     env.push(("RUST_LOG".into(), "trace".into()));
     env.push(("LOG_FORMAT".into(), "json".into()));
     let logs = tempfile::NamedTempFile::new().unwrap();
-    let mut child = crate::process::seatsync(&env)
+    let mut child = crate::processes::seatsync(&env)
         .arg("serve")
         .stdout(logs.reopen().unwrap())
         .stderr(logs.reopen().unwrap())
