@@ -697,7 +697,10 @@ fn check_config_prints_the_configuration_masked_and_lists_every_problem() {
 /// every dependency's own logging on, no line carries the assertion.
 #[test]
 fn the_saml_assertion_appears_in_no_log_line_at_trace() {
-    use crate::app_tile::{ASSERTION_MARKER, LOGIN, saml_form};
+    use crate::{
+        app_tile::LOGIN,
+        saml::{ASSERTION_MARKER, saml_form},
+    };
     use base64::Engine;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = rt.block_on(TestDatabase::create(Store::Sqlite));

@@ -450,7 +450,7 @@ async fn an_identity_providers_auto_posting_form_ends_on_the_login_page(store: S
     let product = OtherSite::start(String::new());
     let login = format!("{}/login", product.base);
     let app = spawn_app_with(store, &[("LOGIN_REDIRECT_URL", &login)]).await;
-    let form = crate::app_tile::saml_form("https://evil.example/");
+    let form = crate::saml::saml_form("https://evil.example/");
     let (saml, relay) = form.split_once('&').unwrap();
     let decode = |pair: &str| {
         let raw = pair.split_once('=').unwrap().1;
