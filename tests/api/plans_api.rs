@@ -1,0 +1,178 @@
+//! The admin API's plan routes: fields, refusals, listing, preview, audit
+//! pages and the metrics they show.
+use crate::both_stores;
+use crate::helpers::*;
+use crate::reconcile::add_users;
+use serde_json::{Value, json};
+
+async fn a_second_plan_for_one_organization_is_refused_as_plan_exists(store: Store) {
+    let app = spawn_app(store).await;
+    app.create_plan(ORG, None).await;
+    let again = app.admin_post("/admin/plans", &json!({"name": "Other", "organization_id": ORG})).await;
+    assert_eq!(again.status(), 409);
+    assert_eq!(again.json::<Value>().await.unwrap()["error"], "plan_exists");
+    assert_eq!(app.admin_json("/admin/plans").await["data"].as_array().unwrap().len(), 1);
+}
+
+async fn a_plan_body_that_is_not_json_is_a_bad_request(store: Store) {
+    let app = spawn_app(store).await;
+    let bad = app
+        .client
+        .post(app.url("/admin/plans"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.json::<Value>().await.unwrap()["error"], "bad_request");
+}
+
+async fn plan_fields_outside_the_contract_are_refused_with_400(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    // Names and organization ids as CONTRACT 3.3 says.
+    for body in [
+        json!({"name": "X", "organization_id": "org_2", "test_mode_max_users": -1}),
+        json!({"name": "A\u{1b}[31mB", "organization_id": "org_01ANOTHER"}),
+        json!({"name": "x".repeat(201), "organization_id": "org_01ANOTHER"}),
+        json!({"name": "Acme", "organization_id": "org_01A-B"}),
+        json!({"name": "Acme", "organization_id": "acme"}),
+        json!({"name": "Acme", "organization_id": "org_"}),
+    ] {
+        let refused = app.admin_post("/admin/plans", &body).await;
+        assert_eq!(refused.status(), 400, "{body}");
+    }
+    assert_eq!(app.set_tier(&plan, "a@example.com", "gold").await.status(), 400);
+    assert_eq!(app.admin_json("/admin/plans").await["data"].as_array().unwrap().len(), 1);
+}
+
+async fn the_bearer_scheme_is_case_insensitive_and_the_token_is_not(store: Store) {
+    let app = spawn_app(store).await;
+    // RFC 7235: the scheme is case-insensitive.
+    let lower = app.client.get(app.url("/admin/plans")).header("Authorization", format!("bearer {ADMIN_TOKEN}"));
+    assert_eq!(lower.send().await.unwrap().status(), 200);
+    let wrong = app.client.get(app.url("/admin/plans")).header("Authorization", "Bearer test-admin-toke");
+    assert_eq!(wrong.send().await.unwrap().status(), 401);
+}
+
+async fn an_unknown_plan_is_not_found(store: Store) {
+    let app = spawn_app(store).await;
+    let missing = app.admin_get("/admin/plans/plan_nope").await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.json::<Value>().await.unwrap()["error"], "not_found");
+    assert_eq!(app.admin_get("/admin/plans/plan_nope/members").await.status(), 404);
+}
+
+async fn a_plan_is_listed_and_shown_with_the_contracts_fields(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    let list = app.admin_json("/admin/plans").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"][0]["id"], plan.as_str());
+    let shown = app.plan(&plan).await;
+    let keys: Vec<&str> = shown.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "active_directory_users",
+            "billing",
+            "enforced_at",
+            "free_seats",
+            "hold",
+            "id",
+            "mode",
+            "name",
+            "organization_id",
+            "paid_seats",
+            "release_limit",
+            "stripe_subscription_item",
+            "test_mode_max_users"
+        ]
+    );
+}
+
+async fn preview_shows_what_enforcement_would_do(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    app.set_tier(&plan, "boss@example.com", "paid").await;
+    app.set_tier(&plan, "free@example.com", "free").await;
+    app.set_tier(&plan, "user1@example.com", "free").await;
+    add_users(&app, 1, 3).await;
+    // user1 became paid by the directory; now only user3 is deactivated.
+    app.user(UserEvent {
+        id: "event_off",
+        kind: "updated",
+        user: "directory_user_3",
+        email: "user3@example.com",
+        state: "inactive",
+        at: &at(50),
+        ..Default::default()
+    })
+    .await;
+    app.settle().await;
+    let preview = app.admin_json(&format!("/admin/plans/{plan}/preview")).await;
+    assert_eq!(
+        preview,
+        json!({"to_paid": [], "to_free": ["boss@example.com"], "unchanged_paid": 2, "unchanged_free": 2})
+    );
+}
+
+async fn the_audit_trail_pages_oldest_first(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    for i in 0..5 {
+        app.set_tier(&plan, &format!("p{i}@example.com"), "paid").await;
+    }
+    let first = app.admin_json(&format!("/admin/plans/{plan}/audit?limit=2")).await;
+    let emails = |page: &Value| {
+        page["data"].as_array().unwrap().iter().map(|e| e["email"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(emails(&first), ["p0@example.com", "p1@example.com"]);
+    let next = first["next"].as_str().unwrap().to_owned();
+    let second = app.admin_json(&format!("/admin/plans/{plan}/audit?limit=2&after={next}")).await;
+    assert_eq!(emails(&second), ["p2@example.com", "p3@example.com"]);
+    let next = second["next"].as_str().unwrap().to_owned();
+    let last = app.admin_json(&format!("/admin/plans/{plan}/audit?limit=2&after={next}")).await;
+    assert_eq!(emails(&last), ["p4@example.com"]);
+    assert_eq!(last["next"], Value::Null);
+    let entry = &first["data"][0];
+    assert_eq!(
+        (entry["from"].clone(), entry["to"].clone(), entry["reason"].clone(), entry["event_id"].clone()),
+        (Value::Null, json!("paid"), json!("manual"), Value::Null)
+    );
+    assert_eq!(app.admin_get(&format!("/admin/plans/{plan}/audit?limit=1001")).await.status(), 400);
+    assert_eq!(app.admin_get(&format!("/admin/plans/{plan}/audit?after=abc")).await.status(), 400);
+}
+
+async fn metrics_show_totals_by_mode_and_tier_and_name_no_plan(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    let other = app.create_plan("org_01SECONDORGANIZATION", None).await;
+    app.set_tier(&plan, "a@example.com", "paid").await;
+    app.set_tier(&plan, "b@example.com", "free").await;
+    app.set_tier(&other, "c@example.com", "free").await;
+    let text = app.metrics_text().await;
+    assert!(text.contains("seatsync_seats{tier=\"paid\"} 1\n"), "{text}");
+    assert!(text.contains("seatsync_seats{tier=\"free\"} 2\n"), "{text}");
+    assert!(text.contains("seatsync_plans{mode=\"test\"} 2\n"), "{text}");
+    assert!(text.contains("seatsync_plans{mode=\"enforced\"} 0\n"), "{text}");
+    assert!(!text.contains(&plan) && !text.contains(&other), "{text}");
+    // The plan list counts every plan from grouped queries.
+    let list = app.admin_json("/admin/plans").await;
+    let paid: Vec<u64> = list["data"].as_array().unwrap().iter().map(|p| p["paid_seats"].as_u64().unwrap()).collect();
+    assert_eq!(paid, vec![1, 0]);
+}
+
+both_stores!(
+    a_second_plan_for_one_organization_is_refused_as_plan_exists,
+    a_plan_body_that_is_not_json_is_a_bad_request,
+    plan_fields_outside_the_contract_are_refused_with_400,
+    the_bearer_scheme_is_case_insensitive_and_the_token_is_not,
+    an_unknown_plan_is_not_found,
+    a_plan_is_listed_and_shown_with_the_contracts_fields,
+    preview_shows_what_enforcement_would_do,
+    the_audit_trail_pages_oldest_first,
+    metrics_show_totals_by_mode_and_tier_and_name_no_plan,
+);
