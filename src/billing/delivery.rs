@@ -154,18 +154,11 @@ impl Deliverer {
         // not find it is already the owner and send the message too.
         let me = Self { owner: format!("{}:retry:{}", self.owner, ulid::Ulid::new()).into(), ..self.clone() };
         let now = db::clock(&me.db).await?;
-        if !outbound::retry_now(&me.db, id, &me.owner, now, me.lease_until(now)).await? {
-            return Ok(None);
-        }
         let mut sent = id.to_owned();
         // Ours only if nobody was sending it; then sent now when it is first
         // of its plan, else given back to go in its turn.
-        if outbound::lease(&me.db, id, &me.owner, now, me.lease_until(now)).await? {
-            let head = match outbound::is_head(&me.db, id).await? {
-                true => outbound::get(&me.db, id).await?,
-                false => None,
-            };
-            match head {
+        if outbound::retry_now(&me.db, id, &me.owner, now, me.lease_until(now)).await? {
+            match outbound::head(&me.db, id).await? {
                 // Folded into a newer message: that one is what was sent.
                 Some(head) => sent = me.attempt(head).await?.unwrap_or(sent),
                 None => outbound::release(&me.db, id, &me.owner).await?,

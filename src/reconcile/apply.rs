@@ -120,11 +120,12 @@ impl Scope {
             {
                 self.locked.push(plan.id.clone());
             }
-            // As `plan` does: what was read of these organizations' directories
-            // before their locks is read again.
-            self.directories.retain(|_, row| row.as_ref().is_some_and(|d| &d.organization_id != *org));
             self.plans.insert((*org).clone(), plan);
         }
+        // As `plan` does: what was read of these organizations' directories
+        // before their locks is read again (here, at once, from the database).
+        self.directories
+            .retain(|_, row| row.as_ref().is_some_and(|d| wanted.binary_search(&&d.organization_id).is_err()));
         for (id, row) in directory::directories_of(c, &wanted).await? {
             self.directories.insert(id, Some(row));
         }
@@ -351,8 +352,7 @@ async fn remove_directory(
         // Remember it, so later events for it are stale.
         None => scope.add_directory(c, dir, &org, true, now).await?,
     }
-    if plan.mode == PlanMode::Enforced && rule::ends_enforcement(plan.mode, directory::live_directories(c, &org).await?)
-    {
+    if rule::ends_enforcement(plan.mode, directory::live_directories(c, &org).await?) {
         plans::set_mode(c, &plan.id, PlanMode::Test, None).await?;
         scope.set_mode(&plan, PlanMode::Test, None);
     }

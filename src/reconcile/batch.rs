@@ -384,26 +384,27 @@ async fn flush_all(
                 .collect()
         })
         .collect();
-    // Each run's guard as its plan stands before it (no two runs share a plan).
-    let mut guards = Vec::with_capacity(runs.len());
-    for (run, items) in runs.iter().zip(&items) {
-        let possible = items.iter().filter(|i| apply::may_release(i.change)).count() as u64;
-        let guard = match (run.first(), possible) {
-            (Some((_, plan)), n) if n > 0 => {
-                let standing = scope.standing(txn, plan, &limits.guard, now, n).await.map_err(in_bulk)?;
-                Some(bulk::RunGuard { standing, settings: &limits.guard })
-            }
-            _ => None,
-        };
-        guards.push(guard);
-    }
     let mut held = Vec::with_capacity(runs.len());
     while held.len() < runs.len() {
         let next = held.len();
+        // Each run's guard as its plan stands now, after the runs before it
+        // (the scope keeps each plan's standing up to date).
+        let mut guards = Vec::with_capacity(runs.len() - next);
+        for (run, items) in runs[next..].iter().zip(&items[next..]) {
+            let possible = items.iter().filter(|i| apply::may_release(i.change)).count() as u64;
+            let guard = match possible {
+                0 => None,
+                n => {
+                    let standing = scope.standing(txn, &run[0].1, &limits.guard, now, n).await.map_err(in_bulk)?;
+                    Some(bulk::RunGuard { standing, settings: &limits.guard })
+                }
+            };
+            guards.push(guard);
+        }
+        // Runs are never empty: a run starts with the event that opened it.
         let inputs: Vec<bulk::RunInput<'_, '_>> = (next..runs.len())
-            .filter_map(|i| {
-                runs[i].first().map(|(_, plan)| bulk::RunInput { plan, items: &items[i], guard: guards[i] })
-            })
+            .zip(guards)
+            .map(|(i, guard)| bulk::RunInput { plan: &runs[i][0].1, items: &items[i], guard })
             .collect();
         let taken = bulk::apply_runs(txn, &inputs, now).await.map_err(in_bulk)?;
         let stopped = taken.len() < inputs.len();

@@ -274,7 +274,8 @@ pub async fn record(c: &impl ConnectionTrait, id: &str, owner: &str, attempt: &A
 /// a `dead` one starts the schedule again. In the same statement the caller
 /// takes the lease unless someone holds it, so the delivery worker cannot
 /// pick the message up between "due now" and the caller's own attempt.
-/// False when there is no such message.
+/// True when the caller holds the lease after it; false when someone else
+/// does, or there is no unsent (or dead) message with that id.
 pub async fn retry_now(
     c: &impl ConnectionTrait,
     id: &str,
@@ -283,36 +284,38 @@ pub async fn retry_now(
     until: Micros,
 ) -> Result<bool, DbErr> {
     let free = "(lease_until IS NULL OR lease_until <= ?)";
-    let done = c
-        .execute_raw(stmt(
+    let row = c
+        .query_one_raw(stmt(
             c.get_database_backend(),
             &format!(
                 "UPDATE outbound_messages SET state = CASE WHEN state = 'pending' THEN 'pending' ELSE 'failing' END, \
                  next_attempt_at = ?, attempts = CASE WHEN state = 'dead' THEN 0 ELSE attempts END, \
                  lease_owner = CASE WHEN {free} THEN ? ELSE lease_owner END, \
-                 lease_until = CASE WHEN {free} THEN ? ELSE lease_until END WHERE id = ? AND state <> 'delivered'"
+                 lease_until = CASE WHEN {free} THEN ? ELSE lease_until END WHERE id = ? AND state <> 'delivered' \
+                 RETURNING lease_owner"
             ),
             [now.0.into(), now.0.into(), owner.into(), now.0.into(), until.0.into(), id.into()],
         ))
         .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(row.map(|r| col::<Option<String>>(&r, "lease_owner")).transpose()?.flatten().as_deref() == Some(owner))
 }
 
-/// Whether the unsent message is first of its plan and target (nothing
-/// unsent before it), leased or not.
-pub async fn is_head(c: &impl ConnectionTrait, id: &str) -> Result<bool, DbErr> {
-    let found = c
-        .query_one_raw(stmt(
-            c.get_database_backend(),
-            &format!(
-                "SELECT 1 AS head FROM outbound_messages m WHERE m.id = ? AND m.{UNSENT} \
-                 AND NOT EXISTS (SELECT 1 FROM outbound_messages e WHERE e.plan_id = m.plan_id \
-                   AND e.target = m.target AND e.{UNSENT} AND e.sequence < m.sequence)"
-            ),
-            [id.into()],
-        ))
-        .await?;
-    Ok(found.is_some())
+/// The unsent message, if it is first of its plan and target (nothing unsent
+/// before it), leased or not.
+pub async fn head(c: &impl ConnectionTrait, id: &str) -> Result<Option<Message>, DbErr> {
+    c.query_one_raw(stmt(
+        c.get_database_backend(),
+        &format!(
+            "SELECT {COLUMNS} FROM outbound_messages m WHERE m.id = ? AND m.{UNSENT} \
+             AND NOT EXISTS (SELECT 1 FROM outbound_messages e WHERE e.plan_id = m.plan_id \
+               AND e.target = m.target AND e.{UNSENT} AND e.sequence < m.sequence)"
+        ),
+        [id.into()],
+    ))
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
 }
 
 /// Gives back `owner`'s lease without recording an attempt.

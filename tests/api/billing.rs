@@ -356,6 +356,17 @@ async fn a_410_is_dead_at_once_and_an_operator_sends_it_again(store: Store) {
     assert_eq!(receiver.received().len(), 2);
     assert_eq!(receiver.received()[1].id, id, "sent again with the same id");
     assert_eq!(delivered(&app, &plan).await["paid_seats_sent"], 1);
+    // Delivered: asked again, it is not resent (its seats may be stale by
+    // then; `billing resend` sends the current ones).
+    let again = app.admin_post(&format!("/admin/outbound/{id}/retry"), &json!({})).await;
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(
+        (again["state"].as_str(), again["attempts"].as_i64()),
+        (Some("delivered"), Some(1)),
+        "unchanged: the retry of a dead one counts from zero"
+    );
+    assert_eq!(receiver.received().len(), 2, "a delivered message is not sent again");
     let unknown = app.admin_post("/admin/outbound/msg_nope/retry", &json!({})).await;
     assert_eq!(unknown.status(), 404);
 }
