@@ -7,6 +7,7 @@ use crate::fake_workos::{API_KEY, FakeWorkos};
 use crate::helpers::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
+use std::os::unix::process::CommandExt;
 use std::{
     path::PathBuf,
     process::{Child, Command, Stdio},
@@ -21,8 +22,12 @@ struct Browser {
 }
 
 impl Drop for Browser {
+    /// Chromium is the driver's child: killing the driver alone left every
+    /// browser process running (hundreds after a few suites). The driver
+    /// leads a process group of its own, and the whole group goes.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.wait();
     }
 }
@@ -55,6 +60,7 @@ async fn browser(store: Store) -> Option<Browser> {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut driver = Command::new(&driver_path)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -82,7 +88,8 @@ async fn browser(store: Store) -> Option<Browser> {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let _ = driver.kill();
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", driver.id())]).status();
+        let _ = driver.wait();
     }
     panic!("could not start a Chromium session: {last_error:?}");
 }
