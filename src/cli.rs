@@ -105,7 +105,8 @@ pub enum Command {
     #[command(after_help = "For container health checks without curl. Example:\n  \
         seatsync healthcheck --url http://127.0.0.1:8080")]
     Healthcheck {
-        /// Base URL of the running service; defaults to http://LISTEN_ADDR.
+        /// Base URL of the running service; defaults to LISTEN_ADDR's (on
+        /// loopback when it listens on every address).
         #[arg(long)]
         url: Option<String>,
     },

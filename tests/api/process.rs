@@ -693,6 +693,117 @@ fn check_config_prints_the_configuration_masked_and_lists_every_problem() {
     assert!(!stdout.contains("keepthisquiet"), "a secret was printed: {stdout}");
 }
 
+/// Children killed and reaped when dropped, so a failing test leaves no
+/// server running.
+struct KillOnDrop(Vec<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// What `serve` prints when it refuses to start, which it must within 30 s.
+fn serve_refusal(env: &[(String, String)]) -> String {
+    let child = seatsync(env).arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut serve = KillOnDrop(vec![child]);
+    let status = wait_exit(&mut serve.0[0], Duration::from_secs(30)).expect("serve refuses to start");
+    assert!(!status.success(), "serve exited 0");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut serve.0[0].stderr.take().unwrap(), &mut stderr).unwrap();
+    stderr
+}
+
+/// The refusals `serve` makes at start from the configuration alone, after it
+/// reads the settings, are check-config's problems too.
+#[test]
+fn check_config_reports_what_serve_refuses_at_start() {
+    let db_dir = tempfile::tempdir().unwrap();
+    let base = vec![
+        ("DATABASE_URL".to_owned(), format!("sqlite://{}?mode=rwc", db_dir.path().join("x.db").display())),
+        ("WORKOS_WEBHOOK_SECRET".to_owned(), SECRET.to_owned()),
+    ];
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let same = format!("127.0.0.1:{port}");
+    let polling = with(base.clone(), "WORKOS_EVENTS_POLL_SECS", Some("60"));
+    let clashing = with(with(base, "LISTEN_ADDR", Some(&same)), "METRICS_ADDR", Some(&same));
+    // serve names the listener it could not bind; check-config the setting to change.
+    for (env, serve_names, problem) in [
+        (
+            polling,
+            "WORKOS_API_KEY",
+            "problem: WORKOS_API_KEY: must be set when WORKOS_EVENTS_POLL_SECS is\n".to_owned(),
+        ),
+        (
+            clashing,
+            "LISTEN_ADDR",
+            format!(
+                "problem: METRICS_ADDR: shares its port with LISTEN_ADDR ({same}): serve could not listen on both\n"
+            ),
+        ),
+    ] {
+        let refusal = serve_refusal(&env);
+        assert!(refusal.contains(serve_names), "{refusal}");
+        let output = seatsync(&env).arg("check-config").output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(78), "{stdout}");
+        assert!(
+            stdout.ends_with(&format!("{problem}1 problem(s): serve would refuse this configuration\n")),
+            "{stdout}"
+        );
+    }
+}
+
+/// A `.env` line that cannot be parsed is named by its number; its value,
+/// which may be a secret, is never shown.
+#[test]
+fn check_config_names_a_broken_env_line_without_printing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "LOG_FORMAT=json\nWORKOS_WEBHOOK_SECRET=whsec_keepthisquiet 'oops\n")
+        .unwrap();
+    let output = seatsync(&[]).current_dir(dir.path()).arg("check-config").output().unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "problem: .env: line 2 could not be parsed\n");
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
+
+/// `seatsync healthcheck`: 1 when `/readyz` answers 503 (the database is
+/// down), and it says so.
+#[test]
+fn healthcheck_exits_one_when_readyz_answers_503() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // Answers one request with 503 and returns its request line.
+    let unready = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        stream
+            .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        String::from_utf8_lossy(&request).lines().next().unwrap_or_default().to_owned()
+    });
+    let output = seatsync(&[]).args(["healthcheck", "--url", &url]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(unready.join().unwrap(), "GET /readyz HTTP/1.1");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!("not ready: {url}/readyz answered 503 Service Unavailable\n")
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+}
+
 /// The app tile's form post is read and dropped: at `RUST_LOG=trace`, with
 /// every dependency's own logging on, no line carries the assertion.
 #[test]
@@ -962,26 +1073,34 @@ fn three_replicas_started_together_on_a_fresh_database_all_come_up() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = rt.block_on(TestDatabase::create(Store::Postgres));
     let env = with(env_for(&db), "LOG_FORMAT", Some("json"));
-    let mut children: Vec<Child> = (0..3)
-        .map(|_| seatsync(&env).arg("serve").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
-        .collect();
+    let mut replicas = KillOnDrop(
+        (0..3)
+            .map(|_| seatsync(&env).arg("serve").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+            .collect(),
+    );
+    let listening: Vec<_> =
+        replicas.0.iter_mut().map(|child| port_once_listening(child.stdout.take().unwrap())).collect();
+    // Each must be ready within 60 s: a replica stuck behind the migration
+    // lock fails the test instead of hanging it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let left = || deadline.saturating_duration_since(std::time::Instant::now());
     let mut ports = Vec::new();
-    for child in &mut children {
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let port: u16 = loop {
-            let line = lines.next().expect("a replica exited before listening").unwrap();
-            let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-            if value["message"] == "seatsync listening" {
-                break value["listen"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+    for (i, port) in listening.iter().enumerate() {
+        match port.recv_timeout(left()) {
+            Ok(port) => ports.push(port),
+            Err(why) => {
+                let child = &mut replicas.0[i];
+                let _ = child.kill();
+                let mut stderr = String::new();
+                let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr);
+                panic!("replica {i} was not listening within 60 s ({why}): {stderr}");
             }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        ports.push(port);
+        }
     }
     let client = seatsync::outbound::client();
     rt.block_on(async {
         for port in &ports {
-            let ready = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.unwrap();
+            let ready = client.get(format!("http://127.0.0.1:{port}/readyz")).timeout(left()).send().await.unwrap();
             assert_eq!(ready.status(), 200, "replica on {port}");
         }
         let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
@@ -998,10 +1117,23 @@ fn three_replicas_started_together_on_a_fresh_database_all_come_up() {
             <migration::Migrator as migration::MigratorTrait>::migrations().len()
         );
     });
-    for mut child in children {
-        signal(&child, "KILL");
-        let _ = child.wait();
-    }
+    drop(replicas);
+}
+
+/// The port `serve` logs once it listens, sent when it does; the rest of its
+/// log is drained so it never blocks on a full pipe.
+fn port_once_listening(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<u16> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let value: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            let port = value["listen"].as_str().and_then(|l| l.rsplit(':').next()?.parse().ok());
+            if let (true, Some(port)) = (value["message"] == "seatsync listening", port) {
+                let _ = tx.send(port);
+            }
+        }
+    });
+    rx
 }
 
 /// A backup taken while the service takes deliveries holds every delivery
