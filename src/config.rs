@@ -292,9 +292,17 @@ impl Settings {
             Some(raw) => {
                 let url = raw.trim().to_owned();
                 check_api_base(&url).map_err(|p| problem("LOGIN_REDIRECT_URL", p))?;
-                // As the URL parser writes it: no stray whitespace or control
-                // character can reach the Location header.
-                Some(reqwest::Url::parse(&url).map_err(|_| problem("LOGIN_REDIRECT_URL", "must be a URL"))?.to_string())
+                reqwest::Url::parse(&url).map_err(|_| problem("LOGIN_REDIRECT_URL", "must be a URL"))?;
+                // Sent exactly as given (CONTRACT 3.5: `Location: $LOGIN_REDIRECT_URL`),
+                // so it must be printable ASCII already: no whitespace or control
+                // character can reach the header, and nothing is rewritten.
+                if !url.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(problem(
+                        "LOGIN_REDIRECT_URL",
+                        "must be written in ASCII without spaces (percent-encode the rest)",
+                    ));
+                }
+                Some(url)
             }
         };
         let billing_webhook_url = match get("BILLING_WEBHOOK_URL") {
@@ -576,10 +584,15 @@ mod tests {
 
     #[test]
     fn the_login_redirect_is_kept_as_given() {
-        for url in ["https://app.example.com/login?next=%2F", "http://127.0.0.1:3000/login"] {
+        for url in ["https://app.example.com/login?next=%2F", "http://127.0.0.1:3000/login", "https://app.example.com"]
+        {
             assert_eq!(settings(&[("LOGIN_REDIRECT_URL", url)]).unwrap().login_redirect_url.as_deref(), Some(url));
         }
         assert_eq!(settings(&[]).unwrap().login_redirect_url, None);
+        for url in ["https://app.example.com/log in", "https://app.example.com/\u{e9}", "https://app.example.com/\tx"] {
+            let err = settings(&[("LOGIN_REDIRECT_URL", url)]).unwrap_err();
+            assert_eq!(err.variable, "LOGIN_REDIRECT_URL", "{url}");
+        }
     }
 
     #[test]

@@ -38,6 +38,21 @@ pub async fn find(c: &impl ConnectionTrait, id: &EventId) -> Result<Option<Event
     .transpose()
 }
 
+/// The backlog's size by status (`ready` and `retry` are both pending).
+pub const BACKLOG_COUNTS: &str = "SELECT \
+    (SELECT COUNT(*) FROM inbox_events WHERE status = 'pending' AND next_attempt_at IS NULL) AS ready, \
+    (SELECT COUNT(*) FROM inbox_events WHERE status = 'pending' AND next_attempt_at IS NOT NULL) AS retry, \
+    (SELECT COUNT(*) FROM inbox_events WHERE status = 'parked') AS parked, \
+    (SELECT COUNT(*) FROM inbox_events WHERE status = 'held') AS held, \
+    (SELECT COUNT(*) FROM inbox_events WHERE status = 'failed') AS failed";
+
+/// When the oldest pending event arrived.
+pub const OLDEST_PENDING: &str = "SELECT MIN(t) AS t FROM (\
+    SELECT * FROM (SELECT received_at AS t FROM inbox_events \
+      WHERE status = 'pending' AND next_attempt_at IS NULL ORDER BY seq LIMIT 1) a \
+    UNION ALL SELECT * FROM (SELECT received_at AS t FROM inbox_events \
+      WHERE status = 'pending' AND next_attempt_at IS NOT NULL ORDER BY next_attempt_at LIMIT 1) b) u";
+
 /// The backlog by status (settled events are counted by the reconciler's
 /// counters instead), and the age of the oldest pending event, for `/metrics`.
 pub async fn backlog(c: &impl ConnectionTrait) -> Result<(Vec<(String, i64)>, Option<Micros>), DbErr> {
@@ -46,16 +61,7 @@ pub async fn backlog(c: &impl ConnectionTrait) -> Result<(Vec<(String, i64)>, Op
     // predicate written exactly as its index's): the settled history, however
     // long, is never read.
     let counts = c
-        .query_one_raw(stmt(
-            backend,
-            "SELECT \
-               (SELECT COUNT(*) FROM inbox_events WHERE status = 'pending' AND next_attempt_at IS NULL) AS ready, \
-               (SELECT COUNT(*) FROM inbox_events WHERE status = 'pending' AND next_attempt_at IS NOT NULL) AS retry, \
-               (SELECT COUNT(*) FROM inbox_events WHERE status = 'parked') AS parked, \
-               (SELECT COUNT(*) FROM inbox_events WHERE status = 'held') AS held, \
-               (SELECT COUNT(*) FROM inbox_events WHERE status = 'failed') AS failed",
-            [],
-        ))
+        .query_one_raw(stmt(backend, BACKLOG_COUNTS, []))
         .await?
         .ok_or_else(|| DbErr::Custom("the backlog count returned no row".into()))?;
     let by_status = vec![
@@ -67,15 +73,7 @@ pub async fn backlog(c: &impl ConnectionTrait) -> Result<(Vec<(String, i64)>, Op
     let oldest = c
         // The first pending row by arrival, with or without a back-off: one probe
         // of each of the queue's indexes, whatever the backlog.
-        .query_one_raw(stmt(
-            backend,
-            "SELECT MIN(t) AS t FROM (\
-               SELECT * FROM (SELECT received_at AS t FROM inbox_events \
-                 WHERE status = 'pending' AND next_attempt_at IS NULL ORDER BY seq LIMIT 1) a \
-               UNION ALL SELECT * FROM (SELECT received_at AS t FROM inbox_events \
-                 WHERE status = 'pending' AND next_attempt_at IS NOT NULL ORDER BY next_attempt_at LIMIT 1) b) u",
-            [],
-        ))
+        .query_one_raw(stmt(backend, OLDEST_PENDING, []))
         .await?
         .map(|r| col::<Option<i64>>(&r, "t"))
         .transpose()?

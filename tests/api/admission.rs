@@ -119,3 +119,78 @@ both_stores!(
     forged_slow_senders_from_one_address_cannot_starve_real_deliveries,
     only_allowed_addresses_may_post_and_only_trusted_proxies_name_the_client
 );
+
+/// An operator must see who is knocking: the busy refusal and a refused admin
+/// token are warn lines that name the client's address (CONTRACT 3.1, 3.4).
+#[test]
+fn refusals_are_logged_at_warn_naming_the_client_address() {
+    use crate::processes::{signal, start_server_logged, wait_exit, with};
+    use std::io::Write;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDatabase::create(Store::Sqlite));
+    let env = with(base_env(&db.url).into_iter().collect(), "WEBHOOK_MAX_INFLIGHT_PER_CLIENT", Some("1"));
+    let (mut child, port, logs) = start_server_logged(&env);
+
+    // One forged sender from 127.0.0.8 holds its address's only slot; its next
+    // request is refused as busy.
+    let connect_from = |from: &str| {
+        rt.block_on(async {
+            let socket = TcpSocket::new_v4().unwrap();
+            socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+            let stream = socket.connect(format!("127.0.0.1:{port}").parse().unwrap()).await.unwrap();
+            let stream = stream.into_std().unwrap();
+            stream.set_nonblocking(false).unwrap();
+            stream
+        })
+    };
+    let forged = format!(
+        "POST /webhooks/workos HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\
+         WorkOS-Signature: t={}, v1={}\r\n\r\n{{\"id",
+        now_ms(),
+        "0".repeat(64)
+    );
+    let mut holder = connect_from("127.0.0.8");
+    holder.write_all(forged.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let client =
+        seatsync::outbound::client_builder().local_address("127.0.0.8".parse::<IpAddr>().unwrap()).build().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let busy = rt.block_on(async {
+        client
+            .post(format!("{url}/webhooks/workos"))
+            .header("WorkOS-Signature", format!("t={}, v1={}", now_ms(), "0".repeat(64)))
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(busy, 503);
+    let guesser = client_from("127.0.0.9");
+    let refused = rt.block_on(async {
+        guesser.get(format!("{url}/admin/plans")).bearer_auth("a-wrong-token-of-some-length").send().await.unwrap()
+    });
+    assert_eq!(refused.status(), 401);
+
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let warned = |seen: &[Value], client: &str, words: &str| {
+        seen.iter().any(|line| {
+            line["level"] == "WARN"
+                && line["client"] == client
+                && line["message"].as_str().is_some_and(|m| m.contains(words))
+        })
+    };
+    while !(warned(&seen, "127.0.0.8", "too many bodies in flight")
+        && warned(&seen, "127.0.0.9", "admin token refused"))
+    {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match logs.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no warn line naming each client: {seen:?}"),
+        }
+    }
+    drop(holder);
+    signal(&child, "TERM");
+    let _ = wait_exit(&mut child, Duration::from_secs(20));
+}

@@ -20,6 +20,11 @@ async fn redirected(response: reqwest::Response) -> String {
 async fn the_tile_sends_people_to_the_login_page_never_to_relay_state(store: Store) {
     let app = spawn_app_with(store, &[("LOGIN_REDIRECT_URL", LOGIN)]).await;
     redirected(app.client.get(app.url("/sso/login_redirect")).send().await.unwrap()).await;
+    // An identity provider's redirect binding carries both in the query.
+    let query = "/sso/login_redirect?SAMLResponse=PHNhbWxwOlJlc3BvbnNlLz4%3D&RelayState=https%3A%2F%2Fevil.example%2F";
+    let body = redirected(app.client.get(app.url(query)).send().await.unwrap()).await;
+    assert!(!body.contains("evil"), "{body}");
+    assert!(body.len() < 1024, "a small page: {} bytes", body.len());
 
     let form = saml_form("https://evil.example/");
     assert!((9_000..12_000).contains(&form.len()), "a realistic form is about 10 KB: {}", form.len());
@@ -38,7 +43,7 @@ async fn the_tile_sends_people_to_the_login_page_never_to_relay_state(store: Sto
 
     // Counted, with no label from the request.
     let metrics = app.metrics_text().await;
-    assert!(metrics.contains("\nseatsync_login_redirects_total 2\n"), "{metrics}");
+    assert!(metrics.contains("\nseatsync_login_redirects_total 3\n"), "{metrics}");
 }
 
 async fn a_form_post_over_256_kib_is_413(store: Store) {

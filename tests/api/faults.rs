@@ -455,7 +455,7 @@ async fn postgres_restarted_mid_burst_loses_nothing_and_applies_each_once() {
         acknowledged.push(id);
     }
     server.pg_ctl("stop");
-    // The first waits out the pool's acquire timeout (5 s) before its 503; for a
+    // The first waits out the pool's acquire timeout (1 s) before its 503; for a
     // second after it, the others are refused at once (printed, not asserted:
     // timings are the benchmarks' business).
     for i in 100..104 {

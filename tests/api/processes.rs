@@ -31,6 +31,15 @@ pub fn with(mut env: Vec<(String, String)>, key: &str, value: Option<&str>) -> V
 
 /// `serve` with JSON logs; returns it once it listens, with its port.
 pub fn start_server(env: &[(String, String)]) -> (Child, u16) {
+    let (child, port, lines) = start_server_logged(env);
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, port)
+}
+
+/// `serve` with JSON logs, once it listens: its port and every later log line
+/// (parsed), read on a thread of its own so the server never blocks on the pipe.
+pub fn start_server_logged(env: &[(String, String)]) -> (Child, u16, std::sync::mpsc::Receiver<serde_json::Value>) {
     let mut child = seatsync(&with(env.to_vec(), "LOG_FORMAT", Some("json")))
         .arg("serve")
         .stdout(Stdio::piped())
@@ -47,9 +56,13 @@ pub fn start_server(env: &[(String, String)]) -> (Child, u16) {
             break listen.rsplit(':').next().unwrap().parse().unwrap();
         }
     };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, port)
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(serde_json::from_str(&line).unwrap_or_default());
+        }
+    });
+    (child, port, rx)
 }
 
 /// Its exit status, if it exits within `within`.

@@ -528,6 +528,10 @@ async fn the_page_creates_and_edits_a_plan_and_sets_members(store: Store) {
     // The app tile's URL, next to "Configure SCIM".
     let tile = browser.wait_for("#app-tile-url").await.text().await.unwrap();
     assert_eq!(tile, "https://seats.example.com/sso/login_redirect");
+    let guide = browser.wait_for("#app-tile").await.text().await.unwrap();
+    for field in ["SAML Audience URL", "SAML Consumer URL", "Audience URI (SP Entity ID)", "Single sign-on URL"] {
+        assert!(guide.contains(field), "the identity provider's field {field:?} is named: {guide}");
+    }
 
     // A second plan for the same organization is refused, in words.
     c.goto(&app.url("/admin/#/")).await.unwrap();
@@ -545,6 +549,7 @@ async fn the_page_creates_and_edits_a_plan_and_sets_members(store: Store) {
     add.find(Locator::Css("button")).await.unwrap().click().await.unwrap();
     browser.wait_for("tr[data-email='carol@example.com'] .badge.paid").await;
     assert_eq!(app.seats(&id).await, [seat("carol@example.com", "paid", "manual")]);
+    browser.screenshot("11b-member-added").await;
 
     // Twelve people from the directory: still under the threshold of 20.
     for n in 1..=12u32 {
