@@ -81,19 +81,45 @@ fn verified_tls(raw: &str) -> Result<String, String> {
 
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.split_once("://") {
+        let (base, query) = self.0.split_once('?').map_or((self.0.as_str(), None), |(b, q)| (b, Some(q)));
+        match base.split_once("://") {
             Some((scheme, rest)) => match rest.rsplit_once('@') {
-                Some((_, host)) => write!(f, "{scheme}://***@{host}"),
-                None => write!(f, "{scheme}://{rest}"),
+                Some((_, host)) => write!(f, "{scheme}://***@{host}")?,
+                None => write!(f, "{scheme}://{rest}")?,
             },
-            None => f.write_str(&self.0),
+            None => f.write_str(base)?,
         }
+        // A password may be given as a parameter too (`?password=`).
+        if let Some(query) = query {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword") => {
+                        format!("{k}=***")
+                    }
+                    _ => p.to_owned(),
+                })
+                .collect();
+            write!(f, "?{}", params.join("&"))?;
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_is_never_shown_in_the_userinfo_or_the_query() {
+        let url = DatabaseUrl("postgres://app:hunter2@db:5432/x?sslmode=verify-full&password=swordfish".into());
+        let shown = format!("{url:?}");
+        assert_eq!(shown, "postgres://***@db:5432/x?sslmode=verify-full&password=***");
+        assert_eq!(
+            format!("{:?}", DatabaseUrl("sqlite://seatsync.db?mode=rwc".into())),
+            "sqlite://seatsync.db?mode=rwc"
+        );
+    }
 
     #[test]
     fn postgres_tls_always_verifies_the_server() {

@@ -87,6 +87,7 @@ impl Admission {
 
     /// A slot for one body, or a refusal at once (never a queue).
     pub fn admit(self: &Arc<Self>, client: IpAddr) -> Result<Slot, Refusal> {
+        let client = crate::http::client_address::share_of(client);
         let mut counts = self.per_client.lock().unwrap_or_else(|e| e.into_inner());
         let held = counts.get(&client).copied().unwrap_or(0);
         if held >= self.max_per_client {

@@ -36,6 +36,19 @@ fn canonical(addr: IpAddr) -> IpAddr {
 /// address of `X-Forwarded-For` that is not itself a trusted proxy (each proxy
 /// appends the address it received from; only the trusted end of the list can
 /// be believed); otherwise `peer`.
+/// The key a client's share is counted under: its address, except that IPv6
+/// counts by /64 (one host is usually given a whole /64, so counting single
+/// addresses would let it take as many shares as it likes).
+pub fn share_of(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+        v4 => v4,
+    }
+}
+
 pub fn client_of(trusted: &[IpNet], peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
     let peer = canonical(peer);
     if !contains(trusted, peer) {
@@ -63,6 +76,16 @@ pub fn of_request(trusted: &[IpNet], req: &actix_web::HttpRequest) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_share_by_their_64_and_mapped_ipv4_by_address() {
+        let share = |s: &str| share_of(s.parse().unwrap()).to_string();
+        assert_eq!(share("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::");
+        assert_eq!(share("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::");
+        assert_ne!(share("2001:db8:1:3::1"), share("2001:db8:1:2::1"));
+        assert_eq!(share("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(share("192.0.2.7"), "192.0.2.7");
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -24,7 +24,7 @@ impl RefusedTokens {
     /// How long `client` must wait, when it has used up its refusals.
     pub fn locked_for(&self, client: IpAddr, now: Instant) -> Option<Duration> {
         let map = self.by_client.lock().unwrap_or_else(|e| e.into_inner());
-        let (since, count) = map.get(&client)?;
+        let (since, count) = map.get(&crate::http::client_address::share_of(client))?;
         let left = WINDOW.checked_sub(now.duration_since(*since))?;
         (*count >= MAX_REFUSALS && !left.is_zero()).then_some(left)
     }
@@ -34,7 +34,7 @@ impl RefusedTokens {
         if map.len() >= SWEEP_AT {
             map.retain(|_, (since, _)| now.duration_since(*since) < WINDOW);
         }
-        let entry = map.entry(client).or_insert((now, 0));
+        let entry = map.entry(crate::http::client_address::share_of(client)).or_insert((now, 0));
         if now.duration_since(entry.0) >= WINDOW {
             *entry = (now, 0);
         }
