@@ -88,6 +88,19 @@ impl Faults {
         drop(bodies.into_iter());
     }
 
+    /// `before_commit` for a storer on a thread of its own (SQLite's inbox lane).
+    pub fn before_commit_blocking<'b>(&self, bodies: impl IntoIterator<Item = &'b [u8]>) {
+        #[cfg(feature = "test-faults")]
+        if self.slow_store {
+            let marked = |b: &[u8]| b.windows(SLOW_STORE_EMAIL.len()).any(|w| w == SLOW_STORE_EMAIL.as_bytes());
+            if bodies.into_iter().any(marked) {
+                std::thread::sleep(SLOW_STORE_FOR);
+            }
+        }
+        #[cfg(not(feature = "test-faults"))]
+        drop(bodies.into_iter());
+    }
+
     /// False with `delivery-paused`: billing messages are written but this
     /// process never sends them (a crash between commit and delivery).
     /// False with `storage-off`: the webhook answers 200 after verifying and

@@ -69,6 +69,9 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
                     })
                 })
             });
+            // A local file's connection does not go stale: no ping (a hand-off
+            // to sqlx's worker thread) before every use.
+            options.test_before_acquire(false);
             options.max_connections(1).map_sqlx_sqlite_opts(|o| {
                 // WAL lets readers run beside the writer; synchronous=FULL makes a
                 // commit durable before it returns, so a 200 means "on disk".

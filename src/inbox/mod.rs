@@ -3,6 +3,7 @@
 pub mod dead_letter;
 pub mod queue;
 pub mod retention;
+pub mod sqlite_lane;
 pub mod status;
 pub mod writer;
 

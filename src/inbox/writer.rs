@@ -6,6 +6,7 @@ use crate::{
     domain::{EventId, EventStatus, Micros, order_key},
     faults::Faults,
     inbox::Arrivals,
+    inbox::sqlite_lane::{Answer, SqliteLane},
     store::col,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait, Value};
@@ -106,7 +107,12 @@ impl Inbox {
     pub fn start(db: DatabaseConnection, arrivals: Arrivals, faults: Faults) -> (Self, tokio::task::JoinHandle<()>) {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         let health = Health::default();
-        let task = tokio::spawn(write_loop(db, rx, arrivals, faults, health.clone()));
+        let lane = crate::inbox::sqlite_lane::file_of(&db).and_then(|path| {
+            SqliteLane::start(path, faults)
+                .inspect_err(|err| tracing::warn!(error = %err, "no SQLite inbox thread; storing through the pool"))
+                .ok()
+        });
+        let task = tokio::spawn(write_loop(db, rx, arrivals, faults, health.clone(), lane));
         (Self { jobs, health }, task)
     }
 
@@ -132,28 +138,47 @@ async fn write_loop(
     arrivals: Arrivals,
     faults: Faults,
     health: Health,
+    lane: Option<SqliteLane>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let (events, replies): (Vec<NewEvent>, Vec<_>) = batch.drain(..).map(|job| (job.event, job.reply)).unzip();
         if health.refusing() {
             // Queued before the database failed the last batch: refused at once too.
-            for job in batch.drain(..) {
-                let _ = job.reply.send(Err(InboxError::DatabaseDown));
+            for reply in replies {
+                let _ = reply.send(Err(InboxError::DatabaseDown));
             }
             continue;
         }
         faults.inbox_writer();
-        let events: Vec<&NewEvent> = batch.iter().map(|job| &job.event).collect();
-        let outcomes: Vec<Result<Stored, DbErr>> = match store_batch_with(&db, &events, faults).await {
+        let (events, stored) = match &lane {
+            Some(lane) if lane_takes(&events) => match store_in_lane(&db, lane, events).await {
+                Some(answer) => answer,
+                None => {
+                    // The thread died (a panic): this task ends too, and the
+                    // server stops rather than answer half alive.
+                    tracing::error!("the SQLite inbox thread stopped");
+                    for reply in replies {
+                        let _ = reply.send(Err(InboxError::Stopped));
+                    }
+                    return;
+                }
+            },
+            _ => {
+                let stored = store_batch_with(&db, &events.iter().collect::<Vec<_>>(), faults).await;
+                (events, stored)
+            }
+        };
+        let outcomes: Vec<Result<Stored, DbErr>> = match stored {
             Ok(outcomes) => {
                 health.up();
                 outcomes.into_iter().map(Ok).collect()
             }
             // A value the database refuses must not fail the deliveries stored
             // beside it: store them one by one, so only that one is refused.
-            Err(err) if batch.len() > 1 && classify(&err) == ErrorClass::OwnData => {
-                tracing::warn!(error = %err, batch = batch.len(), "inbox batch refused; storing one by one");
-                let mut outcomes = Vec::with_capacity(batch.len());
+            Err(err) if events.len() > 1 && classify(&err) == ErrorClass::OwnData => {
+                tracing::warn!(error = %err, batch = events.len(), "inbox batch refused; storing one by one");
+                let mut outcomes = Vec::with_capacity(events.len());
                 for event in &events {
                     outcomes.push(store_batch(&db, &[event]).await.map(|o| o[0]));
                 }
@@ -166,23 +191,43 @@ async fn write_loop(
                 vec![Err(err); 1]
             }
         };
-        if outcomes.len() != batch.len() {
+        if outcomes.len() != replies.len() {
             // One error for the whole batch: nothing in it was stored.
             let err = outcomes.into_iter().next().and_then(Result::err).unwrap_or(DbErr::Custom("no outcome".into()));
-            tracing::error!(error = %err, batch = batch.len(), "inbox batch failed; nothing in it was stored");
+            tracing::error!(error = %err, batch = replies.len(), "inbox batch failed; nothing in it was stored");
             let err = std::sync::Arc::new(err);
-            for job in batch.drain(..) {
-                let _ = job.reply.send(Err(InboxError::Database(err.clone())));
+            for reply in replies {
+                let _ = reply.send(Err(InboxError::Database(err.clone())));
             }
             continue;
         }
         if outcomes.iter().any(|o| matches!(o, Ok(Stored::Accepted))) {
             arrivals.ring();
         }
-        for (job, outcome) in batch.drain(..).zip(outcomes) {
-            let _ = job.reply.send(outcome.map_err(|e| InboxError::Database(std::sync::Arc::new(e))));
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            let _ = reply.send(outcome.map_err(|e| InboxError::Database(std::sync::Arc::new(e))));
         }
     }
+}
+
+/// The lane stores what needs no lookup: a legacy payload keyed by its
+/// directory may belong to a known organization's group (`group_keys`).
+fn lane_takes(events: &[NewEvent]) -> bool {
+    !events.iter().any(|e| e.order_key.as_deref().is_some_and(|k| k.starts_with(order_key::DIRECTORY_PREFIX)))
+}
+
+/// The pool's one connection is the turn to write: held while the lane
+/// commits, so nothing in this process meets SQLite's busy handler.
+async fn store_in_lane(db: &DatabaseConnection, lane: &SqliteLane, events: Vec<NewEvent>) -> Option<Answer> {
+    let turn = match db.get_sqlite_connection_pool().acquire().await {
+        Ok(turn) => turn,
+        Err(err) => {
+            return Some((events, Err(DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(err))))));
+        }
+    };
+    let answer = lane.store(events).await;
+    drop(turn);
+    answer
 }
 
 /// Stores a batch in one transaction; all or nothing.
@@ -255,15 +300,23 @@ pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Re
             inserted.insert(col::<String>(&row, "event_id")?);
         }
     }
-    // The first copy of an id in the batch is accepted; any other copy is a duplicate.
+    Ok(outcomes_of(events, |id| inserted.contains(id)))
+}
+
+/// Each event's outcome, given which ids this transaction inserted: the first
+/// copy of an id in the batch is accepted; any other copy is a duplicate.
+pub(crate) fn outcomes_of<E: std::borrow::Borrow<NewEvent>>(
+    events: &[E],
+    inserted: impl Fn(&str) -> bool,
+) -> Vec<Stored> {
     let mut claimed: HashSet<&str> = HashSet::new();
-    Ok(events
+    events
         .iter()
         .map(|e| {
-            let id = e.event_id.as_str();
-            if inserted.contains(id) && claimed.insert(id) { Stored::Accepted } else { Stored::Duplicate }
+            let id = e.borrow().event_id.as_str();
+            if inserted(id) && claimed.insert(id) { Stored::Accepted } else { Stored::Duplicate }
         })
-        .collect())
+        .collect()
 }
 
 /// Each event's group: its payload's key, except that a legacy payload without

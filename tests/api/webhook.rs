@@ -231,3 +231,23 @@ both_stores!(
     the_admin_api_is_disabled_without_a_token,
     metrics_count_deliveries_by_outcome_and_type,
 );
+
+/// On SQLite, deliveries are stored by the inbox's own thread and connection
+/// (issue 28), a duplicate in the same burst is answered as one, and what it
+/// stored is what the pool's connection reads.
+#[tokio::test]
+async fn sqlite_deliveries_are_stored_by_the_inbox_thread() {
+    let app = spawn_app(Store::Sqlite).await;
+    let threads: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect();
+    assert!(threads.iter().any(|name| name == "sqlite-inbox"), "{threads:?}");
+    let body = serde_json::json!({"id": "event_lane_1", "event": "dsync.user.created", "data": {}}).to_string();
+    let (first, second) = tokio::join!(app.post_webhook(body.as_bytes()), app.post_webhook(body.as_bytes()));
+    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200]);
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events WHERE event_id = 'event_lane_1'").await, 1);
+}

@@ -1,0 +1,163 @@
+//! SQLite's lane for the inbox writer: one thread owns a connection of its own
+//! and stores a whole batch per message, with one prepared statement in one
+//! transaction. Through sqlx every statement, and every row it returns, is a
+//! hand-off to its worker thread and back; a profile of intake put half the
+//! server's samples there (issue 28).
+//!
+//! The lane takes turns with everything else: while it writes, the writer holds
+//! the pool's one connection (`Inbox`'s caller side), so the reconciler and the
+//! admin API queue in the pool's fair order, never in SQLite's busy handler,
+//! which waits by sleeping. Other processes (the CLI) still meet it there.
+//!
+//! Durability is the same as the pool's: WAL, `synchronous=FULL`, one commit per
+//! batch before any delivery is answered.
+use crate::{
+    domain::Micros,
+    faults::Faults,
+    inbox::writer::{NewEvent, Stored, outcomes_of},
+};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
+use sea_orm::{DbErr, RuntimeErr};
+use std::{
+    collections::HashSet,
+    path::{Path, PathBuf},
+    sync::mpsc,
+    time::Duration,
+};
+use tokio::sync::oneshot;
+
+/// What the lane answers: the events back (the caller may store them again one
+/// by one) and their outcomes, or why nothing was stored.
+pub type Answer = (Vec<NewEvent>, Result<Vec<Stored>, DbErr>);
+
+struct Job {
+    events: Vec<NewEvent>,
+    reply: oneshot::Sender<Answer>,
+}
+
+pub struct SqliteLane {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl SqliteLane {
+    /// Starts the lane's thread for the database file at `path`. The file exists
+    /// and is migrated (start-up does both before the writer starts).
+    pub fn start(path: PathBuf, faults: Faults) -> std::io::Result<Self> {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new().name("sqlite-inbox".into()).spawn(move || run(&path, rx, faults))?;
+        Ok(Self { jobs })
+    }
+
+    /// Stores `events` in one transaction. `None` when the lane's thread is gone.
+    pub async fn store(&self, events: Vec<NewEvent>) -> Option<Answer> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(Job { events, reply }).ok()?;
+        answer.await.ok()
+    }
+}
+
+/// The file a pool's SQLite URL names, if it is a file (an in-memory database
+/// is private to its connection: a second one would see another database).
+pub fn file_of(db: &sea_orm::DatabaseConnection) -> Option<PathBuf> {
+    if db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        return None;
+    }
+    let options = db.get_sqlite_connection_pool().connect_options();
+    let file = options.get_filename();
+    let name = file.to_string_lossy();
+    (!name.is_empty() && !name.starts_with(":memory:") && !name.starts_with("file:")).then(|| file.to_path_buf())
+}
+
+fn run(path: &Path, rx: mpsc::Receiver<Job>, faults: Faults) {
+    let mut connection: Option<Connection> = None;
+    for job in rx {
+        let result = match connection.take().map_or_else(|| open(path), Ok) {
+            Ok(mut conn) => {
+                let result = store(&mut conn, &job.events, &faults);
+                // A failed transaction SQLite already rolled back by itself (a
+                // full disk, an I/O error) must not leave the connection in an
+                // unknown state: keep it only when it is back in autocommit.
+                if conn.is_autocommit() {
+                    connection = Some(conn);
+                }
+                result
+            }
+            Err(err) => Err(err),
+        };
+        let _ = job.reply.send((job.events, result.map_err(to_db_err)));
+    }
+}
+
+fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    // Per connection, as the pool's: a commit is on disk before it returns.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+/// The writer's `insert_events` for SQLite, whole: ids in order, duplicates
+/// (here or already stored) answered as such.
+fn store(conn: &mut Connection, events: &[NewEvent], faults: &Faults) -> Result<Vec<Stored>, rusqlite::Error> {
+    let now = Micros::now();
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by(|a, b| events[*a].event_id.cmp(&events[*b].event_id));
+    order.dedup_by(|a, b| events[*a].event_id == events[*b].event_id);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut inserted: HashSet<&str> = HashSet::with_capacity(events.len());
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts, order_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6) ON CONFLICT (event_id) DO NOTHING",
+        )?;
+        for index in order {
+            let event = &events[index];
+            let id = event.event_id.as_str();
+            let changed = insert.execute(params![
+                id,
+                event.event_type,
+                event.body,
+                now.0,
+                event.status.as_str(),
+                event.order_key
+            ])?;
+            if changed == 1 {
+                inserted.insert(id);
+            }
+        }
+    }
+    faults.before_commit_blocking(events.iter().map(|e| e.body.as_slice()));
+    tx.commit()?;
+    Ok(outcomes_of(events, |id| inserted.contains(id)))
+}
+
+/// As the pool's errors are classified (`db::classify`): a value SQLite refuses
+/// (CONSTRAINT, TOOBIG, MISMATCH, RANGE) is the data's; anything else passes.
+fn to_db_err(err: rusqlite::Error) -> DbErr {
+    let refused = matches!(
+        &err,
+        rusqlite::Error::SqliteFailure(e, _) if matches!(e.extended_code & 0xff, 18 | 19 | 20 | 25)
+    ) || matches!(err, rusqlite::Error::ToSqlConversionFailure(_));
+    if refused { DbErr::Custom(err.to_string()) } else { DbErr::Conn(RuntimeErr::Internal(err.to_string())) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{ErrorClass, classify};
+
+    #[test]
+    fn sqlite_errors_are_classed_as_the_pools_are() {
+        let failure = |code: i32| {
+            rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some("from the database".into()))
+        };
+        assert_eq!(classify(&to_db_err(failure(2067))), ErrorClass::OwnData, "SQLITE_CONSTRAINT_UNIQUE");
+        assert_eq!(classify(&to_db_err(failure(1811))), ErrorClass::OwnData, "SQLITE_CONSTRAINT_TRIGGER");
+        assert_eq!(classify(&to_db_err(failure(18))), ErrorClass::OwnData, "SQLITE_TOOBIG");
+        assert_eq!(classify(&to_db_err(failure(13))), ErrorClass::Passing, "SQLITE_FULL");
+        assert_eq!(classify(&to_db_err(failure(5))), ErrorClass::Passing, "SQLITE_BUSY");
+        assert_eq!(classify(&to_db_err(failure(10))), ErrorClass::Passing, "SQLITE_IOERR");
+    }
+}
