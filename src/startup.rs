@@ -100,7 +100,8 @@ impl Application {
         let targets = settings.billing_targets();
         let deliverer = deliverer(db.clone(), settings, metrics.clone())?;
         let reconciler = Reconciler::with_faults(settings.faults).with_targets(targets);
-        let (inbox, writer) = Inbox::start(db.clone(), reconciler.arrivals(), reconciler.faults());
+        let (inbox, writer) =
+            Inbox::start(db.clone(), &settings.database_url, reconciler.arrivals(), reconciler.faults());
         let metrics_listener = settings
             .metrics_addr
             .map(|addr| TcpListener::bind(addr).with_context(|| format!("could not listen on {addr} (METRICS_ADDR)")))

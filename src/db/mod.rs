@@ -19,12 +19,9 @@ pub use url::{DatabaseKind, DatabaseUrl};
 /// `-shm` files it creates later the database file's permissions. An existing
 /// file is left as it is.
 fn create_private(url: &str) -> std::io::Result<()> {
-    let rest = url.strip_prefix("sqlite:").unwrap_or(url);
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory" || p == "mode=ro") {
+    let Some(path) = sqlite_file(url) else {
         return Ok(());
-    }
+    };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -103,6 +100,16 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
             result => return result,
         }
     }
+}
+
+/// The file a SQLite URL names, when it is one this process may write (not
+/// in memory, not read-only).
+pub fn sqlite_file(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite:").unwrap_or(url);
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let elsewhere = query.split('&').any(|p| p == "mode=memory" || p == "mode=ro");
+    (!path.is_empty() && path != ":memory:" && !elsewhere).then_some(path)
 }
 
 /// SQLite's SQLITE_BUSY ("database is locked").
@@ -344,6 +351,16 @@ fn refused_value(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_writable_sqlite_file_is_named() {
+        assert_eq!(sqlite_file("sqlite://seatsync.db?mode=rwc"), Some("seatsync.db"));
+        assert_eq!(sqlite_file("sqlite:///var/lib/seatsync/seatsync.db"), Some("/var/lib/seatsync/seatsync.db"));
+        assert_eq!(sqlite_file("sqlite:x.db"), Some("x.db"));
+        for elsewhere in ["sqlite::memory:", "sqlite://:memory:", "sqlite://s?mode=memory", "sqlite://s.db?mode=ro"] {
+            assert_eq!(sqlite_file(elsewhere), None, "{elsewhere}");
+        }
+    }
 
     #[test]
     fn placeholders_are_numbered_for_postgres_only() {

@@ -56,16 +56,17 @@ impl SqliteLane {
     }
 }
 
-/// The file a pool's SQLite URL names, if it is a file (an in-memory database
-/// is private to its connection: a second one would see another database).
-pub fn file_of(db: &sea_orm::DatabaseConnection) -> Option<PathBuf> {
+/// The file the lane may open: the one the pool opened, when the URL names a
+/// file this process writes. In memory (a private database per connection) or
+/// read-only, there is no lane; nor if the URL and the pool disagree.
+pub fn file_of(db: &sea_orm::DatabaseConnection, url: &crate::db::DatabaseUrl) -> Option<PathBuf> {
     if db.get_database_backend() != sea_orm::DbBackend::Sqlite {
         return None;
     }
+    let named = crate::db::sqlite_file(url.expose())?;
     let options = db.get_sqlite_connection_pool().connect_options();
-    let file = options.get_filename();
-    let name = file.to_string_lossy();
-    (!name.is_empty() && !name.starts_with(":memory:") && !name.starts_with("file:")).then(|| file.to_path_buf())
+    let opened = options.get_filename();
+    (opened == Path::new(named)).then(|| opened.to_path_buf())
 }
 
 fn run(path: &Path, rx: mpsc::Receiver<Job>, faults: Faults) {
@@ -74,10 +75,9 @@ fn run(path: &Path, rx: mpsc::Receiver<Job>, faults: Faults) {
         let result = match connection.take().map_or_else(|| open(path), Ok) {
             Ok(mut conn) => {
                 let result = store(&mut conn, &job.events, &faults);
-                // A failed transaction SQLite already rolled back by itself (a
-                // full disk, an I/O error) must not leave the connection in an
-                // unknown state: keep it only when it is back in autocommit.
-                if conn.is_autocommit() {
+                // After any failure (a full disk, an I/O error) the next batch
+                // opens a fresh connection, as the pool recycles one.
+                if result.is_ok() && conn.is_autocommit() {
                     connection = Some(conn);
                 }
                 result

@@ -104,10 +104,15 @@ pub struct Inbox {
 
 impl Inbox {
     /// Starts the writer task. It ends when every `Inbox` clone is dropped.
-    pub fn start(db: DatabaseConnection, arrivals: Arrivals, faults: Faults) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn start(
+        db: DatabaseConnection,
+        url: &crate::db::DatabaseUrl,
+        arrivals: Arrivals,
+        faults: Faults,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         let health = Health::default();
-        let lane = crate::inbox::sqlite_lane::file_of(&db).and_then(|path| {
+        let lane = crate::inbox::sqlite_lane::file_of(&db, url).and_then(|path| {
             SqliteLane::start(path, faults)
                 .inspect_err(|err| tracing::warn!(error = %err, "no SQLite inbox thread; storing through the pool"))
                 .ok()

@@ -1,5 +1,6 @@
 use crate::both_stores;
 use crate::helpers::*;
+use sea_orm::ConnectionTrait;
 use seatsync::webhook::signature;
 use serde_json::{Value, json};
 
@@ -232,22 +233,55 @@ both_stores!(
     metrics_count_deliveries_by_outcome_and_type,
 );
 
-/// On SQLite, deliveries are stored by the inbox's own thread and connection
-/// (issue 28), a duplicate in the same burst is answered as one, and what it
-/// stored is what the pool's connection reads.
+/// SQLite's inbox lane (issue 28) stores a batch as the pool's path does:
+/// each id once, in id order, a repeat in the batch or of a stored event
+/// answered as a duplicate; and it is used only for a file this process writes.
 #[tokio::test]
-async fn sqlite_deliveries_are_stored_by_the_inbox_thread() {
-    let app = spawn_app(Store::Sqlite).await;
-    let threads: Vec<String> = std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_owned())
+async fn the_sqlite_inbox_lane_stores_each_id_once_in_id_order() {
+    use seatsync::{
+        db::DatabaseUrl,
+        domain::{EventId, EventStatus},
+        inbox::{NewEvent, Stored, sqlite_lane},
+    };
+    let database = TestDatabase::create(Store::Sqlite).await;
+    let db = migrated(&database).await;
+    let url = DatabaseUrl::parse(&database.url).unwrap();
+    let path = sqlite_lane::file_of(&db, &url).expect("a file database has a lane");
+    let lane = sqlite_lane::SqliteLane::start(path, seatsync::faults::Faults::default()).unwrap();
+    let event = |id: &str| NewEvent {
+        event_id: EventId::parse(id).unwrap(),
+        event_type: "dsync.user.created".into(),
+        body: format!("{{\"id\": \"{id}\"}}").into_bytes(),
+        status: EventStatus::Pending,
+        order_key: Some("org:org_1".into()),
+    };
+    let (_, stored) = lane.store(vec![event("event_b"), event("event_a"), event("event_b")]).await.unwrap();
+    assert_eq!(stored.unwrap(), [Stored::Accepted, Stored::Accepted, Stored::Duplicate]);
+    let (_, again) = lane.store(vec![event("event_a"), event("event_c")]).await.unwrap();
+    assert_eq!(again.unwrap(), [Stored::Duplicate, Stored::Accepted]);
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "SELECT event_id, status, attempts, order_key FROM inbox_events ORDER BY seq",
+        ))
+        .await
+        .unwrap();
+    let read: Vec<(String, String, i64, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "event_id").unwrap(),
+                r.try_get("", "status").unwrap(),
+                r.try_get("", "attempts").unwrap(),
+                r.try_get("", "order_key").unwrap(),
+            )
+        })
         .collect();
-    assert!(threads.iter().any(|name| name == "sqlite-inbox"), "{threads:?}");
-    let body = serde_json::json!({"id": "event_lane_1", "event": "dsync.user.created", "data": {}}).to_string();
-    let (first, second) = tokio::join!(app.post_webhook(body.as_bytes()), app.post_webhook(body.as_bytes()));
-    let mut statuses = [first.status().as_u16(), second.status().as_u16()];
-    statuses.sort_unstable();
-    assert_eq!(statuses, [200, 200]);
-    assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events WHERE event_id = 'event_lane_1'").await, 1);
+    let row = |id: &str| (id.to_owned(), "pending".to_owned(), 0, "org:org_1".to_owned());
+    assert_eq!(read, [row("event_a"), row("event_b"), row("event_c")]);
+
+    // In memory, each connection would see a database of its own: no lane.
+    let memory = DatabaseUrl::parse("sqlite::memory:").unwrap();
+    let in_memory = seatsync::db::connect(&memory).await.unwrap();
+    assert_eq!(sqlite_lane::file_of(&in_memory, &memory), None);
 }
