@@ -78,11 +78,8 @@ impl Faults {
     /// bodies stored carries `SLOW_STORE_EMAIL`.
     pub async fn before_commit<'b>(&self, bodies: impl IntoIterator<Item = &'b [u8]>) {
         #[cfg(feature = "test-faults")]
-        if self.slow_store {
-            let marked = |b: &[u8]| b.windows(SLOW_STORE_EMAIL.len()).any(|w| w == SLOW_STORE_EMAIL.as_bytes());
-            if bodies.into_iter().any(marked) {
-                tokio::time::sleep(SLOW_STORE_FOR).await;
-            }
+        if self.delays_storing(bodies) {
+            tokio::time::sleep(SLOW_STORE_FOR).await;
         }
         #[cfg(not(feature = "test-faults"))]
         drop(bodies.into_iter());
@@ -91,14 +88,18 @@ impl Faults {
     /// `before_commit` for a storer on a thread of its own (SQLite's inbox lane).
     pub fn before_commit_blocking<'b>(&self, bodies: impl IntoIterator<Item = &'b [u8]>) {
         #[cfg(feature = "test-faults")]
-        if self.slow_store {
-            let marked = |b: &[u8]| b.windows(SLOW_STORE_EMAIL.len()).any(|w| w == SLOW_STORE_EMAIL.as_bytes());
-            if bodies.into_iter().any(marked) {
-                std::thread::sleep(SLOW_STORE_FOR);
-            }
+        if self.delays_storing(bodies) {
+            std::thread::sleep(SLOW_STORE_FOR);
         }
         #[cfg(not(feature = "test-faults"))]
         drop(bodies.into_iter());
+    }
+
+    /// `slow-store` is on and one of the bodies carries `SLOW_STORE_EMAIL`.
+    #[cfg(feature = "test-faults")]
+    fn delays_storing<'b>(&self, bodies: impl IntoIterator<Item = &'b [u8]>) -> bool {
+        let marked = |b: &[u8]| b.windows(SLOW_STORE_EMAIL.len()).any(|w| w == SLOW_STORE_EMAIL.as_bytes());
+        self.slow_store && bodies.into_iter().any(marked)
     }
 
     /// False with `delivery-paused`: billing messages are written but this
