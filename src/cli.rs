@@ -225,6 +225,14 @@ pub enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// What a /metrics scrape and its background refresh cost with few and with
+    /// many stored events (one fresh database per size).
+    Scrape {
+        #[arg(long, value_delimiter = ',', default_value = "10000,1000000")]
+        events: Vec<u64>,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// A long mixed load (webhooks, admin reads, previews, resyncs against a fake
     /// WorkOS); prints resident memory and open file descriptors every minute.
     Soak {
@@ -468,6 +476,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bench::reconcile(events, organizations, database_url, billing).await?
             }
             BenchCommand::Soak { secs, database_url } => bench::soak(secs, database_url).await?,
+            BenchCommand::Scrape { events, database_url } => bench::scrape(events, database_url).await?,
             BenchCommand::Enforcement { members, directory_users, database_url } => {
                 bench::enforcement(members, directory_users, database_url).await?
             }

@@ -4,10 +4,12 @@
 mod billing_receiver;
 mod prune;
 mod reconcile;
+mod scrape;
 mod soak;
 pub mod wrk;
 
 pub use prune::prune;
+pub use scrape::scrape;
 pub use soak::soak;
 
 use crate::{
