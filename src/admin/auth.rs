@@ -68,7 +68,9 @@ async fn check_then_call(
     let presented = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer).unwrap_or("");
     if !token_matches(presented, token.expose()) {
         state.refused_tokens.refused(client, now);
-        tracing::warn!(client = %client, "admin token refused");
+        if let Some(left_out) = state.refused_tokens.warnings.take_now() {
+            tracing::warn!(client = %client, left_out, "admin token refused (logged at most once a second)");
+        }
         return Ok(req.into_response(error_response(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

@@ -7,10 +7,7 @@ use ipnet::IpNet;
 use std::{
     collections::HashMap,
     net::IpAddr,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicI64, Ordering},
-    },
+    sync::{Arc, Mutex},
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -20,9 +17,10 @@ pub struct Admission {
     max_all: usize,
     max_per_client: usize,
     per_client: Mutex<HashMap<IpAddr, usize>>,
-    /// When the last "refused: busy" line was written (ms), so a flood writes
-    /// one a second.
-    last_warned_ms: AtomicI64,
+    /// The "refused: busy" line: one a second.
+    pub busy_warnings: crate::http::warn_budget::WarnBudget,
+    /// Every other refusal's line (signature, size, deadline, allowlist).
+    pub refusal_warnings: crate::http::warn_budget::WarnBudget,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +71,8 @@ impl Admission {
             max_all,
             max_per_client,
             per_client: Mutex::new(HashMap::new()),
-            last_warned_ms: AtomicI64::new(i64::MIN),
+            busy_warnings: Default::default(),
+            refusal_warnings: Default::default(),
         })
     }
 
@@ -101,13 +100,6 @@ impl Admission {
     /// Bodies being read now.
     pub fn in_flight(&self) -> usize {
         self.max_all - self.all.available_permits()
-    }
-
-    /// True at most once a second: whether to write the warn line now.
-    pub fn should_warn(&self, now_ms: i64) -> bool {
-        let last = self.last_warned_ms.load(Ordering::Relaxed);
-        now_ms.saturating_sub(last) >= 1000
-            && self.last_warned_ms.compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok()
     }
 }
 
@@ -144,13 +136,5 @@ mod tests {
         assert!(admission.allows(ip("10.9.8.7")).is_ok());
         assert_eq!(admission.allows(ip("192.0.2.1")), Err(Refusal::NotAllowed));
         assert!(Admission::new(None, 1, 1).allows(ip("192.0.2.1")).is_ok());
-    }
-
-    #[test]
-    fn the_busy_line_is_written_at_most_once_a_second() {
-        let admission = Admission::new(None, 1, 1);
-        assert!(admission.should_warn(10_000));
-        assert!(!admission.should_warn(10_500));
-        assert!(admission.should_warn(11_000));
     }
 }

@@ -8,3 +8,4 @@ pub mod client_address;
 pub mod error;
 pub mod refusals;
 pub mod request_span;
+pub mod warn_budget;

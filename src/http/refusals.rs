@@ -18,6 +18,8 @@ const SWEEP_AT: usize = 10_000;
 #[derive(Default)]
 pub struct RefusedTokens {
     by_client: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    /// The "admin token refused" line: one a second, however many guess.
+    pub warnings: crate::http::warn_budget::WarnBudget,
 }
 
 impl RefusedTokens {

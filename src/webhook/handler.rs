@@ -94,12 +94,14 @@ pub async fn receive(
                 WebhookError::Unavailable(_) => log_chain("webhook could not be stored", err),
                 // A flood must not become a flood of log lines: one a second.
                 WebhookError::Busy => {
-                    if state.webhook.admission.should_warn(chrono::Utc::now().timestamp_millis()) {
-                        tracing::warn!(client = %client, code = err.code(), "webhook refused: too many bodies in flight (logged at most once a second)");
+                    if let Some(left_out) = state.webhook.admission.busy_warnings.take_now() {
+                        tracing::warn!(client = %client, code = err.code(), left_out, "webhook refused: too many bodies in flight (logged at most once a second)");
                     }
                 }
                 _ => {
-                    tracing::warn!(client = %client, error = %printable(&err.to_string()), code = err.code(), "webhook refused")
+                    if let Some(left_out) = state.webhook.admission.refusal_warnings.take_now() {
+                        tracing::warn!(client = %client, error = %printable(&err.to_string()), code = err.code(), left_out, "webhook refused (logged at most once a second)")
+                    }
                 }
             }
         }

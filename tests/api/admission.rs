@@ -120,8 +120,9 @@ both_stores!(
     only_allowed_addresses_may_post_and_only_trusted_proxies_name_the_client
 );
 
-/// An operator must see who is knocking: the busy refusal and a refused admin
-/// token are warn lines that name the client's address (CONTRACT 3.1, 3.4).
+/// An operator must see who is knocking: the busy refusal, a refused signature
+/// and a refused admin token are warn lines that name the client's address
+/// (CONTRACT 3.1, 3.4), at most one a second of each kind.
 #[test]
 fn refusals_are_logged_at_warn_naming_the_client_address() {
     use crate::processes::{signal, start_server_logged, wait_exit, with};
@@ -172,6 +173,26 @@ fn refusals_are_logged_at_warn_naming_the_client_address() {
     });
     assert_eq!(refused.status(), 401);
 
+    // Fifty forged deliveries: a flood of refusals is not a flood of lines.
+    let forger = client_from("127.0.0.10");
+    let forge = || async {
+        forger
+            .post(format!("{url}/webhooks/workos"))
+            .header("WorkOS-Signature", format!("t={}, v1={}", now_ms(), "0".repeat(64)))
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let flood = std::time::Instant::now();
+    for _ in 0..50 {
+        assert_eq!(rt.block_on(forge()), 401);
+    }
+    let flood_secs = flood.elapsed().as_secs();
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(rt.block_on(forge()), 401);
+
     let mut seen = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let warned = |seen: &[Value], client: &str, words: &str| {
@@ -190,6 +211,20 @@ fn refusals_are_logged_at_warn_naming_the_client_address() {
             Err(_) => panic!("no warn line naming each client: {seen:?}"),
         }
     }
+    let forged = |seen: &[Value]| -> Vec<Value> {
+        seen.iter().filter(|l| l["client"] == "127.0.0.10" && l["code"] == "signature_mismatch").cloned().collect()
+    };
+    while forged(&seen).len() < 2 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match logs.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("the refusal after the flood was not logged: {seen:?}"),
+        }
+    }
+    let lines = forged(&seen);
+    assert!(lines.len() as u64 <= flood_secs + 2, "{} lines for 51 refusals in {flood_secs} s", lines.len());
+    let last = lines.last().unwrap();
+    assert!(last["left_out"].as_u64().unwrap() >= 1, "the line after the flood says how many were left out: {last}");
     drop(holder);
     signal(&child, "TERM");
     let _ = wait_exit(&mut child, Duration::from_secs(20));
