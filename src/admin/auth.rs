@@ -68,9 +68,8 @@ async fn check_then_call(
     let presented = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer).unwrap_or("");
     if !token_matches(presented, token.expose()) {
         state.refused_tokens.refused(client, now);
-        if let Some(left_out) = state.refused_tokens.warnings.take_now() {
-            tracing::warn!(client = %client, left_out, "admin token refused (logged at most once a second)");
-        }
+        // Each refusal (CONTRACT 3.3): the brake above caps one address at ten a minute.
+        tracing::warn!(client = %client, "admin token refused");
         return Ok(req.into_response(error_response(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -80,7 +79,9 @@ async fn check_then_call(
     if is_example_token(token.expose()) && arrived_from_elsewhere(req.headers()) {
         // serve refuses the example token on a public address; a tunnel to a
         // loopback one must not publish it either (CONTRACT 2).
-        tracing::warn!(client = %client, "the example ADMIN_TOKEN was refused through a proxy or tunnel");
+        if let Some(left_out) = state.refused_tokens.example_warnings.take_now() {
+            tracing::warn!(client = %client, left_out, "the example ADMIN_TOKEN was refused through a proxy or tunnel (logged at most once a second)");
+        }
         return Ok(req.into_response(error_response(
             StatusCode::FORBIDDEN,
             "example_token",
@@ -101,8 +102,13 @@ fn arrived_from_elsewhere(headers: &header::HeaderMap) -> bool {
     let forwarded = ["forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip", "cf-connecting-ip"]
         .iter()
         .any(|name| headers.contains_key(*name));
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-    forwarded || !is_local_host(host)
+    // An unreadable Host is not this machine's.
+    let local = match headers.get(header::HOST).map(|v| v.to_str()) {
+        None => true,
+        Some(Ok(host)) => is_local_host(host),
+        Some(Err(_)) => false,
+    };
+    forwarded || !local
 }
 
 /// `localhost`, `127.0.0.1:8080`, `[::1]:8080` and the like; an absent Host
@@ -145,6 +151,9 @@ mod tests {
             assert!(!arrived_from_elsewhere(&headers(&[("host", local)])), "{local}");
         }
         assert!(!arrived_from_elsewhere(&headers(&[])));
+        let mut unreadable = header::HeaderMap::new();
+        unreadable.insert(header::HOST, HeaderValue::from_bytes(b"caf\xe9.example").unwrap());
+        assert!(arrived_from_elsewhere(&unreadable));
         for public in ["abc.ngrok-free.app", "seats.example.com:443", "192.168.1.5:8080", "[2001:db8::1]:80"] {
             assert!(arrived_from_elsewhere(&headers(&[("host", public)])), "{public}");
         }

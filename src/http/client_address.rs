@@ -32,10 +32,6 @@ fn canonical(addr: IpAddr) -> IpAddr {
     }
 }
 
-/// The client of a request: with `peer` a trusted proxy, the right-most
-/// address of `X-Forwarded-For` that is not itself a trusted proxy (each proxy
-/// appends the address it received from; only the trusted end of the list can
-/// be believed); otherwise `peer`.
 /// The key a client's share is counted under: its address, except that IPv6
 /// counts by /64 (one host is usually given a whole /64, so counting single
 /// addresses would let it take as many shares as it likes).
@@ -49,6 +45,10 @@ pub fn share_of(addr: IpAddr) -> IpAddr {
     }
 }
 
+/// The client of a request: with `peer` a trusted proxy, the right-most
+/// address of `X-Forwarded-For` that is not itself a trusted proxy (each proxy
+/// appends the address it received from; only the trusted end of the list can
+/// be believed); otherwise `peer`.
 pub fn client_of(trusted: &[IpNet], peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
     let peer = canonical(peer);
     if !contains(trusted, peer) {

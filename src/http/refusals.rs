@@ -18,8 +18,9 @@ const SWEEP_AT: usize = 10_000;
 #[derive(Default)]
 pub struct RefusedTokens {
     by_client: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-    /// The "admin token refused" line: one a second, however many guess.
-    pub warnings: crate::http::warn_budget::WarnBudget,
+    /// The example token's refusal through a tunnel: its 403 does not count
+    /// toward the brake, so its line is one a second.
+    pub example_warnings: crate::http::warn_budget::WarnBudget,
 }
 
 impl RefusedTokens {

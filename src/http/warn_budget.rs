@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 pub struct WarnBudget {
-    /// When the last line was written (ms since the epoch).
+    /// When the last line was written (ms on the process's monotonic clock).
     last_ms: AtomicI64,
     /// Lines left out since then.
     left_out: AtomicU64,
@@ -31,9 +31,12 @@ impl WarnBudget {
         None
     }
 
-    /// `take` at the current time.
+    /// `take` at the current time (monotonic: a clock stepped back must not
+    /// silence every line until it catches up).
     pub fn take_now(&self) -> Option<u64> {
-        self.take(crate::domain::Micros::now().0 / 1000)
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let since_start = START.get_or_init(std::time::Instant::now).elapsed();
+        self.take(i64::try_from(since_start.as_millis()).unwrap_or(i64::MAX))
     }
 }
 

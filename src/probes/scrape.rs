@@ -94,6 +94,21 @@ pub async fn refresh_every(
 /// Totals with fixed label sets only: per-plan figures name customers and are
 /// in the admin API, behind the token.
 async fn database_figures(db: &DatabaseConnection) -> Result<DatabaseFigures, sea_orm::DbErr> {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    // One transaction, so PostgreSQL's JIT can be turned off for it alone: on a
+    // table not yet analyzed the planner's guesses pass jit_above_cost, and
+    // compiling took 9 to 30 ms a refresh at a million stored events (1.2 ms
+    // without). SET LOCAL works through PgBouncer too; a startup option does not.
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        txn.execute_unprepared("SET LOCAL jit = off").await?;
+    }
+    let figures = figures_in(&txn).await?;
+    txn.commit().await?;
+    Ok(figures)
+}
+
+async fn figures_in(db: &impl sea_orm::ConnectionTrait) -> Result<DatabaseFigures, sea_orm::DbErr> {
     let (events_by_status, oldest) = backlog(db).await?;
     let lag_seconds = oldest.map_or(0.0, |t| (crate::domain::Micros::now().0 - t.0).max(0) as f64 / 1e6);
     let (modes, tiers) = plans::totals(db).await?;

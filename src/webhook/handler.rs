@@ -98,6 +98,11 @@ pub async fn receive(
                         tracing::warn!(client = %client, code = err.code(), left_out, "webhook refused: too many bodies in flight (logged at most once a second)");
                     }
                 }
+                // Signed by WorkOS, so not a forger's flood: always logged.
+                WebhookError::InvalidEvent(_) => {
+                    tracing::warn!(client = %client, error = %printable(&err.to_string()), code = err.code(), "webhook refused")
+                }
+                // Anyone can cause these without the secret: one a second.
                 _ => {
                     if let Some(left_out) = state.webhook.admission.refusal_warnings.take_now() {
                         tracing::warn!(client = %client, error = %printable(&err.to_string()), code = err.code(), left_out, "webhook refused (logged at most once a second)")
