@@ -53,6 +53,18 @@ async fn the_openapi_document_lists_every_admin_route_and_each_answers(store: St
         }
     }
     listed.sort();
+    // Every route behind the token says how a token is refused: 401, and 403
+    // and 429 from the brake and the example-token check.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            if responses.contains_key("401") {
+                for status in ["403", "429"] {
+                    assert!(responses.contains_key(status), "{method} {path} does not list {status}");
+                }
+            }
+        }
+    }
     let mut expected: Vec<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     expected.sort();
     assert_eq!(listed, expected);
