@@ -120,6 +120,13 @@ both_stores!(
     only_allowed_addresses_may_post_and_only_trusted_proxies_name_the_client
 );
 
+/// A delivery anyone can send: a current timestamp, a wrong signature.
+async fn forged_delivery(client: &reqwest::Client, base: &str) -> u16 {
+    let header = format!("t={}, v1={}", now_ms(), "0".repeat(64));
+    let response = client.post(format!("{base}/webhooks/workos")).header("WorkOS-Signature", header).body("{}");
+    response.send().await.unwrap().status().as_u16()
+}
+
 /// An operator must see who is knocking: the busy refusal, a refused signature
 /// and a refused admin token are warn lines that name the client's address
 /// (CONTRACT 3.1, 3.4), at most one a second of each kind.
@@ -156,17 +163,7 @@ fn refusals_are_logged_at_warn_naming_the_client_address() {
     let client =
         seatsync::outbound::client_builder().local_address("127.0.0.8".parse::<IpAddr>().unwrap()).build().unwrap();
     let url = format!("http://127.0.0.1:{port}");
-    let busy = rt.block_on(async {
-        client
-            .post(format!("{url}/webhooks/workos"))
-            .header("WorkOS-Signature", format!("t={}, v1={}", now_ms(), "0".repeat(64)))
-            .body("{}")
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
-    assert_eq!(busy, 503);
+    assert_eq!(rt.block_on(forged_delivery(&client, &url)), 503);
     let guesser = client_from("127.0.0.9");
     let refused = rt.block_on(async {
         guesser.get(format!("{url}/admin/plans")).bearer_auth("a-wrong-token-of-some-length").send().await.unwrap()
@@ -175,16 +172,7 @@ fn refusals_are_logged_at_warn_naming_the_client_address() {
 
     // Fifty forged deliveries: a flood of refusals is not a flood of lines.
     let forger = client_from("127.0.0.10");
-    let forge = || async {
-        forger
-            .post(format!("{url}/webhooks/workos"))
-            .header("WorkOS-Signature", format!("t={}, v1={}", now_ms(), "0".repeat(64)))
-            .body("{}")
-            .send()
-            .await
-            .unwrap()
-            .status()
-    };
+    let forge = || forged_delivery(&forger, &url);
     let flood = std::time::Instant::now();
     for _ in 0..50 {
         assert_eq!(rt.block_on(forge()), 401);
