@@ -7,7 +7,7 @@
 //! so its limit is decided by the paid seats at each event, and holds happen
 //! often: a batch that took its limit from the seats before its own grants (the
 //! bug of issue 22, item 3) differs here within a few cases.
-use crate::helpers::{Store, TestDatabase, postgres_enabled};
+use crate::helpers::{Store, TestDatabase};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
@@ -426,18 +426,8 @@ fn moving_user(store: Store) {
     }
 }
 
-#[test]
-fn a_user_moving_between_organizations_in_one_batch_is_applied_in_arrival_order_on_sqlite() {
-    moving_user(Store::Sqlite);
-}
-
-#[test]
-#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
-fn a_user_moving_between_organizations_in_one_batch_is_applied_in_arrival_order_on_postgres() {
-    if !postgres_enabled() {
-        return;
-    }
-    moving_user(Store::Postgres);
+fn a_user_moving_between_organizations_in_one_batch_is_applied_in_arrival_order(store: Store) {
+    moving_user(store);
 }
 
 /// `DIFFERENTIAL_CASES` runs more (or fewer) cases than the suite's default.
@@ -445,16 +435,17 @@ fn cases(default: u32) -> u32 {
     std::env::var("DIFFERENTIAL_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-#[test]
-fn one_at_a_time_and_batched_give_the_same_seats_audit_statuses_and_holds_on_sqlite() {
-    property(Store::Sqlite, cases(128));
+fn one_at_a_time_and_batched_give_the_same_seats_audit_statuses_and_holds(store: Store) {
+    property(
+        store,
+        cases(match store {
+            Store::Sqlite => 128,
+            Store::Postgres => 64,
+        }),
+    );
 }
 
-#[test]
-#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
-fn one_at_a_time_and_batched_give_the_same_seats_audit_statuses_and_holds_on_postgres() {
-    if !postgres_enabled() {
-        return;
-    }
-    property(Store::Postgres, cases(64));
-}
+crate::both_stores_blocking!(
+    a_user_moving_between_organizations_in_one_batch_is_applied_in_arrival_order,
+    one_at_a_time_and_batched_give_the_same_seats_audit_statuses_and_holds
+);

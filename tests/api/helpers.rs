@@ -58,6 +58,28 @@ macro_rules! both_stores {
     )+ };
 }
 
+/// Runs each named blocking `fn name(store: Store)` (property tests, child
+/// processes) once per store.
+#[macro_export]
+macro_rules! both_stores_blocking {
+    ($($name:ident),+ $(,)?) => { $(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name($crate::helpers::Store::Sqlite)
+            }
+            #[test]
+            #[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
+            fn postgres() {
+                if !$crate::helpers::postgres_enabled() {
+                    return;
+                }
+                super::$name($crate::helpers::Store::Postgres)
+            }
+        }
+    )+ };
+}
+
 /// A fresh database; removed when dropped.
 pub struct TestDatabase {
     pub url: String,

@@ -58,19 +58,11 @@ fn migrations_run_twice(store: Store) {
     drop(db);
 }
 
-#[test]
-fn migrations_are_idempotent_on_sqlite() {
-    migrations_run_twice(Store::Sqlite);
+fn migrations_are_idempotent(store: Store) {
+    migrations_run_twice(store);
 }
 
-#[test]
-#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
-fn migrations_are_idempotent_on_postgres() {
-    if !postgres_enabled() {
-        return;
-    }
-    migrations_run_twice(Store::Postgres);
-}
+crate::both_stores_blocking!(migrations_are_idempotent);
 
 /// Starts `serve` and reads its port from the JSON start-up line.
 
@@ -124,19 +116,11 @@ async fn burst_then_sigkill(store: Store) {
     wait_exit(&mut child, Duration::from_secs(20));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_server_keeps_every_accepted_event_on_sqlite() {
-    burst_then_sigkill(Store::Sqlite).await;
+async fn a_killed_server_keeps_every_accepted_event(store: Store) {
+    burst_then_sigkill(store).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
-async fn a_killed_server_keeps_every_accepted_event_on_postgres() {
-    if !postgres_enabled() {
-        return;
-    }
-    burst_then_sigkill(Store::Postgres).await;
-}
+crate::both_stores!(a_killed_server_keeps_every_accepted_event);
 
 async fn reconciler_killed_mid_way(store: Store) {
     use seatsync::webhook::signature;
@@ -303,33 +287,17 @@ async fn two_processes_on_one_database(store: Store) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_on_one_database_give_the_seats_of_one_on_sqlite() {
-    two_processes_on_one_database(Store::Sqlite).await;
+async fn two_processes_on_one_database_give_the_seats_of_one(store: Store) {
+    two_processes_on_one_database(store).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
-async fn two_processes_on_one_database_give_the_seats_of_one_on_postgres() {
-    if !postgres_enabled() {
-        return;
-    }
-    two_processes_on_one_database(Store::Postgres).await;
+crate::both_stores!(two_processes_on_one_database_give_the_seats_of_one);
+
+async fn a_reconciler_killed_mid_way_finishes_after_restart(store: Store) {
+    reconciler_killed_mid_way(store).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reconciler_killed_mid_way_finishes_after_restart_on_sqlite() {
-    reconciler_killed_mid_way(Store::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
-async fn a_reconciler_killed_mid_way_finishes_after_restart_on_postgres() {
-    if !postgres_enabled() {
-        return;
-    }
-    reconciler_killed_mid_way(Store::Postgres).await;
-}
+crate::both_stores!(a_reconciler_killed_mid_way_finishes_after_restart);
 
 #[test]
 fn sign_prints_the_header_value_for_the_known_vector() {
@@ -456,19 +424,7 @@ async fn held_events_survive_a_kill(store: Store) {
     wait_exit(&mut child, Duration::from_secs(20));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn held_events_survive_a_kill_on_sqlite() {
-    held_events_survive_a_kill(Store::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
-async fn held_events_survive_a_kill_on_postgres() {
-    if !postgres_enabled() {
-        return;
-    }
-    held_events_survive_a_kill(Store::Postgres).await;
-}
+crate::both_stores!(held_events_survive_a_kill);
 
 #[test]
 fn serve_warns_about_each_secret_still_set_to_its_development_value() {
@@ -608,19 +564,7 @@ async fn the_poller_and_the_webhook_storing_at_once_apply_in_stored_order(store:
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_poller_and_the_webhook_storing_at_once_apply_in_stored_order_on_sqlite() {
-    the_poller_and_the_webhook_storing_at_once_apply_in_stored_order(Store::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
-async fn the_poller_and_the_webhook_storing_at_once_apply_in_stored_order_on_postgres() {
-    if !postgres_enabled() {
-        return;
-    }
-    the_poller_and_the_webhook_storing_at_once_apply_in_stored_order(Store::Postgres).await;
-}
+crate::both_stores!(the_poller_and_the_webhook_storing_at_once_apply_in_stored_order);
 
 /// `seatsync healthcheck`: 0 while the service is ready; 1 when nothing
 /// answers, or nothing answers within two seconds.
@@ -652,19 +596,7 @@ fn healthcheck_exits_zero_only_when_the_service_is_ready(store: Store) {
     wait_exit(&mut child, Duration::from_secs(20));
 }
 
-#[test]
-fn healthcheck_exits_zero_only_when_the_service_is_ready_on_sqlite() {
-    healthcheck_exits_zero_only_when_the_service_is_ready(Store::Sqlite);
-}
-
-#[test]
-#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
-fn healthcheck_exits_zero_only_when_the_service_is_ready_on_postgres() {
-    if !postgres_enabled() {
-        return;
-    }
-    healthcheck_exits_zero_only_when_the_service_is_ready(Store::Postgres);
-}
+crate::both_stores_blocking!(healthcheck_exits_zero_only_when_the_service_is_ready);
 
 #[test]
 fn check_config_prints_the_configuration_masked_and_lists_every_problem() {
@@ -956,18 +888,7 @@ fn read_only_commands_change_nothing(store: Store) {
     assert!(String::from_utf8_lossy(&check.stdout).contains("migrations are current"));
 }
 
-#[test]
-fn read_only_commands_change_nothing_on_sqlite() {
-    read_only_commands_change_nothing(Store::Sqlite);
-}
-
-#[test]
-#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
-fn read_only_commands_change_nothing_on_postgres() {
-    if postgres_enabled() {
-        read_only_commands_change_nothing(Store::Postgres);
-    }
-}
+crate::both_stores_blocking!(read_only_commands_change_nothing);
 
 /// A proxy from the environment is used for other hosts, never for this
 /// machine: a loopback target is plain http, and its key would cross the

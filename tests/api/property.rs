@@ -6,7 +6,7 @@
 //! way) must be free. Thresholds are drawn so both runs agree on whether the plan
 //! ends enforced: a transient count over the threshold that the final states do
 //! not have would start enforcement in any real system too.
-use crate::helpers::{Store, TestDatabase, postgres_enabled};
+use crate::helpers::{Store, TestDatabase};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use sea_orm::DatabaseConnection;
@@ -217,16 +217,8 @@ fn property(store: Store, cases: u32) {
         .unwrap();
 }
 
-#[test]
-fn shuffled_and_duplicated_deliveries_give_the_in_order_seats_on_sqlite() {
-    property(Store::Sqlite, 48);
+fn shuffled_and_duplicated_deliveries_give_the_in_order_seats(store: Store) {
+    property(store, 48);
 }
 
-#[test]
-#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
-fn shuffled_and_duplicated_deliveries_give_the_in_order_seats_on_postgres() {
-    if !postgres_enabled() {
-        return;
-    }
-    property(Store::Postgres, 48);
-}
+crate::both_stores_blocking!(shuffled_and_duplicated_deliveries_give_the_in_order_seats);

@@ -4,7 +4,7 @@
 //! exactly who moves; the SQL of `dsync.deleted` (`enforcement::release_directory`)
 //! gives exactly `rule::seat_after_directory_release`; on random plans, on both
 //! stores.
-use crate::helpers::{Store, TestDatabase, postgres_enabled};
+use crate::helpers::{Store, TestDatabase};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
@@ -163,19 +163,11 @@ fn property(store: Store, cases: u32) {
         .unwrap();
 }
 
-#[test]
-fn the_enforcement_sql_gives_every_member_the_rules_seat_on_sqlite() {
-    property(Store::Sqlite, 200);
+fn the_enforcement_sql_gives_every_member_the_rules_seat(store: Store) {
+    property(store, 200);
 }
 
-#[test]
-#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
-fn the_enforcement_sql_gives_every_member_the_rules_seat_on_postgres() {
-    if !postgres_enabled() {
-        return;
-    }
-    property(Store::Postgres, 200);
-}
+crate::both_stores_blocking!(the_enforcement_sql_gives_every_member_the_rules_seat);
 
 /// A member for the directory release: the seat held, and their users in the
 /// directory being deleted and in another one, each (active, deleted).
@@ -285,16 +277,8 @@ fn release_property(store: Store, cases: u32) {
         .unwrap();
 }
 
-#[test]
-fn the_directory_release_sql_gives_every_member_the_rules_seat_on_sqlite() {
-    release_property(Store::Sqlite, 200);
+fn the_directory_release_sql_gives_every_member_the_rules_seat(store: Store) {
+    release_property(store, 200);
 }
 
-#[test]
-#[cfg_attr(test_postgres_off, ignore = "TEST_POSTGRES_URL is not set")]
-fn the_directory_release_sql_gives_every_member_the_rules_seat_on_postgres() {
-    if !postgres_enabled() {
-        return;
-    }
-    release_property(Store::Postgres, 200);
-}
+crate::both_stores_blocking!(the_directory_release_sql_gives_every_member_the_rules_seat);
