@@ -345,7 +345,13 @@ fn refused_value(code: &str) -> bool {
     if code.len() == 5 {
         return code.starts_with("22") || code.starts_with("23") || code.starts_with("P0");
     }
-    code.parse::<i32>().is_ok_and(|sqlite| matches!(sqlite & 0xff, 18 | 19 | 20 | 25))
+    code.parse::<i32>().is_ok_and(is_refused_sqlite_code)
+}
+
+/// SQLite's primary codes for a value it refuses: TOOBIG, CONSTRAINT, MISMATCH,
+/// RANGE (`code` may be an extended one).
+pub fn is_refused_sqlite_code(code: i32) -> bool {
+    matches!(code & 0xff, 18 | 19 | 20 | 25)
 }
 
 #[cfg(test)]

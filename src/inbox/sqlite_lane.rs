@@ -134,12 +134,12 @@ fn store(conn: &mut Connection, events: &[NewEvent], faults: &Faults) -> Result<
 }
 
 /// As the pool's errors are classified (`db::classify`): a value SQLite refuses
-/// (CONSTRAINT, TOOBIG, MISMATCH, RANGE) is the data's; anything else passes.
+/// is the data's; anything else passes.
 fn to_db_err(err: rusqlite::Error) -> DbErr {
     let refused = matches!(
         &err,
-        rusqlite::Error::SqliteFailure(e, _) if matches!(e.extended_code & 0xff, 18 | 19 | 20 | 25)
-    ) || matches!(err, rusqlite::Error::ToSqlConversionFailure(_));
+        rusqlite::Error::SqliteFailure(e, _) if crate::db::is_refused_sqlite_code(e.extended_code)
+    );
     if refused { DbErr::Custom(err.to_string()) } else { DbErr::Conn(RuntimeErr::Internal(err.to_string())) }
 }
 
