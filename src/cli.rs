@@ -410,7 +410,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 dry_run,
                 allow_mass_release,
                 guard: settings.release_guard,
-                targets: settings.billing_targets(),
             };
             let report = resync::resync(&conn, &client, &org, options, |line| eprintln!("{line}")).await?;
             if let Some(check) = report.release_check {
@@ -529,7 +528,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Billing { command: BillingCommand::Resend { plan_id } } => {
             let conn = open_database(&settings).await?;
-            let messages = operator::outbound::resend(&conn, &plan_id, settings.billing_targets()).await?;
+            let messages = operator::outbound::resend(&conn, &plan_id).await?;
             println!("{}", serde_json::json!({ "plan_id": plan_id, "messages": messages }));
         }
     }
@@ -659,7 +658,7 @@ async fn plans_command(
             to_value(operator::members(conn, &plan_id, &query).await?)?
         }
         PlansCommand::SetTier { plan_id, email, tier } => {
-            to_value(operator::set_tier(conn, &plan_id, &email, &tier, settings.billing_targets()).await?)?
+            to_value(operator::set_tier(conn, &plan_id, &email, &tier).await?)?
         }
         PlansCommand::Preview { plan_id } => to_value(operator::preview(conn, &plan_id).await?)?,
         PlansCommand::Approve { plan_id } => to_value(operator::approve_hold(conn, &plan_id).await?)?,

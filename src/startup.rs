@@ -97,9 +97,13 @@ impl Application {
         db::migrate(&db).await.context("could not apply migrations")?;
 
         let metrics = Arc::new(Metrics::default());
-        let targets = settings.billing_targets();
+        // Targets met for the first time get each plan's current seats once;
+        // from then on every seat change writes their messages, whoever makes it.
+        crate::billing::targets::register(&db, settings.billing_targets(), crate::domain::Micros::now())
+            .await
+            .context("could not register the billing targets")?;
         let deliverer = deliverer(db.clone(), settings, metrics.clone())?;
-        let reconciler = Reconciler::with_faults(settings.faults).with_targets(targets);
+        let reconciler = Reconciler::with_faults(settings.faults);
         let (inbox, writer) =
             Inbox::start(db.clone(), &settings.database_url, reconciler.arrivals(), reconciler.faults());
         let metrics_listener = settings
@@ -130,7 +134,6 @@ impl Application {
             public_url: settings.public_url.clone(),
             login_redirect_url: settings.login_redirect_url.clone(),
             metrics_listener: metrics_addr,
-            targets,
             deliverer: deliverer.clone(),
         });
 
@@ -215,7 +218,6 @@ impl Application {
                         client,
                         every,
                         settings.release_guard,
-                        targets,
                         stop.subscribe(),
                     )),
                 ));

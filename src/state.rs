@@ -32,14 +32,7 @@ pub struct AppState {
     pub metrics_listener: Option<std::net::SocketAddr>,
     /// `LOGIN_REDIRECT_URL`: where the app tile sends people (CONTRACT 3.5).
     pub login_redirect_url: Option<String>,
-    /// Where seat changes are pushed (CONTRACT 7).
-    pub targets: crate::billing::Targets,
     /// Sends them; `None` when no target is configured.
     pub deliverer: Option<crate::billing::delivery::Deliverer>,
 }
 
-impl AppState {
-    pub fn billing_targets(&self) -> crate::billing::Targets {
-        self.targets
-    }
-}

@@ -11,7 +11,8 @@ pub struct Model {
     pub plan_id: String,
     /// `webhook` or `stripe`.
     pub target: String,
-    /// Grows by one with each message of the plan.
+    /// The contract's `sequence`: counts the plan's messages to this target
+    /// from 1, given when the message is first attempted; 0 until then.
     pub sequence: i64,
     pub organization_id: Option<String>,
     /// The plan's mode after the changes.
@@ -22,7 +23,7 @@ pub struct Model {
     /// The changes: the plan's audit rows with `audit_after < seq <= audit_through`.
     pub audit_after: i64,
     pub audit_through: i64,
-    /// `pending`, `failing`, `delivered` or `dead`.
+    /// `pending`, `failing`, `delivered`, `dead` or `superseded`.
     pub state: String,
     pub attempts: i32,
     pub next_attempt_at: i64,
@@ -30,9 +31,10 @@ pub struct Model {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub delivered_at: Option<i64>,
-    /// The replica sending it now, until `lease_until`.
-    pub lease_owner: Option<String>,
-    pub lease_until: Option<i64>,
+    /// The plan's order of messages (all targets): grows by one with each.
+    pub position: i64,
+    /// `attempts` before the last operator retry: the schedule counts from it.
+    pub schedule_from: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

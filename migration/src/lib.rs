@@ -12,6 +12,7 @@ mod m20261130_000007_approval_as_a_set;
 mod m20261130_000008_billing_outbox;
 mod m20261130_000009_backlog_counts;
 mod m20261130_000010_vocabulary_checks;
+mod m20261207_000011_billing_streams;
 pub mod vocabulary;
 
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000008_billing_outbox::Migration),
             Box::new(m20261130_000009_backlog_counts::Migration),
             Box::new(m20261130_000010_vocabulary_checks::Migration),
+            Box::new(m20261207_000011_billing_streams::Migration),
         ]
     }
 }

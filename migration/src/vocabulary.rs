@@ -15,5 +15,5 @@ pub const REASONS: &[&str] = &[
     "manual",
     "resync",
 ];
-pub const DELIVERY_STATES: &[&str] = &["pending", "failing", "delivered", "dead"];
+pub const DELIVERY_STATES: &[&str] = &["pending", "failing", "delivered", "dead", "superseded"];
 pub const TARGETS: &[&str] = &["webhook", "stripe"];

@@ -58,6 +58,6 @@ pub async fn retry(state: web::Data<AppState>, path: web::Path<String>) -> Resul
 )]
 #[post("/plans/{plan_id}/billing/resend")]
 pub async fn resend(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PlanError> {
-    let messages = outbound::resend(&state.db, &path, state.billing_targets()).await?;
+    let messages = outbound::resend(&state.db, &path).await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "messages": messages })))
 }

@@ -17,7 +17,8 @@ impl ResponseError for PlanError {
             PlanError::PlanExists(_)
             | PlanError::SeatManagedByDirectory
             | PlanError::NoHold
-            | PlanError::BillingNotConfigured => StatusCode::CONFLICT,
+            | PlanError::BillingNotConfigured
+            | PlanError::AlreadyDelivered => StatusCode::CONFLICT,
             PlanError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PlanError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -30,6 +31,7 @@ impl ResponseError for PlanError {
             PlanError::SeatManagedByDirectory => "seat_managed_by_directory",
             PlanError::NoHold => "no_hold",
             PlanError::BillingNotConfigured => "billing_not_configured",
+            PlanError::AlreadyDelivered => "already_delivered",
             PlanError::BadRequest(_) => "bad_request",
             PlanError::Database(_) => {
                 log_chain("admin request failed", self);
@@ -241,7 +243,7 @@ pub async fn update(
         release_limit: body.release_limit,
         stripe_subscription_item: body.stripe_subscription_item,
     };
-    Ok(HttpResponse::Ok().json(operator::update(&state.db, &path, changes, state.billing_targets()).await?))
+    Ok(HttpResponse::Ok().json(operator::update(&state.db, &path, changes).await?))
 }
 
 #[utoipa::path(
@@ -313,7 +315,7 @@ pub async fn set_tier(
 ) -> Result<HttpResponse, PlanError> {
     let (plan_id, email) = path.into_inner();
     Ok(HttpResponse::Ok()
-        .json(operator::set_tier(&state.db, &plan_id, &email, &body.tier, state.billing_targets()).await?))
+        .json(operator::set_tier(&state.db, &plan_id, &email, &body.tier).await?))
 }
 
 #[utoipa::path(

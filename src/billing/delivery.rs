@@ -1,10 +1,12 @@
 //! The delivery worker `serve` runs (CONTRACT 7.1): a plan's messages to one
 //! target in `sequence` order, one at a time; plans in parallel, up to a bound.
-//! A message is sent under a lease in the database, so with several replicas
-//! one sends it; a replica that dies mid-send leaves the lease to run out and
-//! the message is sent again, with the same `webhook-id` (at least once).
-//! Before a message is sent, the plan's later unsent messages are folded into
-//! it (the counts are absolute, so the newest says it all).
+//! A plan and target are sent to under a lease in the database (their
+//! stream's), so whichever path sends (this worker, an operator's retry,
+//! another replica) one request is in flight; a replica that dies mid-send
+//! leaves the lease to run out and the message is sent again, with the same
+//! `webhook-id` (at least once). A message is numbered (`sequence`) when first
+//! attempted; before that, never-attempted messages behind it are folded into
+//! one (the counts are absolute, so the newest says it all).
 use super::{
     message::{self, SeatsUpdated},
     schedule::{self, Next, Schedule},
@@ -13,7 +15,7 @@ use super::{
 };
 use crate::{
     db,
-    domain::{DeliveryState, Micros, Target},
+    domain::{DeliveryState, Micros, PlanId, Target},
     metrics::Metrics,
     store::{
         audit,
@@ -114,20 +116,20 @@ impl Deliverer {
         let _ = tokio::time::timeout(deadline, async { while in_flight.join_next().await.is_some() {} }).await;
     }
 
-    /// Leases up to `room` due messages and starts sending them.
+    /// Leases up to `room` due plans and targets and starts sending to them.
     async fn start_due(&self, room: usize, in_flight: &mut JoinSet<()>) -> Result<usize, DbErr> {
         let now = db::clock(&self.db).await?;
         let heads = outbound::due_heads(&self.db, &self.targets(), now, room).await?;
         let mut started = 0;
         for head in heads {
-            if !outbound::lease(&self.db, &head.id, &self.owner, now, self.lease_until(now)).await? {
+            let (plan, target) = (head.plan_id.clone(), head.target);
+            if !outbound::lease(&self.db, &plan, target, &self.owner, now, self.lease_until(now)).await? {
                 continue;
             }
             let this = self.clone();
             in_flight.spawn(async move {
-                let id = head.id.clone();
-                if let Err(err) = this.attempt(head).await.map(|_| ()) {
-                    tracing::warn!(message_id = %id, error = %err, "billing delivery: attempt not recorded; it is sent again when its lease runs out");
+                if let Err(err) = this.send_next(&plan, target).await.map(|_| ()) {
+                    tracing::warn!(plan_id = %plan, target = target.as_str(), error = %err, "billing delivery: attempt not recorded; it is sent again when its lease runs out");
                 }
             });
             started += 1;
@@ -140,39 +142,108 @@ impl Deliverer {
     }
 
     /// An operator's "send it again now" (`POST /admin/outbound/{id}/retry`,
-    /// `seatsync outbound retry`): the message is due now, and sent at once
-    /// when it is first of its plan and nobody is sending it; otherwise it goes
-    /// in its turn. A delivered one is not sent again (its seats may be stale
-    /// by now: `billing resend` sends the current ones), nor one for a target
-    /// this process does not send to. Returns the message as it stands after.
-    pub async fn retry(&self, id: &str) -> Result<Option<Message>, DbErr> {
-        let Some(message) = outbound::get(&self.db, id).await? else { return Ok(None) };
-        if message.state == DeliveryState::Delivered || !self.targets().contains(&message.target) {
-            return Ok(Some(message));
-        }
+    /// `seatsync outbound retry`): a `dead` or `failing` message is due now,
+    /// with its own id and body; a Stripe message older than one the item
+    /// already received is superseded instead. It is sent at once when it is
+    /// first of its plan and target and nobody is sending to them (by this
+    /// process, when it sends to that target), else in its turn by `serve`.
+    pub async fn retry(db: &DatabaseConnection, me: Option<&Self>, id: &str) -> Result<outbound::Retried, DbErr> {
+        let now = db::clock(db).await?;
+        let txn = db.begin().await?;
+        let retried = outbound::retry_now(&txn, id, now).await?;
+        txn.commit().await?;
+        let outbound::Retried::Due(message) = &retried else { return Ok(retried) };
+        let Some(this) = me.filter(|d| d.targets().contains(&message.target)) else { return Ok(retried) };
         // A lease of its own: the delivery worker of this same process must
-        // not find it is already the owner and send the message too.
-        let me = Self { owner: format!("{}:retry:{}", self.owner, ulid::Ulid::new()).into(), ..self.clone() };
-        let now = db::clock(&me.db).await?;
-        let mut sent = id.to_owned();
-        // Ours only if nobody was sending it; then sent now when it is first
-        // of its plan, else given back to go in its turn.
-        if outbound::retry_now(&me.db, id, &me.owner, now, me.lease_until(now)).await? {
-            match outbound::head(&me.db, id).await? {
-                // Folded into a newer message: that one is what was sent.
-                Some(head) => sent = me.attempt(head).await?.unwrap_or(sent),
-                None => outbound::release(&me.db, id, &me.owner).await?,
-            }
+        // not find it is already the owner and send to the stream too.
+        let me = Self { owner: format!("{}:retry:{}", this.owner, ulid::Ulid::new()).into(), ..this.clone() };
+        let (plan, target) = (&message.plan_id, message.target);
+        let mut sent = None;
+        if outbound::lease(db, plan, target, &me.owner, now, me.lease_until(now)).await? {
+            sent = me.send_next(plan, target).await?;
         }
-        outbound::get(&me.db, &sent).await
+        // A pending message may have been folded into a newer one: that one was sent.
+        let found = match outbound::get(db, id).await? {
+            Some(message) => Some(message),
+            None => match sent {
+                Some(sent) => outbound::get(db, &sent).await?,
+                None => None,
+            },
+        };
+        Ok(found.map_or(outbound::Retried::NotFound, outbound::Retried::Due))
     }
 
-    /// Sends a leased message once, after folding its plan's later unsent
-    /// messages into it, and records how it went. Returns the id sent (the
-    /// newest message, if others were folded into it), or `None` when the
-    /// lease was lost before sending.
-    async fn attempt(&self, head: Message) -> Result<Option<String>, DbErr> {
-        let Some(message) = self.fold(head).await? else { return Ok(None) };
+    /// Under this deliverer's lease on a plan and target: sends their first
+    /// unsent message if it is due (after folding the never-attempted ones
+    /// behind it into it), records how it went and gives the lease back.
+    /// Returns the id sent, or `None` when nothing was (not due, superseded,
+    /// the lease lost).
+    async fn send_next(&self, plan: &PlanId, target: Target) -> Result<Option<String>, DbErr> {
+        // Superseded Stripe messages are skipped over; bounded all the same.
+        for _ in 0..64 {
+            let now = db::clock(&self.db).await?;
+            let Some(head) = outbound::head(&self.db, plan, target).await? else { break };
+            if head.next_attempt_at > now {
+                break;
+            }
+            if target == Target::Stripe && self.supersede_stale(&head).await? {
+                continue;
+            }
+            let Some(message) = self.prepare(head).await? else { return Ok(None) };
+            return self.attempt(message).await;
+        }
+        outbound::release(&self.db, plan, target, &self.owner).await?;
+        Ok(None)
+    }
+
+    /// A Stripe head that must not be sent (CONTRACT 7.2): older than a
+    /// message the item already received, or tried before while a newer count
+    /// waits behind it (only the newest count matters to Stripe). It is
+    /// marked `superseded`; true when it was.
+    async fn supersede_stale(&self, head: &Message) -> Result<bool, DbErr> {
+        let stream = outbound::stream(&self.db, &head.plan_id, head.target).await?;
+        let newer_waits = head.attempts > 0 && !outbound::unsent_after(&self.db, head).await?.is_empty();
+        if stream.delivered_position < head.position && !newer_waits {
+            return Ok(false);
+        }
+        let position = if newer_waits { head.position + 1 } else { stream.delivered_position };
+        outbound::supersede_older(&self.db, &head.plan_id, head.target, position).await?;
+        tracing::info!(message_id = %head.id, plan_id = %head.plan_id, "billing delivery: an older Stripe count superseded; not sent");
+        Ok(true)
+    }
+
+    /// Folds the never-attempted messages behind a never-attempted head into
+    /// the newest of them (the counts are absolute, so the newest says it
+    /// all), and numbers the message to send if it has no `sequence` yet; one
+    /// transaction, under the lease. A message that was attempted keeps its
+    /// own id and body and is never folded. `None`: the lease was lost.
+    async fn prepare(&self, head: Message) -> Result<Option<Message>, DbErr> {
+        let txn = self.db.begin().await?;
+        let mut message = head.clone();
+        if head.sequence.is_none() && head.attempts == 0 {
+            let later = outbound::unsent_after(&txn, &head).await?;
+            let run: Vec<&Message> =
+                later.iter().take_while(|m| m.sequence.is_none() && m.attempts == 0).collect();
+            if let Some((newest, between)) = run.split_last() {
+                outbound::fold(&txn, &head, between, newest).await?;
+                message = Message {
+                    snapshot: message::folded(&head.snapshot, &newest.snapshot),
+                    next_attempt_at: head.next_attempt_at,
+                    ..(*newest).clone()
+                };
+                tracing::debug!(into = %newest.id, folded = between.len() + 1, "billing delivery: pending messages merged");
+            }
+        }
+        let Some(sequence) = outbound::number(&txn, &message, &self.owner).await? else {
+            return Ok(None);
+        };
+        txn.commit().await?;
+        Ok(Some(Message { sequence: Some(sequence), ..message }))
+    }
+
+    /// Sends a prepared message once, and records how it went. Returns its id,
+    /// or `None` when the lease was lost.
+    async fn attempt(&self, message: Message) -> Result<Option<String>, DbErr> {
         let request = match (message.target, &self.webhook, &self.stripe) {
             (Target::Webhook, Some(_), _) => {
                 let s = &message.snapshot;
@@ -183,31 +254,38 @@ impl Deliverer {
             (Target::Stripe, _, Some(_)) => {
                 Request::Stripe(plans::find(&self.db, &message.plan_id).await?.and_then(|p| p.stripe_subscription_item))
             }
-            _ => return Ok(None),
+            _ => {
+                outbound::release(&self.db, &message.plan_id, message.target, &self.owner).await?;
+                return Ok(None);
+            }
         };
         // Renewed just before sending, so the whole time-out is covered even
         // if folding or reading waited; lost meanwhile, another replica sends it.
         let now = db::clock(&self.db).await?;
-        if !outbound::lease(&self.db, &message.id, &self.owner, now, self.lease_until(now)).await? {
+        if !outbound::lease(&self.db, &message.plan_id, message.target, &self.owner, now, self.lease_until(now)).await? {
             return Ok(None);
         }
         let quantity = u64::try_from(message.snapshot.paid_seats).unwrap_or(0);
+        let sequence = message.sequence.unwrap_or_default();
         let attempted = match (request, &self.webhook, &self.stripe) {
             (Request::Webhook(body), Some(webhook), _) => {
                 webhook.send(&message.id, chrono::Utc::now().timestamp(), body).await
             }
             (Request::Stripe(Some(item)), _, Some(stripe)) => {
-                let key = stripe.idempotency_key(message.plan_id.as_str(), message.sequence, &item, quantity);
+                let key = stripe.idempotency_key(message.plan_id.as_str(), sequence, &item, quantity);
                 stripe.set_quantity(&item, quantity, &key).await
             }
-            (Request::Stripe(None), _, _) => Attempted {
-                answer: schedule::Answer::Gone,
-                status: None,
-                error: Some("the plan has no Stripe subscription item any more".into()),
-            },
+            (Request::Stripe(None), _, _) => {
+                // The plan stopped following an item: nothing to keep equal.
+                let txn = self.db.begin().await?;
+                outbound::supersede_all(&txn, &message.plan_id, Target::Stripe).await?;
+                outbound::release(&txn, &message.plan_id, message.target, &self.owner).await?;
+                txn.commit().await?;
+                return Ok(None);
+            }
             _ => return Ok(None),
         };
-        let attempts = u32::try_from(message.attempts).unwrap_or(0).saturating_add(1);
+        let attempts = u32::try_from(message.attempts - message.schedule_from).unwrap_or(0).saturating_add(1);
         let next = self.schedule.after(attempts, attempted.answer, schedule::random_jitter());
         let (state, wait) = match next {
             Next::Delivered => (DeliveryState::Delivered, Duration::ZERO),
@@ -216,19 +294,22 @@ impl Deliverer {
         };
         let Attempted { status, error, .. } = attempted;
         let attempt = Attempt { state, wait, status: status.map(i32::from), error: error.clone() };
-        if !outbound::record(&self.db, &message.id, &self.owner, &attempt).await? {
+        let txn = self.db.begin().await?;
+        if !outbound::record(&txn, &message, &self.owner, &attempt).await? {
+            txn.rollback().await?;
             tracing::warn!(message_id = %message.id, "billing delivery: the lease ran out during the attempt; another replica sends it again");
             return Ok(None);
         }
+        txn.commit().await?;
         let target = message.target.as_str();
         self.metrics.outbound_delivery(target, outcome_label(state));
         match state {
             DeliveryState::Dead => tracing::warn!(
-                message_id = %message.id, plan_id = %message.plan_id, target, sequence = message.sequence,
-                attempts, error = error.as_deref().unwrap_or(""), "billing delivery: message is dead; it will not be sent again unless retried"
+                message_id = %message.id, plan_id = %message.plan_id, target, sequence,
+                attempts = message.attempts + 1, error = error.as_deref().unwrap_or(""), "billing delivery: message is dead; it will not be sent again unless retried"
             ),
             DeliveryState::Failing => tracing::info!(
-                message_id = %message.id, plan_id = %message.plan_id, target, attempts,
+                message_id = %message.id, plan_id = %message.plan_id, target, attempts = message.attempts + 1,
                 error = error.as_deref().unwrap_or(""), "billing delivery: attempt failed; retrying later"
             ),
             _ => {
@@ -236,41 +317,6 @@ impl Deliverer {
             }
         }
         Ok(Some(message.id))
-    }
-
-    /// Folds the plan's later unsent messages into the newest of them, which
-    /// then carries the head's schedule and lease. Only messages never sent
-    /// and not being sent are folded (an id that went out keeps its body);
-    /// otherwise the head goes alone. `None`: the lease was lost.
-    async fn fold(&self, head: Message) -> Result<Option<Message>, DbErr> {
-        // Nothing after it, the common case: no transaction needed. A message
-        // written meanwhile is sent next, in its turn.
-        if outbound::unsent_after(&self.db, &head).await?.is_empty() {
-            return Ok(Some(head));
-        }
-        let txn = self.db.begin().await?;
-        let later = outbound::unsent_after(&txn, &head).await?;
-        let foldable = |m: &Message| m.attempts == 0 && m.state == DeliveryState::Pending;
-        let Some((newest, between)) = later.split_last().filter(|_| later.iter().all(foldable)) else {
-            txn.commit().await?;
-            return Ok(Some(head));
-        };
-        let snapshot = message::folded(&head.snapshot, &newest.snapshot);
-        let between: Vec<&Message> = between.iter().collect();
-        if !outbound::fold(&txn, &head, &between, newest, &self.owner).await? {
-            return Ok(None);
-        }
-        txn.commit().await?;
-        tracing::debug!(into = %newest.id, folded = between.len() + 1, "billing delivery: pending messages merged");
-        Ok(Some(Message {
-            snapshot,
-            state: head.state,
-            attempts: head.attempts,
-            next_attempt_at: head.next_attempt_at,
-            last_status: head.last_status,
-            last_error: head.last_error.clone(),
-            ..newest.clone()
-        }))
     }
 }
 

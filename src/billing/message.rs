@@ -28,7 +28,8 @@ pub struct SeatsUpdated {
     pub mode: String,
     pub paid_seats: u64,
     pub free_seats: u64,
-    /// Grows by one with each message of the plan: a receiver drops an older one.
+    /// Counts the plan's messages to this target from 1 with no gap: a
+    /// receiver drops an older one, and a gap is a message not had yet.
     pub sequence: i64,
     pub changes: Vec<SeatChange>,
 }
@@ -53,7 +54,7 @@ impl SeatsUpdated {
             mode: s.mode.clone(),
             paid_seats: u64::try_from(s.paid_seats).unwrap_or(0),
             free_seats: u64::try_from(s.free_seats).unwrap_or(0),
-            sequence: message.sequence,
+            sequence: message.sequence.unwrap_or_default(),
             changes: changes
                 .iter()
                 .map(|a| SeatChange {

@@ -8,10 +8,12 @@ pub mod outbox;
 pub mod schedule;
 pub mod signature;
 pub mod stripe;
+pub mod targets;
 pub mod webhook;
 
-/// Which targets are configured: a plan's seat changes make one message per
-/// target that applies to it.
+/// A set of targets: those registered in the database (`targets`), for
+/// which every seat change writes a message, or those a process is
+/// configured to send to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Targets {
     /// `BILLING_WEBHOOK_URL` is set.

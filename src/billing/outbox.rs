@@ -1,6 +1,8 @@
 //! Writes plans' outbound messages in the transaction that changed their seats
 //! (CONTRACT 7): called once, just before every commit that may have changed
-//! seats, with the plans the transaction locked. A message carries each
+//! seats, with the plans the transaction locked. Which targets get a message
+//! is read from the database (`billing::targets`), never from the settings of
+//! the process making the change: a shell command writes what `serve` would. A message carries each
 //! plan's audit rows that no message carried yet (after `plans.announced_seq`),
 //! so a rolled-back change leaves none and a committed one always has its
 //! message, and one transaction makes one message per plan and target.
@@ -10,7 +12,7 @@
 //! transaction can see is its own (earlier transactions announced theirs).
 //! A batch touches many plans, so the reads and the inserts cover them all in
 //! a few statements, whatever their number.
-use super::Targets;
+use super::{Targets, targets};
 use crate::{
     db::stmt,
     domain::{Micros, PlanId, Target},
@@ -77,16 +79,15 @@ fn targets_of(targets: Targets, standing: &Standing) -> Vec<Target> {
 
 /// Writes the message(s) for the seat changes this transaction made to each
 /// of `plans`, if it made any. Returns how many messages were written.
-pub async fn announce(
-    c: &impl ConnectionTrait,
-    plans: &[PlanId],
-    targets: Targets,
-    now: Micros,
-) -> Result<usize, DbErr> {
+/// The targets are read under the plans' locks: a target registered
+/// meanwhile either is seen here or sends these plans' seats itself
+/// (`targets::register` takes each plan's lock).
+pub async fn announce(c: &impl ConnectionTrait, plans: &[PlanId], now: Micros) -> Result<usize, DbErr> {
     if plans.is_empty() {
         return Ok(0);
     }
     let backend = c.get_database_backend();
+    let targets = targets::registered(c).await?;
     if !targets.any() {
         // Nobody to tell: only remember how far the audit was told, so turning
         // billing on later does not send the past. Plans without new rows are
@@ -145,13 +146,18 @@ struct Outgoing<'a> {
     free: u64,
 }
 
-/// A message with the plan's current seats and no changes, to every target
-/// that applies (`billing resend`, a Stripe item just set). The caller holds
+/// A message with the plan's current seats and no changes, to every
+/// registered target that applies, or only to `only` (`billing resend`, a
+/// Stripe item just set, a target met for the first time). The caller holds
 /// the plan's lock.
-pub async fn resend(c: &impl ConnectionTrait, plan: &PlanId, targets: Targets, now: Micros) -> Result<usize, DbErr> {
+pub async fn resend(c: &impl ConnectionTrait, plan: &PlanId, only: Option<Target>, now: Micros) -> Result<usize, DbErr> {
     let plans = std::slice::from_ref(plan);
     // Changes not announced yet are told first, in their own message.
-    announce(c, plans, targets, now).await?;
+    announce(c, plans, now).await?;
+    let mut targets = targets::registered(c).await?;
+    if let Some(only) = only {
+        targets = Targets { webhook: targets.webhook && only == Target::Webhook, stripe: targets.stripe && only == Target::Stripe };
+    }
     let standings = standings(c, plans).await?;
     let Some(standing) = standings.get(plan) else { return Ok(0) };
     let (paid, free) = seat_counts(c, plans).await?.get(plan).copied().unwrap_or_default();
@@ -161,12 +167,12 @@ pub async fn resend(c: &impl ConnectionTrait, plan: &PlanId, targets: Targets, n
 }
 
 /// Inserts the messages (one statement for many) and moves each plan's
-/// `announced_seq` and `billing_sequence` on.
+/// `announced_seq` and `billing_sequence` (the plan's message positions) on.
 async fn write(c: &impl ConnectionTrait, messages: Vec<Outgoing<'_>>, now: Micros) -> Result<usize, DbErr> {
     let mut snapshots: Vec<(&PlanId, &[Target], i64, Snapshot)> = Vec::new();
     let mut moved: Vec<(&PlanId, i64, i64)> = Vec::with_capacity(messages.len());
     for m in &messages {
-        let sequence = m.standing.billing_sequence + if m.to.is_empty() { 0 } else { 1 };
+        let position = m.standing.billing_sequence + if m.to.is_empty() { 0 } else { 1 };
         if !m.to.is_empty() {
             let snapshot = Snapshot {
                 organization_id: m.standing.organization_id.clone(),
@@ -176,15 +182,15 @@ async fn write(c: &impl ConnectionTrait, messages: Vec<Outgoing<'_>>, now: Micro
                 audit_after: m.standing.announced_seq,
                 audit_through: m.last_seq,
             };
-            snapshots.push((m.plan, &m.to, sequence, snapshot));
+            snapshots.push((m.plan, &m.to, position, snapshot));
         }
-        moved.push((m.plan, m.last_seq, sequence));
+        moved.push((m.plan, m.last_seq, position));
     }
     move_on(c, &moved).await?;
     let rows: Vec<outbound::NewMessage<'_>> = snapshots
         .iter()
-        .flat_map(|(plan, to, sequence, snapshot)| {
-            to.iter().map(move |target| outbound::NewMessage { plan, target: *target, sequence: *sequence, snapshot })
+        .flat_map(|(plan, to, position, snapshot)| {
+            to.iter().map(move |target| outbound::NewMessage { plan, target: *target, position: *position, snapshot })
         })
         .collect();
     outbound::insert_many(c, &rows, now).await?;

@@ -4,7 +4,7 @@ pub mod scim;
 pub mod views;
 
 use crate::{
-    billing::{Targets, outbox},
+    billing::outbox,
     domain::order_key,
     domain::{Email, Micros, OrganizationId, PlanId, Reason, Source, Tier},
     inbox::queue,
@@ -28,8 +28,10 @@ pub enum PlanError {
     BadRequest(String),
     #[error("nothing is held for this plan")]
     NoHold,
-    #[error("no billing target is configured (BILLING_WEBHOOK_URL)")]
+    #[error("no billing target is configured (BILLING_WEBHOOK_URL, STRIPE_API_KEY)")]
     BillingNotConfigured,
+    #[error("this message was delivered; send the plan's current seats with billing/resend")]
+    AlreadyDelivered,
     #[error("database error")]
     Database(#[from] DbErr),
 }
@@ -86,9 +88,10 @@ pub(crate) async fn existing(db: &DatabaseConnection, id: &str) -> Result<plans:
 pub async fn show(db: &DatabaseConnection, id: &str) -> Result<PlanView, PlanError> {
     let plan = existing(db, id).await?;
     let counts = plans::counts(db, &plan).await?;
+    let follows_item = plan.stripe_subscription_item.is_some();
     Ok(PlanView {
         hold: hold_view(db, &plan).await?,
-        billing: outbound::billing_view(db, &plan.id).await?,
+        billing: outbound::billing_view(db, &plan.id, counts.paid_seats, follows_item).await?,
         ..PlanView::new(&plan, counts)
     })
 }
@@ -136,7 +139,6 @@ pub async fn update(
     db: &DatabaseConnection,
     id: &str,
     changes: PlanChanges,
-    targets: Targets,
 ) -> Result<PlanView, PlanError> {
     let plan_id = parse_plan_id(id)?;
     let name = changes.name.as_deref().map(valid_name).transpose()?;
@@ -169,13 +171,13 @@ pub async fn update(
     if let Some(limit) = release_limit {
         plan.release_limit = limit;
     }
-    let item_set = match stripe_item {
+    let (item_set, item_unset) = match stripe_item {
         Some(item) => {
             let changed = plan.stripe_subscription_item != item;
             plan.stripe_subscription_item = item;
-            changed && plan.stripe_subscription_item.is_some()
+            (changed && plan.stripe_subscription_item.is_some(), changed && plan.stripe_subscription_item.is_none())
         }
-        None => false,
+        None => (false, false),
     };
     match plans::update_settings(&txn, &plan).await {
         Ok(()) => {}
@@ -187,11 +189,16 @@ pub async fn update(
     // A lower threshold may be passed already: enforcement starts now, audited.
     let now = Micros::now();
     enforcement::start_if_due(&txn, &plan, None, now).await?;
-    outbox::announce(&txn, std::slice::from_ref(&plan.id), targets, now).await?;
-    if item_set && targets.stripe {
-        // A new item gets the current count at once (CONTRACT 7.2).
-        let stripe_only = Targets { webhook: false, stripe: true };
-        outbox::resend(&txn, &plan.id, stripe_only, now).await?;
+    outbox::announce(&txn, std::slice::from_ref(&plan.id), now).await?;
+    if item_set {
+        // A new item gets the current count at once (CONTRACT 7.2); what was
+        // still to send to the old one is not sent to the new one.
+        crate::store::outbound::supersede_all(&txn, &plan.id, crate::domain::Target::Stripe).await?;
+        outbox::resend(&txn, &plan.id, Some(crate::domain::Target::Stripe), now).await?;
+    }
+    if item_unset {
+        // Nothing to keep equal any more: what was still to send is not sent.
+        crate::store::outbound::supersede_all(&txn, &plan.id, crate::domain::Target::Stripe).await?;
     }
     txn.commit().await?;
     show(db, id).await
@@ -225,11 +232,13 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<PlanView>, PlanError> {
     let counts = plans::counts_all(db).await?;
     let mut out = Vec::new();
     for plan in plans::list(db).await? {
-        let view = PlanView::new(&plan, counts.get(&plan.id).copied().unwrap_or_default());
+        let counts = counts.get(&plan.id).copied().unwrap_or_default();
+        let view = PlanView::new(&plan, counts);
+        let follows_item = plan.stripe_subscription_item.is_some();
         // Only a plan on hold costs more queries.
         out.push(PlanView {
             hold: hold_view(db, &plan).await?,
-            billing: outbound::billing_view(db, &plan.id).await?,
+            billing: outbound::billing_view(db, &plan.id, counts.paid_seats, follows_item).await?,
             ..view
         });
     }
@@ -295,7 +304,6 @@ pub async fn set_tier(
     id: &str,
     email: &str,
     tier: &str,
-    targets: Targets,
 ) -> Result<MemberView, PlanError> {
     let plan_id = parse_plan_id(id)?;
     let email = Email::parse(email).map_err(|e| PlanError::BadRequest(e.to_string()))?;
@@ -328,7 +336,7 @@ pub async fn set_tier(
         .await?;
     }
     let member = members::get(&txn, &plan.id, &email).await?.ok_or(PlanError::NotFound("member"))?;
-    outbox::announce(&txn, std::slice::from_ref(&plan.id), targets, now).await?;
+    outbox::announce(&txn, std::slice::from_ref(&plan.id), now).await?;
     txn.commit().await?;
     Ok(MemberView::from(&member))
 }

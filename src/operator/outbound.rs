@@ -2,10 +2,10 @@
 //! admin API and `seatsync outbound|billing`.
 use super::{
     PlanError, parse_plan_id,
-    views::{BillingView, DeliveryPage, DeliveryView},
+    views::{BillingView, DeliveryPage, DeliveryView, TargetBilling},
 };
 use crate::{
-    billing::{Targets, delivery::Deliverer, outbox},
+    billing::{delivery::Deliverer, outbox, targets},
     domain::{DeliveryState, Micros, PlanId, Target},
     store::{outbound, plans},
 };
@@ -18,7 +18,7 @@ pub const MAX_LIMIT: u64 = 500;
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
 pub struct DeliveriesQuery {
     pub plan: Option<String>,
-    /// `pending`, `delivered`, `failing` or `dead`.
+    /// `pending`, `delivered`, `failing`, `dead` or `superseded`.
     pub state: Option<String>,
     /// The `next` cursor of the previous page.
     pub after: Option<String>,
@@ -34,7 +34,9 @@ pub async fn list(db: &DatabaseConnection, query: &DeliveriesQuery) -> Result<De
         None => None,
         Some(raw) => Some(
             DeliveryState::parse(raw)
-                .ok_or_else(|| PlanError::BadRequest("state must be pending, delivered, failing or dead".into()))?,
+                .ok_or_else(|| {
+                PlanError::BadRequest("state must be pending, delivered, failing, dead or superseded".into())
+            })?,
         ),
     };
     let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
@@ -72,8 +74,12 @@ pub async fn show(db: &DatabaseConnection, id: &str) -> Result<DeliveryView, Pla
     Ok(DeliveryView::from(&message))
 }
 
-/// `POST /admin/outbound/{id}/retry`: sent again now (a `dead` one too). A
-/// message folded into a newer one meanwhile is gone: the newer one was sent.
+/// `POST /admin/outbound/{id}/retry` (CONTRACT 3.3): a `dead` or `failing`
+/// message is due now with its own id and body, and sent at once when this
+/// process sends to its target (else `serve` sends it in its turn); a Stripe
+/// message older than a count the item already received is superseded. A
+/// delivered one: 409 `already_delivered`. 409 `billing_not_configured` when
+/// no target was ever configured.
 pub async fn retry(
     deliverer: Option<&Deliverer>,
     db: &DatabaseConnection,
@@ -81,55 +87,72 @@ pub async fn retry(
 ) -> Result<DeliveryView, PlanError> {
     let id = valid_id(id)?;
     outbound::get(db, id).await?.ok_or(PlanError::NotFound("delivery"))?;
-    let deliverer = deliverer.ok_or(PlanError::BillingNotConfigured)?;
-    match deliverer.retry(id).await? {
-        Some(message) => Ok(DeliveryView::from(&message)),
-        None => Err(PlanError::NotFound("delivery")),
+    if !targets::registered(db).await?.any() {
+        return Err(PlanError::BillingNotConfigured);
+    }
+    match Deliverer::retry(db, deliverer, id).await? {
+        outbound::Retried::Due(message) | outbound::Retried::Superseded(message) => Ok(DeliveryView::from(&message)),
+        outbound::Retried::AlreadyDelivered => Err(PlanError::AlreadyDelivered),
+        outbound::Retried::NotFound => Err(PlanError::NotFound("delivery")),
     }
 }
 
 /// `POST /admin/plans/{id}/billing/resend`: the plan's current seats, sent
 /// again to every configured target (a new message, in the plan's order).
-pub async fn resend(db: &DatabaseConnection, id: &str, targets: Targets) -> Result<usize, PlanError> {
+pub async fn resend(db: &DatabaseConnection, id: &str) -> Result<usize, PlanError> {
     let plan_id = parse_plan_id(id)?;
     plans::find(db, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
-    if !targets.any() {
+    if !targets::registered(db).await?.any() {
         return Err(PlanError::BillingNotConfigured);
     }
     let txn = db.begin().await?;
     let plan = plans::lock_by_id(&txn, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
-    let written = outbox::resend(&txn, &plan.id, targets, Micros::now()).await?;
+    let written = outbox::resend(&txn, &plan.id, None, Micros::now()).await?;
     txn.commit().await?;
     Ok(written)
 }
 
-/// Where a plan's billing stands, over the targets it has messages for;
-/// `None` when it has none.
-pub async fn billing_view(db: &DatabaseConnection, plan: &PlanId) -> Result<Option<BillingView>, PlanError> {
-    let mut view: Option<BillingView> = None;
+/// Where a plan's billing stands, per target (CONTRACT 3.3): `None` for a
+/// target that is not configured (Stripe: or the plan follows no item).
+/// `in_sync` means the last delivered message carried the plan's current
+/// paid seats, with nothing left to send; a plan billing never heard of is
+/// in sync only while it has no paid seat.
+pub async fn billing_view(
+    db: &DatabaseConnection,
+    plan: &PlanId,
+    paid_now: u64,
+    follows_item: bool,
+) -> Result<BillingView, PlanError> {
+    let registered = targets::registered(db).await?;
+    let mut view = BillingView::default();
     for target in Target::ALL {
+        let configured = match target {
+            Target::Webhook => registered.webhook,
+            Target::Stripe => registered.stripe && follows_item,
+        };
+        if !configured {
+            continue;
+        }
         let d = outbound::plan_deliveries(db, plan, *target).await?;
-        let Some(newest) = &d.newest else { continue };
         let sent = d.last_delivered.as_ref().map(|m| u64::try_from(m.snapshot.paid_seats).unwrap_or(0));
-        let (state, last_error) = match (&d.first_unsent, newest.state) {
+        let (state, last_error) = match (&d.first_unsent, &d.newest) {
             (Some(unsent), _) if unsent.state == DeliveryState::Failing => ("failing", unsent.last_error.clone()),
             (Some(_), _) => ("pending", None),
-            // The newest message died: billing holds older counts.
-            (None, DeliveryState::Dead) => ("failing", newest.last_error.clone()),
-            (None, _) => ("in_sync", None),
+            (None, _) if sent.unwrap_or(0) == paid_now && (sent.is_some() || paid_now == 0) => ("in_sync", None),
+            // Nothing left to send, and billing holds another count: the
+            // newest message died (or was never written).
+            (None, newest) => ("failing", newest.as_ref().and_then(|m| m.last_error.clone())),
         };
-        let rank = |s: &str| match s {
-            "failing" => 2,
-            "pending" => 1,
-            _ => 0,
+        let this = TargetBilling {
+            paid_seats_sent: sent,
+            sequence_sent: d.last_delivered.as_ref().and_then(|m| m.sequence),
+            state: state.to_owned(),
+            last_error,
         };
-        let this = BillingView { paid_seats_sent: sent, state: state.to_owned(), last_error };
-        view = Some(match view {
-            // The webhook's figure first; the worse state of the two.
-            Some(prev) if rank(&prev.state) >= rank(&this.state) => prev,
-            Some(prev) => BillingView { paid_seats_sent: prev.paid_seats_sent.or(this.paid_seats_sent), ..this },
-            None => this,
-        });
+        match target {
+            Target::Webhook => view.webhook = Some(this),
+            Target::Stripe => view.stripe = Some(this),
+        }
     }
     Ok(view)
 }

@@ -24,17 +24,27 @@ pub struct PlanView {
     pub release_limit: Option<u32>,
     pub hold: Option<HoldView>,
     pub stripe_subscription_item: Option<String>,
-    /// Where billing stands (CONTRACT 7); `null` until a message was written.
-    pub billing: Option<BillingView>,
+    /// Where billing stands, per target (CONTRACT 3.3, 7).
+    pub billing: BillingView,
 }
 
-/// A plan's billing state: what the receiver was last told, and whether it is
-/// behind.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+/// A plan's billing state per target; `null` for a target that is not
+/// configured (Stripe: or the plan follows no subscription item).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct BillingView {
+    pub webhook: Option<TargetBilling>,
+    pub stripe: Option<TargetBilling>,
+}
+
+/// What one target was last told, and whether it is behind.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct TargetBilling {
     /// Paid seats in the newest delivered message (`null`: none delivered yet).
     pub paid_seats_sent: Option<u64>,
-    /// `in_sync`, `pending` or `failing`.
+    /// That message's `sequence`.
+    pub sequence_sent: Option<i64>,
+    /// `in_sync` (the last delivered message carried the current paid
+    /// seats), `pending` or `failing`.
     pub state: String,
     pub last_error: Option<String>,
 }
@@ -54,7 +64,8 @@ pub struct DeliveryView {
     pub last_error: Option<String>,
     pub created_at: String,
     pub delivered_at: Option<String>,
-    pub sequence: i64,
+    /// Given when the message is first attempted (CONTRACT 7.1); `null` before.
+    pub sequence: Option<i64>,
 }
 
 impl From<&Message> for DeliveryView {
@@ -107,7 +118,7 @@ impl PlanView {
             release_limit: plan.release_limit,
             hold: None,
             stripe_subscription_item: plan.stripe_subscription_item.clone(),
-            billing: None,
+            billing: BillingView::default(),
         }
     }
 }

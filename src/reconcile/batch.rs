@@ -261,7 +261,7 @@ async fn apply_batch(
     flush_deferred(txn, &mut scope, &limits, &mut deferred, &mut outcomes, now).await?;
     // Past the last event: a panic from here on is nobody's data.
     *current.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
-    crate::billing::outbox::announce(txn, scope.locked_plans(), limits.targets, now).await?;
+    crate::billing::outbox::announce(txn, scope.locked_plans(), now).await?;
     queue::settle(txn, &outcomes.settled, now).await?;
     Ok((report, outcomes))
 }

@@ -36,9 +36,6 @@ pub struct BatchLimits {
     pub guard: GuardSettings,
     /// Faults injected by tests (none otherwise).
     pub faults: crate::faults::Faults,
-    /// Where seat changes are pushed (CONTRACT 7): the batch writes their
-    /// messages before it commits.
-    pub targets: crate::billing::Targets,
 }
 
 impl BatchLimits {
@@ -55,7 +52,6 @@ impl BatchLimits {
                 linger: Duration::from_millis(5),
                 guard: GuardSettings::default(),
                 faults: crate::faults::Faults::default(),
-                targets: crate::billing::Targets::default(),
             },
             _ => Self {
                 claim: ClaimLimits { groups: 8, events: 1024 },
@@ -64,7 +60,6 @@ impl BatchLimits {
                 linger: Duration::from_millis(2),
                 guard: GuardSettings::default(),
                 faults: crate::faults::Faults::default(),
-                targets: crate::billing::Targets::default(),
             },
         }
     }
@@ -90,7 +85,6 @@ const SPREAD_THIN_LINGER: Duration = Duration::from_millis(40);
 pub struct Reconciler {
     arrivals: Arrivals,
     faults: crate::faults::Faults,
-    targets: crate::billing::Targets,
 }
 
 impl Reconciler {
@@ -101,11 +95,6 @@ impl Reconciler {
     /// With faults to inject (tests only; see `faults`).
     pub fn with_faults(faults: crate::faults::Faults) -> Self {
         Self { faults, ..Self::default() }
-    }
-
-    /// Seat changes are announced to these billing targets (CONTRACT 7).
-    pub fn with_targets(self, targets: crate::billing::Targets) -> Self {
-        Self { targets, ..self }
     }
 
     pub fn faults(&self) -> crate::faults::Faults {
@@ -133,7 +122,6 @@ impl Reconciler {
         let limits = BatchLimits {
             guard,
             faults: self.faults,
-            targets: self.targets,
             ..BatchLimits::for_backend(db.get_database_backend())
         };
         let mut failures: u32 = 0;

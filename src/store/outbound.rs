@@ -14,10 +14,17 @@ pub struct Message {
     pub id: String,
     pub plan_id: PlanId,
     pub target: Target,
-    pub sequence: i64,
+    /// The plan's order of messages, over all targets.
+    pub position: i64,
+    /// The contract's `sequence` (per plan and target, from 1): given when
+    /// the message is first attempted.
+    pub sequence: Option<i64>,
     pub snapshot: Snapshot,
     pub state: DeliveryState,
+    /// Every attempt, an operator's retries included.
     pub attempts: i32,
+    /// `attempts` before the last operator retry: the schedule counts from it.
+    pub schedule_from: i32,
     pub next_attempt_at: Micros,
     pub last_status: Option<i32>,
     pub last_error: Option<String>,
@@ -38,8 +45,9 @@ pub struct Snapshot {
     pub audit_through: i64,
 }
 
-const COLUMNS: &str = "id, plan_id, target, sequence, organization_id, mode, paid_seats, free_seats, audit_after, \
-                       audit_through, state, attempts, next_attempt_at, last_status, last_error, created_at, delivered_at";
+const COLUMNS: &str = "id, plan_id, target, position, sequence, organization_id, mode, paid_seats, free_seats, \
+                       audit_after, audit_through, state, attempts, schedule_from, next_attempt_at, last_status, \
+                       last_error, created_at, delivered_at";
 const UNSENT: &str = "state IN ('pending', 'failing')";
 
 fn from_row(row: &QueryResult) -> Result<Message, DbErr> {
@@ -47,7 +55,8 @@ fn from_row(row: &QueryResult) -> Result<Message, DbErr> {
         id: col(row, "id")?,
         plan_id: typed_col(row, "plan_id", PlanId::parse)?,
         target: enum_col(row, "target", Target::parse)?,
-        sequence: col(row, "sequence")?,
+        position: col(row, "position")?,
+        sequence: Some(col::<i64>(row, "sequence")?).filter(|n| *n > 0),
         snapshot: Snapshot {
             organization_id: col(row, "organization_id")?,
             mode: col(row, "mode")?,
@@ -58,6 +67,7 @@ fn from_row(row: &QueryResult) -> Result<Message, DbErr> {
         },
         state: enum_col(row, "state", DeliveryState::parse)?,
         attempts: col(row, "attempts")?,
+        schedule_from: col(row, "schedule_from")?,
         next_attempt_at: Micros(col(row, "next_attempt_at")?),
         last_status: col(row, "last_status")?,
         last_error: col(row, "last_error")?,
@@ -75,30 +85,36 @@ pub fn new_id() -> String {
 pub struct NewMessage<'a> {
     pub plan: &'a PlanId,
     pub target: Target,
-    pub sequence: i64,
+    /// The plan's order of messages.
+    pub position: i64,
     pub snapshot: &'a Snapshot,
 }
 
-/// Stores messages, many to a statement; each gets a new id.
+/// Stores messages, many to a statement; each gets a new id and no number
+/// yet. Each plan and target gets its stream row (numbering, lease) if new.
 pub async fn insert_many(c: &impl ConnectionTrait, messages: &[NewMessage<'_>], now: Micros) -> Result<(), DbErr> {
     let backend = c.get_database_backend();
     let size = |m: &NewMessage<'_>| m.plan.as_str().len() + 200;
     for chunk in chunks(backend, messages, 100, size) {
         let mut sql = String::from(
-            "INSERT INTO outbound_messages (id, plan_id, target, sequence, organization_id, mode, paid_seats, \
-             free_seats, audit_after, audit_through, state, attempts, next_attempt_at, created_at) VALUES ",
+            "INSERT INTO outbound_messages (id, plan_id, target, position, sequence, organization_id, mode, \
+             paid_seats, free_seats, audit_after, audit_through, state, attempts, next_attempt_at, created_at) VALUES ",
         );
+        let mut streams = String::from("INSERT INTO billing_streams (plan_id, target) VALUES ");
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 12);
+        let mut stream_values: Vec<Value> = Vec::with_capacity(chunk.len() * 2);
         for (i, m) in chunk.iter().enumerate() {
-            let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)";
-            sql.push_str(if i == 0 { "" } else { ", " });
-            sql.push_str(row);
+            let comma = if i == 0 { "" } else { ", " };
+            sql.push_str(comma);
+            sql.push_str("(?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)");
+            streams.push_str(comma);
+            streams.push_str("(?, ?)");
             let s = m.snapshot;
             values.extend([
                 new_id().into(),
                 m.plan.as_str().into(),
                 m.target.as_str().into(),
-                m.sequence.into(),
+                m.position.into(),
                 s.organization_id.clone().into(),
                 s.mode.as_str().into(),
                 s.paid_seats.into(),
@@ -108,7 +124,10 @@ pub async fn insert_many(c: &impl ConnectionTrait, messages: &[NewMessage<'_>], 
                 now.0.into(),
                 now.0.into(),
             ]);
+            stream_values.extend([m.plan.as_str().into(), m.target.as_str().into()]);
         }
+        streams.push_str(" ON CONFLICT (plan_id, target) DO NOTHING");
+        c.execute_raw(stmt(backend, &streams, stream_values)).await?;
         c.execute_raw(stmt(backend, &sql, values)).await?;
     }
     Ok(())
@@ -126,8 +145,15 @@ pub async fn get(c: &impl ConnectionTrait, id: &str) -> Result<Option<Message>, 
     .transpose()
 }
 
-/// Messages that are due, not being sent, and first of their plan and target
-/// (nothing unsent before them): at most one per plan and target.
+/// The stream's lease is free (or run out): nobody is sending to it.
+const STREAM_FREE: &str = "EXISTS (SELECT 1 FROM billing_streams s WHERE s.plan_id = m.plan_id \
+     AND s.target = m.target AND (s.lease_until IS NULL OR s.lease_until <= ?))";
+/// Nothing unsent comes before it in its plan and target.
+const FIRST_UNSENT: &str = "NOT EXISTS (SELECT 1 FROM outbound_messages e WHERE e.plan_id = m.plan_id \
+     AND e.target = m.target AND e.state IN ('pending', 'failing') AND e.position < m.position)";
+
+/// Messages that are due, first of their plan and target, and whose plan and
+/// target nobody is sending to: at most one per plan and target.
 pub async fn due_heads(
     c: &impl ConnectionTrait,
     targets: &[Target],
@@ -140,10 +166,7 @@ pub async fn due_heads(
     let wanted: Vec<String> = targets.iter().map(|t| format!("'{}'", t.as_str())).collect();
     let sql = format!(
         "SELECT {COLUMNS} FROM outbound_messages m WHERE m.{UNSENT} AND m.next_attempt_at <= ? \
-         AND m.target IN ({}) AND (m.lease_until IS NULL OR m.lease_until <= ?) \
-         AND NOT EXISTS (SELECT 1 FROM outbound_messages e WHERE e.plan_id = m.plan_id AND e.target = m.target \
-           AND e.{UNSENT} AND e.sequence < m.sequence) \
-         ORDER BY m.next_attempt_at, m.sequence LIMIT ?",
+         AND m.target IN ({}) AND {STREAM_FREE} AND {FIRST_UNSENT} ORDER BY m.next_attempt_at, m.position LIMIT ?",
         wanted.join(", ")
     );
     c.query_all_raw(stmt(c.get_database_backend(), &sql, [now.0.into(), now.0.into(), (limit as i64).into()]))
@@ -153,34 +176,87 @@ pub async fn due_heads(
         .collect()
 }
 
-/// Takes the message for `owner` until `until`, unless someone holds it.
-pub async fn lease(c: &impl ConnectionTrait, id: &str, owner: &str, now: Micros, until: Micros) -> Result<bool, DbErr> {
+/// Takes a plan and target's stream for `owner` until `until`, unless someone
+/// else holds it: one request in flight per plan and target, whichever path
+/// sends (the worker, an operator's retry, another replica). One conditional
+/// update of one row, so two takers cannot both win.
+pub async fn lease(
+    c: &impl ConnectionTrait,
+    plan: &PlanId,
+    target: Target,
+    owner: &str,
+    now: Micros,
+    until: Micros,
+) -> Result<bool, DbErr> {
     let done = c
         .execute_raw(stmt(
             c.get_database_backend(),
-            &format!(
-                "UPDATE outbound_messages SET lease_owner = ?, lease_until = ? WHERE id = ? AND {UNSENT} \
-                 AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?)"
-            ),
-            [owner.into(), until.0.into(), id.into(), now.0.into(), owner.into()],
+            "UPDATE billing_streams SET lease_owner = ?, lease_until = ? WHERE plan_id = ? AND target = ? \
+             AND (lease_until IS NULL OR lease_until <= ? OR lease_owner = ?)",
+            [owner.into(), until.0.into(), plan.as_str().into(), target.as_str().into(), now.0.into(), owner.into()],
         ))
         .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// The unsent messages of a plan and target after the head's sequence, oldest
-/// first. One being sent now (leased) reads as tried (`attempts` one more),
-/// so the caller does not fold it.
+/// Gives back `owner`'s lease on a stream without recording an attempt.
+pub async fn release(c: &impl ConnectionTrait, plan: &PlanId, target: Target, owner: &str) -> Result<(), DbErr> {
+    c.execute_raw(stmt(
+        c.get_database_backend(),
+        "UPDATE billing_streams SET lease_owner = NULL, lease_until = NULL \
+         WHERE plan_id = ? AND target = ? AND lease_owner = ?",
+        [plan.as_str().into(), target.as_str().into(), owner.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// A plan and target's stream: how far numbering and delivery got.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stream {
+    pub last_sequence: i64,
+    /// `position` of the newest delivered message (0: none).
+    pub delivered_position: i64,
+}
+
+pub async fn stream(c: &impl ConnectionTrait, plan: &PlanId, target: Target) -> Result<Stream, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT last_sequence, delivered_position FROM billing_streams WHERE plan_id = ? AND target = ?",
+            [plan.as_str().into(), target.as_str().into()],
+        ))
+        .await?;
+    row.map(|r| Ok(Stream { last_sequence: col(&r, "last_sequence")?, delivered_position: col(&r, "delivered_position")? }))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+/// The first unsent message of a plan and target, due or not.
+pub async fn head(c: &impl ConnectionTrait, plan: &PlanId, target: Target) -> Result<Option<Message>, DbErr> {
+    c.query_one_raw(stmt(
+        c.get_database_backend(),
+        &format!(
+            "SELECT {COLUMNS} FROM outbound_messages m WHERE m.plan_id = ? AND m.target = ? AND m.{UNSENT} \
+             ORDER BY m.position LIMIT 1"
+        ),
+        [plan.as_str().into(), target.as_str().into()],
+    ))
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// The unsent messages of a plan and target after the head, oldest first.
 pub async fn unsent_after(c: &impl ConnectionTrait, head: &Message) -> Result<Vec<Message>, DbErr> {
     c.query_all_raw(stmt(
         c.get_database_backend(),
         &format!(
-            "SELECT id, plan_id, target, sequence, organization_id, mode, paid_seats, free_seats, audit_after, \
-             audit_through, state, CASE WHEN lease_owner IS NULL THEN attempts ELSE attempts + 1 END AS attempts, \
-             next_attempt_at, last_status, last_error, created_at, delivered_at FROM outbound_messages \
-             WHERE plan_id = ? AND target = ? AND {UNSENT} AND sequence > ? ORDER BY sequence"
+            "SELECT {COLUMNS} FROM outbound_messages WHERE plan_id = ? AND target = ? AND {UNSENT} \
+             AND position > ? ORDER BY position"
         ),
-        [head.plan_id.as_str().into(), head.target.as_str().into(), head.sequence.into()],
+        [head.plan_id.as_str().into(), head.target.as_str().into(), head.position.into()],
     ))
     .await?
     .iter()
@@ -188,51 +264,61 @@ pub async fn unsent_after(c: &impl ConnectionTrait, head: &Message) -> Result<Ve
     .collect()
 }
 
-/// Folds the leased `head` and the messages after it into `newest`: its
-/// changes start where the head's did, and it takes the head's attempts,
-/// schedule and lease; the others are gone (their changes are in it). Only
-/// while `owner` holds the head.
-pub async fn fold(
-    c: &impl ConnectionTrait,
-    head: &Message,
-    folded: &[&Message],
-    newest: &Message,
-    owner: &str,
-) -> Result<bool, DbErr> {
+/// Folds the never-attempted `head` and `folded` into `newest` (never
+/// attempted either): its changes start where the head's did, and it is due
+/// when the head was; the others are gone (their changes are in it). The
+/// caller holds the stream's lease and numbers `newest` in the same
+/// transaction, which checks the lease.
+pub async fn fold(c: &impl ConnectionTrait, head: &Message, folded: &[&Message], newest: &Message) -> Result<(), DbErr> {
     let backend = c.get_database_backend();
-    let lease_until = c
-        .query_one_raw(stmt(
-            backend,
-            "SELECT lease_until FROM outbound_messages WHERE id = ? AND lease_owner = ?",
-            [head.id.as_str().into(), owner.into()],
-        ))
-        .await?
-        .map(|row| col::<Option<i64>>(&row, "lease_until"))
-        .transpose()?
-        .flatten();
-    let Some(lease_until) = lease_until else { return Ok(false) };
     c.execute_raw(stmt(
         backend,
-        "UPDATE outbound_messages SET audit_after = ?, state = ?, attempts = ?, next_attempt_at = ?, \
-         last_status = ?, last_error = ?, lease_owner = ?, lease_until = ? WHERE id = ?",
-        [
-            head.snapshot.audit_after.into(),
-            head.state.as_str().into(),
-            head.attempts.into(),
-            head.next_attempt_at.0.into(),
-            head.last_status.into(),
-            head.last_error.clone().into(),
-            owner.into(),
-            lease_until.into(),
-            newest.id.as_str().into(),
-        ],
+        "UPDATE outbound_messages SET audit_after = ?, next_attempt_at = ? WHERE id = ? AND sequence = 0",
+        [head.snapshot.audit_after.into(), head.next_attempt_at.0.into(), newest.id.as_str().into()],
     ))
     .await?;
     for message in std::iter::once(head).chain(folded.iter().copied()) {
-        c.execute_raw(stmt(backend, "DELETE FROM outbound_messages WHERE id = ?", [message.id.as_str().into()]))
-            .await?;
+        c.execute_raw(stmt(
+            backend,
+            "DELETE FROM outbound_messages WHERE id = ? AND sequence = 0",
+            [message.id.as_str().into()],
+        ))
+        .await?;
     }
-    Ok(true)
+    Ok(())
+}
+
+/// Gives a message the next `sequence` of its plan and target, if it has none
+/// (CONTRACT 7.1: numbered when first attempted, from 1 with no gap). Only
+/// while `owner` holds the stream; `None` when it does not any more.
+pub async fn number(c: &impl ConnectionTrait, message: &Message, owner: &str) -> Result<Option<i64>, DbErr> {
+    let backend = c.get_database_backend();
+    let numbered = c
+        .query_one_raw(stmt(
+            backend,
+            "UPDATE billing_streams SET last_sequence = last_sequence + CASE WHEN ? THEN 0 ELSE 1 END \
+             WHERE plan_id = ? AND target = ? AND lease_owner = ? RETURNING last_sequence",
+            [
+                message.sequence.is_some().into(),
+                message.plan_id.as_str().into(),
+                message.target.as_str().into(),
+                owner.into(),
+            ],
+        ))
+        .await?
+        .map(|row| col::<i64>(&row, "last_sequence"))
+        .transpose()?;
+    let Some(next) = numbered else { return Ok(None) };
+    if let Some(sequence) = message.sequence {
+        return Ok(Some(sequence));
+    }
+    c.execute_raw(stmt(
+        backend,
+        "UPDATE outbound_messages SET sequence = ? WHERE id = ? AND sequence = 0",
+        [next.into(), message.id.as_str().into()],
+    ))
+    .await?;
+    Ok(Some(next))
 }
 
 /// How an attempt ended.
@@ -245,88 +331,114 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
-/// Records an attempt made under `owner`'s lease, and gives the lease back.
-/// Times are the database's clock where it has one (`db::clock_sql`), like
-/// the leases they are compared with. False when the lease was lost meanwhile
-/// (another replica took over).
-pub async fn record(c: &impl ConnectionTrait, id: &str, owner: &str, attempt: &Attempt) -> Result<bool, DbErr> {
+/// Records an attempt made under `owner`'s lease on the message's stream, and
+/// gives the lease back; call it in a transaction. Times are the database's
+/// clock where it has one (`db::clock_sql`), like the leases they are
+/// compared with. A delivered Stripe message supersedes the item's older
+/// messages still waiting (dead ones too): Stripe has a newer count, and must
+/// never be sent an older one (CONTRACT 7.2). False when the lease was lost
+/// meanwhile (another replica took over).
+pub async fn record(c: &impl ConnectionTrait, message: &Message, owner: &str, attempt: &Attempt) -> Result<bool, DbErr> {
     let backend = c.get_database_backend();
+    let delivered = attempt.state == DeliveryState::Delivered;
+    let released = c
+        .execute_raw(stmt(
+            backend,
+            "UPDATE billing_streams SET lease_owner = NULL, lease_until = NULL, delivered_position = \
+               CASE WHEN ? AND delivered_position < ? THEN ? ELSE delivered_position END \
+             WHERE plan_id = ? AND target = ? AND lease_owner = ?",
+            [
+                delivered.into(),
+                message.position.into(),
+                message.position.into(),
+                message.plan_id.as_str().into(),
+                message.target.as_str().into(),
+                owner.into(),
+            ],
+        ))
+        .await?;
+    if released.rows_affected() != 1 {
+        return Ok(false);
+    }
     let now = crate::db::clock_sql(backend).map_or_else(|| Micros::now().0.to_string(), str::to_owned);
-    let delivered = if attempt.state == DeliveryState::Delivered { now.as_str() } else { "NULL" };
+    let delivered_at = if delivered { now.as_str() } else { "NULL" };
     let wait = i64::try_from(attempt.wait.as_micros()).unwrap_or(i64::MAX / 2);
     let sql = format!(
         "UPDATE outbound_messages SET state = ?, attempts = attempts + 1, next_attempt_at = {now} + ?, \
-         last_status = ?, last_error = ?, delivered_at = {delivered}, lease_owner = NULL, lease_until = NULL \
-         WHERE id = ? AND lease_owner = ?"
+         last_status = ?, last_error = ?, delivered_at = {delivered_at} WHERE id = ?"
     );
-    let values: [Value; 6] = [
+    let values: [Value; 5] = [
         attempt.state.as_str().into(),
         wait.into(),
         attempt.status.into(),
         attempt.error.clone().into(),
-        id.into(),
-        owner.into(),
+        message.id.as_str().into(),
     ];
-    Ok(c.execute_raw(stmt(backend, &sql, values)).await?.rows_affected() == 1)
+    c.execute_raw(stmt(backend, &sql, values)).await?;
+    if delivered && message.target == Target::Stripe {
+        supersede_older(c, &message.plan_id, Target::Stripe, message.position).await?;
+    }
+    Ok(true)
 }
 
-/// An operator asked for it to be sent again now (a `dead` one too): due now;
-/// a `dead` one starts the schedule again. In the same statement the caller
-/// takes the lease unless someone holds it, so the delivery worker cannot
-/// pick the message up between "due now" and the caller's own attempt.
-/// True when the caller holds the lease after it; false when someone else
-/// does, or there is no unsent (or dead) message with that id.
-pub async fn retry_now(
-    c: &impl ConnectionTrait,
-    id: &str,
-    owner: &str,
-    now: Micros,
-    until: Micros,
-) -> Result<bool, DbErr> {
-    let free = "(lease_until IS NULL OR lease_until <= ?)";
-    let row = c
-        .query_one_raw(stmt(
+/// Marks a plan and target's messages before `position` that were not
+/// delivered as `superseded`: never sent (again).
+pub async fn supersede_older(c: &impl ConnectionTrait, plan: &PlanId, target: Target, position: i64) -> Result<u64, DbErr> {
+    let done = c
+        .execute_raw(stmt(
             c.get_database_backend(),
-            &format!(
-                "UPDATE outbound_messages SET state = CASE WHEN state = 'pending' THEN 'pending' ELSE 'failing' END, \
-                 next_attempt_at = ?, attempts = CASE WHEN state = 'dead' THEN 0 ELSE attempts END, \
-                 lease_owner = CASE WHEN {free} THEN ? ELSE lease_owner END, \
-                 lease_until = CASE WHEN {free} THEN ? ELSE lease_until END WHERE id = ? AND state <> 'delivered' \
-                 RETURNING lease_owner"
-            ),
-            [now.0.into(), now.0.into(), owner.into(), now.0.into(), until.0.into(), id.into()],
+            "UPDATE outbound_messages SET state = 'superseded', next_attempt_at = 0 WHERE plan_id = ? AND target = ? \
+             AND position < ? AND state IN ('pending', 'failing', 'dead')",
+            [plan.as_str().into(), target.as_str().into(), position.into()],
         ))
         .await?;
-    Ok(row.map(|r| col::<Option<String>>(&r, "lease_owner")).transpose()?.flatten().as_deref() == Some(owner))
+    Ok(done.rows_affected())
 }
 
-/// The unsent message, if it is first of its plan and target (nothing unsent
-/// before it), leased or not.
-pub async fn head(c: &impl ConnectionTrait, id: &str) -> Result<Option<Message>, DbErr> {
-    c.query_one_raw(stmt(
-        c.get_database_backend(),
-        &format!(
-            "SELECT {COLUMNS} FROM outbound_messages m WHERE m.id = ? AND m.{UNSENT} \
-             AND NOT EXISTS (SELECT 1 FROM outbound_messages e WHERE e.plan_id = m.plan_id \
-               AND e.target = m.target AND e.{UNSENT} AND e.sequence < m.sequence)"
-        ),
-        [id.into()],
-    ))
-    .await?
-    .as_ref()
-    .map(from_row)
-    .transpose()
+/// Every message of a plan and target still to send (or dead) is superseded:
+/// the plan stopped following its Stripe item.
+pub async fn supersede_all(c: &impl ConnectionTrait, plan: &PlanId, target: Target) -> Result<u64, DbErr> {
+    supersede_older(c, plan, target, i64::MAX).await
 }
 
-/// Gives back `owner`'s lease without recording an attempt.
-pub async fn release(c: &impl ConnectionTrait, id: &str, owner: &str) -> Result<(), DbErr> {
+/// What an operator's retry found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retried {
+    /// Due now (a dead one starts the schedule again; `attempts` keeps counting).
+    Due(Message),
+    /// Delivered already: the plan's current seats go out with `billing/resend`.
+    AlreadyDelivered,
+    /// Superseded (now or before): a newer count reached the target.
+    Superseded(Message),
+    NotFound,
+}
+
+/// `POST /admin/outbound/{id}/retry` (CONTRACT 3.3): a `dead`, `failing` or
+/// `pending` message is due now, with its own id and body. A Stripe message
+/// older than one the item has already received is superseded instead
+/// (CONTRACT 7.2). Call it in a transaction.
+pub async fn retry_now(c: &impl ConnectionTrait, id: &str, now: Micros) -> Result<Retried, DbErr> {
+    let Some(message) = get(c, id).await? else { return Ok(Retried::NotFound) };
+    match message.state {
+        DeliveryState::Delivered => return Ok(Retried::AlreadyDelivered),
+        DeliveryState::Superseded => return Ok(Retried::Superseded(message)),
+        _ => {}
+    }
+    if message.target == Target::Stripe
+        && stream(c, &message.plan_id, message.target).await?.delivered_position > message.position
+    {
+        supersede_older(c, &message.plan_id, message.target, message.position + 1).await?;
+        return Ok(get(c, id).await?.map_or(Retried::NotFound, Retried::Superseded));
+    }
     c.execute_raw(stmt(
         c.get_database_backend(),
-        "UPDATE outbound_messages SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?",
-        [id.into(), owner.into()],
+        "UPDATE outbound_messages SET state = CASE WHEN state = 'pending' THEN 'pending' ELSE 'failing' END, \
+         next_attempt_at = ?, schedule_from = CASE WHEN state = 'dead' THEN attempts ELSE schedule_from END \
+         WHERE id = ? AND state IN ('pending', 'failing', 'dead')",
+        [now.0.into(), id.into()],
     ))
     .await?;
-    Ok(())
+    Ok(get(c, id).await?.map_or(Retried::NotFound, Retried::Due))
 }
 
 /// Filters of `GET /admin/outbound`.
@@ -390,7 +502,7 @@ pub async fn plan_deliveries(c: &impl ConnectionTrait, plan: &PlanId, target: Ta
     let part = |which: &str, condition: &str, order: &str| {
         format!(
             "SELECT '{which}' AS which, {COLUMNS} FROM (SELECT {COLUMNS} FROM outbound_messages \
-             WHERE plan_id = ? AND target = ? {condition} ORDER BY sequence {order} LIMIT 1) {which}"
+             WHERE plan_id = ? AND target = ? {condition} ORDER BY position {order} LIMIT 1) {which}"
         )
     };
     let sql = [
@@ -412,25 +524,25 @@ pub async fn plan_deliveries(c: &impl ConnectionTrait, plan: &PlanId, target: Ta
     Ok(out)
 }
 
-/// Delivered messages created before the cutoff, except each plan and
-/// target's newest delivered one (it says what billing was last told).
-const PRUNABLE: &str = "FROM outbound_messages o WHERE o.state = 'delivered' AND o.created_at < ? \
-     AND EXISTS (SELECT 1 FROM outbound_messages n WHERE n.plan_id = o.plan_id AND n.target = o.target \
-       AND n.state = 'delivered' AND n.sequence > o.sequence)";
+/// Delivered and superseded messages created before the cutoff, except each
+/// plan and target's newest delivered one (it says what billing was last told).
+const PRUNABLE: &str = "FROM outbound_messages o WHERE o.created_at < ? AND (o.state = 'superseded' \
+     OR (o.state = 'delivered' AND EXISTS (SELECT 1 FROM outbound_messages n WHERE n.plan_id = o.plan_id \
+       AND n.target = o.target AND n.state = 'delivered' AND n.position > o.position)))";
 
 /// Retention: what `prune_delivered` would delete.
 pub async fn count_prunable(c: &impl ConnectionTrait, before: Micros) -> Result<u64, DbErr> {
     super::count(c, &format!("SELECT COUNT(*) AS n {PRUNABLE}"), [before.0.into()]).await
 }
 
-/// Retention: deletes up to `limit` old delivered messages (`PRUNABLE`).
+/// Retention: deletes up to `limit` old delivered or superseded messages (`PRUNABLE`).
 pub async fn prune_delivered(c: &impl ConnectionTrait, before: Micros, limit: i64) -> Result<u64, DbErr> {
     let done = c
         .execute_raw(stmt(
             c.get_database_backend(),
             &format!(
                 "DELETE FROM outbound_messages WHERE id IN (SELECT o.id {PRUNABLE} ORDER BY o.id LIMIT ?) \
-                 AND state = 'delivered'"
+                 AND state IN ('delivered', 'superseded')"
             ),
             [before.0.into(), limit.into()],
         ))

@@ -58,8 +58,6 @@ pub struct ResyncOptions {
     /// Apply even past the release guard's limit.
     pub allow_mass_release: bool,
     pub guard: GuardSettings,
-    /// Where the seat changes are pushed (CONTRACT 7).
-    pub targets: crate::billing::Targets,
 }
 
 /// What the release guard says of a resync.
@@ -253,7 +251,7 @@ pub async fn resync(
     if dry_run {
         txn.rollback().await?;
     } else {
-        crate::billing::outbox::announce(&txn, std::slice::from_ref(&plan.id), options.targets, now).await?;
+        crate::billing::outbox::announce(&txn, std::slice::from_ref(&plan.id), now).await?;
         txn.commit().await?;
     }
     Ok(report)

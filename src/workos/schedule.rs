@@ -42,7 +42,6 @@ pub async fn resync_all(
     client: WorkosClient,
     every: Duration,
     guard: GuardSettings,
-    targets: crate::billing::Targets,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -59,7 +58,7 @@ pub async fn resync_all(
         };
         // A plan whose SCIM is not configured yet has nothing to compare.
         for (plan, org) in all.iter().filter_map(|p| Some((p, p.organization_id.as_ref()?))) {
-            let options = ResyncOptions { guard, targets, ..Default::default() };
+            let options = ResyncOptions { guard, ..Default::default() };
             match resync(&db, &client, org, options, |_| {}).await {
                 Ok(report) => tracing::info!(
                     plan_id = %plan.id,

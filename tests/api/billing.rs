@@ -256,10 +256,10 @@ async fn a_hold_approved_and_a_resync_each_write_one_message(store: Store) {
     }
     let before = sequence(&app, &plan).await;
     let org = OrganizationId::parse(ORG).unwrap();
-    let dry = ResyncOptions { dry_run: true, allow_mass_release: true, targets: app.targets, ..Default::default() };
+    let dry = ResyncOptions { dry_run: true, allow_mass_release: true, ..Default::default() };
     resync(&app.db, &fake.client(), &org, dry, |_| {}).await.unwrap();
     assert_eq!(sequence(&app, &plan).await, before, "a dry run (rolled back) writes nothing");
-    let real = ResyncOptions { allow_mass_release: true, targets: app.targets, ..Default::default() };
+    let real = ResyncOptions { allow_mass_release: true, ..Default::default() };
     let report = resync(&app.db, &fake.client(), &org, real, |_| {}).await.unwrap();
     assert!(!report.seat_changes.is_empty());
     assert_eq!(sequence(&app, &plan).await, before + 1);

@@ -263,12 +263,12 @@ async fn run(db: &DatabaseConnection, case: &Case, run: &str, one_at_a_time: boo
         .unwrap();
         let limit =
             operator::PlanChanges { release_limit: Some(setup.release_limit.map(i64::from)), ..Default::default() };
-        operator::update(db, &plan.id, limit, Default::default()).await.unwrap();
+        operator::update(db, &plan.id, limit).await.unwrap();
         for (user, paid) in &setup.manual {
             let tier = if *paid { "paid" } else { "free" };
-            operator::set_tier(db, &plan.id, &email(*user, false), tier, Default::default()).await.unwrap();
+            operator::set_tier(db, &plan.id, &email(*user, false), tier).await.unwrap();
         }
-        operator::set_tier(db, &plan.id, "outsider@example.com", "paid", Default::default()).await.unwrap();
+        operator::set_tier(db, &plan.id, "outsider@example.com", "paid").await.unwrap();
         plan_ids.push(plan.id);
     }
     let mut batch: Vec<NewEvent> = Vec::new();

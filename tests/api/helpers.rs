@@ -143,8 +143,6 @@ pub struct TestApp {
     pub database_url: String,
     pub db: DatabaseConnection,
     pub metrics: Arc<Metrics>,
-    /// The billing targets it was started with: `settle` announces to them too.
-    pub targets: seatsync::billing::Targets,
     pub client: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -188,7 +186,6 @@ pub async fn spawn_app_on(database: &TestDatabase, overrides: &[(&str, &str)]) -
         }
     }
     let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
-    let targets = settings.billing_targets();
     let app = Application::build(&settings, false).await.expect("application starts");
     let port = app.port();
     let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
@@ -202,7 +199,6 @@ pub async fn spawn_app_on(database: &TestDatabase, overrides: &[(&str, &str)]) -
         database_url: database.url.clone(),
         db,
         metrics,
-        targets,
         client: seatsync::outbound::client(),
         handle,
         task: Some(task),
@@ -345,10 +341,7 @@ impl TestApp {
 
     /// Applies everything stored, as the background reconciler would.
     pub async fn settle(&self) {
-        let limits = reconcile::worker::BatchLimits {
-            targets: self.targets,
-            ..reconcile::worker::BatchLimits::for_backend(self.db.get_database_backend())
-        };
+        let limits = reconcile::worker::BatchLimits::for_backend(self.db.get_database_backend());
         reconcile::worker::drain_with(&self.db, &self.metrics, limits).await.expect("reconciler drains");
     }
 

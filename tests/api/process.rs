@@ -236,10 +236,10 @@ async fn two_processes_on_one_database(store: Store) {
     let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
     // Fifteen of thirty leave: past the release guard's default, which is tested apart.
     let no_guard = seatsync::operator::PlanChanges { release_limit: Some(Some(0)), ..Default::default() };
-    seatsync::operator::update(&conn, &plan_id, no_guard, Default::default()).await.unwrap();
+    seatsync::operator::update(&conn, &plan_id, no_guard).await.unwrap();
     // Everyone is a manual member first, so late creations have a seat to show.
     for (email, tier) in &seeds {
-        seatsync::operator::set_tier(&conn, &plan_id, email, tier, Default::default()).await.unwrap();
+        seatsync::operator::set_tier(&conn, &plan_id, email, tier).await.unwrap();
     }
     let (mut first, port_a) = start_server(&env);
     let (mut second, port_b) = start_server(&env);
@@ -347,7 +347,7 @@ async fn held_events_survive_a_kill(store: Store) {
     let plan_id = create_plan_with_cli(&env).await;
     let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
     let one = seatsync::operator::PlanChanges { release_limit: Some(Some(1)), ..Default::default() };
-    seatsync::operator::update(&conn, &plan_id, one, Default::default()).await.unwrap();
+    seatsync::operator::update(&conn, &plan_id, one).await.unwrap();
     let (mut child, port) = start_server(&env);
     let client = seatsync::outbound::client();
     let base = format!("http://127.0.0.1:{port}");
@@ -475,7 +475,7 @@ async fn the_poller_and_the_webhook_storing_at_once_apply_in_stored_order(store:
     let plan_id = create_plan_with_cli(&env).await;
     let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
     for hand in ["hand1@example.com", "hand2@example.com"] {
-        seatsync::operator::set_tier(&conn, &plan_id, hand, "paid", Default::default()).await.unwrap();
+        seatsync::operator::set_tier(&conn, &plan_id, hand, "paid").await.unwrap();
     }
     let email =
         |i: u32| if i == 0 { seatsync::faults::SLOW_STORE_EMAIL.to_owned() } else { format!("user{i:02}@example.com") };

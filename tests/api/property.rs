@@ -128,13 +128,13 @@ async fn run(
     .unwrap();
     // Users may flap many times here; the release guard is tested on its own.
     let no_guard = operator::PlanChanges { release_limit: Some(Some(0)), ..Default::default() };
-    operator::update(db, &plan.id, no_guard, Default::default()).await.unwrap();
+    operator::update(db, &plan.id, no_guard).await.unwrap();
     for (user, paid) in &case.manual {
-        operator::set_tier(db, &plan.id, &email(*user, false), if *paid { "paid" } else { "free" }, Default::default())
+        operator::set_tier(db, &plan.id, &email(*user, false), if *paid { "paid" } else { "free" })
             .await
             .unwrap();
     }
-    operator::set_tier(db, &plan.id, "outsider@example.com", "paid", Default::default()).await.unwrap();
+    operator::set_tier(db, &plan.id, "outsider@example.com", "paid").await.unwrap();
 
     let mut sends: Vec<(u32, &Delivery)> = Vec::new();
     for (i, d) in deliveries.iter().enumerate() {

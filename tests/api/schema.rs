@@ -72,6 +72,8 @@ async fn every_entity_matches_its_migrated_table(store: Store) {
     let database = TestDatabase::create(store).await;
     let db = migrated(&database).await;
     let entities = [
+        declared::<entity::billing_stream::Entity>(),
+        declared::<entity::billing_target::Entity>(),
         declared::<entity::dead_letter::Entity>(),
         declared::<entity::directory::Entity>(),
         declared::<entity::directory_user::Entity>(),

@@ -23,10 +23,12 @@ pub async fn reconcile(
     billing: bool,
 ) -> anyhow::Result<()> {
     let organizations = organizations.max(1);
-    let targets = crate::billing::Targets { webhook: billing, stripe: false };
     let fresh = FreshDatabase::create(database_url).await?;
     let conn = db::connect(&DatabaseUrl::parse(&fresh.url).map_err(anyhow::Error::msg)?).await?;
     db::migrate(&conn).await?;
+    // With --billing, the webhook is a target: every batch writes its messages.
+    let targets = crate::billing::Targets { webhook: billing, stripe: false };
+    crate::billing::targets::register(&conn, targets, crate::domain::Micros::now()).await?;
     let run = ulid::Ulid::new().to_string().to_lowercase();
     let orgs: Vec<String> = (0..organizations).map(|o| format!("org_bench{run}{o}")).collect();
     for org in &orgs {
@@ -35,7 +37,7 @@ pub async fn reconcile(
         // Every fifth event is a deactivation: past the release guard's default.
         // The guard would hold them (as it should); this measures applying.
         let no_guard = operator::PlanChanges { release_limit: Some(Some(0)), ..Default::default() };
-        operator::update(&conn, &plan.id, no_guard, targets).await?;
+        operator::update(&conn, &plan.id, no_guard).await?;
     }
 
     // Round-robin over organizations, as deliveries from several companies
@@ -81,7 +83,7 @@ pub async fn reconcile(
     let filled = fill.elapsed();
 
     let metrics = Metrics::default();
-    let limits = BatchLimits { targets, ..BatchLimits::for_backend(conn.get_database_backend()) };
+    let limits = BatchLimits::for_backend(conn.get_database_backend());
     // With --billing, a local receiver and the delivery worker run alongside.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let receiver = if billing { Some(super::billing_receiver::Receiver::start()?) } else { None };

@@ -1,0 +1,90 @@
+//! Which billing targets exist (CONTRACT 7): those some `serve` was configured
+//! with, kept in the database. Every seat change writes messages for them,
+//! whatever process made the change (a shell command, a replica without the
+//! billing variables); `serve` delivers to the targets it is configured with.
+//! A target met for the first time gets each plan's current seats once, not
+//! the history.
+use super::{Targets, outbox};
+use crate::{
+    db::stmt,
+    domain::{Micros, PlanId, Target},
+    store::{col, plans},
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+
+/// The targets some `serve` was configured with.
+pub async fn registered(c: &impl ConnectionTrait) -> Result<Targets, DbErr> {
+    let rows = c.query_all_raw(stmt(c.get_database_backend(), "SELECT target FROM billing_targets", [])).await?;
+    let mut targets = Targets::default();
+    for row in &rows {
+        match Target::parse(&col::<String>(row, "target")?) {
+            Some(Target::Webhook) => targets.webhook = true,
+            Some(Target::Stripe) => targets.stripe = true,
+            None => {}
+        }
+    }
+    Ok(targets)
+}
+
+/// Registers the targets this `serve` is configured with. A target new to
+/// the database is registered first (from then on every seat change writes
+/// its messages), then each plan that has no message for it yet is sent its
+/// current seats, under the plan's lock, one plan per transaction; then the
+/// target is marked backfilled. Interrupted, the next start carries on.
+/// Returns how many plans were sent their seats.
+pub async fn register(db: &DatabaseConnection, configured: Targets, now: Micros) -> Result<usize, DbErr> {
+    let mut sent = 0;
+    for target in configured.list() {
+        let backend = db.get_database_backend();
+        db.execute_raw(stmt(
+            backend,
+            "INSERT INTO billing_targets (target, configured_at) VALUES (?, ?) ON CONFLICT (target) DO NOTHING",
+            [target.as_str().into(), now.0.into()],
+        ))
+        .await?;
+        let pending = db
+            .query_one_raw(stmt(
+                backend,
+                "SELECT 1 AS one FROM billing_targets WHERE target = ? AND backfilled_at IS NULL",
+                [target.as_str().into()],
+            ))
+            .await?
+            .is_some();
+        if !pending {
+            continue;
+        }
+        for plan in plans::list(db).await? {
+            if target == Target::Stripe && plan.stripe_subscription_item.is_none() {
+                continue;
+            }
+            sent += backfill(db, &plan.id, target, now).await?;
+        }
+        db.execute_raw(stmt(
+            backend,
+            "UPDATE billing_targets SET backfilled_at = ? WHERE target = ? AND backfilled_at IS NULL",
+            [now.0.into(), target.as_str().into()],
+        ))
+        .await?;
+        tracing::info!(target = target.as_str(), plans = sent, "billing: a new target; each plan's current seats sent once");
+    }
+    Ok(sent)
+}
+
+/// One plan's current seats to a new target, unless it has a message for it.
+async fn backfill(db: &DatabaseConnection, plan: &PlanId, target: Target, now: Micros) -> Result<usize, DbErr> {
+    let txn = db.begin().await?;
+    if plans::lock_by_id(&txn, plan).await?.is_none() {
+        return Ok(0);
+    }
+    let has_one = txn
+        .query_one_raw(stmt(
+            txn.get_database_backend(),
+            "SELECT 1 AS one FROM outbound_messages WHERE plan_id = ? AND target = ? LIMIT 1",
+            [plan.as_str().into(), target.as_str().into()],
+        ))
+        .await?
+        .is_some();
+    let written = if has_one { 0 } else { outbox::resend(&txn, plan, Some(target), now).await? };
+    txn.commit().await?;
+    Ok(written.min(1))
+}
