@@ -64,7 +64,7 @@ async fn messages_carry_the_audit_exactly(app: &TestApp, plan: &str) {
         .query_all_raw(sea_orm::Statement::from_string(
             app.db.get_database_backend(),
             format!(
-                "SELECT audit_after, audit_through FROM outbound_messages WHERE plan_id = '{plan}' ORDER BY sequence"
+                "SELECT audit_after, audit_through FROM outbound_messages WHERE plan_id = '{plan}' ORDER BY position"
             ),
         ))
         .await
@@ -83,7 +83,7 @@ async fn messages_carry_the_audit_exactly(app: &TestApp, plan: &str) {
 
 async fn delivered(app: &TestApp, plan: &str) -> Value {
     eventually(Duration::from_secs(10), "billing catches up", || async {
-        let billing = app.plan(plan).await["billing"].clone();
+        let billing = app.plan(plan).await["billing"]["webhook"].clone();
         if billing["state"] == "in_sync" { Ok(billing) } else { Err(billing) }
     })
     .await
@@ -131,7 +131,8 @@ async fn a_seat_change_reaches_billing_signed_and_verified_independently(store: 
     receiver.verify_independently();
 
     let billing = delivered(&app, &plan).await;
-    assert_eq!(billing, json!({"paid_seats_sent": 1, "state": "in_sync", "last_error": null}));
+    assert_eq!(billing, json!({"paid_seats_sent": 1, "sequence_sent": 2, "state": "in_sync", "last_error": null}));
+    assert_eq!(app.plan(&plan).await["billing"]["stripe"], Value::Null, "no Stripe target here");
     let list = deliveries(&app, &format!("?plan={plan}")).await;
     assert_eq!(list.len(), 2);
     assert_eq!(list[0]["id"], got[1].id.as_str(), "newest first");
@@ -264,12 +265,15 @@ async fn a_hold_approved_and_a_resync_each_write_one_message(store: Store) {
     assert!(!report.seat_changes.is_empty());
     assert_eq!(sequence(&app, &plan).await, before + 1);
     messages_carry_the_audit_exactly(&app, &plan).await;
-    let got =
-        receiver.wait_for("the resync's message", |d| d.iter().any(|d| d.json["data"]["sequence"] == before + 1)).await;
-    let resynced = got.iter().find(|d| d.json["data"]["sequence"] == before + 1).unwrap();
-    // Its changes come last (an earlier message may be merged into it).
-    let changes = resynced.json["data"]["changes"].as_array().unwrap();
-    assert!(changes.iter().any(|c| c["email"] == "user02@example.com" && c["to"] == "free"), "{changes:?}");
+    let resync_release = |d: &Delivery| {
+        d.json["data"]["changes"].as_array().unwrap().iter().any(|c| {
+            c["email"] == "user02@example.com" && c["to"] == "free" && c["reason"] == "resync"
+        })
+    };
+    let got = receiver.wait_for("the resync's message", |d| d.iter().any(resync_release)).await;
+    // The resync's message is the plan's last (an earlier one may be merged into it).
+    let numbers: Vec<i64> = got.iter().filter(|d| d.plan() == plan).map(|d| d.sequence()).collect();
+    assert_eq!(got.iter().rfind(|d| d.plan() == plan).map(resync_release), Some(true), "{numbers:?}");
 }
 
 async fn a_batch_rolled_back_leaves_no_message(store: Store) {
@@ -345,7 +349,7 @@ async fn a_410_is_dead_at_once_and_an_operator_sends_it_again(store: Store) {
     assert_eq!((dead[0]["attempts"].as_i64(), dead[0]["last_status"].as_i64()), (Some(1), Some(410)));
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(receiver.received().len(), 1, "a dead message is not retried by itself");
-    let billing = app.plan(&plan).await["billing"].clone();
+    let billing = app.plan(&plan).await["billing"]["webhook"].clone();
     assert_eq!((billing["state"].as_str(), &billing["paid_seats_sent"]), (Some("failing"), &Value::Null));
 
     let id = dead[0]["id"].as_str().unwrap();
@@ -356,16 +360,13 @@ async fn a_410_is_dead_at_once_and_an_operator_sends_it_again(store: Store) {
     assert_eq!(receiver.received().len(), 2);
     assert_eq!(receiver.received()[1].id, id, "sent again with the same id");
     assert_eq!(delivered(&app, &plan).await["paid_seats_sent"], 1);
+    assert_eq!(retried["attempts"], 2, "every attempt counts, the operator's retry included");
+    assert_eq!(retried["sequence"], 1, "its own number, kept");
     // Delivered: asked again, it is not resent (its seats may be stale by
     // then; `billing resend` sends the current ones).
     let again = app.admin_post(&format!("/admin/outbound/{id}/retry"), &json!({})).await;
-    assert_eq!(again.status(), 200);
-    let again: Value = again.json().await.unwrap();
-    assert_eq!(
-        (again["state"].as_str(), again["attempts"].as_i64()),
-        (Some("delivered"), Some(1)),
-        "unchanged: the retry of a dead one counts from zero"
-    );
+    assert_eq!(again.status(), 409);
+    assert_eq!(again.json::<Value>().await.unwrap()["error"], "already_delivered");
     assert_eq!(receiver.received().len(), 2, "a delivered message is not sent again");
     let unknown = app.admin_post("/admin/outbound/msg_nope/retry", &json!({})).await;
     assert_eq!(unknown.status(), 404);
@@ -398,20 +399,33 @@ async fn pending_messages_are_merged_while_the_receiver_is_behind(store: Store) 
     }
     receiver.wait_for("a failed attempt", |d| !d.is_empty()).await;
     let failing = eventually(Duration::from_secs(10), "billing failing", || async {
-        let billing = app.plan(&plan).await["billing"].clone();
+        let billing = app.plan(&plan).await["billing"]["webhook"].clone();
         if billing["state"] == "failing" { Ok(billing) } else { Err(billing) }
     })
     .await;
     assert!(failing["last_error"].as_str().unwrap().contains("500"), "{failing}");
     receiver.always(None);
     delivered(&app, &plan).await;
-    let last = receiver.of_plan(&plan).last().unwrap().clone();
-    assert_eq!(last.json["data"]["sequence"], 3);
-    assert_eq!(last.json["data"]["paid_seats"], 3);
-    let emails: Vec<&str> =
-        last.json["data"]["changes"].as_array().unwrap().iter().map(|c| c["email"].as_str().unwrap()).collect();
-    assert_eq!(emails, ["a@example.com", "b@example.com", "c@example.com"], "one message with every change, in order");
-    assert_eq!(deliveries(&app, &format!("?plan={plan}")).await.len(), 1, "merged into one");
+    // The message tried while the receiver was down keeps its own id and
+    // body; the ones never tried behind it went out merged, as one.
+    let mut sent: Vec<Value> = Vec::new();
+    for delivery in receiver.of_plan(&plan) {
+        if sent.last().is_none_or(|last| last["id"] != delivery.id.as_str()) {
+            let mut data = delivery.json["data"].clone();
+            data["id"] = json!(delivery.id);
+            sent.push(data);
+        }
+    }
+    let numbers: Vec<i64> = sent.iter().map(|d| d["sequence"].as_i64().unwrap()).collect();
+    assert_eq!(numbers, (1..=sent.len() as i64).collect::<Vec<_>>(), "numbered from 1 with no gap");
+    assert!(sent.len() <= 2, "never-tried messages are merged: {sent:?}");
+    assert_eq!(sent.last().unwrap()["paid_seats"], 3);
+    let emails: Vec<&str> = sent
+        .iter()
+        .flat_map(|d| d["changes"].as_array().unwrap().iter().map(|c| c["email"].as_str().unwrap()))
+        .collect();
+    assert_eq!(emails, ["a@example.com", "b@example.com", "c@example.com"], "every change once, in order");
+    assert_eq!(deliveries(&app, &format!("?plan={plan}")).await.len(), sent.len(), "merged ones are gone");
     receiver.verify_independently();
 }
 
@@ -437,7 +451,7 @@ async fn a_failing_plan_does_not_hold_up_another_and_order_is_kept(store: Store)
     // after the receiver's answer).
     receiver.wait_for("the stuck plan's attempt", |d| d.iter().any(|d| d.plan() == stuck)).await;
     eventually(Duration::from_secs(10), "the stuck plan failing", || async {
-        let state = app.plan(&stuck).await["billing"]["state"].clone();
+        let state = app.plan(&stuck).await["billing"]["webhook"]["state"].clone();
         if state == "failing" { Ok(()) } else { Err(state) }
     })
     .await;
@@ -486,7 +500,7 @@ async fn resend_sends_the_current_seats_again(store: Store) {
     let refused = plain.admin_post(&format!("/admin/plans/{other}/billing/resend"), &json!({})).await;
     assert_eq!(refused.status(), 409);
     assert_eq!(refused.json::<Value>().await.unwrap()["error"], "billing_not_configured");
-    assert_eq!(plain.plan(&other).await["billing"], Value::Null);
+    assert_eq!(plain.plan(&other).await["billing"], json!({"webhook": null, "stripe": null}));
 }
 
 both_stores!(

@@ -77,7 +77,7 @@ async fn the_item_follows_the_paid_seats_through_enforcement_a_hold_and_its_appr
     assert_eq!(dead["data"], json!([]), "no delivery refused (no idempotency_error)");
     // Recorded just after Stripe answered.
     eventually(Duration::from_secs(10), "billing in sync", || async {
-        let billing = app.plan(&plan).await["billing"].clone();
+        let billing = app.plan(&plan).await["billing"]["stripe"].clone();
         if billing["state"] == "in_sync" { Ok(()) } else { Err(billing) }
     })
     .await;
@@ -134,7 +134,7 @@ async fn an_unknown_item_is_dead_with_stripes_message_and_other_plans_go_on(stor
     .await;
     assert_eq!(dead[0]["last_status"], 404);
     assert!(dead[0]["last_error"].as_str().unwrap().contains("No such subscription item"), "{}", dead[0]);
-    let billing = app.plan(&missing).await["billing"].clone();
+    let billing = app.plan(&missing).await["billing"]["stripe"].clone();
     assert_eq!(billing["state"], "failing", "{billing}");
 }
 

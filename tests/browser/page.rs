@@ -373,12 +373,12 @@ async fn billing_state_and_a_dead_delivery_retried_on_the_page(store: Store) {
     let plan = app.create_plan(ORG, None).await;
     assert_eq!(app.set_tier(&plan, "ada@example.com", "paid").await.status(), 200);
     for _ in 0..100 {
-        if app.plan(&plan).await["billing"]["state"] == "failing" {
+        if app.plan(&plan).await["billing"]["webhook"]["state"] == "failing" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(app.plan(&plan).await["billing"]["state"], "failing");
+    assert_eq!(app.plan(&plan).await["billing"]["webhook"]["state"], "failing");
 
     let c = &browser.client;
     c.goto(&app.url("/admin/")).await.unwrap();

@@ -196,7 +196,7 @@ async function showPlans() {
       el("td", { class: "num" }, number(plan.active_directory_users)),
       el("td", { class: "num paid" }, number(plan.paid_seats)),
       el("td", { class: "num free" }, number(plan.free_seats)),
-      el("td", { "data-billing": plan.billing ? plan.billing.state : "none" }, billingBadge(plan.billing)),
+      el("td", { "data-billing": billingOverall(plan.billing)?.state ?? "none" }, billingBadge(billingOverall(plan.billing))),
     ),
   );
   const form = newPlanForm();
@@ -282,7 +282,22 @@ function newPlanForm() {
   return form;
 }
 
-/** A plan's billing state (CONTRACT 7): in sync, pending or failing. */
+/** The configured targets' billing states (CONTRACT 3.3), webhook first. */
+function billingTargets(billing) {
+  return [["webhook", "Webhook"], ["stripe", "Stripe"]]
+    .filter(([key]) => billing && billing[key])
+    .map(([key, label]) => ({ key, label, ...billing[key] }));
+}
+
+/** The worst of the targets' states, with its figures; null when none is configured. */
+function billingOverall(billing) {
+  const rank = { failing: 2, pending: 1, in_sync: 0 };
+  const targets = billingTargets(billing);
+  if (targets.length === 0) return null;
+  return targets.reduce((worst, t) => ((rank[t.state] ?? 0) > (rank[worst.state] ?? 0) ? t : worst));
+}
+
+/** A billing state (CONTRACT 7): in sync, pending or failing. */
 function billingBadge(billing) {
   if (!billing) return el("span", { class: "muted" }, "—");
   const label = { in_sync: "in sync", pending: "pending", failing: "failing" }[billing.state] || billing.state;
@@ -449,16 +464,26 @@ async function showAppTile() {
 /** What billing was told, and every message pushed to it, with a retry button. */
 async function showBilling(base, plan) {
   const card = $("#billing");
-  const billing = plan.billing;
-  const summary = billing
+  const overall = billingOverall(plan.billing);
+  // One line per configured target: what it was last told, and whether it is behind.
+  const summary = overall
     ? el(
         "div",
-        { class: "row" },
-        el("span", { id: "billing-state", "data-state": billing.state }, billingBadge(billing)),
-        el("span", {}, "Paid seats last sent: ", el("strong", { id: "paid-seats-sent" }, billing.paid_seats_sent === null ? "none yet" : number(billing.paid_seats_sent))),
-        billing.last_error ? el("span", { class: "error-text", id: "billing-error" }, billing.last_error) : null,
+        {},
+        el("p", { class: "row" }, "Billing: ", el("span", { id: "billing-state", "data-state": overall.state }, billingBadge(overall))),
+        ...billingTargets(plan.billing).map((t, i) =>
+          el(
+            "p",
+            { class: "row", "data-target": t.key, "data-state": t.state },
+            el("strong", {}, `${t.label}: `),
+            billingBadge(t),
+            el("span", {}, " Paid seats last sent: ", el("strong", i === 0 ? { id: "paid-seats-sent" } : {}, t.paid_seats_sent === null ? "none yet" : number(t.paid_seats_sent))),
+            t.sequence_sent === null ? null : el("span", { class: "muted" }, ` (message ${t.sequence_sent})`),
+            t.last_error ? el("span", { class: "error-text", id: t === overall ? "billing-error" : null }, ` ${t.last_error}`) : null,
+          ),
+        ),
       )
-    : el("p", { class: "muted", id: "billing-state", "data-state": "none" }, "Nothing sent to billing yet (BILLING_WEBHOOK_URL).");
+    : el("p", { class: "muted", id: "billing-state", "data-state": "none" }, "No billing target is configured (BILLING_WEBHOOK_URL, STRIPE_API_KEY).");
   const resend = el("button", { id: "billing-resend", class: "quiet" }, "Send current seats again");
   resend.addEventListener("click", async () => {
     resend.disabled = true;
@@ -486,7 +511,8 @@ async function showBilling(base, plan) {
     more,
   );
   await pages("/admin/outbound", { plan: plan.id }, body, more, (d) => {
-    const retry = d.state === "delivered" ? null : el("button", { class: "retry quiet", "data-id": d.id }, "Retry now");
+    // A delivered message is not sent again (resend sends the current seats); a superseded one never is.
+    const retry = d.state === "delivered" || d.state === "superseded" ? null : el("button", { class: "retry quiet", "data-id": d.id }, "Retry now");
     if (retry) {
       retry.addEventListener("click", async () => {
         retry.disabled = true;
@@ -505,7 +531,7 @@ async function showBilling(base, plan) {
       { "data-delivery": d.id, "data-state": d.state },
       el("td", { class: "mono" }, d.id),
       el("td", {}, d.target),
-      el("td", { class: "num" }, d.sequence),
+      el("td", { class: "num" }, d.sequence ?? "—"),
       el("td", {}, el("span", { class: `badge delivery-${d.state}` }, d.state)),
       el("td", { class: "num" }, d.attempts),
       el("td", { class: "muted" }, d.last_error ?? (d.last_status === null ? "—" : `HTTP ${d.last_status}`)),
