@@ -4,7 +4,7 @@
 //! the schedule, merged when the receiver is behind, and never hold up
 //! another plan. Both stores.
 use crate::both_stores;
-use crate::fake_billing::{FakeBilling, Reply};
+use crate::fake_billing::{Delivery, FakeBilling, Reply};
 use crate::fake_workos::FakeWorkos;
 use crate::helpers::*;
 use sea_orm::ConnectionTrait;

@@ -5,6 +5,7 @@ mod admission;
 mod app_tile;
 mod architecture;
 mod billing;
+mod billing_exact;
 mod billing_process;
 mod connections;
 mod deploy;
