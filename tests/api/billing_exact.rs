@@ -162,6 +162,8 @@ async fn a_message_that_was_tried_keeps_its_id_and_body(store: Store) {
     .await;
     assert_eq!(app.set_tier(&plan, "bob@example.com", "paid").await.status(), 200);
     receiver.wait_for("Bob's message", |d| d.len() >= 2).await;
+    // Recorded just after the receiver answered.
+    billing_is(&app, &plan, "webhook", "in_sync").await;
     // The operator sends Ada's again: its own id, number and body, and Bob's
     // change (delivered already) is not sent again under another id.
     let id = dead[0]["id"].as_str().unwrap();

@@ -8,6 +8,7 @@ mod billing;
 mod billing_exact;
 mod billing_process;
 mod connections;
+mod contract_copy;
 mod deploy;
 mod differential;
 mod event_order;
