@@ -198,6 +198,10 @@ pub enum BenchCommand {
         /// With --wrk: storage off (needs --features test-faults): the ceiling.
         #[arg(long)]
         ceiling: bool,
+        /// With --wrk: push seat changes to a local billing receiver, as
+        /// production does.
+        #[arg(long)]
+        billing: bool,
         /// With --wrk: an initial sync of this many users over 50 new
         /// organizations whose plans are created as the events arrive.
         #[arg(long)]
@@ -406,11 +410,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let conn = open_database(&settings).await?;
             let client = workos_client(&settings)?;
             let org = crate::domain::OrganizationId::parse(&organization)?;
-            let options = resync::ResyncOptions {
-                dry_run,
-                allow_mass_release,
-                guard: settings.release_guard,
-            };
+            let options = resync::ResyncOptions { dry_run, allow_mass_release, guard: settings.release_guard };
             let report = resync::resync(&conn, &client, &org, options, |line| eprintln!("{line}")).await?;
             if let Some(check) = report.release_check {
                 println!(
@@ -455,6 +455,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 rounds,
                 ceiling,
                 initial_sync,
+                billing,
                 ..
             } => {
                 bench::wrk::run(bench::wrk::WrkBench {
@@ -464,6 +465,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     duration: Duration::from_secs(duration),
                     rounds,
                     ceiling,
+                    billing,
                 })
                 .await?
             }

@@ -35,4 +35,3 @@ pub struct AppState {
     /// Sends them; `None` when no target is configured.
     pub deliverer: Option<crate::billing::delivery::Deliverer>,
 }
-

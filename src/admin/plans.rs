@@ -314,8 +314,7 @@ pub async fn set_tier(
     body: web::Json<SetTier>,
 ) -> Result<HttpResponse, PlanError> {
     let (plan_id, email) = path.into_inner();
-    Ok(HttpResponse::Ok()
-        .json(operator::set_tier(&state.db, &plan_id, &email, &body.tier).await?))
+    Ok(HttpResponse::Ok().json(operator::set_tier(&state.db, &plan_id, &email, &body.tier).await?))
 }
 
 #[utoipa::path(

@@ -222,8 +222,7 @@ impl Deliverer {
         let mut message = head.clone();
         if head.sequence.is_none() && head.attempts == 0 {
             let later = outbound::unsent_after(&txn, &head).await?;
-            let run: Vec<&Message> =
-                later.iter().take_while(|m| m.sequence.is_none() && m.attempts == 0).collect();
+            let run: Vec<&Message> = later.iter().take_while(|m| m.sequence.is_none() && m.attempts == 0).collect();
             if let Some((newest, between)) = run.split_last() {
                 outbound::fold(&txn, &head, between, newest).await?;
                 message = Message {
@@ -262,7 +261,8 @@ impl Deliverer {
         // Renewed just before sending, so the whole time-out is covered even
         // if folding or reading waited; lost meanwhile, another replica sends it.
         let now = db::clock(&self.db).await?;
-        if !outbound::lease(&self.db, &message.plan_id, message.target, &self.owner, now, self.lease_until(now)).await? {
+        if !outbound::lease(&self.db, &message.plan_id, message.target, &self.owner, now, self.lease_until(now)).await?
+        {
             return Ok(None);
         }
         let quantity = u64::try_from(message.snapshot.paid_seats).unwrap_or(0);

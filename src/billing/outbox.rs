@@ -150,13 +150,21 @@ struct Outgoing<'a> {
 /// registered target that applies, or only to `only` (`billing resend`, a
 /// Stripe item just set, a target met for the first time). The caller holds
 /// the plan's lock.
-pub async fn resend(c: &impl ConnectionTrait, plan: &PlanId, only: Option<Target>, now: Micros) -> Result<usize, DbErr> {
+pub async fn resend(
+    c: &impl ConnectionTrait,
+    plan: &PlanId,
+    only: Option<Target>,
+    now: Micros,
+) -> Result<usize, DbErr> {
     let plans = std::slice::from_ref(plan);
     // Changes not announced yet are told first, in their own message.
     announce(c, plans, now).await?;
     let mut targets = targets::registered(c).await?;
     if let Some(only) = only {
-        targets = Targets { webhook: targets.webhook && only == Target::Webhook, stripe: targets.stripe && only == Target::Stripe };
+        targets = Targets {
+            webhook: targets.webhook && only == Target::Webhook,
+            stripe: targets.stripe && only == Target::Stripe,
+        };
     }
     let standings = standings(c, plans).await?;
     let Some(standing) = standings.get(plan) else { return Ok(0) };

@@ -65,7 +65,11 @@ pub async fn register(db: &DatabaseConnection, configured: Targets, now: Micros)
             [now.0.into(), target.as_str().into()],
         ))
         .await?;
-        tracing::info!(target = target.as_str(), plans = sent, "billing: a new target; each plan's current seats sent once");
+        tracing::info!(
+            target = target.as_str(),
+            plans = sent,
+            "billing: a new target; each plan's current seats sent once"
+        );
     }
     Ok(sent)
 }

@@ -135,11 +135,7 @@ pub struct PlanChanges {
     pub stripe_subscription_item: Option<Option<String>>,
 }
 
-pub async fn update(
-    db: &DatabaseConnection,
-    id: &str,
-    changes: PlanChanges,
-) -> Result<PlanView, PlanError> {
+pub async fn update(db: &DatabaseConnection, id: &str, changes: PlanChanges) -> Result<PlanView, PlanError> {
     let plan_id = parse_plan_id(id)?;
     let name = changes.name.as_deref().map(valid_name).transpose()?;
     let max = changes.test_mode_max_users.map(valid_threshold).transpose()?;
@@ -299,12 +295,7 @@ pub async fn members(db: &DatabaseConnection, id: &str, query: &MembersQuery) ->
 }
 
 /// Adds or changes a member by hand, under the rule's constraints.
-pub async fn set_tier(
-    db: &DatabaseConnection,
-    id: &str,
-    email: &str,
-    tier: &str,
-) -> Result<MemberView, PlanError> {
+pub async fn set_tier(db: &DatabaseConnection, id: &str, email: &str, tier: &str) -> Result<MemberView, PlanError> {
     let plan_id = parse_plan_id(id)?;
     let email = Email::parse(email).map_err(|e| PlanError::BadRequest(e.to_string()))?;
     let tier = Tier::parse(tier).ok_or_else(|| PlanError::BadRequest("tier must be \"paid\" or \"free\"".into()))?;

@@ -32,12 +32,9 @@ pub async fn list(db: &DatabaseConnection, query: &DeliveriesQuery) -> Result<De
     };
     let state = match query.state.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(raw) => Some(
-            DeliveryState::parse(raw)
-                .ok_or_else(|| {
-                PlanError::BadRequest("state must be pending, delivered, failing, dead or superseded".into())
-            })?,
-        ),
+        Some(raw) => Some(DeliveryState::parse(raw).ok_or_else(|| {
+            PlanError::BadRequest("state must be pending, delivered, failing, dead or superseded".into())
+        })?),
     };
     let after = match query.after.as_deref().filter(|a| !a.is_empty()) {
         None => None,

@@ -119,11 +119,7 @@ impl Reconciler {
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
-        let limits = BatchLimits {
-            guard,
-            faults: self.faults,
-            ..BatchLimits::for_backend(db.get_database_backend())
-        };
+        let limits = BatchLimits { guard, faults: self.faults, ..BatchLimits::for_backend(db.get_database_backend()) };
         let mut failures: u32 = 0;
         let mut last_sweep: Option<Instant> = None;
         loop {

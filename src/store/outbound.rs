@@ -227,9 +227,11 @@ pub async fn stream(c: &impl ConnectionTrait, plan: &PlanId, target: Target) -> 
             [plan.as_str().into(), target.as_str().into()],
         ))
         .await?;
-    row.map(|r| Ok(Stream { last_sequence: col(&r, "last_sequence")?, delivered_position: col(&r, "delivered_position")? }))
-        .transpose()
-        .map(Option::unwrap_or_default)
+    row.map(|r| {
+        Ok(Stream { last_sequence: col(&r, "last_sequence")?, delivered_position: col(&r, "delivered_position")? })
+    })
+    .transpose()
+    .map(Option::unwrap_or_default)
 }
 
 /// The first unsent message of a plan and target, due or not.
@@ -269,7 +271,12 @@ pub async fn unsent_after(c: &impl ConnectionTrait, head: &Message) -> Result<Ve
 /// when the head was; the others are gone (their changes are in it). The
 /// caller holds the stream's lease and numbers `newest` in the same
 /// transaction, which checks the lease.
-pub async fn fold(c: &impl ConnectionTrait, head: &Message, folded: &[&Message], newest: &Message) -> Result<(), DbErr> {
+pub async fn fold(
+    c: &impl ConnectionTrait,
+    head: &Message,
+    folded: &[&Message],
+    newest: &Message,
+) -> Result<(), DbErr> {
     let backend = c.get_database_backend();
     c.execute_raw(stmt(
         backend,
@@ -338,7 +345,12 @@ pub struct Attempt {
 /// messages still waiting (dead ones too): Stripe has a newer count, and must
 /// never be sent an older one (CONTRACT 7.2). False when the lease was lost
 /// meanwhile (another replica took over).
-pub async fn record(c: &impl ConnectionTrait, message: &Message, owner: &str, attempt: &Attempt) -> Result<bool, DbErr> {
+pub async fn record(
+    c: &impl ConnectionTrait,
+    message: &Message,
+    owner: &str,
+    attempt: &Attempt,
+) -> Result<bool, DbErr> {
     let backend = c.get_database_backend();
     let delivered = attempt.state == DeliveryState::Delivered;
     let released = c
@@ -383,7 +395,12 @@ pub async fn record(c: &impl ConnectionTrait, message: &Message, owner: &str, at
 
 /// Marks a plan and target's messages before `position` that were not
 /// delivered as `superseded`: never sent (again).
-pub async fn supersede_older(c: &impl ConnectionTrait, plan: &PlanId, target: Target, position: i64) -> Result<u64, DbErr> {
+pub async fn supersede_older(
+    c: &impl ConnectionTrait,
+    plan: &PlanId,
+    target: Target,
+    position: i64,
+) -> Result<u64, DbErr> {
     let done = c
         .execute_raw(stmt(
             c.get_database_backend(),

@@ -266,9 +266,11 @@ async fn a_hold_approved_and_a_resync_each_write_one_message(store: Store) {
     assert_eq!(sequence(&app, &plan).await, before + 1);
     messages_carry_the_audit_exactly(&app, &plan).await;
     let resync_release = |d: &Delivery| {
-        d.json["data"]["changes"].as_array().unwrap().iter().any(|c| {
-            c["email"] == "user02@example.com" && c["to"] == "free" && c["reason"] == "resync"
-        })
+        d.json["data"]["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["email"] == "user02@example.com" && c["to"] == "free" && c["reason"] == "resync")
     };
     let got = receiver.wait_for("the resync's message", |d| d.iter().any(resync_release)).await;
     // The resync's message is the plan's last (an earlier one may be merged into it).

@@ -113,7 +113,8 @@ async fn a_seat_change_made_from_a_shell_reaches_billing(store: Store) {
 }
 
 fn user_event(i: u32, state: &str) -> Value {
-    let (id, user, email) = (format!("event_user{i}_{state}"), format!("directory_user_{i:02}"), format!("user{i:02}@example.com"));
+    let (id, user, email) =
+        (format!("event_user{i}_{state}"), format!("directory_user_{i:02}"), format!("user{i:02}@example.com"));
     let at = at(i);
     UserEvent { id: &id, user: &user, email: &email, state, at: &at, ..Default::default() }.json()
 }
@@ -171,7 +172,11 @@ async fn a_message_that_was_tried_keeps_its_id_and_body(store: Store) {
     assert_eq!(retried["state"], "delivered");
     let got = receiver.received();
     assert_eq!(got.len(), 3);
-    assert_eq!((got[2].id.as_str(), got[2].body.as_str()), (id, got[0].body.as_str()), "the same message, byte for byte");
+    assert_eq!(
+        (got[2].id.as_str(), got[2].body.as_str()),
+        (id, got[0].body.as_str()),
+        "the same message, byte for byte"
+    );
     assert_eq!([got[0].sequence(), got[1].sequence(), got[2].sequence()], [1, 2, 1]);
     assert_eq!(emails(&got[1]), ["bob@example.com"]);
     let bobs = got.iter().filter(|d| emails(d).contains(&"bob@example.com".to_owned())).count();
@@ -182,7 +187,8 @@ async fn a_message_that_was_tried_keeps_its_id_and_body(store: Store) {
 async fn a_failing_message_is_never_merged_with_the_ones_behind_it(store: Store) {
     let receiver = FakeBilling::start();
     receiver.then([Reply::Status(500)]);
-    let app = spawn_app_with(store, &[env_of(&receiver.env()), vec![("BILLING_RETRY_SCHEDULE_SECS", "1")]].concat()).await;
+    let app =
+        spawn_app_with(store, &[env_of(&receiver.env()), vec![("BILLING_RETRY_SCHEDULE_SECS", "1")]].concat()).await;
     let plan = app.create_plan(ORG, None).await;
     assert_eq!(app.set_tier(&plan, "ada@example.com", "paid").await.status(), 200);
     receiver.wait_for("Ada's first attempt", |d| !d.is_empty()).await;
@@ -256,11 +262,17 @@ async fn each_plan_a_batch_changed_hears_of_it_from_that_batch(store: Store) {
     let mut plans = Vec::new();
     let mut events = Vec::new();
     for (i, org) in orgs.iter().enumerate() {
-        let new = operator::NewPlan { name: format!("Plan {i}"), organization_id: Some(org.to_string()), test_mode_max_users: None };
+        let new = operator::NewPlan {
+            name: format!("Plan {i}"),
+            organization_id: Some(org.to_string()),
+            test_mode_max_users: None,
+        };
         plans.push(operator::create(&db, new, 10).await.unwrap().id);
-        let (id, user, email) = (format!("event_batch{i}"), format!("directory_user_b{i}"), format!("b{i}@example.com"));
+        let (id, user, email) =
+            (format!("event_batch{i}"), format!("directory_user_b{i}"), format!("b{i}@example.com"));
         let (dir, at) = (format!("directory_batch{i}"), at(i as u32));
-        let body = UserEvent { id: &id, org, dir: &dir, user: &user, email: &email, at: &at, ..Default::default() }.json();
+        let body =
+            UserEvent { id: &id, org, dir: &dir, user: &user, email: &email, at: &at, ..Default::default() }.json();
         events.push(NewEvent {
             event_id: EventId::parse(&id).unwrap(),
             event_type: "dsync.user.created".into(),
@@ -282,11 +294,8 @@ async fn each_plan_a_batch_changed_hears_of_it_from_that_batch(store: Store) {
              AND a.seq > m.audit_after AND a.seq <= m.audit_through \
              WHERE m.plan_id = '{plan}' AND m.paid_seats = 1 AND a.email = 'b{i}@example.com'"
         );
-        let row = db
-            .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
-            .await
-            .unwrap()
-            .unwrap();
+        let row =
+            db.query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
         assert_eq!(row.try_get::<i64>("", "n").unwrap(), 1, "plan {i} has its message");
     }
 }

@@ -9,7 +9,11 @@ fn the_contract_in_docs_is_the_shared_contract() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let shared = root.join("../shared/CONTRACT.md");
     let Ok(theirs) = std::fs::read_to_string(&shared) else {
-        assert!(std::env::var("CI").is_err(), "CI runs with ../shared beside the clone: {} is missing", shared.display());
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI runs with ../shared beside the clone: {} is missing",
+            shared.display()
+        );
         eprintln!("../shared/CONTRACT.md is not here: not compared");
         return;
     };

@@ -8,6 +8,10 @@ mod scrape;
 mod soak;
 pub mod wrk;
 
+/// The local billing receiver's secret (`whsec_` and base64), for the benches
+/// that push seat changes to it.
+const BILLING_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
 pub use prune::prune;
 pub use scrape::scrape;
 pub use soak::soak;

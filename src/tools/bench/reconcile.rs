@@ -89,7 +89,7 @@ pub async fn reconcile(
     let receiver = if billing { Some(super::billing_receiver::Receiver::start()?) } else { None };
     let delivery = match &receiver {
         Some(receiver) => {
-            let secret = crate::billing::signature::SigningSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
+            let secret = crate::billing::signature::SigningSecret::parse(super::BILLING_SECRET)?;
             let timeout = Duration::from_secs(15);
             let webhook = crate::billing::webhook::WebhookSender::new(receiver.url(), vec![secret], timeout)?;
             let schedule = crate::billing::schedule::Schedule::default();

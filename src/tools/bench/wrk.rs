@@ -27,6 +27,9 @@ pub struct WrkBench {
     pub duration: Duration,
     pub rounds: usize,
     pub ceiling: bool,
+    /// Seat changes pushed to a local billing receiver (the webhook target),
+    /// as a production `serve` does.
+    pub billing: bool,
 }
 
 const SECRET: &str = "whsec_bench_secret";
@@ -184,7 +187,7 @@ async fn initial_sync(bench: &WrkBench, users: usize, work: &std::path::Path) ->
     for round in 0..bench.rounds {
         let fresh = FreshDatabase::create(bench.database_url.clone()).await?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let mut server = start_server(&fresh.url, port, false)?;
+        let mut server = start_server(&fresh.url, port, false, None)?;
         let base = format!("http://127.0.0.1:{port}");
         let client = crate::outbound::client();
         wait_ready(&client, &base).await?;
@@ -276,7 +279,8 @@ async fn one_run(bench: &WrkBench, connections: usize, round: usize, work: &std:
     let fresh = FreshDatabase::create(bench.database_url.clone()).await?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let org = format!("org_wrk{}", ulid::Ulid::new());
-    let mut server = start_server(&fresh.url, port, bench.ceiling)?;
+    let receiver = if bench.billing { Some(super::billing_receiver::Receiver::start()?) } else { None };
+    let mut server = start_server(&fresh.url, port, bench.ceiling, receiver.as_ref().map(|r| r.url()).as_deref())?;
     let base = format!("http://127.0.0.1:{port}");
     let client = crate::outbound::client();
     wait_ready(&client, &base).await?;
@@ -338,7 +342,7 @@ async fn one_run(bench: &WrkBench, connections: usize, round: usize, work: &std:
     })
 }
 
-fn start_server(database_url: &str, port: u16, ceiling: bool) -> anyhow::Result<Child> {
+fn start_server(database_url: &str, port: u16, ceiling: bool, billing: Option<&str>) -> anyhow::Result<Child> {
     let mut command = Command::new(std::env::current_exe()?);
     command
         .arg("serve")
@@ -365,6 +369,9 @@ fn start_server(database_url: &str, port: u16, ceiling: bool) -> anyhow::Result<
     };
     if ceiling {
         command.env("SEATSYNC_TEST_FAULT", "storage-off");
+    }
+    if let Some(url) = billing {
+        command.env("BILLING_WEBHOOK_URL", url).env("BILLING_WEBHOOK_SECRET", super::BILLING_SECRET);
     }
     command.spawn().context("could not start seatsync serve")
 }
