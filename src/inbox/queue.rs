@@ -281,16 +281,15 @@ async fn wait_for_all(c: &impl ConnectionTrait, function: &str, keys: &[String])
 /// then commits first, and is adopted into its organization's group with the
 /// others, in order.
 pub async fn wait_for_storers(c: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
-    let backend = c.get_database_backend();
-    if backend == DbBackend::Postgres {
-        c.execute_raw(stmt(
-            backend,
-            &format!("SELECT pg_advisory_xact_lock({STORING_LOCK_CLASS}, hashtext(?))"),
-            [key.into()],
-        ))
-        .await?;
+    wait_for_storers_of(c, &[key.to_owned()]).await
+}
+
+/// `wait_for_storers` for several groups, in key order, in one statement.
+pub async fn wait_for_storers_of(c: &impl ConnectionTrait, keys: &[String]) -> Result<(), DbErr> {
+    if c.get_database_backend() != DbBackend::Postgres || keys.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    wait_for_all(c, "pg_advisory_xact_lock", keys).await
 }
 
 /// Takes a group's lock if it is free (PostgreSQL; SQLite's write lock already
@@ -515,7 +514,21 @@ pub async fn unpark_ready(c: &impl ConnectionTrait) -> Result<u64, DbErr> {
     if any.is_none() {
         return Ok(0);
     }
-    // A known directory's legacy events join its organization's group first.
+    // A known directory's legacy events join its organization's group first,
+    // after any storer still writing one of them has committed (a storer that
+    // starts now finds the directory known and stores under the organization).
+    let moving = c
+        .query_all_raw(stmt(
+            backend,
+            "SELECT DISTINCT order_key FROM inbox_events \
+             WHERE status = 'parked' AND order_key IN (SELECT 'dir:' || id FROM directories)",
+            [],
+        ))
+        .await?
+        .iter()
+        .map(|r| col::<String>(r, "order_key"))
+        .collect::<Result<Vec<_>, _>>()?;
+    wait_for_storers_of(c, &moving).await?;
     c.execute_raw(stmt(
         backend,
         "UPDATE inbox_events SET order_key = (SELECT 'org:' || d.organization_id FROM directories d \

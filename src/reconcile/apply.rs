@@ -274,10 +274,14 @@ impl Scope {
         deleted: bool,
         now: Micros,
     ) -> Result<(), DbErr> {
-        if directory::insert_directory(c, dir, org, deleted, now).await?
-            && queue::adopt_directory(c, dir, org).await? > 0
-        {
-            self.regrouped = true;
+        if directory::insert_directory(c, dir, org, deleted, now).await? {
+            // A legacy event of this directory that another process is still
+            // storing (under the directory's own key) commits first, so it is
+            // adopted with the others, in its place (PostgreSQL; CONTRACT 4).
+            queue::wait_for_storers(c, &crate::domain::order_key::of_directory(dir)).await?;
+            if queue::adopt_directory(c, dir, org).await? > 0 {
+                self.regrouped = true;
+            }
         }
         self.directories.insert(dir.clone(), Some(DirectoryRow { organization_id: org.clone(), deleted }));
         Ok(())

@@ -110,6 +110,8 @@ async fn apply_batch(
                 // that group misses them.
                 let org_key = order_key::of_organization(&known.organization_id);
                 if queue::try_lock_group(txn, &org_key).await? {
+                    // After any storer still writing one under the directory's key.
+                    queue::wait_for_storers(txn, &order_key::of_directory(&dir)).await?;
                     queue::adopt_directory(txn, &dir, &known.organization_id).await?;
                     report.retry_now = true;
                 } else {

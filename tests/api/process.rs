@@ -566,6 +566,112 @@ async fn the_poller_and_the_webhook_storing_at_once_apply_in_stored_order(store:
 
 crate::both_stores!(the_poller_and_the_webhook_storing_at_once_apply_in_stored_order);
 
+/// A legacy event (no organization in its payload, so keyed by its directory)
+/// is still being stored by the poller when another process learns the
+/// directory (`dsync.activated`) and applies the organization's later events
+/// (issue 35, item 7). Users 0 to 9 were created by legacy webhooks and wait
+/// parked; the poller pulls "user 0 deleted" (and commits it three seconds
+/// late); "user 10 created" arrives by webhook after it. In stored order the
+/// plan has 10 active users and stays in test mode (its two hand-paid members
+/// keep their seats); had user 10 gone first, it would pass its threshold and
+/// enforce for good.
+async fn a_legacy_event_still_being_stored_when_its_directory_becomes_known_keeps_its_place(store: Store) {
+    use crate::helpers::{DIRECTORY, ORG, UserEvent, at, directory_event};
+    use sea_orm::ConnectionTrait;
+    use seatsync::webhook::signature;
+    let db = TestDatabase::create(store).await;
+    let fake = crate::fake_workos::FakeWorkos::start();
+    let env = env_for(&db);
+    let plan_id = create_plan_with_cli(&env).await;
+    let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
+    for hand in ["hand1@example.com", "hand2@example.com"] {
+        seatsync::operator::set_tier(&conn, &plan_id, hand, "paid").await.unwrap();
+    }
+    let email =
+        |i: u32| if i == 0 { seatsync::faults::SLOW_STORE_EMAIL.to_owned() } else { format!("user{i:02}@example.com") };
+    let user = |id: &str, kind: &str, i: u32, t: u32, legacy: bool| {
+        let (user, email) = (format!("directory_user_{i:02}"), email(i));
+        let mut body = UserEvent { id, kind, user: &user, email: &email, at: &at(t), ..Default::default() }.json();
+        if legacy {
+            body["data"].as_object_mut().unwrap().remove("organization_id");
+        }
+        body
+    };
+    let poller_env = {
+        let mut env = with(env.clone(), "WORKOS_API_BASE", Some(&fake.base));
+        env = with(env, "WORKOS_API_KEY", Some(crate::fake_workos::API_KEY));
+        env = with(env, "WORKOS_EVENTS_POLL_SECS", Some("1"));
+        with(env, "SEATSYNC_TEST_FAULT", Some("slow-store"))
+    };
+    let (mut poller, _) = start_server(&poller_env);
+    let (mut receiver, port) = start_server(&env);
+    let client = seatsync::outbound::client();
+    let deliver = |body: serde_json::Value| {
+        let body = body.to_string();
+        let header = signature::header_value(SECRET.as_bytes(), crate::helpers::now_ms(), body.as_bytes());
+        client.post(format!("http://127.0.0.1:{port}/webhooks/workos")).header("WorkOS-Signature", header).body(body)
+    };
+    let count = |sql: String| {
+        let conn = conn.clone();
+        async move {
+            let row = conn
+                .query_one_raw(sea_orm::Statement::from_string(conn.get_database_backend(), sql))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i64>("", "n").unwrap()
+        }
+    };
+    for i in 0..10 {
+        let status = deliver(user(&format!("event_c{i}"), "created", i, i, true)).send().await.unwrap().status();
+        assert_eq!(status, 200);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while count("SELECT COUNT(*) AS n FROM inbox_events WHERE status = 'parked'".into()).await < 10 {
+        assert!(std::time::Instant::now() < deadline, "the legacy creations never parked");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The leaver appears in the Events API; wait until the poller has read it.
+    let asked_before = fake.requests().len();
+    fake.state.lock().unwrap().events = vec![user("event_leaver", "deleted", 0, 1000, true)];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fake.requests().len() <= asked_before {
+        assert!(std::time::Instant::now() < deadline, "the poller never asked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The directory becomes known, and the joiner arrives, while the leaver
+    // is stored but not committed.
+    let activated = directory_event("event_dir", "dsync.activated", ORG, DIRECTORY);
+    let (activated, joiner) = tokio::join!(deliver(activated).send(), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        deliver(user("event_c10", "created", 10, 1001, false)).send().await
+    });
+    assert_eq!(activated.unwrap().status(), 200);
+    assert_eq!(joiner.unwrap().status(), 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let settled = "SELECT COUNT(*) AS n FROM inbox_events WHERE status IN ('pending', 'parked')";
+    while count("SELECT COUNT(*) AS n FROM inbox_events WHERE event_id = 'event_leaver'".into()).await == 0
+        || count(settled.into()).await > 0
+    {
+        assert!(std::time::Instant::now() < deadline, "events still waiting");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let shown = seatsync::operator::show(&conn, &plan_id).await.unwrap();
+    assert_eq!((shown.mode.as_str(), shown.active_directory_users), ("test", 10));
+    let members = seatsync::operator::members(&conn, &plan_id, &all_members()).await.unwrap().data;
+    for hand in ["hand1@example.com", "hand2@example.com"] {
+        assert!(members.iter().any(|m| m.email == hand && m.tier == "paid" && m.source == "manual"), "{hand}");
+    }
+    for child in [&mut poller, &mut receiver] {
+        signal(child, "TERM");
+        wait_exit(child, Duration::from_secs(20));
+    }
+}
+
+crate::both_stores!(a_legacy_event_still_being_stored_when_its_directory_becomes_known_keeps_its_place);
+
 /// `seatsync healthcheck`: 0 while the service is ready; 1 when nothing
 /// answers, or nothing answers within two seconds.
 fn healthcheck_exits_zero_only_when_the_service_is_ready(store: Store) {
