@@ -435,17 +435,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     change.reason
                 );
             }
+            for unreadable in &report.unreadable {
+                println!("unreadable: {unreadable}; neither added nor removed");
+            }
             println!(
-                "resync{}: {} directories, {} users listed ({} unusable), {} applied, {} already newer, {} removed, {} seat changes",
+                "resync{}: {} directories, {} users listed ({} unreadable), {} applied, {} already newer, {} removed, {} seat changes",
                 if dry_run { " (dry run, nothing changed)" } else { "" },
                 report.directories,
                 report.users_listed,
-                report.users_unusable,
+                report.unreadable.len(),
                 report.users_applied,
                 report.users_already_newer,
                 report.users_removed,
                 report.seat_changes.len()
             );
+            if !report.unreadable.is_empty() {
+                // Everything else is applied; the unreadable entries want a look.
+                eprintln!(
+                    "error: {} listed user(s) could not be read and were neither added nor removed",
+                    report.unreadable.len()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Bench { command } => match command {
             BenchCommand::Webhooks {
