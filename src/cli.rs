@@ -300,7 +300,10 @@ pub enum PlansCommand {
     },
     /// What enforcement would do if it started now.
     Preview { plan_id: String },
-    /// Approve a release-guard hold: the held events apply, in order, without limit.
+    /// Approve a release-guard hold: prints its preview (the paid seats it
+    /// releases, the held events), then approves through the last event it
+    /// showed; those apply in order, without limit. Events held later are
+    /// judged again by the guard.
     Approve { plan_id: String },
     /// "Configure SCIM": create the plan's WorkOS organization if it has none,
     /// then print a fresh Admin Portal link (valid five minutes) to its setup wizard.
@@ -673,7 +676,30 @@ async fn plans_command(
             to_value(operator::set_tier(conn, &plan_id, &email, &tier, settings.billing_targets()).await?)?
         }
         PlansCommand::Preview { plan_id } => to_value(operator::preview(conn, &plan_id).await?)?,
-        PlansCommand::Approve { plan_id } => to_value(operator::approve_hold(conn, &plan_id).await?)?,
+        PlansCommand::Approve { plan_id } => {
+            // The preview first, then an approval through exactly the event it
+            // showed: events held after this read are judged again, not approved.
+            let shown = operator::show(conn, &plan_id).await?;
+            let Some(hold) = shown.hold else { return Err(operator::PlanError::NoHold.into()) };
+            println!(
+                "hold since {}: {} held event(s), through {}",
+                hold.since,
+                hold.held_events,
+                hold.through.as_deref().unwrap_or("(none)")
+            );
+            println!("approving through it releases {} paid seat(s):", hold.would_release.len());
+            for email in &hold.would_release {
+                println!("  {email}");
+            }
+            let limits = crate::reconcile::worker::BatchLimits {
+                guard: settings.release_guard,
+                faults: settings.faults,
+                targets: settings.billing_targets(),
+                ..crate::reconcile::worker::BatchLimits::for_backend(conn.get_database_backend())
+            };
+            let metrics = crate::metrics::Metrics::default();
+            to_value(operator::approve_hold(conn, &plan_id, hold.through.as_deref(), limits, &metrics).await?)?
+        }
         PlansCommand::ScimSetup { plan_id, return_url } => {
             let client = WorkosClient::when_configured(settings)?;
             let public_url = settings.public_url.as_deref();

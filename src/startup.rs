@@ -132,6 +132,7 @@ impl Application {
             metrics_listener: metrics_addr,
             targets,
             deliverer: deliverer.clone(),
+            release_guard: settings.release_guard,
         });
 
         let listener = TcpListener::bind(settings.listen_addr)

@@ -36,10 +36,23 @@ pub struct AppState {
     pub targets: crate::billing::Targets,
     /// Sends them; `None` when no target is configured.
     pub deliverer: Option<crate::billing::delivery::Deliverer>,
+    /// `RELEASE_*`: an approval applies its events with the reconciler's settings.
+    pub release_guard: crate::reconcile::guard::GuardSettings,
 }
 
 impl AppState {
     pub fn billing_targets(&self) -> crate::billing::Targets {
         self.targets
+    }
+
+    /// The limits the background reconciler's batches run with, for a route
+    /// that applies events itself (an approval).
+    pub fn batch_limits(&self) -> crate::reconcile::worker::BatchLimits {
+        crate::reconcile::worker::BatchLimits {
+            guard: self.release_guard,
+            faults: self.reconciler.faults(),
+            targets: self.targets,
+            ..crate::reconcile::worker::BatchLimits::for_backend(self.db.get_database_backend())
+        }
     }
 }

@@ -343,6 +343,8 @@ async fn a_hold_is_shown_and_approved_on_the_page(store: Store) {
     assert!(row.text().await.unwrap().contains("on hold"));
     row.click().await.unwrap();
     assert_eq!(browser.wait_for("#held-events").await.text().await.unwrap(), "2");
+    assert_eq!(browser.wait_for("#held-through").await.text().await.unwrap(), "event_off2");
+    assert_eq!(held["through"], "event_off2");
     assert_eq!(browser.texts("#would-release li").await, ["user1@example.com", "user2@example.com"]);
     browser.screenshot("08-hold").await;
     c.find(Locator::Css("#approve")).await.unwrap().click().await.unwrap();
