@@ -304,7 +304,10 @@ pub enum PlansCommand {
     },
     /// What enforcement would do if it started now.
     Preview { plan_id: String },
-    /// Approve a release-guard hold: the held events apply, in order, without limit.
+    /// Approve a release-guard hold: prints its preview (the paid seats it
+    /// releases, the held events), then approves through the last event it
+    /// showed; those apply in order, without limit. Events held later are
+    /// judged again by the guard.
     Approve { plan_id: String },
     /// "Configure SCIM": create the plan's WorkOS organization if it has none,
     /// then print a fresh Admin Portal link (valid five minutes) to its setup wizard.
@@ -434,17 +437,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     change.reason
                 );
             }
+            for unreadable in &report.unreadable {
+                println!("unreadable: {unreadable}; neither added nor removed");
+            }
             println!(
-                "resync{}: {} directories, {} users listed ({} unusable), {} applied, {} already newer, {} removed, {} seat changes",
+                "resync{}: {} directories, {} users listed ({} unreadable), {} applied, {} already newer, {} removed, {} seat changes",
                 if dry_run { " (dry run, nothing changed)" } else { "" },
                 report.directories,
                 report.users_listed,
-                report.users_unusable,
+                report.unreadable.len(),
                 report.users_applied,
                 report.users_already_newer,
                 report.users_removed,
                 report.seat_changes.len()
             );
+            if !report.unreadable.is_empty() {
+                // Everything else is applied; the unreadable entries want a look.
+                eprintln!(
+                    "error: {} listed user(s) could not be read and were neither added nor removed",
+                    report.unreadable.len()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Bench { command } => match command {
             BenchCommand::Webhooks {
@@ -663,7 +677,30 @@ async fn plans_command(
             to_value(operator::set_tier(conn, &plan_id, &email, &tier).await?)?
         }
         PlansCommand::Preview { plan_id } => to_value(operator::preview(conn, &plan_id).await?)?,
-        PlansCommand::Approve { plan_id } => to_value(operator::approve_hold(conn, &plan_id).await?)?,
+        PlansCommand::Approve { plan_id } => {
+            // The preview first, then an approval through exactly the event it
+            // showed: events held after this read are judged again, not approved.
+            let shown = operator::show(conn, &plan_id).await?;
+            let Some(hold) = shown.hold else { return Err(operator::PlanError::NoHold.into()) };
+            println!(
+                "hold since {}: {} held event(s), through {}",
+                hold.since,
+                hold.held_events,
+                hold.through.as_deref().unwrap_or("(none)")
+            );
+            println!("approving through it releases {} paid seat(s):", hold.would_release.len());
+            for email in &hold.would_release {
+                println!("  {email}");
+            }
+            let limits = crate::reconcile::worker::BatchLimits {
+                guard: settings.release_guard,
+                faults: settings.faults,
+                targets: settings.billing_targets(),
+                ..crate::reconcile::worker::BatchLimits::for_backend(conn.get_database_backend())
+            };
+            let metrics = crate::metrics::Metrics::default();
+            to_value(operator::approve_hold(conn, &plan_id, hold.through.as_deref(), limits, &metrics).await?)?
+        }
         PlansCommand::ScimSetup { plan_id, return_url } => {
             let client = WorkosClient::when_configured(settings)?;
             let public_url = settings.public_url.as_deref();

@@ -135,6 +135,7 @@ impl Application {
             login_redirect_url: settings.login_redirect_url.clone(),
             metrics_listener: metrics_addr,
             deliverer: deliverer.clone(),
+            release_guard: settings.release_guard,
         });
 
         let listener = TcpListener::bind(settings.listen_addr)

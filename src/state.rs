@@ -34,4 +34,17 @@ pub struct AppState {
     pub login_redirect_url: Option<String>,
     /// Sends them; `None` when no target is configured.
     pub deliverer: Option<crate::billing::delivery::Deliverer>,
+    /// `RELEASE_*`: an approval applies its events with the reconciler's settings.
+    pub release_guard: crate::reconcile::guard::GuardSettings,
+}
+impl AppState {
+    /// The limits the background reconciler's batches run with, for a route
+    /// that applies events itself (an approval).
+    pub fn batch_limits(&self) -> crate::reconcile::worker::BatchLimits {
+        crate::reconcile::worker::BatchLimits {
+            guard: self.release_guard,
+            faults: self.reconciler.faults(),
+            ..crate::reconcile::worker::BatchLimits::for_backend(self.db.get_database_backend())
+        }
+    }
 }

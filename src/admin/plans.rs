@@ -246,12 +246,29 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(operator::update(&state.db, &path, changes).await?))
 }
 
+/// `POST /admin/plans/{plan_id}/hold/approve`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveHold {
+    /// The hold's `through` as the plan showed it: exactly the held events
+    /// stored up to and including this one are approved.
+    #[schema(example = "event_01HXYZ")]
+    #[serde(default)]
+    through: Option<String>,
+}
+
 #[utoipa::path(
     tag = "plans",
-    summary = "Approve a release-guard hold",
+    summary = "Approve a release-guard hold through the event the plan showed",
+    description = "Applies exactly the held events stored up to and including `through` (the plan's \
+                   `hold.through` when it was read), in order and without limit; the guard counts from \
+                   zero after them, and later held events are judged again (they may apply, or hold again \
+                   with a new `through`). Answers with the plan after the approved events are applied.",
     params(("plan_id" = String, Path, description = "The plan's id")),
+    request_body = ApproveHold,
     responses(
-        (status = 200, description = "The plan", body = PlanView),
+        (status = 200, description = "The plan, after the approved events are applied", body = PlanView),
+        (status = 400, description = "bad_request: no `through`, or not a held event of this plan", body = ErrorBody),
         (status = 404, description = "No such plan", body = ErrorBody),
         (status = 409, description = "no_hold: nothing is held", body = ErrorBody),
         (status = 401, description = "No or a wrong token", body = ErrorBody),
@@ -259,8 +276,15 @@ pub async fn update(
     security(("admin_token" = []))
 )]
 #[post("/plans/{plan_id}/hold/approve")]
-pub async fn approve_hold(state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, PlanError> {
-    let plan = operator::approve_hold(&state.db, &path).await?;
+pub async fn approve_hold(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<ApproveHold>,
+) -> Result<HttpResponse, PlanError> {
+    let through = body.into_inner().through;
+    let plan =
+        operator::approve_hold(&state.db, &path, through.as_deref(), state.batch_limits(), &state.metrics).await?;
+    // Later events judged again, or approved ones not applied in time.
     state.reconciler.wake();
     Ok(HttpResponse::Ok().json(plan))
 }

@@ -384,21 +384,85 @@ pub async fn hold_from(c: &impl ConnectionTrait, key: Option<&str>, seq: i64) ->
 const HELD_OF_ORGANIZATION: &str = "status = 'held' AND (order_key = ? \
      OR order_key IN (SELECT 'dir:' || id FROM directories WHERE organization_id = ?))";
 
-/// An operator approved: exactly the organization's events held now (and
-/// those of its directories' legacy groups) go back to the queue, in their
-/// order, marked approved. Returns how many.
-pub async fn release_held(c: &impl ConnectionTrait, org: &OrganizationId) -> Result<u64, DbErr> {
-    c.execute_raw(stmt(
+/// The stored position (`seq`) of `event_id` if it is one of the
+/// organization's held events (or of its directories' legacy groups).
+pub async fn held_seq(c: &impl ConnectionTrait, org: &OrganizationId, event_id: &str) -> Result<Option<i64>, DbErr> {
+    c.query_one_raw(stmt(
         c.get_database_backend(),
-        &format!("UPDATE inbox_events SET status = 'pending', approved = ? WHERE {HELD_OF_ORGANIZATION}"),
-        [true.into(), order_key::of_organization(org).into(), org.as_str().into()],
+        &format!("SELECT seq FROM inbox_events WHERE event_id = ? AND {HELD_OF_ORGANIZATION}"),
+        [event_id.into(), order_key::of_organization(org).into(), org.as_str().into()],
     ))
-    .await
-    .map(|r| r.rows_affected())
+    .await?
+    .map(|r| col(&r, "seq"))
+    .transpose()
+}
+
+/// How an approval through one event released the organization's held events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Released {
+    /// Held events stored up to and including `through`: approved, applied
+    /// without the guard's limit.
+    pub approved: u64,
+    /// Held events stored after it: judged again by the guard.
+    pub rejudged: u64,
+}
+
+/// An operator approved through the held event at `through` (its `seq`):
+/// every held event of the organization (and of its directories' legacy
+/// groups) goes back to the queue, in its order; those stored up to and
+/// including `through` are marked approved, the later ones are not (the guard
+/// judges them again, and may hold them again).
+pub async fn release_held_through(
+    c: &impl ConnectionTrait,
+    org: &OrganizationId,
+    through: i64,
+) -> Result<Released, DbErr> {
+    let backend = c.get_database_backend();
+    let binds = |first: Vec<Value>| {
+        let mut values = first;
+        values.extend([order_key::of_organization(org).into(), org.as_str().into()]);
+        values
+    };
+    let approved = c
+        .execute_raw(stmt(
+            backend,
+            &format!(
+                "UPDATE inbox_events SET status = 'pending', approved = ? WHERE seq <= ? AND {HELD_OF_ORGANIZATION}"
+            ),
+            binds(vec![true.into(), through.into()]),
+        ))
+        .await?
+        .rows_affected();
+    let rejudged = c
+        .execute_raw(stmt(
+            backend,
+            &format!(
+                "UPDATE inbox_events SET status = 'pending', approved = ? WHERE seq > ? AND {HELD_OF_ORGANIZATION}"
+            ),
+            binds(vec![false.into(), through.into()]),
+        ))
+        .await?
+        .rows_affected();
+    Ok(Released { approved, rejudged })
+}
+
+/// Whether any approved event of the organization stored up to `through` is
+/// still waiting to be applied (`pending`).
+pub async fn approved_pending(c: &impl ConnectionTrait, org: &OrganizationId, through: i64) -> Result<bool, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT seq FROM inbox_events WHERE status = 'pending' AND approved = ? AND seq <= ? \
+             AND (order_key = ? OR order_key IN (SELECT 'dir:' || id FROM directories WHERE organization_id = ?)) \
+             LIMIT 1",
+            [true.into(), through.into(), order_key::of_organization(org).into(), org.as_str().into()],
+        ))
+        .await?;
+    Ok(row.is_some())
 }
 
 /// The organization's held events (and those of its directories' legacy
-/// groups), oldest first: `(event id, body)`. Exactly what `release_held` releases.
+/// groups), oldest first: `(event id, body)`. Exactly what `release_held_through` releases.
 pub async fn held_events(c: &impl ConnectionTrait, org: &OrganizationId) -> Result<Vec<(String, Vec<u8>)>, DbErr> {
     c.query_all_raw(stmt(
         c.get_database_backend(),

@@ -8,7 +8,11 @@ use crate::{
     domain::order_key,
     domain::{Email, Micros, OrganizationId, PlanId, Reason, Source, Tier},
     inbox::queue,
-    reconcile::{approval, enforcement, rule},
+    metrics::Metrics,
+    reconcile::{
+        approval, enforcement, rule,
+        worker::{self, BatchLimits},
+    },
     store::{audit, members, plans},
 };
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
@@ -96,18 +100,47 @@ pub async fn show(db: &DatabaseConnection, id: &str) -> Result<PlanView, PlanErr
     })
 }
 
-/// The hold, if the plan has one: its held events and the paid members
-/// approving them would move to free (`reconcile::approval`).
+/// The hold, if the plan has one: its held events, the last of them
+/// (`through`) and the paid members approving through it would move to free
+/// (`reconcile::approval`).
 async fn hold_view(db: &DatabaseConnection, plan: &plans::Plan) -> Result<Option<HoldView>, PlanError> {
     let Some(since) = plan.hold_since else { return Ok(None) };
-    let (held_events, would_release) = approval::would_release(db, plan).await?;
-    Ok(Some(HoldView { since: since.to_rfc3339(), held_events, would_release }))
+    let preview = approval::would_release(db, plan).await?;
+    Ok(Some(HoldView {
+        kind: "release".to_owned(),
+        since: since.to_rfc3339(),
+        held_events: preview.held_events,
+        through: preview.through,
+        would_release: preview.would_release,
+        would_grant: Vec::new(),
+    }))
 }
 
-/// `POST /admin/plans/{id}/hold/approve`: exactly the events held now are
-/// applied, in order and without limit; the guard counts from zero after them.
-pub async fn approve_hold(db: &DatabaseConnection, id: &str) -> Result<PlanView, PlanError> {
+/// How long an approval applies the approved events itself before it answers
+/// with the plan as it stands (the reconciler applies the rest).
+const APPLY_APPROVED_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `POST /admin/plans/{id}/hold/approve {"through"}`: exactly the held events
+/// stored up to and including `through` are applied, in order and without
+/// limit, and the guard counts from zero after them; later held events are
+/// judged again by the guard (they may apply, or hold again). Answers with the
+/// plan after the approved events are applied (`limits` and `metrics`: the
+/// reconciler's, which applies them).
+pub async fn approve_hold(
+    db: &DatabaseConnection,
+    id: &str,
+    through: Option<&str>,
+    limits: BatchLimits,
+    metrics: &Metrics,
+) -> Result<PlanView, PlanError> {
     let found = existing(db, id).await?;
+    let through = through.map(str::trim).filter(|t| !t.is_empty()).ok_or_else(|| {
+        PlanError::BadRequest(
+            "through is required: the id of the last held event the plan showed (hold.through); \
+             exactly the held events up to it are approved"
+                .into(),
+        )
+    })?;
     // Only a plan with an organization ever receives events, so only it can hold.
     let Some(org) = found.organization_id.clone() else { return Err(PlanError::NoHold) };
     let txn = db.begin().await?;
@@ -117,10 +150,25 @@ pub async fn approve_hold(db: &DatabaseConnection, id: &str) -> Result<PlanView,
     if plan.hold_since.is_none() {
         return Err(PlanError::NoHold);
     }
-    let approved = queue::release_held(&txn, &org).await?;
+    let Some(through_seq) = queue::held_seq(&txn, &org, through).await? else {
+        return Err(PlanError::BadRequest(format!(
+            "through must be a held event of this plan; {through:?} is not (read the plan again: hold.through)"
+        )));
+    };
+    let released = queue::release_held_through(&txn, &org, through_seq).await?;
     plans::approve_hold(&txn, &plan.id).await?;
     txn.commit().await?;
-    tracing::warn!(plan_id = %plan.id, approved_events = approved, "release guard: hold approved");
+    tracing::warn!(
+        plan_id = %plan.id,
+        through,
+        approved_events = released.approved,
+        judged_again = released.rejudged,
+        "release guard: hold approved"
+    );
+    let applied = worker::apply_approved(db, metrics, limits, &org, through_seq, APPLY_APPROVED_WITHIN).await;
+    if !applied {
+        tracing::warn!(plan_id = %plan.id, "approved events not all applied yet; the reconciler goes on with them");
+    }
     show(db, id).await
 }
 

@@ -97,10 +97,22 @@ pub struct DeliveryPage {
 /// The release guard's hold on a plan (CONTRACT 4.1).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct HoldView {
+    /// `release`: the release limit stopped an event (grant limits are not
+    /// implemented yet, so never `grant`).
+    #[schema(example = "release")]
+    pub kind: String,
     pub since: String,
     pub held_events: u64,
-    /// Emails the held events would move to free (paid members now).
+    /// The last held event, in stored order, when the plan was read: approve
+    /// with `{"through": this}` to apply exactly the events this preview shows.
+    /// `null` only when nothing is held any more.
+    #[schema(example = "event_01HXYZ")]
+    pub through: Option<String>,
+    /// Emails approving through `through` would move to free (paid members now).
     pub would_release: Vec<String>,
+    /// Emails approving through `through` would move to paid: always empty
+    /// while grant limits are not implemented.
+    pub would_grant: Vec<String>,
 }
 
 impl PlanView {

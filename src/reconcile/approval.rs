@@ -1,9 +1,11 @@
 //! What approving a hold would do, found by doing it: the held events are
 //! applied in order, without limit, exactly as the reconciler will apply them
 //! after an approval, inside a transaction that is then rolled back. So the
-//! emails shown (CONTRACT 3.3 `would_release`) are exactly those approving moves
-//! from paid to free, whatever the events are (renames, manual seats the rule
-//! keeps, a user deactivated and reactivated among them).
+//! emails shown (CONTRACT 3.3 `would_release`) are exactly those approving
+//! through `through` (the last event held at this moment) moves from paid to
+//! free, whatever the events are (renames, manual seats the rule keeps, a user
+//! deactivated and reactivated among them). An approval names that event, so
+//! events held after the operator read the preview are not approved with it.
 use super::apply::{Scope, apply_command};
 use crate::{
     domain::{EventId, Micros, Tier, order_key},
@@ -17,10 +19,22 @@ use crate::{
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use std::collections::BTreeMap;
 
-/// The plan's held events (how many), and the emails approving them would move
-/// from paid to free, sorted.
-pub async fn would_release(db: &DatabaseConnection, plan: &Plan) -> Result<(u64, Vec<String>), DbErr> {
-    let Some(org) = &plan.organization_id else { return Ok((0, Vec::new())) };
+/// What approving a hold through its last held event would do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeldPreview {
+    /// How many events are held.
+    pub held_events: u64,
+    /// The last held event, in stored order: what an approval names to apply
+    /// exactly these. None when nothing is held.
+    pub through: Option<String>,
+    /// The emails approving through `through` would move from paid to free, sorted.
+    pub would_release: Vec<String>,
+}
+
+/// The plan's held events (how many, and the last of them), and the emails
+/// approving through that last one would move from paid to free.
+pub async fn would_release(db: &DatabaseConnection, plan: &Plan) -> Result<HeldPreview, DbErr> {
+    let Some(org) = &plan.organization_id else { return Ok(HeldPreview::default()) };
     let txn = db.begin().await?;
     crate::db::plan_each_statement(&txn).await?;
     // The group's lock, then the plan's, in the order a batch takes them.
@@ -46,5 +60,9 @@ pub async fn would_release(db: &DatabaseConnection, plan: &Plan) -> Result<(u64,
         moved.entry(change.email).and_modify(|(_, to)| *to = change.to).or_insert((change.from, change.to));
     }
     let emails = moved.into_iter().filter(|(_, (from, to))| *from == Some(Tier::Paid) && *to == Tier::Free);
-    Ok((held.len() as u64, emails.map(|(email, _)| email).collect()))
+    Ok(HeldPreview {
+        held_events: held.len() as u64,
+        through: held.last().map(|(event_id, _)| event_id.clone()),
+        would_release: emails.map(|(email, _)| email).collect(),
+    })
 }

@@ -1,6 +1,10 @@
 //! The release guard (CONTRACT 4.1): a plan may lose only so many paid seats to
 //! its directory in a rolling window; past that, events are held until an
 //! operator approves. The limit is a pure function; the count is the audit's.
+//! By default the limit is the larger of `RELEASE_LIMIT_MIN` and
+//! `RELEASE_LIMIT_PERCENT`% of the paid seats the plan had when the window
+//! began, that is its paid seats now plus those the directory released in the
+//! window (so the seats a mass release takes away do not shrink its own limit).
 use crate::{
     domain::{Micros, Reason},
     store::{audit, members, plans::Plan},
@@ -31,9 +35,9 @@ pub fn counts(reason: Reason) -> bool {
 }
 
 /// How many releases a plan may have in a window: its own limit (0: no limit),
-/// else the larger of the minimum and the percentage of its paid seats.
-/// `paid` is the paid seats before this window's releases (paid now plus the
-/// releases counted so far).
+/// else the larger of the minimum and the percentage of the paid seats the
+/// plan had when the window began, that is its paid seats now plus those the
+/// directory released in the window: `paid` is that sum.
 pub fn limit(plan_limit: Option<u32>, settings: &GuardSettings, paid: u64) -> Option<u64> {
     match plan_limit {
         Some(0) => None,
@@ -45,10 +49,12 @@ pub fn limit(plan_limit: Option<u32>, settings: &GuardSettings, paid: u64) -> Op
 /// Where a plan stands in the current window, at one moment of a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
-    /// Counted releases in the window so far.
+    /// Counted releases in the window so far (since the last approval).
     pub used: u64,
     /// Paid seats now; None while not counted (counting reads the plan's
     /// members, so it is done only when the minimum alone cannot decide).
+    /// The percentage applies to `paid + used`: the paid seats the plan had
+    /// when the window began.
     pub paid: Option<u64>,
 }
 
@@ -122,11 +128,14 @@ mod tests {
     }
 
     #[test]
-    fn the_percentage_of_paid_seats_now_decides_past_the_minimum() {
+    fn the_percentage_is_of_the_paid_seats_when_the_window_began() {
         let s = GuardSettings::default();
-        // 70 paid before the window's releases: 20% is 14.
+        // 70 paid when the window began (57 now plus 13 released in it): 20%
+        // is 14, so a fourteenth release fits. 20% of the 57 paid now would
+        // be 11, and it would not.
         assert_eq!(Standing { used: 10, paid: Some(60) }.allows_one_more(None, &s), Some(true));
         assert_eq!(Standing { used: 13, paid: Some(57) }.allows_one_more(None, &s), Some(true));
+        assert_eq!(limit(None, &s, 57), Some(11));
         assert_eq!(Standing { used: 14, paid: Some(56) }.allows_one_more(None, &s), Some(false));
         // A grant raises the limit at once.
         let mut standing = Standing { used: 14, paid: Some(56) };

@@ -217,6 +217,51 @@ pub async fn drain_with(db: &DatabaseConnection, metrics: &Metrics, limits: Batc
     }
 }
 
+/// After an operator approved a hold through the held event at `through` (its
+/// `seq`): applies batches now, as the reconciler would, until none of the
+/// organization's approved events up to it waits any more, so the approval can
+/// answer with the plan they leave. Other work in the same batches is applied
+/// as usual. Gives up after `within`, on a fault, or when what is left cannot be
+/// applied yet (a retry back-off): the reconciler applies it later. Whether
+/// every approved event was decided.
+pub async fn apply_approved(
+    db: &DatabaseConnection,
+    metrics: &Metrics,
+    limits: BatchLimits,
+    org: &crate::domain::OrganizationId,
+    through: i64,
+    within: Duration,
+) -> bool {
+    let deadline = Instant::now() + within;
+    let stepped = async {
+        loop {
+            if !queue::approved_pending(db, org, through).await? {
+                return Ok::<bool, DbErr>(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            let report = step(db, metrics, limits).await?;
+            if report.decided > 0 || report.retry_now {
+                continue;
+            }
+            if !report.held_elsewhere && !queue::ready_exists(db, Micros::now()).await? {
+                // Only a back-off is left: not now.
+                return Ok(false);
+            }
+            // Another reconciler has the group, or its commit just made more ready.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    match stepped.await {
+        Ok(done) => done,
+        Err(err) => {
+            tracing::warn!(error = %err, "applying approved events failed; the reconciler retries them");
+            false
+        }
+    }
+}
+
 /// What one batch did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct StepReport {

@@ -187,7 +187,7 @@ pub async fn set_hold(c: &impl ConnectionTrait, id: &PlanId, now: Micros) -> Res
 }
 
 /// An operator approved the hold (the held events themselves are marked, see
-/// `queue::release_held`).
+/// `queue::release_held_through`); a later event the guard stops holds again.
 pub async fn approve_hold(c: &impl ConnectionTrait, id: &PlanId) -> Result<(), DbErr> {
     c.execute_raw(stmt(
         c.get_database_backend(),

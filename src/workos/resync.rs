@@ -1,7 +1,8 @@
 //! Full resync of an organization against the Directory Sync API: list every
 //! directory and user, then bring stored users and seats to match in one
 //! transaction (users missing from a complete listing count as deleted). If any
-//! page fails, nothing is changed.
+//! page fails, nothing is changed. A listed user whose entry cannot be read is
+//! neither added nor removed: it is reported as unreadable (CONTRACT 5).
 use super::client::{ApiError, ListPage, WorkosClient};
 use crate::{
     domain::{DirectoryId, Micros, OrganizationId, Reason, Tier},
@@ -77,11 +78,36 @@ impl ReleaseCheck {
     }
 }
 
+/// A listed user whose entry cannot be read (a malformed email, say): it is
+/// neither added nor removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub directory: DirectoryId,
+    /// The entry's `id` as listed (trimmed); None when it has none that is text.
+    pub id: Option<String>,
+    /// Why it cannot be read.
+    pub why: String,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The id is WorkOS's text: shown escaped unless it is plain.
+        match self.id.as_deref() {
+            Some(id) if crate::domain::text::is_plain(id) => write!(f, "{id}")?,
+            Some(id) => write!(f, "{id:?}")?,
+            None => write!(f, "an entry without an id")?,
+        }
+        write!(f, " in directory {}: {}", self.directory, self.why)
+    }
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ResyncReport {
     pub directories: usize,
     pub users_listed: usize,
-    pub users_unusable: usize,
+    /// Listed users whose entries cannot be read: neither added nor removed.
+    /// The command exits non-zero when there are any.
+    pub unreadable: Vec<Unreadable>,
     pub users_applied: usize,
     pub users_already_newer: usize,
     pub users_removed: usize,
@@ -164,7 +190,9 @@ pub async fn resync(
     let mut listings = Vec::new();
     for dir in &live {
         let what = format!("directory {dir}");
-        let users: Vec<DirectoryUser> = list_all(
+        // Each entry on its own: one that does not parse must not stop the
+        // listing, nor look like a user who left.
+        let users: Vec<serde_json::Value> = list_all(
             client,
             "/directory_users",
             &[("directory", dir.to_string())],
@@ -209,18 +237,43 @@ pub async fn resync(
     let mut others: Vec<DirectoryUserChange> = Vec::new();
     for (dir, users) in &listings {
         let mut seen = BTreeSet::new();
-        for user in users {
+        // Listed, but unreadable: present, so never removed, and not added.
+        let mut unreadable_ids: BTreeSet<String> = BTreeSet::new();
+        let mut unidentified = false;
+        for entry in users {
             report.users_listed += 1;
-            let Ok(mut change) = user_change(user, false) else {
-                report.users_unusable += 1;
-                continue;
+            let read = serde_json::from_value::<DirectoryUser>(entry.clone())
+                .map_err(|e| format!("the entry does not parse: {e}"))
+                .and_then(|user| user_change(&user, false).map_err(|e| e.to_string()));
+            let mut change = match read {
+                Ok(change) => change,
+                Err(why) => {
+                    let id = entry.get("id").and_then(|v| v.as_str()).map(|id| id.trim().to_owned());
+                    match &id {
+                        Some(id) => {
+                            unreadable_ids.insert(id.clone());
+                        }
+                        None => unidentified = true,
+                    }
+                    let unreadable = Unreadable { directory: dir.clone(), id, why };
+                    progress(&format!("unreadable: {unreadable}; neither added nor removed"));
+                    report.unreadable.push(unreadable);
+                    continue;
+                }
             };
             change.organization = Some(org.clone());
             change.directory = dir.clone();
             seen.insert(change.user.clone());
             if may_release(&change) { leaving.push(change) } else { others.push(change) }
         }
-        removed.extend(missing_users(&txn, org, dir, &seen, listing_started, now).await?);
+        if unidentified {
+            // Who it is cannot be told: nobody missing from this listing is
+            // removed (any of them may be that entry).
+            progress(&format!("directory {dir}: an unreadable entry has no id; nobody missing from it is removed"));
+            continue;
+        }
+        let missing = missing_users(&txn, org, dir, &seen, listing_started, now).await?;
+        removed.extend(missing.into_iter().filter(|m| !unreadable_ids.contains(m.user.as_str())));
     }
     let mut scope = Scope::default();
     for change in &removed {

@@ -60,13 +60,23 @@ pub async fn resync_all(
         for (plan, org) in all.iter().filter_map(|p| Some((p, p.organization_id.as_ref()?))) {
             let options = ResyncOptions { guard, ..Default::default() };
             match resync(&db, &client, org, options, |_| {}).await {
-                Ok(report) => tracing::info!(
-                    plan_id = %plan.id,
-                    users = report.users_listed,
-                    removed = report.users_removed,
-                    seat_changes = report.seat_changes.len(),
-                    "scheduled resync done"
-                ),
+                Ok(report) => {
+                    for unreadable in &report.unreadable {
+                        tracing::warn!(
+                            plan_id = %plan.id,
+                            unreadable = %unreadable,
+                            "scheduled resync: a listed user cannot be read; neither added nor removed"
+                        );
+                    }
+                    tracing::info!(
+                        plan_id = %plan.id,
+                        users = report.users_listed,
+                        unreadable = report.unreadable.len(),
+                        removed = report.users_removed,
+                        seat_changes = report.seat_changes.len(),
+                        "scheduled resync done"
+                    )
+                }
                 Err(err) => {
                     tracing::warn!(plan_id = %plan.id, error = %err, "scheduled resync failed")
                 }

@@ -224,7 +224,7 @@ async fn a_hold_approved_and_a_resync_each_write_one_message(store: Store) {
     app.settle().await;
     assert_eq!(app.event_status("event_off1").await, "held");
     let before = sequence(&app, &plan).await;
-    let approved = app.admin_post(&format!("/admin/plans/{plan}/hold/approve"), &json!({})).await;
+    let approved = app.approve_hold(&plan).await;
     assert_eq!(approved.status(), 200);
     app.settle().await;
     assert_eq!(app.event_status("event_off1").await, "applied");

@@ -288,9 +288,13 @@ async fn run(db: &DatabaseConnection, case: &Case, run: &str, one_at_a_time: boo
                 store_batch(db, &batch.iter().collect::<Vec<_>>()).await.unwrap();
                 batch.clear();
                 reconcile::worker::drain_with(db, &metrics, limits).await.unwrap();
-                match operator::approve_hold(db, &plan_ids[org]).await {
-                    Ok(_) | Err(operator::PlanError::NoHold) => {}
-                    Err(err) => panic!("approve: {err}"),
+                // Through the last held event, as the plan shows it now.
+                let shown = operator::show(db, &plan_ids[org]).await.unwrap();
+                if let Some(through) = shown.hold.and_then(|h| h.through) {
+                    match operator::approve_hold(db, &plan_ids[org], Some(&through), limits, &metrics).await {
+                        Ok(_) | Err(operator::PlanError::NoHold) => {}
+                        Err(err) => panic!("approve: {err}"),
+                    }
                 }
                 reconcile::worker::drain_with(db, &metrics, limits).await.unwrap();
             }

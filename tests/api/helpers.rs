@@ -325,6 +325,13 @@ impl TestApp {
         self.client.put(self.url(path)).bearer_auth(ADMIN_TOKEN).json(body).send().await.unwrap()
     }
 
+    /// Approves the plan's hold through the last held event it shows now (its
+    /// `hold.through`), as the page and `seatsync plans approve` do.
+    pub async fn approve_hold(&self, plan: &str) -> reqwest::Response {
+        let through = self.plan(plan).await["hold"]["through"].clone();
+        self.admin_post(&format!("/admin/plans/{plan}/hold/approve"), &json!({ "through": through })).await
+    }
+
     pub async fn create_plan(&self, org: &str, max: Option<u32>) -> String {
         let mut body = json!({"name": "Acme", "organization_id": org});
         if let Some(max) = max {

@@ -406,13 +406,22 @@ async fn held_events_survive_a_kill(store: Store) {
     let plan = seatsync::operator::show(&conn, &plan_id).await.unwrap();
     let hold = plan.hold.expect("the hold survives the restart");
     assert_eq!((hold.held_events, hold.would_release.len()), (2, 2));
-    let approved = client
-        .post(format!("{base}/admin/plans/{plan_id}/hold/approve"))
-        .bearer_auth(crate::helpers::ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(approved.status(), 200);
+    assert_eq!(hold.through.as_deref(), Some("event_updated2"));
+    // `plans approve` shows the preview and approves through the event it showed,
+    // while the server runs.
+    let cli_env = env.clone();
+    let plan = plan_id.clone();
+    let approved =
+        tokio::task::spawn_blocking(move || seatsync(&cli_env).args(["plans", "approve", &plan]).output().unwrap())
+            .await
+            .unwrap();
+    let stdout = String::from_utf8_lossy(&approved.stdout);
+    assert!(approved.status.success(), "{stdout}{}", String::from_utf8_lossy(&approved.stderr));
+    assert!(stdout.contains("2 held event(s), through event_updated2"), "{stdout}");
+    assert!(stdout.contains("releases 2 paid seat(s):\n  user01@example.com\n  user02@example.com\n"), "{stdout}");
+    // The answer is the plan after the approved events are applied.
+    let answer: serde_json::Value = serde_json::from_str(&stdout[stdout.find('{').unwrap()..]).unwrap();
+    assert_eq!((answer["paid_seats"].as_u64(), answer["hold"].clone()), (Some(9), serde_json::Value::Null));
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while status(base.clone(), "event_updated2").await != "applied" {
         assert!(std::time::Instant::now() < deadline, "approved events were not applied");

@@ -99,18 +99,24 @@ async fn a_mass_deprovisioning_holds_past_the_limit_until_approved(store: Store)
     assert_eq!(shown["paid_seats"], 40);
     let hold = &shown["hold"];
     assert!(hold["since"].is_string(), "{shown}");
+    assert_eq!((hold["kind"].as_str(), hold["through"].as_str()), (Some("release"), Some("event_grant")), "{hold}");
     assert_eq!(hold["held_events"], 3);
     assert_eq!(hold["would_release"], json!([email(10), email(11)]));
+    assert_eq!(hold["would_grant"], json!([]));
     assert!(app.metrics_text().await.contains("seatsync_plans_on_hold 1\n"));
     // A plan with nothing held has nothing to approve.
-    let nothing = app.admin_post(&format!("/admin/plans/{other}/hold/approve"), &json!({})).await;
+    let nothing =
+        app.admin_post(&format!("/admin/plans/{other}/hold/approve"), &json!({"through": "event_off10"})).await;
     assert_eq!(nothing.status(), 409);
     assert_eq!(nothing.json::<Value>().await.unwrap()["error"], "no_hold");
 
-    // Approved: all three apply, in order, and the count starts again.
-    let approved = app.admin_post(&format!("/admin/plans/{plan}/hold/approve"), &json!({})).await;
+    // Approved through the last held event: all three apply, in order, and
+    // the count starts again. The answer is the plan after them.
+    let approved =
+        app.admin_post(&format!("/admin/plans/{plan}/hold/approve"), &json!({"through": "event_grant"})).await;
     assert_eq!(approved.status(), 200);
-    assert_eq!(approved.json::<Value>().await.unwrap()["hold"], Value::Null);
+    let answer = approved.json::<Value>().await.unwrap();
+    assert_eq!((answer["hold"].clone(), answer["paid_seats"].as_u64()), (Value::Null, Some(39)), "{answer}");
     app.settle().await;
     for id in ["event_off10", "event_off11", "event_grant"] {
         assert_eq!(app.event_status(id).await, "applied", "{id}");
@@ -254,7 +260,128 @@ async fn a_burst_of_deactivations_releases_exactly_the_limit(store: Store) {
     assert_eq!(released, 7);
 }
 
+async fn approve(app: &TestApp, plan: &str, body: Value) -> reqwest::Response {
+    app.admin_post(&format!("/admin/plans/{plan}/hold/approve"), &body).await
+}
+
+/// The operator reads a hold that would release two seats; more events are
+/// held meanwhile. Approving through the event shown applies exactly those
+/// two; the later ones are judged again by the guard, counting from zero:
+/// the first fits the limit, the rest hold again with a new `through`.
+async fn an_approval_applies_exactly_the_events_up_to_through(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    assert_eq!(patch_plan(&app, &plan, json!({"release_limit": 1})).await.status(), 200);
+    users(&app, 20).await;
+    deactivate(&app, "off", 0..3).await;
+    app.settle().await;
+    assert_eq!(app.event_status("event_off0").await, "applied");
+    let hold = app.plan(&plan).await["hold"].clone();
+    assert_eq!(hold["through"], "event_off2", "{hold}");
+    assert_eq!(hold["would_release"], json!([email(1), email(2)]));
+
+    // Three more deactivations arrive after the operator read the hold.
+    deactivate(&app, "late", 3..6).await;
+    app.settle().await;
+    let later = app.plan(&plan).await["hold"].clone();
+    assert_eq!((later["held_events"].as_u64(), later["through"].as_str()), (Some(5), Some("event_late5")), "{later}");
+    assert_eq!(later["would_release"], json!([email(1), email(2), email(3), email(4), email(5)]));
+
+    let response = approve(&app, &plan, json!({"through": "event_off2"})).await;
+    assert_eq!(response.status(), 200);
+    let answer = response.json::<Value>().await.unwrap();
+    // The answer comes after the approved events are applied.
+    for id in ["event_off1", "event_off2"] {
+        assert_eq!(app.event_status(id).await, "applied", "{id}: {answer}");
+    }
+    assert!(answer["paid_seats"].as_u64().unwrap() <= 17, "{answer}");
+    app.settle().await;
+    // Exactly the two shown were approved; of the later three, one fits the
+    // limit counted from zero, and the other two hold again.
+    let seats = app.seats(&plan).await;
+    for i in 0..4 {
+        assert!(seats.contains(&seat(&email(i), "free", "manual")), "{}: {seats:?}", email(i));
+    }
+    for i in 4..20 {
+        assert!(seats.contains(&seat(&email(i), "paid", "directory")), "{}: {seats:?}", email(i));
+    }
+    assert_eq!(app.event_status("event_late3").await, "applied");
+    for id in ["event_late4", "event_late5"] {
+        assert_eq!(app.event_status(id).await, "held", "{id}");
+    }
+    let again = app.plan(&plan).await;
+    assert_eq!(again["paid_seats"], 16);
+    let hold = &again["hold"];
+    assert_eq!((hold["held_events"].as_u64(), hold["through"].as_str()), (Some(2), Some("event_late5")), "{hold}");
+    assert_eq!(hold["would_release"], json!([email(4), email(5)]));
+    // The approved events were applied without the limit, as approved.
+    let by_event: Vec<(String, String)> = app
+        .audit(&plan)
+        .await
+        .iter()
+        .filter(|e| e["reason"] == "directory_user_inactive")
+        .map(|e| (e["event_id"].as_str().unwrap().to_owned(), e["email"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        by_event,
+        [("event_off0", 0), ("event_off1", 1), ("event_off2", 2), ("event_late3", 3)]
+            .map(|(id, i)| (id.to_owned(), email(i)))
+    );
+}
+
+/// `through` is required, and must be one of this plan's held events.
+async fn an_approval_without_a_held_through_is_refused(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    assert_eq!(patch_plan(&app, &plan, json!({"release_limit": 1})).await.status(), 200);
+    users(&app, 5).await;
+    deactivate(&app, "off", 0..3).await;
+    app.settle().await;
+    assert_eq!(app.plan(&plan).await["hold"]["through"], "event_off2");
+    for body in [
+        json!({}),
+        json!({"through": null}),
+        json!({"through": ""}),
+        json!({"through": "event_unknown"}),
+        // Applied, not held.
+        json!({"through": "event_off0"}),
+        json!({"through": "event_c1"}),
+    ] {
+        let response = approve(&app, &plan, body.clone()).await;
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(response.json::<Value>().await.unwrap()["error"], "bad_request", "{body}");
+    }
+    let no_body = app.client.post(app.url(&format!("/admin/plans/{plan}/hold/approve"))).bearer_auth(ADMIN_TOKEN);
+    assert_eq!(no_body.send().await.unwrap().status(), 400);
+    // Nothing was approved.
+    app.settle().await;
+    for id in ["event_off1", "event_off2"] {
+        assert_eq!(app.event_status(id).await, "held", "{id}");
+    }
+    assert_eq!(app.plan(&plan).await["paid_seats"], 4);
+}
+
+/// The default limit is a share of the paid seats the plan had when the
+/// window began (paid now plus the directory's releases in the window), not
+/// of the paid seats left: 100 paid, 20% of them is 20, so twenty go and the
+/// twenty-first holds (a share of the seats left would stop at sixteen).
+async fn the_default_limit_is_a_share_of_the_paid_seats_when_the_window_began(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    users(&app, 100).await;
+    assert_eq!(app.plan(&plan).await["paid_seats"], 100);
+    deactivate(&app, "off", 0..22).await;
+    app.settle().await;
+    let shown = app.plan(&plan).await;
+    assert_eq!((shown["paid_seats"].as_u64(), shown["hold"]["held_events"].as_u64()), (Some(80), Some(2)), "{shown}");
+    assert_eq!(app.event_status("event_off19").await, "applied");
+    assert_eq!(app.event_status("event_off20").await, "held");
+}
+
 both_stores!(
+    an_approval_applies_exactly_the_events_up_to_through,
+    an_approval_without_a_held_through_is_refused,
+    the_default_limit_is_a_share_of_the_paid_seats_when_the_window_began,
     a_burst_of_deactivations_releases_exactly_the_limit,
     a_mass_deprovisioning_holds_past_the_limit_until_approved,
     a_release_limit_of_zero_never_holds,

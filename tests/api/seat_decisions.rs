@@ -244,7 +244,7 @@ async fn would_release_names_exactly_the_seats_approving_moves_to_free(store: St
     // Nothing moved by looking.
     assert!(app.seats(&plan).await.contains(&seat(&email(1), "paid", "directory")));
 
-    let approved = app.admin_post(&format!("/admin/plans/{plan}/hold/approve"), &json!({})).await;
+    let approved = app.approve_hold(&plan).await;
     assert_eq!(approved.status(), 200);
     app.settle().await;
     let released: Vec<String> = app
@@ -292,7 +292,7 @@ async fn an_approval_never_lets_through_an_event_that_was_not_held(store: Store)
         .execute_unprepared(&format!("UPDATE inbox_events SET next_attempt_at = {far} WHERE event_id = 'event_off1'"))
         .await
         .unwrap();
-    let approved = app.admin_post(&format!("/admin/plans/{plan}/hold/approve"), &json!({})).await;
+    let approved = app.approve_hold(&plan).await;
     assert_eq!(approved.status(), 200);
     // The legacy events' back-off runs out first.
     app.db
@@ -307,7 +307,7 @@ async fn an_approval_never_lets_through_an_event_that_was_not_held(store: Store)
         assert!(seats.contains(&seat(&email(i), "paid", "directory")), "{seats:?}");
     }
     // Approved in turn, everything goes in order, and the count starts again.
-    let approved = app.admin_post(&format!("/admin/plans/{plan}/hold/approve"), &json!({})).await;
+    let approved = app.approve_hold(&plan).await;
     assert_eq!(approved.status(), 200);
     app.db.execute_unprepared("UPDATE inbox_events SET next_attempt_at = NULL").await.unwrap();
     app.settle().await;
@@ -334,7 +334,7 @@ async fn a_legacy_payload_of_a_known_directory_waits_behind_its_organizations_ho
     app.settle().await;
     assert_eq!(app.event_status("event_legacy_grant").await, "held");
     assert!(!app.seats(&plan).await.iter().any(|(e, ..)| e == &email(9)));
-    let approved = app.admin_post(&format!("/admin/plans/{plan}/hold/approve"), &json!({})).await;
+    let approved = app.approve_hold(&plan).await;
     assert_eq!(approved.status(), 200);
     app.settle().await;
     assert_eq!(app.event_status("event_legacy_grant").await, "applied");

@@ -66,7 +66,7 @@ async fn the_item_follows_the_paid_seats_through_enforcement_a_hold_and_its_appr
     app.settle().await;
     assert_eq!(follows(&app, &stripe, &plan, "si_acme").await, 10);
     assert!(app.plan(&plan).await["hold"].is_object());
-    assert_eq!(app.admin_post(&format!("/admin/plans/{plan}/hold/approve"), &json!({})).await.status(), 200);
+    assert_eq!(app.approve_hold(&plan).await.status(), 200);
     app.settle().await;
     assert_eq!(follows(&app, &stripe, &plan, "si_acme").await, 9);
 

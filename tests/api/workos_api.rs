@@ -425,7 +425,123 @@ async fn resync_keeps_a_user_created_by_webhook_while_it_was_listing(store: Stor
     assert_eq!(app.event_status("event_new_retry").await, "applied");
 }
 
+/// The twelve users of `enforced_directory` as listed, user 05's entry with an
+/// email that does not parse, user 11 gone from the directory.
+fn listing_with_an_unreadable_entry() -> Vec<Value> {
+    (0..11u32)
+        .map(|i| {
+            let email = if i == 5 { "user 05@example.com".to_owned() } else { format!("user{i:02}@example.com") };
+            let mut data = UserEvent {
+                id: "x",
+                user: &format!("directory_user_{i:02}"),
+                email: &email,
+                at: &at(i),
+                ..Default::default()
+            }
+            .json()["data"]
+                .clone();
+            if i == 5 {
+                data["custom_attributes"] = json!({});
+            }
+            data
+        })
+        .collect()
+}
+
+fn linked_directory_listing(fake: &FakeWorkos, users: Vec<Value>) {
+    let mut state = fake.state.lock().unwrap();
+    state.directories =
+        vec![json!({"object": "directory", "id": DIRECTORY, "organization_id": ORG, "state": "linked"})];
+    state.users.insert(DIRECTORY.into(), users);
+}
+
+async fn resync_neither_adds_nor_removes_a_listed_user_it_cannot_read(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = enforced_directory(&app).await;
+    let fake = FakeWorkos::start();
+    linked_directory_listing(&fake, listing_with_an_unreadable_entry());
+    let before = app.audit(&plan).await.len();
+    let report =
+        resync(&app.db, &fake.client(), &OrganizationId::parse(ORG).unwrap(), ResyncOptions::default(), |_| {})
+            .await
+            .unwrap();
+    // User 05 keeps the paid seat: no resync release of it, nothing audited.
+    assert!(app.seats(&plan).await.contains(&seat("user05@example.com", "paid", "directory")));
+    let audited: Vec<Value> = app.audit(&plan).await.split_off(before);
+    assert!(audited.iter().all(|e| e["email"] != "user05@example.com"), "{audited:?}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM directory_users WHERE deleted = true").await, 1);
+    // Everything else applies: user 11, missing from the listing, is removed.
+    assert_eq!(report.users_removed, 1);
+    assert!(app.seats(&plan).await.contains(&seat("user11@example.com", "free", "manual")));
+    assert_eq!((report.users_listed, report.unreadable.len()), (11, 1));
+    let unreadable = &report.unreadable[0];
+    assert_eq!(unreadable.id.as_deref(), Some("directory_user_05"));
+    assert!(unreadable.why.contains("user 05@example.com"), "{}", unreadable.why);
+    assert!(unreadable.to_string().starts_with(&format!("directory_user_05 in directory {DIRECTORY}: ")));
+}
+
+/// An entry that is not even a directory user (its id is no text): the
+/// listing still counts, and nobody missing from it is removed, since any
+/// of them may be that entry.
+async fn resync_removes_nobody_when_an_unreadable_entry_has_no_id(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = enforced_directory(&app).await;
+    let fake = FakeWorkos::start();
+    let mut listing = listing_with_an_unreadable_entry();
+    listing.remove(5);
+    listing.push(json!({"id": 5, "directory_id": DIRECTORY, "state": "active"}));
+    linked_directory_listing(&fake, listing);
+    let report =
+        resync(&app.db, &fake.client(), &OrganizationId::parse(ORG).unwrap(), ResyncOptions::default(), |_| {})
+            .await
+            .unwrap();
+    assert_eq!((report.users_listed, report.users_removed, report.unreadable.len()), (11, 0, 1));
+    assert_eq!(report.unreadable[0].id, None);
+    assert_eq!(app.plan(&plan).await["paid_seats"], 12);
+    assert_eq!(app.count("SELECT COUNT(*) FROM directory_users WHERE deleted = true").await, 0);
+}
+
+async fn the_resync_command_reports_an_unreadable_user_and_exits_non_zero(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = enforced_directory(&app).await;
+    let fake = FakeWorkos::start();
+    linked_directory_listing(&fake, listing_with_an_unreadable_entry());
+    let before = app.audit(&plan).await.len();
+    let mut env = base_env(&app.database_url);
+    env.insert("WORKOS_API_BASE".into(), fake.base.clone());
+    env.insert("WORKOS_API_KEY".into(), crate::fake_workos::API_KEY.into());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_seatsync"))
+            .args(["resync", "--organization", ORG])
+            .current_dir(std::env::temp_dir())
+            .env_clear()
+            .envs(env)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("unreadable: directory_user_05 in directory {DIRECTORY}: not a usable email address")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("11 users listed (1 unreadable)"), "{stdout}");
+    // The rest was applied: user 11 is gone, user 05 keeps the seat.
+    let seats = app.seats(&plan).await;
+    assert!(seats.contains(&seat("user11@example.com", "free", "manual")), "{seats:?}");
+    assert!(seats.contains(&seat("user05@example.com", "paid", "directory")), "{seats:?}");
+    let audited: Vec<Value> = app.audit(&plan).await.split_off(before);
+    assert!(audited.iter().all(|e| e["email"] != "user05@example.com"), "{audited:?}");
+    assert_eq!(audited.len(), 1, "{audited:?}");
+}
+
 both_stores!(
+    resync_neither_adds_nor_removes_a_listed_user_it_cannot_read,
+    resync_removes_nobody_when_an_unreadable_entry_has_no_id,
+    the_resync_command_reports_an_unreadable_user_and_exits_non_zero,
     backfill_keeps_an_invalid_entry_as_a_dead_letter_and_moves_past_it,
     resync_leaves_a_deleting_directory_alone_and_dsync_deleted_keeps_every_seat,
     resync_keeps_a_user_created_by_webhook_while_it_was_listing,

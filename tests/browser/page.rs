@@ -301,13 +301,15 @@ async fn the_admin_page_shows_plans_members_preview_audit_chart_and_events(store
 }
 
 /// A plan held by the release guard shows its hold at a glance, and approving
-/// it on the page applies the held events.
+/// it on the page applies exactly the held events the page showed: two more
+/// held after it was read are judged again (one fits the limit, one holds
+/// again, and the page shows the new hold).
 async fn a_hold_is_shown_and_approved_on_the_page(store: Store) {
     let Some(browser) = browser(store).await else { return };
     let app = spawn_app(store).await;
     let plan = app.create_plan(ORG, Some(2)).await;
     assert_eq!(app.admin_patch(&format!("/admin/plans/{plan}"), &json!({"release_limit": 1})).await.status(), 200);
-    for n in 0..4u32 {
+    for n in 0..6u32 {
         let email = format!("user{n}@example.com");
         app.user(UserEvent {
             id: &format!("event_c{n}"),
@@ -319,20 +321,26 @@ async fn a_hold_is_shown_and_approved_on_the_page(store: Store) {
         .await;
     }
     app.settle().await;
-    for n in 0..3u32 {
-        let email = format!("user{n}@example.com");
-        app.user(UserEvent {
-            id: &format!("event_off{n}"),
-            kind: "updated",
-            user: &format!("directory_user_{n}"),
-            email: &email,
-            state: "inactive",
-            at: &at(100 + n),
-            ..Default::default()
-        })
-        .await;
-    }
-    app.settle().await;
+    let deactivate = |range: std::ops::Range<u32>| {
+        let app = &app;
+        async move {
+            for n in range {
+                let email = format!("user{n}@example.com");
+                app.user(UserEvent {
+                    id: &format!("event_off{n}"),
+                    kind: "updated",
+                    user: &format!("directory_user_{n}"),
+                    email: &email,
+                    state: "inactive",
+                    at: &at(100 + n),
+                    ..Default::default()
+                })
+                .await;
+            }
+            app.settle().await;
+        }
+    };
+    deactivate(0..3).await;
     let held = app.plan(&plan).await["hold"].clone();
     assert_eq!(held["held_events"], 2, "{held}");
 
@@ -343,22 +351,40 @@ async fn a_hold_is_shown_and_approved_on_the_page(store: Store) {
     assert!(row.text().await.unwrap().contains("on hold"));
     row.click().await.unwrap();
     assert_eq!(browser.wait_for("#held-events").await.text().await.unwrap(), "2");
+    assert_eq!(browser.wait_for("#held-through").await.text().await.unwrap(), "event_off2");
+    assert_eq!(held["through"], "event_off2");
     assert_eq!(browser.texts("#would-release li").await, ["user1@example.com", "user2@example.com"]);
     browser.screenshot("08-hold").await;
+    // Two more are held while the page shows the hold; it is not read again.
+    deactivate(3..5).await;
+    assert_eq!(app.plan(&plan).await["hold"]["through"], "event_off4");
     c.find(Locator::Css("#approve")).await.unwrap().click().await.unwrap();
     assert_eq!(browser.texts("#confirm-release li").await, ["user1@example.com", "user2@example.com"]);
     browser.screenshot("08b-hold-confirm").await;
     c.find(Locator::Css("#confirm-yes")).await.unwrap().click().await.unwrap();
+    // Approved through event_off2, as shown: event_off3 fits the limit counted
+    // from zero, event_off4 holds again, and the page shows that hold.
+    let mut through = String::new();
     for _ in 0..100 {
-        if c.find_all(Locator::Css("#hold")).await.unwrap().is_empty() {
-            break;
+        if let Ok(shown) = c.find(Locator::Css("#held-through")).await {
+            through = shown.text().await.unwrap_or_default();
+            if through == "event_off4" {
+                break;
+            }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(c.find_all(Locator::Css("#hold")).await.unwrap().is_empty(), "the hold is still shown");
+    assert_eq!(through, "event_off4", "the new hold is not shown");
     app.settle().await;
-    assert_eq!(app.plan(&plan).await["hold"], Value::Null);
-    assert_eq!(app.event_status("event_off2").await, "applied");
+    for id in ["event_off1", "event_off2", "event_off3"] {
+        assert_eq!(app.event_status(id).await, "applied", "{id}");
+    }
+    assert_eq!(app.event_status("event_off4").await, "held");
+    let hold = app.plan(&plan).await["hold"].clone();
+    assert_eq!(
+        (hold["through"].as_str(), hold["would_release"].clone()),
+        (Some("event_off4"), json!(["user4@example.com"]))
+    );
 }
 
 /// A receiver that refuses with 410: the message is dead, the plan's billing

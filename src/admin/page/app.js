@@ -580,8 +580,14 @@ function holdSection(base, plan) {
     if (!agreed) return;
     approve.disabled = true;
     try {
-      await api("POST", `${base}/hold/approve`);
-      notice("Hold approved: the held events are being applied.", "ok");
+      // Exactly the events this preview showed: any held since are judged again.
+      const after = await api("POST", `${base}/hold/approve`, { through: plan.hold.through });
+      notice(
+        after.hold
+          ? "Hold approved and applied; events held since then are on hold again."
+          : "Hold approved: the held events are applied.",
+        "ok",
+      );
       await showPlan(plan.id);
     } catch (err) {
       failed(err);
@@ -592,7 +598,7 @@ function holdSection(base, plan) {
     "section",
     { class: "card", id: "hold" },
     el("h2", {}, "On hold (release guard)"),
-    el("p", {}, `Since ${when(plan.hold.since)}: `, el("strong", { id: "held-events" }, number(plan.hold.held_events)), " event(s) held; they would release these paid seats:"),
+    el("p", {}, `Since ${when(plan.hold.since)}: `, el("strong", { id: "held-events" }, number(plan.hold.held_events)), " event(s) held, through ", el("span", { class: "mono", id: "held-through" }, plan.hold.through || "none"), "; approving through it releases these paid seats:"),
     el("ul", { class: "emails", id: "would-release" }, plan.hold.would_release.map((email) => el("li", {}, email))),
     approve,
   );
