@@ -270,6 +270,28 @@ pub enum PlansCommand {
         /// Defaults to TEST_MODE_MAX_USERS.
         #[arg(long)]
         test_mode_max_users: Option<i64>,
+        /// The product's own id for this customer (unique; carried in every billing message).
+        #[arg(long)]
+        external_id: Option<String>,
+    },
+    /// Change a plan, as `PATCH /admin/plans/{id}` does: only the fields given.
+    #[command(after_help = "`null` clears a field: --external-id null, --release-limit null (the default),\n\
+        --stripe-subscription-item null (stop following it). Example:\n  \
+        seatsync plans update plan_... --stripe-subscription-item si_123 --release-limit 25")]
+    Update {
+        plan_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        external_id: Option<String>,
+        #[arg(long)]
+        test_mode_max_users: Option<i64>,
+        /// A whole number (0 turns the guard off), or null for the default.
+        #[arg(long)]
+        release_limit: Option<String>,
+        /// si_..., or null.
+        #[arg(long)]
+        stripe_subscription_item: Option<String>,
     },
     /// List plans.
     List,
@@ -659,14 +681,40 @@ async fn plans_command(
 ) -> anyhow::Result<serde_json::Value> {
     use serde_json::{json, to_value};
     Ok(match command {
-        PlansCommand::Create { name, organization, test_mode_max_users } => to_value(
+        PlansCommand::Create { name, organization, test_mode_max_users, external_id } => to_value(
             operator::create(
                 conn,
-                operator::NewPlan { name, organization_id: organization, test_mode_max_users },
+                operator::NewPlan { name, organization_id: organization, test_mode_max_users, external_id },
                 settings.test_mode_max_users,
             )
             .await?,
         )?,
+        PlansCommand::Update {
+            plan_id,
+            name,
+            external_id,
+            test_mode_max_users,
+            release_limit,
+            stripe_subscription_item,
+        } => {
+            // `null` clears, as JSON's null does in the API.
+            let nullable = |raw: Option<String>| raw.map(|v| if v == "null" { None } else { Some(v) });
+            let release_limit = match nullable(release_limit) {
+                None => None,
+                Some(None) => Some(None),
+                Some(Some(n)) => Some(Some(
+                    n.parse::<i64>().map_err(|_| anyhow::anyhow!("--release-limit must be a whole number or null"))?,
+                )),
+            };
+            let changes = operator::PlanChanges {
+                name,
+                external_id: nullable(external_id),
+                test_mode_max_users,
+                release_limit,
+                stripe_subscription_item: nullable(stripe_subscription_item),
+            };
+            to_value(operator::update(conn, &plan_id, changes).await?)?
+        }
         PlansCommand::List => json!({ "data": operator::list(conn).await? }),
         PlansCommand::Show { plan_id } => to_value(operator::show(conn, &plan_id).await?)?,
         PlansCommand::Members { plan_id, after, limit, tier, source, q } => {
@@ -695,7 +743,6 @@ async fn plans_command(
             let limits = crate::reconcile::worker::BatchLimits {
                 guard: settings.release_guard,
                 faults: settings.faults,
-                targets: settings.billing_targets(),
                 ..crate::reconcile::worker::BatchLimits::for_backend(conn.get_database_backend())
             };
             let metrics = crate::metrics::Metrics::default();

@@ -15,6 +15,8 @@ pub struct Model {
     /// from 1, given when the message is first attempted; 0 until then.
     pub sequence: i64,
     pub organization_id: Option<String>,
+    /// The plan's `external_id` when the message was written.
+    pub external_id: Option<String>,
     /// The plan's mode after the changes.
     pub mode: String,
     /// Absolute counts after the changes.

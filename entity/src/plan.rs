@@ -30,6 +30,8 @@ pub struct Model {
     pub billing_sequence: i64,
     /// The Stripe subscription item whose quantity follows the paid seats.
     pub stripe_subscription_item: Option<String>,
+    /// The product's own id for the customer (unique when set).
+    pub external_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

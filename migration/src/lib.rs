@@ -13,6 +13,7 @@ mod m20261130_000008_billing_outbox;
 mod m20261130_000009_backlog_counts;
 mod m20261130_000010_vocabulary_checks;
 mod m20261207_000011_billing_streams;
+mod m20261207_000012_plan_external_id;
 pub mod vocabulary;
 
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000009_backlog_counts::Migration),
             Box::new(m20261130_000010_vocabulary_checks::Migration),
             Box::new(m20261207_000011_billing_streams::Migration),
+            Box::new(m20261207_000012_plan_external_id::Migration),
         ]
     }
 }

@@ -54,6 +54,9 @@ pub struct CreatePlan {
     organization_id: Option<String>,
     #[serde(default)]
     test_mode_max_users: Option<i64>,
+    /// The product's own id for the customer: unique, in every billing message.
+    #[serde(default)]
+    external_id: Option<String>,
 }
 
 #[utoipa::path(
@@ -77,6 +80,7 @@ pub async fn create(state: web::Data<AppState>, body: web::Json<CreatePlan>) -> 
             name: body.name,
             organization_id: body.organization_id,
             test_mode_max_users: body.test_mode_max_users,
+            external_id: body.external_id,
         },
         state.test_mode_max_users,
     )
@@ -165,9 +169,18 @@ pub async fn scim_setup(
     Ok(HttpResponse::Ok().json(setup))
 }
 
+/// `GET /admin/plans` filters.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PlanFilter {
+    /// The product's own id: finds the one plan that carries it.
+    pub external_id: Option<String>,
+}
+
 #[utoipa::path(
     tag = "plans",
     summary = "Every plan",
+    params(PlanFilter),
     responses(
         (status = 200, description = "The plans", body = PlanList),
         (status = 401, description = "No or a wrong token", body = ErrorBody),
@@ -175,8 +188,12 @@ pub async fn scim_setup(
     security(("admin_token" = []))
 )]
 #[get("/plans")]
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, PlanError> {
-    Ok(HttpResponse::Ok().json(PlanList { data: operator::list(&state.db).await? }))
+pub async fn list(state: web::Data<AppState>, filter: web::Query<PlanFilter>) -> Result<HttpResponse, PlanError> {
+    let data = match filter.into_inner().external_id.filter(|e| !e.is_empty()) {
+        Some(external_id) => operator::find_by_external_id(&state.db, &external_id).await?.into_iter().collect(),
+        None => operator::list(&state.db).await?,
+    };
+    Ok(HttpResponse::Ok().json(PlanList { data }))
 }
 
 #[utoipa::path(
@@ -205,6 +222,10 @@ fn explicit_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) ->
 pub struct PatchPlan {
     #[serde(default)]
     name: Option<String>,
+    /// The product's own id for the customer (unique); null removes it.
+    #[serde(default, deserialize_with = "explicit_null")]
+    #[schema(value_type = Option<String>)]
+    external_id: Option<Option<String>>,
     #[serde(default)]
     test_mode_max_users: Option<i64>,
     /// null: back to the default; 0 turns the guard off.
@@ -239,6 +260,7 @@ pub async fn update(
     let body = body.into_inner();
     let changes = operator::PlanChanges {
         name: body.name,
+        external_id: body.external_id,
         test_mode_max_users: body.test_mode_max_users,
         release_limit: body.release_limit,
         stripe_subscription_item: body.stripe_subscription_item,

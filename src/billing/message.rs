@@ -32,6 +32,8 @@ pub struct SeatsUpdated {
     /// receiver drops an older one, and a gap is a message not had yet.
     pub sequence: i64,
     pub changes: Vec<SeatChange>,
+    /// The product's own id for the plan's customer, when it set one.
+    pub external_id: Option<String>,
 }
 
 /// One audit row, as sent.
@@ -51,6 +53,7 @@ impl SeatsUpdated {
         SeatsUpdated {
             plan_id: message.plan_id.to_string(),
             organization_id: s.organization_id.clone(),
+            external_id: s.external_id.clone(),
             mode: s.mode.clone(),
             paid_seats: u64::try_from(s.paid_seats).unwrap_or(0),
             free_seats: u64::try_from(s.free_seats).unwrap_or(0),
@@ -90,6 +93,7 @@ mod tests {
         SeatsUpdated {
             plan_id: "plan_1".into(),
             organization_id: Some("org_1".into()),
+            external_id: Some("cus_1".into()),
             mode: "enforced".into(),
             paid_seats: paid,
             free_seats: 1,
@@ -111,6 +115,7 @@ mod tests {
     fn snapshot(paid: i64, after: i64, through: i64) -> Snapshot {
         Snapshot {
             organization_id: Some("org_1".into()),
+            external_id: None,
             mode: "enforced".into(),
             paid_seats: paid,
             free_seats: 0,
@@ -135,5 +140,6 @@ mod tests {
         assert_eq!(value["data"]["paid_seats"], 11);
         assert_eq!(value["data"]["changes"][0]["from"], serde_json::Value::Null);
         assert_eq!(value["data"]["changes"][0]["audit_seq"], 10);
+        assert_eq!(value["data"]["external_id"], "cus_1");
     }
 }

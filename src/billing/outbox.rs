@@ -30,6 +30,7 @@ struct Standing {
     announced_seq: i64,
     billing_sequence: i64,
     organization_id: Option<String>,
+    external_id: Option<String>,
     mode: String,
     stripe_item: Option<String>,
 }
@@ -44,7 +45,7 @@ fn ids(plans: &[PlanId]) -> Vec<Value> {
 
 async fn standings(c: &impl ConnectionTrait, plans: &[PlanId]) -> Result<HashMap<PlanId, Standing>, DbErr> {
     let sql = format!(
-        "SELECT id, announced_seq, billing_sequence, organization_id, mode, stripe_subscription_item \
+        "SELECT id, announced_seq, billing_sequence, organization_id, external_id, mode, stripe_subscription_item \
          FROM plans WHERE id IN ({})",
         placeholders(plans.len())
     );
@@ -57,6 +58,7 @@ async fn standings(c: &impl ConnectionTrait, plans: &[PlanId]) -> Result<HashMap
                     announced_seq: col(r, "announced_seq")?,
                     billing_sequence: col(r, "billing_sequence")?,
                     organization_id: col(r, "organization_id")?,
+                    external_id: col(r, "external_id")?,
                     mode: col(r, "mode")?,
                     stripe_item: col(r, "stripe_subscription_item")?,
                 },
@@ -184,6 +186,7 @@ async fn write(c: &impl ConnectionTrait, messages: Vec<Outgoing<'_>>, now: Micro
         if !m.to.is_empty() {
             let snapshot = Snapshot {
                 organization_id: m.standing.organization_id.clone(),
+                external_id: m.standing.external_id.clone(),
                 mode: m.standing.mode.clone(),
                 paid_seats: i64::try_from(m.paid).unwrap_or(i64::MAX),
                 free_seats: i64::try_from(m.free).unwrap_or(i64::MAX),

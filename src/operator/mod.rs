@@ -40,16 +40,20 @@ pub enum PlanError {
     Database(#[from] DbErr),
 }
 
+#[derive(Debug, Clone, Default)]
 pub struct NewPlan {
     pub name: String,
     /// None: the organization comes later, from "Configure SCIM".
     pub organization_id: Option<String>,
     pub test_mode_max_users: Option<i64>,
+    /// The product's own id for the customer (unique when set).
+    pub external_id: Option<String>,
 }
 
 pub async fn create(db: &DatabaseConnection, new: NewPlan, default_max: u32) -> Result<PlanView, PlanError> {
     let name = valid_name(&new.name)?;
     let org = new.organization_id.as_deref().map(valid_organization).transpose()?;
+    let external_id = new.external_id.as_deref().map(valid_external_id).transpose()?;
     let max = match new.test_mode_max_users {
         None => default_max,
         Some(n) => u32::try_from(n)
@@ -62,13 +66,22 @@ pub async fn create(db: &DatabaseConnection, new: NewPlan, default_max: u32) -> 
     {
         return Err(PlanError::PlanExists(org.to_string()));
     }
-    let plan = plans::Plan::new(PlanId::generate(), name, org.clone(), max);
+    if let Some(external_id) = &external_id
+        && plans::find_by_external_id(db, external_id).await?.is_some()
+    {
+        return Err(PlanError::PlanExists(format!("external id {external_id}")));
+    }
+    let plan = plans::Plan {
+        external_id: external_id.clone(),
+        ..plans::Plan::new(PlanId::generate(), name, org.clone(), max)
+    };
     let txn = db.begin().await?;
     match plans::insert(&txn, &plan).await {
         Ok(()) => {}
-        // Two creations raced: the unique key on organization_id decided.
+        // Two creations raced: a unique key (organization, external id) decided.
         Err(err) if crate::db::is_unique_violation(&err) => {
-            return Err(PlanError::PlanExists(org.map(|o| o.to_string()).unwrap_or_default()));
+            let which = org.map(|o| o.to_string()).or(external_id.map(|e| format!("external id {e}")));
+            return Err(PlanError::PlanExists(which.unwrap_or_default()));
         }
         Err(err) => return Err(err.into()),
     }
@@ -177,6 +190,8 @@ pub async fn approve_hold(
 #[derive(Debug, Default, Clone)]
 pub struct PlanChanges {
     pub name: Option<String>,
+    /// `Some(None)` removes it.
+    pub external_id: Option<Option<String>>,
     pub test_mode_max_users: Option<i64>,
     pub release_limit: Option<Option<i64>>,
     /// `Some(None)` stops following a Stripe item.
@@ -187,6 +202,11 @@ pub async fn update(db: &DatabaseConnection, id: &str, changes: PlanChanges) -> 
     let plan_id = parse_plan_id(id)?;
     let name = changes.name.as_deref().map(valid_name).transpose()?;
     let max = changes.test_mode_max_users.map(valid_threshold).transpose()?;
+    let external_id = match changes.external_id {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(raw)) => Some(Some(valid_external_id(&raw)?)),
+    };
     let stripe_item = match changes.stripe_subscription_item {
         None => None,
         Some(None) => Some(None),
@@ -204,6 +224,18 @@ pub async fn update(db: &DatabaseConnection, id: &str, changes: PlanChanges) -> 
             PlanError::BadRequest("release_limit must be null or a whole number, at least 0".into())
         })?)),
     };
+    // The unique keys, checked first for a precise answer.
+    let sets_external_id = matches!(external_id, Some(Some(_)));
+    if let Some(Some(external_id)) = &external_id
+        && plans::find_by_external_id(db, external_id).await?.is_some_and(|other| other.id != plan_id)
+    {
+        return Err(PlanError::PlanExists(format!("external id {external_id}")));
+    }
+    if let Some(Some(item)) = &stripe_item
+        && plans::find_by_stripe_item(db, item).await?.is_some_and(|other| other.id != plan_id)
+    {
+        return Err(PlanError::BadRequest("this Stripe subscription item is already another plan's".into()));
+    }
     let txn = db.begin().await?;
     let mut plan = plans::lock_by_id(&txn, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
     if let Some(name) = name {
@@ -211,6 +243,9 @@ pub async fn update(db: &DatabaseConnection, id: &str, changes: PlanChanges) -> 
     }
     if let Some(max) = max {
         plan.test_mode_max_users = max;
+    }
+    if let Some(external_id) = external_id {
+        plan.external_id = external_id;
     }
     if let Some(limit) = release_limit {
         plan.release_limit = limit;
@@ -225,8 +260,12 @@ pub async fn update(db: &DatabaseConnection, id: &str, changes: PlanChanges) -> 
     };
     match plans::update_settings(&txn, &plan).await {
         Ok(()) => {}
+        // Taken meanwhile (both were checked first): which key, as checked.
         Err(err) if crate::db::is_unique_violation(&err) => {
-            return Err(PlanError::BadRequest("this Stripe subscription item is already another plan's".into()));
+            return Err(match plan.external_id {
+                Some(external_id) if sets_external_id => PlanError::PlanExists(format!("external id {external_id}")),
+                _ => PlanError::BadRequest("this Stripe subscription item is already another plan's".into()),
+            });
         }
         Err(err) => return Err(err.into()),
     }
@@ -246,6 +285,23 @@ pub async fn update(db: &DatabaseConnection, id: &str, changes: PlanChanges) -> 
     }
     txn.commit().await?;
     show(db, id).await
+}
+
+/// The product's own id for a customer: 1 to 200 printable characters, kept
+/// exactly as given (CONTRACT 3.3).
+fn valid_external_id(raw: &str) -> Result<String, PlanError> {
+    let ok = !raw.is_empty()
+        && raw.chars().count() <= 200
+        && raw.chars().all(|c| !c.is_control())
+        && raw.trim() == raw
+        && crate::domain::text::is_plain(raw);
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(PlanError::BadRequest(
+            "external_id must be 1 to 200 printable characters, without leading or trailing spaces".into(),
+        ))
+    }
 }
 
 fn valid_name(raw: &str) -> Result<String, PlanError> {
@@ -270,6 +326,14 @@ fn valid_threshold(n: i64) -> Result<u32, PlanError> {
         .ok()
         .filter(|n| *n <= i32::MAX as u32)
         .ok_or_else(|| PlanError::BadRequest("test_mode_max_users must be a whole number, at least 0".into()))
+}
+
+/// The plan that carries the product's own id, if any.
+pub async fn find_by_external_id(db: &DatabaseConnection, external_id: &str) -> Result<Option<PlanView>, PlanError> {
+    match plans::find_by_external_id(db, external_id).await? {
+        Some(plan) => Ok(Some(show(db, plan.id.as_str()).await?)),
+        None => Ok(None),
+    }
 }
 
 pub async fn list(db: &DatabaseConnection) -> Result<Vec<PlanView>, PlanError> {

@@ -24,6 +24,8 @@ pub struct PlanView {
     pub release_limit: Option<u32>,
     pub hold: Option<HoldView>,
     pub stripe_subscription_item: Option<String>,
+    /// The product's own id for the customer (CONTRACT 3.3).
+    pub external_id: Option<String>,
     /// Where billing stands, per target (CONTRACT 3.3, 7).
     pub billing: BillingView,
 }
@@ -130,6 +132,7 @@ impl PlanView {
             release_limit: plan.release_limit,
             hold: None,
             stripe_subscription_item: plan.stripe_subscription_item.clone(),
+            external_id: plan.external_id.clone(),
             billing: BillingView::default(),
         }
     }

@@ -38,6 +38,8 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     pub organization_id: Option<String>,
+    /// The plan's `external_id` when the message was written.
+    pub external_id: Option<String>,
     pub mode: String,
     pub paid_seats: i64,
     pub free_seats: i64,
@@ -45,7 +47,7 @@ pub struct Snapshot {
     pub audit_through: i64,
 }
 
-const COLUMNS: &str = "id, plan_id, target, position, sequence, organization_id, mode, paid_seats, free_seats, \
+const COLUMNS: &str = "id, plan_id, target, position, sequence, organization_id, external_id, mode, paid_seats, free_seats, \
                        audit_after, audit_through, state, attempts, schedule_from, next_attempt_at, last_status, \
                        last_error, created_at, delivered_at";
 const UNSENT: &str = "state IN ('pending', 'failing')";
@@ -59,6 +61,7 @@ fn from_row(row: &QueryResult) -> Result<Message, DbErr> {
         sequence: Some(col::<i64>(row, "sequence")?).filter(|n| *n > 0),
         snapshot: Snapshot {
             organization_id: col(row, "organization_id")?,
+            external_id: col(row, "external_id")?,
             mode: col(row, "mode")?,
             paid_seats: col(row, "paid_seats")?,
             free_seats: col(row, "free_seats")?,
@@ -97,8 +100,9 @@ pub async fn insert_many(c: &impl ConnectionTrait, messages: &[NewMessage<'_>], 
     let size = |m: &NewMessage<'_>| m.plan.as_str().len() + 200;
     for chunk in chunks(backend, messages, 100, size) {
         let mut sql = String::from(
-            "INSERT INTO outbound_messages (id, plan_id, target, position, sequence, organization_id, mode, \
-             paid_seats, free_seats, audit_after, audit_through, state, attempts, next_attempt_at, created_at) VALUES ",
+            "INSERT INTO outbound_messages (id, plan_id, target, position, sequence, organization_id, external_id, \
+             mode, paid_seats, free_seats, audit_after, audit_through, state, attempts, next_attempt_at, created_at) \
+             VALUES ",
         );
         let mut streams = String::from("INSERT INTO billing_streams (plan_id, target) VALUES ");
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 12);
@@ -106,7 +110,7 @@ pub async fn insert_many(c: &impl ConnectionTrait, messages: &[NewMessage<'_>], 
         for (i, m) in chunk.iter().enumerate() {
             let comma = if i == 0 { "" } else { ", " };
             sql.push_str(comma);
-            sql.push_str("(?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)");
+            sql.push_str("(?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)");
             streams.push_str(comma);
             streams.push_str("(?, ?)");
             let s = m.snapshot;
@@ -116,6 +120,7 @@ pub async fn insert_many(c: &impl ConnectionTrait, messages: &[NewMessage<'_>], 
                 m.target.as_str().into(),
                 m.position.into(),
                 s.organization_id.clone().into(),
+                s.external_id.clone().into(),
                 s.mode.as_str().into(),
                 s.paid_seats.into(),
                 s.free_seats.into(),

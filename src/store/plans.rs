@@ -26,6 +26,8 @@ pub struct Plan {
     pub release_floor: i64,
     /// The Stripe subscription item whose quantity follows the paid seats.
     pub stripe_subscription_item: Option<String>,
+    /// The product's own id for the customer (CONTRACT 3.3).
+    pub external_id: Option<String>,
 }
 
 impl Plan {
@@ -43,12 +45,13 @@ impl Plan {
             hold_since: None,
             release_floor: 0,
             stripe_subscription_item: None,
+            external_id: None,
         }
     }
 }
 
 const COLUMNS: &str = "id, name, organization_id, mode, test_mode_max_users, enforced_at, created_at, \
-                       release_limit, hold_since, release_floor, stripe_subscription_item";
+                       release_limit, hold_since, release_floor, stripe_subscription_item, external_id";
 
 fn from_row(row: &QueryResult) -> Result<Plan, DbErr> {
     let max: i32 = col(row, "test_mode_max_users")?;
@@ -67,11 +70,12 @@ fn from_row(row: &QueryResult) -> Result<Plan, DbErr> {
         hold_since: col::<Option<i64>>(row, "hold_since")?.map(Micros),
         release_floor: col(row, "release_floor")?,
         stripe_subscription_item: col(row, "stripe_subscription_item")?,
+        external_id: col(row, "external_id")?,
     })
 }
 
 pub async fn insert(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> {
-    let sql = format!("INSERT INTO plans ({COLUMNS}, lock_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)");
+    let sql = format!("INSERT INTO plans ({COLUMNS}, lock_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)");
     c.execute_raw(stmt(
         c.get_database_backend(),
         &sql,
@@ -87,6 +91,7 @@ pub async fn insert(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> 
             plan.hold_since.map(|t| t.0).into(),
             plan.release_floor.into(),
             plan.stripe_subscription_item.clone().into(),
+            plan.external_id.clone().into(),
         ],
     ))
     .await
@@ -147,6 +152,20 @@ pub async fn find_by_org(c: &impl ConnectionTrait, org: &OrganizationId) -> Resu
         .as_ref()
         .map(from_row)
         .transpose()
+}
+
+pub async fn find_by_external_id(c: &impl ConnectionTrait, external_id: &str) -> Result<Option<Plan>, DbErr> {
+    let sql = format!("SELECT {COLUMNS} FROM plans WHERE external_id = ?");
+    c.query_one_raw(stmt(c.get_database_backend(), &sql, [external_id.into()]))
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn find_by_stripe_item(c: &impl ConnectionTrait, item: &str) -> Result<Option<Plan>, DbErr> {
+    let sql = format!("SELECT {COLUMNS} FROM plans WHERE stripe_subscription_item = ?");
+    c.query_one_raw(stmt(c.get_database_backend(), &sql, [item.into()])).await?.as_ref().map(from_row).transpose()
 }
 
 pub async fn list(c: &impl ConnectionTrait) -> Result<Vec<Plan>, DbErr> {
@@ -214,13 +233,14 @@ pub async fn restart_release_count(c: &impl ConnectionTrait, id: &PlanId) -> Res
 pub async fn update_settings(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> {
     c.execute_raw(stmt(
         c.get_database_backend(),
-        "UPDATE plans SET name = ?, test_mode_max_users = ?, release_limit = ?, stripe_subscription_item = ? \
-         WHERE id = ?",
+        "UPDATE plans SET name = ?, test_mode_max_users = ?, release_limit = ?, stripe_subscription_item = ?, \
+         external_id = ? WHERE id = ?",
         [
             plan.name.as_str().into(),
             (plan.test_mode_max_users as i32).into(),
             plan.release_limit.map(|n| n as i32).into(),
             plan.stripe_subscription_item.clone().into(),
+            plan.external_id.clone().into(),
             plan.id.as_str().into(),
         ],
     ))

@@ -266,6 +266,7 @@ async fn each_plan_a_batch_changed_hears_of_it_from_that_batch(store: Store) {
             name: format!("Plan {i}"),
             organization_id: Some(org.to_string()),
             test_mode_max_users: None,
+            external_id: None,
         };
         plans.push(operator::create(&db, new, 10).await.unwrap().id);
         let (id, user, email) =

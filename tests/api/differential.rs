@@ -256,6 +256,7 @@ async fn run(db: &DatabaseConnection, case: &Case, run: &str, one_at_a_time: boo
                 name: org_id(run, org),
                 organization_id: Some(org_id(run, org)),
                 test_mode_max_users: Some(setup.threshold.into()),
+                external_id: None,
             },
             10,
         )

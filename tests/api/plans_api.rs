@@ -79,6 +79,7 @@ async fn a_plan_is_listed_and_shown_with_the_contracts_fields(store: Store) {
             "active_directory_users",
             "billing",
             "enforced_at",
+            "external_id",
             "free_seats",
             "hold",
             "id",
@@ -91,6 +92,7 @@ async fn a_plan_is_listed_and_shown_with_the_contracts_fields(store: Store) {
             "test_mode_max_users"
         ]
     );
+    assert_eq!(shown["billing"], json!({"webhook": null, "stripe": null}), "no target configured");
 }
 
 async fn preview_shows_what_enforcement_would_do(store: Store) {
@@ -165,7 +167,50 @@ async fn metrics_show_totals_by_mode_and_tier_and_name_no_plan(store: Store) {
     assert_eq!(paid, vec![1, 0]);
 }
 
+/// A plan carries the product's own id (CONTRACT 3.3, 7.1): set at creation
+/// or by PATCH, unique, a filter of the list, and in every billing message.
+async fn a_plan_carries_the_products_own_id_into_billing(store: Store) {
+    let receiver = crate::fake_billing::FakeBilling::start();
+    let env = receiver.env();
+    let overrides: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = spawn_app_with(store, &overrides).await;
+    let created = app
+        .admin_post("/admin/plans", &json!({"name": "Acme", "organization_id": ORG, "external_id": "cus_Acme 42"}))
+        .await;
+    assert_eq!(created.status(), 201);
+    let plan: Value = created.json().await.unwrap();
+    assert_eq!(plan["external_id"], "cus_Acme 42");
+    let id = plan["id"].as_str().unwrap().to_owned();
+    let taken = app.admin_post("/admin/plans", &json!({"name": "Copy", "external_id": "cus_Acme 42"})).await;
+    assert_eq!(taken.status(), 409);
+    assert_eq!(taken.json::<Value>().await.unwrap()["error"], "plan_exists");
+    for bad in [json!(""), json!(" cus"), json!("x".repeat(201)), json!("a\u{7}b")] {
+        let refused = app.admin_post("/admin/plans", &json!({"name": "Bad", "external_id": bad})).await;
+        assert_eq!(refused.status(), 400, "{bad}");
+    }
+    let found = app.admin_json("/admin/plans?external_id=cus_Acme%2042").await["data"].clone();
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["id"], id.as_str());
+    assert_eq!(app.admin_json("/admin/plans?external_id=cus_nobody").await["data"], json!([]));
+
+    assert_eq!(app.set_tier(&id, "ada@example.com", "paid").await.status(), 200);
+    let got = receiver.wait_for("the first message", |d| !d.is_empty()).await;
+    assert_eq!(got[0].json["data"]["external_id"], "cus_Acme 42");
+    // Changed by PATCH: the next message carries the new one; null removes it.
+    let other = app.create_plan("org_01OTHERORGANIZATION", None).await;
+    let clash = app.admin_patch(&format!("/admin/plans/{other}"), &json!({"external_id": "cus_Acme 42"})).await;
+    assert_eq!(clash.status(), 409);
+    let renamed = app.admin_patch(&format!("/admin/plans/{id}"), &json!({"external_id": "cus_43"})).await;
+    assert_eq!(renamed.json::<Value>().await.unwrap()["external_id"], "cus_43");
+    assert_eq!(app.set_tier(&id, "bob@example.com", "paid").await.status(), 200);
+    let got = receiver.wait_for("the second message", |d| d.len() >= 2).await;
+    assert_eq!(got[1].json["data"]["external_id"], "cus_43");
+    let cleared = app.admin_patch(&format!("/admin/plans/{id}"), &json!({"external_id": null})).await;
+    assert_eq!(cleared.json::<Value>().await.unwrap()["external_id"], Value::Null);
+}
+
 both_stores!(
+    a_plan_carries_the_products_own_id_into_billing,
     a_second_plan_for_one_organization_is_refused_as_plan_exists,
     a_plan_body_that_is_not_json_is_a_bad_request,
     plan_fields_outside_the_contract_are_refused_with_400,

@@ -121,6 +121,7 @@ async fn run(
             name: org.to_owned(),
             organization_id: Some(org.to_owned()),
             test_mode_max_users: Some(case.threshold.into()),
+            external_id: None,
         },
         10,
     )

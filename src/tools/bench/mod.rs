@@ -74,6 +74,7 @@ pub async fn webhooks(bench: WebhookBench) -> anyhow::Result<()> {
                 name: "bench".into(),
                 organization_id: Some(org.clone()),
                 test_mode_max_users: None,
+                external_id: None,
             };
             crate::operator::create(&app.db(), new_plan, 10).await?;
             local_db = Some(app.db());

@@ -32,7 +32,12 @@ pub async fn reconcile(
     let run = ulid::Ulid::new().to_string().to_lowercase();
     let orgs: Vec<String> = (0..organizations).map(|o| format!("org_bench{run}{o}")).collect();
     for org in &orgs {
-        let plan = NewPlan { name: "bench".into(), organization_id: Some(org.clone()), test_mode_max_users: None };
+        let plan = NewPlan {
+            name: "bench".into(),
+            organization_id: Some(org.clone()),
+            test_mode_max_users: None,
+            external_id: None,
+        };
         let plan = operator::create(&conn, plan, 10).await?;
         // Every fifth event is a deactivation: past the release guard's default.
         // The guard would hold them (as it should); this measures applying.

@@ -94,6 +94,7 @@ pub async fn soak(secs: u64, database_url: Option<String>) -> anyhow::Result<()>
         name: "soak".into(),
         organization_id: Some(ORG.into()),
         test_mode_max_users: Some(1_000_000),
+        external_id: None,
     };
     let plan = crate::operator::create(&db, new_plan, 10).await?.id;
     let base = format!("http://127.0.0.1:{}", app.port());
