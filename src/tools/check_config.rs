@@ -175,6 +175,10 @@ pub fn describe(s: &Settings) -> Vec<(&'static str, String)> {
             },
         ),
         ("BILLING_WEBHOOK_TIMEOUT_SECS", format!("{}", s.billing_webhook_timeout.as_secs_f64())),
+        (
+            "BILLING_RETRY_SCHEDULE_SECS",
+            s.billing_retry_schedule.waits().iter().map(|w| w.as_secs_f64().to_string()).collect::<Vec<_>>().join(","),
+        ),
         ("STRIPE_API_KEY", secret(&s.stripe_api_key)),
         ("STRIPE_API_BASE", s.stripe_api_base.clone()),
         ("STRIPE_PRORATION_BEHAVIOR", s.stripe_proration.clone()),

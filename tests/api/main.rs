@@ -36,6 +36,7 @@ mod schema;
 mod scim_setup;
 mod seat_decisions;
 mod security;
+mod settings_everywhere;
 mod stripe;
 mod supervision;
 mod webhook;
