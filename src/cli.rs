@@ -377,7 +377,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate => {
             telemetry::init(settings.log_format);
-            open_database(&settings).await?;
+            create_or_open_database(&settings).await?;
             tracing::info!("migrations applied");
         }
         Command::CheckConfig { connect } => return Ok(check_config(connect).await),
@@ -559,7 +559,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for drift in &drifts {
                 println!("{}", serde_json::to_string(drift)?);
             }
-            eprintln!("{checked} Stripe items checked, {} differ from the paid seats", drifts.len());
+            println!("{checked} Stripe items checked, {} differ from the paid seats", drifts.len());
             if !drifts.is_empty() {
                 return Ok(ExitCode::FAILURE);
             }
@@ -576,7 +576,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Connects without changing anything, for the commands that only read: they
 /// must not migrate a database that a newer or older `serve` is running on.
 /// Refuses when migrations are missing (their tables may not be there).
+/// Only `serve` and `migrate` create a database: any other command run where
+/// the SQLite file is not (another folder, a typo) says which file it looked
+/// for, instead of creating and migrating an empty one.
+fn refuse_missing_database(settings: &Settings) -> anyhow::Result<()> {
+    if settings.database_url.kind().ok() != Some(db::DatabaseKind::Sqlite) {
+        return Ok(());
+    }
+    let Some(path) = db::sqlite_file(settings.database_url.expose()) else { return Ok(()) };
+    let path = std::path::Path::new(path);
+    if path.exists() {
+        return Ok(());
+    }
+    let shown = std::env::current_dir().map(|dir| dir.join(path)).unwrap_or_else(|_| path.to_path_buf());
+    anyhow::bail!(
+        "no database at {} (DATABASE_URL, relative to the current folder): run this command where the service's \
+         database is, or set DATABASE_URL; `seatsync migrate` or `serve` create a new one",
+        shown.display()
+    )
+}
+
 async fn open_database_read_only(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    refuse_missing_database(settings)?;
     let conn = db::connect(&settings.database_url).await.context("could not connect to the database")?;
     let pending = db::pending_migrations(&conn).await?;
     if !pending.is_empty() {
@@ -589,8 +610,15 @@ async fn open_database_read_only(settings: &Settings) -> anyhow::Result<sea_orm:
     Ok(conn)
 }
 
-/// Connects and migrates, for the commands that work on the database directly.
+/// Connects to an existing database and migrates it, for the commands that
+/// work on the database directly.
 async fn open_database(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    refuse_missing_database(settings)?;
+    create_or_open_database(settings).await
+}
+
+/// Connects and migrates, creating a SQLite file if there is none (`migrate`).
+async fn create_or_open_database(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {
     let conn = db::connect(&settings.database_url).await.context("could not connect to the database")?;
     db::migrate(&conn).await.context("could not apply migrations")?;
     Ok(conn)
@@ -611,7 +639,6 @@ async fn check_config(connect: bool) -> ExitCode {
         for variable in settings.shipped_secrets_in_use() {
             println!("warning: {variable} is still the development value from .env.example");
         }
-        println!("ok: serve would start with this configuration");
         if connect {
             let checked = async {
                 let conn = db::connect(&settings.database_url).await.context("the database does not answer")?;
@@ -627,11 +654,13 @@ async fn check_config(connect: bool) -> ExitCode {
             match checked.await {
                 Ok(()) => println!("ok: the database answers and its migrations are current"),
                 Err(err) => {
-                    println!("problem: DATABASE_URL: {err:#}");
+                    println!("problem: DATABASE_URL: {}", crate::db::plain_error(&err));
+                    println!("the configuration is valid, but serve would not start on this database");
                     return ExitCode::FAILURE;
                 }
             }
         }
+        println!("ok: serve would start with this configuration");
         return ExitCode::SUCCESS;
     }
     for err in &found {

@@ -7,7 +7,7 @@ async fn main() -> ExitCode {
     match seatsync::cli::run(cli).await {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", seatsync::db::plain_error(&err));
             ExitCode::FAILURE
         }
     }

@@ -13,6 +13,11 @@ use std::time::Duration;
 /// How much of an answer is read.
 const ANSWER_LIMIT: usize = 64 * 1024;
 
+/// The Stripe API version every request names, so the account's default
+/// version (which its owner may change) never changes what a request means.
+/// Subscription items' `quantity` and `proration_behavior` read the same in it.
+pub const STRIPE_VERSION: &str = "2024-06-20";
+
 /// `si_` and letters, digits or underscores: safe in a URL path as it is.
 pub fn valid_item(raw: &str) -> bool {
     raw.len() > 3
@@ -64,6 +69,7 @@ impl StripeClient {
             .client
             .post(format!("{}/v1/subscription_items/{item}", self.base))
             .bearer_auth(self.key.expose())
+            .header("Stripe-Version", STRIPE_VERSION)
             .header("Idempotency-Key", idempotency_key)
             .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(body)
@@ -94,6 +100,7 @@ impl StripeClient {
             .client
             .get(format!("{}/v1/subscription_items/{item}", self.base))
             .bearer_auth(self.key.expose())
+            .header("Stripe-Version", STRIPE_VERSION)
             .send()
             .await
             .map_err(|_| StripeError::Unreachable)?;

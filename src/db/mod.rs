@@ -112,6 +112,46 @@ pub fn sqlite_file(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:" && !elsewhere).then_some(path)
 }
 
+/// An error chain as a person reads it: the database's own words once,
+/// without sea-orm's "Custom Error:"/"Connection Error:" prefixes or sqlx's
+/// repeated source ("… at line 948: …").
+pub fn plain_error(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = match cause.downcast_ref::<DbErr>() {
+            Some(db) => plain_db_error(db),
+            None => cause.to_string(),
+        };
+        // A cause is often printed again inside its parent's text.
+        if let Some(last) = parts.last_mut()
+            && last.ends_with(&text)
+        {
+            continue;
+        }
+        let stop = cause.downcast_ref::<DbErr>().is_some();
+        parts.push(text);
+        if stop {
+            break;
+        }
+    }
+    parts.join(": ")
+}
+
+/// A database error's own message.
+pub fn plain_db_error(err: &DbErr) -> String {
+    use sea_orm::{RuntimeErr, sqlx};
+    match err {
+        DbErr::Custom(text) => text.clone(),
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            sqlx::Error::Database(db) => db.message().to_owned(),
+            other => other.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
 /// SQLite's SQLITE_BUSY ("database is locked").
 fn is_database_locked(err: &DbErr) -> bool {
     use sea_orm::{RuntimeErr, sqlx};

@@ -281,9 +281,10 @@ async fn hold(
     if plan.hold_since.is_none() {
         tracing::warn!(
             plan_id = %plan.id,
-            organization_id = ?plan.organization_id,
-            "release guard: the directory would release more paid seats than the plan's limit; \
-             its events are held until an operator approves (POST /admin/plans/{{id}}/hold/approve)"
+            organization_id = plan.organization_id.as_ref().map_or("", |org| org.as_str()),
+            "release guard: the directory would release more paid seats than the plan's limit; its events are \
+             held until an operator approves (`seatsync plans approve PLAN`, the admin page, or \
+             POST /admin/plans/{{id}}/hold/approve with the hold's `through`)"
         );
     }
     plans::set_hold(txn, &plan.id, now).await?;

@@ -18,6 +18,8 @@ pub struct Update {
     pub quantity: u64,
     pub proration: String,
     pub key: String,
+    /// The `Stripe-Version` header sent.
+    pub version: String,
 }
 
 #[derive(Default)]
@@ -115,6 +117,7 @@ async fn answer(req: HttpRequest, body: web::Bytes, state: web::Data<Arc<Mutex<S
         item: item.clone(),
         quantity,
         proration: form.get("proration_behavior").cloned().unwrap_or_default(),
+        version: header("stripe-version"),
         key: key.clone(),
     });
     if let Some(status) = state.failures.pop_front() {

@@ -992,7 +992,9 @@ fn read_only_commands_change_nothing(store: Store) {
     }
     let check = seatsync(&env).args(["check-config", "--connect"]).output().unwrap();
     assert_eq!(check.status.code(), Some(1), "{}", String::from_utf8_lossy(&check.stdout));
-    assert!(String::from_utf8_lossy(&check.stdout).contains("problem: DATABASE_URL"));
+    let said = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(said.contains("problem: DATABASE_URL: the database has no seatsync tables"), "{said}");
+    assert!(!said.contains("ok: serve would start") && !said.contains("Error:"), "{said}");
     assert_eq!(tables(), 0);
 
     assert!(seatsync(&env).arg("migrate").output().unwrap().status.success());
@@ -1257,4 +1259,29 @@ fn a_backup_under_load_restores_every_acknowledged_event() {
         missing.len(),
         &missing[..missing.len().min(5)]
     );
+}
+
+/// Only `serve` and `migrate` create a database: a command run from another
+/// folder (a relative `DATABASE_URL`) says which file it looked for and
+/// creates nothing, instead of answering "no such plan" from an empty one
+/// (issue 36, item 9).
+#[test]
+fn a_command_run_where_there_is_no_database_says_which_file_it_looked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![
+        ("DATABASE_URL".to_owned(), "sqlite://seatsync.db?mode=rwc".to_owned()),
+        ("WORKOS_WEBHOOK_SECRET".to_owned(), SECRET.to_owned()),
+    ];
+    for args in [&["plans", "set-tier", "plan_x", "ada@example.com", "paid"][..], &["plans", "list"], &["prune"]] {
+        let output = seatsync(&env).current_dir(dir.path()).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}");
+        let expected = format!("no database at {}", dir.path().join("seatsync.db").display());
+        assert!(stderr.contains(&expected), "{args:?}: {stderr}");
+        assert!(!dir.path().join("seatsync.db").exists(), "{args:?} created a database");
+    }
+    let migrated = seatsync(&env).current_dir(dir.path()).arg("migrate").output().unwrap();
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    let listed = seatsync(&env).current_dir(dir.path()).args(["plans", "list"]).output().unwrap();
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
 }

@@ -72,6 +72,8 @@ async fn the_item_follows_the_paid_seats_through_enforcement_a_hold_and_its_appr
 
     let posts = stripe.posts();
     assert!(posts.iter().all(|p| p.item == "si_acme" && p.proration == "create_prorations"), "{posts:?}");
+    let pinned = seatsync::billing::stripe::STRIPE_VERSION;
+    assert!(posts.iter().all(|p| p.version == pinned), "every request names the pinned API version: {posts:?}");
     assert!(posts.windows(2).all(|w| w[0].key != w[1].key || w[0].quantity == w[1].quantity), "{posts:?}");
     let dead = app.admin_json("/admin/outbound?state=dead").await;
     assert_eq!(dead["data"], json!([]), "no delivery refused (no idempotency_error)");
