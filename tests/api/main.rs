@@ -39,5 +39,6 @@ mod security;
 mod settings_everywhere;
 mod stripe;
 mod supervision;
+mod tour;
 mod webhook;
 mod workos_api;
