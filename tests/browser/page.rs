@@ -643,6 +643,9 @@ async fn the_page_creates_and_edits_a_plan_and_sets_members(store: Store) {
     name.clear().await.unwrap();
     name.send_keys("Initech Corp").await.unwrap();
     form.find(Locator::Css("input[name='release_limit']")).await.unwrap().send_keys("3").await.unwrap();
+    // The Stripe item and the product's own id are set on the page too.
+    form.find(Locator::Css("input[name='stripe_subscription_item']")).await.unwrap().send_keys("si_page1").await.unwrap();
+    form.find(Locator::Css("input[name='external_id']")).await.unwrap().send_keys("cus_initech").await.unwrap();
     form.find(Locator::Css("button[type='submit']")).await.unwrap().click().await.unwrap();
     for _ in 0..100 {
         if browser.texts("#plan-name").await == ["Initech Corp"] {
@@ -653,6 +656,10 @@ async fn the_page_creates_and_edits_a_plan_and_sets_members(store: Store) {
     assert_eq!(browser.texts("#plan-name").await, ["Initech Corp"]);
     let renamed = app.plan(&id).await;
     assert_eq!((renamed["name"].as_str(), renamed["release_limit"].as_i64()), (Some("Initech Corp"), Some(3)));
+    assert_eq!(
+        (renamed["stripe_subscription_item"].as_str(), renamed["external_id"].as_str()),
+        (Some("si_page1"), Some("cus_initech"))
+    );
 }
 
 /// The event card at 1280 px: every value sits under its own label.

@@ -336,6 +336,7 @@ async function showPlan(id) {
         figure("enforced_at", "Enforced since", when(plan.enforced_at)),
         figure("release_limit", "Release limit", plan.release_limit === null ? "default" : number(plan.release_limit)),
         figure("stripe_item", "Stripe subscription item", plan.stripe_subscription_item ?? "—"),
+        figure("external_id", "Your id", plan.external_id ?? "—"),
       ),
     ),
     scimSection(base, plan),
@@ -361,7 +362,8 @@ function editButton(base, plan) {
 }
 
 /**
- * "Edit plan": name, threshold and release limit. Only changed fields are
+ * "Edit plan": name, the product's own id, threshold, release limit and the
+ * Stripe subscription item (CONTRACT 3.3, 7.2). Only changed fields are
  * sent; a threshold that starts enforcement is confirmed first, with the
  * preview's numbers.
  */
@@ -377,6 +379,13 @@ function editPlanForm(base, plan) {
       "Release limit (empty: the default; 0: no limit)",
       el("input", { name: "release_limit", type: "number", min: 0, step: 1, value: plan.release_limit ?? "", placeholder: "default" }),
     ),
+    el("label", {}, "Your own id for this customer (external_id; empty: none)", el("input", { name: "external_id", maxlength: 200, value: plan.external_id ?? "", autocomplete: "off" })),
+    el(
+      "label",
+      {},
+      "Stripe subscription item (si_…; empty: not followed). Setting it sends the current paid seats at once.",
+      el("input", { name: "stripe_subscription_item", maxlength: 255, value: plan.stripe_subscription_item ?? "", placeholder: "si_…", autocomplete: "off" }),
+    ),
     el("div", { class: "row" }, el("button", { type: "submit" }, "Save"), el("button", { type: "reset", class: "quiet" }, "Cancel")),
   );
   form.addEventListener("reset", () => {
@@ -390,6 +399,10 @@ function editPlanForm(base, plan) {
     if (threshold !== plan.test_mode_max_users) changes.test_mode_max_users = threshold;
     const limit = field(form, "release_limit") === "" ? null : Number(field(form, "release_limit"));
     if (limit !== plan.release_limit) changes.release_limit = limit;
+    const externalId = field(form, "external_id").trim() === "" ? null : field(form, "external_id").trim();
+    if (externalId !== plan.external_id) changes.external_id = externalId;
+    const item = field(form, "stripe_subscription_item").trim() === "" ? null : field(form, "stripe_subscription_item").trim();
+    if (item !== plan.stripe_subscription_item) changes.stripe_subscription_item = item;
     if (Object.keys(changes).length === 0) {
       form.hidden = true;
       return;
@@ -479,7 +492,7 @@ async function showBilling(base, plan) {
             billingBadge(t),
             el("span", {}, " Paid seats last sent: ", el("strong", i === 0 ? { id: "paid-seats-sent" } : {}, t.paid_seats_sent === null ? "none yet" : number(t.paid_seats_sent))),
             t.sequence_sent === null ? null : el("span", { class: "muted" }, ` (message ${t.sequence_sent})`),
-            t.last_error ? el("span", { class: "error-text", id: t === overall ? "billing-error" : null }, ` ${t.last_error}`) : null,
+            t.last_error ? el("span", { class: "error-text", id: t.key === overall.key ? "billing-error" : null }, ` ${t.last_error}`) : null,
           ),
         ),
       )
