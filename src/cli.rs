@@ -56,6 +56,15 @@ pub enum Command {
         #[arg(long)]
         timestamp: Option<i64>,
     },
+    /// A local stand-in for the WorkOS endpoints "Configure SCIM" calls, with a
+    /// stand-in Admin Portal page: the customer's path without a WorkOS account.
+    #[command(after_help = "Then, in the service's .env:\n  WORKOS_API_BASE=http://127.0.0.1:8099\n  \
+        WORKOS_API_KEY=sk_test_local_fake\nand restart serve; \"Configure SCIM\" opens the stand-in page, whose \
+        \"Back\" returns to the admin page.")]
+    FakeWorkos {
+        #[arg(long, default_value = "127.0.0.1:8099")]
+        listen: std::net::SocketAddr,
+    },
     /// Post fixture events, freshly signed, in file-name order.
     #[command(after_help = "Examples:\n  seatsync replay fixtures/scenarios/enforcement-eleventh-user --wait\n  \
         seatsync replay fixtures/events/dsync.user.created.json --url http://127.0.0.1:8080")]
@@ -355,8 +364,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::CheckConfig { connect } = cli.command {
         return Ok(check_config(connect).await);
     }
+    // Needs no settings: a developer's stand-in, not the service.
+    if let Command::FakeWorkos { listen } = cli.command {
+        anyhow::ensure!(listen.ip().is_loopback(), "the fake listens on a loopback address only");
+        let fake = crate::tools::fake_workos::start(listen)?;
+        println!("a local stand-in for WorkOS listens on http://{} (not WorkOS; Ctrl-C stops it)", fake.address);
+        println!(
+            "in the service's .env: WORKOS_API_BASE=http://{} and WORKOS_API_KEY=sk_test_local_fake",
+            fake.address
+        );
+        tokio::select! {
+            served = fake.server => served?,
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let settings = Settings::from_env()?;
     match cli.command {
+        Command::FakeWorkos { .. } => unreachable!("answered above"),
         Command::Serve => {
             telemetry::init(settings.log_format);
             let app = Application::build(&settings, true).await?;

@@ -99,7 +99,7 @@ fn shipped_in_use(secret: &Option<Secret>, previous: &Option<Secret>, token: &Op
 
 /// `https://` anywhere; plain `http://` only to this machine (a local fake or a
 /// tunnel's near end), so the API key never crosses a network in clear.
-fn check_api_base(raw: &str) -> Result<(), &'static str> {
+pub(crate) fn check_api_base(raw: &str) -> Result<(), &'static str> {
     let url = reqwest::Url::parse(raw).map_err(|_| "must be an https:// URL (or http:// for a loopback host)")?;
     match url.scheme() {
         "https" => Ok(()),

@@ -1,6 +1,7 @@
 //! Operator and developer tools: signing and replaying fixture payloads.
 pub mod bench;
 pub mod check_config;
+pub mod fake_workos;
 pub mod healthcheck;
 pub mod replay;
 pub mod sign;

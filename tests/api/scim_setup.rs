@@ -206,3 +206,54 @@ both_stores!(
     a_refusal_from_workos_is_502_with_its_message,
     workos_out_of_reach_is_503,
 );
+
+/// The customer's path on a laptop without a WorkOS account (issue 36, item 5):
+/// `seatsync fake-workos` stands in for the three endpoints "Configure SCIM"
+/// calls; the plan gets its organization, the link opens the stand-in Admin
+/// Portal, and its "Back" returns exactly to the `return_url` the page sent.
+async fn configure_scim_walks_through_the_local_stand_in_for_workos(store: Store) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut fake = std::process::Command::new(env!("CARGO_BIN_EXE_seatsync"))
+        .args(["fake-workos", "--listen", &format!("127.0.0.1:{port}")])
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut said = std::io::BufRead::lines(std::io::BufReader::new(fake.stdout.take().unwrap()));
+    let first = said.next().unwrap().unwrap();
+    assert!(first.contains("not WorkOS"), "{first}");
+    std::thread::spawn(move || for _ in said {});
+    let base = format!("http://127.0.0.1:{port}");
+    let app = spawn_app_with(
+        store,
+        &[
+            ("WORKOS_API_KEY", "sk_test_local_fake"),
+            ("WORKOS_API_BASE", &base),
+            ("PUBLIC_URL", "http://127.0.0.1:8080"),
+        ],
+    )
+    .await;
+    let plan = plan_without_organization(&app, "Acme").await;
+    let return_url = "http://127.0.0.1:8080/admin/#/plans/back";
+    let answer = app.admin_post(&format!("/admin/plans/{plan}/scim-setup"), &json!({"return_url": return_url})).await;
+    let status = answer.status();
+    let setup: Value = answer.json().await.unwrap();
+    assert_eq!(status, 200, "{setup}");
+    let org = setup["organization_id"].as_str().unwrap().to_owned();
+    assert!(org.starts_with("org_"), "{setup}");
+    assert_eq!(app.plan(&plan).await["organization_id"], org.as_str());
+    let link = setup["link"].as_str().unwrap();
+    assert!(link.starts_with(&format!("{base}/portal/")), "{link}");
+    let page = app.client.get(link).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Stand-in Admin Portal") && page.contains(&org), "{page}");
+    assert!(page.contains(&format!("<a id=\"back\" href=\"{return_url}\">")), "{page}");
+    // A second click finds the same organization (by the plan's id as external id).
+    let again: Value =
+        app.admin_post(&format!("/admin/plans/{plan}/scim-setup"), &json!({})).await.json().await.unwrap();
+    assert_eq!(again["organization_id"], org.as_str());
+    let _ = fake.kill();
+    let _ = fake.wait();
+}
+
+both_stores!(configure_scim_walks_through_the_local_stand_in_for_workos);

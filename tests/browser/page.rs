@@ -644,7 +644,12 @@ async fn the_page_creates_and_edits_a_plan_and_sets_members(store: Store) {
     name.send_keys("Initech Corp").await.unwrap();
     form.find(Locator::Css("input[name='release_limit']")).await.unwrap().send_keys("3").await.unwrap();
     // The Stripe item and the product's own id are set on the page too.
-    form.find(Locator::Css("input[name='stripe_subscription_item']")).await.unwrap().send_keys("si_page1").await.unwrap();
+    form.find(Locator::Css("input[name='stripe_subscription_item']"))
+        .await
+        .unwrap()
+        .send_keys("si_page1")
+        .await
+        .unwrap();
     form.find(Locator::Css("input[name='external_id']")).await.unwrap().send_keys("cus_initech").await.unwrap();
     form.find(Locator::Css("button[type='submit']")).await.unwrap().click().await.unwrap();
     for _ in 0..100 {
