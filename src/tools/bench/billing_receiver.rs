@@ -1,6 +1,6 @@
 //! `bench reconcile --billing`'s receiver: answers 204 at once and remembers,
-//! per plan, the newest `sequence` it got, so the bench can tell when billing
-//! has heard everything.
+//! per plan, the paid seats of the newest message (highest `sequence`) it got,
+//! so the bench can tell when billing has heard everything.
 use actix_web::{App, HttpResponse, HttpServer, web};
 use std::{
     collections::HashMap,
@@ -12,7 +12,8 @@ use std::{
 
 #[derive(Default)]
 struct Seen {
-    newest: Mutex<HashMap<String, i64>>,
+    /// plan -> (newest sequence, its paid seats)
+    newest: Mutex<HashMap<String, (i64, i64)>>,
     deliveries: AtomicU64,
 }
 
@@ -31,10 +32,15 @@ impl Drop for Receiver {
 async fn receive(body: web::Bytes, seen: web::Data<Arc<Seen>>) -> HttpResponse {
     seen.deliveries.fetch_add(1, Ordering::Relaxed);
     let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    if let (Some(plan), Some(sequence)) = (value["data"]["plan_id"].as_str(), value["data"]["sequence"].as_i64()) {
+    let data = &value["data"];
+    if let (Some(plan), Some(sequence), Some(paid)) =
+        (data["plan_id"].as_str(), data["sequence"].as_i64(), data["paid_seats"].as_i64())
+    {
         let mut newest = seen.newest.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = newest.entry(plan.to_owned()).or_insert(0);
-        *entry = (*entry).max(sequence);
+        let entry = newest.entry(plan.to_owned()).or_insert((0, 0));
+        if sequence > entry.0 {
+            *entry = (sequence, paid);
+        }
     }
     HttpResponse::NoContent().finish()
 }
@@ -64,9 +70,10 @@ impl Receiver {
         self.seen.deliveries.load(Ordering::Relaxed)
     }
 
-    /// Whether every plan's `sequence` in `wanted` (0: none written) arrived.
+    /// Whether every plan's newest message carries its paid seats in `wanted`
+    /// (a plan with none paid may have had no message).
     pub fn has_seen(&self, wanted: &HashMap<String, i64>) -> bool {
         let newest = self.seen.newest.lock().unwrap_or_else(|p| p.into_inner());
-        wanted.iter().all(|(plan, sequence)| *sequence == 0 || newest.get(plan).is_some_and(|s| s >= sequence))
+        wanted.iter().all(|(plan, paid)| newest.get(plan).map_or(*paid == 0, |(_, got)| got == paid))
     }
 }

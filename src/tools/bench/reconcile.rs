@@ -148,14 +148,14 @@ pub async fn reconcile(
         if first_rate > 0.0 { last_rate / first_rate } else { 0.0 },
     );
     if let Some(receiver) = &receiver {
-        // Every plan's newest message, as the receiver's last word on it.
+        // Every plan's paid seats, as the receiver's newest message must say.
         let written = count(&conn, "SELECT CAST(COALESCE(SUM(billing_sequence), 0) AS BIGINT) AS n FROM plans").await?;
         let wanted: std::collections::HashMap<String, i64> = {
-            let rows = conn
-                .query_all_raw(db::stmt(conn.get_database_backend(), "SELECT id, billing_sequence FROM plans", []))
-                .await?;
+            let sql = "SELECT p.id, (SELECT COUNT(*) FROM members m WHERE m.plan_id = p.id AND m.tier = 'paid') AS paid \
+                       FROM plans p";
+            let rows = conn.query_all_raw(db::stmt(conn.get_database_backend(), sql, [])).await?;
             rows.iter()
-                .map(|r| Ok((r.try_get::<String>("", "id")?, r.try_get::<i64>("", "billing_sequence")?)))
+                .map(|r| Ok((r.try_get::<String>("", "id")?, r.try_get::<i64>("", "paid")?)))
                 .collect::<Result<_, sea_orm::DbErr>>()?
         };
         let waited = Instant::now();
