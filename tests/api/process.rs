@@ -1285,3 +1285,51 @@ fn a_command_run_where_there_is_no_database_says_which_file_it_looked_for() {
     let listed = seatsync(&env).current_dir(dir.path()).args(["plans", "list"]).output().unwrap();
     assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
 }
+
+/// `seatsync plans update` takes every field `PATCH` does, `null` clearing
+/// one (issue 36, item 8): the CLI is the API's equal.
+fn plans_update_sets_and_clears_every_field_patch_takes(store: Store) {
+    use serde_json::{Value, json};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDatabase::create(store));
+    let env = env_for(&db);
+    assert!(seatsync(&env).arg("migrate").output().unwrap().status.success());
+    let plan = rt.block_on(create_plan_with_cli(&env));
+    let update = |args: &[&str]| {
+        let output = seatsync(&env).args(["plans", "update", &plan]).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    let set = update(&[
+        "--name",
+        "Acme Renamed",
+        "--external-id",
+        "cus_42",
+        "--test-mode-max-users",
+        "25",
+        "--release-limit",
+        "3",
+        "--stripe-subscription-item",
+        "si_cli1",
+    ]);
+    assert_eq!(
+        (
+            &set["name"],
+            &set["external_id"],
+            &set["test_mode_max_users"],
+            &set["release_limit"],
+            &set["stripe_subscription_item"]
+        ),
+        (&json!("Acme Renamed"), &json!("cus_42"), &json!(25), &json!(3), &json!("si_cli1"))
+    );
+    let cleared = update(&["--external-id", "null", "--release-limit", "null", "--stripe-subscription-item", "null"]);
+    assert_eq!(
+        (&cleared["external_id"], &cleared["release_limit"], &cleared["stripe_subscription_item"], &cleared["name"]),
+        (&Value::Null, &Value::Null, &Value::Null, &json!("Acme Renamed"))
+    );
+    let refused = seatsync(&env).args(["plans", "update", &plan, "--release-limit", "lots"]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--release-limit must be a whole number or null"));
+}
+
+crate::both_stores_blocking!(plans_update_sets_and_clears_every_field_patch_takes);
