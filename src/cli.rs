@@ -695,7 +695,6 @@ async fn plans_command(
             let limits = crate::reconcile::worker::BatchLimits {
                 guard: settings.release_guard,
                 faults: settings.faults,
-                targets: settings.billing_targets(),
                 ..crate::reconcile::worker::BatchLimits::for_backend(conn.get_database_backend())
             };
             let metrics = crate::metrics::Metrics::default();
