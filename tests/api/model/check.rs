@@ -88,7 +88,7 @@ fn action() -> impl Strategy<Value = Action> {
         2 => (0usize..1000).prop_map(Action::Again),
         1 => (0..ORGS, 0usize..2, prop::bool::weighted(0.3))
             .prop_map(|(org, dir, deleted)| Action::Directory { org, dir, deleted }),
-        2 => (0..ORGS, prop::option::weighted(0.3, 0usize..8)).prop_map(|(org, pick)| Action::Approve { org, pick }),
+        4 => (0..ORGS, prop::option::weighted(0.3, 0usize..8)).prop_map(|(org, pick)| Action::Approve { org, pick }),
         2 => (0..ORGS, prop::option::weighted(0.8, 0..USERS), any::<bool>())
             .prop_map(|(org, user, paid)| Action::Hand { org, user, paid }),
         1 => (0..ORGS).prop_map(|org| Action::Unusable { org }),
@@ -505,12 +505,14 @@ fn property(store: Store, cases: u32) {
     let database = rt.block_on(TestDatabase::create(store));
     let db = rt.block_on(crate::helpers::migrated(&database));
     let counter = std::sync::atomic::AtomicU32::new(0);
+    let seen = std::sync::Mutex::new(Seen::default());
     let started = std::time::Instant::now();
     let mut runner =
         TestRunner::new(Config { cases, failure_persistence: None, max_shrink_iters: 512, ..Config::default() });
     let result = runner.run(&case(), |case| {
         let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let expected = modelled(&case);
+        seen.lock().unwrap().add(&expected);
         let actual = rt.block_on(served(&db, &case, &format!("m{n}x")));
         if expected != actual {
             let difference = difference(&expected, &actual);
@@ -524,7 +526,39 @@ fn property(store: Store, cases: u32) {
         counter.load(std::sync::atomic::Ordering::Relaxed),
         started.elapsed().as_secs_f64()
     );
+    eprintln!("{:?}", seen.lock().unwrap());
     result.unwrap();
+}
+
+/// What the cases exercised, in how many of them (printed with `--nocapture`).
+#[derive(Debug, Default)]
+struct Seen {
+    enforced: u32,
+    enforcement_started: u32,
+    held: u32,
+    approved: u32,
+    refused_409: u32,
+    email_changed: u32,
+    released: u32,
+    directory_deleted: u32,
+    stale: u32,
+    failed: u32,
+}
+
+impl Seen {
+    fn add(&mut self, o: &Outcome) {
+        let audit = |reason: &str| o.plans.iter().any(|p| p.audit.iter().any(|a| a.contains(reason)));
+        self.enforced += u32::from(o.plans.iter().any(|p| p.mode == "enforced"));
+        self.enforcement_started += u32::from(audit("enforcement_started"));
+        self.held += u32::from(o.events.iter().any(|(_, s)| s == "held") || o.answers.iter().any(|a| a.starts_with("shown")));
+        self.approved += u32::from(o.answers.iter().any(|a| a.starts_with("shown")));
+        self.refused_409 += u32::from(o.answers.iter().any(|a| a.contains("409")));
+        self.email_changed += u32::from(audit("email_changed"));
+        self.released += u32::from(audit("paid->free directory_user_"));
+        self.directory_deleted += u32::from(audit("directory_deleted"));
+        self.stale += u32::from(o.events.iter().any(|(_, s)| s == "stale"));
+        self.failed += u32::from(o.events.iter().any(|(_, s)| s == "failed"));
+    }
 }
 
 fn the_service_gives_the_contract_models_seats_audit_statuses_and_holds(store: Store) {
