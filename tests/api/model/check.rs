@@ -6,7 +6,7 @@
 //! rows, event statuses, modes, holds and the answers to hand changes and
 //! approvals must be exactly the model's.
 //!
-//! A developer's `cargo test` runs 250 cases on SQLite and 150 on PostgreSQL
+//! A developer's `cargo test` runs 250 cases on SQLite and 100 on PostgreSQL
 //! (about 25 s each); `MODEL_CASES` runs more (or fewer) on both: CI runs 500.
 use super::rule_model::{self as model, Event, Guard, Tier};
 use crate::helpers::{Store, TestDatabase};
@@ -195,7 +195,8 @@ fn steps(case: &Case, run: &str) -> Vec<Step> {
         let event_id = format!("event_{run}_{i:03}");
         match action {
             Action::User { org, user, kind, active, alt_email, time } => {
-                let event = user_event(run, event_id, *org, *user, kind, *active, Some(email(*user, *alt_email)), *time);
+                let event =
+                    user_event(run, event_id, *org, *user, kind, *active, Some(email(*user, *alt_email)), *time);
                 deliver(&mut delivered, &mut out, *org, event);
             }
             Action::Burst { org, first, count, inactive, alt, deleted, time } => {
@@ -205,7 +206,12 @@ fn steps(case: &Case, run: &str) -> Vec<Step> {
                     let kind = if *deleted && !active { "deleted" } else { "updated" };
                     let address = Some(email(user, alt & (1 << k) != 0));
                     let id = format!("event_{run}_{i:03}_{k}");
-                    deliver(&mut delivered, &mut out, *org, user_event(run, id, *org, user, kind, active, address, time + k as u32));
+                    deliver(
+                        &mut delivered,
+                        &mut out,
+                        *org,
+                        user_event(run, id, *org, user, kind, active, address, time + k as u32),
+                    );
                 }
             }
             Action::Again(n) => {
@@ -299,7 +305,10 @@ fn modelled(case: &Case) -> Outcome {
                 if let Some(hold) = plan.hold() {
                     let held = plan.held_ids();
                     let through = pick.map_or(hold.through.clone(), |p| held[p % held.len()].clone());
-                    answers.push(format!("shown {}; approve {through}", hold_text(hold.held_events, &hold.through, hold.would_release)));
+                    answers.push(format!(
+                        "shown {}; approve {through}",
+                        hold_text(hold.held_events, &hold.through, hold.would_release)
+                    ));
                     plan.approve(&through).unwrap();
                 } else {
                     answers.push("no hold".to_owned());
@@ -337,7 +346,8 @@ fn modelled(case: &Case) -> Outcome {
 }
 
 async fn served(db: &DatabaseConnection, case: &Case, run: &str) -> Outcome {
-    let guard = GuardSettings { min: case.guard.0.into(), percent: case.guard.1.into(), window: Duration::from_secs(3600) };
+    let guard =
+        GuardSettings { min: case.guard.0.into(), percent: case.guard.1.into(), window: Duration::from_secs(3600) };
     let limits = BatchLimits {
         guard,
         claim: ClaimLimits { groups: 64, events: case.claim },
@@ -494,7 +504,12 @@ fn difference(model: &Outcome, service: &Outcome) -> String {
     let mut out = String::new();
     lines("answers", &model.answers, &service.answers, &mut out);
     for (n, (m, s)) in model.plans.iter().zip(&service.plans).enumerate() {
-        lines(&format!("plan {n} mode, hold"), &[&m.mode, &format!("{:?}", m.hold)], &[&s.mode, &format!("{:?}", s.hold)], &mut out);
+        lines(
+            &format!("plan {n} mode, hold"),
+            &[&m.mode, &format!("{:?}", m.hold)],
+            &[&s.mode, &format!("{:?}", s.hold)],
+            &mut out,
+        );
         lines(&format!("plan {n} members"), &m.members, &s.members, &mut out);
         lines(&format!("plan {n} audit"), &m.audit, &s.audit, &mut out);
     }
@@ -557,7 +572,8 @@ impl Seen {
         let audit = |reason: &str| o.plans.iter().any(|p| p.audit.iter().any(|a| a.contains(reason)));
         self.enforced += u32::from(o.plans.iter().any(|p| p.mode == "enforced"));
         self.enforcement_started += u32::from(audit("enforcement_started"));
-        self.held += u32::from(o.events.iter().any(|(_, s)| s == "held") || o.answers.iter().any(|a| a.starts_with("shown")));
+        self.held +=
+            u32::from(o.events.iter().any(|(_, s)| s == "held") || o.answers.iter().any(|a| a.starts_with("shown")));
         self.approved += u32::from(o.answers.iter().any(|a| a.starts_with("shown")));
         self.refused_409 += u32::from(o.answers.iter().any(|a| a.contains("409")));
         self.email_changed += u32::from(audit("email_changed"));
@@ -573,7 +589,7 @@ fn the_service_gives_the_contract_models_seats_audit_statuses_and_holds(store: S
         store,
         cases(match store {
             Store::Sqlite => 250,
-            Store::Postgres => 150,
+            Store::Postgres => 100,
         }),
     );
 }

@@ -4,6 +4,14 @@
 //! compares the service with, so a decision the bulk path and the per-event
 //! path share cannot hide from it.
 //!
+//! Where the contract is silent, the model takes the service's answer, named
+//! here so a change of mind is one place:
+//! - in test mode, a seat the directory granted that goes back to free is
+//!   `manual` (as while enforced: "manual for everyone else");
+//! - a user event without an email is `failed` even for a deleted directory;
+//! - `dsync.deleted` writes its `from` = `to` row for every member its
+//!   (not deleted) users held, free seats included ("one audit row each").
+//!
 //! One `Plan` is one organization's plan. Events are given in the order they
 //! were stored; everything happens within the guard's window (a test runs in
 //! seconds, the window is an hour).
@@ -249,8 +257,10 @@ impl Plan {
         let mut next = self.clone();
         let before = next.audit.len();
         let status = next.apply(&event);
-        let releases =
-            next.audit[before..].iter().filter(|a| a.from == Some(Tier::Paid) && a.to == Tier::Free && RELEASES.contains(&a.reason)).count() as u32;
+        let releases = next.audit[before..]
+            .iter()
+            .filter(|a| a.from == Some(Tier::Paid) && a.to == Tier::Free && RELEASES.contains(&a.reason))
+            .count() as u32;
         if limit.is_some_and(|limit| self.released + releases > limit) {
             self.statuses.insert(event.id().to_owned(), Status::Held);
             self.held.push(event);
@@ -268,7 +278,9 @@ impl Plan {
         let would_release = self
             .members
             .iter()
-            .filter(|(email, m)| m.tier == Tier::Paid && after.members.get(*email).is_some_and(|a| a.tier == Tier::Free))
+            .filter(|(email, m)| {
+                m.tier == Tier::Paid && after.members.get(*email).is_some_and(|a| a.tier == Tier::Free)
+            })
             .map(|(email, _)| email.clone())
             .collect();
         Some(Hold { held_events: self.held.len() as u64, through, would_release })
@@ -376,7 +388,8 @@ impl Plan {
                 }
                 self.directories.entry(directory.clone()).or_insert(false);
                 let previous = self.users.get(user).cloned();
-                let deleted_at = if *deleted { Some(*updated_at) } else { previous.as_ref().and_then(|p| p.deleted_at) };
+                let deleted_at =
+                    if *deleted { Some(*updated_at) } else { previous.as_ref().and_then(|p| p.deleted_at) };
                 self.users.insert(
                     user.clone(),
                     DirectoryUser {
@@ -421,18 +434,17 @@ impl Plan {
             }
             return;
         }
-        match member {
-            _ if active => {
-                if member.as_ref().is_none_or(|m| m.tier == Tier::Free) {
-                    self.seat(email, Tier::Paid, Source::Directory, grant, Some(event), false);
-                }
-            }
-            Some(Member { tier: Tier::Paid, source: Source::Directory }) => {
-                // Source: silent in test mode; `manual` as while enforced
-                // ("manual for everyone else"), as the service does.
-                self.seat(email, Tier::Free, Source::Manual, release, Some(event), false);
-            }
-            _ => {}
+        // Test mode: every active directory user holds a paid seat (a new or
+        // free member is granted it by the directory); a seat the directory
+        // granted goes back to free when its user stops being active.
+        let paid = member.as_ref().is_some_and(|m| m.tier == Tier::Paid);
+        let granted = member.as_ref().is_some_and(|m| m.tier == Tier::Paid && m.source == Source::Directory);
+        if active && !paid {
+            self.seat(email, Tier::Paid, Source::Directory, grant, Some(event), false);
+        } else if !active && granted {
+            // Source: silent in test mode; `manual` as while enforced
+            // ("manual for everyone else"), as the service does.
+            self.seat(email, Tier::Free, Source::Manual, release, Some(event), false);
         }
     }
 
