@@ -19,6 +19,7 @@ mod faults;
 mod hardening;
 mod health;
 mod hostile_input;
+mod model;
 mod openapi;
 mod plans_api;
 mod process;
