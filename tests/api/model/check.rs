@@ -364,6 +364,7 @@ async fn served(db: &DatabaseConnection, case: &Case, run: &str) -> Outcome {
                 name: org_id(run, org),
                 organization_id: Some(org_id(run, org)),
                 test_mode_max_users: Some(setup.threshold.into()),
+                external_id: None,
             },
             10,
         )
