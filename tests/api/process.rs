@@ -126,13 +126,7 @@ async fn reconciler_killed_mid_way(store: Store) {
     use seatsync::webhook::signature;
     let db = TestDatabase::create(store).await;
     let env = env_for(&db);
-    let output = seatsync(&env)
-        .args(["plans", "create", "--name", "Acme", "--organization", crate::helpers::ORG])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let plan_id = plan["id"].as_str().unwrap().to_owned();
+    let plan_id = create_plan_with_cli(&env).await;
 
     let (mut child, port) = start_server(&env);
     let client = seatsync::outbound::client();
@@ -216,6 +210,9 @@ async fn assert_nothing_applied_twice(conn: &sea_orm::DatabaseConnection) {
 }
 
 async fn create_plan_with_cli(env: &[(String, String)]) -> String {
+    // Only `serve` and `migrate` create a database.
+    let migrated = seatsync(env).arg("migrate").output().unwrap();
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
     let output = seatsync(env)
         .args(["plans", "create", "--name", "Acme", "--organization", crate::helpers::ORG])
         .output()

@@ -117,6 +117,8 @@ async fn backfill_retries_a_server_error_then_succeeds(store: Store) {
 
 async fn backfill_with_a_wrong_key_says_so_and_exits_non_zero(store: Store) {
     let database = TestDatabase::create(store).await;
+    // An existing database: only `serve` and `migrate` create one.
+    migrated(&database).await;
     let fake = FakeWorkos::start();
     let mut env = base_env(&database.url);
     env.insert("WORKOS_API_BASE".into(), fake.base.clone());
