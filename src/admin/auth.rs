@@ -62,11 +62,13 @@ async fn check_then_call(
     };
     let client = client_address::of_request(&state.trusted_proxies, req.request());
     let now = Instant::now();
-    if let Some(wait) = state.refused_tokens.locked_for(client, now) {
-        return Ok(req.into_response(too_many_attempts(wait)));
-    }
     let presented = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer).unwrap_or("");
+    // The right token is always accepted: the brake slows guessing, it never
+    // locks the operator out (CONTRACT 3.3). Wrong and missing tokens count.
     if !token_matches(presented, token.expose()) {
+        if let Some(wait) = state.refused_tokens.locked_for(client, now) {
+            return Ok(req.into_response(too_many_attempts(wait)));
+        }
         state.refused_tokens.refused(client, now);
         // Each refusal (CONTRACT 3.3): the brake above caps one address at ten a minute.
         tracing::warn!(client = %client, "admin token refused");

@@ -35,6 +35,34 @@ fn create_private(url: &str) -> std::io::Result<()> {
     }
 }
 
+/// A database made before files were created 0600 (or copied in with a loose
+/// mode) may be readable by group or others: names and emails. Its file and
+/// its `-wal`/`-shm` are made 0600, said in one log line.
+fn tighten_existing(url: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Some(path) = sqlite_file(url) else { return };
+        let mut tightened = Vec::new();
+        for file in [path.to_owned(), format!("{path}-wal"), format!("{path}-shm")] {
+            let Ok(meta) = std::fs::metadata(&file) else { continue };
+            if meta.permissions().mode() & 0o077 != 0 {
+                match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                    Ok(()) => tightened.push(file),
+                    Err(err) => {
+                        tracing::warn!(file, error = %err, "the SQLite database is readable by others and could not be made 0600")
+                    }
+                }
+            }
+        }
+        if !tightened.is_empty() {
+            tracing::warn!(files = %tightened.join(", "), "the SQLite database was readable by group or others; made 0600");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = url;
+}
+
 pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.expose());
     options.sqlx_logging(false).connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(5));
@@ -42,6 +70,7 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
         DatabaseKind::Sqlite => {
             create_private(url.expose())
                 .map_err(|e| DbErr::Custom(format!("could not create the SQLite file: {e}")))?;
+            tighten_existing(url.expose());
             // One connection: SQLite has one writer anyway, and the pool's fair
             // queue hands it over in order, where SQLite's own busy handler polls
             // with sleeps (a burst beside the reconciler saw p99 of 600 ms; with
@@ -205,6 +234,9 @@ pub async fn backup_sqlite(db: &DatabaseConnection, to: &std::path::Path) -> Res
     if db.get_database_backend() != DbBackend::Sqlite {
         return Err(DbErr::Custom("backup copies SQLite databases; for PostgreSQL use pg_dump --format=custom".into()));
     }
+    // Absolute, so SQLite never reads it as a URI (`file:NAME` would be one)
+    // and the copy lands exactly at the path given, in the file made here.
+    let to = &std::path::absolute(to).map_err(|e| DbErr::Custom(format!("cannot use {}: {e}", to.display())))?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -22,7 +22,8 @@ pub const MAX_FORM_BYTES: usize = 256 * 1024;
 /// The route's path, also shown to operators (`PUBLIC_URL` + this).
 pub const PATH: &str = "/sso/login_redirect";
 
-#[route("/sso/login_redirect", method = "GET", method = "POST")]
+// HEAD answers as GET does (link checkers use it), without counting a click.
+#[route("/sso/login_redirect", method = "GET", method = "POST", method = "HEAD")]
 pub async fn login_redirect(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
     let Some(target) = state.login_redirect_url.as_deref() else {
         return error_response(
@@ -38,7 +39,9 @@ pub async fn login_redirect(req: HttpRequest, payload: web::Payload, state: web:
         }
         return error_response(err.status_code(), err.code(), &err.to_string());
     }
-    state.metrics.login_redirect();
+    if req.method() != actix_web::http::Method::HEAD {
+        state.metrics.login_redirect();
+    }
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, target))
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -48,6 +48,25 @@ pub fn mask_database_url(raw: &str) -> String {
     url.to_string()
 }
 
+/// A service URL as check-config prints it: a password in it and every query
+/// value (a token travels there as often as not) masked; the scheme, host,
+/// port, path and the query's names stay, so a wrong one can still be seen.
+pub fn mask_service_url(raw: &str) -> String {
+    let Ok(mut url) = reqwest::Url::parse(raw) else { return "****".to_owned() };
+    if url.password().is_none() && url.query().is_none() {
+        // Nothing to hide: as it was written.
+        return raw.to_owned();
+    }
+    if url.password().is_some() {
+        let _ = url.set_password(Some("****"));
+    }
+    if url.query().is_some() {
+        let names: Vec<String> = url.query_pairs().map(|(key, _)| key.into_owned()).collect();
+        url.query_pairs_mut().clear().extend_pairs(names.iter().map(|k| (k.as_str(), "****")));
+    }
+    url.to_string()
+}
+
 /// Every problem, by variable: the settings are read again with each refused
 /// variable unset until `serve` would accept them, so one bad value does not
 /// hide the next. Returns the settings when there is no problem.
@@ -153,7 +172,7 @@ pub fn describe(s: &Settings) -> Vec<(&'static str, String)> {
         ("ADMIN_TOKEN", secret(&s.admin_token)),
         ("TEST_MODE_MAX_USERS", s.test_mode_max_users.to_string()),
         ("WORKOS_API_KEY", secret(&s.workos_api_key)),
-        ("WORKOS_API_BASE", s.workos_api_base.clone()),
+        ("WORKOS_API_BASE", mask_service_url(&s.workos_api_base)),
         ("PUBLIC_URL", or_unset(s.public_url.clone())),
         ("LOGIN_REDIRECT_URL", or_unset(s.login_redirect_url.clone())),
         ("METRICS_ADDR", or_unset(s.metrics_addr.map(|a| a.to_string()))),
@@ -165,7 +184,7 @@ pub fn describe(s: &Settings) -> Vec<(&'static str, String)> {
         ("RELEASE_WINDOW_SECS", s.release_guard.window.as_secs().to_string()),
         ("INBOX_RETENTION_DAYS", (s.inbox_retention.as_secs() / 86_400).to_string()),
         ("INBOX_PRUNE_EVERY_SECS", s.prune_every.as_secs().to_string()),
-        ("BILLING_WEBHOOK_URL", or_unset(s.billing_webhook_url.clone())),
+        ("BILLING_WEBHOOK_URL", or_unset(s.billing_webhook_url.as_deref().map(mask_service_url))),
         (
             "BILLING_WEBHOOK_SECRET",
             if s.billing_webhook_secrets.is_empty() {
@@ -180,7 +199,7 @@ pub fn describe(s: &Settings) -> Vec<(&'static str, String)> {
             s.billing_retry_schedule.waits().iter().map(|w| w.as_secs_f64().to_string()).collect::<Vec<_>>().join(","),
         ),
         ("STRIPE_API_KEY", secret(&s.stripe_api_key)),
-        ("STRIPE_API_BASE", s.stripe_api_base.clone()),
+        ("STRIPE_API_BASE", mask_service_url(&s.stripe_api_base)),
         ("STRIPE_PRORATION_BEHAVIOR", s.stripe_proration.clone()),
     ]
 }
@@ -410,5 +429,15 @@ mod tests {
         assert!(!text.contains("topsecret"), "{text}");
         assert!(text.contains("WORKOS_WEBHOOK_SECRET=whsec_****") && text.contains("STRIPE_API_KEY=sk_****"), "{text}");
         assert!(text.contains("ADMIN_TOKEN=****\n"), "{text}");
+    }
+
+    #[test]
+    fn service_urls_are_printed_without_their_password_or_query_values() {
+        assert_eq!(
+            mask_service_url("https://user:hunter2@billing.example.com/hook?token=abc&x=1"),
+            "https://user:****@billing.example.com/hook?token=****&x=****"
+        );
+        assert_eq!(mask_service_url("https://api.workos.com"), "https://api.workos.com");
+        assert_eq!(mask_service_url("not a url"), "****");
     }
 }

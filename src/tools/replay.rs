@@ -124,6 +124,11 @@ pub async fn replay(
     let endpoint = webhook_endpoint(&options.url);
     // The admin API (for --wait) lives beside the webhook.
     let base = endpoint.trim_end_matches("/webhooks/workos").to_owned();
+    // --wait sends ADMIN_TOKEN: never in clear across a network. Checked
+    // before anything is posted.
+    if options.wait && crate::config::check_api_base(&base).is_err() {
+        bail!("--wait sends ADMIN_TOKEN: the URL must be https://, or http:// to this machine (got {base})");
+    }
     let mut summary = Summary::default();
     for chunk in deliveries.chunks(options.concurrency.max(1)) {
         let posts = chunk.iter().map(|d| post(&client, &endpoint, &options.secret, d));
@@ -211,6 +216,23 @@ mod tests {
             assert_eq!(webhook_endpoint(url), "http://localhost:8080/webhooks/workos", "{url}");
         }
         assert_eq!(webhook_endpoint("https://x.example/seatsync"), "https://x.example/seatsync/webhooks/workos");
+    }
+
+    #[tokio::test]
+    async fn waiting_never_sends_the_admin_token_in_clear_across_a_network() {
+        let options = |url: &str| super::ReplayOptions {
+            url: url.to_owned(),
+            secret: "whsec_x".into(),
+            admin_token: Some("token-that-must-not-travel".into()),
+            wait: true,
+            concurrency: 1,
+            wait_timeout: std::time::Duration::from_secs(1),
+        };
+        let mut out = Vec::new();
+        // Refused before anything is posted: the address is never contacted.
+        let refused = super::replay(&[], &options("http://203.0.113.9:8080"), &mut out).await.unwrap_err();
+        assert!(refused.to_string().contains("must be https://"), "{refused}");
+        assert!(super::replay(&[], &options("http://127.0.0.1:9"), &mut out).await.is_ok(), "loopback is fine");
     }
 
     #[test]

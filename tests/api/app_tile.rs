@@ -41,6 +41,12 @@ async fn the_tile_sends_people_to_the_login_page_never_to_relay_state(store: Sto
     let body = redirected(response).await;
     assert!(!body.contains("evil") && !body.contains(ASSERTION_MARKER), "{body}");
 
+    // A link checker's HEAD gets the same answer, with no body, and is no click.
+    let head = app.client.head(app.url("/sso/login_redirect")).send().await.unwrap();
+    assert_eq!(head.status(), 303);
+    assert_eq!(head.headers()["location"], LOGIN);
+    assert_eq!(head.text().await.unwrap(), "");
+
     // Counted, with no label from the request.
     let metrics = app.metrics_text().await;
     assert!(metrics.contains("\nseatsync_login_redirects_total 3\n"), "{metrics}");

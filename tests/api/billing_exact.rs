@@ -36,31 +36,38 @@ fn emails(d: &Delivery) -> Vec<String> {
     d.json["data"]["changes"].as_array().unwrap().iter().map(|c| c["email"].as_str().unwrap().to_owned()).collect()
 }
 
+/// A plan following Stripe item `si_acme` (in sync at 0) whose next message,
+/// Ada's paid seat, Stripe refuses for good (a 400 is dead at once): the
+/// plan and the dead message.
+async fn ada_dead_at_stripe(app: &TestApp, stripe: &FakeStripe) -> (String, Value) {
+    let plan = app.create_plan(ORG, None).await;
+    let set = app.admin_patch(&format!("/admin/plans/{plan}"), &json!({"stripe_subscription_item": "si_acme"})).await;
+    assert_eq!(set.status(), 200);
+    billing_is(app, &plan, "stripe", "in_sync").await;
+    stripe.fail_next([400]);
+    assert_eq!(app.set_tier(&plan, "ada@example.com", "paid").await.status(), 200);
+    let dead = eventually(Duration::from_secs(10), "a dead Stripe message", || async {
+        let dead = outbound(app, &format!("?plan={plan}&state=dead")).await;
+        if dead.is_empty() { Err(dead) } else { Ok(dead) }
+    })
+    .await;
+    (plan, dead[0].clone())
+}
+
 async fn stripe_never_receives_a_quantity_older_than_one_it_received(store: Store) {
     let stripe = FakeStripe::start();
     stripe.add_item("si_acme", 0);
     let app = spawn_app_with(store, &env_of(&stripe.env())).await;
-    let plan = app.create_plan(ORG, None).await;
-    let set = app.admin_patch(&format!("/admin/plans/{plan}"), &json!({"stripe_subscription_item": "si_acme"})).await;
-    assert_eq!(set.status(), 200);
-    billing_is(&app, &plan, "stripe", "in_sync").await;
-    // Ada's message is refused for good (a 400 is dead at once)…
-    stripe.fail_next([400]);
-    assert_eq!(app.set_tier(&plan, "ada@example.com", "paid").await.status(), 200);
-    let dead = eventually(Duration::from_secs(10), "a dead Stripe message", || async {
-        let dead = outbound(&app, &format!("?plan={plan}&state=dead")).await;
-        if dead.is_empty() { Err(dead) } else { Ok(dead) }
-    })
-    .await;
+    let (plan, dead) = ada_dead_at_stripe(&app, &stripe).await;
     assert_eq!(billing_is(&app, &plan, "stripe", "failing").await["paid_seats_sent"], 0);
-    // …then Bob's, with the newer count 2, is delivered.
+    // Ada's count (1) died; then Bob's, the newer count 2, is delivered.
     assert_eq!(app.set_tier(&plan, "bob@example.com", "paid").await.status(), 200);
     let billing = billing_is(&app, &plan, "stripe", "in_sync").await;
     assert_eq!(billing["paid_seats_sent"], 2);
     assert_eq!(stripe.quantity("si_acme"), Some(2));
     // The dead one was superseded by the delivery, and an operator's retry
     // (what the alert for a dead message suggests) sends nothing older.
-    let id = dead[0]["id"].as_str().unwrap();
+    let id = dead["id"].as_str().unwrap();
     let retried = app.admin_post(&format!("/admin/outbound/{id}/retry"), &json!({})).await;
     assert_eq!(retried.status(), 200);
     assert_eq!(retried.json::<Value>().await.unwrap()["state"], "superseded");
@@ -75,20 +82,11 @@ async fn a_dead_stripe_message_retried_before_a_newer_one_is_delivered_goes_firs
     let stripe = FakeStripe::start();
     stripe.add_item("si_acme", 0);
     let app = spawn_app_with(store, &env_of(&stripe.env())).await;
-    let plan = app.create_plan(ORG, None).await;
-    app.admin_patch(&format!("/admin/plans/{plan}"), &json!({"stripe_subscription_item": "si_acme"})).await;
-    billing_is(&app, &plan, "stripe", "in_sync").await;
-    stripe.fail_next([400]);
-    assert_eq!(app.set_tier(&plan, "ada@example.com", "paid").await.status(), 200);
-    let dead = eventually(Duration::from_secs(10), "a dead Stripe message", || async {
-        let dead = outbound(&app, &format!("?plan={plan}&state=dead")).await;
-        if dead.is_empty() { Err(dead) } else { Ok(dead) }
-    })
-    .await;
-    let id = dead[0]["id"].as_str().unwrap();
+    let (_, dead) = ada_dead_at_stripe(&app, &stripe).await;
+    let id = dead["id"].as_str().unwrap();
     let retried: Value = app.admin_post(&format!("/admin/outbound/{id}/retry"), &json!({})).await.json().await.unwrap();
     assert_eq!((retried["state"].as_str(), retried["attempts"].as_i64()), (Some("delivered"), Some(2)));
-    assert_eq!(retried["sequence"], dead[0]["sequence"], "its own number");
+    assert_eq!(retried["sequence"], dead["sequence"], "its own number");
     assert_eq!(stripe.quantity("si_acme"), Some(1));
 }
 

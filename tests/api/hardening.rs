@@ -109,20 +109,27 @@ async fn metrics_addr_serves_metrics_there_only(store: Store) {
     assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
 }
 
-async fn ten_refused_tokens_a_minute_lock_out_that_address(store: Store) {
+async fn ten_refused_tokens_a_minute_brake_that_address_but_never_the_right_token(store: Store) {
     let app = spawn_app(store).await;
     let guesser = client_from("127.0.0.5");
-    for n in 0..10 {
+    for n in 0..9 {
         let response = guesser.get(app.url("/admin/plans")).bearer_auth(format!("guess-{n}")).send().await.unwrap();
         assert_eq!(response.status(), 401, "guess {n}");
     }
-    // Now even the right token is refused from there, with how long to wait.
-    let response = guesser.get(app.url("/admin/plans")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    // A request with no token at all counts as a refusal too.
+    assert_eq!(guesser.get(app.url("/admin/plans")).send().await.unwrap().status(), 401);
+    // Now another guess waits, told how long…
+    let response = guesser.get(app.url("/admin/plans")).bearer_auth("guess-10").send().await.unwrap();
     assert_eq!(response.status(), 429);
     let wait: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert_eq!(response.json::<Value>().await.unwrap()["error"], "too_many_attempts");
+    assert_eq!(guesser.get(app.url("/admin/plans")).send().await.unwrap().status(), 429, "no token: braked too");
+    // …but the right token is always accepted: an outsider sharing the
+    // operator's address (a tunnel, a proxy) cannot lock the operator out.
+    let right = guesser.get(app.url("/admin/plans")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    assert_eq!(right.status(), 200);
     // Another address is not affected.
     let operator = client_from("127.0.0.6");
     assert_eq!(operator.get(app.url("/admin/plans")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().status(), 200);
@@ -237,7 +244,7 @@ both_stores!(
     a_scrape_never_waits_for_the_database,
     metrics_addr_serves_metrics_there_only,
     the_scrape_figures_read_only_the_backlogs_indexes,
-    ten_refused_tokens_a_minute_lock_out_that_address,
+    ten_refused_tokens_a_minute_brake_that_address_but_never_the_right_token,
     every_admin_answer_is_no_store_and_nosniff,
     the_admin_page_runs_under_a_strict_policy_and_writes_no_markup,
     the_example_token_is_refused_through_a_tunnel,
@@ -254,6 +261,28 @@ async fn a_new_sqlite_database_and_its_wal_are_private() {
     let path = database.url.trim_start_matches("sqlite://").split('?').next().unwrap().to_owned();
     for file in [path.clone(), format!("{path}-wal"), format!("{path}-shm")] {
         let mode = std::fs::metadata(&file).unwrap_or_else(|e| panic!("{file}: {e}")).permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file} is {mode:o}");
+    }
+}
+
+/// A database made before files were created 0600 (or copied in with 0644)
+/// is made owner-only when the service opens it (issue 37, item 8).
+#[tokio::test]
+async fn an_existing_sqlite_database_readable_by_others_is_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let database = TestDatabase::create(Store::Sqlite).await;
+    let app = spawn_app_on(&database, &[]).await;
+    app.create_plan(ORG, None).await;
+    drop(app);
+    let path = database.url.trim_start_matches("sqlite://").split('?').next().unwrap().to_owned();
+    let files = [path.clone(), format!("{path}-wal"), format!("{path}-shm")];
+    for file in files.iter().filter(|f| std::path::Path::new(f).exists()) {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let app = spawn_app_on(&database, &[]).await;
+    app.create_plan("org_01SECONDORGANIZATION", None).await;
+    for file in &files {
+        let mode = std::fs::metadata(file).unwrap_or_else(|e| panic!("{file}: {e}")).permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{file} is {mode:o}");
     }
 }

@@ -1330,3 +1330,25 @@ fn plans_update_sets_and_clears_every_field_patch_takes(store: Store) {
 }
 
 crate::both_stores_blocking!(plans_update_sets_and_clears_every_field_patch_takes);
+
+/// `backup --to file:NAME` writes exactly that path (SQLite never reads it as
+/// a URI), owner-only, and reports the copy's real size (issue 37, item 7).
+#[test]
+fn a_backup_goes_to_exactly_the_path_given() {
+    use std::os::unix::fs::PermissionsExt;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDatabase::create(Store::Sqlite));
+    let env = env_for(&db);
+    rt.block_on(create_plan_with_cli(&env));
+    let dir = tempfile::tempdir().unwrap();
+    let output = seatsync(&env).current_dir(dir.path()).args(["backup", "--to", "file:copy.db"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let copy = dir.path().join("file:copy.db");
+    let meta = std::fs::metadata(&copy).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert!(meta.len() > 4096, "a real copy: {} bytes", meta.len());
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(said.contains(&format!("({} bytes)", meta.len())), "{said}");
+    let others: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(others.len(), 1, "nothing else left behind: {others:?}");
+}

@@ -28,6 +28,12 @@ fn last_json(text: &str) -> Value {
     serde_json::from_str(&text[start..]).unwrap_or_else(|e| panic!("{e}: {}", &text[start..]))
 }
 
+/// (email, tier, source) of each member listed.
+fn seats(list: &Value) -> Vec<(String, String, String)> {
+    let text = |m: &Value, k: &str| m[k].as_str().unwrap().to_owned();
+    list.as_array().unwrap().iter().map(|m| (text(m, "email"), text(m, "tier"), text(m, "source"))).collect()
+}
+
 #[test]
 fn the_tour_runs_as_written_and_ends_as_its_scenario_expects() {
     let dir = tempfile::tempdir().unwrap();
@@ -75,30 +81,8 @@ fn the_tour_runs_as_written_and_ends_as_its_scenario_expects() {
     let scenario = repo().join("fixtures/scenarios/enforcement-eleventh-user/expected.json");
     let expected: Value = serde_json::from_slice(&std::fs::read(scenario).unwrap()).unwrap();
     let members = last_json(&stdout);
-    let shown: Vec<(String, String, String)> = members["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["email"].as_str().unwrap().into(),
-                m["tier"].as_str().unwrap().into(),
-                m["source"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    let wanted: Vec<(String, String, String)> = expected["expected"]["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["email"].as_str().unwrap().into(),
-                m["tier"].as_str().unwrap().into(),
-                m["source"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let shown = seats(&members["data"]);
+    let wanted = seats(&expected["expected"]["members"]);
     assert_eq!(shown, wanted);
     assert_eq!(wanted.len(), 14);
     assert!(stdout.contains(&format!("\"mode\": \"{}\"", expected["expected"]["mode"].as_str().unwrap())), "{stdout}");
