@@ -78,7 +78,7 @@ async fn check_then_call(
             "a valid Authorization: Bearer token is required",
         )));
     }
-    if is_example_token(token.expose()) && arrived_from_elsewhere(req.headers()) {
+    if is_example_token(token.expose()) && client_address::arrived_from_elsewhere(req.headers()) {
         // serve refuses the example token on a public address; a tunnel to a
         // loopback one must not publish it either (CONTRACT 2).
         if let Some(left_out) = state.refused_tokens.example_warnings.take_now() {
@@ -97,34 +97,6 @@ fn is_example_token(token: &str) -> bool {
     crate::config::SHIPPED_SECRETS.iter().any(|(name, shipped)| *name == "ADMIN_TOKEN" && token == *shipped)
 }
 
-/// Whether a request came through a proxy or tunnel (ngrok, cloudflared and
-/// their kind add forwarding headers, and keep the public host name) rather
-/// than from a browser or curl on this machine.
-fn arrived_from_elsewhere(headers: &header::HeaderMap) -> bool {
-    let forwarded = ["forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip", "cf-connecting-ip"]
-        .iter()
-        .any(|name| headers.contains_key(*name));
-    // An unreadable Host is not this machine's.
-    let local = match headers.get(header::HOST).map(|v| v.to_str()) {
-        None => true,
-        Some(Ok(host)) => is_local_host(host),
-        Some(Err(_)) => false,
-    };
-    forwarded || !local
-}
-
-/// `localhost`, `127.0.0.1:8080`, `[::1]:8080` and the like; an absent Host
-/// (HTTP/1.0) is local too.
-fn is_local_host(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or(""),
-        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
-    };
-    host.is_empty()
-        || name.eq_ignore_ascii_case("localhost")
-        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 fn too_many_attempts(wait: Duration) -> HttpResponse {
     let mut response = error_response(
         StatusCode::TOO_MANY_REQUESTS,
@@ -141,26 +113,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_requests_from_this_machine_come_without_forwarding_and_with_a_local_host() {
-        let headers = |pairs: &[(&'static str, &'static str)]| {
-            let mut map = header::HeaderMap::new();
-            for (name, value) in pairs {
-                map.insert(header::HeaderName::from_static(name), HeaderValue::from_static(value));
-            }
-            map
-        };
-        for local in ["127.0.0.1:8080", "localhost:8080", "LOCALHOST", "[::1]:8080", "127.0.0.2", ""] {
-            assert!(!arrived_from_elsewhere(&headers(&[("host", local)])), "{local}");
-        }
-        assert!(!arrived_from_elsewhere(&headers(&[])));
-        let mut unreadable = header::HeaderMap::new();
-        unreadable.insert(header::HOST, HeaderValue::from_bytes(b"caf\xe9.example").unwrap());
-        assert!(arrived_from_elsewhere(&unreadable));
-        for public in ["abc.ngrok-free.app", "seats.example.com:443", "192.168.1.5:8080", "[2001:db8::1]:80"] {
-            assert!(arrived_from_elsewhere(&headers(&[("host", public)])), "{public}");
-        }
-        assert!(arrived_from_elsewhere(&headers(&[("host", "localhost:8080"), ("x-forwarded-for", "203.0.113.7")])));
-        assert!(arrived_from_elsewhere(&headers(&[("host", "127.0.0.1"), ("cf-connecting-ip", "203.0.113.7")])));
+    fn only_the_example_token_is_the_example() {
         assert!(is_example_token("dev-admin-token-local-only"));
         assert!(!is_example_token("a-token-of-my-own-choosing"));
     }

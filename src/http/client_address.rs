@@ -66,16 +66,79 @@ pub fn client_of(trusted: &[IpNet], peer: IpAddr, forwarded_for: Option<&str>) -
     client
 }
 
-/// The client of an actix request, by the rule above.
+/// The client of an actix request, by the rule above. Every `X-Forwarded-For`
+/// line counts, in order, as one list (RFC 9110 5.3): a proxy that appends a
+/// line of its own (HAProxy's `option forwardfor`) must not leave the client's
+/// own line as the one believed. A line that is not text ends the list there,
+/// so nothing before it is believed.
 pub fn of_request(trusted: &[IpNet], req: &actix_web::HttpRequest) -> IpAddr {
     let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let header = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    client_of(trusted, peer, header)
+    let mut lines: Vec<&str> = Vec::new();
+    for value in req.headers().get_all("x-forwarded-for") {
+        match value.to_str() {
+            Ok(line) => lines.push(line),
+            Err(_) => lines.clear(),
+        }
+    }
+    let joined = lines.join(",");
+    client_of(trusted, peer, (!lines.is_empty()).then_some(joined.as_str()))
+}
+
+/// Whether a request came through a proxy or tunnel (ngrok, cloudflared and
+/// their kind add forwarding headers, and keep the public host name) rather
+/// than from a browser or curl on this machine.
+pub fn arrived_from_elsewhere(headers: &actix_web::http::header::HeaderMap) -> bool {
+    let forwarded = ["forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip", "cf-connecting-ip"]
+        .iter()
+        .any(|name| headers.contains_key(*name));
+    // An unreadable Host is not this machine's.
+    let local = match headers.get(actix_web::http::header::HOST).map(|v| v.to_str()) {
+        None => true,
+        Some(Ok(host)) => is_local_host(host),
+        Some(Err(_)) => false,
+    };
+    forwarded || !local
+}
+
+/// `localhost`, `127.0.0.1:8080`, `[::1]:8080` and the like; an absent Host
+/// (HTTP/1.0) is local too.
+fn is_local_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    host.is_empty()
+        || name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::http::header::{self, HeaderValue};
+
+    #[test]
+    fn only_requests_from_this_machine_come_without_forwarding_and_with_a_local_host() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = header::HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(header::HeaderName::from_static(name), HeaderValue::from_static(value));
+            }
+            map
+        };
+        for local in ["127.0.0.1:8080", "localhost:8080", "LOCALHOST", "[::1]:8080", "127.0.0.2", ""] {
+            assert!(!arrived_from_elsewhere(&headers(&[("host", local)])), "{local}");
+        }
+        assert!(!arrived_from_elsewhere(&headers(&[])));
+        let mut unreadable = header::HeaderMap::new();
+        unreadable.insert(header::HOST, HeaderValue::from_bytes(b"caf\xe9.example").unwrap());
+        assert!(arrived_from_elsewhere(&unreadable));
+        for public in ["abc.ngrok-free.app", "seats.example.com:443", "192.168.1.5:8080", "[2001:db8::1]:80"] {
+            assert!(arrived_from_elsewhere(&headers(&[("host", public)])), "{public}");
+        }
+        assert!(arrived_from_elsewhere(&headers(&[("host", "localhost:8080"), ("x-forwarded-for", "203.0.113.7")])));
+        assert!(arrived_from_elsewhere(&headers(&[("host", "127.0.0.1"), ("cf-connecting-ip", "203.0.113.7")])));
+    }
 
     #[test]
     fn ipv6_clients_share_by_their_64_and_mapped_ipv4_by_address() {

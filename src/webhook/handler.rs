@@ -28,6 +28,11 @@ pub enum WebhookError {
     InvalidEvent(String),
     #[error("this address may not post webhooks here")]
     Forbidden,
+    #[error(
+        "deliveries signed with the WORKOS_WEBHOOK_SECRET shipped in .env.example are accepted from this machine only: \
+         set your endpoint's own secret"
+    )]
+    ExampleSecret,
     #[error("too many deliveries are being read at once; retry later")]
     Busy,
     #[error("the event could not be stored")]
@@ -44,6 +49,7 @@ impl WebhookError {
             Self::Body(err) => err.code(),
             Self::InvalidEvent(_) => "invalid_event",
             Self::Forbidden => "forbidden",
+            Self::ExampleSecret => "example_secret",
             Self::Busy | Self::Unavailable(_) => "unavailable",
         }
     }
@@ -53,7 +59,7 @@ impl ResponseError for WebhookError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Signature(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::ExampleSecret => StatusCode::FORBIDDEN,
             Self::Body(err) => err.status_code(),
             Self::InvalidEvent(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Busy | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -142,6 +148,14 @@ async fn handle(
     slot.body_read();
     let secrets: Vec<&[u8]> = state.webhook.secrets.iter().map(|s| s.expose().as_bytes()).collect();
     let signed_at = signature::verify_body(&claimed, &body, &secrets)?;
+    // The example secret is public: through a proxy or tunnel, a delivery it
+    // signs could come from anyone (CONTRACT 2), as the example token.
+    if client_address::arrived_from_elsewhere(req.headers()) {
+        let own: Vec<&[u8]> = secrets.iter().copied().filter(|s| !is_example_secret(s)).collect();
+        if own.len() < secrets.len() && signature::verify_body(&claimed, &body, &own).is_err() {
+            return Err(WebhookError::ExampleSecret);
+        }
+    }
 
     let parsed = Envelope::parse(&body).and_then(|envelope| {
         let id = EventId::parse(&envelope.id).map_err(|e| InvalidEvent(e.to_string()))?;
@@ -170,4 +184,11 @@ async fn handle(
         .map_err(|e: InboxError| WebhookError::Unavailable(Box::new(e)))?;
     span.in_scope(|| tracing::info!(outcome = ?stored, "webhook stored"));
     Ok((event_id, stored))
+}
+
+/// A webhook secret shipped in `.env.example` (current or previous).
+fn is_example_secret(secret: &[u8]) -> bool {
+    crate::config::SHIPPED_SECRETS
+        .iter()
+        .any(|(name, shipped)| name.starts_with("WORKOS_WEBHOOK_SECRET") && secret == shipped.as_bytes())
 }

@@ -101,6 +101,19 @@ async fn only_allowed_addresses_may_post_and_only_trusted_proxies_name_the_clien
     assert_eq!(via("198.51.100.1", "event_proxied_stranger").await.unwrap().status(), 403);
     // A client's own claim in front of the proxy's entry is not believed.
     assert_eq!(via("203.0.113.7, 198.51.100.1", "event_spoofed").await.unwrap().status(), 403);
+    // Nor when the proxy appends a line of its own (HAProxy's `option
+    // forwardfor`) after the client's: every line counts, in order.
+    let body = event("event_spoofed_lines").to_string();
+    let two_lines = proxy
+        .post(app.url("/webhooks/workos"))
+        .header("WorkOS-Signature", signature::header_value(SECRET.as_bytes(), now_ms(), body.as_bytes()))
+        .header("X-Forwarded-For", "203.0.113.7")
+        .header("X-Forwarded-For", "198.51.100.1")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(two_lines.status(), 403, "the client's own first line named an allowed address");
     // From anyone else the header is ignored.
     let spoof = event("event_untrusted").to_string();
     let response = client_from("127.0.0.1")

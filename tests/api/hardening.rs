@@ -5,6 +5,7 @@
 use crate::both_stores;
 use crate::helpers::*;
 use sea_orm::TransactionTrait;
+use seatsync::webhook::signature;
 use serde_json::{Value, json};
 use std::{
     net::IpAddr,
@@ -185,6 +186,53 @@ async fn the_example_token_is_refused_through_a_tunnel(store: Store) {
     assert_eq!(response.status(), 200);
 }
 
+/// `cp .env.example .env`, then a tunnel: a delivery signed with the example
+/// webhook secret (which anyone can read) is refused through it, 403
+/// `example_secret`, and nothing is stored; from this machine it is taken
+/// (issue 37, item 2).
+async fn the_example_webhook_secret_is_refused_through_a_tunnel(store: Store) {
+    let example =
+        seatsync::config::SHIPPED_SECRETS.iter().find(|(name, _)| *name == "WORKOS_WEBHOOK_SECRET").unwrap().1;
+    let app = spawn_app_with(store, &[("WORKOS_WEBHOOK_SECRET", example)]).await;
+    let send = |id: &str, headers: &[(&str, &str)]| {
+        let body = json!({"id": id, "event": "dsync.user.created", "data": {}}).to_string();
+        let mut request = app
+            .client
+            .post(app.url("/webhooks/workos"))
+            .header("WorkOS-Signature", signature::header_value(example.as_bytes(), now_ms(), body.as_bytes()))
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    for (id, headers) in [
+        ("event_via_host", &[("Host", "abc123.ngrok-free.app")][..]),
+        ("event_via_xff", &[("X-Forwarded-For", "203.0.113.7")][..]),
+        ("event_via_cf", &[("Cf-Connecting-Ip", "203.0.113.7")][..]),
+    ] {
+        let response = send(id, headers).await.unwrap();
+        assert_eq!(response.status(), 403, "{id}");
+        assert_eq!(response.json::<Value>().await.unwrap()["error"], "example_secret", "{id}");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events").await, 0, "nothing forged was stored");
+    assert_eq!(send("event_here", &[]).await.unwrap().status(), 200, "from this machine it is taken");
+    // The endpoint's own secret works through the tunnel, the example one
+    // kept beside it as the previous one notwithstanding.
+    let own = spawn_app_with(store, &[("WORKOS_WEBHOOK_SECRET_PREVIOUS", example)]).await;
+    let body = json!({"id": "event_own", "event": "dsync.user.created", "data": {}}).to_string();
+    let response = own
+        .client
+        .post(own.url("/webhooks/workos"))
+        .header("WorkOS-Signature", signature::header_value(SECRET.as_bytes(), now_ms(), body.as_bytes()))
+        .header("X-Forwarded-For", "203.0.113.7")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
 /// The page's rules (CONTRACT 3.4): a strict policy on every page answer, and
 /// a script that never writes markup (every value reaches the page as text).
 async fn the_admin_page_runs_under_a_strict_policy_and_writes_no_markup(store: Store) {
@@ -248,6 +296,7 @@ both_stores!(
     every_admin_answer_is_no_store_and_nosniff,
     the_admin_page_runs_under_a_strict_policy_and_writes_no_markup,
     the_example_token_is_refused_through_a_tunnel,
+    the_example_webhook_secret_is_refused_through_a_tunnel,
     disguised_emails_ids_and_names_are_refused
 );
 
