@@ -25,7 +25,12 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Migrate the database, then serve HTTP and run the reconciler.
-    Serve,
+    Serve {
+        /// Refuse to start while any `.env.example` value is in use, on any
+        /// address (the shipped container and service unit pass it).
+        #[arg(long)]
+        refuse_example_values: bool,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Copy a SQLite database, consistent, while `serve` runs on it (VACUUM
@@ -382,8 +387,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::from_env()?;
     match cli.command {
         Command::FakeWorkos { .. } => unreachable!("answered above"),
-        Command::Serve => {
+        Command::Serve { refuse_example_values } => {
             telemetry::init(settings.log_format);
+            let in_use = settings.shipped_secrets_in_use();
+            if refuse_example_values && !in_use.is_empty() {
+                eprintln!(
+                    "error: {} still the development value(s) from .env.example; this deployment refuses them on any \
+                     address: set real ones",
+                    in_use.join(", ")
+                );
+                return Ok(ExitCode::from(crate::tools::check_config::EX_CONFIG));
+            }
             let app = Application::build(&settings, true).await?;
             app.run_until_stopped().await?;
         }

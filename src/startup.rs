@@ -49,6 +49,9 @@ fn cap_per_worker(open_files: u64, workers: usize) -> usize {
     usize::try_from(per_worker).unwrap_or(usize::MAX).clamp(16, MAX_CONNECTIONS_PER_WORKER)
 }
 
+/// How often `serve` repeats that `.env.example` values are in use.
+const EXAMPLE_WARNING_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 pub struct Application {
     port: u16,
     metrics_port: Option<u16>,
@@ -135,6 +138,7 @@ impl Application {
             login_redirect_url: settings.login_redirect_url.clone(),
             metrics_listener: metrics_addr,
             deliverer: deliverer.clone(),
+            example_values: settings.shipped_secrets_in_use(),
             release_guard: settings.release_guard,
         });
 
@@ -225,11 +229,31 @@ impl Application {
             }
         }
 
-        for variable in settings.shipped_secrets_in_use() {
+        let example_values = settings.shipped_secrets_in_use();
+        for variable in &example_values {
             tracing::warn!(
                 variable,
                 "{variable} is still the development value from .env.example: set a real one before production"
             );
+        }
+        if !example_values.is_empty() {
+            // A proxy in front of a loopback listener shows no request as
+            // coming from elsewhere: the warning repeats, hour after hour.
+            let mut stop = stop.subscribe();
+            let variables = example_values.join(", ");
+            background.push((
+                "example values warning",
+                tokio::spawn(async move {
+                    let mut every = tokio::time::interval(EXAMPLE_WARNING_EVERY);
+                    every.tick().await;
+                    loop {
+                        tokio::select! {
+                            _ = stop.wait_for(|s| *s) => return,
+                            _ = every.tick() => tracing::warn!(variables = %variables, "still the development values from .env.example: set real ones"),
+                        }
+                    }
+                }),
+            ));
         }
         tracing::info!(
             listen = %format!("{}:{port}", settings.listen_addr.ip()),

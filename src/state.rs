@@ -34,6 +34,9 @@ pub struct AppState {
     pub login_redirect_url: Option<String>,
     /// Sends them; `None` when no target is configured.
     pub deliverer: Option<crate::billing::delivery::Deliverer>,
+    /// Settings still at their `.env.example` values: `/readyz` and the admin
+    /// page say so (CONTRACT 2).
+    pub example_values: Vec<&'static str>,
     /// `RELEASE_*`: an approval applies its events with the reconciler's settings.
     pub release_guard: crate::reconcile::guard::GuardSettings,
 }

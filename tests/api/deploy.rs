@@ -56,6 +56,8 @@ fn the_dockerfile_runs_as_a_user_checks_health_and_copies_only_what_exists() {
     assert!(runtime.iter().any(|(k, v)| k == "ENV" && v.contains("sqlite:///data/")));
     let entry = runtime.iter().find(|(k, _)| k == "ENTRYPOINT").map(|(_, v)| v.clone()).unwrap();
     assert!(entry.contains("/usr/local/bin/seatsync"), "{entry}");
+    let cmd = runtime.iter().rfind(|(k, _)| k == "CMD").map(|(_, v)| v.clone()).unwrap();
+    assert_eq!(cmd, r#"["serve", "--refuse-example-values"]"#, "the container refuses .env.example's values");
 
     // Every COPY from the build context names something in this repository.
     let mut copied = 0;
@@ -409,4 +411,30 @@ fn the_metric_check_catches_each_kind_of_drift() {
         wrong("sum by (tier) (seatsync_events_reconciled_total)"),
         ["by (tier) over seatsync_events_reconciled_total, which has no label tier"]
     );
+}
+
+/// The shipped deployment files refuse `.env.example`'s values on any
+/// address (issue 37, item 3): the unit and the container start `serve` with
+/// `--refuse-example-values`, and `serve` so started with the example token,
+/// on loopback, stops at once with 78 and says which value.
+#[test]
+fn the_deployment_files_refuse_the_example_values_on_any_address() {
+    let unit = std::fs::read_to_string(Path::new(ROOT).join("deploy/systemd/seatsync.service")).unwrap();
+    let exec = unit.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
+    assert_eq!(exec, "ExecStart=/usr/local/bin/seatsync serve --refuse-example-values");
+    let example = seatsync::config::SHIPPED_SECRETS.iter().find(|(name, _)| *name == "ADMIN_TOKEN").unwrap().1;
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_seatsync"))
+        .args(["serve", "--refuse-example-values"])
+        .current_dir(dir.path())
+        .env_clear()
+        .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display()))
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("WORKOS_WEBHOOK_SECRET", "whsec_a_real_enough_secret_for_this")
+        .env("ADMIN_TOKEN", example)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(78), "{}", String::from_utf8_lossy(&output.stderr));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("ADMIN_TOKEN") && !said.contains(example), "{said}");
 }

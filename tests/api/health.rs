@@ -1,5 +1,5 @@
 use crate::both_stores;
-use crate::helpers::{Store, spawn_app};
+use crate::helpers::{Store, spawn_app, spawn_app_with};
 
 async fn health_answers_while_the_process_runs(store: Store) {
     let app = spawn_app(store).await;
@@ -12,6 +12,16 @@ async fn readiness_answers_when_the_database_does(store: Store) {
     let app = spawn_app(store).await;
     let response = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"status": "ready"}));
+    // With a value of .env.example still in use it says so, naming the
+    // setting, never its value (CONTRACT 2).
+    let example = seatsync::config::SHIPPED_SECRETS.iter().find(|(name, _)| *name == "ADMIN_TOKEN").unwrap().1;
+    let app = spawn_app_with(store, &[("ADMIN_TOKEN", example)]).await;
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["example_values_in_use"], serde_json::json!(["ADMIN_TOKEN"]), "{body}");
+    assert!(!body.to_string().contains(example));
 }
 
 async fn readiness_is_503_when_the_database_is_gone(store: Store) {

@@ -714,7 +714,29 @@ async fn the_event_card_keeps_each_value_under_its_label(store: Store) {
     }
 }
 
+/// While a `.env.example` value is in use, the page says so in a banner
+/// before anyone signs in (issue 37, item 3); with real values there is none.
+async fn a_banner_names_the_example_values_in_use(store: Store) {
+    let Some(browser) = browser(store).await else { return };
+    let example = seatsync::config::SHIPPED_SECRETS.iter().find(|(name, _)| *name == "ADMIN_TOKEN").unwrap().1;
+    let app = spawn_app_with(store, &[("ADMIN_TOKEN", example)]).await;
+    let c = &browser.client;
+    c.goto(&app.url("/admin/")).await.unwrap();
+    let banner = browser.wait_for("#example-banner:not([hidden])").await;
+    let text = banner.text().await.unwrap();
+    assert!(text.contains("ADMIN_TOKEN") && text.contains(".env.example"), "{text}");
+    assert!(!text.contains(example), "{text}");
+    browser.screenshot("17-example-values-banner").await;
+    let own = spawn_app(store).await;
+    c.goto(&own.url("/admin/")).await.unwrap();
+    browser.wait_for("#sign-in:not([hidden])").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let hidden = c.find(Locator::Css("#example-banner")).await.unwrap().attr("hidden").await.unwrap();
+    assert!(hidden.is_some(), "no banner with real values");
+}
+
 both_stores!(
+    a_banner_names_the_example_values_in_use,
     an_identity_providers_auto_posting_form_ends_on_the_login_page,
     the_page_creates_and_edits_a_plan_and_sets_members,
     the_event_card_keeps_each_value_under_its_label,

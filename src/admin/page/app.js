@@ -838,6 +838,26 @@ async function lookUpEvent(event) {
 
 // --- routing ----------------------------------------------------------------
 
+/**
+ * A banner while any .env.example value is in use (CONTRACT 2): /readyz
+ * names them. A local reverse proxy can publish this page with them.
+ */
+async function exampleValuesBanner() {
+  try {
+    const response = await fetch("/readyz", { cache: "no-store" });
+    const body = await response.json();
+    const names = Array.isArray(body.example_values_in_use) ? body.example_values_in_use : [];
+    const banner = $("#example-banner");
+    banner.replaceChildren(
+      el("strong", {}, "Example settings in use: "),
+      `${names.join(", ")} still ${names.length === 1 ? "has its value" : "have their values"} from .env.example. Set real ones before anyone else can reach this server.`,
+    );
+    banner.hidden = names.length === 0;
+  } catch {
+    // No answer: nothing to say about it here.
+  }
+}
+
 async function route() {
   if (!sessionStorage.getItem(TOKEN_KEY)) {
     showSignIn();
@@ -860,5 +880,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#sign-out").addEventListener("click", signOut);
   $("#lookup").addEventListener("submit", lookUpEvent);
   window.addEventListener("hashchange", route);
+  exampleValuesBanner();
   route();
 });
