@@ -20,6 +20,10 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Read no `.env` file: settings come from the environment only (the
+    /// shipped container and service unit pass it).
+    #[arg(long, global = true)]
+    pub no_env_file: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -367,7 +371,7 @@ pub enum PlansCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Before the settings are read: it reports a configuration `serve` refuses.
     if let Command::CheckConfig { connect } = cli.command {
-        return Ok(check_config(connect).await);
+        return Ok(check_config(connect, !cli.no_env_file).await);
     }
     // Needs no settings: a developer's stand-in, not the service.
     if let Command::FakeWorkos { listen } = cli.command {
@@ -384,7 +388,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let settings = Settings::from_env()?;
+    let settings = Settings::from_env_with(!cli.no_env_file)?;
     match cli.command {
         Command::FakeWorkos { .. } => unreachable!("answered above"),
         Command::Serve { refuse_example_values } => {
@@ -419,7 +423,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             create_or_open_database(&settings).await?;
             tracing::info!("migrations applied");
         }
-        Command::CheckConfig { connect } => return Ok(check_config(connect).await),
+        Command::CheckConfig { .. } => unreachable!("answered above"),
         Command::Backup { to } => {
             let conn = open_database_read_only(&settings).await?;
             let bytes = db::backup_sqlite(&conn, &to).await?;
@@ -664,11 +668,15 @@ async fn create_or_open_database(settings: &Settings) -> anyhow::Result<sea_orm:
 }
 
 /// `seatsync check-config`: never stops at the first problem.
-async fn check_config(connect: bool) -> ExitCode {
+async fn check_config(connect: bool, read_env_file: bool) -> ExitCode {
     use crate::tools::check_config::{EX_CONFIG, describe, problems};
-    if let Err(err) = Settings::load_dotenv() {
-        println!("problem: {}: {}", err.variable, err.problem);
-        return ExitCode::from(EX_CONFIG);
+    match if read_env_file { Settings::load_dotenv() } else { Ok(None) } {
+        Ok(Some(path)) => println!("read {}", path.display()),
+        Ok(None) => println!("read no .env file: the environment only"),
+        Err(err) => {
+            println!("problem: {}: {}", err.variable, err.problem);
+            return ExitCode::from(EX_CONFIG);
+        }
     }
     let (settings, found) = problems(|name| std::env::var(name).ok());
     if let Some(settings) = settings {

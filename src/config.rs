@@ -10,6 +10,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The `.env` file read, if any (said at start-up).
+    pub env_file: Option<std::path::PathBuf>,
     pub database_url: DatabaseUrl,
     pub listen_addr: SocketAddr,
     pub webhook_secret: Option<Secret>,
@@ -116,7 +118,35 @@ pub(crate) fn check_api_base(raw: &str) -> Result<(), &'static str> {
 /// Loads `.env` when there is one (a missing file is normal; a broken one is
 /// worth refusing). The error names the line by number only: the line itself
 /// may hold a secret.
+/// A `.env` that someone other than this process's user (or root) could
+/// have written is not read: in a service's writable state directory, a
+/// stray one would fill every unset variable, where the WorkOS key is sent
+/// included. Refused with a line saying why, never silently used.
+fn check_env_file_owner(path: &std::path::Path) -> Result<(), ConfigError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let Ok(meta) = std::fs::metadata(path) else { return Ok(()) };
+        if meta.permissions().mode() & 0o022 != 0 {
+            return Err(problem(".env", "is writable by group or others: not read (chmod go-w .env)"));
+        }
+        // This process's user, as Linux shows it (/proc/self is owned by it).
+        if let Ok(me) = std::fs::metadata("/proc/self").map(|m| m.uid())
+            && meta.uid() != me
+            && meta.uid() != 0
+        {
+            return Err(problem(".env", "belongs to another user: not read (chown it, or remove it)"));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 fn load_env_file(path: &std::path::Path) -> Result<(), ConfigError> {
+    if path.exists() {
+        check_env_file_owner(path)?;
+    }
     match dotenvy::from_path(path) {
         Ok(()) => Ok(()),
         Err(err) if err.not_found() => Ok(()),
@@ -152,14 +182,22 @@ pub(crate) fn problem(variable: &'static str, problem: impl Into<String>) -> Con
 impl Settings {
     /// Reads the process environment, after loading `.env` if there is one.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::load_dotenv()?;
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_env_with(true)
+    }
+
+    /// `from_env`, with `.env` read or not (`--no-env-file`: the shipped
+    /// deployment files read none). Says which file was read.
+    pub fn from_env_with(read_env_file: bool) -> Result<Self, ConfigError> {
+        let env_file = if read_env_file { Self::load_dotenv()? } else { None };
+        Ok(Self { env_file, ..Self::from_lookup(|name| std::env::var(name).ok())? })
     }
 
     /// Loads `.env` into the environment, as `from_env` does first (a variable
-    /// already set wins).
-    pub fn load_dotenv() -> Result<(), ConfigError> {
-        load_env_file(std::path::Path::new(".env"))
+    /// already set wins). Returns the file read, if there was one.
+    pub fn load_dotenv() -> Result<Option<std::path::PathBuf>, ConfigError> {
+        let path = std::path::Path::new(".env");
+        load_env_file(path)?;
+        Ok(path.exists().then(|| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())))
     }
 
     /// Builds settings from any lookup: tests pass a map.
@@ -388,6 +426,7 @@ impl Settings {
         };
 
         Ok(Self {
+            env_file: None,
             database_url,
             listen_addr,
             webhook_secret,

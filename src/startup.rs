@@ -229,6 +229,10 @@ impl Application {
             }
         }
 
+        match &settings.env_file {
+            Some(path) => tracing::info!(file = %path.display(), "settings read from this file and the environment"),
+            None => tracing::info!("settings read from the environment only (no .env file)"),
+        }
         let example_values = settings.shipped_secrets_in_use();
         for variable in &example_values {
             tracing::warn!(

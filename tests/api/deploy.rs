@@ -57,7 +57,10 @@ fn the_dockerfile_runs_as_a_user_checks_health_and_copies_only_what_exists() {
     let entry = runtime.iter().find(|(k, _)| k == "ENTRYPOINT").map(|(_, v)| v.clone()).unwrap();
     assert!(entry.contains("/usr/local/bin/seatsync"), "{entry}");
     let cmd = runtime.iter().rfind(|(k, _)| k == "CMD").map(|(_, v)| v.clone()).unwrap();
-    assert_eq!(cmd, r#"["serve", "--refuse-example-values"]"#, "the container refuses .env.example's values");
+    assert_eq!(
+        cmd, r#"["serve", "--refuse-example-values", "--no-env-file"]"#,
+        "the container refuses .env.example's values and reads no .env"
+    );
 
     // Every COPY from the build context names something in this repository.
     let mut copied = 0;
@@ -421,7 +424,7 @@ fn the_metric_check_catches_each_kind_of_drift() {
 fn the_deployment_files_refuse_the_example_values_on_any_address() {
     let unit = std::fs::read_to_string(Path::new(ROOT).join("deploy/systemd/seatsync.service")).unwrap();
     let exec = unit.lines().find(|l| l.starts_with("ExecStart=")).unwrap();
-    assert_eq!(exec, "ExecStart=/usr/local/bin/seatsync serve --refuse-example-values");
+    assert_eq!(exec, "ExecStart=/usr/local/bin/seatsync serve --refuse-example-values --no-env-file");
     let example = seatsync::config::SHIPPED_SECRETS.iter().find(|(name, _)| *name == "ADMIN_TOKEN").unwrap().1;
     let dir = tempfile::tempdir().unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_seatsync"))

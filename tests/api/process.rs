@@ -1352,3 +1352,33 @@ fn a_backup_goes_to_exactly_the_path_given() {
     let others: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(others.len(), 1, "nothing else left behind: {others:?}");
 }
+
+/// A `.env` someone else could have written is never read (issue 37, item
+/// 11): group- or world-writable, it stops the command with a line saying
+/// why; owner-only, it is read and check-config says which file;
+/// `--no-env-file` (the shipped deployment files) reads none.
+#[test]
+fn a_env_file_is_read_only_when_only_its_owner_could_have_written_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join(".env");
+    std::fs::write(&env_file, "WORKOS_WEBHOOK_SECRET=whsec_from_the_env_file\nLOG_FORMAT=json\n").unwrap();
+    let check = |args: &[&str]| seatsync(&[]).current_dir(dir.path()).args(args).arg("check-config").output().unwrap();
+    std::fs::set_permissions(&env_file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let loose = check(&[]);
+    assert_eq!(loose.status.code(), Some(78));
+    let said = String::from_utf8_lossy(&loose.stdout);
+    assert!(said.contains("problem: .env: is writable by group or others: not read"), "{said}");
+
+    std::fs::set_permissions(&env_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let read = check(&[]);
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stdout));
+    let said = String::from_utf8_lossy(&read.stdout);
+    assert!(said.starts_with(&format!("read {}\n", env_file.display())), "{said}");
+    assert!(said.contains("LOG_FORMAT=json"), "{said}");
+
+    let none = check(&["--no-env-file"]);
+    let said = String::from_utf8_lossy(&none.stdout);
+    assert!(said.starts_with("read no .env file"), "{said}");
+    assert!(said.contains("problem: WORKOS_WEBHOOK_SECRET"), "without the file there is no secret: {said}");
+}

@@ -43,6 +43,8 @@ fn the_tour_runs_as_written_and_ends_as_its_scenario_expects() {
     let env = example.replace("LISTEN_ADDR=127.0.0.1:8080", &format!("LISTEN_ADDR=127.0.0.1:{port}"));
     assert_ne!(env, example, ".env.example sets LISTEN_ADDR=127.0.0.1:8080");
     std::fs::write(dir.path().join(".env"), env).unwrap();
+    // As `cp` leaves it under a usual umask; one writable by others is not read.
+    std::fs::set_permissions(dir.path().join(".env"), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     std::os::unix::fs::symlink(repo().join("fixtures"), dir.path().join("fixtures")).unwrap();
     let binary = Path::new(env!("CARGO_BIN_EXE_seatsync"));
     let path = format!("{}:{}", binary.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
