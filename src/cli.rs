@@ -628,15 +628,39 @@ fn refuse_missing_database(settings: &Settings) -> anyhow::Result<()> {
     }
     let Some(path) = db::sqlite_file(settings.database_url.expose()) else { return Ok(()) };
     let path = std::path::Path::new(path);
-    if path.exists() {
-        return Ok(());
-    }
     let shown = std::env::current_dir().map(|dir| dir.join(path)).unwrap_or_else(|_| path.to_path_buf());
+    if path.exists() {
+        return refuse_root_on_anothers_database(path);
+    }
     anyhow::bail!(
         "no database at {} (DATABASE_URL, relative to the current folder): run this command where the service's \
          database is, or set DATABASE_URL; `seatsync migrate` or `serve` create a new one",
         shown.display()
     )
+}
+
+/// Run as root on a database the service's own user owns (systemd's
+/// `DynamicUser`), SQLite would leave root-owned `-wal`/`-shm` files the
+/// service cannot open: refused, saying how to run it as that user.
+fn refuse_root_on_anothers_database(path: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+        let owner = std::fs::metadata(path).map(|m| m.uid()).ok();
+        if let (Some(0), Some(owner)) = (me, owner)
+            && owner != 0
+        {
+            anyhow::bail!(
+                "{} belongs to uid {owner} and this command runs as root: SQLite would leave files the service \
+                 cannot open. Run it as the service's user, e.g. `systemd-run --pty --wait -p DynamicUser=yes \
+                 -p StateDirectory=seatsync -p EnvironmentFile=/etc/seatsync/seatsync.env \
+                 --working-directory=/var/lib/seatsync /usr/local/bin/seatsync …`",
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn open_database_read_only(settings: &Settings) -> anyhow::Result<sea_orm::DatabaseConnection> {

@@ -1382,3 +1382,29 @@ fn a_env_file_is_read_only_when_only_its_owner_could_have_written_it() {
     assert!(said.starts_with("read no .env file"), "{said}");
     assert!(said.contains("problem: WORKOS_WEBHOOK_SECRET"), "without the file there is no secret: {said}");
 }
+
+/// Run as root on a SQLite database another user (the service's) owns, a
+/// command would leave root-owned `-wal`/`-shm` files the service cannot
+/// open: it is refused, saying how to run it as that user (issue 37, item 12).
+#[test]
+fn root_is_refused_on_a_database_the_service_user_owns() {
+    let me = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap();
+    if me != 0 {
+        eprintln!("not root: nothing to check");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDatabase::create(Store::Sqlite));
+    let env = env_for(&db);
+    rt.block_on(create_plan_with_cli(&env));
+    let file = db.url.trim_start_matches("sqlite://").split('?').next().unwrap().to_owned();
+    for path in [file.clone(), format!("{file}-wal"), format!("{file}-shm")] {
+        if std::path::Path::new(&path).exists() {
+            std::os::unix::fs::chown(&path, Some(61_234), Some(61_234)).unwrap();
+        }
+    }
+    let output = seatsync(&env).args(["plans", "list"]).output().unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("belongs to uid 61234") && said.contains("systemd-run"), "{said}");
+}
