@@ -14,6 +14,7 @@ mod m20261130_000009_backlog_counts;
 mod m20261130_000010_vocabulary_checks;
 mod m20261207_000011_billing_streams;
 mod m20261207_000012_plan_external_id;
+mod m20261207_000013_admin_changes;
 pub mod vocabulary;
 
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_vocabulary_checks::Migration),
             Box::new(m20261207_000011_billing_streams::Migration),
             Box::new(m20261207_000012_plan_external_id::Migration),
+            Box::new(m20261207_000013_admin_changes::Migration),
         ]
     }
 }

@@ -3,6 +3,8 @@
 //! the same registration the server runs, so the two cannot drift.
 pub mod app_tile;
 pub mod auth;
+pub mod change_log;
+pub mod changes;
 pub mod events;
 pub mod openapi;
 pub mod outbound;
@@ -42,6 +44,7 @@ where
             .service(outbound::list)
             .service(outbound::retry)
             .service(outbound::resend)
-            .service(app_tile::show),
+            .service(app_tile::show)
+            .service(changes::list),
     )
 }

@@ -1,6 +1,7 @@
 //! The seat aggregate's storage: plans, directories and their users, members and
 //! the audit trail. Every query takes `&impl ConnectionTrait`, so it runs inside
 //! or outside a transaction alike.
+pub mod admin_changes;
 pub mod audit;
 pub mod cursors;
 pub mod directory;

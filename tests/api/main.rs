@@ -1,6 +1,7 @@
 //! HTTP tests against the real server, on SQLite and PostgreSQL.
 mod helpers;
 
+mod admin_log;
 mod admission;
 mod app_tile;
 mod architecture;

@@ -665,6 +665,22 @@ async fn the_page_creates_and_edits_a_plan_and_sets_members(store: Store) {
         (renamed["stripe_subscription_item"].as_str(), renamed["external_id"].as_str()),
         (Some("si_page1"), Some("cus_initech"))
     );
+    // The admin log beside the audit names what the edit changed.
+    let mut logged = Vec::new();
+    for _ in 0..100 {
+        logged = browser.texts("#changes tr[data-change]").await;
+        if logged.iter().any(|row| row.contains("si_page1")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        logged
+            .iter()
+            .any(|row| row.contains("PATCH") && row.contains("stripe_subscription_item: \u{2014} \u{2192} si_page1")),
+        "{logged:?}"
+    );
+    browser.screenshot("15b-admin-changes").await;
 }
 
 /// The event card at 1280 px: every value sits under its own label.

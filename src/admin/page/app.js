@@ -345,10 +345,11 @@ async function showPlan(id) {
     el("section", { class: "card", id: "chart-card" }, el("h2", {}, "Paid seats over time"), el("p", { class: "muted" }, "Loading…")),
     el("div", { class: "cols" }, el("section", { class: "card", id: "preview" }, el("h2", {}, "If enforcement started now")), el("section", { class: "card", id: "members-card" })),
     el("section", { class: "card", id: "audit-card" }),
+    el("section", { class: "card", id: "changes-card" }),
   ];
   // A plan without a hold has no hold section.
   view.replaceChildren(...sections.filter(Boolean));
-  await Promise.all([showPreview(base), showMembers(base, {}, plan), showAudit(base), showChart(base), showBilling(base, plan), showAppTile()]);
+  await Promise.all([showPreview(base), showMembers(base, {}, plan), showAudit(base), showChanges(plan), showChart(base), showBilling(base, plan), showAppTile()]);
 }
 
 function editButton(base, plan) {
@@ -747,6 +748,43 @@ async function showAudit(base) {
       el("td", {}, entry.to),
       el("td", {}, entry.reason),
       el("td", { class: "mono" }, entry.event_id ?? "—"),
+    ),
+  );
+}
+
+/** The plain values that differ between two snapshots, as "field: a → b". */
+function differences(before, after) {
+  const plain = (v) => v === null || ["string", "number", "boolean"].includes(typeof v);
+  const show = (v) => (v === null || v === undefined ? "—" : String(v));
+  const keys = new Set([...Object.keys(before ?? {}), ...Object.keys(after ?? {})]);
+  return [...keys]
+    .filter((k) => plain(before?.[k] ?? null) && plain(after?.[k] ?? null) && (before?.[k] ?? null) !== (after?.[k] ?? null))
+    .map((k) => `${k}: ${show(before?.[k])} \u2192 ${show(after?.[k])}`);
+}
+
+/** The admin log of this plan (CONTRACT 3.3): who changed what, by hand. */
+async function showChanges(plan) {
+  const card = $("#changes-card");
+  const body = el("tbody");
+  const more = el("button", { id: "changes-more", class: "quiet", hidden: true }, "More");
+  card.replaceChildren(
+    el("h2", {}, "Admin changes"),
+    el(
+      "table",
+      { id: "changes" },
+      el("thead", {}, el("tr", {}, el("th", {}, "When"), el("th", {}, "Client"), el("th", {}, "Action"), el("th", {}, "Changed"))),
+      body,
+    ),
+    more,
+  );
+  await pages("/admin/changes", { plan: plan.id }, body, more, (change) =>
+    el(
+      "tr",
+      { "data-change": change.seq },
+      el("td", {}, when(change.at)),
+      el("td", { class: "mono" }, change.client),
+      el("td", { class: "mono" }, `${change.method} ${change.route}`),
+      el("td", {}, differences(change.before, change.after).join("; ") || "—"),
     ),
   );
 }
