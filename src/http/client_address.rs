@@ -73,6 +73,10 @@ pub fn client_of(trusted: &[IpNet], peer: IpAddr, forwarded_for: Option<&str>) -
 /// so nothing before it is believed.
 pub fn of_request(trusted: &[IpNet], req: &actix_web::HttpRequest) -> IpAddr {
     let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    // From anyone but a trusted proxy the header is not even read.
+    if !contains(trusted, peer) {
+        return canonical(peer);
+    }
     let mut lines: Vec<&str> = Vec::new();
     for value in req.headers().get_all("x-forwarded-for") {
         match value.to_str() {

@@ -150,9 +150,9 @@ async fn handle(
     let signed_at = signature::verify_body(&claimed, &body, &secrets)?;
     // The example secret is public: through a proxy or tunnel, a delivery it
     // signs could come from anyone (CONTRACT 2), as the example token.
-    if client_address::arrived_from_elsewhere(req.headers()) {
+    if secrets.iter().any(|s| is_example_secret(s)) && client_address::arrived_from_elsewhere(req.headers()) {
         let own: Vec<&[u8]> = secrets.iter().copied().filter(|s| !is_example_secret(s)).collect();
-        if own.len() < secrets.len() && signature::verify_body(&claimed, &body, &own).is_err() {
+        if signature::verify_body(&claimed, &body, &own).is_err() {
             return Err(WebhookError::ExampleSecret);
         }
     }
