@@ -35,10 +35,12 @@ impl MigrationTrait for Migration {
             "ALTER TABLE outbound_messages ADD COLUMN position BIGINT NOT NULL DEFAULT 0".into(),
             "ALTER TABLE outbound_messages ADD COLUMN schedule_from INTEGER NOT NULL DEFAULT 0".into(),
             "UPDATE outbound_messages SET position = sequence".into(),
-            // A message never attempted has no number yet.
-            "UPDATE outbound_messages SET sequence = 0 WHERE attempts = 0 AND state = 'pending'".into(),
+            // The old unique index first: several never-attempted messages of
+            // one plan and target all become 0 just below.
             "DROP INDEX IF EXISTS outbound_plan_target_sequence".into(),
             "DROP INDEX IF EXISTS outbound_unsent_plan".into(),
+            // A message never attempted has no number yet.
+            "UPDATE outbound_messages SET sequence = 0 WHERE attempts = 0 AND state = 'pending'".into(),
             "CREATE UNIQUE INDEX IF NOT EXISTS outbound_plan_target_position \
              ON outbound_messages (plan_id, target, position)"
                 .into(),

@@ -123,10 +123,12 @@ impl Deliverer {
         let mut started = 0;
         for head in heads {
             let (plan, target) = (head.plan_id.clone(), head.target);
-            if !outbound::lease(&self.db, &plan, target, &self.owner, now, self.lease_until(now)).await? {
+            // An owner of its own per send: a task that overran its lease can
+            // then never pass for the one that took the stream after it.
+            let this = self.for_one_send();
+            if !outbound::lease(&self.db, &plan, target, &this.owner, now, this.lease_until(now)).await? {
                 continue;
             }
-            let this = self.clone();
             in_flight.spawn(async move {
                 if let Err(err) = this.send_next(&plan, target).await.map(|_| ()) {
                     tracing::warn!(plan_id = %plan, target = target.as_str(), error = %err, "billing delivery: attempt not recorded; it is sent again when its lease runs out");
@@ -135,6 +137,11 @@ impl Deliverer {
             started += 1;
         }
         Ok(started)
+    }
+
+    /// This deliverer, under an owner name used for one send only.
+    fn for_one_send(&self) -> Self {
+        Self { owner: format!("{}:{}", self.owner, ulid::Ulid::new()).into(), ..self.clone() }
     }
 
     fn lease_until(&self, now: Micros) -> Micros {
@@ -156,7 +163,7 @@ impl Deliverer {
         let Some(this) = me.filter(|d| d.targets().contains(&message.target)) else { return Ok(retried) };
         // A lease of its own: the delivery worker of this same process must
         // not find it is already the owner and send to the stream too.
-        let me = Self { owner: format!("{}:retry:{}", this.owner, ulid::Ulid::new()).into(), ..this.clone() };
+        let me = this.for_one_send();
         let (plan, target) = (&message.plan_id, message.target);
         let mut sent = None;
         if outbound::lease(db, plan, target, &me.owner, now, me.lease_until(now)).await? {
@@ -206,8 +213,9 @@ impl Deliverer {
         if stream.delivered_position < head.position && !newer_waits {
             return Ok(false);
         }
-        let position = if newer_waits { head.position + 1 } else { stream.delivered_position };
-        outbound::supersede_older(&self.db, &head.plan_id, head.target, position).await?;
+        // The head and anything before it: older than, or as old as, a count
+        // the item has, or one waiting behind it.
+        outbound::supersede_older(&self.db, &head.plan_id, head.target, head.position + 1).await?;
         tracing::info!(message_id = %head.id, plan_id = %head.plan_id, "billing delivery: an older Stripe count superseded; not sent");
         Ok(true)
     }
@@ -259,10 +267,16 @@ impl Deliverer {
             }
         };
         // Renewed just before sending, so the whole time-out is covered even
-        // if folding or reading waited; lost meanwhile, another replica sends it.
+        // if folding or reading waited. Only a lease still ours is renewed:
+        // one that ran out may have been taken, and the message sent (and a
+        // newer one after it) by another; then this one is not sent at all.
         let now = db::clock(&self.db).await?;
-        if !outbound::lease(&self.db, &message.plan_id, message.target, &self.owner, now, self.lease_until(now)).await?
-        {
+        if !outbound::renew(&self.db, &message.plan_id, message.target, &self.owner, self.lease_until(now)).await? {
+            return Ok(None);
+        }
+        // Superseded meanwhile (the plan's Stripe item changed): not sent.
+        if outbound::get(&self.db, &message.id).await?.is_none_or(|m| !m.state.is_unsent()) {
+            outbound::release(&self.db, &message.plan_id, message.target, &self.owner).await?;
             return Ok(None);
         }
         let quantity = u64::try_from(message.snapshot.paid_seats).unwrap_or(0);

@@ -54,9 +54,6 @@ pub async fn register(db: &DatabaseConnection, configured: Targets, now: Micros)
             continue;
         }
         for plan in plans::list(db).await? {
-            if target == Target::Stripe && plan.stripe_subscription_item.is_none() {
-                continue;
-            }
             sent += backfill(db, &plan.id, target, now).await?;
         }
         db.execute_raw(stmt(
@@ -77,7 +74,9 @@ pub async fn register(db: &DatabaseConnection, configured: Targets, now: Micros)
 /// One plan's current seats to a new target, unless it has a message for it.
 async fn backfill(db: &DatabaseConnection, plan: &PlanId, target: Target, now: Micros) -> Result<usize, DbErr> {
     let txn = db.begin().await?;
-    if plans::lock_by_id(&txn, plan).await?.is_none() {
+    // Read under the plan's lock: an item set meanwhile is seen here.
+    let Some(locked) = plans::lock_by_id(&txn, plan).await? else { return Ok(0) };
+    if target == Target::Stripe && locked.stripe_subscription_item.is_none() {
         return Ok(0);
     }
     let has_one = txn

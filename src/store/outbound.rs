@@ -204,6 +204,25 @@ pub async fn lease(
     Ok(done.rows_affected() == 1)
 }
 
+/// Extends `owner`'s lease on a stream; false when it is not `owner`'s any
+/// more (it ran out and someone else took it, or was given back).
+pub async fn renew(
+    c: &impl ConnectionTrait,
+    plan: &PlanId,
+    target: Target,
+    owner: &str,
+    until: Micros,
+) -> Result<bool, DbErr> {
+    let done = c
+        .execute_raw(stmt(
+            c.get_database_backend(),
+            "UPDATE billing_streams SET lease_until = ? WHERE plan_id = ? AND target = ? AND lease_owner = ?",
+            [until.0.into(), plan.as_str().into(), target.as_str().into(), owner.into()],
+        ))
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Gives back `owner`'s lease on a stream without recording an attempt.
 pub async fn release(c: &impl ConnectionTrait, plan: &PlanId, target: Target, owner: &str) -> Result<(), DbErr> {
     c.execute_raw(stmt(
@@ -324,13 +343,16 @@ pub async fn number(c: &impl ConnectionTrait, message: &Message, owner: &str) ->
     if let Some(sequence) = message.sequence {
         return Ok(Some(sequence));
     }
-    c.execute_raw(stmt(
-        backend,
-        "UPDATE outbound_messages SET sequence = ? WHERE id = ? AND sequence = 0",
-        [next.into(), message.id.as_str().into()],
-    ))
-    .await?;
-    Ok(Some(next))
+    let numbered = c
+        .execute_raw(stmt(
+            backend,
+            "UPDATE outbound_messages SET sequence = ? WHERE id = ? AND sequence = 0",
+            [next.into(), message.id.as_str().into()],
+        ))
+        .await?;
+    // Numbered (or gone) meanwhile: not this sender's to send; the caller
+    // rolls back, so no number is skipped.
+    Ok((numbered.rows_affected() == 1).then_some(next))
 }
 
 /// How an attempt ended.
@@ -382,7 +404,7 @@ pub async fn record(
     let wait = i64::try_from(attempt.wait.as_micros()).unwrap_or(i64::MAX / 2);
     let sql = format!(
         "UPDATE outbound_messages SET state = ?, attempts = attempts + 1, next_attempt_at = {now} + ?, \
-         last_status = ?, last_error = ?, delivered_at = {delivered_at} WHERE id = ?"
+         last_status = ?, last_error = ?, delivered_at = {delivered_at} WHERE id = ? AND state <> 'delivered'"
     );
     let values: [Value; 5] = [
         attempt.state.as_str().into(),
@@ -423,6 +445,22 @@ pub async fn supersede_all(c: &impl ConnectionTrait, plan: &PlanId, target: Targ
     supersede_older(c, plan, target, i64::MAX).await
 }
 
+/// Whether a Stripe message has a newer one that was not superseded: it may
+/// have reached Stripe (delivered, or tried and timed out), so the older
+/// count must not follow it (CONTRACT 7.2); `billing/resend` sends the
+/// current one.
+async fn newer_count_exists(c: &impl ConnectionTrait, message: &Message) -> Result<bool, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT 1 AS one FROM outbound_messages WHERE plan_id = ? AND target = ? AND position > ? \
+             AND state <> 'superseded' LIMIT 1",
+            [message.plan_id.as_str().into(), message.target.as_str().into(), message.position.into()],
+        ))
+        .await?;
+    Ok(row.is_some())
+}
+
 /// What an operator's retry found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Retried {
@@ -446,9 +484,7 @@ pub async fn retry_now(c: &impl ConnectionTrait, id: &str, now: Micros) -> Resul
         DeliveryState::Superseded => return Ok(Retried::Superseded(message)),
         _ => {}
     }
-    if message.target == Target::Stripe
-        && stream(c, &message.plan_id, message.target).await?.delivered_position > message.position
-    {
+    if message.target == Target::Stripe && newer_count_exists(c, &message).await? {
         supersede_older(c, &message.plan_id, message.target, message.position + 1).await?;
         return Ok(get(c, id).await?.map_or(Retried::NotFound, Retried::Superseded));
     }

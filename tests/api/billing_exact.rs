@@ -90,6 +90,34 @@ async fn a_dead_stripe_message_retried_before_a_newer_one_is_delivered_goes_firs
     assert_eq!(stripe.quantity("si_acme"), Some(1));
 }
 
+/// Two Stripe messages dead in turn: retrying the older one sends nothing (the
+/// newer may have reached Stripe before it died); the newer one is retried
+/// and the item ends at the current count.
+async fn retrying_an_older_stripe_message_while_a_newer_one_is_dead_sends_nothing(store: Store) {
+    let stripe = FakeStripe::start();
+    stripe.add_item("si_acme", 0);
+    let app = spawn_app_with(store, &env_of(&stripe.env())).await;
+    let (plan, older) = ada_dead_at_stripe(&app, &stripe).await;
+    stripe.fail_next([400]);
+    assert_eq!(app.set_tier(&plan, "bob@example.com", "paid").await.status(), 200);
+    let newer = eventually(Duration::from_secs(10), "a second dead message", || async {
+        let dead = outbound(&app, &format!("?plan={plan}&state=dead")).await;
+        if dead.len() < 2 { Err(dead) } else { Ok(dead[0].clone()) }
+    })
+    .await;
+    let retry = |id: String| {
+        let app = &app;
+        async move {
+            app.admin_post(&format!("/admin/outbound/{id}/retry"), &json!({})).await.json::<Value>().await.unwrap()
+        }
+    };
+    assert_eq!(retry(older["id"].as_str().unwrap().to_owned()).await["state"], "superseded");
+    assert_eq!(retry(newer["id"].as_str().unwrap().to_owned()).await["state"], "delivered");
+    let quantities: Vec<u64> = stripe.posts().iter().map(|p| p.quantity).collect();
+    assert_eq!(quantities, [0, 1, 2, 2], "the older count is never sent again: {quantities:?}");
+    assert_eq!(stripe.quantity("si_acme"), Some(2));
+}
+
 async fn a_seat_change_made_from_a_shell_reaches_billing(store: Store) {
     let receiver = FakeBilling::start();
     let database = TestDatabase::create(store).await;
@@ -332,6 +360,7 @@ async fn numbers_count_each_targets_messages_from_one_with_no_gap(store: Store) 
 both_stores!(
     stripe_never_receives_a_quantity_older_than_one_it_received,
     a_dead_stripe_message_retried_before_a_newer_one_is_delivered_goes_first,
+    retrying_an_older_stripe_message_while_a_newer_one_is_dead_sends_nothing,
     a_seat_change_made_from_a_shell_reaches_billing,
     a_target_configured_for_the_first_time_gets_each_plans_current_seats_once,
     a_message_that_was_tried_keeps_its_id_and_body,

@@ -90,3 +90,45 @@ async fn every_entity_matches_its_migrated_table(store: Store) {
 }
 
 both_stores!(a_value_outside_its_vocabulary_is_refused_by_the_database, every_entity_matches_its_migrated_table);
+
+/// Upgrading a database whose receiver was down, with several messages of one
+/// plan still waiting, never tried (migration 11 drops the old unique index
+/// on their numbers before it clears them).
+async fn the_billing_streams_migration_upgrades_a_backlog_of_waiting_messages(store: Store) {
+    use migration::MigratorTrait;
+    let database = TestDatabase::create(store).await;
+    let db = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&database.url).unwrap()).await.unwrap();
+    migration::Migrator::up(&db, Some(10)).await.unwrap();
+    exec(
+        &db,
+        "INSERT INTO plans (id, name, organization_id, mode, test_mode_max_users, created_at) \
+               VALUES ('plan_up', 'Up', 'org_up', 'test', 10, 0)",
+    )
+    .await
+    .unwrap();
+    for (id, sequence, state, attempts) in
+        [("msg_a", 1, "delivered", 1), ("msg_b", 2, "pending", 0), ("msg_c", 3, "pending", 0)]
+    {
+        let sql = format!(
+            "INSERT INTO outbound_messages (id, plan_id, target, sequence, organization_id, mode, paid_seats, free_seats, \
+             audit_after, audit_through, state, attempts, next_attempt_at, created_at) \
+             VALUES ('{id}', 'plan_up', 'webhook', {sequence}, 'org_up', 'test', 1, 0, 0, 1, '{state}', {attempts}, 0, 0)"
+        );
+        exec(&db, &sql).await.unwrap();
+    }
+    seatsync::db::migrate(&db).await.expect("the upgrade applies");
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id, position, sequence FROM outbound_messages ORDER BY id",
+        ))
+        .await
+        .unwrap();
+    let got: Vec<(String, i64, i64)> = rows
+        .iter()
+        .map(|r| (r.try_get("", "id").unwrap(), r.try_get("", "position").unwrap(), r.try_get("", "sequence").unwrap()))
+        .collect();
+    assert_eq!(got, [("msg_a".into(), 1, 1), ("msg_b".into(), 2, 0), ("msg_c".into(), 3, 0)]);
+}
+
+both_stores!(the_billing_streams_migration_upgrades_a_backlog_of_waiting_messages);
