@@ -11,6 +11,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/admin/app.js"),
     ("get", "/admin/openapi.json"),
     ("get", "/admin/app-tile"),
+    ("get", "/admin/changes"),
     ("get", "/admin/events/{event_id}"),
     ("get", "/admin/outbound"),
     ("post", "/admin/outbound/{id}/retry"),
