@@ -127,8 +127,10 @@ fn check_env_file_owner(path: &std::path::Path) -> Result<(), ConfigError> {
     {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let Ok(meta) = std::fs::metadata(path) else { return Ok(()) };
-        if meta.permissions().mode() & 0o022 != 0 {
-            return Err(problem(".env", "is writable by group or others: not read (chmod go-w .env)"));
+        // World-writable is refused; group-writable is what a usual umask of
+        // 002 (one group per user) leaves after `cp .env.example .env`.
+        if meta.permissions().mode() & 0o002 != 0 {
+            return Err(problem(".env", "is writable by anyone: not read (chmod o-w .env)"));
         }
         // This process's user, as Linux shows it (/proc/self is owned by it).
         if let Ok(me) = std::fs::metadata("/proc/self").map(|m| m.uid())

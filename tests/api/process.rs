@@ -1368,7 +1368,7 @@ fn a_env_file_is_read_only_when_only_its_owner_could_have_written_it() {
     let loose = check(&[]);
     assert_eq!(loose.status.code(), Some(78));
     let said = String::from_utf8_lossy(&loose.stdout);
-    assert!(said.contains("problem: .env: is writable by group or others: not read"), "{said}");
+    assert!(said.contains("problem: .env: is writable by anyone: not read"), "{said}");
 
     std::fs::set_permissions(&env_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let read = check(&[]);
