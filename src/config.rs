@@ -72,6 +72,13 @@ pub const SHIPPED_SECRETS: [(&str, &str); 2] = [
     ("ADMIN_TOKEN", "dev-admin-token-local-only"),
 ];
 
+/// Whether `value` is what `.env.example` ships for `variable`
+/// (`WORKOS_WEBHOOK_SECRET_PREVIOUS` is held to the webhook secret's value).
+pub fn is_shipped(variable: &str, value: &[u8]) -> bool {
+    let variable = variable.trim_end_matches("_PREVIOUS");
+    SHIPPED_SECRETS.iter().any(|(name, shipped)| *name == variable && value == shipped.as_bytes())
+}
+
 /// The shortest admin token accepted (CONTRACT 2).
 pub const ADMIN_TOKEN_MIN_CHARS: usize = 16;
 

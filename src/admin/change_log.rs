@@ -34,7 +34,10 @@ impl Subject {
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
         match parts.as_slice() {
             ["admin", "plans"] => Subject::NewPlan,
-            ["admin", "plans", plan, "members", email] => Subject::Member((*plan).to_owned(), decode(email)),
+            ["admin", "plans", plan, "members", email] => {
+                let email = percent_encoding::percent_decode_str(email).decode_utf8_lossy().into_owned();
+                Subject::Member((*plan).to_owned(), email)
+            }
             ["admin", "plans", plan, ..] => Subject::Plan((*plan).to_owned()),
             ["admin", "outbound", id, ..] => Subject::Delivery((*id).to_owned()),
             _ => Subject::Other,
@@ -43,15 +46,14 @@ impl Subject {
 
     /// The subject as the API shows it now; `None` when it does not exist.
     async fn snapshot(&self, db: &DatabaseConnection) -> Option<Value> {
-        let json = |v: &dyn erased::Json| v.to_value();
         match self {
-            Subject::Plan(plan) => operator::show(db, plan).await.ok().map(|v| json(&v)),
+            Subject::Plan(plan) => serde_json::to_value(operator::show(db, plan).await.ok()?).ok(),
             Subject::Member(plan, email) => {
                 let (plan, email) = (PlanId::parse(plan).ok()?, Email::parse(email).ok()?);
                 let member = members::get(db, &plan, &email).await.ok()??;
-                Some(json(&MemberView::from(&member)))
+                serde_json::to_value(MemberView::from(&member)).ok()
             }
-            Subject::Delivery(id) => operator::outbound::show(db, id).await.ok().map(|v| json(&v)),
+            Subject::Delivery(id) => serde_json::to_value(operator::outbound::show(db, id).await.ok()?).ok(),
             Subject::NewPlan | Subject::Other => None,
         }
     }
@@ -64,41 +66,6 @@ impl Subject {
             Subject::Other => None,
         }
     }
-}
-
-/// Serialises any view without naming its type.
-mod erased {
-    pub trait Json {
-        fn to_value(&self) -> serde_json::Value;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn to_value(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap_or_default()
-        }
-    }
-}
-
-fn decode(segment: &str) -> String {
-    percent_decode(segment)
-}
-
-/// `%40` and the like, as a path segment is written.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(byte) = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Calls the route, and records it when it changed something.

@@ -88,8 +88,17 @@ pub async fn announce(c: &impl ConnectionTrait, plans: &[PlanId], now: Micros) -
     if plans.is_empty() {
         return Ok(0);
     }
+    announce_to(c, plans, targets::registered(c).await?, now).await
+}
+
+/// `announce` with the registered targets already read (in this transaction).
+async fn announce_to(
+    c: &impl ConnectionTrait,
+    plans: &[PlanId],
+    targets: Targets,
+    now: Micros,
+) -> Result<usize, DbErr> {
     let backend = c.get_database_backend();
-    let targets = targets::registered(c).await?;
     if !targets.any() {
         // Nobody to tell: only remember how far the audit was told, so turning
         // billing on later does not send the past. Plans without new rows are
@@ -159,9 +168,10 @@ pub async fn resend(
     now: Micros,
 ) -> Result<usize, DbErr> {
     let plans = std::slice::from_ref(plan);
+    let registered = targets::registered(c).await?;
     // Changes not announced yet are told first, in their own message.
-    announce(c, plans, now).await?;
-    let mut targets = targets::registered(c).await?;
+    announce_to(c, plans, registered, now).await?;
+    let mut targets = registered;
     if let Some(only) = only {
         targets = Targets {
             webhook: targets.webhook && only == Target::Webhook,

@@ -150,8 +150,9 @@ async fn handle(
     let signed_at = signature::verify_body(&claimed, &body, &secrets)?;
     // The example secret is public: through a proxy or tunnel, a delivery it
     // signs could come from anyone (CONTRACT 2), as the example token.
-    if secrets.iter().any(|s| is_example_secret(s)) && client_address::arrived_from_elsewhere(req.headers()) {
-        let own: Vec<&[u8]> = secrets.iter().copied().filter(|s| !is_example_secret(s)).collect();
+    let is_example = |secret: &&[u8]| crate::config::is_shipped("WORKOS_WEBHOOK_SECRET", secret);
+    if secrets.iter().any(is_example) && client_address::arrived_from_elsewhere(req.headers()) {
+        let own: Vec<&[u8]> = secrets.iter().copied().filter(|s| !is_example(s)).collect();
         if signature::verify_body(&claimed, &body, &own).is_err() {
             return Err(WebhookError::ExampleSecret);
         }
@@ -184,11 +185,4 @@ async fn handle(
         .map_err(|e: InboxError| WebhookError::Unavailable(Box::new(e)))?;
     span.in_scope(|| tracing::info!(outcome = ?stored, "webhook stored"));
     Ok((event_id, stored))
-}
-
-/// A webhook secret shipped in `.env.example` (current or previous).
-fn is_example_secret(secret: &[u8]) -> bool {
-    crate::config::SHIPPED_SECRETS
-        .iter()
-        .any(|(name, shipped)| name.starts_with("WORKOS_WEBHOOK_SECRET") && secret == shipped.as_bytes())
 }
