@@ -465,6 +465,30 @@ fn all_members() -> seatsync::operator::MembersQuery {
     seatsync::operator::MembersQuery { limit: Some("1000".into()), ..Default::default() }
 }
 
+/// Two `serve` processes on one database: one that pulls the Events API and,
+/// by the `slow-store` fault, commits what it pulled three seconds late; one
+/// that receives webhooks (its port returned).
+fn slow_poller_and_receiver(
+    env: &[(String, String)],
+    fake: &crate::fake_workos::FakeWorkos,
+) -> (std::process::Child, std::process::Child, u16) {
+    let mut poller_env = with(env.to_vec(), "WORKOS_API_BASE", Some(&fake.base));
+    poller_env = with(poller_env, "WORKOS_API_KEY", Some(crate::fake_workos::API_KEY));
+    poller_env = with(poller_env, "WORKOS_EVENTS_POLL_SECS", Some("1"));
+    poller_env = with(poller_env, "SEATSYNC_TEST_FAULT", Some("slow-store"));
+    let (poller, _) = start_server(&poller_env);
+    let (receiver, port) = start_server(env);
+    (poller, receiver, port)
+}
+
+/// A delivery to the webhook on `port`, signed as WorkOS signs.
+fn signed_delivery(client: &reqwest::Client, port: u16, body: serde_json::Value) -> reqwest::RequestBuilder {
+    let body = body.to_string();
+    let header =
+        seatsync::webhook::signature::header_value(SECRET.as_bytes(), crate::helpers::now_ms(), body.as_bytes());
+    client.post(format!("http://127.0.0.1:{port}/webhooks/workos")).header("WorkOS-Signature", header).body(body)
+}
+
 /// Two storers in two processes: one pulls the Events API (and, by a test
 /// fault, commits what it pulled three seconds late), the other receives
 /// webhooks. "User 0 deleted" is pulled first; "user 10 created" arrives by
@@ -474,7 +498,6 @@ fn all_members() -> seatsync::operator::MembersQuery {
 async fn the_poller_and_the_webhook_storing_at_once_apply_in_stored_order(store: Store) {
     use crate::helpers::{UserEvent, at};
     use sea_orm::ConnectionTrait;
-    use seatsync::webhook::signature;
     let db = TestDatabase::create(store).await;
     let fake = crate::fake_workos::FakeWorkos::start();
     let env = env_for(&db);
@@ -489,20 +512,9 @@ async fn the_poller_and_the_webhook_storing_at_once_apply_in_stored_order(store:
         let (user, email) = (format!("directory_user_{i:02}"), email(i));
         UserEvent { id, kind, user: &user, email: &email, at: &at(t), ..Default::default() }.json()
     };
-    let poller_env = {
-        let mut env = with(env.clone(), "WORKOS_API_BASE", Some(&fake.base));
-        env = with(env, "WORKOS_API_KEY", Some(crate::fake_workos::API_KEY));
-        env = with(env, "WORKOS_EVENTS_POLL_SECS", Some("1"));
-        with(env, "SEATSYNC_TEST_FAULT", Some("slow-store"))
-    };
-    let (mut poller, _) = start_server(&poller_env);
-    let (mut receiver, port) = start_server(&env);
+    let (mut poller, mut receiver, port) = slow_poller_and_receiver(&env, &fake);
     let client = seatsync::outbound::client();
-    let deliver = |body: serde_json::Value| {
-        let body = body.to_string();
-        let header = signature::header_value(SECRET.as_bytes(), crate::helpers::now_ms(), body.as_bytes());
-        client.post(format!("http://127.0.0.1:{port}/webhooks/workos")).header("WorkOS-Signature", header).body(body)
-    };
+    let deliver = |body: serde_json::Value| signed_delivery(&client, port, body);
     for i in 0..10 {
         let status = deliver(user(&format!("event_c{i}"), "created", i, i)).send().await.unwrap().status();
         assert_eq!(status, 200);
@@ -584,7 +596,6 @@ crate::both_stores!(the_poller_and_the_webhook_storing_at_once_apply_in_stored_o
 async fn a_legacy_event_still_being_stored_when_its_directory_becomes_known_keeps_its_place(store: Store) {
     use crate::helpers::{DIRECTORY, ORG, UserEvent, at, directory_event};
     use sea_orm::ConnectionTrait;
-    use seatsync::webhook::signature;
     let db = TestDatabase::create(store).await;
     let fake = crate::fake_workos::FakeWorkos::start();
     let env = env_for(&db);
@@ -603,20 +614,9 @@ async fn a_legacy_event_still_being_stored_when_its_directory_becomes_known_keep
         }
         body
     };
-    let poller_env = {
-        let mut env = with(env.clone(), "WORKOS_API_BASE", Some(&fake.base));
-        env = with(env, "WORKOS_API_KEY", Some(crate::fake_workos::API_KEY));
-        env = with(env, "WORKOS_EVENTS_POLL_SECS", Some("1"));
-        with(env, "SEATSYNC_TEST_FAULT", Some("slow-store"))
-    };
-    let (mut poller, _) = start_server(&poller_env);
-    let (mut receiver, port) = start_server(&env);
+    let (mut poller, mut receiver, port) = slow_poller_and_receiver(&env, &fake);
     let client = seatsync::outbound::client();
-    let deliver = |body: serde_json::Value| {
-        let body = body.to_string();
-        let header = signature::header_value(SECRET.as_bytes(), crate::helpers::now_ms(), body.as_bytes());
-        client.post(format!("http://127.0.0.1:{port}/webhooks/workos")).header("WorkOS-Signature", header).body(body)
-    };
+    let deliver = |body: serde_json::Value| signed_delivery(&client, port, body);
     let count = |sql: String| {
         let conn = conn.clone();
         async move {
