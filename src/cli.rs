@@ -307,6 +307,9 @@ pub enum PlansCommand {
         /// A whole number (0 turns the guard off), or null for the default.
         #[arg(long)]
         release_limit: Option<String>,
+        /// A whole number, or null to turn the grant guard off (the default).
+        #[arg(long)]
+        grant_limit: Option<String>,
         /// si_..., or null.
         #[arg(long)]
         stripe_subscription_item: Option<String>,
@@ -486,6 +489,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     check.would_release,
                     check.limit.map_or("none".to_owned(), |l| l.to_string()),
                     check.released_in_window,
+                    if check.passes_limit() { ": over the limit" } else { "" }
+                );
+            }
+            if let Some(check) = report.grant_check {
+                println!(
+                    "grant guard: {} seats turned paid against a limit of {} ({} already in the window){}",
+                    check.would_grant,
+                    check.limit,
+                    check.granted_in_window,
                     if check.passes_limit() { ": over the limit" } else { "" }
                 );
             }
@@ -795,6 +807,7 @@ async fn plans_command(
             external_id,
             test_mode_max_users,
             release_limit,
+            grant_limit,
             stripe_subscription_item,
         } => {
             // `null` clears, as JSON's null does in the API.
@@ -806,11 +819,19 @@ async fn plans_command(
                     n.parse::<i64>().map_err(|_| anyhow::anyhow!("--release-limit must be a whole number or null"))?,
                 )),
             };
+            let grant_limit = match nullable(grant_limit) {
+                None => None,
+                Some(None) => Some(None),
+                Some(Some(n)) => Some(Some(
+                    n.parse::<i64>().map_err(|_| anyhow::anyhow!("--grant-limit must be a whole number or null"))?,
+                )),
+            };
             let changes = operator::PlanChanges {
                 name,
                 external_id: nullable(external_id),
                 test_mode_max_users,
                 release_limit,
+                grant_limit,
                 stripe_subscription_item: nullable(stripe_subscription_item),
             };
             to_value(operator::update(conn, &plan_id, changes).await?)?
@@ -822,7 +843,7 @@ async fn plans_command(
             to_value(operator::members(conn, &plan_id, &query).await?)?
         }
         PlansCommand::SetTier { plan_id, email, tier } => {
-            to_value(operator::set_tier(conn, &plan_id, &email, &tier).await?)?
+            to_value(operator::set_tier(conn, &plan_id, &email, &tier, crate::domain::Actor::Operator).await?)?
         }
         PlansCommand::Preview { plan_id } => to_value(operator::preview(conn, &plan_id).await?)?,
         PlansCommand::Approve { plan_id } => {
@@ -846,7 +867,7 @@ async fn plans_command(
                 ..crate::reconcile::worker::BatchLimits::for_backend(conn.get_database_backend())
             };
             let metrics = crate::metrics::Metrics::default();
-            to_value(operator::approve_hold(conn, &plan_id, hold.through.as_deref(), limits, &metrics).await?)?
+            to_value(operator::approve_hold(conn, &plan_id, hold.through.as_deref(), crate::domain::Actor::Operator, limits, &metrics).await?)?
         }
         PlansCommand::ScimSetup { plan_id, return_url } => {
             let client = WorkosClient::when_configured(settings)?;

@@ -10,5 +10,7 @@ pub mod inbox_event;
 pub mod member;
 pub mod outbound_message;
 pub mod plan;
+pub mod portal_link;
+pub mod portal_session;
 pub mod seat_audit;
 pub mod sync_cursor;

@@ -37,6 +37,10 @@ pub struct Model {
     pub position: i64,
     /// `attempts` before the last operator retry: the schedule counts from it.
     pub schedule_from: i32,
+    /// `plan.seats.updated`, or a notice type (`plan.hold.started`, …).
+    pub kind: String,
+    /// A notice's own data (JSON); NULL for a seat message.
+    pub notice: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

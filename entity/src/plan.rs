@@ -32,6 +32,10 @@ pub struct Model {
     pub stripe_subscription_item: Option<String>,
     /// The product's own id for the customer (unique when set).
     pub external_id: Option<String>,
+    /// The grant guard's limit: NULL for off (the default).
+    pub grant_limit: Option<i32>,
+    /// Which guard holds the plan: `release` or `grant` (NULL: no hold).
+    pub hold_kind: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

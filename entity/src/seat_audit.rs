@@ -13,6 +13,8 @@ pub struct Model {
     pub reason: String,
     pub event_id: Option<String>,
     pub at: i64,
+    /// Who made a hand change: `operator` or `portal` (NULL: the directory).
+    pub actor: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,6 +15,7 @@ mod m20261130_000010_vocabulary_checks;
 mod m20261207_000011_billing_streams;
 mod m20261207_000012_plan_external_id;
 mod m20261207_000013_admin_changes;
+mod m20261207_000014_plan_portal;
 pub mod vocabulary;
 
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000011_billing_streams::Migration),
             Box::new(m20261207_000012_plan_external_id::Migration),
             Box::new(m20261207_000013_admin_changes::Migration),
+            Box::new(m20261207_000014_plan_portal::Migration),
         ]
     }
 }

@@ -1,5 +1,6 @@
 //! Plan routes: thin adapters from HTTP to `crate::operator`.
 use crate::{
+    domain::Actor,
     http::error::{ErrorBody, error_response, log_chain},
     operator::{
         self, AuditPage, MemberPage, MemberView, NewPlan, PlanError, PlanView, PreviewView,
@@ -232,6 +233,11 @@ pub struct PatchPlan {
     #[serde(default, deserialize_with = "explicit_null")]
     #[schema(value_type = Option<i64>)]
     release_limit: Option<Option<i64>>,
+    /// At most this many seats may turn paid because of the directory in the
+    /// guard's window (more are held for approval); null turns it off.
+    #[serde(default, deserialize_with = "explicit_null")]
+    #[schema(value_type = Option<i64>)]
+    grant_limit: Option<Option<i64>>,
     /// `si_…`: its quantity follows the paid seats (set: sent at once); null stops.
     #[serde(default, deserialize_with = "explicit_null")]
     #[schema(value_type = Option<String>)]
@@ -240,7 +246,7 @@ pub struct PatchPlan {
 
 #[utoipa::path(
     tag = "plans",
-    summary = "Change a plan's name, threshold or release limit",
+    summary = "Change a plan's name, threshold, release or grant limit, external id or Stripe item",
     params(("plan_id" = String, Path, description = "The plan's id")),
     request_body = PatchPlan,
     responses(
@@ -263,6 +269,7 @@ pub async fn update(
         external_id: body.external_id,
         test_mode_max_users: body.test_mode_max_users,
         release_limit: body.release_limit,
+        grant_limit: body.grant_limit,
         stripe_subscription_item: body.stripe_subscription_item,
     };
     Ok(HttpResponse::Ok().json(operator::update(&state.db, &path, changes).await?))
@@ -305,7 +312,8 @@ pub async fn approve_hold(
 ) -> Result<HttpResponse, PlanError> {
     let through = body.into_inner().through;
     let plan =
-        operator::approve_hold(&state.db, &path, through.as_deref(), state.batch_limits(), &state.metrics).await?;
+        operator::approve_hold(&state.db, &path, through.as_deref(), Actor::Operator, state.batch_limits(), &state.metrics)
+            .await?;
     // Later events judged again, or approved ones not applied in time.
     state.reconciler.wake();
     Ok(HttpResponse::Ok().json(plan))
@@ -360,7 +368,7 @@ pub async fn set_tier(
     body: web::Json<SetTier>,
 ) -> Result<HttpResponse, PlanError> {
     let (plan_id, email) = path.into_inner();
-    Ok(HttpResponse::Ok().json(operator::set_tier(&state.db, &plan_id, &email, &body.tier).await?))
+    Ok(HttpResponse::Ok().json(operator::set_tier(&state.db, &plan_id, &email, &body.tier, Actor::Operator).await?))
 }
 
 #[utoipa::path(

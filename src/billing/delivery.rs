@@ -9,6 +9,7 @@
 //! one (the counts are absolute, so the newest says it all).
 use super::{
     message::{self, SeatsUpdated},
+    notice,
     schedule::{self, Next, Schedule},
     stripe::StripeClient,
     webhook::{Attempted, WebhookSender},
@@ -228,9 +229,12 @@ impl Deliverer {
     async fn prepare(&self, head: Message) -> Result<Option<Message>, DbErr> {
         let txn = self.db.begin().await?;
         let mut message = head.clone();
-        if head.sequence.is_none() && head.attempts == 0 {
+        // Only seat messages merge, and never across a notice: a notice keeps
+        // its place between the seat messages before and after it.
+        if head.sequence.is_none() && head.attempts == 0 && head.is_seats() {
             let later = outbound::unsent_after(&txn, &head).await?;
-            let run: Vec<&Message> = later.iter().take_while(|m| m.sequence.is_none() && m.attempts == 0).collect();
+            let run: Vec<&Message> =
+                later.iter().take_while(|m| m.sequence.is_none() && m.attempts == 0 && m.is_seats()).collect();
             if let Some((newest, between)) = run.split_last() {
                 outbound::fold(&txn, &head, between, newest).await?;
                 message = Message {
@@ -252,11 +256,23 @@ impl Deliverer {
     /// or `None` when the lease was lost.
     async fn attempt(&self, message: Message) -> Result<Option<String>, DbErr> {
         let request = match (message.target, &self.webhook, &self.stripe) {
-            (Target::Webhook, Some(_), _) => {
-                let s = &message.snapshot;
-                let changes = audit::range(&self.db, &message.plan_id, s.audit_after, s.audit_through).await?;
-                Request::Webhook(SeatsUpdated::of(&message, &changes).body(message.created_at))
-            }
+            (Target::Webhook, Some(_), _) => match &message.notice {
+                Some(stored) => {
+                    let s = &message.snapshot;
+                    let header = notice::Header {
+                        plan_id: message.plan_id.as_str(),
+                        organization_id: s.organization_id.as_deref(),
+                        external_id: s.external_id.as_deref(),
+                        sequence: message.sequence.unwrap_or_default(),
+                    };
+                    Request::Webhook(notice::body(&message.kind, stored, &header, message.created_at))
+                }
+                None => {
+                    let s = &message.snapshot;
+                    let changes = audit::range(&self.db, &message.plan_id, s.audit_after, s.audit_through).await?;
+                    Request::Webhook(SeatsUpdated::of(&message, &changes).body(message.created_at))
+                }
+            },
             // The item as the plan names it now (it may have been changed or unset).
             (Target::Stripe, _, Some(_)) => {
                 Request::Stripe(plans::find(&self.db, &message.plan_id).await?.and_then(|p| p.stripe_subscription_item))

@@ -4,6 +4,7 @@
 //! (`schedule.rs`) and the worker that delivers (`delivery.rs`, `webhook.rs`).
 pub mod delivery;
 pub mod message;
+pub mod notice;
 pub mod outbox;
 pub mod schedule;
 pub mod signature;

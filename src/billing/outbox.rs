@@ -12,7 +12,7 @@
 //! transaction can see is its own (earlier transactions announced theirs).
 //! A batch touches many plans, so the reads and the inserts cover them all in
 //! a few statements, whatever their number.
-use super::{Targets, targets};
+use super::{Targets, notice::Notice, targets};
 use crate::{
     db::stmt,
     domain::{Micros, PlanId, Target},
@@ -186,6 +186,44 @@ pub async fn resend(
     write(c, vec![outgoing], now).await
 }
 
+/// A notice (CONTRACT 7.1) to the webhook target, if one is registered, after
+/// the plan's seat message for any change not told yet: in the same order, and
+/// the same `sequence`, as the plan's seat messages. The caller holds the
+/// plan's lock, in the transaction that caused it. Returns how many were written.
+pub async fn notify(c: &impl ConnectionTrait, plan: &PlanId, notice: &Notice, now: Micros) -> Result<usize, DbErr> {
+    let plans = std::slice::from_ref(plan);
+    let registered = targets::registered(c).await?;
+    announce_to(c, plans, registered, now).await?;
+    if !registered.webhook {
+        return Ok(0);
+    }
+    let standings = standings(c, plans).await?;
+    let Some(standing) = standings.get(plan) else { return Ok(0) };
+    let (paid, free) = seat_counts(c, plans).await?.get(plan).copied().unwrap_or_default();
+    let position = standing.billing_sequence + 1;
+    let snapshot = Snapshot {
+        organization_id: standing.organization_id.clone(),
+        external_id: standing.external_id.clone(),
+        mode: standing.mode.clone(),
+        paid_seats: i64::try_from(paid).unwrap_or(i64::MAX),
+        free_seats: i64::try_from(free).unwrap_or(i64::MAX),
+        // No changes of its own: the seat message before it carried them.
+        audit_after: standing.announced_seq,
+        audit_through: standing.announced_seq,
+    };
+    let stored = notice.stored();
+    move_on(c, &[(plan, standing.announced_seq, position)]).await?;
+    let message = outbound::NewMessage {
+        plan,
+        target: Target::Webhook,
+        position,
+        snapshot: &snapshot,
+        notice: Some((notice.type_name(), stored.as_str())),
+    };
+    outbound::insert_many(c, std::slice::from_ref(&message), now).await?;
+    Ok(1)
+}
+
 /// Inserts the messages (one statement for many) and moves each plan's
 /// `announced_seq` and `billing_sequence` (the plan's message positions) on.
 async fn write(c: &impl ConnectionTrait, messages: Vec<Outgoing<'_>>, now: Micros) -> Result<usize, DbErr> {
@@ -211,7 +249,13 @@ async fn write(c: &impl ConnectionTrait, messages: Vec<Outgoing<'_>>, now: Micro
     let rows: Vec<outbound::NewMessage<'_>> = snapshots
         .iter()
         .flat_map(|(plan, to, position, snapshot)| {
-            to.iter().map(move |target| outbound::NewMessage { plan, target: *target, position: *position, snapshot })
+            to.iter().map(move |target| outbound::NewMessage {
+                plan,
+                target: *target,
+                position: *position,
+                snapshot,
+                notice: None,
+            })
         })
         .collect();
     outbound::insert_many(c, &rows, now).await?;
@@ -241,6 +285,11 @@ async fn move_on(c: &impl ConnectionTrait, moved: &[(&PlanId, i64, i64)]) -> Res
         placeholders(moved.len())
     );
     c.execute_raw(stmt(c.get_database_backend(), &sql, values)).await.map(|_| ())
+}
+
+/// A plan's paid and free seats now, as this transaction sees them.
+pub async fn seat_counts_of(c: &impl ConnectionTrait, plan: &PlanId) -> Result<(u64, u64), DbErr> {
+    Ok(seat_counts(c, std::slice::from_ref(plan)).await?.get(plan).copied().unwrap_or_default())
 }
 
 /// Paid and free seats now, as this transaction sees them, per plan.

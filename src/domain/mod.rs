@@ -41,7 +41,7 @@ pub use email::Email;
 pub use event_status::EventStatus;
 pub use ids::{DirectoryId, DirectoryUserId, EventId, OrganizationId, PlanId};
 pub use outbound::{DeliveryState, Target};
-pub use seat::{PlanMode, Reason, Seat, Source, Tier, UserState};
+pub use seat::{Actor, HoldKind, PlanMode, Reason, Seat, Source, Tier, UserState};
 pub use secret::Secret;
 pub use time::Micros;
 

@@ -4,6 +4,11 @@
 string_enum!(Tier { Paid => "paid", Free => "free" });
 string_enum!(Source { Manual => "manual", Directory => "directory" });
 string_enum!(PlanMode { Test => "test", Enforced => "enforced" });
+// Which guard holds a plan's events (CONTRACT 4.1).
+string_enum!(HoldKind { Release => "release", Grant => "grant" });
+// Who made a hand change or an approval: the operator (admin API, shell) or
+// the customer's admin through the plan portal (CONTRACT 3.6).
+string_enum!(Actor { Operator => "operator", Portal => "portal" });
 string_enum!(Reason {
     DirectoryUserActive => "directory_user_active",
     DirectoryUserInactive => "directory_user_inactive",

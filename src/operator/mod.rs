@@ -4,9 +4,9 @@ pub mod scim;
 pub mod views;
 
 use crate::{
-    billing::outbox,
+    billing::{notice::Notice, outbox},
     domain::order_key,
-    domain::{Email, Micros, OrganizationId, PlanId, Reason, Source, Tier},
+    domain::{Actor, Email, Micros, OrganizationId, PlanId, Reason, Source, Tier},
     inbox::queue,
     metrics::Metrics,
     reconcile::{
@@ -118,14 +118,14 @@ pub async fn show(db: &DatabaseConnection, id: &str) -> Result<PlanView, PlanErr
 /// (`reconcile::approval`).
 async fn hold_view(db: &DatabaseConnection, plan: &plans::Plan) -> Result<Option<HoldView>, PlanError> {
     let Some(since) = plan.hold_since else { return Ok(None) };
-    let preview = approval::would_release(db, plan).await?;
+    let preview = approval::preview(db, plan).await?;
     Ok(Some(HoldView {
-        kind: "release".to_owned(),
+        kind: plan.hold_kind.unwrap_or(crate::domain::HoldKind::Release).as_str().to_owned(),
         since: since.to_rfc3339(),
         held_events: preview.held_events,
         through: preview.through,
         would_release: preview.would_release,
-        would_grant: Vec::new(),
+        would_grant: preview.would_grant,
     }))
 }
 
@@ -143,6 +143,7 @@ pub async fn approve_hold(
     db: &DatabaseConnection,
     id: &str,
     through: Option<&str>,
+    by: Actor,
     limits: BatchLimits,
     metrics: &Metrics,
 ) -> Result<PlanView, PlanError> {
@@ -170,10 +171,13 @@ pub async fn approve_hold(
     };
     let released = queue::release_held_through(&txn, &org, through_seq).await?;
     plans::approve_hold(&txn, &plan.id).await?;
+    let notice = Notice::HoldApproved { through: through.to_owned(), by };
+    outbox::notify(&txn, &plan.id, &notice, Micros::now()).await?;
     txn.commit().await?;
     tracing::warn!(
         plan_id = %plan.id,
         through,
+        by = by.as_str(),
         approved_events = released.approved,
         judged_again = released.rejudged,
         "release guard: hold approved"
@@ -194,6 +198,8 @@ pub struct PlanChanges {
     pub external_id: Option<Option<String>>,
     pub test_mode_max_users: Option<i64>,
     pub release_limit: Option<Option<i64>>,
+    /// `Some(None)` turns the grant guard off.
+    pub grant_limit: Option<Option<i64>>,
     /// `Some(None)` stops following a Stripe item.
     pub stripe_subscription_item: Option<Option<String>>,
 }
@@ -224,6 +230,13 @@ pub async fn update(db: &DatabaseConnection, id: &str, changes: PlanChanges) -> 
             PlanError::BadRequest("release_limit must be null or a whole number, at least 0".into())
         })?)),
     };
+    let grant_limit = match changes.grant_limit {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(n)) => Some(Some(u32::try_from(n).ok().filter(|n| *n <= i32::MAX as u32).ok_or_else(|| {
+            PlanError::BadRequest("grant_limit must be null or a whole number, at least 0".into())
+        })?)),
+    };
     // The unique keys, checked first for a precise answer.
     let sets_external_id = matches!(external_id, Some(Some(_)));
     if let Some(Some(external_id)) = &external_id
@@ -249,6 +262,9 @@ pub async fn update(db: &DatabaseConnection, id: &str, changes: PlanChanges) -> 
     }
     if let Some(limit) = release_limit {
         plan.release_limit = limit;
+    }
+    if let Some(limit) = grant_limit {
+        plan.grant_limit = limit;
     }
     let (item_set, item_unset) = match stripe_item {
         Some(item) => {
@@ -407,7 +423,13 @@ pub async fn members(db: &DatabaseConnection, id: &str, query: &MembersQuery) ->
 }
 
 /// Adds or changes a member by hand, under the rule's constraints.
-pub async fn set_tier(db: &DatabaseConnection, id: &str, email: &str, tier: &str) -> Result<MemberView, PlanError> {
+pub async fn set_tier(
+    db: &DatabaseConnection,
+    id: &str,
+    email: &str,
+    tier: &str,
+    by: Actor,
+) -> Result<MemberView, PlanError> {
     let plan_id = parse_plan_id(id)?;
     let email = Email::parse(email).map_err(|e| PlanError::BadRequest(e.to_string()))?;
     let tier = Tier::parse(tier).ok_or_else(|| PlanError::BadRequest("tier must be \"paid\" or \"free\"".into()))?;
@@ -434,6 +456,7 @@ pub async fn set_tier(db: &DatabaseConnection, id: &str, email: &str, tier: &str
                 reason: Reason::Manual,
                 event_id: None,
                 at: now,
+                actor: Some(by),
             },
         )
         .await?;

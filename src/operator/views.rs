@@ -22,6 +22,8 @@ pub struct PlanView {
     pub paid_seats: u64,
     pub free_seats: u64,
     pub release_limit: Option<u32>,
+    /// The grant guard's limit (CONTRACT 4.1): `null` is off.
+    pub grant_limit: Option<u32>,
     pub hold: Option<HoldView>,
     pub stripe_subscription_item: Option<String>,
     /// The product's own id for the customer (CONTRACT 3.3).
@@ -76,7 +78,7 @@ impl From<&Message> for DeliveryView {
             id: m.id.clone(),
             plan_id: m.plan_id.to_string(),
             target: m.target.as_str().to_owned(),
-            kind: crate::billing::message::SEATS_UPDATED.to_owned(),
+            kind: m.kind.clone(),
             state: m.state.as_str().to_owned(),
             attempts: m.attempts,
             next_attempt_at: m.state.is_unsent().then(|| m.next_attempt_at.to_rfc3339()),
@@ -99,8 +101,8 @@ pub struct DeliveryPage {
 /// The release guard's hold on a plan (CONTRACT 4.1).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct HoldView {
-    /// `release`: the release limit stopped an event (grant limits are not
-    /// implemented yet, so never `grant`).
+    /// Which guard stopped an event: `release` (the release limit) or `grant`
+    /// (the plan's grant limit).
     #[schema(example = "release")]
     pub kind: String,
     pub since: String,
@@ -112,8 +114,7 @@ pub struct HoldView {
     pub through: Option<String>,
     /// Emails approving through `through` would move to free (paid members now).
     pub would_release: Vec<String>,
-    /// Emails approving through `through` would move to paid: always empty
-    /// while grant limits are not implemented.
+    /// Emails approving through `through` would move to paid (free or new now).
     pub would_grant: Vec<String>,
 }
 
@@ -130,6 +131,7 @@ impl PlanView {
             paid_seats: counts.paid_seats,
             free_seats: counts.free_seats,
             release_limit: plan.release_limit,
+            grant_limit: plan.grant_limit,
             hold: None,
             stripe_subscription_item: plan.stripe_subscription_item.clone(),
             external_id: plan.external_id.clone(),
@@ -187,6 +189,9 @@ pub struct AuditView {
     pub reason: String,
     pub event_id: Option<String>,
     pub at: String,
+    /// Who made a hand change: `operator` or `portal` (`null`: the directory
+    /// or the rule).
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -222,6 +227,7 @@ impl AuditPage {
                 reason: e.reason.as_str().to_owned(),
                 event_id: e.event_id.clone(),
                 at: e.at.to_rfc3339(),
+                by: e.actor.map(|a| a.as_str().to_owned()),
             })
             .collect();
         let next = if more { data.last().map(|e| e.seq.to_string()) } else { None };

@@ -60,6 +60,9 @@ pub struct Scope {
     /// organization's group: the group must be claimed again to apply them in
     /// their place (see `worker`).
     pub regrouped: bool,
+    /// Plans whose hold started in this transaction: announced to billing
+    /// before the commit (CONTRACT 7.1).
+    pub held_now: Vec<Plan>,
 }
 
 /// What applying changed in paid seats.
@@ -67,6 +70,8 @@ pub struct Scope {
 pub struct Moves {
     /// Counted releases (`guard::COUNTED`).
     pub released: u64,
+    /// Counted grants (`guard::GRANTS_COUNTED`).
+    pub granted: u64,
     /// Paid seats gained, less paid seats lost.
     pub paid_delta: i64,
 }
@@ -74,6 +79,7 @@ pub struct Moves {
 impl Moves {
     pub fn add(&mut self, other: Moves) {
         self.released += other.released;
+        self.granted += other.granted;
         self.paid_delta += other.paid_delta;
     }
 }
@@ -169,7 +175,7 @@ impl Scope {
     ) -> Result<Standing, DbErr> {
         let mut standing = match self.standings.get(&plan.id) {
             Some(standing) => *standing,
-            None => Standing { used: guard::used(c, plan, settings, now).await?, paid: None },
+            None => guard::fresh(c, plan, settings, now).await?,
         };
         if standing.needs_paid_for(plan.release_limit, settings, more) {
             // This transaction's own changes are visible to it: exact.
@@ -191,10 +197,22 @@ impl Scope {
         Ok(standing.allows_one_more(plan.release_limit, settings).unwrap_or(false))
     }
 
+    /// Whether the grant guard lets one more counted grant of `plan` happen now.
+    pub async fn allows_grant(
+        &mut self,
+        c: &impl ConnectionTrait,
+        plan: &Plan,
+        settings: &GuardSettings,
+        now: Micros,
+    ) -> Result<bool, DbErr> {
+        let standing = self.standing(c, plan, settings, now, 0).await?;
+        Ok(standing.allows_one_more_grant(plan.grant_limit))
+    }
+
     /// Takes in moves applied (and kept) for `plan`.
     pub fn record(&mut self, plan: &PlanId, moves: Moves) {
         if let Some(standing) = self.standings.get_mut(plan) {
-            standing.record(moves.released, moves.paid_delta);
+            standing.record(moves.released, moves.granted, moves.paid_delta);
         }
     }
 
@@ -428,6 +446,12 @@ pub fn may_release(change: &DirectoryUserChange) -> bool {
     change.deleted || !change.state.is_active()
 }
 
+/// Whether applying `change` can turn a seat paid in a way the grant guard
+/// counts: only an active user can.
+pub fn may_grant(change: &DirectoryUserChange) -> bool {
+    !may_release(change)
+}
+
 /// The audit reason of a user change, for both addresses when its email moved.
 /// An email change of an active user moves the seat (`email_changed`, never a
 /// release); one that comes with a deactivation or deletion is that release.
@@ -475,7 +499,16 @@ pub async fn settle_email(
     if from != Some(target.tier) {
         audit::record(
             c,
-            &audit::Change { plan: &plan.id, email, from, to: target.tier, reason, event_id: event, at: now },
+            &audit::Change {
+                plan: &plan.id,
+                email,
+                from,
+                to: target.tier,
+                reason,
+                event_id: event,
+                at: now,
+                actor: None,
+            },
         )
         .await?;
     }
@@ -488,6 +521,7 @@ pub fn seat_moves(from: Option<Tier>, to: Tier, reason: Reason) -> Moves {
     let is_paid = to == Tier::Paid;
     Moves {
         released: u64::from(was_paid && !is_paid && guard::counts(reason)),
+        granted: u64::from(!was_paid && is_paid && guard::counts_grant(reason)),
         paid_delta: i64::from(is_paid) - i64::from(was_paid),
     }
 }

@@ -5,13 +5,13 @@
 //! Either way the release guard decides each release as of its event.
 use super::{
     apply::{self, Outcome, Scope, apply_command},
-    bulk,
+    approval, bulk,
     failure::BatchFailure,
     guard::GuardSettings,
     worker::{BatchLimits, StepReport},
 };
 use crate::{
-    domain::{EventId, EventStatus, Micros, order_key},
+    domain::{EventId, EventStatus, HoldKind, Micros, order_key},
     events::{Command, DirectoryUserChange, Envelope, translate},
     inbox::queue::{self, QueuedEvent},
     metrics::Metrics,
@@ -129,10 +129,10 @@ async fn apply_batch(
             }
             if event.held {
                 // Behind a hold: whatever came after it waits with it.
-                if let Some((seq, plan)) =
+                if let Some(stopped) =
                     flush(txn, &mut scope, &limits, &mut deferred, &mut run, &mut outcomes, now).await?
                 {
-                    hold(txn, key, seq, &plan, now).await?;
+                    hold(txn, &mut scope, key, stopped, now).await?;
                 }
                 queue::hold_from(txn, key, event.seq).await.map_err(|err| at(event, err))?;
                 continue 'groups;
@@ -140,10 +140,10 @@ async fn apply_batch(
             let out_of_budget = report.decided > 0 && started.elapsed() >= limits.time_budget;
             if !event.due || out_of_budget {
                 // A retry back-off runs (the group waits, in order), or time is up.
-                if let Some((seq, plan)) =
+                if let Some(stopped) =
                     flush(txn, &mut scope, &limits, &mut deferred, &mut run, &mut outcomes, now).await?
                 {
-                    hold(txn, key, seq, &plan, now).await?;
+                    hold(txn, &mut scope, key, stopped, now).await?;
                 }
                 if out_of_budget {
                     report.more_waiting = true;
@@ -164,10 +164,10 @@ async fn apply_batch(
                     // Unusable as it is: final, and it changes no seat. The run
                     // before it is applied first: if the guard stops it there,
                     // this event is held behind it, as one at a time.
-                    if let Some((seq, plan)) =
+                    if let Some(stopped) =
                         flush(txn, &mut scope, &limits, &mut deferred, &mut run, &mut outcomes, now).await?
                     {
-                        hold(txn, key, seq, &plan, now).await?;
+                        hold(txn, &mut scope, key, stopped, now).await?;
                         continue 'groups;
                     }
                     queue::fail(txn, event.seq, &reason, now).await.map_err(|err| at(event, err))?;
@@ -194,10 +194,10 @@ async fn apply_batch(
                     continue;
                 }
             }
-            if let Some((seq, plan)) =
+            if let Some(stopped) =
                 flush(txn, &mut scope, &limits, &mut deferred, &mut run, &mut outcomes, now).await?
             {
-                hold(txn, key, seq, &plan, now).await?;
+                hold(txn, &mut scope, key, stopped, now).await?;
                 continue 'groups;
             }
             // Applied on its own: after what earlier groups' runs did.
@@ -210,9 +210,10 @@ async fn apply_batch(
                         .await
                         .map_err(|err| at(event, err))?;
                     match applied {
-                        Some(outcome) => outcome,
-                        None => {
-                            hold(txn, key, event.seq, plan, now).await?;
+                        Ok(outcome) => outcome,
+                        Err(kind) => {
+                            let stopped = Stopped { seq: event.seq, plan: plan.clone(), kind };
+                            hold(txn, &mut scope, key, stopped, now).await?;
                             continue 'groups;
                         }
                     }
@@ -264,30 +265,42 @@ async fn apply_batch(
     // Past the last event: a panic from here on is nobody's data.
     *current.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     crate::billing::outbox::announce(txn, scope.locked_plans(), now).await?;
+    for plan in std::mem::take(&mut scope.held_now) {
+        // After the plan's seat message: the hold comes after the changes before it.
+        approval::announce_hold(txn, &plan, now).await?;
+    }
     queue::settle(txn, &outcomes.settled, now).await?;
     Ok((report, outcomes))
 }
 
-/// The release guard stops the event at `seq`: it and the rest of its group are
-/// held, and its plan is on hold.
+/// A guard stopped an event: it and the rest of its group are held, and its
+/// plan is on hold. A hold that starts now is announced to billing before the
+/// commit (`announce_holds`).
 async fn hold(
     txn: &DatabaseTransaction,
+    scope: &mut Scope,
     key: Option<&str>,
-    seq: i64,
-    plan: &Plan,
+    stopped: Stopped,
     now: Micros,
 ) -> Result<(), BatchFailure> {
+    let Stopped { seq, plan, kind } = stopped;
     queue::hold_from(txn, key, seq).await?;
-    if plan.hold_since.is_none() {
+    if plans::set_hold(txn, &plan.id, kind, now).await? {
+        let what = match kind {
+            HoldKind::Release => "release more paid seats",
+            HoldKind::Grant => "turn more seats paid",
+        };
         tracing::warn!(
             plan_id = %plan.id,
             organization_id = plan.organization_id.as_ref().map_or("", |org| org.as_str()),
-            "release guard: the directory would release more paid seats than the plan's limit; its events are \
-             held until an operator approves (`seatsync plans approve PLAN`, the admin page, or \
-             POST /admin/plans/{{id}}/hold/approve with the hold's `through`)"
+            hold_kind = kind.as_str(),
+            "{} guard: the directory would {what} than the plan's limit allows; its events are \
+             held until an operator approves (`seatsync plans approve PLAN`, the admin page, the plan portal, or \
+             POST /admin/plans/{{id}}/hold/approve with the hold's `through`)",
+            kind.as_str()
         );
+        scope.held_now.push(plan);
     }
-    plans::set_hold(txn, &plan.id, now).await?;
     Ok(())
 }
 
@@ -315,7 +328,7 @@ async fn flush<'e>(
     run: &mut Run<'e>,
     outcomes: &mut Outcomes,
     now: Micros,
-) -> Result<Option<(i64, Plan)>, BatchFailure> {
+) -> Result<Option<Stopped>, BatchFailure> {
     if run.is_empty() {
         return Ok(None);
     }
@@ -347,7 +360,7 @@ async fn settle_runs<'e>(
     current: Option<Run<'e>>,
     outcomes: &mut Outcomes,
     now: Micros,
-) -> Result<Option<(i64, Plan)>, BatchFailure> {
+) -> Result<Option<Stopped>, BatchFailure> {
     if deferred.is_empty() && current.is_none() {
         return Ok(None);
     }
@@ -357,8 +370,8 @@ async fn settle_runs<'e>(
     let mut held = flush_all(txn, scope, limits, &runs, outcomes, now).await?;
     let current_held = if has_current { held.pop().flatten() } else { None };
     for (key, held) in keys.into_iter().zip(held) {
-        if let Some((seq, plan)) = held {
-            hold(txn, key, seq, &plan, now).await?;
+        if let Some(stopped) = held {
+            hold(txn, scope, key, stopped, now).await?;
         }
     }
     Ok(current_held)
@@ -374,7 +387,7 @@ async fn flush_all(
     runs: &[Run<'_>],
     outcomes: &mut Outcomes,
     now: Micros,
-) -> Result<Vec<Option<(i64, Plan)>>, BatchFailure> {
+) -> Result<Vec<Option<Stopped>>, BatchFailure> {
     let in_bulk = BatchFailure::InBulk;
     let items: Vec<Vec<bulk::Item<'_>>> = runs
         .iter()
@@ -394,13 +407,14 @@ async fn flush_all(
         // (the scope keeps each plan's standing up to date).
         let mut guards = Vec::with_capacity(runs.len() - next);
         for (run, items) in runs[next..].iter().zip(&items[next..]) {
+            let plan = &run[0].1;
             let possible = items.iter().filter(|i| apply::may_release(i.change)).count() as u64;
-            let guard = match possible {
-                0 => None,
-                n => {
-                    let standing = scope.standing(txn, &run[0].1, &limits.guard, now, n).await.map_err(in_bulk)?;
-                    Some(bulk::RunGuard { standing, settings: &limits.guard })
-                }
+            let grants = plan.grant_limit.is_some() && items.iter().any(|i| apply::may_grant(i.change));
+            let guard = if possible > 0 || grants {
+                let standing = scope.standing(txn, plan, &limits.guard, now, possible).await.map_err(in_bulk)?;
+                Some(bulk::RunGuard { standing, settings: &limits.guard })
+            } else {
+                None
             };
             guards.push(guard);
         }
@@ -429,9 +443,9 @@ async fn flush_all(
                     .await
                     .map_err(in_bulk)?
                 {
-                    Some(outcome) => result.outcomes.push(outcome),
-                    None => {
-                        result.held_at = Some(i);
+                    Ok(outcome) => result.outcomes.push(outcome),
+                    Err(kind) => {
+                        result.held_at = Some((i, kind));
                         break;
                     }
                 }
@@ -442,18 +456,26 @@ async fn flush_all(
     Ok(held)
 }
 
-/// Records a run's outcomes; the event the guard stopped, if any, with its plan.
-fn record_run(run: &Run<'_>, result: &bulk::RunResult, outcomes: &mut Outcomes) -> Option<(i64, Plan)> {
+/// Records a run's outcomes; the event a guard stopped, if any, with its plan.
+fn record_run(run: &Run<'_>, result: &bulk::RunResult, outcomes: &mut Outcomes) -> Option<Stopped> {
     for ((parsed, _), outcome) in run.iter().zip(&result.outcomes) {
         outcomes.record(parsed.event, outcome);
     }
-    result.held_at.map(|i| (run[i].0.event.seq, run[0].1.clone()))
+    result.held_at.map(|(i, kind)| Stopped { seq: run[i].0.event.seq, plan: run[0].1.clone(), kind })
 }
 
-/// Applies a user change under its plan's release guard, exactly as a batched
-/// run decides it: a release is checked against the limit as of this event
-/// (`guard::Standing`). At the limit the change is tried in a savepoint and
-/// undone if it would release one more seat. None: undone, to be held.
+/// The event a guard stopped: it and the rest of its group are held.
+struct Stopped {
+    seq: i64,
+    plan: Plan,
+    kind: HoldKind,
+}
+
+/// Applies a user change under its plan's guards, exactly as a batched run
+/// decides it: a release (or, with a grant limit, a grant) is checked against
+/// the limit as of this event (`guard::Standing`). At the limit the change is
+/// tried in a savepoint and undone if it would pass it. `Err`: undone, to be
+/// held by that guard.
 async fn apply_guarded(
     txn: &DatabaseTransaction,
     scope: &mut Scope,
@@ -462,23 +484,29 @@ async fn apply_guarded(
     event: &EventId,
     settings: &GuardSettings,
     now: Micros,
-) -> Result<Option<Outcome>, DbErr> {
-    let allowed = !apply::may_release(change) || scope.allows_release(txn, plan, settings, now).await?;
-    if allowed {
+) -> Result<Result<Outcome, HoldKind>, DbErr> {
+    let at_limit = if apply::may_release(change) && !scope.allows_release(txn, plan, settings, now).await? {
+        Some(HoldKind::Release)
+    } else if apply::may_grant(change) && !scope.allows_grant(txn, plan, settings, now).await? {
+        Some(HoldKind::Grant)
+    } else {
+        None
+    };
+    let Some(kind) = at_limit else {
         let outcome = apply::change_user(txn, scope, change, Some(event), now, None).await?;
         let moves = scope.take_moves();
         scope.record(&plan.id, moves);
-        return Ok(Some(outcome));
-    }
+        return Ok(Ok(outcome));
+    };
     let savepoint = txn.begin().await?;
     let outcome = apply::change_user(&savepoint, scope, change, Some(event), now, None).await?;
     let moves = scope.take_moves();
-    if moves.released > 0 {
+    if bulk::passes(kind, apply::Moves::default(), moves) {
         savepoint.rollback().await?;
         scope.rolled_back();
-        return Ok(None);
+        return Ok(Err(kind));
     }
     savepoint.commit().await?;
     scope.record(&plan.id, moves);
-    Ok(Some(outcome))
+    Ok(Ok(outcome))
 }

@@ -15,7 +15,7 @@ use super::{
     rule,
 };
 use crate::{
-    domain::{DirectoryUserId, Email, EventId, Micros, OrganizationId, PlanId, PlanMode, Reason, Tier},
+    domain::{DirectoryUserId, Email, EventId, HoldKind, Micros, OrganizationId, PlanId, PlanMode, Reason, Tier},
     events::DirectoryUserChange,
     store::{
         audit,
@@ -39,9 +39,9 @@ pub struct RunResult {
     pub outcomes: Vec<Outcome>,
     /// How paid seats moved (counted releases among them).
     pub moves: Moves,
-    /// The item the release guard stopped: it and every later item were not
-    /// applied.
-    pub held_at: Option<usize>,
+    /// The item a guard stopped, and which guard: it and every later item
+    /// were not applied.
+    pub held_at: Option<(usize, HoldKind)>,
 }
 
 /// The release guard as a run applies it: the plan's standing before the run.
@@ -160,6 +160,7 @@ pub async fn apply_runs(
                 reason: a.reason,
                 event_id: Some(a.event),
                 at: now,
+                actor: None,
             })
         })
         .collect();
@@ -226,27 +227,45 @@ impl<'p, 'a> Run<'p, 'a> {
             RunResult { outcomes: Vec::with_capacity(items.len()), moves: Moves::default(), held_at: None };
         for (i, item) in items.iter().enumerate() {
             let at_limit = match guard {
-                Some(guard) if apply::may_release(item.change) => {
+                Some(guard) => {
                     let mut standing = guard.standing;
-                    standing.record(self.moves.released, self.moves.paid_delta);
-                    !standing.allows_one_more(self.plan.release_limit, guard.settings)?
+                    standing.record(self.moves.released, self.moves.granted, self.moves.paid_delta);
+                    if apply::may_release(item.change)
+                        && !standing.allows_one_more(self.plan.release_limit, guard.settings)?
+                    {
+                        Some(HoldKind::Release)
+                    } else if apply::may_grant(item.change) && !standing.allows_one_more_grant(self.plan.grant_limit)
+                    {
+                        Some(HoldKind::Grant)
+                    } else {
+                        None
+                    }
                 }
-                _ => false,
+                None => None,
             };
-            let saved = at_limit.then(|| self.save(item));
-            let released_before = self.moves.released;
+            let saved = at_limit.map(|kind| (kind, self.save(item)));
+            let before = self.moves;
             let outcome = self.apply(item);
-            if let Some(saved) = saved
-                && self.moves.released > released_before
+            if let Some((kind, saved)) = saved
+                && passes(kind, before, self.moves)
             {
                 self.restore(saved);
-                result.held_at = Some(i);
+                result.held_at = Some((i, kind));
                 break;
             }
             result.outcomes.push(outcome);
         }
         result.moves = self.moves;
         Some(result)
+    }
+}
+
+/// Whether the moves from `before` to `after` pass the limit a guard of
+/// `kind` was at: one more seat released, or turned paid.
+pub fn passes(kind: HoldKind, before: Moves, after: Moves) -> bool {
+    match kind {
+        HoldKind::Release => after.released > before.released,
+        HoldKind::Grant => after.granted > before.granted,
     }
 }
 

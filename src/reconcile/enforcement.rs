@@ -4,6 +4,7 @@
 //! the seats as they were), then the seats, then the plan.
 use super::rule;
 use crate::{
+    billing::{notice::Notice, outbox},
     domain::{DirectoryId, EventId, Micros, PlanMode},
     store::{audit, directory, members, plans, plans::Plan},
 };
@@ -36,7 +37,10 @@ pub async fn start(c: &impl ConnectionTrait, plan: &Plan, event: Option<&EventId
     let org = plan.organization_id.as_ref();
     audit::record_enforcement(c, &plan.id, org, event, now).await?;
     members::enforce(c, &plan.id, org, now).await?;
-    plans::mark_enforced(c, &plan.id, now).await
+    plans::mark_enforced(c, &plan.id, now).await?;
+    // Told to billing after the seat message that carries the switch's changes.
+    let (paid_seats, free_seats) = outbox::seat_counts_of(c, &plan.id).await?;
+    outbox::notify(c, &plan.id, &Notice::EnforcementStarted { paid_seats, free_seats }, now).await.map(|_| ())
 }
 
 /// `dsync.deleted`: the directory's users stop counting. A member it stood

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::{
     db::{chunks, stmt},
-    domain::{DirectoryId, Email, EventId, Micros, OrganizationId, PlanId, Reason, Tier},
+    domain::{Actor, DirectoryId, Email, EventId, Micros, OrganizationId, PlanId, Reason, Tier},
 };
 use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
 
@@ -21,6 +21,8 @@ pub struct AuditEntry {
     pub reason: Reason,
     pub event_id: Option<String>,
     pub at: Micros,
+    /// Who made a hand change (None: the directory or the rule).
+    pub actor: Option<Actor>,
 }
 
 pub struct Change<'a> {
@@ -31,6 +33,8 @@ pub struct Change<'a> {
     pub reason: Reason,
     pub event_id: Option<&'a EventId>,
     pub at: Micros,
+    /// Who made a hand change (None: the directory or the rule).
+    pub actor: Option<Actor>,
 }
 
 /// The plan's newest audit row (0 when it has none).
@@ -54,10 +58,10 @@ pub async fn record_many(c: &impl ConnectionTrait, changes: &[Change<'_>]) -> Re
     let size = |c: &Change<'_>| c.plan.as_str().len() + c.email.as_str().len() + 80;
     for chunk in chunks(c.get_database_backend(), changes, 200, size) {
         let mut sql =
-            String::from("INSERT INTO seat_audit (plan_id, email, from_tier, to_tier, reason, event_id, at) VALUES ");
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 7);
+            String::from("INSERT INTO seat_audit (plan_id, email, from_tier, to_tier, reason, event_id, at, actor) VALUES ");
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
         for (i, change) in chunk.iter().enumerate() {
-            sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?, ?)" });
+            sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?, ?, ?)" });
             values.extend([
                 change.plan.as_str().into(),
                 change.email.as_str().into(),
@@ -66,6 +70,7 @@ pub async fn record_many(c: &impl ConnectionTrait, changes: &[Change<'_>]) -> Re
                 change.reason.as_str().into(),
                 change.event_id.map(|e| e.as_str().to_owned()).into(),
                 change.at.0.into(),
+                change.actor.map(Actor::as_str).into(),
             ]);
         }
         c.execute_raw(stmt(c.get_database_backend(), &sql, values)).await?;
@@ -84,7 +89,7 @@ pub async fn range(
     let rows = c
         .query_all_raw(stmt(
             c.get_database_backend(),
-            "SELECT seq, email, from_tier, to_tier, reason, event_id, at FROM seat_audit \
+            "SELECT seq, email, from_tier, to_tier, reason, event_id, at, actor FROM seat_audit \
              WHERE plan_id = ? AND seq > ? AND seq <= ? ORDER BY seq",
             [plan.as_str().into(), after.into(), through.into()],
         ))
@@ -101,7 +106,31 @@ fn entry(row: &QueryResult) -> Result<AuditEntry, DbErr> {
         reason: enum_col(row, "reason", Reason::parse)?,
         event_id: col(row, "event_id")?,
         at: Micros(col(row, "at")?),
+        actor: col::<Option<String>>(row, "actor")?.as_deref().and_then(Actor::parse),
     })
+}
+
+/// Seats the directory turned paid (the grant guard's count, CONTRACT 4.1):
+/// rows to paid from free or from nothing, with one of `reasons`, after `since`
+/// and after the plan's floor.
+pub async fn granted_since(
+    c: &impl ConnectionTrait,
+    plan: &PlanId,
+    since: Micros,
+    floor: i64,
+    reasons: &[Reason],
+) -> Result<u64, DbErr> {
+    let reasons: Vec<String> = reasons.iter().map(|r| format!("'{}'", r.as_str())).collect();
+    super::count(
+        c,
+        &format!(
+            "SELECT COUNT(*) AS n FROM seat_audit WHERE plan_id = ? AND at > ? AND to_tier = 'paid' \
+             AND (from_tier IS NULL OR from_tier = 'free') AND seq > ? AND reason IN ({})",
+            reasons.join(", ")
+        ),
+        [plan.as_str().into(), since.0.into(), floor.into()],
+    )
+    .await
 }
 
 /// One page, oldest first, after the `after` sequence number. Returns the entries
@@ -115,7 +144,7 @@ pub async fn page(
     let rows = c
         .query_all_raw(stmt(
             c.get_database_backend(),
-            "SELECT seq, email, from_tier, to_tier, reason, event_id, at FROM seat_audit \
+            "SELECT seq, email, from_tier, to_tier, reason, event_id, at, actor FROM seat_audit \
              WHERE plan_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             [plan.as_str().into(), after.into(), (limit as i64 + 1).into()],
         ))

@@ -30,6 +30,17 @@ pub struct Message {
     pub last_error: Option<String>,
     pub created_at: Micros,
     pub delivered_at: Option<Micros>,
+    /// `plan.seats.updated`, or a notice's type.
+    pub kind: String,
+    /// A notice's own data (JSON); None for a seat message.
+    pub notice: Option<String>,
+}
+
+impl Message {
+    /// A seat message (not a notice): only these are merged.
+    pub fn is_seats(&self) -> bool {
+        self.notice.is_none()
+    }
 }
 
 /// What a message says: the plan after the changes, and which audit rows the
@@ -49,7 +60,7 @@ pub struct Snapshot {
 
 const COLUMNS: &str = "id, plan_id, target, position, sequence, organization_id, external_id, mode, paid_seats, free_seats, \
                        audit_after, audit_through, state, attempts, schedule_from, next_attempt_at, last_status, \
-                       last_error, created_at, delivered_at";
+                       last_error, created_at, delivered_at, kind, notice";
 const UNSENT: &str = "state IN ('pending', 'failing')";
 
 fn from_row(row: &QueryResult) -> Result<Message, DbErr> {
@@ -76,6 +87,8 @@ fn from_row(row: &QueryResult) -> Result<Message, DbErr> {
         last_error: col(row, "last_error")?,
         created_at: Micros(col(row, "created_at")?),
         delivered_at: col::<Option<i64>>(row, "delivered_at")?.map(Micros),
+        kind: col(row, "kind")?,
+        notice: col(row, "notice")?,
     })
 }
 
@@ -91,6 +104,8 @@ pub struct NewMessage<'a> {
     /// The plan's order of messages.
     pub position: i64,
     pub snapshot: &'a Snapshot,
+    /// A notice: its type and stored data; None for a seat message.
+    pub notice: Option<(&'static str, &'a str)>,
 }
 
 /// Stores messages, many to a statement; each gets a new id and no number
@@ -101,16 +116,16 @@ pub async fn insert_many(c: &impl ConnectionTrait, messages: &[NewMessage<'_>], 
     for chunk in chunks(backend, messages, 100, size) {
         let mut sql = String::from(
             "INSERT INTO outbound_messages (id, plan_id, target, position, sequence, organization_id, external_id, \
-             mode, paid_seats, free_seats, audit_after, audit_through, state, attempts, next_attempt_at, created_at) \
-             VALUES ",
+             mode, paid_seats, free_seats, audit_after, audit_through, state, attempts, next_attempt_at, created_at, \
+             kind, notice) VALUES ",
         );
         let mut streams = String::from("INSERT INTO billing_streams (plan_id, target) VALUES ");
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 12);
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 15);
         let mut stream_values: Vec<Value> = Vec::with_capacity(chunk.len() * 2);
         for (i, m) in chunk.iter().enumerate() {
             let comma = if i == 0 { "" } else { ", " };
             sql.push_str(comma);
-            sql.push_str("(?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)");
+            sql.push_str("(?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)");
             streams.push_str(comma);
             streams.push_str("(?, ?)");
             let s = m.snapshot;
@@ -128,6 +143,8 @@ pub async fn insert_many(c: &impl ConnectionTrait, messages: &[NewMessage<'_>], 
                 s.audit_through.into(),
                 now.0.into(),
                 now.0.into(),
+                m.notice.map_or(crate::billing::message::SEATS_UPDATED, |(kind, _)| kind).into(),
+                m.notice.map(|(_, data)| data.to_owned()).into(),
             ]);
             stream_values.extend([m.plan.as_str().into(), m.target.as_str().into()]);
         }

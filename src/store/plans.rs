@@ -2,7 +2,7 @@
 use super::{col, enum_col, typed_col};
 use crate::{
     db::stmt,
-    domain::{Micros, OrganizationId, PlanId, PlanMode},
+    domain::{HoldKind, Micros, OrganizationId, PlanId, PlanMode},
 };
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Value};
 use std::collections::HashMap;
@@ -28,6 +28,10 @@ pub struct Plan {
     pub stripe_subscription_item: Option<String>,
     /// The product's own id for the customer (CONTRACT 3.3).
     pub external_id: Option<String>,
+    /// The grant guard's limit (CONTRACT 4.1): None is off, the default.
+    pub grant_limit: Option<u32>,
+    /// Which guard holds the plan, while `hold_since` is set.
+    pub hold_kind: Option<HoldKind>,
 }
 
 impl Plan {
@@ -46,12 +50,15 @@ impl Plan {
             release_floor: 0,
             stripe_subscription_item: None,
             external_id: None,
+            grant_limit: None,
+            hold_kind: None,
         }
     }
 }
 
 const COLUMNS: &str = "id, name, organization_id, mode, test_mode_max_users, enforced_at, created_at, \
-                       release_limit, hold_since, release_floor, stripe_subscription_item, external_id";
+                       release_limit, hold_since, release_floor, stripe_subscription_item, external_id, \
+                       grant_limit, hold_kind";
 
 fn from_row(row: &QueryResult) -> Result<Plan, DbErr> {
     let max: i32 = col(row, "test_mode_max_users")?;
@@ -71,11 +78,13 @@ fn from_row(row: &QueryResult) -> Result<Plan, DbErr> {
         release_floor: col(row, "release_floor")?,
         stripe_subscription_item: col(row, "stripe_subscription_item")?,
         external_id: col(row, "external_id")?,
+        grant_limit: col::<Option<i32>>(row, "grant_limit")?.map(|n| u32::try_from(n).unwrap_or(0)),
+        hold_kind: col::<Option<String>>(row, "hold_kind")?.as_deref().and_then(HoldKind::parse),
     })
 }
 
 pub async fn insert(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> {
-    let sql = format!("INSERT INTO plans ({COLUMNS}, lock_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)");
+    let sql = format!("INSERT INTO plans ({COLUMNS}, lock_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)");
     c.execute_raw(stmt(
         c.get_database_backend(),
         &sql,
@@ -92,6 +101,8 @@ pub async fn insert(c: &impl ConnectionTrait, plan: &Plan) -> Result<(), DbErr> 
             plan.release_floor.into(),
             plan.stripe_subscription_item.clone().into(),
             plan.external_id.clone().into(),
+            plan.grant_limit.map(|n| n as i32).into(),
+            plan.hold_kind.map(HoldKind::as_str).into(),
         ],
     ))
     .await
@@ -193,16 +204,18 @@ pub async fn mark_enforced(c: &impl ConnectionTrait, id: &PlanId, now: Micros) -
     set_mode(c, id, PlanMode::Enforced, Some(now)).await
 }
 
-/// The release guard stopped an event: the plan is on hold from `now` (or from
-/// when it already was).
-pub async fn set_hold(c: &impl ConnectionTrait, id: &PlanId, now: Micros) -> Result<(), DbErr> {
-    c.execute_raw(stmt(
-        c.get_database_backend(),
-        "UPDATE plans SET hold_since = COALESCE(hold_since, ?) WHERE id = ?",
-        [now.0.into(), id.as_str().into()],
-    ))
-    .await
-    .map(|_| ())
+/// A guard stopped an event: the plan is on hold from `now`, by `kind` (or
+/// from when, and by the guard that, it already was). True when the hold
+/// starts now: its notice is due (CONTRACT 7.1).
+pub async fn set_hold(c: &impl ConnectionTrait, id: &PlanId, kind: HoldKind, now: Micros) -> Result<bool, DbErr> {
+    let done = c
+        .execute_raw(stmt(
+            c.get_database_backend(),
+            "UPDATE plans SET hold_since = ?, hold_kind = ? WHERE id = ? AND hold_since IS NULL",
+            [now.0.into(), kind.as_str().into(), id.as_str().into()],
+        ))
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// An operator approved the hold (the held events themselves are marked, see
@@ -210,7 +223,7 @@ pub async fn set_hold(c: &impl ConnectionTrait, id: &PlanId, now: Micros) -> Res
 pub async fn approve_hold(c: &impl ConnectionTrait, id: &PlanId) -> Result<(), DbErr> {
     c.execute_raw(stmt(
         c.get_database_backend(),
-        "UPDATE plans SET hold_since = NULL WHERE id = ?",
+        "UPDATE plans SET hold_since = NULL, hold_kind = NULL WHERE id = ?",
         [id.as_str().into()],
     ))
     .await
@@ -234,13 +247,14 @@ pub async fn update_settings(c: &impl ConnectionTrait, plan: &Plan) -> Result<()
     c.execute_raw(stmt(
         c.get_database_backend(),
         "UPDATE plans SET name = ?, test_mode_max_users = ?, release_limit = ?, stripe_subscription_item = ?, \
-         external_id = ? WHERE id = ?",
+         external_id = ?, grant_limit = ? WHERE id = ?",
         [
             plan.name.as_str().into(),
             (plan.test_mode_max_users as i32).into(),
             plan.release_limit.map(|n| n as i32).into(),
             plan.stripe_subscription_item.clone().into(),
             plan.external_id.clone().into(),
+            plan.grant_limit.map(|n| n as i32).into(),
             plan.id.as_str().into(),
         ],
     ))

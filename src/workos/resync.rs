@@ -42,6 +42,28 @@ pub enum ResyncError {
         .0.would_release, .0.released_in_window, .0.limit.unwrap_or(0)
     )]
     MassRelease(ReleaseCheck),
+    #[error(
+        "the resync would turn {} seats paid, with {} granted in the window and the plan's grant limit of {}; \
+         nothing was changed (--allow-mass-release applies it)",
+        .0.would_grant, .0.granted_in_window, .0.limit
+    )]
+    MassGrant(GrantCheck),
+}
+
+/// What the plan's grant guard (CONTRACT 4.1, opt-in) says of a resync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrantCheck {
+    /// Seats the resync turns paid.
+    pub would_grant: u64,
+    /// Already granted in the window.
+    pub granted_in_window: u64,
+    pub limit: u64,
+}
+
+impl GrantCheck {
+    pub fn passes_limit(&self) -> bool {
+        self.granted_in_window + self.would_grant > self.limit
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +139,8 @@ pub struct ResyncReport {
     /// unlinked, validating, invalid_credentials): reported, not compared.
     pub left_alone: Vec<(DirectoryId, String)>,
     pub release_check: Option<ReleaseCheck>,
+    /// Only for a plan with a grant limit.
+    pub grant_check: Option<GrantCheck>,
 }
 
 async fn list_all<T: serde::de::DeserializeOwned>(
@@ -300,6 +324,19 @@ pub async fn resync(
     if check.passes_limit() && !options.allow_mass_release && !dry_run {
         txn.rollback().await?;
         return Err(ResyncError::MassRelease(check));
+    }
+    if let Some(limit) = plan.grant_limit {
+        let would_grant = report
+            .seat_changes
+            .iter()
+            .filter(|c| c.from != Some(Tier::Paid) && c.to == Tier::Paid && guard::counts_grant(c.reason))
+            .count() as u64;
+        let check = GrantCheck { would_grant, granted_in_window: standing.granted, limit: u64::from(limit) };
+        report.grant_check = Some(check);
+        if check.passes_limit() && !options.allow_mass_release && !dry_run {
+            txn.rollback().await?;
+            return Err(ResyncError::MassGrant(check));
+        }
     }
     if dry_run {
         txn.rollback().await?;

@@ -81,6 +81,8 @@ async fn every_entity_matches_its_migrated_table(store: Store) {
         declared::<entity::member::Entity>(),
         declared::<entity::outbound_message::Entity>(),
         declared::<entity::plan::Entity>(),
+        declared::<entity::portal_link::Entity>(),
+        declared::<entity::portal_session::Entity>(),
         declared::<entity::seat_audit::Entity>(),
         declared::<entity::sync_cursor::Entity>(),
     ];

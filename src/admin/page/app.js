@@ -62,7 +62,16 @@ async function api(method, path, body) {
   } catch (err) {
     throw new ApiError(0, "unreachable", "The server cannot be reached. Is seatsync running?");
   }
-  const data = await response.json().catch(() => ({}));
+  // A 204 (a revocation) has no body at all; anything unparseable reads as {}.
+  const text = response.status === 204 ? "" : await response.text().catch(() => "");
+  let data = {};
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = {};
+    }
+  }
   if (!response.ok) {
     throw new ApiError(response.status, data.error || "error", data.message || `HTTP ${response.status}`);
   }
@@ -335,12 +344,14 @@ async function showPlan(id) {
         figure("threshold", "Test-mode threshold", number(plan.test_mode_max_users)),
         figure("enforced_at", "Enforced since", when(plan.enforced_at)),
         figure("release_limit", "Release limit", plan.release_limit === null ? "default" : number(plan.release_limit)),
+        figure("grant_limit", "Grant limit", plan.grant_limit === null || plan.grant_limit === undefined ? "off" : number(plan.grant_limit)),
         figure("stripe_item", "Stripe subscription item", plan.stripe_subscription_item ?? "—"),
         figure("external_id", "Your id", plan.external_id ?? "—"),
       ),
     ),
     scimSection(base, plan),
     holdSection(base, plan),
+    portalSection(base),
     el("section", { class: "card", id: "billing" }, el("h2", {}, "Billing"), el("p", { class: "muted" }, "Loading…")),
     el("section", { class: "card", id: "chart-card" }, el("h2", {}, "Paid seats over time"), el("p", { class: "muted" }, "Loading…")),
     el("div", { class: "cols" }, el("section", { class: "card", id: "preview" }, el("h2", {}, "If enforcement started now")), el("section", { class: "card", id: "members-card" })),
@@ -363,7 +374,7 @@ function editButton(base, plan) {
 }
 
 /**
- * "Edit plan": name, the product's own id, threshold, release limit and the
+ * "Edit plan": name, the product's own id, threshold, release and grant limits and the
  * Stripe subscription item (CONTRACT 3.3, 7.2). Only changed fields are
  * sent; a threshold that starts enforcement is confirmed first, with the
  * preview's numbers.
@@ -379,6 +390,12 @@ function editPlanForm(base, plan) {
       {},
       "Release limit (empty: the default; 0: no limit)",
       el("input", { name: "release_limit", type: "number", min: 0, step: 1, value: plan.release_limit ?? "", placeholder: "default" }),
+    ),
+    el(
+      "label",
+      {},
+      "Grant limit (seats the directory may turn paid per window; empty: off)",
+      el("input", { name: "grant_limit", type: "number", min: 0, step: 1, value: plan.grant_limit ?? "", placeholder: "off" }),
     ),
     el("label", {}, "Your own id for this customer (external_id; empty: none)", el("input", { name: "external_id", maxlength: 200, value: plan.external_id ?? "", autocomplete: "off" })),
     el(
@@ -400,6 +417,8 @@ function editPlanForm(base, plan) {
     if (threshold !== plan.test_mode_max_users) changes.test_mode_max_users = threshold;
     const limit = field(form, "release_limit") === "" ? null : Number(field(form, "release_limit"));
     if (limit !== plan.release_limit) changes.release_limit = limit;
+    const grantLimit = field(form, "grant_limit") === "" ? null : Number(field(form, "grant_limit"));
+    if (grantLimit !== (plan.grant_limit ?? null)) changes.grant_limit = grantLimit;
     const externalId = field(form, "external_id").trim() === "" ? null : field(form, "external_id").trim();
     if (externalId !== plan.external_id) changes.external_id = externalId;
     const item = field(form, "stripe_subscription_item").trim() === "" ? null : field(form, "stripe_subscription_item").trim();
@@ -584,18 +603,25 @@ function scimSection(base, plan) {
 
 function holdSection(base, plan) {
   if (!plan.hold) return null;
+  const hold = plan.hold;
+  // A hold without a kind (an older server) is the release guard's.
+  const grant = hold.kind === "grant";
+  const emails = (grant ? hold.would_grant : hold.would_release) || [];
   const approve = el("button", { id: "approve" }, "Approve and apply");
   approve.addEventListener("click", async () => {
     const agreed = await ask(
-      `Apply ${number(plan.hold.held_events)} held event(s)?`,
-      [`${number(plan.hold.would_release.length)} paid seat(s) will be released:`, someEmails("confirm-release", plan.hold.would_release)].filter(Boolean),
+      `Apply ${number(hold.held_events)} held event(s)?`,
+      [
+        grant ? `${number(emails.length)} seat(s) will turn paid:` : `${number(emails.length)} paid seat(s) will be released:`,
+        someEmails(grant ? "confirm-grant" : "confirm-release", emails),
+      ].filter(Boolean),
       "Approve and apply",
     );
     if (!agreed) return;
     approve.disabled = true;
     try {
       // Exactly the events this preview showed: any held since are judged again.
-      const after = await api("POST", `${base}/hold/approve`, { through: plan.hold.through });
+      const after = await api("POST", `${base}/hold/approve`, { through: hold.through });
       notice(
         after.hold
           ? "Hold approved and applied; events held since then are on hold again."
@@ -610,11 +636,64 @@ function holdSection(base, plan) {
   });
   return el(
     "section",
-    { class: "card", id: "hold" },
-    el("h2", {}, "On hold (release guard)"),
-    el("p", {}, `Since ${when(plan.hold.since)}: `, el("strong", { id: "held-events" }, number(plan.hold.held_events)), " event(s) held, through ", el("span", { class: "mono", id: "held-through" }, plan.hold.through || "none"), "; approving through it releases these paid seats:"),
-    el("ul", { class: "emails", id: "would-release" }, plan.hold.would_release.map((email) => el("li", {}, email))),
+    { class: "card", id: "hold", "data-kind": grant ? "grant" : "release" },
+    el("h2", {}, grant ? "On hold (grant guard)" : "On hold (release guard)"),
+    el(
+      "p",
+      {},
+      `Since ${when(hold.since)}: `,
+      el("strong", { id: "held-events" }, number(hold.held_events)),
+      " event(s) held, through ",
+      el("span", { class: "mono", id: "held-through" }, hold.through || "none"),
+      grant ? "; approving through it turns these seats paid:" : "; approving through it releases these paid seats:",
+    ),
+    el("ul", { class: "emails", id: grant ? "would-grant" : "would-release" }, emails.map((email) => el("li", {}, email))),
     approve,
+  );
+}
+
+/**
+ * The plan portal (CONTRACT 3.6): a single-use link for the customer's own
+ * admin, and ending every portal session of the plan.
+ */
+function portalSection(base) {
+  const result = el("div", { id: "portal-result" });
+  const link = el("button", { id: "portal-link" }, "Portal link for the customer's admin");
+  link.addEventListener("click", async () => {
+    link.disabled = true;
+    try {
+      const made = await api("POST", `${base}/portal-link`, {});
+      result.replaceChildren(
+        el("p", {}, el("code", { id: "portal-link-url", class: "mono copy" }, made.link)),
+        el("p", { class: "muted" }, "Works once, until ", el("span", { id: "portal-link-expires" }, when(made.expires_at)), ". Send it to the customer's admin only."),
+      );
+      notice("");
+    } catch (err) {
+      failed(err);
+    } finally {
+      link.disabled = false;
+    }
+  });
+  const revoke = el("button", { id: "portal-revoke", class: "quiet" }, "End portal sessions");
+  revoke.addEventListener("click", async () => {
+    revoke.disabled = true;
+    try {
+      await api("POST", `${base}/portal-sessions/revoke`, {});
+      result.replaceChildren(el("p", { id: "portal-revoked" }, "Portal sessions ended: every open portal and unused link of this plan stops working."));
+      notice("Portal sessions ended.", "ok");
+    } catch (err) {
+      failed(err);
+    } finally {
+      revoke.disabled = false;
+    }
+  });
+  return el(
+    "section",
+    { class: "card", id: "portal" },
+    el("h2", {}, "Plan portal"),
+    el("div", { class: "row" }, link, revoke),
+    el("p", { class: "muted" }, "A link opens this plan's portal for the customer's own admin (mode, members, hold approval, Configure SCIM); it works once, for five minutes."),
+    result,
   );
 }
 
@@ -732,7 +811,7 @@ async function showAudit(base) {
     el(
       "table",
       { id: "audit" },
-      el("thead", {}, el("tr", {}, el("th", { class: "num" }, "#"), el("th", {}, "When"), el("th", {}, "Email"), el("th", {}, "From"), el("th", {}, "To"), el("th", {}, "Reason"), el("th", {}, "Event"))),
+      el("thead", {}, el("tr", {}, el("th", { class: "num" }, "#"), el("th", {}, "When"), el("th", {}, "Email"), el("th", {}, "From"), el("th", {}, "To"), el("th", {}, "Reason"), el("th", {}, "Event"), el("th", {}, "By"))),
       body,
     ),
     more,
@@ -748,6 +827,7 @@ async function showAudit(base) {
       el("td", {}, entry.to),
       el("td", {}, entry.reason),
       el("td", { class: "mono" }, entry.event_id ?? "—"),
+      el("td", { class: "by" }, entry.by ?? "—"),
     ),
   );
 }
