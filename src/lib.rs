@@ -17,6 +17,7 @@ pub mod http;
 pub mod inbox;
 pub mod metrics;
 pub mod operator;
+pub mod portal;
 pub mod outbound;
 pub mod probes;
 pub mod reconcile;

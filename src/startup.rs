@@ -165,7 +165,8 @@ impl Application {
                 .service(health::readyz)
                 .service(scrape::metrics)
                 .service(webhook::receive)
-                .service(sso::login_redirect::login_redirect);
+                .service(sso::login_redirect::login_redirect)
+                .configure(crate::portal::configure);
             // The same registration the OpenAPI document is built from.
             let (app, _) = admin::register(app.into_utoipa_app()).split_for_parts();
             app.default_service(web::to(crate::http::error::not_found))

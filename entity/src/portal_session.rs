@@ -15,6 +15,8 @@ pub struct Model {
     /// The session's hard end (twelve hours after it began).
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The product's page the portal's "back" link returns to (from the link).
+    pub return_url: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

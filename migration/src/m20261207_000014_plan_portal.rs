@@ -28,7 +28,7 @@ impl MigrationTrait for Migration {
             "CREATE INDEX IF NOT EXISTS portal_links_plan ON portal_links (plan_id)",
             "CREATE TABLE IF NOT EXISTS portal_sessions (token_hash VARCHAR NOT NULL PRIMARY KEY, \
                plan_id VARCHAR NOT NULL, created_at BIGINT NOT NULL, last_seen_at BIGINT NOT NULL, \
-               expires_at BIGINT NOT NULL, revoked_at BIGINT NULL)",
+               expires_at BIGINT NOT NULL, revoked_at BIGINT NULL, return_url TEXT NULL)",
             "CREATE INDEX IF NOT EXISTS portal_sessions_plan ON portal_sessions (plan_id)",
         ] {
             db.execute_unprepared(sql).await?;

@@ -29,10 +29,15 @@ pub struct AppTileView {
 )]
 #[get("/app-tile")]
 pub async fn show(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(AppTileView {
+    HttpResponse::Ok().json(view(&state))
+}
+
+/// The app tile's URL and state (the admin page's and the plan portal's).
+pub fn view(state: &AppState) -> AppTileView {
+    AppTileView {
         url: state.public_url.as_ref().map(|base| format!("{base}{PATH}")),
         path: PATH,
         configured: state.login_redirect_url.is_some(),
         login_redirect_url: state.login_redirect_url.clone(),
-    })
+    }
 }

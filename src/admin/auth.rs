@@ -90,7 +90,7 @@ async fn check_then_call(
             "the ADMIN_TOKEN shipped in .env.example only works from this machine: set a token of your own",
         )));
     }
-    super::change_log::recorded(req, next, &state, client).await
+    super::change_log::recorded(req, next, &state, client, super::change_log::Origin::Admin).await
 }
 
 fn is_example_token(token: &str) -> bool {

@@ -29,9 +29,36 @@ enum Subject {
     Other,
 }
 
+/// Where an admin change came from: the admin API (the operator's token) or
+/// the plan portal (a session for one plan, CONTRACT 3.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Admin,
+    Portal(PlanId),
+}
+
+impl Origin {
+    fn source(&self) -> &'static str {
+        match self {
+            Origin::Admin => "admin",
+            Origin::Portal(_) => "portal",
+        }
+    }
+}
+
 impl Subject {
-    fn of(path: &str) -> Self {
+    fn of(path: &str, origin: &Origin) -> Self {
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if let Origin::Portal(plan) = origin {
+            // The portal's plan is the session's, never the path's.
+            return match parts.as_slice() {
+                ["portal", "api", "members", email] => {
+                    let email = percent_encoding::percent_decode_str(email).decode_utf8_lossy().into_owned();
+                    Subject::Member(plan.to_string(), email)
+                }
+                _ => Subject::Plan(plan.to_string()),
+            };
+        }
         match parts.as_slice() {
             ["admin", "plans"] => Subject::NewPlan,
             ["admin", "plans", plan, "members", email] => {
@@ -74,12 +101,13 @@ pub async fn recorded(
     next: Next<impl MessageBody + 'static>,
     state: &AppState,
     client: std::net::IpAddr,
+    origin: Origin,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let (method, path) = (req.method().to_string(), req.path().to_owned());
-    let subject = Subject::of(&path);
+    let subject = Subject::of(&path, &origin);
     let before = subject.snapshot(&state.db).await;
     let response = next.call(req).await?;
     if !response.status().is_success() {
@@ -116,6 +144,7 @@ pub async fn recorded(
         status,
         before: before.as_ref(),
         after: after.as_ref(),
+        source: origin.source(),
     };
     if let Err(err) = admin_changes::record(&state.db, &change).await {
         tracing::error!(error = %err, route, plan_id = plan_id.as_deref().unwrap_or(""), "admin change done but not recorded in the admin log");
@@ -129,12 +158,17 @@ mod tests {
 
     #[test]
     fn a_path_names_its_subject() {
-        assert!(matches!(Subject::of("/admin/plans"), Subject::NewPlan));
-        assert!(matches!(Subject::of("/admin/plans/plan_1"), Subject::Plan(p) if p == "plan_1"));
-        assert!(matches!(Subject::of("/admin/plans/plan_1/hold/approve"), Subject::Plan(p) if p == "plan_1"));
+        assert!(matches!(Subject::of("/admin/plans", &Origin::Admin), Subject::NewPlan));
+        assert!(matches!(Subject::of("/admin/plans/plan_1", &Origin::Admin), Subject::Plan(p) if p == "plan_1"));
+        assert!(matches!(Subject::of("/admin/plans/plan_1/hold/approve", &Origin::Admin), Subject::Plan(p) if p == "plan_1"));
         assert!(
-            matches!(Subject::of("/admin/plans/plan_1/members/ada%40example.com"), Subject::Member(p, e) if p == "plan_1" && e == "ada@example.com")
+            matches!(Subject::of("/admin/plans/plan_1/members/ada%40example.com", &Origin::Admin), Subject::Member(p, e) if p == "plan_1" && e == "ada@example.com")
         );
-        assert!(matches!(Subject::of("/admin/outbound/msg_1/retry"), Subject::Delivery(id) if id == "msg_1"));
+        assert!(matches!(Subject::of("/admin/outbound/msg_1/retry", &Origin::Admin), Subject::Delivery(id) if id == "msg_1"));
+        let portal = Origin::Portal(PlanId::parse("plan_1").unwrap());
+        assert!(
+            matches!(Subject::of("/portal/api/members/ada%40example.com", &portal), Subject::Member(p, e) if p == "plan_1" && e == "ada@example.com")
+        );
+        assert!(matches!(Subject::of("/portal/api/hold/approve", &portal), Subject::Plan(p) if p == "plan_1"));
     }
 }

@@ -40,6 +40,8 @@ where
             .service(plans::set_tier)
             .service(plans::preview)
             .service(plans::audit)
+            .service(plans::portal_link)
+            .service(plans::revoke_portal_sessions)
             .service(events::show)
             .service(outbound::list)
             .service(outbound::retry)

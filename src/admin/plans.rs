@@ -125,7 +125,7 @@ impl ResponseError for ScimSetupError {
 pub struct ScimSetupBody {
     /// Where WorkOS's "back" button goes; default PUBLIC_URL/admin/.
     #[serde(default)]
-    return_url: Option<String>,
+    pub return_url: Option<String>,
 }
 
 /// The product's "Configure SCIM" button. The body is optional.
@@ -423,4 +423,72 @@ pub async fn audit(
 ) -> Result<HttpResponse, PlanError> {
     let page = operator::audit(&state.db, &path, query.after.as_deref(), query.limit.as_deref()).await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// `POST /admin/plans/{plan_id}/portal-link`.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortalLinkBody {
+    /// The product's page the portal's "back" link returns to.
+    #[serde(default)]
+    return_url: Option<String>,
+}
+
+#[utoipa::path(
+    tag = "portal",
+    summary = "A plan portal link for the customer's admin: single use, valid five minutes",
+    description = "The product decides who administers the plan and hands them this link. Opening it \
+                   starts a portal session for this plan only (an HttpOnly, SameSite=Strict cookie; idle \
+                   time-out one hour, at most twelve) and redirects to /portal/.",
+    params(("plan_id" = String, Path, description = "The plan's id")),
+    request_body = Option<PortalLinkBody>,
+    responses(
+        (status = 200, description = "The link", body = crate::portal::links::PortalLink),
+        (status = 400, description = "A bad return_url", body = ErrorBody),
+        (status = 404, description = "No such plan", body = ErrorBody),
+        (status = 401, description = "No or a wrong token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+#[post("/plans/{plan_id}/portal-link")]
+pub async fn portal_link(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, PlanError> {
+    let body: PortalLinkBody = if body.iter().all(u8::is_ascii_whitespace) {
+        PortalLinkBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| PlanError::BadRequest(format!("body: {e}")))?
+    };
+    let base = match &state.public_url {
+        Some(base) => base.clone(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    };
+    let link = crate::portal::links::create(&state, &path, body.return_url.as_deref(), &base).await?;
+    Ok(HttpResponse::Ok().json(link))
+}
+
+#[utoipa::path(
+    tag = "portal",
+    summary = "End every plan portal session of the plan and void its unused links",
+    params(("plan_id" = String, Path, description = "The plan's id")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 404, description = "No such plan", body = ErrorBody),
+        (status = 401, description = "No or a wrong token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+#[post("/plans/{plan_id}/portal-sessions/revoke")]
+pub async fn revoke_portal_sessions(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PlanError> {
+    crate::portal::links::revoke(&state, &path).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -22,6 +22,8 @@ pub struct AdminChange {
     pub before: Option<serde_json::Value>,
     #[schema(value_type = Object)]
     pub after: Option<serde_json::Value>,
+    /// `admin` (the admin API) or `portal` (the plan portal, CONTRACT 3.6).
+    pub source: String,
 }
 
 /// What to record.
@@ -35,14 +37,15 @@ pub struct NewChange<'a> {
     pub status: u16,
     pub before: Option<&'a serde_json::Value>,
     pub after: Option<&'a serde_json::Value>,
+    pub source: &'a str,
 }
 
 pub async fn record(c: &impl ConnectionTrait, change: &NewChange<'_>) -> Result<(), DbErr> {
     let json = |v: Option<&serde_json::Value>| -> Value { v.map(|v| v.to_string()).into() };
     c.execute_raw(stmt(
         c.get_database_backend(),
-        "INSERT INTO admin_changes (at, client, method, route, path, plan_id, status, before, after) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO admin_changes (at, client, method, route, path, plan_id, status, before, after, source) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             change.at.0.into(),
             change.client.into(),
@@ -53,6 +56,7 @@ pub async fn record(c: &impl ConnectionTrait, change: &NewChange<'_>) -> Result<
             i32::from(change.status).into(),
             json(change.before),
             json(change.after),
+            change.source.into(),
         ],
     ))
     .await
@@ -74,6 +78,7 @@ fn from_row(row: &QueryResult) -> Result<AdminChange, DbErr> {
         status: col(row, "status")?,
         before: json("before")?,
         after: json("after")?,
+        source: col(row, "source")?,
     })
 }
 
@@ -85,7 +90,8 @@ pub async fn page(
     limit: u64,
 ) -> Result<(Vec<AdminChange>, bool), DbErr> {
     let mut sql = String::from(
-        "SELECT seq, at, client, method, route, path, plan_id, status, before, after FROM admin_changes WHERE seq > ?",
+        "SELECT seq, at, client, method, route, path, plan_id, status, before, after, source FROM admin_changes \
+         WHERE seq > ?",
     );
     let mut values: Vec<Value> = vec![after.into()];
     if let Some(plan) = plan {

@@ -9,6 +9,7 @@ pub mod leases;
 pub mod members;
 pub mod outbound;
 pub mod plans;
+pub mod portal;
 
 use crate::{db::stmt, domain::OrganizationId};
 use sea_orm::{ConnectionTrait, DbErr, QueryResult, TryGetable, Value};
