@@ -125,7 +125,7 @@ async fn a_seat_change_made_from_a_shell_reaches_billing(store: Store) {
     let plan = app.create_plan(ORG, None).await;
     // A shell without any billing setting: `plans set-tier` calls this.
     let shell = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&database.url).unwrap()).await.unwrap();
-    operator::set_tier(&shell, &plan, "ada@example.com", "paid").await.unwrap();
+    operator::set_tier(&shell, &plan, "ada@example.com", "paid", seatsync::domain::Actor::Operator).await.unwrap();
     let got = receiver.wait_for("the shell's change", |d| !d.is_empty()).await;
     assert_eq!(emails(&got[0]), ["ada@example.com"]);
     assert_eq!((got[0].sequence(), &got[0].json["data"]["paid_seats"]), (1, &json!(1)));

@@ -58,6 +58,8 @@ enum Action {
 struct PlanSetup {
     threshold: u32,
     release_limit: Option<u32>,
+    /// The grant guard (CONTRACT 4.1): None is off.
+    grant_limit: Option<u32>,
     /// Users (by index) set by hand before any event, paid or free.
     manual: Vec<(usize, bool)>,
 }
@@ -106,8 +108,14 @@ fn plan_setup() -> impl Strategy<Value = PlanSetup> {
         prop_oneof![Just(1000u32), Just(2u32), Just(4u32), Just(6u32)],
         prop_oneof![Just(None), Just(None), Just(Some(0u32)), Just(Some(1u32)), Just(Some(3u32))],
         prop::collection::vec((0..USERS, any::<bool>()), 0..=3),
+        prop_oneof![Just(None), Just(None), Just(Some(1u32)), Just(Some(4u32))],
     )
-        .prop_map(|(threshold, release_limit, manual)| PlanSetup { threshold, release_limit, manual })
+        .prop_map(|(threshold, release_limit, manual, grant_limit)| PlanSetup {
+            threshold,
+            release_limit,
+            grant_limit,
+            manual,
+        })
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -223,9 +231,9 @@ fn steps(case: &Case, run: &str) -> Vec<Step> {
     out
 }
 
-/// One plan at the end: mode, hold (held events), members `(email, tier,
-/// source)`, audit rows `email from->to reason event`.
-type PlanEnd = (String, Option<u64>, Vec<(String, String, String)>, Vec<String>);
+/// One plan at the end: mode, hold (kind, held events), members `(email,
+/// tier, source)`, audit rows `email from->to reason event`.
+type PlanEnd = (String, Option<(String, u64)>, Vec<(String, String, String)>, Vec<String>);
 
 /// Everything the two runs must agree on, with the run's prefix taken out.
 #[derive(Debug, PartialEq, Eq)]
@@ -262,14 +270,17 @@ async fn run(db: &DatabaseConnection, case: &Case, run: &str, one_at_a_time: boo
         )
         .await
         .unwrap();
-        let limit =
-            operator::PlanChanges { release_limit: Some(setup.release_limit.map(i64::from)), ..Default::default() };
+        let limit = operator::PlanChanges {
+            release_limit: Some(setup.release_limit.map(i64::from)),
+            grant_limit: Some(setup.grant_limit.map(i64::from)),
+            ..Default::default()
+        };
         operator::update(db, &plan.id, limit).await.unwrap();
         for (user, paid) in &setup.manual {
             let tier = if *paid { "paid" } else { "free" };
-            operator::set_tier(db, &plan.id, &email(*user, false), tier).await.unwrap();
+            operator::set_tier(db, &plan.id, &email(*user, false), tier, seatsync::domain::Actor::Operator).await.unwrap();
         }
-        operator::set_tier(db, &plan.id, "outsider@example.com", "paid").await.unwrap();
+        operator::set_tier(db, &plan.id, "outsider@example.com", "paid", seatsync::domain::Actor::Operator).await.unwrap();
         plan_ids.push(plan.id);
     }
     let mut batch: Vec<NewEvent> = Vec::new();
@@ -292,7 +303,7 @@ async fn run(db: &DatabaseConnection, case: &Case, run: &str, one_at_a_time: boo
                 // Through the last held event, as the plan shows it now.
                 let shown = operator::show(db, &plan_ids[org]).await.unwrap();
                 if let Some(through) = shown.hold.and_then(|h| h.through) {
-                    match operator::approve_hold(db, &plan_ids[org], Some(&through), limits, &metrics).await {
+                    match operator::approve_hold(db, &plan_ids[org], Some(&through), seatsync::domain::Actor::Operator, limits, &metrics).await {
                         Ok(_) | Err(operator::PlanError::NoHold) => {}
                         Err(err) => panic!("approve: {err}"),
                     }
@@ -336,7 +347,7 @@ async fn run(db: &DatabaseConnection, case: &Case, run: &str, one_at_a_time: boo
             ))
         })
         .collect();
-        plans.push((shown.mode, shown.hold.map(|h| h.held_events), members, audit));
+        plans.push((shown.mode, shown.hold.map(|h| (h.kind, h.held_events)), members, audit));
     }
     let events =
         rows(db, format!("SELECT event_id, status FROM inbox_events WHERE event_id LIKE 'event_{run}_%' ORDER BY seq"))
@@ -383,7 +394,7 @@ fn property(store: Store, cases: u32) {
 /// and already holds the user; else it is in test mode (its event is applied
 /// on its own, after the first organization's run).
 fn moving_user_case(enforced_b: bool) -> Case {
-    let plan = |threshold| PlanSetup { threshold, release_limit: None, manual: Vec::new() };
+    let plan = |threshold| PlanSetup { threshold, release_limit: None, grant_limit: None, manual: Vec::new() };
     let user = |org, kind, state, time| Action::User {
         org,
         user: 7,

@@ -23,6 +23,8 @@ mod hostile_input;
 mod model;
 mod openapi;
 mod plans_api;
+mod portal;
+mod notices;
 mod process;
 mod processes;
 mod property;

@@ -236,7 +236,7 @@ async fn two_processes_on_one_database(store: Store) {
     seatsync::operator::update(&conn, &plan_id, no_guard).await.unwrap();
     // Everyone is a manual member first, so late creations have a seat to show.
     for (email, tier) in &seeds {
-        seatsync::operator::set_tier(&conn, &plan_id, email, tier).await.unwrap();
+        seatsync::operator::set_tier(&conn, &plan_id, email, tier, seatsync::domain::Actor::Operator).await.unwrap();
     }
     let (mut first, port_a) = start_server(&env);
     let (mut second, port_b) = start_server(&env);
@@ -504,7 +504,7 @@ async fn the_poller_and_the_webhook_storing_at_once_apply_in_stored_order(store:
     let plan_id = create_plan_with_cli(&env).await;
     let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
     for hand in ["hand1@example.com", "hand2@example.com"] {
-        seatsync::operator::set_tier(&conn, &plan_id, hand, "paid").await.unwrap();
+        seatsync::operator::set_tier(&conn, &plan_id, hand, "paid", seatsync::domain::Actor::Operator).await.unwrap();
     }
     let email =
         |i: u32| if i == 0 { seatsync::faults::SLOW_STORE_EMAIL.to_owned() } else { format!("user{i:02}@example.com") };
@@ -602,7 +602,7 @@ async fn a_legacy_event_still_being_stored_when_its_directory_becomes_known_keep
     let plan_id = create_plan_with_cli(&env).await;
     let conn = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&db.url).unwrap()).await.unwrap();
     for hand in ["hand1@example.com", "hand2@example.com"] {
-        seatsync::operator::set_tier(&conn, &plan_id, hand, "paid").await.unwrap();
+        seatsync::operator::set_tier(&conn, &plan_id, hand, "paid", seatsync::domain::Actor::Operator).await.unwrap();
     }
     let email =
         |i: u32| if i == 0 { seatsync::faults::SLOW_STORE_EMAIL.to_owned() } else { format!("user{i:02}@example.com") };
