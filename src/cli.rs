@@ -361,6 +361,17 @@ pub enum PlansCommand {
         #[arg(long)]
         return_url: Option<String>,
     },
+    /// A plan portal link for the customer's admin (single use, five
+    /// minutes), as `POST /admin/plans/{id}/portal-link` makes it.
+    #[command(after_help = "Needs PUBLIC_URL (where the customer's browser reaches this service).")]
+    PortalLink {
+        plan_id: String,
+        /// The product's page the portal's "back" link returns to.
+        #[arg(long)]
+        return_url: Option<String>,
+    },
+    /// End every plan portal session of the plan and void its unused links.
+    RevokePortal { plan_id: String },
     /// The audit trail of seat changes, oldest first.
     Audit {
         plan_id: String,
@@ -867,7 +878,17 @@ async fn plans_command(
                 ..crate::reconcile::worker::BatchLimits::for_backend(conn.get_database_backend())
             };
             let metrics = crate::metrics::Metrics::default();
-            to_value(operator::approve_hold(conn, &plan_id, hold.through.as_deref(), crate::domain::Actor::Operator, limits, &metrics).await?)?
+            to_value(
+                operator::approve_hold(
+                    conn,
+                    &plan_id,
+                    hold.through.as_deref(),
+                    crate::domain::Actor::Operator,
+                    limits,
+                    &metrics,
+                )
+                .await?,
+            )?
         }
         PlansCommand::ScimSetup { plan_id, return_url } => {
             let client = WorkosClient::when_configured(settings)?;
@@ -875,6 +896,16 @@ async fn plans_command(
             to_value(
                 operator::scim::scim_setup(conn, client.as_ref(), &plan_id, return_url.as_deref(), public_url).await?,
             )?
+        }
+        PlansCommand::PortalLink { plan_id, return_url } => {
+            let base = settings.public_url.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("PUBLIC_URL is not set: a portal link needs the service's public address")
+            })?;
+            to_value(crate::operator::portal::create(conn, &plan_id, return_url.as_deref(), base).await?)?
+        }
+        PlansCommand::RevokePortal { plan_id } => {
+            crate::operator::portal::revoke(conn, &plan_id).await?;
+            json!({ "revoked": plan_id })
         }
         PlansCommand::Audit { plan_id, after, limit } => {
             to_value(operator::audit(conn, &plan_id, after.as_deref(), limit.as_deref()).await?)?

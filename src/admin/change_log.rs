@@ -160,11 +160,15 @@ mod tests {
     fn a_path_names_its_subject() {
         assert!(matches!(Subject::of("/admin/plans", &Origin::Admin), Subject::NewPlan));
         assert!(matches!(Subject::of("/admin/plans/plan_1", &Origin::Admin), Subject::Plan(p) if p == "plan_1"));
-        assert!(matches!(Subject::of("/admin/plans/plan_1/hold/approve", &Origin::Admin), Subject::Plan(p) if p == "plan_1"));
+        assert!(
+            matches!(Subject::of("/admin/plans/plan_1/hold/approve", &Origin::Admin), Subject::Plan(p) if p == "plan_1")
+        );
         assert!(
             matches!(Subject::of("/admin/plans/plan_1/members/ada%40example.com", &Origin::Admin), Subject::Member(p, e) if p == "plan_1" && e == "ada@example.com")
         );
-        assert!(matches!(Subject::of("/admin/outbound/msg_1/retry", &Origin::Admin), Subject::Delivery(id) if id == "msg_1"));
+        assert!(
+            matches!(Subject::of("/admin/outbound/msg_1/retry", &Origin::Admin), Subject::Delivery(id) if id == "msg_1")
+        );
         let portal = Origin::Portal(PlanId::parse("plan_1").unwrap());
         assert!(
             matches!(Subject::of("/portal/api/members/ada%40example.com", &portal), Subject::Member(p, e) if p == "plan_1" && e == "ada@example.com")

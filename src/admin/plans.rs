@@ -311,9 +311,15 @@ pub async fn approve_hold(
     body: web::Json<ApproveHold>,
 ) -> Result<HttpResponse, PlanError> {
     let through = body.into_inner().through;
-    let plan =
-        operator::approve_hold(&state.db, &path, through.as_deref(), Actor::Operator, state.batch_limits(), &state.metrics)
-            .await?;
+    let plan = operator::approve_hold(
+        &state.db,
+        &path,
+        through.as_deref(),
+        Actor::Operator,
+        state.batch_limits(),
+        &state.metrics,
+    )
+    .await?;
     // Later events judged again, or approved ones not applied in time.
     state.reconciler.wake();
     Ok(HttpResponse::Ok().json(plan))
@@ -443,7 +449,7 @@ pub struct PortalLinkBody {
     params(("plan_id" = String, Path, description = "The plan's id")),
     request_body = Option<PortalLinkBody>,
     responses(
-        (status = 200, description = "The link", body = crate::portal::links::PortalLink),
+        (status = 200, description = "The link", body = crate::operator::portal::PortalLink),
         (status = 400, description = "A bad return_url", body = ErrorBody),
         (status = 404, description = "No such plan", body = ErrorBody),
         (status = 401, description = "No or a wrong token", body = ErrorBody),
@@ -469,7 +475,7 @@ pub async fn portal_link(
             format!("{}://{}", info.scheme(), info.host())
         }
     };
-    let link = crate::portal::links::create(&state, &path, body.return_url.as_deref(), &base).await?;
+    let link = crate::operator::portal::create(&state.db, &path, body.return_url.as_deref(), &base).await?;
     Ok(HttpResponse::Ok().json(link))
 }
 
@@ -489,6 +495,6 @@ pub async fn revoke_portal_sessions(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, PlanError> {
-    crate::portal::links::revoke(&state, &path).await?;
+    crate::operator::portal::revoke(&state.db, &path).await?;
     Ok(HttpResponse::NoContent().finish())
 }

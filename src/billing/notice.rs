@@ -14,9 +14,20 @@ pub const ENFORCEMENT_STARTED: &str = "plan.enforcement.started";
 pub enum Notice {
     /// A guard stopped the plan's events; `emails` is `would_release` or
     /// `would_grant` by `kind`.
-    HoldStarted { kind: HoldKind, through: String, held_events: u64, emails: Vec<String> },
-    HoldApproved { through: String, by: Actor },
-    EnforcementStarted { paid_seats: u64, free_seats: u64 },
+    HoldStarted {
+        kind: HoldKind,
+        through: String,
+        held_events: u64,
+        emails: Vec<String>,
+    },
+    HoldApproved {
+        through: String,
+        by: Actor,
+    },
+    EnforcementStarted {
+        paid_seats: u64,
+        free_seats: u64,
+    },
 }
 
 /// What the outbox stores of a notice (`outbound_messages.notice`).
@@ -143,6 +154,9 @@ mod tests {
         assert_eq!(approved["data"]["by"], "portal");
         let started = rendered(&Notice::EnforcementStarted { paid_seats: 12, free_seats: 3 });
         assert_eq!(started["type"], "plan.enforcement.started");
-        assert_eq!((started["data"]["paid_seats"].clone(), started["data"]["free_seats"].clone()), (12.into(), 3.into()));
+        assert_eq!(
+            (started["data"]["paid_seats"].clone(), started["data"]["free_seats"].clone()),
+            (12.into(), 3.into())
+        );
     }
 }

@@ -128,6 +128,11 @@ pub async fn prune(db: &DatabaseConnection, now: Micros, retention: Duration, dr
         }
         total
     };
+    if !dry_run {
+        // Portal links and sessions that can open nothing any more (a day
+        // past their end): small, and not counted with the inbox.
+        crate::store::portal::prune(db, now).await?;
+    }
     Ok(pruned)
 }
 

@@ -1,5 +1,6 @@
 //! Operator use cases on plans, shared by the admin API and `seatsync plans`.
 pub mod outbound;
+pub mod portal;
 pub mod scim;
 pub mod views;
 
@@ -230,13 +231,14 @@ pub async fn update(db: &DatabaseConnection, id: &str, changes: PlanChanges) -> 
             PlanError::BadRequest("release_limit must be null or a whole number, at least 0".into())
         })?)),
     };
-    let grant_limit = match changes.grant_limit {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(n)) => Some(Some(u32::try_from(n).ok().filter(|n| *n <= i32::MAX as u32).ok_or_else(|| {
-            PlanError::BadRequest("grant_limit must be null or a whole number, at least 0".into())
-        })?)),
-    };
+    let grant_limit =
+        match changes.grant_limit {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(n)) => Some(Some(u32::try_from(n).ok().filter(|n| *n <= i32::MAX as u32).ok_or_else(|| {
+                PlanError::BadRequest("grant_limit must be null or a whole number, at least 0".into())
+            })?)),
+        };
     // The unique keys, checked first for a precise answer.
     let sets_external_id = matches!(external_id, Some(Some(_)));
     if let Some(Some(external_id)) = &external_id

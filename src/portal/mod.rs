@@ -14,21 +14,17 @@ use actix_web::{middleware::from_fn, web};
 
 /// Registers `/portal/…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(page::index)
-        .service(page::script)
-        .service(page::style)
-        .service(links::open)
-        .service(
-            web::scope("/portal/api")
-                .wrap(from_fn(session::require_session))
-                .service(api::current_session)
-                .service(api::plan)
-                .service(api::tile)
-                .service(api::members)
-                .service(api::set_tier)
-                .service(api::preview)
-                .service(api::audit)
-                .service(api::approve_hold)
-                .service(api::scim_setup),
-        );
+    cfg.service(page::index).service(page::script).service(page::style).service(links::open).service(
+        web::scope("/portal/api")
+            .wrap(from_fn(session::require_session))
+            .service(api::current_session)
+            .service(api::plan)
+            .service(api::tile)
+            .service(api::members)
+            .service(api::set_tier)
+            .service(api::preview)
+            .service(api::audit)
+            .service(api::approve_hold)
+            .service(api::scim_setup),
+    );
 }

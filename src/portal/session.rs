@@ -8,7 +8,7 @@ use crate::{
     domain::Micros,
     http::{client_address, error::error_response},
     state::AppState,
-    store::portal::{self, Session, SESSION_MAX},
+    store::portal::{self, SESSION_MAX, Session},
 };
 use actix_web::{
     Error, HttpMessage,
@@ -123,8 +123,7 @@ async fn check_then_call(
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let client = client_address::of_request(&state.trusted_proxies, req.request());
-    crate::admin::change_log::recorded(req, next, &state, client, crate::admin::change_log::Origin::Portal(plan))
-        .await
+    crate::admin::change_log::recorded(req, next, &state, client, crate::admin::change_log::Origin::Portal(plan)).await
 }
 
 #[cfg(test)]

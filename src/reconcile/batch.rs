@@ -194,9 +194,7 @@ async fn apply_batch(
                     continue;
                 }
             }
-            if let Some(stopped) =
-                flush(txn, &mut scope, &limits, &mut deferred, &mut run, &mut outcomes, now).await?
-            {
+            if let Some(stopped) = flush(txn, &mut scope, &limits, &mut deferred, &mut run, &mut outcomes, now).await? {
                 hold(txn, &mut scope, key, stopped, now).await?;
                 continue 'groups;
             }

@@ -234,8 +234,7 @@ impl<'p, 'a> Run<'p, 'a> {
                         && !standing.allows_one_more(self.plan.release_limit, guard.settings)?
                     {
                         Some(HoldKind::Release)
-                    } else if apply::may_grant(item.change) && !standing.allows_one_more_grant(self.plan.grant_limit)
-                    {
+                    } else if apply::may_grant(item.change) && !standing.allows_one_more_grant(self.plan.grant_limit) {
                         Some(HoldKind::Grant)
                     } else {
                         None

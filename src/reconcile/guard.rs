@@ -125,8 +125,17 @@ pub async fn granted(
 }
 
 /// A fresh standing: releases and grants counted, paid seats not.
-pub async fn fresh(c: &impl ConnectionTrait, plan: &Plan, settings: &GuardSettings, now: Micros) -> Result<Standing, DbErr> {
-    Ok(Standing { used: used(c, plan, settings, now).await?, paid: None, granted: granted(c, plan, settings, now).await? })
+pub async fn fresh(
+    c: &impl ConnectionTrait,
+    plan: &Plan,
+    settings: &GuardSettings,
+    now: Micros,
+) -> Result<Standing, DbErr> {
+    Ok(Standing {
+        used: used(c, plan, settings, now).await?,
+        paid: None,
+        granted: granted(c, plan, settings, now).await?,
+    })
 }
 
 /// The plan's standing, paid seats counted: what a resync is checked against as a whole.

@@ -57,8 +57,9 @@ pub async fn record(c: &impl ConnectionTrait, change: &Change<'_>) -> Result<(),
 pub async fn record_many(c: &impl ConnectionTrait, changes: &[Change<'_>]) -> Result<(), DbErr> {
     let size = |c: &Change<'_>| c.plan.as_str().len() + c.email.as_str().len() + 80;
     for chunk in chunks(c.get_database_backend(), changes, 200, size) {
-        let mut sql =
-            String::from("INSERT INTO seat_audit (plan_id, email, from_tier, to_tier, reason, event_id, at, actor) VALUES ");
+        let mut sql = String::from(
+            "INSERT INTO seat_audit (plan_id, email, from_tier, to_tier, reason, event_id, at, actor) VALUES ",
+        );
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
         for (i, change) in chunk.iter().enumerate() {
             sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?, ?, ?)" });

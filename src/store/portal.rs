@@ -48,7 +48,13 @@ pub async fn create_link(
     c.execute_raw(stmt(
         c.get_database_backend(),
         "INSERT INTO portal_links (token_hash, plan_id, return_url, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-        [hash(token).into(), plan.as_str().into(), return_url.map(str::to_owned).into(), now.0.into(), expires_at.0.into()],
+        [
+            hash(token).into(),
+            plan.as_str().into(),
+            return_url.map(str::to_owned).into(),
+            now.0.into(),
+            expires_at.0.into(),
+        ],
     ))
     .await?;
     Ok(expires_at)
@@ -162,9 +168,7 @@ pub async fn prune(c: &impl ConnectionTrait, now: Micros) -> Result<u64, DbErr> 
     let backend = c.get_database_backend();
     let day = micros(Duration::from_secs(24 * 3600));
     let cutoff = now.0.saturating_sub(day);
-    let links = c
-        .execute_raw(stmt(backend, "DELETE FROM portal_links WHERE expires_at < ?", [cutoff.into()]))
-        .await?;
+    let links = c.execute_raw(stmt(backend, "DELETE FROM portal_links WHERE expires_at < ?", [cutoff.into()])).await?;
     let sessions = c
         .execute_raw(stmt(
             backend,

@@ -278,9 +278,13 @@ async fn run(db: &DatabaseConnection, case: &Case, run: &str, one_at_a_time: boo
         operator::update(db, &plan.id, limit).await.unwrap();
         for (user, paid) in &setup.manual {
             let tier = if *paid { "paid" } else { "free" };
-            operator::set_tier(db, &plan.id, &email(*user, false), tier, seatsync::domain::Actor::Operator).await.unwrap();
+            operator::set_tier(db, &plan.id, &email(*user, false), tier, seatsync::domain::Actor::Operator)
+                .await
+                .unwrap();
         }
-        operator::set_tier(db, &plan.id, "outsider@example.com", "paid", seatsync::domain::Actor::Operator).await.unwrap();
+        operator::set_tier(db, &plan.id, "outsider@example.com", "paid", seatsync::domain::Actor::Operator)
+            .await
+            .unwrap();
         plan_ids.push(plan.id);
     }
     let mut batch: Vec<NewEvent> = Vec::new();
@@ -303,7 +307,16 @@ async fn run(db: &DatabaseConnection, case: &Case, run: &str, one_at_a_time: boo
                 // Through the last held event, as the plan shows it now.
                 let shown = operator::show(db, &plan_ids[org]).await.unwrap();
                 if let Some(through) = shown.hold.and_then(|h| h.through) {
-                    match operator::approve_hold(db, &plan_ids[org], Some(&through), seatsync::domain::Actor::Operator, limits, &metrics).await {
+                    match operator::approve_hold(
+                        db,
+                        &plan_ids[org],
+                        Some(&through),
+                        seatsync::domain::Actor::Operator,
+                        limits,
+                        &metrics,
+                    )
+                    .await
+                    {
                         Ok(_) | Err(operator::PlanError::NoHold) => {}
                         Err(err) => panic!("approve: {err}"),
                     }

@@ -30,8 +30,16 @@ fn created(i: u32) -> Value {
 
 fn deactivated(i: u32) -> Value {
     let (user, email, id) = (format!("directory_user_{i:03}"), email(i), format!("event_off{i:03}"));
-    UserEvent { id: &id, kind: "updated", user: &user, email: &email, state: "inactive", at: &at(1000 + i), ..Default::default() }
-        .json()
+    UserEvent {
+        id: &id,
+        kind: "updated",
+        user: &user,
+        email: &email,
+        state: "inactive",
+        at: &at(1000 + i),
+        ..Default::default()
+    }
+    .json()
 }
 
 /// The types of a plan's deliveries, by `sequence`, each sequence once.
@@ -103,8 +111,13 @@ async fn hold_approval_and_enforcement_are_told_in_order_with_the_seats(store: S
     let sent = by_sequence(&plan_deliveries);
     let kinds: Vec<&str> = sent.iter().map(kind).collect();
     let at = |wanted: &str| kinds.iter().position(|k| *k == wanted).unwrap_or_else(|| panic!("no {wanted}: {kinds:?}"));
-    let (enforced, held, approved) = (at("plan.enforcement.started"), at("plan.hold.started"), at("plan.hold.approved"));
-    assert_eq!(kinds.iter().filter(|k| k.starts_with("plan.hold") || k.starts_with("plan.enf")).count(), 3, "{kinds:?}");
+    let (enforced, held, approved) =
+        (at("plan.enforcement.started"), at("plan.hold.started"), at("plan.hold.approved"));
+    assert_eq!(
+        kinds.iter().filter(|k| k.starts_with("plan.hold") || k.starts_with("plan.enf")).count(),
+        3,
+        "{kinds:?}"
+    );
     // Each after the seats it follows, and before what came after it.
     assert!(first_change(&sent, "enforcement_started", None) < enforced, "{kinds:?}");
     assert!(first_change(&sent, "directory_user_inactive", Some(&email(1))) < held, "{kinds:?}");
@@ -153,9 +166,8 @@ async fn a_rolled_back_batch_tells_billing_nothing(store: Store) {
         ))
         .await;
     assert_eq!(written, 1, "the rolled-back batch's notice is gone with it");
-    let got = receiver
-        .wait_for("the enforcement notice", |d| d.iter().any(|d| kind(d) == "plan.enforcement.started"))
-        .await;
+    let got =
+        receiver.wait_for("the enforcement notice", |d| d.iter().any(|d| kind(d) == "plan.enforcement.started")).await;
     assert_eq!(got.iter().filter(|d| kind(d) == "plan.enforcement.started").count(), 1);
 }
 

@@ -26,6 +26,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/admin/plans/{plan_id}/members/{email}"),
     ("get", "/admin/plans/{plan_id}/preview"),
     ("post", "/admin/plans/{plan_id}/scim-setup"),
+    ("post", "/admin/plans/{plan_id}/portal-link"),
+    ("post", "/admin/plans/{plan_id}/portal-sessions/revoke"),
 ];
 
 async fn the_openapi_document_lists_every_admin_route_and_each_answers(store: Store) {

@@ -34,7 +34,13 @@ pub async fn open_portal(app: &TestApp, plan: &str) -> String {
 }
 
 /// A portal API call with the session cookie; writes carry the portal's header.
-pub async fn portal(app: &TestApp, session: &str, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
+pub async fn portal(
+    app: &TestApp,
+    session: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
     let mut request = app
         .client
         .request(method.clone(), app.url(&format!("/portal/api{path}")))

@@ -131,7 +131,15 @@ async fn run(
     let no_guard = operator::PlanChanges { release_limit: Some(Some(0)), ..Default::default() };
     operator::update(db, &plan.id, no_guard).await.unwrap();
     for (user, paid) in &case.manual {
-        operator::set_tier(db, &plan.id, &email(*user, false), if *paid { "paid" } else { "free" }, seatsync::domain::Actor::Operator).await.unwrap();
+        operator::set_tier(
+            db,
+            &plan.id,
+            &email(*user, false),
+            if *paid { "paid" } else { "free" },
+            seatsync::domain::Actor::Operator,
+        )
+        .await
+        .unwrap();
     }
     operator::set_tier(db, &plan.id, "outsider@example.com", "paid", seatsync::domain::Actor::Operator).await.unwrap();
 

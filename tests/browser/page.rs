@@ -14,8 +14,8 @@ use std::{
     time::Duration,
 };
 
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     driver: Child,
     shots: PathBuf,
     store: &'static str,
@@ -38,7 +38,7 @@ fn chromedriver() -> Option<PathBuf> {
 }
 
 /// A headless Chromium session, or None (skipped) when chromedriver is missing.
-async fn browser(store: Store) -> Option<Browser> {
+pub(crate) async fn browser(store: Store) -> Option<Browser> {
     let Some(driver_path) = chromedriver() else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -95,12 +95,12 @@ async fn browser(store: Store) -> Option<Browser> {
 }
 
 impl Browser {
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(self.shots.join(format!("{name}-{}.png", self.store)), png).unwrap();
     }
 
-    async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
             .at_most(Duration::from_secs(15))
@@ -111,7 +111,7 @@ impl Browser {
 
     /// The text of every element matching `css`, read in one script run, so a
     /// view being redrawn meanwhile cannot leave a stale element behind.
-    async fn texts(&self, css: &str) -> Vec<String> {
+    pub(crate) async fn texts(&self, css: &str) -> Vec<String> {
         let found = self
             .client
             .execute("return [...document.querySelectorAll(arguments[0])].map(e => e.innerText)", vec![json!(css)])
@@ -122,7 +122,7 @@ impl Browser {
 
     /// Waits until the visible notice holds `part` (an earlier notice, still
     /// shown, does not count) and returns its text.
-    async fn wait_for_notice(&self, part: &str) -> String {
+    pub(crate) async fn wait_for_notice(&self, part: &str) -> String {
         let mut last = Vec::new();
         for _ in 0..150 {
             last = self.texts("#notice:not([hidden])").await;
@@ -135,7 +135,7 @@ impl Browser {
     }
 
     /// Waits until `css` matches exactly `n` elements.
-    async fn wait_for_count(&self, css: &str, n: usize) {
+    pub(crate) async fn wait_for_count(&self, css: &str, n: usize) {
         for _ in 0..150 {
             if self.client.find_all(Locator::Css(css)).await.unwrap().len() == n {
                 return;

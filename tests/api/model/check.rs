@@ -409,17 +409,28 @@ async fn served(db: &DatabaseConnection, case: &Case, run: &str) -> Outcome {
                     hold_text(hold.held_events, &strip(&shown_through), hold.would_release),
                     strip(&through)
                 ));
-                operator::approve_hold(db, &plan_ids[org], Some(&through), seatsync::domain::Actor::Operator, limits, &metrics).await.unwrap();
+                operator::approve_hold(
+                    db,
+                    &plan_ids[org],
+                    Some(&through),
+                    seatsync::domain::Actor::Operator,
+                    limits,
+                    &metrics,
+                )
+                .await
+                .unwrap();
                 reconcile::worker::drain_with(db, &metrics, limits).await.unwrap();
             }
             Step::Hand { org, email, paid } => {
                 flush(db, &mut batch, &metrics, limits).await;
                 let tier = if paid { "paid" } else { "free" };
-                let answer = match operator::set_tier(db, &plan_ids[org], &email, tier, seatsync::domain::Actor::Operator).await {
-                    Ok(_) => "ok".to_owned(),
-                    Err(operator::PlanError::SeatManagedByDirectory) => "409 seat_managed_by_directory".to_owned(),
-                    Err(err) => format!("error {err}"),
-                };
+                let answer =
+                    match operator::set_tier(db, &plan_ids[org], &email, tier, seatsync::domain::Actor::Operator).await
+                    {
+                        Ok(_) => "ok".to_owned(),
+                        Err(operator::PlanError::SeatManagedByDirectory) => "409 seat_managed_by_directory".to_owned(),
+                        Err(err) => format!("error {err}"),
+                    };
                 answers.push(format!("{email} {tier}: {answer}"));
             }
         }
