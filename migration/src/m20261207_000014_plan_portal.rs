@@ -33,6 +33,15 @@ impl MigrationTrait for Migration {
         ] {
             db.execute_unprepared(sql).await?;
         }
+        // The plan list's order (CONTRACT 3.3), bytewise on both stores: a page
+        // reads what it shows.
+        let order = match db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                "CREATE INDEX IF NOT EXISTS plans_name_id ON plans (name COLLATE \"C\", id)"
+            }
+            _ => "CREATE INDEX IF NOT EXISTS plans_name_id ON plans (name, id)",
+        };
+        db.execute_unprepared(order).await?;
         Ok(())
     }
 }

@@ -170,31 +170,23 @@ pub async fn scim_setup(
     Ok(HttpResponse::Ok().json(setup))
 }
 
-/// `GET /admin/plans` filters.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PlanFilter {
-    /// The product's own id: finds the one plan that carries it.
-    pub external_id: Option<String>,
-}
-
 #[utoipa::path(
     tag = "plans",
-    summary = "Every plan",
-    params(PlanFilter),
+    summary = "One page of plans, sorted by name then id, filtered",
+    params(operator::PlansQuery),
     responses(
-        (status = 200, description = "The plans", body = PlanList),
+        (status = 200, description = "The plans and the next cursor", body = operator::PlanPage),
+        (status = 400, description = "A bad filter, cursor or limit", body = ErrorBody),
         (status = 401, description = "No or a wrong token", body = ErrorBody),
     ),
     security(("admin_token" = []))
 )]
 #[get("/plans")]
-pub async fn list(state: web::Data<AppState>, filter: web::Query<PlanFilter>) -> Result<HttpResponse, PlanError> {
-    let data = match filter.into_inner().external_id.filter(|e| !e.is_empty()) {
-        Some(external_id) => operator::find_by_external_id(&state.db, &external_id).await?.into_iter().collect(),
-        None => operator::list(&state.db).await?,
-    };
-    Ok(HttpResponse::Ok().json(PlanList { data }))
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<operator::PlansQuery>,
+) -> Result<HttpResponse, PlanError> {
+    Ok(HttpResponse::Ok().json(operator::list_page(&state.db, &query).await?))
 }
 
 #[utoipa::path(
@@ -401,12 +393,6 @@ pub struct AuditQuery {
     /// Entries per page, 1 to 1000 (default 100).
     #[param(value_type = Option<u32>)]
     limit: Option<String>,
-}
-
-/// `GET /admin/plans`.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct PlanList {
-    pub data: Vec<PlanView>,
 }
 
 #[utoipa::path(

@@ -17,8 +17,8 @@ pub fn folded(oldest: &Snapshot, newest: &Snapshot) -> Snapshot {
 }
 use serde::{Deserialize, Serialize};
 
-/// The only message type so far.
-pub const SEATS_UPDATED: &str = "plan.seats.updated";
+/// A seat message's type (notices are `billing::notice`'s).
+pub use crate::store::outbound::SEATS_KIND as SEATS_UPDATED;
 
 /// The body's `data`: what the outbox stores and a receiver reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -371,6 +371,124 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<PlanView>, PlanError> {
     Ok(out)
 }
 
+/// `GET /admin/plans` as it arrives: every field raw text.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PlansQuery {
+    /// The `next` of the previous page (a plan id).
+    pub after: Option<String>,
+    /// Plans per page, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>)]
+    pub limit: Option<String>,
+    /// Text the name or the organization id contains (case-insensitive).
+    pub q: Option<String>,
+    /// `test` or `enforced`.
+    pub mode: Option<String>,
+    /// `true`: only plans on hold (`false`: only plans not on hold).
+    pub hold: Option<String>,
+    /// `in_sync`, `pending` or `failing`: plans whose billing is in that
+    /// state for some configured target (`failing` first, then `pending`).
+    pub billing: Option<String>,
+    /// The product's own id: finds the one plan that carries it.
+    pub external_id: Option<String>,
+}
+
+/// One page of plans, sorted by name then id.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct PlanPage {
+    pub data: Vec<PlanView>,
+    /// Pass as `after` for the next page; `null` on the last.
+    pub next: Option<String>,
+}
+
+pub const PLANS_DEFAULT_LIMIT: u64 = 100;
+pub const PLANS_MAX_LIMIT: u64 = 1000;
+
+/// The state a plan's billing is filtered by: the worst of its targets'.
+fn billing_state(view: &PlanView) -> Option<&str> {
+    let states: Vec<&str> =
+        [&view.billing.webhook, &view.billing.stripe].into_iter().flatten().map(|t| t.state.as_str()).collect();
+    ["failing", "pending", "in_sync"].into_iter().find(|s| states.contains(s))
+}
+
+/// `GET /admin/plans` (CONTRACT 3.3): a page after the cursor, filtered.
+pub async fn list_page(db: &DatabaseConnection, query: &PlansQuery) -> Result<PlanPage, PlanError> {
+    let present = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let bad = |m: &str| PlanError::BadRequest(m.to_owned());
+    let limit = match present(&query.limit) {
+        None => PLANS_DEFAULT_LIMIT,
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=PLANS_MAX_LIMIT).contains(n))
+            .ok_or_else(|| bad(&format!("limit must be between 1 and {PLANS_MAX_LIMIT}")))?,
+    };
+    let contains = match present(&query.q) {
+        Some(q) if q.chars().count() > 200 || !crate::domain::text::is_plain(&q) => {
+            return Err(bad("q must be at most 200 printable characters"));
+        }
+        q => q.map(|q| q.to_lowercase()),
+    };
+    let mode = present(&query.mode)
+        .map(|m| crate::domain::PlanMode::parse(&m).ok_or_else(|| bad("mode must be test or enforced")))
+        .transpose()?;
+    let hold = match present(&query.hold).as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(bad("hold must be true or false")),
+    };
+    let billing = match present(&query.billing).as_deref() {
+        None => None,
+        Some(state @ ("in_sync" | "pending" | "failing")) => Some(state.to_owned()),
+        Some(_) => return Err(bad("billing must be in_sync, pending or failing")),
+    };
+    let after = match present(&query.after) {
+        None => None,
+        Some(raw) => {
+            let id = PlanId::parse(&raw).map_err(|_| bad("after must be the next of a previous page"))?;
+            if plans::find(db, &id).await?.is_none() {
+                return Err(bad("after must be the next of a previous page"));
+            }
+            Some(id)
+        }
+    };
+    let mut filter = plans::PlanFilter { contains, mode, hold, external_id: present(&query.external_id), after };
+    // Without a billing filter one read of limit + 1 plans; with one, the
+    // plans are read in pages until enough match (billing state is derived).
+    let chunk = if billing.is_some() { limit.max(200) } else { limit + 1 };
+    let mut data: Vec<PlanView> = Vec::new();
+    let mut more = false;
+    loop {
+        let found = plans::page(db, &filter, chunk).await?;
+        let exhausted = (found.len() as u64) < chunk;
+        let counts = plans::counts_for(db, &found).await?;
+        for plan in &found {
+            let counts = counts.get(&plan.id).copied().unwrap_or_default();
+            let follows_item = plan.stripe_subscription_item.is_some();
+            let view = PlanView {
+                hold: hold_view(db, plan).await?,
+                billing: outbound::billing_view(db, &plan.id, counts.paid_seats, follows_item).await?,
+                ..PlanView::new(plan, counts)
+            };
+            if billing.as_deref().is_some_and(|wanted| billing_state(&view) != Some(wanted)) {
+                continue;
+            }
+            if data.len() as u64 == limit {
+                more = true;
+                break;
+            }
+            data.push(view);
+        }
+        if more || exhausted {
+            break;
+        }
+        filter.after = found.last().map(|p| p.id.clone());
+    }
+    let next = if more { data.last().map(|p| p.id.clone()) } else { None };
+    Ok(PlanPage { data, next })
+}
+
 pub const MEMBERS_DEFAULT_LIMIT: u64 = 100;
 pub const MEMBERS_MAX_LIMIT: u64 = 1000;
 

@@ -92,6 +92,9 @@ fn from_row(row: &QueryResult) -> Result<Message, DbErr> {
     })
 }
 
+/// The type of a seat message; notices have their own (`billing::notice`).
+pub const SEATS_KIND: &str = "plan.seats.updated";
+
 /// A new message id: sortable, so the list's order is the creation order.
 pub fn new_id() -> String {
     format!("msg_{}", ulid::Ulid::new())
@@ -143,7 +146,7 @@ pub async fn insert_many(c: &impl ConnectionTrait, messages: &[NewMessage<'_>], 
                 s.audit_through.into(),
                 now.0.into(),
                 now.0.into(),
-                m.notice.map_or(crate::billing::message::SEATS_UPDATED, |(kind, _)| kind).into(),
+                m.notice.map_or(SEATS_KIND, |(kind, _)| kind).into(),
                 m.notice.map(|(_, data)| data.to_owned()).into(),
             ]);
             stream_values.extend([m.plan.as_str().into(), m.target.as_str().into()]);

@@ -180,6 +180,120 @@ pub async fn find_by_stripe_item(c: &impl ConnectionTrait, item: &str) -> Result
     c.query_one_raw(stmt(c.get_database_backend(), &sql, [item.into()])).await?.as_ref().map(from_row).transpose()
 }
 
+/// Filters of `GET /admin/plans` the database applies (CONTRACT 3.3).
+#[derive(Debug, Clone, Default)]
+pub struct PlanFilter {
+    /// Lower-case text the name or the organization id contains.
+    pub contains: Option<String>,
+    pub mode: Option<PlanMode>,
+    /// `Some(true)`: only plans on hold; `Some(false)`: only plans not on hold.
+    pub hold: Option<bool>,
+    pub external_id: Option<String>,
+    /// After this plan, in (name, id) order.
+    pub after: Option<PlanId>,
+}
+
+/// `%`, `_` and the escape itself taken literally in a `LIKE` pattern.
+fn like_pattern(text: &str) -> String {
+    let escaped: String =
+        text.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+    format!("%{escaped}%")
+}
+
+/// Up to `limit` plans in (name, id) order after the filter's cursor: the
+/// `(name, id)` index, so a page costs what it holds, not the number of plans.
+pub async fn page(c: &impl ConnectionTrait, filter: &PlanFilter, limit: u64) -> Result<Vec<Plan>, DbErr> {
+    // Bytewise on both stores (SQLite's default; PostgreSQL's "C").
+    let name = match c.get_database_backend() {
+        DbBackend::Postgres => "name COLLATE \"C\"",
+        _ => "name",
+    };
+    let mut sql = format!("SELECT {COLUMNS} FROM plans WHERE 1 = 1");
+    let mut values: Vec<Value> = Vec::new();
+    if let Some(text) = &filter.contains {
+        sql.push_str(
+            " AND (LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(organization_id, '')) LIKE ? ESCAPE '\\')",
+        );
+        let pattern = like_pattern(text);
+        values.extend([pattern.clone().into(), pattern.into()]);
+    }
+    if let Some(mode) = filter.mode {
+        sql.push_str(" AND mode = ?");
+        values.push(mode.as_str().into());
+    }
+    match filter.hold {
+        Some(true) => sql.push_str(" AND hold_since IS NOT NULL"),
+        Some(false) => sql.push_str(" AND hold_since IS NULL"),
+        None => {}
+    }
+    if let Some(external_id) = &filter.external_id {
+        sql.push_str(" AND external_id = ?");
+        values.push(external_id.as_str().into());
+    }
+    if let Some(after) = &filter.after {
+        sql.push_str(&format!(
+            " AND ({name} > (SELECT name FROM plans WHERE id = ?) \
+             OR ({name} = (SELECT name FROM plans WHERE id = ?) AND id > ?))"
+        ));
+        values.extend([after.as_str().into(), after.as_str().into(), after.as_str().into()]);
+    }
+    sql.push_str(&format!(" ORDER BY {name}, id LIMIT ?"));
+    values.push((limit.min(i64::MAX as u64) as i64).into());
+    c.query_all_raw(stmt(c.get_database_backend(), &sql, values)).await?.iter().map(from_row).collect()
+}
+
+/// Counts for the given plans only, in two grouped queries.
+pub async fn counts_for(c: &impl ConnectionTrait, plans: &[Plan]) -> Result<HashMap<PlanId, Counts>, DbErr> {
+    let mut out: HashMap<PlanId, Counts> = HashMap::new();
+    if plans.is_empty() {
+        return Ok(out);
+    }
+    let backend = c.get_database_backend();
+    let marks = vec!["?"; plans.len()].join(", ");
+    let ids: Vec<Value> = plans.iter().map(|p| Value::from(p.id.as_str())).collect();
+    let seats = c
+        .query_all_raw(stmt(
+            backend,
+            &format!(
+                "SELECT plan_id, tier, COUNT(*) AS n FROM members WHERE plan_id IN ({marks}) GROUP BY plan_id, tier"
+            ),
+            ids.clone(),
+        ))
+        .await?;
+    for row in &seats {
+        let n = col::<i64>(row, "n")?.max(0) as u64;
+        let counts = out.entry(typed_col(row, "plan_id", PlanId::parse)?).or_default();
+        match col::<String>(row, "tier")?.as_str() {
+            "paid" => counts.paid_seats = n,
+            _ => counts.free_seats += n,
+        }
+    }
+    let orgs: Vec<(&PlanId, String)> =
+        plans.iter().filter_map(|p| p.organization_id.as_ref().map(|o| (&p.id, o.to_string()))).collect();
+    if !orgs.is_empty() {
+        let marks = vec!["?"; orgs.len()].join(", ");
+        let values: Vec<Value> =
+            std::iter::once(Value::from(true)).chain(orgs.iter().map(|(_, o)| Value::from(o.as_str()))).collect();
+        let active = c
+            .query_all_raw(stmt(
+                backend,
+                &format!(
+                    "SELECT organization_id, COUNT(DISTINCT email) AS n FROM directory_users \
+                     WHERE active = ? AND organization_id IN ({marks}) GROUP BY organization_id"
+                ),
+                values,
+            ))
+            .await?;
+        for row in &active {
+            let org: String = col(row, "organization_id")?;
+            if let Some((plan, _)) = orgs.iter().find(|(_, o)| *o == org) {
+                out.entry((*plan).clone()).or_default().active_directory_users = col::<i64>(row, "n")?.max(0) as u64;
+            }
+        }
+    }
+    Ok(out)
+}
+
 pub async fn list(c: &impl ConnectionTrait) -> Result<Vec<Plan>, DbErr> {
     let sql = format!("SELECT {COLUMNS} FROM plans ORDER BY created_at, id");
     c.query_all_raw(stmt(c.get_database_backend(), &sql, [])).await?.iter().map(from_row).collect()

@@ -23,6 +23,7 @@ mod hostile_input;
 mod model;
 mod notices;
 mod openapi;
+mod plan_list;
 mod plans_api;
 mod portal;
 mod process;

@@ -81,6 +81,7 @@ async fn a_plan_is_listed_and_shown_with_the_contracts_fields(store: Store) {
             "enforced_at",
             "external_id",
             "free_seats",
+            "grant_limit",
             "hold",
             "id",
             "mode",

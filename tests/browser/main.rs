@@ -14,5 +14,6 @@ mod fake_billing;
 #[path = "../api/fake_workos.rs"]
 mod fake_workos;
 mod page;
+mod portal;
 #[path = "../api/saml.rs"]
 mod saml;

@@ -170,7 +170,7 @@ async function signIn(event) {
   sessionStorage.setItem(TOKEN_KEY, token);
   $("#token").value = "";
   try {
-    await api("GET", "/admin/plans");
+    await api("GET", "/admin/plans?limit=1");
   } catch (err) {
     failed(err);
     return;
@@ -181,6 +181,7 @@ async function signIn(event) {
 
 function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
+  plansPaging = { key: null, after: null, before: [] };
   location.hash = "#/";
   notice("");
   showSignIn();
@@ -192,8 +193,140 @@ function modeBadge(mode) {
   return el("span", { class: `badge ${mode}`, "data-mode": mode }, mode);
 }
 
+/** The plan list's filters (CONTRACT 3.3), as kept in the hash: `#/?q=…&mode=…`. */
+const PLAN_FILTERS = {
+  q: (v) => v.trim(),
+  mode: (v) => (["test", "enforced"].includes(v) ? v : ""),
+  hold: (v) => (v === "true" ? "true" : ""),
+  billing: (v) => (["in_sync", "pending", "failing"].includes(v) ? v : ""),
+};
+
+/** The filters in the hash, only known names with valid values. */
+function planFiltersFromHash() {
+  const hash = location.hash.replace(/^#/, "");
+  const at = hash.indexOf("?");
+  const query = new URLSearchParams(at === -1 ? "" : hash.slice(at + 1));
+  const filters = {};
+  for (const [name, valid] of Object.entries(PLAN_FILTERS)) {
+    const value = valid(query.get(name) ?? "");
+    if (value) filters[name] = value;
+  }
+  return filters;
+}
+
+const planFiltersQuery = (filters) => new URLSearchParams(filters).toString();
+
+/**
+ * Where the plan list is: the filters it was for, the cursor of the page shown
+ * (null for the first) and the cursors of the pages before it, so "Previous
+ * page" works; kept for the tab, so coming back from a plan shows the same page.
+ */
+let plansPaging = { key: null, after: null, before: [] };
+let plansLoad = 0;
+
 async function showPlans() {
-  const { data } = await api("GET", "/admin/plans");
+  const filters = planFiltersFromHash();
+  const key = planFiltersQuery(filters);
+  const paging = plansPaging.key === key ? plansPaging : { key, after: null, before: [] };
+
+  const form = newPlanForm();
+  const open = el("button", { id: "new-plan-open" }, "New plan");
+  open.addEventListener("click", () => {
+    form.hidden = false;
+    open.hidden = true;
+    form.elements.namedItem("name").focus();
+  });
+  form.addEventListener("reset", () => {
+    form.hidden = true;
+    open.hidden = false;
+  });
+  const list = el("div", { id: "plans-list" });
+  const filterForm = planFilterForm(filters, list);
+  // The list first, then the view: nothing half drawn if the API refuses,
+  // and nothing drawn over another view opened meanwhile.
+  if (!(await loadPlans(filters, list, paging))) return;
+  $("#view").replaceChildren(
+    el("section", { class: "card" }, el("div", { class: "row spread" }, el("h1", {}, "Plans"), open), form, filterForm, list),
+  );
+}
+
+/** Search, mode, hold and billing; submitting puts them in the hash (the list follows it). */
+function planFilterForm(filters, list) {
+  const form = el(
+    "form",
+    { class: "filters", id: "plan-filters" },
+    el("input", {
+      id: "plan-search",
+      name: "q",
+      type: "search",
+      placeholder: "Name or organization id",
+      "aria-label": "Name or organization id",
+      value: filters.q || "",
+      autocomplete: "off",
+      spellcheck: "false",
+    }),
+    el(
+      "select",
+      { id: "plan-mode", name: "mode", "aria-label": "Mode" },
+      el("option", { value: "" }, "Any mode"),
+      el("option", { value: "test" }, "Test"),
+      el("option", { value: "enforced" }, "Enforced"),
+    ),
+    el("label", { class: "check" }, el("input", { id: "plan-hold", name: "hold", type: "checkbox", checked: filters.hold === "true" }), " On hold only"),
+    el(
+      "select",
+      { id: "plan-billing", name: "billing", "aria-label": "Billing" },
+      el("option", { value: "" }, "Any billing"),
+      el("option", { value: "in_sync" }, "In sync"),
+      el("option", { value: "pending" }, "Pending"),
+      el("option", { value: "failing" }, "Failing"),
+    ),
+    el("button", { type: "submit", id: "plan-filter" }, "Filter"),
+  );
+  form.elements.namedItem("mode").value = filters.mode || "";
+  form.elements.namedItem("billing").value = filters.billing || "";
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const chosen = {};
+    const values = {
+      q: field(form, "q"),
+      mode: field(form, "mode"),
+      hold: form.elements.namedItem("hold").checked ? "true" : "",
+      billing: field(form, "billing"),
+    };
+    for (const [name, valid] of Object.entries(PLAN_FILTERS)) {
+      const value = valid(values[name]);
+      if (value) chosen[name] = value;
+    }
+    const key = planFiltersQuery(chosen);
+    // Submitting always starts from the first page.
+    const paging = { key, after: null, before: [] };
+    if (planFiltersQuery(planFiltersFromHash()) === key) {
+      loadPlans(chosen, list, paging).catch(failed);
+    } else {
+      plansPaging = paging;
+      location.hash = key ? `#/?${key}` : "#/"; // hashchange → route → showPlans with these filters
+    }
+  });
+  return form;
+}
+
+/**
+ * The page of plans `paging` points at into `list`, with the paging buttons;
+ * `paging` becomes the list's place once shown. False when a later load, or
+ * another view, took over while it was asked for (then nothing is drawn).
+ */
+async function loadPlans(filters, list, paging) {
+  const ticket = ++plansLoad;
+  const hash = location.hash;
+  const query = new URLSearchParams({ limit: "100", ...filters });
+  if (paging.after) query.set("after", paging.after);
+  const { data, next } = await api("GET", `/admin/plans?${query}`);
+  if (ticket !== plansLoad || location.hash !== hash) return false;
+  plansPaging = paging;
+  const first = paging.after === null;
+  const filtered = Object.keys(filters).length > 0;
+
   const rows = data.map((plan) =>
     el(
       "tr",
@@ -208,48 +341,68 @@ async function showPlans() {
       el("td", { "data-billing": billingOverall(plan.billing)?.state ?? "none" }, billingBadge(billingOverall(plan.billing))),
     ),
   );
-  const form = newPlanForm();
-  const open = el("button", { id: "new-plan-open" }, "New plan");
-  open.addEventListener("click", () => {
-    form.hidden = false;
-    open.hidden = true;
-    form.elements.namedItem("name").focus();
-  });
-  form.addEventListener("reset", () => {
-    form.hidden = true;
-    open.hidden = false;
-  });
-  $("#view").replaceChildren(
-    el(
-      "section",
-      { class: "card" },
-      el("div", { class: "row spread" }, el("h1", {}, "Plans"), open),
-      form,
-      data.length === 0
-        ? el("p", { class: "muted", id: "no-plans" }, "No plans yet: create the first with \u201cNew plan\u201d.")
-        : el(
-            "table",
-            { id: "plans" },
-            el(
-              "thead",
-              {},
-              el(
-                "tr",
-                {},
-                el("th", {}, "Plan"),
-                el("th", {}, "Organization"),
-                el("th", {}, "Mode"),
-                el("th", { class: "num" }, "Threshold"),
-                el("th", { class: "num" }, "Active directory users"),
-                el("th", { class: "num" }, "Paid"),
-                el("th", { class: "num" }, "Free"),
-                el("th", {}, "Billing"),
-              ),
-            ),
-            el("tbody", {}, rows),
-          ),
-    ),
-  );
+
+  // Each button asks for its page; the buttons wait while it comes.
+  const go = (to) => async () => {
+    const buttons = [...list.querySelectorAll("#plans-pager button")];
+    for (const b of buttons) b.disabled = true;
+    try {
+      await loadPlans(filters, list, { key: paging.key, ...to });
+    } catch (err) {
+      failed(err);
+    } finally {
+      for (const b of buttons) b.disabled = false;
+    }
+  };
+  const firstButton = first ? null : el("button", { id: "plans-first", class: "quiet", onclick: go({ after: null, before: [] }) }, "First page");
+  const prevButton = first
+    ? null
+    : el("button", { id: "plans-prev", class: "quiet", onclick: go({ after: paging.before.at(-1) ?? null, before: paging.before.slice(0, -1) }) }, "Previous page");
+  const nextButton = next
+    ? el("button", { id: "plans-next", class: "quiet", onclick: go({ after: next, before: [...paging.before, paging.after] }) }, "Next page")
+    : null;
+  const pager =
+    firstButton || prevButton || nextButton
+      ? el(
+          "div",
+          { class: "row pager", id: "plans-pager" },
+          firstButton,
+          prevButton,
+          el("span", { class: "muted", id: "plans-page" }, `Page ${number(paging.before.length + 1)}`),
+          nextButton,
+        )
+      : null;
+
+  let body;
+  if (data.length === 0 && first && !filtered) {
+    body = el("p", { class: "muted", id: "no-plans" }, "No plans yet: create the first with \u201cNew plan\u201d.");
+  } else if (data.length === 0) {
+    body = el("p", { class: "muted", id: "plans-empty" }, "No plan matches.");
+  } else {
+    body = el(
+      "table",
+      { id: "plans" },
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          el("th", {}, "Plan"),
+          el("th", {}, "Organization"),
+          el("th", {}, "Mode"),
+          el("th", { class: "num" }, "Threshold"),
+          el("th", { class: "num" }, "Active directory users"),
+          el("th", { class: "num" }, "Paid"),
+          el("th", { class: "num" }, "Free"),
+          el("th", {}, "Billing"),
+        ),
+      ),
+      el("tbody", {}, rows),
+    );
+  }
+  list.replaceChildren(...[body, pager].filter(Boolean));
+  return true;
 }
 
 /** "New plan": a name, and optionally the WorkOS organization and threshold. */
