@@ -134,7 +134,7 @@ function endSession() {
         "section",
         { id: "session-ended", class: "card narrow", role: "alert" },
         el("h1", {}, "This plan portal session has ended"),
-        el("p", {}, `This link has expired or was already used. Open the plan portal again from ${productName()}'s settings.`),
+        el("p", {}, `This portal link has expired, was already used, or its session was ended. Open the plan portal again from ${productName()}'s settings.`),
         el("p", { class: "muted" }, "A link works once, for five minutes. A session ends after an hour without use, after twelve hours, or when it is ended for your plan."),
       ),
     ),
@@ -227,8 +227,30 @@ let memberTicket = 0;
 let previewTicket = 0;
 let auditTicket = 0;
 
+/** Once: a "back" link to the product's page the portal link named, if any. */
+let backShown = false;
+async function showBackLink() {
+  if (backShown) return;
+  backShown = true;
+  try {
+    const session = await api("GET", "/portal/api/session");
+    let url;
+    try {
+      url = new URL(session.return_url || "");
+    } catch (_) {
+      return;
+    }
+    if (url.protocol !== "https:" && url.protocol !== "http:") return;
+    const back = el("a", { id: "back", class: "quiet", href: url.href, rel: "noreferrer" }, `Back to ${productName()}`);
+    $("#refresh").before(back);
+  } catch (_) {
+    // No back link: the page works without it.
+  }
+}
+
 /** Reads the plan and draws the whole page; `approveResult` says what an approval did. */
 async function load(approveResult) {
+  showBackLink();
   let plan;
   try {
     plan = await api("GET", "/portal/api/plan");
