@@ -70,6 +70,11 @@ struct Mode {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Answer {
+    answer: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TierLabel {
     tier: &'static str,
 }
@@ -89,6 +94,8 @@ pub struct DatabaseFigures {
     pub plans_by_mode: [i64; 2],
     pub seats_by_tier: [i64; 2],
     pub plans_on_hold: i64,
+    /// How long the oldest hold has waited for an approval (0: none).
+    pub oldest_hold_seconds: f64,
     /// Outbound messages still to send, by target (`webhook`, `stripe`).
     pub outbound_pending: [i64; 2],
 }
@@ -110,6 +117,7 @@ pub struct Metrics {
     pruned: Family<Status, Counter>,
     outbound: Family<TargetOutcome, Counter>,
     login_redirects: Counter,
+    admin_refusals: Family<Answer, Counter>,
     /// The last figures read from the database; `None` when the last read
     /// failed (they are left out then, not shown stale).
     figures: std::sync::RwLock<Option<DatabaseFigures>>,
@@ -130,6 +138,7 @@ impl Default for Metrics {
             pruned: Family::default(),
             outbound: Family::default(),
             login_redirects: Counter::default(),
+            admin_refusals: Family::default(),
             figures: std::sync::RwLock::new(None),
             registry: Registry::default(),
         };
@@ -153,7 +162,72 @@ impl Default for Metrics {
             "People sent on to LOGIN_REDIRECT_URL by the identity provider's app tile",
             m.login_redirects.clone(),
         );
+        registry.register(
+            "seatsync_admin_token_refusals",
+            "Admin requests refused for their token (unauthorized) or braked (too_many_attempts)",
+            m.admin_refusals.clone(),
+        );
+        m.start_at_zero();
         Self { registry, ..m }
+    }
+}
+
+/// Every outcome a webhook delivery can have (`WebhookError::code`, and the
+/// two successes).
+pub const DELIVERY_OUTCOMES: &[&str] = &[
+    "accepted",
+    "duplicate",
+    "missing_signature",
+    "malformed_signature",
+    "timestamp_out_of_tolerance",
+    "signature_mismatch",
+    "payload_too_large",
+    "bad_request",
+    "request_timeout",
+    "invalid_event",
+    "forbidden",
+    "example_secret",
+    "unavailable",
+];
+/// What the reconciler makes of an event.
+const RECONCILED: &[&str] = &["applied", "ignored", "stale", "parked", "held", "failed"];
+/// What retention deletes.
+const PRUNED: &[&str] = &["applied", "ignored", "stale", "failed", "parked", "dead_letter", "delivered_message"];
+/// The webhook route, always there: its latency and its answers.
+const WEBHOOK_ROUTE: &str = "/webhooks/workos";
+
+impl Metrics {
+    /// Every labelled counter a dashboard or alert uses, at 0 for its known
+    /// label values from the first scrape (Prometheus's instrumentation
+    /// guidance): `rate()` and `increase()` then see the first event, and an
+    /// alert on a series that does not exist yet is not silently never true.
+    fn start_at_zero(&self) {
+        for outcome in DELIVERY_OUTCOMES {
+            let _ = self.deliveries.get_or_create(&Outcome { outcome: (*outcome).to_owned() });
+        }
+        for event in KNOWN_EVENTS.iter().chain(std::iter::once(&"other")) {
+            let _ = self.received.get_or_create(&EventType { event });
+            for status in RECONCILED {
+                let _ = self.reconciled.get_or_create(&EventOutcome { event, status: (*status).to_owned() });
+            }
+        }
+        for status in PRUNED {
+            let _ = self.pruned.get_or_create(&Status { status: (*status).to_owned() });
+        }
+        for target in ["webhook", "stripe"] {
+            for outcome in ["delivered", "failed", "dead"] {
+                let _ = self.outbound.get_or_create(&TargetOutcome { target, outcome });
+            }
+        }
+        for status in ["200", "401", "503"] {
+            let _ = self
+                .requests
+                .get_or_create(&RouteStatus { route: WEBHOOK_ROUTE.to_owned(), status: status.to_owned() });
+        }
+        let _ = self.request_seconds.get_or_create(&Route { route: WEBHOOK_ROUTE.to_owned() });
+        for answer in ["unauthorized", "too_many_attempts"] {
+            let _ = self.admin_refusals.get_or_create(&Answer { answer });
+        }
     }
 }
 
@@ -168,6 +242,12 @@ impl Metrics {
     /// fixed sets (never from a receiver's answer).
     pub fn outbound_delivery(&self, target: &'static str, outcome: &'static str) {
         self.outbound.get_or_create(&TargetOutcome { target, outcome }).inc();
+    }
+
+    /// An admin request refused for its token: `unauthorized` (wrong or
+    /// missing) or `too_many_attempts` (braked).
+    pub fn admin_refusal(&self, answer: &'static str) {
+        self.admin_refusals.get_or_create(&Answer { answer }).inc();
     }
 
     /// Someone clicked the app tile and was sent on (no label: nothing from
@@ -231,7 +311,14 @@ impl Metrics {
             scrape.register("seatsync_plans", "Plans by mode", plans);
             let on_hold: Gauge = Gauge::default();
             on_hold.set(f.plans_on_hold);
-            scrape.register("seatsync_plans_on_hold", "Plans held by the release guard", on_hold);
+            scrape.register("seatsync_plans_on_hold", "Plans held by the release or grant guard", on_hold);
+            let oldest: Gauge<f64, AtomicU64> = Gauge::default();
+            oldest.set(f.oldest_hold_seconds);
+            scrape.register(
+                "seatsync_oldest_hold_age_seconds",
+                "How long the oldest hold has waited for an approval (0: none)",
+                oldest,
+            );
             let seats: Family<TierLabel, Gauge> = Family::default();
             for (tier, n) in ["paid", "free"].into_iter().zip(f.seats_by_tier) {
                 seats.get_or_create(&TierLabel { tier }).set(n);
@@ -258,20 +345,22 @@ pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CON
 /// mint a new time series (any signed sender could otherwise send a million
 /// different types).
 pub fn event_label(event_type: &str) -> &'static str {
-    const KNOWN: &[&str] = &[
-        "dsync.activated",
-        "dsync.deleted",
-        "dsync.user.created",
-        "dsync.user.updated",
-        "dsync.user.deleted",
-        "dsync.group.created",
-        "dsync.group.updated",
-        "dsync.group.deleted",
-        "dsync.group.user_added",
-        "dsync.group.user_removed",
-    ];
-    KNOWN.iter().find(|k| **k == event_type).copied().unwrap_or("other")
+    KNOWN_EVENTS.iter().find(|k| **k == event_type).copied().unwrap_or("other")
 }
+
+/// The event types counted by name; any other is `other`.
+const KNOWN_EVENTS: &[&str] = &[
+    "dsync.activated",
+    "dsync.deleted",
+    "dsync.user.created",
+    "dsync.user.updated",
+    "dsync.user.deleted",
+    "dsync.group.created",
+    "dsync.group.updated",
+    "dsync.group.deleted",
+    "dsync.group.user_added",
+    "dsync.group.user_removed",
+];
 
 #[cfg(test)]
 mod tests {

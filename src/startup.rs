@@ -185,6 +185,9 @@ impl Application {
             server = server.disable_signals();
         }
 
+        // The first scrape shows the database's figures too (dashboards and
+        // alerts trust it): read once before the server answers.
+        scrape::refresh(&db, &metrics).await;
         let (stop, _) = watch::channel(false);
         let mut background = Vec::new();
         background.push((

@@ -67,9 +67,11 @@ async fn check_then_call(
     // locks the operator out (CONTRACT 3.3). Wrong and missing tokens count.
     if !token_matches(presented, token.expose()) {
         if let Some(wait) = state.refused_tokens.locked_for(client, now) {
+            state.metrics.admin_refusal("too_many_attempts");
             return Ok(req.into_response(too_many_attempts(wait)));
         }
         state.refused_tokens.refused(client, now);
+        state.metrics.admin_refusal("unauthorized");
         // Each refusal (CONTRACT 3.3): the brake above caps one address at ten a minute.
         tracing::warn!(client = %client, "admin token refused");
         return Ok(req.into_response(error_response(

@@ -132,7 +132,7 @@ impl Deliverer {
             }
             in_flight.spawn(async move {
                 if let Err(err) = this.send_next(&plan, target).await.map(|_| ()) {
-                    tracing::warn!(plan_id = %plan, target = target.as_str(), error = %err, "billing delivery: attempt not recorded; it is sent again when its lease runs out");
+                    tracing::warn!(plan_id = %plan, billing_target = target.as_str(), error = %err, "billing delivery: attempt not recorded; it is sent again when its lease runs out");
                 }
             });
             started += 1;
@@ -331,19 +331,20 @@ impl Deliverer {
             return Ok(None);
         }
         txn.commit().await?;
-        let target = message.target.as_str();
-        self.metrics.outbound_delivery(target, outcome_label(state));
+        // `billing_target`, not `target`: tracing's own JSON field is `target`.
+        let billing_target = message.target.as_str();
+        self.metrics.outbound_delivery(billing_target, outcome_label(state));
         match state {
             DeliveryState::Dead => tracing::warn!(
-                message_id = %message.id, plan_id = %message.plan_id, target, sequence,
+                message_id = %message.id, plan_id = %message.plan_id, billing_target, sequence,
                 attempts = message.attempts + 1, error = error.as_deref().unwrap_or(""), "billing delivery: message is dead; it will not be sent again unless retried"
             ),
             DeliveryState::Failing => tracing::info!(
-                message_id = %message.id, plan_id = %message.plan_id, target, attempts = message.attempts + 1,
+                message_id = %message.id, plan_id = %message.plan_id, billing_target, attempts = message.attempts + 1,
                 error = error.as_deref().unwrap_or(""), "billing delivery: attempt failed; retrying later"
             ),
             _ => {
-                tracing::debug!(message_id = %message.id, plan_id = %message.plan_id, target, "billing delivery: delivered")
+                tracing::debug!(message_id = %message.id, plan_id = %message.plan_id, billing_target, "billing delivery: delivered")
             }
         }
         Ok(Some(message.id))

@@ -63,7 +63,7 @@ pub async fn register(db: &DatabaseConnection, configured: Targets, now: Micros)
         ))
         .await?;
         tracing::info!(
-            target = target.as_str(),
+            billing_target = target.as_str(),
             plans = sent,
             "billing: a new target; each plan's current seats sent once"
         );

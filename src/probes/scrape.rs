@@ -121,6 +121,9 @@ async fn figures_in(db: &impl sea_orm::ConnectionTrait) -> Result<DatabaseFigure
         plans_by_mode: [count(&modes, "test"), count(&modes, "enforced")],
         seats_by_tier: [count(&tiers, "paid"), count(&tiers, "free")],
         plans_on_hold: i64::try_from(plans::on_hold(db).await?).unwrap_or(i64::MAX),
+        oldest_hold_seconds: plans::oldest_hold(db)
+            .await?
+            .map_or(0.0, |t| (crate::domain::Micros::now().0 - t.0).max(0) as f64 / 1e6),
         outbound_pending: {
             let unsent = crate::store::outbound::unsent_by_target(db).await?;
             let of = |t| unsent.iter().find(|(target, _)| *target == t).map_or(0, |(_, n)| *n);

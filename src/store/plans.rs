@@ -377,6 +377,18 @@ pub async fn update_settings(c: &impl ConnectionTrait, plan: &Plan) -> Result<()
     .map(|_| ())
 }
 
+/// When the oldest hold began, if any plan is on hold.
+pub async fn oldest_hold(c: &impl ConnectionTrait) -> Result<Option<Micros>, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT MIN(hold_since) AS since FROM plans WHERE hold_since IS NOT NULL",
+            [],
+        ))
+        .await?;
+    Ok(row.map(|r| col::<Option<i64>>(&r, "since")).transpose()?.flatten().map(Micros))
+}
+
 pub async fn on_hold(c: &impl ConnectionTrait) -> Result<u64, DbErr> {
     super::count(c, "SELECT COUNT(*) AS n FROM plans WHERE hold_since IS NOT NULL", []).await
 }

@@ -340,7 +340,13 @@ async fn the_dashboard_and_alerts_name_only_metrics_the_server_exposes(store: St
         if happened.iter().all(|h| scraped.contains(h)) { Ok(scraped) } else { Err(scraped) }
     })
     .await;
-    let scrape = Scrape::parse(&scraped);
+    names_in_deploy_are_exposed(&scraped);
+}
+
+/// Every metric name the dashboard and the alerts use, and every label value
+/// their expressions select, is in `scraped`.
+fn names_in_deploy_are_exposed(scraped: &str) {
+    let scrape = Scrape::parse(scraped);
     // The premise: every series exposed is found from its family's TYPE line.
     for name in scrape.series.keys() {
         assert!(scrape.family(name).is_ok(), "{name}: {:?}", scrape.family(name));
@@ -369,7 +375,20 @@ async fn the_dashboard_and_alerts_name_only_metrics_the_server_exposes(store: St
     }
 }
 
-both_stores!(the_dashboard_and_alerts_name_only_metrics_the_server_exposes);
+/// A dashboard and alerts can trust the first scrape: a server that has done
+/// nothing yet exposes every name and label value they use (at 0), so an
+/// alert's series exists before the first event it counts.
+async fn a_fresh_server_exposes_every_metric_the_dashboard_and_alerts_use(store: Store) {
+    let app = spawn_app(store).await;
+    // The very first scrape, as Prometheus makes it (no refresh forced first).
+    let scraped = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    names_in_deploy_are_exposed(&scraped);
+}
+
+both_stores!(
+    the_dashboard_and_alerts_name_only_metrics_the_server_exposes,
+    a_fresh_server_exposes_every_metric_the_dashboard_and_alerts_use
+);
 
 /// The checker itself: each kind of drift it must catch.
 #[test]

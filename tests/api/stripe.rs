@@ -231,4 +231,61 @@ async fn the_stripe_key_is_in_no_log_line_at_trace() {
     assert!(text.lines().count() > 20, "trace logging was on: {text}");
     let secret_part = &STRIPE_KEY["sk_test_".len()..];
     assert!(!text.contains(secret_part), "the Stripe key was logged");
+    // No field repeats a name of tracing's own (`target`): a log pipeline
+    // keeps one of two equal keys and loses the other.
+    for line in text.lines().filter(|l| l.starts_with('{')) {
+        let keys: UniqueKeys = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(keys.0, "a key repeats in {line}");
+    }
+    assert!(text.contains(r#""billing_target":"stripe""#), "billing lines name their target: {text}");
+}
+
+/// Whether every JSON object in a value has each key once.
+struct UniqueKeys(bool);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<UniqueKeys, M::Error> {
+                let mut seen = std::collections::HashSet::new();
+                let mut unique = true;
+                while let Some(key) = map.next_key::<String>()? {
+                    unique &= seen.insert(key);
+                    unique &= map.next_value::<UniqueKeys>()?.0;
+                }
+                Ok(UniqueKeys(unique))
+            }
+            fn visit_seq<S: serde::de::SeqAccess<'de>>(self, mut seq: S) -> Result<UniqueKeys, S::Error> {
+                let mut unique = true;
+                while let Some(item) = seq.next_element::<UniqueKeys>()? {
+                    unique &= item.0;
+                }
+                Ok(UniqueKeys(unique))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(true))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(true))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(true))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(true))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(true))
+            }
+            fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(true))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
