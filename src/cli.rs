@@ -406,7 +406,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::FakeWorkos { .. } => unreachable!("answered above"),
         Command::Serve { refuse_example_values } => {
-            telemetry::init(settings.log_format);
+            let telemetry = telemetry::init_with_traces(settings.log_format)?;
             let in_use = settings.shipped_secrets_in_use();
             if refuse_example_values && !in_use.is_empty() {
                 eprintln!(
@@ -417,7 +417,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(crate::tools::check_config::EX_CONFIG));
             }
             let app = Application::build(&settings, true).await?;
-            app.run_until_stopped().await?;
+            let served = app.run_until_stopped().await;
+            // The last spans go out before the process ends.
+            telemetry.shutdown().await;
+            served?;
         }
         Command::Prune { dry_run } => {
             let conn = open_database(&settings).await?;

@@ -1,12 +1,7 @@
 //! Configuration from the environment (and `.env`), typed and checked once at start-up.
+pub use crate::telemetry::LogFormat;
 use crate::{db::DatabaseUrl, domain::Secret};
 use std::{net::SocketAddr, time::Duration};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
 
 #[derive(Debug, Clone)]
 pub struct Settings {

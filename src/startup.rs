@@ -148,12 +148,15 @@ impl Application {
         let openapi = web::Data::new(admin::openapi::Document(
             admin::openapi::build().to_pretty_json().context("could not render the OpenAPI document")?,
         ));
+        let trusted_proxies =
+            web::Data::new(crate::http::client_address::TrustedProxies(settings.trusted_proxies.clone()));
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let max_connections = connection_cap(workers);
         let mut server = HttpServer::new(move || {
             let app = App::new()
                 .app_data(state.clone())
                 .app_data(openapi.clone())
+                .app_data(trusted_proxies.clone())
                 .app_data(crate::http::error::json_config())
                 .app_data(crate::http::error::query_config())
                 .wrap(from_fn(body_deadline::bound_body))

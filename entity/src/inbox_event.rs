@@ -23,6 +23,8 @@ pub struct Model {
     pub order_key: Option<String>,
     /// Held when an operator approved: applied without the release guard's limit.
     pub approved: bool,
+    /// The intake span's W3C context, when traces are exported.
+    pub traceparent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

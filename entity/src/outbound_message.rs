@@ -41,6 +41,8 @@ pub struct Model {
     pub kind: String,
     /// A notice's own data (JSON); NULL for a seat message.
     pub notice: Option<String>,
+    /// The W3C context of the change that wrote it, when traces are exported.
+    pub traceparent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,6 +15,8 @@ pub struct Model {
     pub at: i64,
     /// Who made a hand change: `operator` or `portal` (NULL: the directory).
     pub actor: Option<String>,
+    /// The plan's paid seats after this row (written before the commit).
+    pub paid_after: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

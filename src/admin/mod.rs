@@ -40,6 +40,7 @@ where
             .service(plans::set_tier)
             .service(plans::preview)
             .service(plans::audit)
+            .service(plans::history)
             .service(plans::portal_link)
             .service(plans::revoke_portal_sessions)
             .service(events::show)

@@ -484,3 +484,32 @@ pub async fn revoke_portal_sessions(
     crate::operator::portal::revoke(&state.db, &path).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Points, 1 to 1000 (default 200), evenly spaced from the audit's first row to now.
+    #[param(value_type = Option<u32>)]
+    points: Option<String>,
+}
+
+#[utoipa::path(
+    tag = "audit",
+    summary = "The plan's paid seats over its whole audit, at evenly spaced moments (the page's chart)",
+    params(("plan_id" = String, Path, description = "The plan's id"), HistoryQuery),
+    responses(
+        (status = 200, description = "The points, oldest first, the last one now", body = operator::HistoryView),
+        (status = 400, description = "A bad number of points", body = ErrorBody),
+        (status = 404, description = "No such plan", body = ErrorBody),
+        (status = 401, description = "No or a wrong token", body = ErrorBody),
+    ),
+    security(("admin_token" = []))
+)]
+#[get("/plans/{plan_id}/history")]
+pub async fn history(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, PlanError> {
+    Ok(HttpResponse::Ok().json(operator::history(&state.db, &path, query.points.as_deref()).await?))
+}

@@ -14,6 +14,7 @@ use super::{
     stripe::StripeClient,
     webhook::{Attempted, WebhookSender},
 };
+use crate::telemetry::trace_context;
 use crate::{
     db,
     domain::{DeliveryState, Micros, PlanId, Target},
@@ -27,6 +28,7 @@ use crate::{
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use std::{sync::Arc, time::Duration};
 use tokio::{sync::watch, task::JoinSet};
+use tracing::Instrument;
 
 /// Plans (and targets) being sent to at once, per replica.
 pub const MAX_PARALLEL: usize = 16;
@@ -297,13 +299,33 @@ impl Deliverer {
         }
         let quantity = u64::try_from(message.snapshot.paid_seats).unwrap_or(0);
         let sequence = message.sequence.unwrap_or_default();
+        // In the trace of the change that wrote the message (CONTRACT 7.1).
+        let span = tracing::info_span!(
+            "billing_delivery",
+            otel.name = "billing delivery",
+            message_id = %message.id,
+            plan_id = %message.plan_id,
+            billing_target = message.target.as_str(),
+            message_type = %message.kind,
+            sequence,
+            outcome = tracing::field::Empty,
+            http_status = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+        );
+        trace_context::set_parent(&span, message.traceparent.as_deref());
+        trace_context::record_ids(&span);
         let attempted = match (request, &self.webhook, &self.stripe) {
             (Request::Webhook(body), Some(webhook), _) => {
-                webhook.send(&message.id, chrono::Utc::now().timestamp(), body).await
+                let traceparent = trace_context::header_for(&span);
+                webhook
+                    .send(&message.id, chrono::Utc::now().timestamp(), body, traceparent)
+                    .instrument(span.clone())
+                    .await
             }
             (Request::Stripe(Some(item)), _, Some(stripe)) => {
                 let key = stripe.idempotency_key(message.plan_id.as_str(), sequence, &item, quantity);
-                stripe.set_quantity(&item, quantity, &key).await
+                stripe.set_quantity(&item, quantity, &key).instrument(span.clone()).await
             }
             (Request::Stripe(None), _, _) => {
                 // The plan stopped following an item: nothing to keep equal.
@@ -323,6 +345,10 @@ impl Deliverer {
             Next::Dead => (DeliveryState::Dead, Duration::ZERO),
         };
         let Attempted { status, error, .. } = attempted;
+        span.record("outcome", outcome_label(state));
+        if let Some(status) = status {
+            span.record("http_status", status);
+        }
         let attempt = Attempt { state, wait, status: status.map(i32::from), error: error.clone() };
         let txn = self.db.begin().await?;
         if !outbound::record(&txn, &message, &self.owner, &attempt).await? {
@@ -334,6 +360,7 @@ impl Deliverer {
         // `billing_target`, not `target`: tracing's own JSON field is `target`.
         let billing_target = message.target.as_str();
         self.metrics.outbound_delivery(billing_target, outcome_label(state));
+        let _in_span = span.enter();
         match state {
             DeliveryState::Dead => tracing::warn!(
                 message_id = %message.id, plan_id = %message.plan_id, billing_target, sequence,

@@ -85,10 +85,21 @@ fn targets_of(targets: Targets, standing: &Standing) -> Vec<Target> {
 /// meanwhile either is seen here or sends these plans' seats itself
 /// (`targets::register` takes each plan's lock).
 pub async fn announce(c: &impl ConnectionTrait, plans: &[PlanId], now: Micros) -> Result<usize, DbErr> {
+    announce_traced(c, plans, now, &HashMap::new()).await
+}
+
+/// `announce`, each plan's message carrying the trace of the change that
+/// last touched it (`traces`), else the current span's (CONTRACT 7.1).
+pub async fn announce_traced(
+    c: &impl ConnectionTrait,
+    plans: &[PlanId],
+    now: Micros,
+    traces: &HashMap<PlanId, String>,
+) -> Result<usize, DbErr> {
     if plans.is_empty() {
         return Ok(0);
     }
-    announce_to(c, plans, targets::registered(c).await?, now).await
+    announce_to(c, plans, targets::registered(c).await?, now, traces).await
 }
 
 /// `announce` with the registered targets already read (in this transaction).
@@ -97,6 +108,7 @@ async fn announce_to(
     plans: &[PlanId],
     targets: Targets,
     now: Micros,
+    traces: &HashMap<PlanId, String>,
 ) -> Result<usize, DbErr> {
     let backend = c.get_database_backend();
     if !targets.any() {
@@ -106,10 +118,18 @@ async fn announce_to(
         let sql = format!(
             "UPDATE plans SET announced_seq = (SELECT MAX(seq) FROM seat_audit WHERE plan_id = plans.id) \
              WHERE id IN ({}) AND EXISTS (SELECT 1 FROM seat_audit a WHERE a.plan_id = plans.id \
-               AND a.seq > plans.announced_seq)",
+               AND a.seq > plans.announced_seq) RETURNING id, announced_seq",
             placeholders(plans.len())
         );
-        c.execute_raw(stmt(backend, &sql, ids(plans))).await?;
+        let mut last: HashMap<PlanId, i64> = HashMap::new();
+        for row in c.query_all_raw(stmt(backend, &sql, ids(plans))).await? {
+            last.insert(typed_col(&row, "id", PlanId::parse)?, col(&row, "announced_seq")?);
+        }
+        if !last.is_empty() {
+            let changed: Vec<PlanId> = last.keys().cloned().collect();
+            let counts = seat_counts(c, &changed).await?;
+            mark_paid_after(c, &last, &counts).await?;
+        }
         return Ok(0);
     }
     let standings = standings(c, plans).await?;
@@ -137,11 +157,15 @@ async fn announce_to(
     // In the caller's order: messages are written in a stable order.
     let changed: Vec<PlanId> = plans.iter().filter(|p| last.contains_key(*p)).cloned().collect();
     let counts = seat_counts(c, &changed).await?;
+    mark_paid_after(c, &last, &counts).await?;
+    let current = crate::telemetry::trace_context::current();
     let mut messages = Vec::new();
     for plan in &changed {
         let (Some(standing), Some(last_seq)) = (standings.get(plan), last.get(plan)) else { continue };
         let (paid, free) = counts.get(plan).copied().unwrap_or_default();
-        messages.push(Outgoing { plan, standing, to: targets_of(targets, standing), last_seq: *last_seq, paid, free });
+        let traceparent = traces.get(plan).cloned().or_else(|| current.clone());
+        let to = targets_of(targets, standing);
+        messages.push(Outgoing { plan, standing, to, last_seq: *last_seq, paid, free, traceparent });
     }
     write(c, messages, now).await
 }
@@ -155,6 +179,7 @@ struct Outgoing<'a> {
     last_seq: i64,
     paid: u64,
     free: u64,
+    traceparent: Option<String>,
 }
 
 /// A message with the plan's current seats and no changes, to every
@@ -170,7 +195,7 @@ pub async fn resend(
     let plans = std::slice::from_ref(plan);
     let registered = targets::registered(c).await?;
     // Changes not announced yet are told first, in their own message.
-    announce_to(c, plans, registered, now).await?;
+    announce_to(c, plans, registered, now, &HashMap::new()).await?;
     let mut targets = registered;
     if let Some(only) = only {
         targets = Targets {
@@ -181,8 +206,15 @@ pub async fn resend(
     let standings = standings(c, plans).await?;
     let Some(standing) = standings.get(plan) else { return Ok(0) };
     let (paid, free) = seat_counts(c, plans).await?.get(plan).copied().unwrap_or_default();
-    let outgoing =
-        Outgoing { plan, standing, to: targets_of(targets, standing), last_seq: standing.announced_seq, paid, free };
+    let outgoing = Outgoing {
+        plan,
+        standing,
+        to: targets_of(targets, standing),
+        last_seq: standing.announced_seq,
+        paid,
+        free,
+        traceparent: crate::telemetry::trace_context::current(),
+    };
     write(c, vec![outgoing], now).await
 }
 
@@ -193,7 +225,7 @@ pub async fn resend(
 pub async fn notify(c: &impl ConnectionTrait, plan: &PlanId, notice: &Notice, now: Micros) -> Result<usize, DbErr> {
     let plans = std::slice::from_ref(plan);
     let registered = targets::registered(c).await?;
-    announce_to(c, plans, registered, now).await?;
+    announce_to(c, plans, registered, now, &HashMap::new()).await?;
     if !registered.webhook {
         return Ok(0);
     }
@@ -213,12 +245,14 @@ pub async fn notify(c: &impl ConnectionTrait, plan: &PlanId, notice: &Notice, no
     };
     let stored = notice.stored();
     move_on(c, &[(plan, standing.announced_seq, position)]).await?;
+    let traceparent = crate::telemetry::trace_context::current();
     let message = outbound::NewMessage {
         plan,
         target: Target::Webhook,
         position,
         snapshot: &snapshot,
         notice: Some((notice.type_name(), stored.as_str())),
+        traceparent: traceparent.as_deref(),
     };
     outbound::insert_many(c, std::slice::from_ref(&message), now).await?;
     Ok(1)
@@ -227,7 +261,7 @@ pub async fn notify(c: &impl ConnectionTrait, plan: &PlanId, notice: &Notice, no
 /// Inserts the messages (one statement for many) and moves each plan's
 /// `announced_seq` and `billing_sequence` (the plan's message positions) on.
 async fn write(c: &impl ConnectionTrait, messages: Vec<Outgoing<'_>>, now: Micros) -> Result<usize, DbErr> {
-    let mut snapshots: Vec<(&PlanId, &[Target], i64, Snapshot)> = Vec::new();
+    let mut snapshots: Vec<(&PlanId, &[Target], i64, Snapshot, Option<&str>)> = Vec::new();
     let mut moved: Vec<(&PlanId, i64, i64)> = Vec::with_capacity(messages.len());
     for m in &messages {
         let position = m.standing.billing_sequence + if m.to.is_empty() { 0 } else { 1 };
@@ -241,20 +275,21 @@ async fn write(c: &impl ConnectionTrait, messages: Vec<Outgoing<'_>>, now: Micro
                 audit_after: m.standing.announced_seq,
                 audit_through: m.last_seq,
             };
-            snapshots.push((m.plan, &m.to, position, snapshot));
+            snapshots.push((m.plan, &m.to, position, snapshot, m.traceparent.as_deref()));
         }
         moved.push((m.plan, m.last_seq, position));
     }
     move_on(c, &moved).await?;
     let rows: Vec<outbound::NewMessage<'_>> = snapshots
         .iter()
-        .flat_map(|(plan, to, position, snapshot)| {
+        .flat_map(|(plan, to, position, snapshot, traceparent)| {
             to.iter().map(move |target| outbound::NewMessage {
                 plan,
                 target: *target,
                 position: *position,
                 snapshot,
                 notice: None,
+                traceparent: *traceparent,
             })
         })
         .collect();
@@ -284,6 +319,30 @@ async fn move_on(c: &impl ConnectionTrait, moved: &[(&PlanId, i64, i64)]) -> Res
          WHERE id IN ({})",
         placeholders(moved.len())
     );
+    c.execute_raw(stmt(c.get_database_backend(), &sql, values)).await.map(|_| ())
+}
+
+/// Each plan's last audit row of this transaction records the plan's paid
+/// seats after it (`seat_audit.paid_after`): the state between transactions,
+/// which `GET /admin/plans/{id}/history` reads one index lookup a point.
+async fn mark_paid_after(
+    c: &impl ConnectionTrait,
+    last: &HashMap<PlanId, i64>,
+    counts: &HashMap<PlanId, (u64, u64)>,
+) -> Result<(), DbErr> {
+    if last.is_empty() {
+        return Ok(());
+    }
+    let mut values: Vec<Value> = Vec::with_capacity(last.len() * 3);
+    let mut cases = String::new();
+    for (plan, seq) in last {
+        let paid = counts.get(plan).map_or(0, |(paid, _)| *paid);
+        cases.push_str(" WHEN ? THEN CAST(? AS BIGINT)");
+        values.extend([(*seq).into(), i64::try_from(paid).unwrap_or(i64::MAX).into()]);
+    }
+    values.extend(last.values().map(|seq| Value::from(*seq)));
+    let sql =
+        format!("UPDATE seat_audit SET paid_after = CASE seq{cases} END WHERE seq IN ({})", placeholders(last.len()));
     c.execute_raw(stmt(c.get_database_backend(), &sql, values)).await.map(|_| ())
 }
 

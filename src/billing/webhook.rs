@@ -34,11 +34,14 @@ impl WebhookSender {
     }
 
     /// Posts `body` as message `id`, signed at `timestamp` (unix seconds).
-    pub async fn send(&self, id: &str, timestamp: i64, body: Vec<u8>) -> Attempted {
+    /// `traceparent`: the delivery span's W3C context, when traces are on.
+    pub async fn send(&self, id: &str, timestamp: i64, body: Vec<u8>, traceparent: Option<String>) -> Attempted {
         let signature = signature::sign(&self.secrets, id, timestamp, &body);
-        let sent = self
-            .client
-            .post(&self.url)
+        let mut request = self.client.post(&self.url);
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
+        }
+        let sent = request
             .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)

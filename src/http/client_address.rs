@@ -71,6 +71,11 @@ pub fn client_of(trusted: &[IpNet], peer: IpAddr, forwarded_for: Option<&str>) -
 /// line of its own (HAProxy's `option forwardfor`) must not leave the client's
 /// own line as the one believed. A line that is not text ends the list there,
 /// so nothing before it is believed.
+/// `TRUSTED_PROXIES`, as app data of its own for code that must not reach
+/// the whole application state (the request span).
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(pub Vec<IpNet>);
+
 pub fn of_request(trusted: &[IpNet], req: &actix_web::HttpRequest) -> IpAddr {
     let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
     // From anyone but a trusted proxy the header is not even read.

@@ -46,6 +46,8 @@ pub struct QueuedEvent {
     pub held: bool,
     /// Held when an operator approved: applied without the guard's limit.
     pub approved: bool,
+    /// The span that received it (W3C), when traces were exported.
+    pub traceparent: Option<String>,
 }
 
 /// A claimed group: its oldest unsettled events, in arrival order.
@@ -141,7 +143,8 @@ pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -
     let per_group = (limits.events / (locked.len() + loners.len()).max(1)).max(8);
     let mut sql = String::new();
     let mut values: Vec<Value> = Vec::new();
-    let columns = "seq, order_key, event_id, event_type, body, attempts, status, next_attempt_at, approved";
+    let columns =
+        "seq, order_key, event_id, event_type, body, attempts, status, next_attempt_at, approved, traceparent";
     for (i, key) in locked.iter().enumerate() {
         if i > 0 {
             sql.push_str(" UNION ALL ");
@@ -180,6 +183,7 @@ pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -
             held: enum_col(row, "status", EventStatus::parse)? == EventStatus::Held,
             due: next_attempt_at.is_none_or(|t| t <= now.0),
             approved: col(row, "approved")?,
+            traceparent: col(row, "traceparent")?,
         };
         match key.and_then(|k| by_key.iter_mut().find(|g| g.key.as_deref() == Some(k.as_str()))) {
             Some(group) => group.events.push(event),

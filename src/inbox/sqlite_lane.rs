@@ -109,8 +109,8 @@ fn store(conn: &mut Connection, events: &[NewEvent], faults: &Faults) -> Result<
     let mut inserted: HashSet<&str> = HashSet::with_capacity(events.len());
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts, order_key) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6) ON CONFLICT (event_id) DO NOTHING",
+            "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts, order_key, \
+             traceparent) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7) ON CONFLICT (event_id) DO NOTHING",
         )?;
         for index in order {
             let event = &events[index];
@@ -121,7 +121,8 @@ fn store(conn: &mut Connection, events: &[NewEvent], faults: &Faults) -> Result<
                 event.body,
                 now.0,
                 event.status.as_str(),
-                event.order_key
+                event.order_key,
+                event.traceparent
             ])?;
             if changed == 1 {
                 inserted.insert(id);

@@ -27,6 +27,8 @@ pub struct NewEvent {
     pub status: EventStatus,
     /// See `Envelope::order_key`.
     pub order_key: Option<String>,
+    /// The span that received it (W3C), when traces are exported.
+    pub traceparent: Option<String>,
 }
 
 impl NewEvent {
@@ -36,7 +38,8 @@ impl NewEvent {
         let status =
             if crate::events::is_actionable(&envelope.event) { EventStatus::Pending } else { EventStatus::Ignored };
         let order_key = envelope.order_key();
-        Self { event_id, event_type: envelope.event, body, status, order_key }
+        let traceparent = crate::telemetry::trace_context::current();
+        Self { event_id, event_type: envelope.event, body, status, order_key, traceparent }
     }
 }
 
@@ -285,12 +288,13 @@ pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Re
     let size = |i: &usize| events[*i].body.len() + events[*i].event_id.as_str().len() + 64;
     for chunk in chunks(backend, &order, INSERT_CHUNK, size) {
         let mut sql = String::from(
-            "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts, order_key) VALUES ",
+            "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts, order_key, \
+             traceparent) VALUES ",
         );
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 7);
         for (i, index) in chunk.iter().enumerate() {
             let event = events[*index];
-            sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, 0, ?)" } else { ", (?, ?, ?, ?, ?, 0, ?)" });
+            sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, 0, ?, ?)" } else { ", (?, ?, ?, ?, ?, 0, ?, ?)" });
             values.extend([
                 event.event_id.as_str().into(),
                 event.event_type.as_str().into(),
@@ -298,6 +302,7 @@ pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Re
                 now.0.into(),
                 event.status.as_str().into(),
                 keys[*index].clone().into(),
+                event.traceparent.clone().into(),
             ]);
         }
         sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");

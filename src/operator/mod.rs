@@ -17,7 +17,7 @@ use crate::{
     store::{audit, members, plans},
 };
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
-pub use views::{AuditPage, HoldView, MemberPage, MemberView, PlanView, PreviewView};
+pub use views::{AuditPage, HistoryPoint, HistoryView, HoldView, MemberPage, MemberView, PlanView, PreviewView};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -487,6 +487,39 @@ pub async fn list_page(db: &DatabaseConnection, query: &PlansQuery) -> Result<Pl
     }
     let next = if more { data.last().map(|p| p.id.clone()) } else { None };
     Ok(PlanPage { data, next })
+}
+
+pub const HISTORY_DEFAULT_POINTS: u64 = 200;
+pub const HISTORY_MAX_POINTS: u64 = 1000;
+
+/// The plan's paid seats over its whole audit at up to `points` evenly spaced
+/// moments, the last one now: one index lookup a point, so its cost grows
+/// with `points`, never with the audit's length.
+pub async fn history(db: &DatabaseConnection, id: &str, points: Option<&str>) -> Result<HistoryView, PlanError> {
+    let plan = existing(db, id).await?;
+    let points = match points.map(str::trim).filter(|p| !p.is_empty()) {
+        None => HISTORY_DEFAULT_POINTS,
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=HISTORY_MAX_POINTS).contains(n))
+            .ok_or_else(|| PlanError::BadRequest(format!("points must be between 1 and {HISTORY_MAX_POINTS}")))?,
+    };
+    let now = Micros::now();
+    let Some(first) = audit::first_at(db, &plan.id).await? else {
+        return Ok(HistoryView { points: vec![HistoryPoint { at: now.to_rfc3339(), paid_seats: 0 }] });
+    };
+    let span = (now.0 - first.0).max(0);
+    // The first point is the audit's beginning, the last now; a plan whose
+    // whole audit is one moment has one point.
+    let n = if span == 0 { 1 } else { points as i64 };
+    let mut out = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let at =
+            if n == 1 { now } else { Micros(first.0 + (i128::from(span) * i128::from(i) / i128::from(n - 1)) as i64) };
+        out.push(HistoryPoint { at: at.to_rfc3339(), paid_seats: audit::paid_at(db, &plan.id, at).await? });
+    }
+    Ok(HistoryView { points: out })
 }
 
 pub const MEMBERS_DEFAULT_LIMIT: u64 = 100;

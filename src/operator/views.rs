@@ -234,3 +234,15 @@ impl AuditPage {
         Self { data, next }
     }
 }
+
+/// `GET /admin/plans/{id}/history` (CONTRACT 3.3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct HistoryView {
+    pub points: Vec<HistoryPoint>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct HistoryPoint {
+    pub at: String,
+    pub paid_seats: u64,
+}

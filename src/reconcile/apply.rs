@@ -63,6 +63,9 @@ pub struct Scope {
     /// Plans whose hold started in this transaction: announced to billing
     /// before the commit (CONTRACT 7.1).
     pub held_now: Vec<Plan>,
+    /// Per plan, the trace of the last event applied to it: its billing
+    /// message joins that trace (CONTRACT 7.1; empty while traces are off).
+    pub traces: HashMap<PlanId, String>,
 }
 
 /// What applying changed in paid seats.

@@ -10,6 +10,7 @@ use super::{
     guard::GuardSettings,
     worker::{BatchLimits, StepReport},
 };
+use crate::telemetry::trace_context;
 use crate::{
     domain::{EventId, EventStatus, HoldKind, Micros, order_key},
     events::{Command, DirectoryUserChange, Envelope, translate},
@@ -35,6 +36,38 @@ impl Outcomes {
     }
 }
 
+/// With traces on, an event's apply as a span of its own trace (a child of the
+/// span that received it), named with its outcome and plan; the plan's billing
+/// message then joins that trace. Nothing is done while traces are off.
+fn traced(scope: &mut Scope, event: &QueuedEvent, outcome: &Outcome, plan: Option<&Plan>, paid_change: Option<i64>) {
+    if !trace_context::enabled() || event.traceparent.is_none() {
+        return;
+    }
+    let span = tracing::info_span!(
+        "apply_event",
+        otel.name = "apply event",
+        event_id = %event.event_id,
+        event_type = %event.event_type,
+        outcome = outcome.status().as_str(),
+        plan_id = tracing::field::Empty,
+        organization_id = tracing::field::Empty,
+        paid_seats_change = tracing::field::Empty,
+    );
+    trace_context::set_parent(&span, event.traceparent.as_deref());
+    if let Some(plan) = plan {
+        span.record("plan_id", plan.id.as_str());
+        if let Some(org) = &plan.organization_id {
+            span.record("organization_id", org.as_str());
+        }
+        if let Some(traceparent) = trace_context::traceparent_of(&span) {
+            scope.traces.insert(plan.id.clone(), traceparent);
+        }
+    }
+    if let Some(change) = paid_change {
+        span.record("paid_seats_change", change);
+    }
+}
+
 /// Consecutive user changes of one enforced plan, applied together.
 type Run<'e> = Vec<(Parsed<'e>, Plan)>;
 
@@ -56,7 +89,15 @@ pub(super) async fn run(
     let now = Micros::now();
     let txn = db.begin().await?;
     crate::db::plan_each_statement(&txn).await?;
-    match apply_batch(&txn, limits, bulk, now, current).await {
+    let span = tracing::info_span!(
+        "reconcile_batch",
+        otel.name = "reconcile batch",
+        events = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
+    );
+    trace_context::record_ids(&span);
+    match apply_batch(&txn, limits, bulk, now, current, &span).instrument(span.clone()).await {
         Ok((report, outcomes)) => {
             txn.commit().await?;
             for (event_type, status) in &outcomes.tally {
@@ -82,9 +123,17 @@ async fn apply_batch(
     bulk: bool,
     now: Micros,
     current: &std::sync::Mutex<Option<QueuedEvent>>,
+    span: &tracing::Span,
 ) -> Result<(StepReport, Outcomes), BatchFailure> {
     let claim = queue::claim(txn, now, limits.claim).await?;
     let claimed: usize = claim.groups.iter().map(|g| g.events.len()).sum();
+    if trace_context::enabled() {
+        // The batch links to every event it claimed: each is its own trace.
+        span.record("events", claimed);
+        for event in claim.groups.iter().flat_map(|g| &g.events) {
+            trace_context::link(span, event.traceparent.as_deref());
+        }
+    }
     let mut report = StepReport {
         held_elsewhere: claim.held_elsewhere,
         groups: claim.groups.len(),
@@ -201,6 +250,7 @@ async fn apply_batch(
             // Applied on its own: after what earlier groups' runs did.
             flush_deferred(txn, &mut scope, &limits, &mut deferred, &mut outcomes, now).await?;
             let span = tracing::info_span!("reconcile", event_id = %event.event_id, event = %event.event_type);
+            let mut paid_change = None;
             let outcome = match (&guarded, &parsed.command) {
                 (Some(plan), Command::ChangeDirectoryUser(change)) => {
                     let applied = apply_guarded(txn, &mut scope, plan, change, &parsed.id, &limits.guard, now)
@@ -208,7 +258,10 @@ async fn apply_batch(
                         .await
                         .map_err(|err| at(event, err))?;
                     match applied {
-                        Ok(outcome) => outcome,
+                        Ok((outcome, moves)) => {
+                            paid_change = Some(moves.paid_delta);
+                            outcome
+                        }
                         Err(kind) => {
                             let stopped = Stopped { seq: event.seq, plan: plan.clone(), kind };
                             hold(txn, &mut scope, key, stopped, now).await?;
@@ -247,6 +300,13 @@ async fn apply_batch(
                 continue 'groups;
             }
             outcomes.record(event, &outcome);
+            if trace_context::enabled() && event.traceparent.is_some() {
+                let plan = match &guarded {
+                    Some(plan) => Some(plan.clone()),
+                    None => scope.plan_for_command(txn, &parsed.command).await.map_err(|err| at(event, err))?,
+                };
+                traced(&mut scope, event, &outcome, plan.as_ref(), paid_change);
+            }
             if std::mem::take(&mut scope.regrouped) {
                 // Legacy events joined this group: the rest of it is claimed
                 // again, with them in arrival order.
@@ -262,7 +322,7 @@ async fn apply_batch(
     flush_deferred(txn, &mut scope, &limits, &mut deferred, &mut outcomes, now).await?;
     // Past the last event: a panic from here on is nobody's data.
     *current.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
-    crate::billing::outbox::announce(txn, scope.locked_plans(), now).await?;
+    crate::billing::outbox::announce_traced(txn, scope.locked_plans(), now, &scope.traces).await?;
     for plan in std::mem::take(&mut scope.held_now) {
         // After the plan's seat message: the hold comes after the changes before it.
         approval::announce_hold(txn, &plan, now).await?;
@@ -427,7 +487,7 @@ async fn flush_all(
             let run = &runs[held.len()];
             let plan = &run[0].1;
             scope.record(&plan.id, result.moves);
-            held.push(record_run(run, &result, outcomes));
+            held.push(record_run(scope, run, &result, outcomes));
         }
         if stopped {
             // Not a run the batched path takes: one event at a time, guarded
@@ -441,23 +501,24 @@ async fn flush_all(
                     .await
                     .map_err(in_bulk)?
                 {
-                    Ok(outcome) => result.outcomes.push(outcome),
+                    Ok((outcome, _)) => result.outcomes.push(outcome),
                     Err(kind) => {
                         result.held_at = Some((i, kind));
                         break;
                     }
                 }
             }
-            held.push(record_run(run, &result, outcomes));
+            held.push(record_run(scope, run, &result, outcomes));
         }
     }
     Ok(held)
 }
 
 /// Records a run's outcomes; the event a guard stopped, if any, with its plan.
-fn record_run(run: &Run<'_>, result: &bulk::RunResult, outcomes: &mut Outcomes) -> Option<Stopped> {
-    for ((parsed, _), outcome) in run.iter().zip(&result.outcomes) {
+fn record_run(scope: &mut Scope, run: &Run<'_>, result: &bulk::RunResult, outcomes: &mut Outcomes) -> Option<Stopped> {
+    for ((parsed, plan), outcome) in run.iter().zip(&result.outcomes) {
         outcomes.record(parsed.event, outcome);
+        traced(scope, parsed.event, outcome, Some(plan), None);
     }
     result.held_at.map(|(i, kind)| Stopped { seq: run[i].0.event.seq, plan: run[0].1.clone(), kind })
 }
@@ -482,7 +543,7 @@ async fn apply_guarded(
     event: &EventId,
     settings: &GuardSettings,
     now: Micros,
-) -> Result<Result<Outcome, HoldKind>, DbErr> {
+) -> Result<Result<(Outcome, apply::Moves), HoldKind>, DbErr> {
     let at_limit = if apply::may_release(change) && !scope.allows_release(txn, plan, settings, now).await? {
         Some(HoldKind::Release)
     } else if apply::may_grant(change) && !scope.allows_grant(txn, plan, settings, now).await? {
@@ -494,7 +555,7 @@ async fn apply_guarded(
         let outcome = apply::change_user(txn, scope, change, Some(event), now, None).await?;
         let moves = scope.take_moves();
         scope.record(&plan.id, moves);
-        return Ok(Ok(outcome));
+        return Ok(Ok((outcome, moves)));
     };
     let savepoint = txn.begin().await?;
     let outcome = apply::change_user(&savepoint, scope, change, Some(event), now, None).await?;
@@ -506,5 +567,5 @@ async fn apply_guarded(
     }
     savepoint.commit().await?;
     scope.record(&plan.id, moves);
-    Ok(Ok(outcome))
+    Ok(Ok((outcome, moves)))
 }

@@ -134,6 +134,33 @@ pub async fn granted_since(
     .await
 }
 
+/// When the plan's audit begins (None: no row yet).
+pub async fn first_at(c: &impl ConnectionTrait, plan: &PlanId) -> Result<Option<Micros>, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT at FROM seat_audit WHERE plan_id = ? ORDER BY seq LIMIT 1",
+            [plan.as_str().into()],
+        ))
+        .await?;
+    Ok(row.map(|r| col::<i64>(&r, "at")).transpose()?.map(Micros))
+}
+
+/// The plan's paid seats as they stood at `at`: the newest row at or before
+/// it that records them (each transaction's last row does). One lookup of the
+/// `seat_audit_history` index, whatever the audit's length.
+pub async fn paid_at(c: &impl ConnectionTrait, plan: &PlanId, at: Micros) -> Result<u64, DbErr> {
+    let row = c
+        .query_one_raw(stmt(
+            c.get_database_backend(),
+            "SELECT paid_after FROM seat_audit WHERE plan_id = ? AND at <= ? AND paid_after IS NOT NULL \
+             ORDER BY at DESC, seq DESC LIMIT 1",
+            [plan.as_str().into(), at.0.into()],
+        ))
+        .await?;
+    Ok(row.map(|r| col::<i64>(&r, "paid_after")).transpose()?.map_or(0, |n| n.max(0) as u64))
+}
+
 /// One page, oldest first, after the `after` sequence number. Returns the entries
 /// and whether more follow.
 pub async fn page(

@@ -34,6 +34,8 @@ pub struct Message {
     pub kind: String,
     /// A notice's own data (JSON); None for a seat message.
     pub notice: Option<String>,
+    /// The W3C context of the change that wrote it, when traces were exported.
+    pub traceparent: Option<String>,
 }
 
 impl Message {
@@ -60,7 +62,7 @@ pub struct Snapshot {
 
 const COLUMNS: &str = "id, plan_id, target, position, sequence, organization_id, external_id, mode, paid_seats, free_seats, \
                        audit_after, audit_through, state, attempts, schedule_from, next_attempt_at, last_status, \
-                       last_error, created_at, delivered_at, kind, notice";
+                       last_error, created_at, delivered_at, kind, notice, traceparent";
 const UNSENT: &str = "state IN ('pending', 'failing')";
 
 fn from_row(row: &QueryResult) -> Result<Message, DbErr> {
@@ -89,6 +91,7 @@ fn from_row(row: &QueryResult) -> Result<Message, DbErr> {
         delivered_at: col::<Option<i64>>(row, "delivered_at")?.map(Micros),
         kind: col(row, "kind")?,
         notice: col(row, "notice")?,
+        traceparent: col(row, "traceparent")?,
     })
 }
 
@@ -109,6 +112,8 @@ pub struct NewMessage<'a> {
     pub snapshot: &'a Snapshot,
     /// A notice: its type and stored data; None for a seat message.
     pub notice: Option<(&'static str, &'a str)>,
+    /// The change's W3C context, when traces are exported.
+    pub traceparent: Option<&'a str>,
 }
 
 /// Stores messages, many to a statement; each gets a new id and no number
@@ -120,15 +125,15 @@ pub async fn insert_many(c: &impl ConnectionTrait, messages: &[NewMessage<'_>], 
         let mut sql = String::from(
             "INSERT INTO outbound_messages (id, plan_id, target, position, sequence, organization_id, external_id, \
              mode, paid_seats, free_seats, audit_after, audit_through, state, attempts, next_attempt_at, created_at, \
-             kind, notice) VALUES ",
+             kind, notice, traceparent) VALUES ",
         );
         let mut streams = String::from("INSERT INTO billing_streams (plan_id, target) VALUES ");
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 15);
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 16);
         let mut stream_values: Vec<Value> = Vec::with_capacity(chunk.len() * 2);
         for (i, m) in chunk.iter().enumerate() {
             let comma = if i == 0 { "" } else { ", " };
             sql.push_str(comma);
-            sql.push_str("(?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)");
+            sql.push_str("(?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?)");
             streams.push_str(comma);
             streams.push_str("(?, ?)");
             let s = m.snapshot;
@@ -148,6 +153,7 @@ pub async fn insert_many(c: &impl ConnectionTrait, messages: &[NewMessage<'_>], 
                 now.0.into(),
                 m.notice.map_or(SEATS_KIND, |(kind, _)| kind).into(),
                 m.notice.map(|(_, data)| data.to_owned()).into(),
+                m.traceparent.map(str::to_owned).into(),
             ]);
             stream_values.extend([m.plan.as_str().into(), m.target.as_str().into()]);
         }

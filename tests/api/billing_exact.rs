@@ -306,6 +306,7 @@ async fn each_plan_a_batch_changed_hears_of_it_from_that_batch(store: Store) {
             body: body.to_string().into_bytes(),
             status: EventStatus::Pending,
             order_key: Some(order_key::of_organization(&OrganizationId::parse(org).unwrap())),
+            traceparent: None,
         });
     }
     let txn = db.begin().await.unwrap();

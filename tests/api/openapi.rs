@@ -27,6 +27,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/admin/plans/{plan_id}/preview"),
     ("post", "/admin/plans/{plan_id}/scim-setup"),
     ("post", "/admin/plans/{plan_id}/portal-link"),
+    ("get", "/admin/plans/{plan_id}/history"),
     ("post", "/admin/plans/{plan_id}/portal-sessions/revoke"),
 ];
 

@@ -57,4 +57,34 @@ async fn plans_come_in_pages_sorted_by_name_and_filtered(store: Store) {
     }
 }
 
-both_stores!(plans_come_in_pages_sorted_by_name_and_filtered);
+/// `GET /admin/plans/{id}/history`: the paid seats at evenly spaced moments
+/// from the audit's first row to now, as they stood between transactions.
+async fn history_gives_the_paid_seats_at_evenly_spaced_moments(store: Store) {
+    let app = spawn_app(store).await;
+    let plan = app.create_plan(ORG, None).await;
+    let empty = app.admin_json(&format!("/admin/plans/{plan}/history")).await;
+    assert_eq!(empty["points"].as_array().unwrap().len(), 1);
+    assert_eq!(empty["points"][0]["paid_seats"], 0);
+
+    for (email, tier) in [("ada@example.com", "paid"), ("bob@example.com", "paid"), ("ada@example.com", "free")] {
+        assert_eq!(app.set_tier(&plan, email, tier).await.status(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    let history = app.admin_json(&format!("/admin/plans/{plan}/history?points=50")).await;
+    let points = history["points"].as_array().unwrap();
+    assert_eq!(points.len(), 50);
+    let paid: Vec<u64> = points.iter().map(|p| p["paid_seats"].as_u64().unwrap()).collect();
+    // In order: 1, then 2, then 1 to the end; the first point is the first change.
+    let mut phases: Vec<u64> = paid.clone();
+    phases.dedup();
+    assert_eq!(phases, [1, 2, 1], "{paid:?}");
+    assert_eq!(*paid.last().unwrap(), 1);
+    let times: Vec<String> = points.iter().map(|p| p["at"].as_str().unwrap().to_owned()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    for bad in ["0", "1001", "many"] {
+        let response = app.admin_get(&format!("/admin/plans/{plan}/history?points={bad}")).await;
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+}
+
+both_stores!(plans_come_in_pages_sorted_by_name_and_filtered, history_gives_the_paid_seats_at_evenly_spaced_moments);

@@ -166,6 +166,7 @@ async fn run(
                 body: d.body.clone(),
                 status: seatsync::domain::EventStatus::Pending,
                 order_key: Some(format!("org:{org}")),
+                traceparent: None,
             })
             .collect();
         store_batch(db, &events.iter().collect::<Vec<_>>()).await.unwrap();

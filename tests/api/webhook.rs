@@ -254,6 +254,7 @@ async fn the_sqlite_inbox_lane_stores_each_id_once_in_id_order() {
         body: format!("{{\"id\": \"{id}\"}}").into_bytes(),
         status: EventStatus::Pending,
         order_key: Some("org:org_1".into()),
+        traceparent: None,
     };
     let (_, stored) = lane.store(vec![event("event_b"), event("event_a"), event("event_b")]).await.unwrap();
     assert_eq!(stored.unwrap(), [Stored::Accepted, Stored::Accepted, Stored::Duplicate]);

@@ -1022,31 +1022,13 @@ async function showChanges(plan) {
   );
 }
 
-/** Paid seats after each audit entry: +1 into paid, -1 out of it. */
-function paidSeries(entries) {
-  let paid = 0;
-  return entries.map((entry) => {
-    if (entry.to === "paid" && entry.from !== "paid") paid += 1;
-    if (entry.from === "paid" && entry.to !== "paid") paid -= 1;
-    return { seq: entry.seq, at: entry.at, paid };
-  });
-}
-
+/** The chart: the plan's paid seats at evenly spaced moments, from the
+ * server (`history`), whatever the audit's length. */
 async function showChart(base) {
-  const entries = [];
-  let after = null;
-  // The whole trail, a thousand entries a page (bounded: 100 pages).
-  for (let i = 0; i < 100; i++) {
-    const query = new URLSearchParams({ limit: "1000" });
-    if (after) query.set("after", after);
-    const page = await api("GET", `${base}/audit?${query}`);
-    entries.push(...page.data);
-    after = page.next;
-    if (!after) break;
-  }
+  const history = await api("GET", `${base}/history?points=200`);
   const card = $("#chart-card");
-  const series = paidSeries(entries);
-  if (series.length === 0) {
+  const series = history.points.map((p) => ({ at: p.at, paid: p.paid_seats }));
+  if (series.length <= 1 && series.every((p) => p.paid === 0)) {
     card.replaceChildren(el("h2", {}, "Paid seats over time"), el("p", { class: "muted", id: "chart-empty" }, "No seat changes yet."));
     return;
   }
@@ -1054,10 +1036,10 @@ async function showChart(base) {
   const times = series.map((p) => Date.parse(p.at));
   const t0 = Math.min(...times), t1 = Math.max(...times);
   const max = Math.max(1, ...series.map((p) => p.paid));
-  // Entries in the same instant are spread by their order, so each shows.
   const x = (i) => (t1 === t0 ? left + ((width - left - right) * (i + 1)) / (series.length + 1) : left + ((width - left - right) * (times[i] - t0)) / (t1 - t0));
   const y = (paid) => top + (height - top - bottom) * (1 - paid / max);
-  const path = series.map((p, i) => `${i === 0 ? "M" : "L"}${x(i).toFixed(1)},${y(p.paid).toFixed(1)}`).join(" ");
+  // A step line: the count holds until the next moment.
+  const path = series.map((p, i) => (i === 0 ? `M${x(i).toFixed(1)},${y(p.paid).toFixed(1)}` : `H${x(i).toFixed(1)} V${y(p.paid).toFixed(1)}`)).join(" ");
   const chart = svg(
     "svg",
     { id: "paid-chart", class: "chart", viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none", role: "img", "aria-label": "Paid seats over time" },
@@ -1068,7 +1050,7 @@ async function showChart(base) {
     svg("text", { x: left, y: height - 6 }, new Date(t0).toLocaleString()),
     svg("text", { x: width - right, y: height - 6, "text-anchor": "end" }, new Date(t1).toLocaleString()),
     svg("path", { class: "line", d: path }),
-    ...series.map((p, i) => svg("circle", { class: "point", cx: x(i).toFixed(1), cy: y(p.paid).toFixed(1), r: 3, "data-seq": p.seq, "data-paid": p.paid }, svg("title", {}, `${when(p.at)}: ${p.paid} paid`))),
+    ...series.map((p, i) => svg("circle", { class: "point", cx: x(i).toFixed(1), cy: y(p.paid).toFixed(1), r: 2, "data-paid": p.paid }, svg("title", {}, `${when(p.at)}: ${p.paid} paid`))),
   );
   card.replaceChildren(el("h2", {}, "Paid seats over time"), chart);
 }

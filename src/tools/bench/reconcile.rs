@@ -77,6 +77,7 @@ pub async fn reconcile(
             body,
             status: crate::domain::EventStatus::Pending,
             order_key: Some(order_key::of_organization(&crate::domain::OrganizationId::parse(org)?)),
+            traceparent: None,
         });
         if batch.len() == 2_000 || i + 1 == events {
             let txn = conn.begin().await?;
