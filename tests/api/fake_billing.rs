@@ -32,6 +32,8 @@ pub struct Delivery {
     pub body: String,
     pub json: Value,
     pub path: String,
+    /// The W3C `traceparent` header, if one was sent (empty otherwise).
+    pub traceparent: String,
 }
 
 impl Delivery {
@@ -183,6 +185,7 @@ async fn answer(req: HttpRequest, body: web::Bytes, script: web::Data<Arc<Mutex<
         body: text,
         json,
         path: req.path().to_owned(),
+        traceparent: header("traceparent"),
     };
     let plan = delivery.plan().to_owned();
     let reply = {

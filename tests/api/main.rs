@@ -45,5 +45,6 @@ mod settings_everywhere;
 mod stripe;
 mod supervision;
 mod tour;
+mod traces;
 mod webhook;
 mod workos_api;

@@ -370,6 +370,10 @@ fn start_server(database_url: &str, port: u16, ceiling: bool, billing: Option<&s
     if ceiling {
         command.env("SEATSYNC_TEST_FAULT", "storage-off");
     }
+    // Traces on for the run when the bench's own environment asks for them.
+    for (name, value) in std::env::vars().filter(|(name, _)| name.starts_with("OTEL_")) {
+        command.env(name, value);
+    }
     if let Some(url) = billing {
         command.env("BILLING_WEBHOOK_URL", url).env("BILLING_WEBHOOK_SECRET", super::BILLING_SECRET);
     }
