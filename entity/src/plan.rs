@@ -36,6 +36,8 @@ pub struct Model {
     pub grant_limit: Option<i32>,
     /// Which guard holds the plan: `release` or `grant` (NULL: no hold).
     pub hold_kind: Option<String>,
+    /// Paid seats as of the last audit row marked (`seat_audit.paid_after`).
+    pub paid_marked: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,6 +15,11 @@ impl MigrationTrait for Migration {
             "ALTER TABLE inbox_events ADD COLUMN traceparent VARCHAR NULL",
             "ALTER TABLE outbound_messages ADD COLUMN traceparent VARCHAR NULL",
             "ALTER TABLE seat_audit ADD COLUMN paid_after BIGINT NULL",
+            // The plan's paid seats at its last mark (every committed change is
+            // announced, so today that is its paid members).
+            "ALTER TABLE plans ADD COLUMN paid_marked BIGINT NOT NULL DEFAULT 0",
+            "UPDATE plans SET paid_marked = (SELECT COUNT(*) FROM members m WHERE m.plan_id = plans.id \
+               AND m.tier = 'paid')",
             // The rows written before: a running sum of each plan's paid
             // seats from its first row (the audit records every tier change).
             "UPDATE seat_audit SET paid_after = w.paid FROM (SELECT seq, SUM(CASE WHEN to_tier = 'paid' THEN 1 ELSE 0 END \

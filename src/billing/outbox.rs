@@ -115,21 +115,22 @@ async fn announce_to(
         // Nobody to tell: only remember how far the audit was told, so turning
         // billing on later does not send the past. Plans without new rows are
         // not touched (nor waited for).
+        // The plans' marks move on by this transaction's changes (read from
+        // its own audit rows, never by counting members).
         let sql = format!(
-            "UPDATE plans SET announced_seq = (SELECT MAX(seq) FROM seat_audit WHERE plan_id = plans.id) \
+            "UPDATE plans SET paid_marked = paid_marked + (SELECT COALESCE(SUM(CASE WHEN a.to_tier = 'paid' THEN 1 \
+               ELSE 0 END - CASE WHEN a.from_tier = 'paid' THEN 1 ELSE 0 END), 0) FROM seat_audit a \
+               WHERE a.plan_id = plans.id AND a.seq > plans.announced_seq), \
+             announced_seq = (SELECT MAX(seq) FROM seat_audit WHERE plan_id = plans.id) \
              WHERE id IN ({}) AND EXISTS (SELECT 1 FROM seat_audit a WHERE a.plan_id = plans.id \
-               AND a.seq > plans.announced_seq) RETURNING id, announced_seq",
+               AND a.seq > plans.announced_seq) RETURNING announced_seq, paid_marked",
             placeholders(plans.len())
         );
-        let mut last: HashMap<PlanId, i64> = HashMap::new();
+        let mut marks = Vec::new();
         for row in c.query_all_raw(stmt(backend, &sql, ids(plans))).await? {
-            last.insert(typed_col(&row, "id", PlanId::parse)?, col(&row, "announced_seq")?);
+            marks.push((col::<i64>(&row, "announced_seq")?, col::<i64>(&row, "paid_marked")?));
         }
-        if !last.is_empty() {
-            let changed: Vec<PlanId> = last.keys().cloned().collect();
-            let counts = seat_counts(c, &changed).await?;
-            mark_paid_after(c, &last, &counts).await?;
-        }
+        mark_paid_after(c, &marks).await?;
         return Ok(0);
     }
     let standings = standings(c, plans).await?;
@@ -157,7 +158,7 @@ async fn announce_to(
     // In the caller's order: messages are written in a stable order.
     let changed: Vec<PlanId> = plans.iter().filter(|p| last.contains_key(*p)).cloned().collect();
     let counts = seat_counts(c, &changed).await?;
-    mark_paid_after(c, &last, &counts).await?;
+    remember_paid(c, &last, &counts).await?;
     let current = crate::telemetry::trace_context::current();
     let mut messages = Vec::new();
     for plan in &changed {
@@ -325,7 +326,26 @@ async fn move_on(c: &impl ConnectionTrait, moved: &[(&PlanId, i64, i64)]) -> Res
 /// Each plan's last audit row of this transaction records the plan's paid
 /// seats after it (`seat_audit.paid_after`): the state between transactions,
 /// which `GET /admin/plans/{id}/history` reads one index lookup a point.
-async fn mark_paid_after(
+/// `marks`: (the row's `seq`, the paid seats), one statement for them all.
+async fn mark_paid_after(c: &impl ConnectionTrait, marks: &[(i64, i64)]) -> Result<(), DbErr> {
+    if marks.is_empty() {
+        return Ok(());
+    }
+    let mut values: Vec<Value> = Vec::with_capacity(marks.len() * 3);
+    let mut cases = String::new();
+    for (seq, paid) in marks {
+        cases.push_str(" WHEN ? THEN CAST(? AS BIGINT)");
+        values.extend([(*seq).into(), (*paid).into()]);
+    }
+    values.extend(marks.iter().map(|(seq, _)| Value::from(*seq)));
+    let sql =
+        format!("UPDATE seat_audit SET paid_after = CASE seq{cases} END WHERE seq IN ({})", placeholders(marks.len()));
+    c.execute_raw(stmt(c.get_database_backend(), &sql, values)).await.map(|_| ())
+}
+
+/// With the counts already read (billing on): marks the audit and keeps each
+/// plan's `paid_marked` equal to them.
+async fn remember_paid(
     c: &impl ConnectionTrait,
     last: &HashMap<PlanId, i64>,
     counts: &HashMap<PlanId, (u64, u64)>,
@@ -333,16 +353,17 @@ async fn mark_paid_after(
     if last.is_empty() {
         return Ok(());
     }
+    let paid = |plan: &PlanId| i64::try_from(counts.get(plan).map_or(0, |(paid, _)| *paid)).unwrap_or(i64::MAX);
+    let marks: Vec<(i64, i64)> = last.iter().map(|(plan, seq)| (*seq, paid(plan))).collect();
+    mark_paid_after(c, &marks).await?;
     let mut values: Vec<Value> = Vec::with_capacity(last.len() * 3);
     let mut cases = String::new();
-    for (plan, seq) in last {
-        let paid = counts.get(plan).map_or(0, |(paid, _)| *paid);
+    for plan in last.keys() {
         cases.push_str(" WHEN ? THEN CAST(? AS BIGINT)");
-        values.extend([(*seq).into(), i64::try_from(paid).unwrap_or(i64::MAX).into()]);
+        values.extend([plan.as_str().into(), paid(plan).into()]);
     }
-    values.extend(last.values().map(|seq| Value::from(*seq)));
-    let sql =
-        format!("UPDATE seat_audit SET paid_after = CASE seq{cases} END WHERE seq IN ({})", placeholders(last.len()));
+    values.extend(last.keys().map(|plan| Value::from(plan.as_str())));
+    let sql = format!("UPDATE plans SET paid_marked = CASE id{cases} END WHERE id IN ({})", placeholders(last.len()));
     c.execute_raw(stmt(c.get_database_backend(), &sql, values)).await.map(|_| ())
 }
 

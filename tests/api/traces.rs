@@ -159,6 +159,11 @@ async fn one_delivery_is_one_trace_from_the_webhook_to_billing(store: Store) {
         })
         .unwrap_or_else(|| panic!("no batch linking to the intake in {spans:#?}"));
     assert_ne!(batch["trace_id"], trace_id.as_str(), "a batch is a trace of its own, linked");
+    // Kept for the docs' rendering of a real trace (docs/operating.md).
+    let mut kept: Vec<&Value> = in_trace.clone();
+    kept.push(batch);
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/trace-example.json");
+    let _ = std::fs::write(example, serde_json::to_string_pretty(&kept).unwrap());
     // Nothing personal or secret in any attribute.
     let text = serde_json::to_string(&spans).unwrap();
     for secret in ["ada@example.com", SECRET, ADMIN_TOKEN, BILLING_SECRET] {
