@@ -15,7 +15,10 @@ use opentelemetry_sdk::{
     trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider},
 };
 use std::time::Duration;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::{
+    EnvFilter, Layer,
+    filter::{self, FilterExt},
+};
 
 /// Spans waiting to be sent at most; past it new spans are dropped (and counted
 /// by the SDK), so a collector that is down costs bounded memory.
@@ -118,7 +121,16 @@ impl Exporter {
         let quiet = "info,opentelemetry=off,opentelemetry_sdk=off,opentelemetry_otlp=off,opentelemetry_http=off,\
                      reqwest=off,hyper=off,hyper_util=off,h2=off,sqlx=off,sea_orm=off";
         let tracer = self.provider.tracer("seatsync");
-        tracing_opentelemetry::layer().with_tracer(tracer).with_filter(EnvFilter::new(quiet)).boxed()
+        // Spans only: log lines stay log lines (they carry the trace's ids),
+        // and a span names no source file or thread.
+        let spans_only = filter::filter_fn(|metadata| metadata.is_span());
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
+            .with_filter(spans_only.and(EnvFilter::new(quiet)))
+            .boxed()
     }
 
     /// Sends what is queued and stops (the SDK waits at most a few seconds).
