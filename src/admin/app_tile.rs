@@ -19,6 +19,7 @@ pub struct AppTileView {
 }
 
 #[utoipa::path(
+    operation_id = "getAppTile",
     tag = "plans",
     summary = "The URL to paste into the identity provider's app (SAML Audience and Consumer URL)",
     responses(

@@ -29,6 +29,7 @@ pub struct ChangePage {
 }
 
 #[utoipa::path(
+    operation_id = "listAdminChanges",
     tag = "admin log",
     summary = "Admin actions that changed something, oldest first",
     params(ChangesQuery),

@@ -20,6 +20,7 @@ pub struct EventView {
 }
 
 #[utoipa::path(
+    operation_id = "getEvent",
     tag = "events",
     params(("event_id" = String, Path, description = "The WorkOS event id")),
     responses(

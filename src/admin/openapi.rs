@@ -65,6 +65,7 @@ fn add_token_refusals(doc: &mut utoipa::openapi::OpenApi) {
 pub struct Document(pub String);
 
 #[utoipa::path(
+    operation_id = "getOpenApiDocument",
     tag = "page",
     summary = "This document (no token needed)",
     responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json"))

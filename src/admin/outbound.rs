@@ -12,6 +12,7 @@ use crate::{
 use actix_web::{HttpResponse, get, post, web};
 
 #[utoipa::path(
+    operation_id = "listOutboundMessages",
     tag = "billing",
     summary = "List outbound billing messages, newest first",
     params(DeliveriesQuery),
@@ -28,6 +29,7 @@ pub async fn list(state: web::Data<AppState>, query: web::Query<DeliveriesQuery>
 }
 
 #[utoipa::path(
+    operation_id = "retryOutboundMessage",
     tag = "billing",
     summary = "Send an outbound message again now (a dead one too)",
     params(("id" = String, Path, description = "The message id (msg_…)")),
@@ -45,6 +47,7 @@ pub async fn retry(state: web::Data<AppState>, path: web::Path<String>) -> Resul
 }
 
 #[utoipa::path(
+    operation_id = "resendPlanBilling",
     tag = "billing",
     summary = "Send the plan's current seats to every configured target again",
     params(("plan_id" = String, Path, description = "The plan's id")),

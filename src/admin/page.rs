@@ -26,6 +26,7 @@ fn asset(content_type: &str, body: &'static str) -> HttpResponse {
 }
 
 #[utoipa::path(
+    operation_id = "getAdminPage",
     tag = "page",
     summary = "The admin page (HTML; no token needed to load it, every data call needs one)",
     responses((status = 200, description = "The page", content_type = "text/html"))
@@ -36,6 +37,7 @@ pub async fn index() -> HttpResponse {
 }
 
 #[utoipa::path(
+    operation_id = "getAdminPageScript",
     tag = "page",
     summary = "The page's script",
     responses((status = 200, description = "JavaScript", content_type = "text/javascript"))
@@ -46,6 +48,7 @@ pub async fn script() -> HttpResponse {
 }
 
 #[utoipa::path(
+    operation_id = "getAdminPageStyle",
     tag = "page",
     summary = "The page's style sheet",
     responses((status = 200, description = "CSS", content_type = "text/css"))

@@ -61,6 +61,7 @@ pub struct CreatePlan {
 }
 
 #[utoipa::path(
+    operation_id = "createPlan",
     tag = "plans",
     summary = "Create a plan",
     request_body = CreatePlan,
@@ -130,6 +131,7 @@ pub struct ScimSetupBody {
 
 /// The product's "Configure SCIM" button. The body is optional.
 #[utoipa::path(
+    operation_id = "createScimSetupLink",
     tag = "plans",
     summary = "Configure SCIM: create the WorkOS organization if needed and return a fresh Admin Portal link",
     params(("plan_id" = String, Path, description = "The plan's id")),
@@ -171,6 +173,7 @@ pub async fn scim_setup(
 }
 
 #[utoipa::path(
+    operation_id = "listPlans",
     tag = "plans",
     summary = "One page of plans, sorted by name then id, filtered",
     params(operator::PlansQuery),
@@ -190,6 +193,7 @@ pub async fn list(
 }
 
 #[utoipa::path(
+    operation_id = "getPlan",
     tag = "plans",
     summary = "One plan with its counts and hold",
     params(("plan_id" = String, Path, description = "The plan's id")),
@@ -237,6 +241,7 @@ pub struct PatchPlan {
 }
 
 #[utoipa::path(
+    operation_id = "updatePlan",
     tag = "plans",
     summary = "Change a plan's name, threshold, release or grant limit, external id or Stripe item",
     params(("plan_id" = String, Path, description = "The plan's id")),
@@ -279,6 +284,7 @@ pub struct ApproveHold {
 }
 
 #[utoipa::path(
+    operation_id = "approvePlanHold",
     tag = "plans",
     summary = "Approve a release-guard hold through the event the plan showed",
     description = "Applies exactly the held events stored up to and including `through` (the plan's \
@@ -318,6 +324,7 @@ pub async fn approve_hold(
 }
 
 #[utoipa::path(
+    operation_id = "listPlanMembers",
     tag = "members",
     summary = "One page of members, sorted by email",
     params(("plan_id" = String, Path, description = "The plan's id"), operator::MembersQuery),
@@ -346,6 +353,7 @@ pub struct SetTier {
 }
 
 #[utoipa::path(
+    operation_id = "setMemberTier",
     tag = "members",
     summary = "Add or change a member by hand",
     params(("plan_id" = String, Path, description = "The plan's id"), ("email" = String, Path, description = "The member's email")),
@@ -370,6 +378,7 @@ pub async fn set_tier(
 }
 
 #[utoipa::path(
+    operation_id = "previewEnforcement",
     tag = "plans",
     summary = "Who would move if enforcement started now",
     params(("plan_id" = String, Path, description = "The plan's id")),
@@ -396,6 +405,7 @@ pub struct AuditQuery {
 }
 
 #[utoipa::path(
+    operation_id = "listPlanAudit",
     tag = "audit",
     summary = "Seat changes, oldest first",
     params(("plan_id" = String, Path, description = "The plan's id"), AuditQuery),
@@ -427,6 +437,7 @@ pub struct PortalLinkBody {
 }
 
 #[utoipa::path(
+    operation_id = "createPortalLink",
     tag = "portal",
     summary = "A plan portal link for the customer's admin: single use, valid five minutes",
     description = "The product decides who administers the plan and hands them this link. Opening it \
@@ -466,6 +477,7 @@ pub async fn portal_link(
 }
 
 #[utoipa::path(
+    operation_id = "revokePortalSessions",
     tag = "portal",
     summary = "End every plan portal session of the plan and void its unused links",
     params(("plan_id" = String, Path, description = "The plan's id")),
@@ -494,6 +506,7 @@ pub struct HistoryQuery {
 }
 
 #[utoipa::path(
+    operation_id = "getPlanHistory",
     tag = "audit",
     summary = "The plan's paid seats over its whole audit, at evenly spaced moments (the page's chart)",
     params(("plan_id" = String, Path, description = "The plan's id"), HistoryQuery),

@@ -101,4 +101,54 @@ async fn the_openapi_document_lists_every_admin_route_and_each_answers(store: St
     }
 }
 
-both_stores!(the_openapi_document_lists_every_admin_route_and_each_answers);
+/// The served document passes an independent validator (PyPI's
+/// `openapi-spec-validator`), and every operation has an id of its own, as
+/// client generators need.
+async fn the_openapi_document_is_valid_with_unique_operation_ids(store: Store) {
+    let app = spawn_app(store).await;
+    let text = app.client.get(app.url("/admin/openapi.json")).send().await.unwrap().text().await.unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let mut ids: Vec<String> = Vec::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            ids.push(operation["operationId"].as_str().expect("every operation has an id").to_owned());
+        }
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "operation ids repeat: {ids:?}");
+
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let usable = python.exists()
+        && std::process::Command::new(&python)
+            .args(["-c", "import openapi_spec_validator"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !usable {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), ".venv with openapi-spec-validator is missing under CI");
+        eprintln!("skipped: no .venv/bin/python with openapi-spec-validator");
+        return;
+    }
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &text).unwrap();
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1]))); print('valid')",
+        ])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the validator refused the document:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+both_stores!(
+    the_openapi_document_lists_every_admin_route_and_each_answers,
+    the_openapi_document_is_valid_with_unique_operation_ids
+);
