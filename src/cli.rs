@@ -247,6 +247,17 @@ pub enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// The operator's view at scale: a page of 100 plans (first, middle, a
+    /// search) at each number of plans, and a plan's history at many audit rows.
+    Plans {
+        #[arg(long, value_delimiter = ',', default_value = "2000,20000")]
+        plans: Vec<u64>,
+        /// Audit rows of the plan whose history is timed (0: skip).
+        #[arg(long, default_value_t = 1_000_000)]
+        audit_rows: u64,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// What a /metrics scrape and its background refresh cost with few and with
     /// many stored events (one fresh database per size).
     Scrape {
@@ -583,6 +594,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             BenchCommand::Soak { secs, database_url } => bench::soak(secs, database_url).await?,
             BenchCommand::Scrape { events, database_url } => bench::scrape(events, database_url).await?,
+            BenchCommand::Plans { plans, audit_rows, database_url } => {
+                bench::plans(plans, audit_rows, database_url).await?
+            }
             BenchCommand::Enforcement { members, directory_users, database_url } => {
                 bench::enforcement(members, directory_users, database_url).await?
             }

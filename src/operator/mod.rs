@@ -463,12 +463,15 @@ pub async fn list_page(db: &DatabaseConnection, query: &PlansQuery) -> Result<Pl
         let found = plans::page(db, &filter, chunk).await?;
         let exhausted = (found.len() as u64) < chunk;
         let counts = plans::counts_for(db, &found).await?;
+        let paid = |plan: &plans::Plan| counts.get(&plan.id).copied().unwrap_or_default();
+        let wanted: Vec<(PlanId, u64, bool)> =
+            found.iter().map(|p| (p.id.clone(), paid(p).paid_seats, p.stripe_subscription_item.is_some())).collect();
+        let mut billing_of = outbound::billing_views(db, &wanted).await?;
         for plan in &found {
-            let counts = counts.get(&plan.id).copied().unwrap_or_default();
-            let follows_item = plan.stripe_subscription_item.is_some();
+            let counts = paid(plan);
             let view = PlanView {
                 hold: hold_view(db, plan).await?,
-                billing: outbound::billing_view(db, &plan.id, counts.paid_seats, follows_item).await?,
+                billing: billing_of.remove(&plan.id).unwrap_or_default(),
                 ..PlanView::new(plan, counts)
             };
             if billing.as_deref().is_some_and(|wanted| billing_state(&view) != Some(wanted)) {

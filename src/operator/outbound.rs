@@ -120,38 +120,63 @@ pub async fn billing_view(
     paid_now: u64,
     follows_item: bool,
 ) -> Result<BillingView, PlanError> {
+    let mut views = billing_views(db, &[(plan.clone(), paid_now, follows_item)]).await?;
+    Ok(views.remove(plan).unwrap_or_default())
+}
+
+/// `billing_view` for many plans (`plan`, paid seats now, follows a Stripe
+/// item): the registered targets read once, each target's deliveries in one
+/// statement for them all.
+pub async fn billing_views(
+    db: &DatabaseConnection,
+    plans: &[(PlanId, u64, bool)],
+) -> Result<std::collections::HashMap<PlanId, BillingView>, PlanError> {
     let registered = targets::registered(db).await?;
-    let mut view = BillingView::default();
+    let mut views: std::collections::HashMap<PlanId, BillingView> =
+        plans.iter().map(|(plan, _, _)| (plan.clone(), BillingView::default())).collect();
     for target in Target::ALL {
-        let configured = match target {
-            Target::Webhook => registered.webhook,
-            Target::Stripe => registered.stripe && follows_item,
-        };
-        if !configured {
+        let wanted: Vec<PlanId> = plans
+            .iter()
+            .filter(|(_, _, follows_item)| match target {
+                Target::Webhook => registered.webhook,
+                Target::Stripe => registered.stripe && *follows_item,
+            })
+            .map(|(plan, _, _)| plan.clone())
+            .collect();
+        if wanted.is_empty() {
             continue;
         }
-        let d = outbound::plan_deliveries(db, plan, *target).await?;
-        let sent = d.last_delivered.as_ref().map(|m| u64::try_from(m.snapshot.paid_seats).unwrap_or(0));
-        let (state, last_error) = match (&d.first_unsent, &d.newest) {
-            (Some(unsent), _) if unsent.state == DeliveryState::Failing => ("failing", unsent.last_error.clone()),
-            (Some(_), _) => ("pending", None),
-            (None, _) if sent.unwrap_or(0) == paid_now && (sent.is_some() || paid_now == 0) => ("in_sync", None),
-            // Nothing left to send, and billing holds another count: the
-            // newest message died (or was never written).
-            (None, newest) => ("failing", newest.as_ref().and_then(|m| m.last_error.clone())),
-        };
-        let this = TargetBilling {
-            paid_seats_sent: sent,
-            sequence_sent: d.last_delivered.as_ref().and_then(|m| m.sequence),
-            state: state.to_owned(),
-            last_error,
-        };
-        match target {
-            Target::Webhook => view.webhook = Some(this),
-            Target::Stripe => view.stripe = Some(this),
+        let mut found = outbound::plan_deliveries_many(db, &wanted, *target).await?;
+        for (plan, paid_now, _) in plans.iter().filter(|(plan, _, _)| wanted.contains(plan)) {
+            let d = found.remove(plan).unwrap_or_default();
+            let this = target_billing(&d, *paid_now);
+            let view = views.entry(plan.clone()).or_default();
+            match target {
+                Target::Webhook => view.webhook = Some(this),
+                Target::Stripe => view.stripe = Some(this),
+            }
         }
     }
-    Ok(view)
+    Ok(views)
+}
+
+/// What one target was last told, from its deliveries (pure).
+fn target_billing(d: &outbound::PlanDeliveries, paid_now: u64) -> TargetBilling {
+    let sent = d.last_delivered.as_ref().map(|m| u64::try_from(m.snapshot.paid_seats).unwrap_or(0));
+    let (state, last_error) = match (&d.first_unsent, &d.newest) {
+        (Some(unsent), _) if unsent.state == DeliveryState::Failing => ("failing", unsent.last_error.clone()),
+        (Some(_), _) => ("pending", None),
+        (None, _) if sent.unwrap_or(0) == paid_now && (sent.is_some() || paid_now == 0) => ("in_sync", None),
+        // Nothing left to send, and billing holds another count: the
+        // newest message died (or was never written).
+        (None, newest) => ("failing", newest.as_ref().and_then(|m| m.last_error.clone())),
+    };
+    TargetBilling {
+        paid_seats_sent: sent,
+        sequence_sent: d.last_delivered.as_ref().and_then(|m| m.sequence),
+        state: state.to_owned(),
+        last_error,
+    }
 }
 
 /// A plan whose Stripe quantity is not its paid seats (`billing check`).

@@ -608,6 +608,81 @@ pub async fn plan_deliveries(c: &impl ConnectionTrait, plan: &PlanId, target: Ta
     Ok(out)
 }
 
+/// `plan_deliveries` for many plans of one target, in one statement (a page
+/// of the plan list reads its billing states at once).
+pub async fn plan_deliveries_many(
+    c: &impl ConnectionTrait,
+    plans: &[PlanId],
+    target: Target,
+) -> Result<std::collections::HashMap<PlanId, PlanDeliveries>, DbErr> {
+    let mut out: std::collections::HashMap<PlanId, PlanDeliveries> = std::collections::HashMap::new();
+    if plans.is_empty() {
+        return Ok(out);
+    }
+    let part = |which: &str, condition: &str, order: &str| {
+        format!(
+            "SELECT '{which}' AS which, {COLUMNS} FROM (SELECT {COLUMNS} FROM outbound_messages \
+             WHERE plan_id = ? AND target = ? {condition} ORDER BY position {order} LIMIT 1) {which}"
+        )
+    };
+    let parts = [
+        part("delivered", "AND state = 'delivered'", "DESC"),
+        part("newest", "", "DESC"),
+        part("unsent", "AND state IN ('pending', 'failing')", "ASC"),
+    ];
+    let backend = c.get_database_backend();
+    if backend == sea_orm::DbBackend::Postgres {
+        // One lateral join a part: PostgreSQL plans a join over the page's ids
+        // far faster than a UNION of hundreds of parts.
+        let ids: Vec<String> = plans.iter().map(|p| p.as_str().to_owned()).collect();
+        let lateral = |which: &str, condition: &str, order: &str| {
+            format!(
+                "SELECT '{which}' AS which, m.* FROM unnest(CAST(? AS TEXT[])) AS p(id) CROSS JOIN LATERAL \
+                 (SELECT {COLUMNS} FROM outbound_messages WHERE plan_id = p.id AND target = ? {condition} \
+                  ORDER BY position {order} LIMIT 1) m"
+            )
+        };
+        let sql = [
+            lateral("delivered", "AND state = 'delivered'", "DESC"),
+            lateral("newest", "", "DESC"),
+            lateral("unsent", "AND state IN ('pending', 'failing')", "ASC"),
+        ]
+        .join(" UNION ALL ");
+        let values: Vec<Value> = (0..3).flat_map(|_| [ids.clone().into(), target.as_str().into()]).collect();
+        for row in c.query_all_raw(stmt(backend, &sql, values)).await? {
+            let message = from_row(&row)?;
+            let entry = out.entry(message.plan_id.clone()).or_default();
+            match col::<String>(&row, "which")?.as_str() {
+                "delivered" => entry.last_delivered = Some(message),
+                "newest" => entry.newest = Some(message),
+                _ => entry.first_unsent = Some(message),
+            }
+        }
+        return Ok(out);
+    }
+    // A few hundred index lookups a statement.
+    for chunk in plans.chunks(100) {
+        let mut sql = Vec::with_capacity(chunk.len() * 3);
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
+        for plan in chunk {
+            for part in &parts {
+                sql.push(part.clone());
+                values.extend([plan.as_str().into(), target.as_str().into()]);
+            }
+        }
+        for row in c.query_all_raw(stmt(backend, &sql.join(" UNION ALL "), values)).await? {
+            let message = from_row(&row)?;
+            let entry = out.entry(message.plan_id.clone()).or_default();
+            match col::<String>(&row, "which")?.as_str() {
+                "delivered" => entry.last_delivered = Some(message),
+                "newest" => entry.newest = Some(message),
+                _ => entry.first_unsent = Some(message),
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Delivered and superseded messages created before the cutoff, except each
 /// plan and target's newest delivered one (it says what billing was last told).
 const PRUNABLE: &str = "FROM outbound_messages o WHERE o.created_at < ? AND (o.state = 'superseded' \

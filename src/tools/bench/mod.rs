@@ -2,6 +2,7 @@
 //! plan, and the reconciler on a backlog (`reconcile`). Printed, never asserted:
 //! machines are shared and noisy.
 mod billing_receiver;
+mod plan_list;
 mod prune;
 mod reconcile;
 mod scrape;
@@ -12,6 +13,7 @@ pub mod wrk;
 /// that push seat changes to it.
 const BILLING_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
+pub use plan_list::plans;
 pub use prune::prune;
 pub use scrape::scrape;
 pub use soak::soak;
