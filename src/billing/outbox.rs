@@ -259,10 +259,13 @@ pub async fn notify(c: &impl ConnectionTrait, plan: &PlanId, notice: &Notice, no
     Ok(1)
 }
 
+/// A message's plan, targets, position, snapshot and trace, ready to store.
+type Stored<'a> = (&'a PlanId, &'a [Target], i64, Snapshot, Option<&'a str>);
+
 /// Inserts the messages (one statement for many) and moves each plan's
 /// `announced_seq` and `billing_sequence` (the plan's message positions) on.
 async fn write(c: &impl ConnectionTrait, messages: Vec<Outgoing<'_>>, now: Micros) -> Result<usize, DbErr> {
-    let mut snapshots: Vec<(&PlanId, &[Target], i64, Snapshot, Option<&str>)> = Vec::new();
+    let mut snapshots: Vec<Stored<'_>> = Vec::new();
     let mut moved: Vec<(&PlanId, i64, i64)> = Vec::with_capacity(messages.len());
     for m in &messages {
         let position = m.standing.billing_sequence + if m.to.is_empty() { 0 } else { 1 };
