@@ -134,7 +134,7 @@ fn stamp(seconds: u32) -> String {
 
 /// One step of a run, for the service and for the model.
 enum Step {
-    Deliver { org: usize, event: NewEvent, model: Event },
+    Deliver { org: usize, event: Box<NewEvent>, model: Event },
     Approve { org: usize, pick: Option<usize> },
     Hand { org: usize, email: String, paid: bool },
 }
@@ -189,7 +189,7 @@ fn steps(case: &Case, run: &str) -> Vec<Step> {
                    org: usize,
                    (event, model): (NewEvent, Event)| {
         delivered.push((org, event.clone(), model.clone()));
-        out.push(Step::Deliver { org, event, model });
+        out.push(Step::Deliver { org, event: Box::new(event), model });
     };
     for (i, action) in case.actions.iter().enumerate() {
         let event_id = format!("event_{run}_{i:03}");
@@ -217,7 +217,7 @@ fn steps(case: &Case, run: &str) -> Vec<Step> {
             Action::Again(n) => {
                 if let Some(len) = std::num::NonZeroUsize::new(delivered.len()) {
                     let (org, event, model) = delivered[n % len.get()].clone();
-                    out.push(Step::Deliver { org, event, model });
+                    out.push(Step::Deliver { org, event: Box::new(event), model });
                 }
             }
             Action::Directory { org, dir, deleted } => {
@@ -383,7 +383,7 @@ async fn served(db: &DatabaseConnection, case: &Case, run: &str) -> Outcome {
         match step {
             Step::Deliver { org, event, .. } => {
                 org_of.insert(event.event_id.to_string(), org);
-                batch.push(event);
+                batch.push(*event);
                 cut += 1;
                 if case.cuts[cut % case.cuts.len()] {
                     flush(db, &mut batch, &metrics, limits).await;
