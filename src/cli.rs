@@ -220,6 +220,11 @@ pub enum BenchCommand {
         /// production does.
         #[arg(long)]
         billing: bool,
+        /// With --wrk: organizations the deliveries are interleaved over
+        /// (each its own directory and plan); a comma-separated list runs each.
+        /// Default: 50 (arrivals from many customers), then 1 for comparison.
+        #[arg(long, default_value = "50,1", value_delimiter = ',')]
+        organizations: Vec<usize>,
         /// With --wrk: an initial sync of this many users over 50 new
         /// organizations whose plans are created as the events arrive.
         #[arg(long)]
@@ -572,6 +577,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ceiling,
                 initial_sync,
                 billing,
+                organizations,
                 ..
             } => {
                 bench::wrk::run(bench::wrk::WrkBench {
@@ -582,6 +588,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     rounds,
                     ceiling,
                     billing,
+                    organizations,
                 })
                 .await?
             }

@@ -30,6 +30,11 @@ pub struct WrkBench {
     /// Seat changes pushed to a local billing receiver (the webhook target),
     /// as a production `serve` does.
     pub billing: bool,
+    /// Organizations the deliveries are interleaved over (each with its own
+    /// directory and plan), one workload after the other: real traffic is
+    /// many customers' directories at once (issue 40), one organization is
+    /// the figure the history compares with.
+    pub organizations: Vec<usize>,
 }
 
 const SECRET: &str = "whsec_bench_secret";
@@ -133,16 +138,19 @@ pub async fn run(bench: WrkBench) -> anyhow::Result<()> {
         return initial_sync(&bench, users, &work.0).await;
     }
     println!(
-        "{:>8} {:>11} {:>12} {:>9} {:>8} {:>16} {:>10}",
-        "store", "connections", "accepted/s", "p99 ms", "refused", "applied e2e/s", "peak RSS"
+        "{:>8} {:>5} {:>11} {:>12} {:>9} {:>8} {:>16} {:>10}",
+        "store", "orgs", "connections", "accepted/s", "p99 ms", "refused", "applied e2e/s", "peak RSS"
     );
-    for &connections in &bench.connections {
+    for (&organizations, &connections) in
+        bench.organizations.iter().flat_map(|o| bench.connections.iter().map(move |c| (o, c)))
+    {
         let mut runs = Vec::new();
         for round in 0..bench.rounds {
-            let run = one_run(&bench, connections, round, &work.0).await?;
+            let run = one_run(&bench, organizations, connections, round, &work.0).await?;
             println!(
-                "{:>8} {:>11} {:>12.0} {:>9.1} {:>8} {:>16} {:>7.1} MiB",
+                "{:>8} {:>5} {:>11} {:>12.0} {:>9.1} {:>8} {:>16} {:>7.1} MiB",
                 store_name(&bench.database_url),
+                organizations,
                 connections,
                 run.accepted_per_sec,
                 run.p99_ms,
@@ -158,8 +166,9 @@ pub async fn run(bench: WrkBench) -> anyhow::Result<()> {
             v[v.len() / 2]
         };
         println!(
-            "{:>8} {:>11} {:>12.0} {:>9.1} {:>8} {:>16} {:>7.1} MiB   <- median of {}{}",
+            "{:>8} {:>5} {:>11} {:>12.0} {:>9.1} {:>8} {:>16} {:>7.1} MiB   <- median of {}{}",
             store_name(&bench.database_url),
+            organizations,
             connections,
             median(|r| r.accepted_per_sec),
             median(|r| r.p99_ms),
@@ -275,25 +284,35 @@ fn store_name(url: &Option<String>) -> &'static str {
     }
 }
 
-async fn one_run(bench: &WrkBench, connections: usize, round: usize, work: &std::path::Path) -> anyhow::Result<Run> {
+async fn one_run(
+    bench: &WrkBench,
+    organizations: usize,
+    connections: usize,
+    round: usize,
+    work: &std::path::Path,
+) -> anyhow::Result<Run> {
     let fresh = FreshDatabase::create(bench.database_url.clone()).await?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let org = format!("org_wrk{}", ulid::Ulid::new());
+    let run_id = ulid::Ulid::new();
+    let orgs: Vec<String> = (0..organizations.max(1)).map(|k| format!("org_wrk{run_id}{k:03}")).collect();
     let receiver = if bench.billing { Some(super::billing_receiver::Receiver::start()?) } else { None };
     let mut server = start_server(&fresh.url, port, bench.ceiling, receiver.as_ref().map(|r| r.url()).as_deref())?;
     let base = format!("http://127.0.0.1:{port}");
     let client = crate::outbound::client();
     wait_ready(&client, &base).await?;
-    let created = client
-        .post(format!("{base}/admin/plans"))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({"name": "bench", "organization_id": org, "test_mode_max_users": 10}))
-        .send()
-        .await?;
-    anyhow::ensure!(created.status() == 201, "the bench plan was not created: {}", created.status());
+    for org in &orgs {
+        let created = client
+            .post(format!("{base}/admin/plans"))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({"name": org, "organization_id": org, "test_mode_max_users": 10}))
+            .send()
+            .await?;
+        anyhow::ensure!(created.status() == 201, "a bench plan was not created: {}", created.status());
+    }
 
-    let requests = work.join(format!("requests-{connections}-{round}.tsv"));
-    prepare(&requests, &org, &format!("{connections}_{round}"))?;
+    let requests = work.join(format!("requests-{organizations}-{connections}-{round}.tsv"));
+    // Arrivals from many customers: round-robin over the organizations.
+    prepare_for(&requests, &orgs, PREPARED, &format!("{organizations}_{connections}_{round}"))?;
     let threads = 2;
     let started = Instant::now();
     let output = Command::new("wrk")
@@ -388,12 +407,6 @@ async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     anyhow::bail!("the server did not become ready")
-}
-
-/// Writes `PREPARED` signed deliveries, one `signature<TAB>body` a line, and
-/// the wrk script beside them.
-fn prepare(path: &std::path::Path, org: &str, tag: &str) -> anyhow::Result<()> {
-    prepare_for(path, &[org.to_owned()], PREPARED, tag)
 }
 
 /// `count` deliveries, round-robin over `orgs` (wrk sends them in order, and
