@@ -51,6 +51,8 @@ enum Action {
 struct PlanSetup {
     threshold: u32,
     release_limit: Option<u32>,
+    /// CONTRACT 4.1's grant guard: None is off.
+    grant_limit: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,8 +111,13 @@ fn case() -> impl Strategy<Value = Case> {
             (
                 prop_oneof![Just(1000u32), Just(2), Just(3), Just(5)],
                 prop_oneof![Just(None), Just(None), Just(None), Just(Some(0u32)), Just(Some(1)), Just(Some(3))],
+                prop_oneof![Just(None), Just(None), Just(Some(1u32)), Just(Some(3))],
             )
-                .prop_map(|(threshold, release_limit)| PlanSetup { threshold, release_limit }),
+                .prop_map(|(threshold, release_limit, grant_limit)| PlanSetup {
+                    threshold,
+                    release_limit,
+                    grant_limit,
+                }),
             ORGS,
         ),
         prop::collection::vec(action(), 5..40),
@@ -274,9 +281,16 @@ struct PlanEnd {
     audit: Vec<String>,
 }
 
-fn hold_text(held: u64, through: &str, mut would_release: Vec<String>) -> String {
+fn hold_text(
+    kind: &str,
+    held: u64,
+    through: &str,
+    mut would_release: Vec<String>,
+    mut would_grant: Vec<String>,
+) -> String {
     would_release.sort();
-    format!("{held} through {through} releasing {would_release:?}")
+    would_grant.sort();
+    format!("{kind}: {held} through {through} releasing {would_release:?} granting {would_grant:?}")
 }
 
 fn audit_text(email: &str, from: Option<&str>, to: &str, reason: &str, event: Option<&str>) -> String {
@@ -284,7 +298,7 @@ fn audit_text(email: &str, from: Option<&str>, to: &str, reason: &str, event: Op
 }
 
 fn plans(setups: &[PlanSetup], guard: Guard) -> Vec<model::Plan> {
-    setups.iter().map(|s| model::Plan::new(s.threshold, s.release_limit, guard)).collect()
+    setups.iter().map(|s| model::Plan::new(s.threshold, s.release_limit, s.grant_limit, guard)).collect()
 }
 
 fn modelled(case: &Case) -> Outcome {
@@ -307,7 +321,7 @@ fn modelled(case: &Case) -> Outcome {
                     let through = pick.map_or(hold.through.clone(), |p| held[p % held.len()].clone());
                     answers.push(format!(
                         "shown {}; approve {through}",
-                        hold_text(hold.held_events, &hold.through, hold.would_release)
+                        hold_text(hold.kind, hold.held_events, &hold.through, hold.would_release, hold.would_grant)
                     ));
                     plan.approve(&through).unwrap();
                 } else {
@@ -329,7 +343,7 @@ fn modelled(case: &Case) -> Outcome {
         .iter()
         .map(|p| PlanEnd {
             mode: p.mode().to_owned(),
-            hold: p.hold().map(|h| hold_text(h.held_events, &h.through, h.would_release)),
+            hold: p.hold().map(|h| hold_text(h.kind, h.held_events, &h.through, h.would_release, h.would_grant)),
             members: p
                 .members
                 .iter()
@@ -370,8 +384,11 @@ async fn served(db: &DatabaseConnection, case: &Case, run: &str) -> Outcome {
         )
         .await
         .unwrap();
-        let limit =
-            operator::PlanChanges { release_limit: Some(setup.release_limit.map(i64::from)), ..Default::default() };
+        let limit = operator::PlanChanges {
+            release_limit: Some(setup.release_limit.map(i64::from)),
+            grant_limit: Some(setup.grant_limit.map(i64::from)),
+            ..Default::default()
+        };
         operator::update(db, &plan.id, limit).await.unwrap();
         plan_ids.push(plan.id);
     }
@@ -406,7 +423,13 @@ async fn served(db: &DatabaseConnection, case: &Case, run: &str) -> Outcome {
                 };
                 answers.push(format!(
                     "shown {}; approve {}",
-                    hold_text(hold.held_events, &strip(&shown_through), hold.would_release),
+                    hold_text(
+                        &hold.kind,
+                        hold.held_events,
+                        &strip(&shown_through),
+                        hold.would_release,
+                        hold.would_grant
+                    ),
                     strip(&through)
                 ));
                 operator::approve_hold(
@@ -458,8 +481,9 @@ async fn served(db: &DatabaseConnection, case: &Case, run: &str) -> Outcome {
                 audit_text(&a.email, a.from.as_deref(), &a.to, &a.reason, event.as_deref())
             })
             .collect();
-        let hold =
-            shown.hold.map(|h| hold_text(h.held_events, &strip(&h.through.unwrap_or_default()), h.would_release));
+        let hold = shown.hold.map(|h| {
+            hold_text(&h.kind, h.held_events, &strip(&h.through.unwrap_or_default()), h.would_release, h.would_grant)
+        });
         plans.push(PlanEnd { mode: shown.mode, hold, members, audit });
     }
     let events = statuses(db, run).await;

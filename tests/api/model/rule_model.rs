@@ -131,9 +131,12 @@ struct DirectoryUser {
 /// What the plan shows of a hold (CONTRACT 3.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
+    /// `release` or `grant`: the guard that stopped the hold's first event.
+    pub kind: &'static str,
     pub held_events: u64,
     pub through: String,
     pub would_release: Vec<String>,
+    pub would_grant: Vec<String>,
 }
 
 /// A hand change refused with 409 `seat_managed_by_directory`.
@@ -145,6 +148,8 @@ pub struct Plan {
     pub threshold: u32,
     pub enforced: bool,
     pub release_limit: Option<u32>,
+    /// CONTRACT 4.1's grant limit: None is off.
+    pub grant_limit: Option<u32>,
     pub guard: Guard,
     pub members: BTreeMap<String, Member>,
     pub audit: Vec<Audit>,
@@ -156,6 +161,10 @@ pub struct Plan {
     /// Paid→free changes counted by the guard since the window (or the last
     /// approval) began.
     released: u32,
+    /// Free (or new) → paid changes of active users, counted the same way.
+    granted: u32,
+    /// Which guard began the hold.
+    hold_kind: Option<&'static str>,
     /// Held events, in stored order.
     held: Vec<Event>,
 }
@@ -163,11 +172,12 @@ pub struct Plan {
 const RELEASES: [&str; 2] = ["directory_user_inactive", "directory_user_deleted"];
 
 impl Plan {
-    pub fn new(threshold: u32, release_limit: Option<u32>, guard: Guard) -> Self {
+    pub fn new(threshold: u32, release_limit: Option<u32>, grant_limit: Option<u32>, guard: Guard) -> Self {
         Plan {
             threshold,
             enforced: false,
             release_limit,
+            grant_limit,
             guard,
             members: BTreeMap::new(),
             audit: Vec::new(),
@@ -175,6 +185,8 @@ impl Plan {
             users: BTreeMap::new(),
             directories: BTreeMap::new(),
             released: 0,
+            granted: 0,
+            hold_kind: None,
             held: Vec::new(),
         }
     }
@@ -261,13 +273,26 @@ impl Plan {
             .iter()
             .filter(|a| a.from == Some(Tier::Paid) && a.to == Tier::Free && RELEASES.contains(&a.reason))
             .count() as u32;
-        if limit.is_some_and(|limit| self.released + releases > limit) {
+        let grants = next.audit[before..]
+            .iter()
+            .filter(|a| a.from != Some(Tier::Paid) && a.to == Tier::Paid && a.reason == "directory_user_active")
+            .count() as u32;
+        let stopped = if limit.is_some_and(|limit| self.released + releases > limit) {
+            Some("release")
+        } else if self.grant_limit.is_some_and(|limit| self.granted + grants > limit) {
+            Some("grant")
+        } else {
+            None
+        };
+        if let Some(kind) = stopped {
+            self.hold_kind.get_or_insert(kind);
             self.statuses.insert(event.id().to_owned(), Status::Held);
             self.held.push(event);
             return;
         }
         *self = next;
         self.released += releases;
+        self.granted += grants;
         self.statuses.insert(event.id().to_owned(), status);
     }
 
@@ -283,7 +308,19 @@ impl Plan {
             })
             .map(|(email, _)| email.clone())
             .collect();
-        Some(Hold { held_events: self.held.len() as u64, through, would_release })
+        let would_grant = after
+            .members
+            .iter()
+            .filter(|(email, a)| a.tier == Tier::Paid && self.members.get(*email).is_none_or(|m| m.tier != Tier::Paid))
+            .map(|(email, _)| email.clone())
+            .collect();
+        Some(Hold {
+            kind: self.hold_kind.unwrap_or("release"),
+            held_events: self.held.len() as u64,
+            through,
+            would_release,
+            would_grant,
+        })
     }
 
     /// Held event ids, in order.
@@ -301,6 +338,8 @@ impl Plan {
             self.statuses.insert(event.id().to_owned(), status);
         }
         self.released = 0;
+        self.granted = 0;
+        self.hold_kind = None;
         for event in rest {
             if self.held.is_empty() {
                 self.judge(event);
