@@ -186,7 +186,9 @@ async fn apply_batch(
                 queue::hold_from(txn, key, event.seq).await.map_err(|err| at(event, err))?;
                 continue 'groups;
             }
-            let out_of_budget = report.decided > 0 && started.elapsed() >= limits.time_budget;
+            let waiting_in_runs = run.len() + deferred.iter().map(|(_, r)| r.len()).sum::<usize>();
+            let out_of_budget = report.decided > 0
+                && (started.elapsed() >= limits.time_budget || waiting_in_runs >= limits.max_deferred);
             if !event.due || out_of_budget {
                 // A retry back-off runs (the group waits, in order), or time is up.
                 if let Some(stopped) =

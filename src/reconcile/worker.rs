@@ -30,6 +30,11 @@ pub struct BatchLimits {
     pub time_budget: Duration,
     /// A batch this big means a backlog: the next one starts at once.
     pub full_batch: usize,
+    /// Events waiting in runs (applied together at the end of the claim) past
+    /// which a batch takes no more groups: the time budget cannot see them
+    /// coming, and with many organizations interleaved they held SQLite's
+    /// one writer for up to 86 ms.
+    pub max_deferred: usize,
     /// After a smaller batch, wait this long for more deliveries.
     pub linger: Duration,
     /// The release guard's settings (`RELEASE_*`).
@@ -49,6 +54,7 @@ impl BatchLimits {
                 claim: ClaimLimits { groups: 64, events: 512 },
                 time_budget: Duration::from_millis(10),
                 full_batch: 128,
+                max_deferred: 128,
                 linger: Duration::from_millis(5),
                 guard: GuardSettings::default(),
                 faults: crate::faults::Faults::default(),
@@ -57,6 +63,7 @@ impl BatchLimits {
                 claim: ClaimLimits { groups: 8, events: 1024 },
                 time_budget: Duration::from_millis(250),
                 full_batch: 256,
+                max_deferred: usize::MAX,
                 linger: Duration::from_millis(2),
                 guard: GuardSettings::default(),
                 faults: crate::faults::Faults::default(),
