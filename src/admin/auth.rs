@@ -39,11 +39,16 @@ pub async fn require_admin(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let mut response = check_then_call(req, next).await?;
+    Ok(private(check_then_call(req, next).await?))
+}
+
+/// An answer that holds member emails: never cached, never sniffed (the
+/// admin API's and the plan portal's).
+pub(crate) fn private(mut response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    Ok(response)
+    response
 }
 
 async fn check_then_call(

@@ -14,7 +14,9 @@ const STYLE: &str = include_str!("page/app.css");
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-fn asset(content_type: &str, body: &'static str) -> HttpResponse {
+/// A page file with the page's headers (the plan portal's page serves its own
+/// files through this too).
+pub(crate) fn asset(content_type: &str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))

@@ -317,7 +317,7 @@ impl Deliverer {
         trace_context::record_ids(&span);
         let attempted = match (request, &self.webhook, &self.stripe) {
             (Request::Webhook(body), Some(webhook), _) => {
-                let traceparent = trace_context::header_for(&span);
+                let traceparent = trace_context::traceparent_of(&span);
                 webhook
                     .send(&message.id, chrono::Utc::now().timestamp(), body, traceparent)
                     .instrument(span.clone())

@@ -346,29 +346,19 @@ fn valid_threshold(n: i64) -> Result<u32, PlanError> {
         .ok_or_else(|| PlanError::BadRequest("test_mode_max_users must be a whole number, at least 0".into()))
 }
 
-/// The plan that carries the product's own id, if any.
-pub async fn find_by_external_id(db: &DatabaseConnection, external_id: &str) -> Result<Option<PlanView>, PlanError> {
-    match plans::find_by_external_id(db, external_id).await? {
-        Some(plan) => Ok(Some(show(db, plan.id.as_str()).await?)),
-        None => Ok(None),
-    }
-}
-
+/// Every plan (`seatsync plans list`): the admin list's pages, one after
+/// another.
 pub async fn list(db: &DatabaseConnection) -> Result<Vec<PlanView>, PlanError> {
-    let counts = plans::counts_all(db).await?;
     let mut out = Vec::new();
-    for plan in plans::list(db).await? {
-        let counts = counts.get(&plan.id).copied().unwrap_or_default();
-        let view = PlanView::new(&plan, counts);
-        let follows_item = plan.stripe_subscription_item.is_some();
-        // Only a plan on hold costs more queries.
-        out.push(PlanView {
-            hold: hold_view(db, &plan).await?,
-            billing: outbound::billing_view(db, &plan.id, counts.paid_seats, follows_item).await?,
-            ..view
-        });
+    let mut query = PlansQuery { limit: Some(PLANS_MAX_LIMIT.to_string()), ..Default::default() };
+    loop {
+        let page = list_page(db, &query).await?;
+        out.extend(page.data);
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return Ok(out),
+        }
     }
-    Ok(out)
 }
 
 /// `GET /admin/plans` as it arrives: every field raw text.

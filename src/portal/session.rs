@@ -16,7 +16,7 @@ use actix_web::{
     dev::{ServiceRequest, ServiceResponse},
     http::{
         Method, StatusCode,
-        header::{self, HeaderMap, HeaderValue},
+        header::{self, HeaderMap},
     },
     middleware::Next,
     web,
@@ -73,11 +73,7 @@ pub async fn require_session(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let mut response = check_then_call(req, next).await?;
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    Ok(response)
+    Ok(crate::admin::auth::private(check_then_call(req, next).await?))
 }
 
 async fn check_then_call(
@@ -129,7 +125,7 @@ async fn check_then_call(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::http::header::HeaderName;
+    use actix_web::http::header::{HeaderName, HeaderValue};
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

@@ -401,42 +401,6 @@ pub struct Counts {
     pub free_seats: u64,
 }
 
-/// Counts for every plan in two grouped queries, whatever the number of plans.
-pub async fn counts_all(c: &impl ConnectionTrait) -> Result<HashMap<PlanId, Counts>, DbErr> {
-    let backend = c.get_database_backend();
-    let mut out: HashMap<PlanId, Counts> = HashMap::new();
-    let seats = c
-        .query_all_raw(stmt(
-            backend,
-            "SELECT p.id AS plan_id, m.tier AS tier, COUNT(*) AS n FROM members m JOIN plans p ON p.id = m.plan_id \
-             GROUP BY p.id, m.tier",
-            [],
-        ))
-        .await?;
-    for row in &seats {
-        let plan = typed_col(row, "plan_id", PlanId::parse)?;
-        let n = col::<i64>(row, "n")?.max(0) as u64;
-        let counts = out.entry(plan).or_default();
-        match col::<String>(row, "tier")?.as_str() {
-            "paid" => counts.paid_seats = n,
-            _ => counts.free_seats += n,
-        }
-    }
-    let active = c
-        .query_all_raw(stmt(
-            backend,
-            "SELECT p.id AS plan_id, COUNT(DISTINCT u.email) AS n FROM directory_users u \
-             JOIN plans p ON p.organization_id = u.organization_id WHERE u.active = ? GROUP BY p.id",
-            [true.into()],
-        ))
-        .await?;
-    for row in &active {
-        let plan = typed_col(row, "plan_id", PlanId::parse)?;
-        out.entry(plan).or_default().active_directory_users = col::<i64>(row, "n")?.max(0) as u64;
-    }
-    Ok(out)
-}
-
 /// Totals over all plans, for `/metrics`: plans by mode and seats by tier.
 pub async fn totals(c: &impl ConnectionTrait) -> Result<(Vec<(String, u64)>, Vec<(String, u64)>), DbErr> {
     let backend = c.get_database_backend();

@@ -85,11 +85,6 @@ pub fn record_ids(span: &Span) {
     }
 }
 
-/// The `traceparent` header to send with a request made in `span`, if any.
-pub fn header_for(span: &Span) -> Option<String> {
-    traceparent_of(span)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

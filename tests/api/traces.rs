@@ -82,26 +82,10 @@ async fn one_delivery_is_one_trace_from_the_webhook_to_billing(store: Store) {
     env.extend([
         ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), collector.url.clone()),
         ("OTEL_SERVICE_NAME".to_owned(), "seatsync-under-test".to_owned()),
-        ("LOG_FORMAT".to_owned(), "json".to_owned()),
     ]);
-    let logs = tempfile::NamedTempFile::new().unwrap();
-    let mut child = crate::processes::seatsync(&env)
-        .arg("serve")
-        .stdout(logs.reopen().unwrap())
-        .stderr(logs.reopen().unwrap())
-        .spawn()
-        .unwrap();
-    let mut base = None;
-    for _ in 0..200 {
-        let text = std::fs::read_to_string(logs.path()).unwrap_or_default();
-        if let Some(line) = text.lines().find(|l| l.contains("seatsync listening")) {
-            let value: Value = serde_json::from_str(line).unwrap();
-            base = Some(format!("http://{}", value["listen"].as_str().unwrap()));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let base = base.unwrap_or_else(|| panic!("the server starts: {}", std::fs::read_to_string(logs.path()).unwrap()));
+    let (mut child, port, lines) =
+        tokio::task::spawn_blocking(move || crate::processes::start_server_logged(&env)).await.unwrap();
+    let base = format!("http://127.0.0.1:{port}");
     let client = seatsync::outbound::client();
     let created: Value = client
         .post(format!("{base}/admin/plans"))
@@ -125,10 +109,13 @@ async fn one_delivery_is_one_trace_from_the_webhook_to_billing(store: Store) {
     let got = receiver.wait_for("the seat message", |d| d.iter().any(|d| d.plan() == plan)).await;
     let delivery = got.iter().find(|d| d.plan() == plan).unwrap().clone();
     // Stopped gracefully: the exporter sends what it holds before exiting.
-    let pid = child.id().to_string();
-    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let exited = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
-    assert!(exited.success(), "{}", std::fs::read_to_string(logs.path()).unwrap());
+    crate::processes::signal(&child, "TERM");
+    let exited = tokio::task::spawn_blocking(move || crate::processes::wait_exit(&mut child, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert!(exited.is_some_and(|s| s.success()), "serve stopped cleanly on TERM");
+    // The reader thread ends with the pipe: every line is in.
+    let log: Vec<Value> = lines.iter().collect();
 
     let parts: Vec<&str> = delivery.traceparent.split('-').collect();
     assert_eq!(parts.len(), 4, "the receiver got a traceparent: {:?}", delivery.traceparent);
@@ -170,8 +157,8 @@ async fn one_delivery_is_one_trace_from_the_webhook_to_billing(store: Store) {
         assert!(!text.contains(secret), "{secret} is in a span: {text}");
     }
     // Log lines in a span carry its trace.
-    let log = std::fs::read_to_string(logs.path()).unwrap();
-    assert!(log.contains(&format!("\"trace_id\":\"{trace_id}\"")), "no log line names the trace: {log}");
+    let traced = log.iter().any(|line| line.to_string().contains(&format!("\"trace_id\":\"{trace_id}\"")));
+    assert!(traced, "no log line names the trace: {log:?}");
     drop(database);
 }
 
