@@ -88,14 +88,28 @@ pub(super) fn unreachable(err: &reqwest::Error) -> Attempted {
     Attempted { answer: Answer::Failed { retry_after: None }, status: None, error: Some(describe(err)) }
 }
 
-/// A transport error in words, without the URL (it may carry a token).
+/// A transport error in words, without the URL (it may carry a token): the
+/// operating system's own words are kept ("could not connect: connection
+/// refused"), since they tell a firewall from a server that is down.
 fn describe(err: &reqwest::Error) -> String {
-    if err.is_timeout() {
-        "timed out".to_owned()
+    let what = if err.is_timeout() {
+        "timed out"
     } else if err.is_connect() {
-        "could not connect".to_owned()
+        "could not connect"
     } else {
-        "the request failed".to_owned()
+        "the request failed"
+    };
+    let mut source = std::error::Error::source(err);
+    let mut io = None;
+    while let Some(cause) = source {
+        if let Some(e) = cause.downcast_ref::<std::io::Error>() {
+            io = Some(e.kind());
+        }
+        source = cause.source();
+    }
+    match io {
+        Some(kind) => format!("{what}: {kind}"),
+        None => what.to_owned(),
     }
 }
 

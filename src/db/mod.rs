@@ -1,5 +1,7 @@
 //! The connection layer: one `DatabaseConnection` for SQLite or PostgreSQL, and a
 //! small helper for the hand-written set-based SQL that both dialects share.
+mod hosts;
+mod primary;
 mod url;
 
 use migration::{Migrator, MigratorTrait};
@@ -64,7 +66,15 @@ fn tighten_existing(url: &str) {
 }
 
 pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
-    let mut options = ConnectOptions::new(url.expose());
+    // PostgreSQL: the first writable host of the URL's list (CONTRACT 2).
+    let primary = match url.kind().map_err(DbErr::Custom)? {
+        DatabaseKind::Postgres => Some(primary::Primary::new(url.postgres_hosts())?),
+        DatabaseKind::Sqlite => None,
+    };
+    let mut options = match &primary {
+        Some(primary) => ConnectOptions::new(url.postgres_hosts()[primary.choose().await].clone()),
+        None => ConnectOptions::new(url.expose()),
+    };
     options.sqlx_logging(false).connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(5));
     match url.kind().map_err(DbErr::Custom)? {
         DatabaseKind::Sqlite => {
@@ -114,6 +124,13 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
             // so as fast. Ten connections busy for a whole second is an
             // overload that a 503 answers well too.
             options.max_connections(10).acquire_timeout(Duration::from_secs(1));
+            options.map_sqlx_postgres_pool_opts(|pool| pool.after_connect(|conn, _| primary::refuse_read_only(conn)));
+            if let Some(primary) = primary.clone().filter(|p| p.several()) {
+                options.map_sqlx_postgres_before_acquire(move |_, meta| {
+                    let fresh = !primary.is_stale(meta.age);
+                    Box::pin(async move { Ok(fresh) })
+                });
+            }
         }
     }
     // Two processes opening a fresh SQLite file at once race to switch it to
@@ -125,6 +142,12 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
             Err(err) if attempt < 40 && is_database_locked(&err) => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(25 * attempt.min(8))).await;
+            }
+            Ok(conn) => {
+                if let Some(primary) = primary.filter(|p| p.several()) {
+                    primary.follow(conn.get_postgres_connection_pool().clone());
+                }
+                return Ok(conn);
             }
             result => return result,
         }

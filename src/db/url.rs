@@ -1,9 +1,13 @@
 //! Where the database is: SQLite or PostgreSQL, credentials kept out of `Debug`.
 use std::fmt;
 
-/// A database URL whose `Debug` hides credentials.
+/// A database URL whose `Debug` hides credentials. A PostgreSQL URL may name
+/// several hosts (libpq's form, `hosts.rs`); each is kept as a URL of its own.
 #[derive(Clone, PartialEq, Eq)]
-pub struct DatabaseUrl(String);
+pub struct DatabaseUrl {
+    url: String,
+    hosts: Vec<String>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DatabaseKind {
@@ -22,30 +26,42 @@ impl DatabaseKind {
 
 impl DatabaseUrl {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let url = Self(raw.trim().to_owned());
-        if url.kind()? == DatabaseKind::Postgres {
-            return Ok(Self(verified_tls(&url.0)?));
+        let raw = raw.trim();
+        if kind_of(raw)? == DatabaseKind::Postgres {
+            let hosts = super::hosts::split(raw)?.iter().map(|h| verified_tls(h)).collect::<Result<Vec<_>, _>>()?;
+            let url = if hosts.len() == 1 { hosts[0].clone() } else { raw.to_owned() };
+            return Ok(Self { url, hosts });
         }
-        Ok(url)
+        Ok(Self { url: raw.to_owned(), hosts: Vec::new() })
     }
 
     pub fn kind(&self) -> Result<DatabaseKind, String> {
-        if self.0.starts_with("sqlite:") {
-            Ok(DatabaseKind::Sqlite)
-        } else if self.0.starts_with("postgres://") || self.0.starts_with("postgresql://") {
-            Ok(DatabaseKind::Postgres)
-        } else {
-            Err("must start with sqlite: or postgres://".to_owned())
-        }
+        kind_of(&self.url)
     }
 
+    /// The URL as given (one host: with its TLS mode settled).
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.url
+    }
+
+    /// PostgreSQL: one URL per host, in the order to try them.
+    pub fn postgres_hosts(&self) -> &[String] {
+        &self.hosts
     }
 
     /// `serve`'s default: a file beside the working directory, created if missing.
     pub fn default_sqlite() -> Self {
-        Self("sqlite://seatsync.db?mode=rwc".to_owned())
+        Self { url: "sqlite://seatsync.db?mode=rwc".to_owned(), hosts: Vec::new() }
+    }
+}
+
+fn kind_of(url: &str) -> Result<DatabaseKind, String> {
+    if url.starts_with("sqlite:") {
+        Ok(DatabaseKind::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(DatabaseKind::Postgres)
+    } else {
+        Err("must start with sqlite: or postgres://".to_owned())
     }
 }
 
@@ -81,7 +97,8 @@ fn verified_tls(raw: &str) -> Result<String, String> {
 
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (base, query) = self.0.split_once('?').map_or((self.0.as_str(), None), |(b, q)| (b, Some(q)));
+        let url = &self.url;
+        let (base, query) = url.split_once('?').map_or((url.as_str(), None), |(b, q)| (b, Some(q)));
         match base.split_once("://") {
             Some((scheme, rest)) => match rest.rsplit_once('@') {
                 Some((_, host)) => write!(f, "{scheme}://***@{host}")?,
@@ -112,13 +129,23 @@ mod tests {
 
     #[test]
     fn a_password_is_never_shown_in_the_userinfo_or_the_query() {
-        let url = DatabaseUrl("postgres://app:hunter2@db:5432/x?sslmode=verify-full&password=swordfish".into());
+        let url =
+            DatabaseUrl::parse("postgres://app:hunter2@db:5432/x?sslmode=verify-full&password=swordfish").unwrap();
         let shown = format!("{url:?}");
         assert_eq!(shown, "postgres://***@db:5432/x?sslmode=verify-full&password=***");
+        assert_eq!(format!("{:?}", DatabaseUrl::default_sqlite()), "sqlite://seatsync.db?mode=rwc");
+        let several = DatabaseUrl::parse("postgres://app:hunter2@db1,db2/x?target_session_attrs=read-write").unwrap();
+        assert_eq!(format!("{several:?}"), "postgres://***@db1,db2/x?target_session_attrs=read-write");
+    }
+
+    #[test]
+    fn every_host_of_a_list_gets_its_own_tls_mode() {
+        let url = DatabaseUrl::parse("postgres://u@127.0.0.1:5433,db.example.com:5432/x").unwrap();
         assert_eq!(
-            format!("{:?}", DatabaseUrl("sqlite://seatsync.db?mode=rwc".into())),
-            "sqlite://seatsync.db?mode=rwc"
+            url.postgres_hosts(),
+            ["postgres://u@127.0.0.1:5433/x?sslmode=disable", "postgres://u@db.example.com:5432/x?sslmode=verify-full"]
         );
+        assert_eq!(url.expose(), "postgres://u@127.0.0.1:5433,db.example.com:5432/x");
     }
 
     #[test]

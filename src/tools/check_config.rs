@@ -29,6 +29,16 @@ pub fn mask(value: &str) -> String {
 /// userinfo (`user:pw@host`) or as a query parameter (`?password=pw`, which
 /// the PostgreSQL driver also reads).
 pub fn mask_database_url(raw: &str) -> String {
+    // libpq's host list (`h1:5432,h2:5432`) is no URL's authority: it stands
+    // aside while the rest is masked, then comes back as written.
+    if let Some((scheme, rest)) = raw.split_once("://") {
+        let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+        let hosts = authority.rsplit_once('@').map_or(authority, |(_, hosts)| hosts);
+        if hosts.contains(',') {
+            let single = format!("{scheme}://{}", rest.replacen(hosts, "several.invalid", 1));
+            return mask_database_url(&single).replacen("several.invalid", hosts, 1);
+        }
+    }
     // Unparsable, nothing in it can be told apart from a password.
     let Ok(mut url) = reqwest::Url::parse(raw) else { return "****".to_owned() };
     if url.password().is_some() {
@@ -249,6 +259,10 @@ mod tests {
             "postgres://seatsync@127.0.0.1/seatsync?sslmode=disable&password=****"
         );
         assert_eq!(mask_database_url("sqlite://seatsync.db?mode=rwc"), "sqlite://seatsync.db?mode=rwc");
+        assert_eq!(
+            mask_database_url("postgres://app:hunter2@db1:5432,db2:5432/x?target_session_attrs=read-write"),
+            "postgres://app:****@db1:5432,db2:5432/x?target_session_attrs=read-write"
+        );
     }
 
     #[test]

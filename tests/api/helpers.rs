@@ -361,22 +361,8 @@ impl TestApp {
     }
 
     /// Members as `(email, tier, source)`, sorted by email.
-    /// Every page of them, following `next`.
     pub async fn seats(&self, plan: &str) -> Vec<(String, String, String)> {
-        let mut seats = Vec::new();
-        let mut after = String::new();
-        loop {
-            let path = format!("/admin/plans/{plan}/members?limit=1000&after={}", encode(&after));
-            let page = self.admin_json(&path).await;
-            seats.extend(page["data"].as_array().unwrap().iter().map(|m| {
-                let s = |k: &str| m[k].as_str().unwrap().to_owned();
-                (s("email"), s("tier"), s("source"))
-            }));
-            match page["next"].as_str() {
-                Some(next) => after = next.to_owned(),
-                None => return seats,
-            }
-        }
+        seats_at(&self.client, &self.address, plan).await
     }
 
     pub async fn audit(&self, plan: &str) -> Vec<Value> {
@@ -391,6 +377,27 @@ impl TestApp {
             .unwrap()
             .unwrap();
         row.try_get_by_index::<i64>(0).unwrap()
+    }
+}
+
+/// A plan's members on the server at `address`, as `(email, tier, source)`,
+/// sorted by email: every page of them, following `next`.
+pub async fn seats_at(client: &reqwest::Client, address: &str, plan: &str) -> Vec<(String, String, String)> {
+    let mut seats = Vec::new();
+    let mut after = String::new();
+    loop {
+        let path = format!("{address}/admin/plans/{plan}/members?limit=1000&after={}", encode(&after));
+        let response = client.get(&path).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        let page: Value = response.json().await.unwrap();
+        seats.extend(page["data"].as_array().unwrap().iter().map(|m| {
+            let s = |k: &str| m[k].as_str().unwrap().to_owned();
+            (s("email"), s("tier"), s("source"))
+        }));
+        match page["next"].as_str() {
+            Some(next) => after = next.to_owned(),
+            None => return seats,
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod contract_copy;
 mod deploy;
 mod differential;
 mod event_order;
+mod failover;
 mod fake_billing;
 mod fake_stripe;
 mod fake_workos;
