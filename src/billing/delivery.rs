@@ -148,7 +148,7 @@ impl Deliverer {
     }
 
     fn lease_until(&self, now: Micros) -> Micros {
-        Micros(now.0.saturating_add(i64::try_from(self.lease_for.as_micros()).unwrap_or(i64::MAX)))
+        now.plus(self.lease_for)
     }
 
     /// An operator's "send it again now" (`POST /admin/outbound/{id}/retry`,

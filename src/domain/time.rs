@@ -24,6 +24,22 @@ impl Micros {
         None
     }
 
+    /// `self + d`, saturating: a far-future duration (a setting of years)
+    /// never wraps into the past.
+    pub fn plus(self, d: std::time::Duration) -> Self {
+        Self(self.0.saturating_add(Self::of(d)))
+    }
+
+    /// `self - d`, saturating.
+    pub fn minus(self, d: std::time::Duration) -> Self {
+        Self(self.0.saturating_sub(Self::of(d)))
+    }
+
+    /// A duration in microseconds, saturating at `i64::MAX`.
+    pub fn of(d: std::time::Duration) -> i64 {
+        i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+    }
+
     pub fn to_rfc3339(self) -> String {
         DateTime::<Utc>::from_timestamp_micros(self.0).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Micros, true)
     }
@@ -46,6 +62,15 @@ mod tests {
         let a = Micros::parse_workos("2021-06-25T21:07:33.155+02:00").unwrap();
         let b = Micros::parse_workos("2021-06-25T19:07:33.155Z").unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn adding_and_subtracting_durations_saturates() {
+        let t = Micros(1_000);
+        assert_eq!(t.plus(std::time::Duration::from_millis(1)), Micros(2_000));
+        assert_eq!(t.minus(std::time::Duration::from_millis(2)), Micros(-1_000));
+        assert_eq!(t.plus(std::time::Duration::MAX), Micros(i64::MAX));
+        assert_eq!(t.minus(std::time::Duration::MAX), Micros(1_000 - i64::MAX));
     }
 
     #[test]

@@ -503,7 +503,7 @@ pub async fn retry_later(
     now: Micros,
     count_attempt: bool,
 ) -> Result<(), DbErr> {
-    let at = now.0.saturating_add(i64::try_from(delay.as_micros()).unwrap_or(i64::MAX));
+    let at = now.plus(delay).0;
     c.execute_raw(stmt(
         c.get_database_backend(),
         "UPDATE inbox_events SET attempts = attempts + ?, next_attempt_at = ?, error = ? \

@@ -45,7 +45,7 @@ impl Pruned {
 
 /// Events received before this moment may go.
 pub fn cutoff(now: Micros, retention: Duration) -> Micros {
-    Micros(now.0.saturating_sub(i64::try_from(retention.as_micros()).unwrap_or(i64::MAX)))
+    now.minus(retention)
 }
 
 /// Whether parked events may be pruned at this retention: never at 0, which

@@ -102,7 +102,7 @@ impl Standing {
 }
 
 fn window_start(settings: &GuardSettings, now: Micros) -> Micros {
-    Micros(now.0.saturating_sub(i64::try_from(settings.window.as_micros()).unwrap_or(i64::MAX)))
+    now.minus(settings.window)
 }
 
 /// The plan's counted releases in the window ending `now` (since its last approval).

@@ -21,7 +21,7 @@ pub async fn take(
         [name.into()],
     ))
     .await?;
-    let expired = Micros(now.0.saturating_sub(i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX)));
+    let expired = now.minus(ttl);
     let taken = c
         .execute_raw(stmt(
             backend,

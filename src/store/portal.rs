@@ -19,10 +19,6 @@ pub const SESSION_MAX: Duration = Duration::from_secs(12 * 60 * 60);
 /// A session's last use is written at most this often (reads stay reads).
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
 
-fn micros(d: Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
-}
-
 /// A new secret: 32 random bytes, URL-safe base64 (43 characters).
 pub fn new_token() -> String {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -44,7 +40,7 @@ pub async fn create_link(
     return_url: Option<&str>,
     now: Micros,
 ) -> Result<Micros, DbErr> {
-    let expires_at = Micros(now.0.saturating_add(micros(LINK_VALID_FOR)));
+    let expires_at = now.plus(LINK_VALID_FOR);
     c.execute_raw(stmt(
         c.get_database_backend(),
         "INSERT INTO portal_links (token_hash, plan_id, return_url, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
@@ -96,7 +92,7 @@ pub async fn create_session(c: &impl ConnectionTrait, opened: &Opened, token: &s
             opened.plan.as_str().into(),
             now.0.into(),
             now.0.into(),
-            now.0.saturating_add(micros(SESSION_MAX)).into(),
+            now.plus(SESSION_MAX).0.into(),
             opened.return_url.clone().into(),
         ],
     ))
@@ -117,7 +113,7 @@ pub struct Session {
 pub async fn session(c: &impl ConnectionTrait, token: &str, now: Micros) -> Result<Option<Session>, DbErr> {
     let backend = c.get_database_backend();
     let token_hash = hash(token);
-    let idle_since = now.0.saturating_sub(micros(SESSION_IDLE));
+    let idle_since = now.minus(SESSION_IDLE).0;
     let row = c
         .query_one_raw(stmt(
             backend,
@@ -130,7 +126,7 @@ pub async fn session(c: &impl ConnectionTrait, token: &str, now: Micros) -> Resu
     let Some(row) = row else { return Ok(None) };
     let plan = PlanId::parse(&col::<String>(&row, "plan_id")?)
         .map_err(|e| DbErr::Custom(format!("unexpected plan_id in portal_sessions: {e}")))?;
-    if col::<i64>(&row, "last_seen_at")? < now.0.saturating_sub(micros(TOUCH_EVERY)) {
+    if col::<i64>(&row, "last_seen_at")? < now.minus(TOUCH_EVERY).0 {
         c.execute_raw(stmt(
             backend,
             "UPDATE portal_sessions SET last_seen_at = ? WHERE token_hash = ? AND last_seen_at < ?",
@@ -166,8 +162,7 @@ pub async fn revoke_plan(c: &impl ConnectionTrait, plan: &PlanId, now: Micros) -
 /// `before`.
 pub async fn prune(c: &impl ConnectionTrait, now: Micros) -> Result<u64, DbErr> {
     let backend = c.get_database_backend();
-    let day = micros(Duration::from_secs(24 * 3600));
-    let cutoff = now.0.saturating_sub(day);
+    let cutoff = now.minus(Duration::from_secs(24 * 3600)).0;
     let links = c.execute_raw(stmt(backend, "DELETE FROM portal_links WHERE expires_at < ?", [cutoff.into()])).await?;
     let sessions = c
         .execute_raw(stmt(

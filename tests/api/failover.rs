@@ -292,7 +292,7 @@ async fn killing_the_primary_under_load_loses_nothing_acknowledged() {
     };
     tokio::time::sleep(Duration::from_secs(4)).await;
     let before_kill = load.lock().unwrap().acknowledged.len();
-    assert!(before_kill > 100, "the load runs before the kill: {before_kill} acknowledged");
+    assert!(before_kill > 20, "the load runs before the kill: {before_kill} acknowledged");
 
     let killed_at = Instant::now();
     cluster.run(&["kill", "node1"]);

@@ -13,7 +13,7 @@ use crate::{
     operator::{self, NewPlan},
     reconcile::{failure, worker::BatchLimits},
 };
-use sea_orm::{ConnectionTrait, Database, TransactionTrait};
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use std::time::{Duration, Instant};
 
 pub async fn reconcile(
@@ -199,11 +199,16 @@ impl FreshDatabase {
         match server_url {
             Some(url) if url.starts_with("postgres") => {
                 let name = format!("seatsync_bench_{}", ulid::Ulid::new().to_string().to_lowercase());
-                let admin = Database::connect(&url).await?;
+                // Through db::connect: a libpq host list (a highly available
+                // cluster) works here as in `serve`.
+                let admin = db::connect(&DatabaseUrl::parse(&url).map_err(anyhow::Error::msg)?).await?;
                 admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
                 admin.close().await?;
-                let base = url.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(url.clone());
-                Ok(Self { url: format!("{base}/{name}"), _dir: None, pg: Some((url, name)) })
+                // The database's name replaced, the query (hosts' settings) kept.
+                let (path, query) = url.split_once('?').map_or((url.as_str(), None), |(p, q)| (p, Some(q)));
+                let base = path.rsplit_once('/').map_or(path, |(b, _)| b);
+                let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+                Ok(Self { url: format!("{base}/{name}{query}"), _dir: None, pg: Some((url, name)) })
             }
             Some(url) => Ok(Self { url, _dir: None, pg: None }),
             None => {
@@ -219,7 +224,8 @@ impl FreshDatabase {
 
     pub(super) async fn drop_it(self) {
         if let Some((admin_url, name)) = &self.pg
-            && let Ok(admin) = Database::connect(admin_url).await
+            && let Ok(url) = DatabaseUrl::parse(admin_url)
+            && let Ok(admin) = db::connect(&url).await
         {
             let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
             let _ = admin.close().await;
