@@ -12,7 +12,7 @@
 //! transaction can see is its own (earlier transactions announced theirs).
 //! A batch touches many plans, so the reads and the inserts cover them all in
 //! a few statements, whatever their number.
-use super::{Targets, notice::Notice, targets};
+use super::{Targets, notice::Notice};
 use crate::{
     db::stmt,
     domain::{Micros, PlanId, Target},
@@ -99,7 +99,7 @@ pub async fn announce_traced(
     if plans.is_empty() {
         return Ok(0);
     }
-    announce_to(c, plans, targets::registered(c).await?, now, traces).await
+    announce_to(c, plans, registered(c).await?, now, traces).await
 }
 
 /// `announce` with the registered targets already read (in this transaction).
@@ -194,7 +194,7 @@ pub async fn resend(
     now: Micros,
 ) -> Result<usize, DbErr> {
     let plans = std::slice::from_ref(plan);
-    let registered = targets::registered(c).await?;
+    let registered = registered(c).await?;
     // Changes not announced yet are told first, in their own message.
     announce_to(c, plans, registered, now, &HashMap::new()).await?;
     let mut targets = registered;
@@ -225,7 +225,7 @@ pub async fn resend(
 /// plan's lock, in the transaction that caused it. Returns how many were written.
 pub async fn notify(c: &impl ConnectionTrait, plan: &PlanId, notice: &Notice, now: Micros) -> Result<usize, DbErr> {
     let plans = std::slice::from_ref(plan);
-    let registered = targets::registered(c).await?;
+    let registered = registered(c).await?;
     announce_to(c, plans, registered, now, &HashMap::new()).await?;
     if !registered.webhook {
         return Ok(0);
@@ -392,4 +392,19 @@ async fn seat_counts(c: &impl ConnectionTrait, plans: &[PlanId]) -> Result<HashM
         }
     }
     Ok(out)
+}
+
+/// The targets some `serve` was configured with (`targets::register`), as
+/// the database says: every seat change writes messages for these.
+pub async fn registered(c: &impl ConnectionTrait) -> Result<Targets, DbErr> {
+    let rows = c.query_all_raw(stmt(c.get_database_backend(), "SELECT target FROM billing_targets", [])).await?;
+    let mut targets = Targets::default();
+    for row in &rows {
+        match Target::parse(&col::<String>(row, "target")?) {
+            Some(Target::Webhook) => targets.webhook = true,
+            Some(Target::Stripe) => targets.stripe = true,
+            None => {}
+        }
+    }
+    Ok(targets)
 }

@@ -8,23 +8,10 @@ use super::{Targets, outbox};
 use crate::{
     db::stmt,
     domain::{Micros, PlanId, Target},
-    store::{col, plans},
+    store::plans,
 };
+pub use outbox::registered;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
-
-/// The targets some `serve` was configured with.
-pub async fn registered(c: &impl ConnectionTrait) -> Result<Targets, DbErr> {
-    let rows = c.query_all_raw(stmt(c.get_database_backend(), "SELECT target FROM billing_targets", [])).await?;
-    let mut targets = Targets::default();
-    for row in &rows {
-        match Target::parse(&col::<String>(row, "target")?) {
-            Some(Target::Webhook) => targets.webhook = true,
-            Some(Target::Stripe) => targets.stripe = true,
-            None => {}
-        }
-    }
-    Ok(targets)
-}
 
 /// Registers the targets this `serve` is configured with. A target new to
 /// the database is registered first (from then on every seat change writes

@@ -8,7 +8,7 @@
 //! growing, jittered back-off; it never makes an event `failed`.
 use super::{
     batch,
-    worker::{BatchLimits, StepReport},
+    limits::{BatchLimits, StepReport},
 };
 use crate::{
     db::{ErrorClass, classify},

@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod enforcement;
 pub mod failure;
 pub mod guard;
+mod limits;
 pub mod rule;
 pub mod worker;
 

@@ -127,3 +127,63 @@ fn a_cycle_is_found_and_a_chain_is_not() {
     let chain = graph(&[("config", "db"), ("db", "store")]);
     assert_eq!(cycle_from(&chain, "config"), None);
 }
+
+/// The sibling files of one folder that a text names: `super::x` and
+/// `crate::<folder path>::x`, for each sibling `x`.
+fn sibling_paths(text: &str, folder: &str, siblings: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for prefix in ["super::".to_owned(), format!("crate::{folder}::")] {
+        let mut rest = text;
+        while let Some(at) = rest.find(&prefix) {
+            rest = &rest[at + prefix.len()..];
+            let names: Vec<String> = match rest.strip_prefix('{') {
+                Some(group) => group[..group.find('}').unwrap_or(group.len())].split(',').map(first_segment).collect(),
+                None => vec![first_segment(rest)],
+            };
+            found.extend(names.into_iter().filter(|n| siblings.contains(n)));
+        }
+    }
+    found
+}
+
+/// Inside each folder too, no file reaches back to itself through its
+/// siblings (`mod.rs`, which declares them, is left out: a child naming what
+/// its parent defines is the ordinary shape of a module).
+#[test]
+fn no_file_depends_on_itself_through_its_siblings() {
+    fn folders(dir: &Path, name: &str, out: &mut Vec<(String, BTreeMap<String, String>)>) {
+        let mut files = BTreeMap::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                let inner = if name.is_empty() { stem } else { format!("{name}::{stem}") };
+                folders(&path, &inner, out);
+            } else if path.extension().is_some_and(|e| e == "rs") && stem != "mod" {
+                files.insert(stem, std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        if !name.is_empty() {
+            out.push((name.to_owned(), files));
+        }
+    }
+    let mut all = Vec::new();
+    folders(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), "", &mut all);
+    assert!(all.iter().any(|(f, files)| f == "reconcile" && files.contains_key("batch")), "read the folders");
+    let mut cycles = Vec::new();
+    for (folder, files) in &all {
+        let siblings: BTreeSet<String> = files.keys().cloned().collect();
+        let graph: BTreeMap<String, BTreeSet<String>> = files
+            .iter()
+            .map(|(name, text)| {
+                let mut uses = sibling_paths(text, folder, &siblings);
+                uses.remove(name);
+                (name.clone(), uses)
+            })
+            .collect();
+        cycles.extend(
+            siblings.iter().filter_map(|f| cycle_from(&graph, f)).map(|c| format!("{folder}: {}", c.join(" → "))),
+        );
+    }
+    assert!(cycles.is_empty(), "files that reach themselves through their siblings:\n{}", cycles.join("\n"));
+}
