@@ -7,6 +7,7 @@
 #                              prints the multi-host URL the monitor hands out
 #   cluster.sh kill DIR NODE   kill -9 NODE's keeper and postmaster (a lost machine)
 #   cluster.sh start DIR NODE  start NODE's keeper again (it rejoins as standby)
+#   cluster.sh switchover DIR  the monitor swaps primary and standby (both stay up)
 #   cluster.sh state DIR       the monitor's view of the formation
 #   cluster.sh down DIR        stop everything and remove DIR
 #
@@ -98,6 +99,9 @@ kill)
   ;;
 start)
   run_keeper "${3:?NODE}"
+  ;;
+switchover)
+  as_postgres pg_autoctl perform switchover --pgdata "$dir/node1" >>"$dir/switchover.log" 2>&1
   ;;
 state)
   as_postgres pg_autoctl show state --pgdata "$dir/monitor"
