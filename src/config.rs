@@ -41,7 +41,7 @@ pub struct Settings {
     pub events_poll_every: Option<Duration>,
     pub resync_every: Option<Duration>,
     pub log_format: LogFormat,
-    pub release_guard: crate::reconcile::guard::GuardSettings,
+    pub release_guard: crate::seats::guard::GuardSettings,
     /// `INBOX_RETENTION_DAYS`: settled events and dead letters older than this go.
     pub inbox_retention: Duration,
     /// How often `serve` prunes (`INBOX_PRUNE_EVERY_SECS`, default an hour).
@@ -406,8 +406,8 @@ impl Settings {
         let events_poll_every = optional_secs("WORKOS_EVENTS_POLL_SECS")?;
         let resync_every = optional_secs("WORKOS_RESYNC_EVERY_SECS")?;
         // The defaults are the guard's own (`GuardSettings::default`).
-        let guard = crate::reconcile::guard::GuardSettings::default();
-        let release_guard = crate::reconcile::guard::GuardSettings {
+        let guard = crate::seats::guard::GuardSettings::default();
+        let release_guard = crate::seats::guard::GuardSettings {
             min: parse_number::<u64>(&get, "RELEASE_LIMIT_MIN", guard.min)?,
             percent: match parse_number::<u64>(&get, "RELEASE_LIMIT_PERCENT", guard.percent)? {
                 p if p <= 100 => p,

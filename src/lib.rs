@@ -22,6 +22,7 @@ pub mod portal;
 pub mod probes;
 pub mod reconcile;
 pub mod retry;
+pub mod seats;
 pub mod sso;
 pub mod startup;
 pub mod state;

@@ -102,7 +102,7 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         // Targets met for the first time get each plan's current seats once;
         // from then on every seat change writes their messages, whoever makes it.
-        crate::billing::targets::register(&db, settings.billing_targets(), crate::domain::Micros::now())
+        crate::operator::billing_targets::register(&db, settings.billing_targets(), crate::domain::Micros::now())
             .await
             .context("could not register the billing targets")?;
         let deliverer = deliverer(db.clone(), settings, metrics.clone())?;

@@ -38,7 +38,7 @@ pub struct AppState {
     /// page say so (CONTRACT 2).
     pub example_values: Vec<&'static str>,
     /// `RELEASE_*`: an approval applies its events with the reconciler's settings.
-    pub release_guard: crate::reconcile::guard::GuardSettings,
+    pub release_guard: crate::seats::guard::GuardSettings,
 }
 impl AppState {
     /// The limits the background reconciler's batches run with, for a route

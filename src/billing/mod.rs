@@ -9,7 +9,6 @@ pub mod outbox;
 pub mod schedule;
 pub mod signature;
 pub mod stripe;
-pub mod targets;
 pub mod webhook;
 
 /// A set of targets: those registered in the database (`targets`), for

@@ -1,7 +1,7 @@
 //! Writes plans' outbound messages in the transaction that changed their seats
 //! (CONTRACT 7): called once, just before every commit that may have changed
 //! seats, with the plans the transaction locked. Which targets get a message
-//! is read from the database (`billing::targets`), never from the settings of
+//! is read from the database (`outbox::registered`), never from the settings of
 //! the process making the change: a shell command writes what `serve` would. A message carries each
 //! plan's audit rows that no message carried yet (after `plans.announced_seq`),
 //! so a rolled-back change leaves none and a committed one always has its
@@ -83,7 +83,7 @@ fn targets_of(targets: Targets, standing: &Standing) -> Vec<Target> {
 /// of `plans`, if it made any. Returns how many messages were written.
 /// The targets are read under the plans' locks: a target registered
 /// meanwhile either is seen here or sends these plans' seats itself
-/// (`targets::register` takes each plan's lock).
+/// (`operator::billing_targets::register` takes each plan's lock).
 pub async fn announce(c: &impl ConnectionTrait, plans: &[PlanId], now: Micros) -> Result<usize, DbErr> {
     announce_traced(c, plans, now, &HashMap::new()).await
 }
@@ -394,7 +394,7 @@ async fn seat_counts(c: &impl ConnectionTrait, plans: &[PlanId]) -> Result<HashM
     Ok(out)
 }
 
-/// The targets some `serve` was configured with (`targets::register`), as
+/// The targets some `serve` was configured with (`operator::billing_targets::register`), as
 /// the database says: every seat change writes messages for these.
 pub async fn registered(c: &impl ConnectionTrait) -> Result<Targets, DbErr> {
     let rows = c.query_all_raw(stmt(c.get_database_backend(), "SELECT target FROM billing_targets", [])).await?;

@@ -1,4 +1,5 @@
 //! Operator use cases on plans, shared by the admin API and `seatsync plans`.
+pub mod billing_targets;
 pub mod outbound;
 pub mod portal;
 pub mod scim;
@@ -6,14 +7,14 @@ pub mod views;
 
 use crate::{
     billing::{notice::Notice, outbox},
-    domain::order_key,
     domain::{Actor, Email, Micros, OrganizationId, PlanId, Reason, Source, Tier},
     inbox::queue,
     metrics::Metrics,
     reconcile::{
-        approval, enforcement, rule,
+        approval,
         worker::{self, BatchLimits},
     },
+    seats::{enforcement, rule, unit::PlanChange},
     store::{audit, members, plans},
 };
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
@@ -158,23 +159,22 @@ pub async fn approve_hold(
     })?;
     // Only a plan with an organization ever receives events, so only it can hold.
     let Some(org) = found.organization_id.clone() else { return Err(PlanError::NoHold) };
-    let txn = db.begin().await?;
-    // The group's lock before the plan's, in the order a batch takes them.
-    queue::lock_group(&txn, &order_key::of_organization(&org)).await?;
-    let plan = plans::lock_by_id(&txn, &found.id).await?.ok_or(PlanError::NotFound("plan"))?;
+    let change = PlanChange::begin(db, &found.id).await?.ok_or(PlanError::NotFound("plan"))?;
+    let (txn, plan) = (change.txn(), change.plan().clone());
     if plan.hold_since.is_none() {
         return Err(PlanError::NoHold);
     }
-    let Some(through_seq) = queue::held_seq(&txn, &org, through).await? else {
+    let Some(through_seq) = queue::held_seq(txn, &org, through).await? else {
         return Err(PlanError::BadRequest(format!(
             "through must be a held event of this plan; {through:?} is not (read the plan again: hold.through)"
         )));
     };
-    let released = queue::release_held_through(&txn, &org, through_seq).await?;
-    plans::approve_hold(&txn, &plan.id).await?;
+    let released = queue::release_held_through(txn, &org, through_seq).await?;
+    plans::approve_hold(txn, &plan.id).await?;
     let notice = Notice::HoldApproved { through: through.to_owned(), by };
-    outbox::notify(&txn, &plan.id, &notice, Micros::now()).await?;
-    txn.commit().await?;
+    let now = Micros::now();
+    outbox::notify(txn, &plan.id, &notice, now).await?;
+    change.commit(now).await?;
     tracing::warn!(
         plan_id = %plan.id,
         through,
@@ -251,8 +251,8 @@ pub async fn update(db: &DatabaseConnection, id: &str, changes: PlanChanges) -> 
     {
         return Err(PlanError::BadRequest("this Stripe subscription item is already another plan's".into()));
     }
-    let txn = db.begin().await?;
-    let mut plan = plans::lock_by_id(&txn, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
+    let mut change = PlanChange::begin(db, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
+    let plan = change.plan_mut();
     if let Some(name) = name {
         plan.name = name;
     }
@@ -276,7 +276,9 @@ pub async fn update(db: &DatabaseConnection, id: &str, changes: PlanChanges) -> 
         }
         None => (false, false),
     };
-    match plans::update_settings(&txn, &plan).await {
+    let plan = plan.clone();
+    let txn = change.txn();
+    match plans::update_settings(txn, &plan).await {
         Ok(()) => {}
         // Taken meanwhile (both were checked first): which key, as checked.
         Err(err) if crate::db::is_unique_violation(&err) => {
@@ -289,19 +291,20 @@ pub async fn update(db: &DatabaseConnection, id: &str, changes: PlanChanges) -> 
     }
     // A lower threshold may be passed already: enforcement starts now, audited.
     let now = Micros::now();
-    enforcement::start_if_due(&txn, &plan, None, now).await?;
-    outbox::announce(&txn, std::slice::from_ref(&plan.id), now).await?;
+    enforcement::start_if_due(txn, &plan, None, now).await?;
+    // Its seat message before the new item's current count.
+    change.announce(now).await?;
     if item_set {
         // A new item gets the current count at once (CONTRACT 7.2); what was
         // still to send to the old one is not sent to the new one.
-        crate::store::outbound::supersede_all(&txn, &plan.id, crate::domain::Target::Stripe).await?;
-        outbox::resend(&txn, &plan.id, Some(crate::domain::Target::Stripe), now).await?;
+        crate::store::outbound::supersede_all(txn, &plan.id, crate::domain::Target::Stripe).await?;
+        outbox::resend(txn, &plan.id, Some(crate::domain::Target::Stripe), now).await?;
     }
     if item_unset {
         // Nothing to keep equal any more: what was still to send is not sent.
-        crate::store::outbound::supersede_all(&txn, &plan.id, crate::domain::Target::Stripe).await?;
+        crate::store::outbound::supersede_all(txn, &plan.id, crate::domain::Target::Stripe).await?;
     }
-    txn.commit().await?;
+    change.commit(now).await?;
     show(db, id).await
 }
 
@@ -579,13 +582,13 @@ pub async fn set_tier(
     let plan_id = parse_plan_id(id)?;
     let email = Email::parse(email).map_err(|e| PlanError::BadRequest(e.to_string()))?;
     let tier = Tier::parse(tier).ok_or_else(|| PlanError::BadRequest("tier must be \"paid\" or \"free\"".into()))?;
-    let txn = db.begin().await?;
-    let plan = plans::lock_by_id(&txn, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
+    let change = PlanChange::begin(db, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
+    let (txn, plan) = (change.txn(), change.plan());
     let members::SeatInputs { active, link, member: current } =
-        members::seat_inputs(&txn, &plan.id, plan.organization_id.as_ref(), &email).await?;
+        members::seat_inputs(txn, &plan.id, plan.organization_id.as_ref(), &email).await?;
     let seat = rule::manual_seat(plan.mode, tier, active).map_err(|_| PlanError::SeatManagedByDirectory)?;
     let now = Micros::now();
-    members::put(&txn, &plan.id, &email, seat, link.as_deref(), now).await?;
+    members::put(txn, &plan.id, &email, seat, link.as_deref(), now).await?;
     let from = current.as_ref().map(|m| m.seat.tier);
     // A tier change is audited; so is a directory-granted paid seat made the
     // member's own (`from` = `to`), since it changes what a later deactivation does.
@@ -593,7 +596,7 @@ pub async fn set_tier(
         && seat.source == Source::Manual;
     if from != Some(tier) || taken_over {
         audit::record(
-            &txn,
+            txn,
             &audit::Change {
                 plan: &plan.id,
                 email: &email,
@@ -607,9 +610,8 @@ pub async fn set_tier(
         )
         .await?;
     }
-    let member = members::get(&txn, &plan.id, &email).await?.ok_or(PlanError::NotFound("member"))?;
-    outbox::announce(&txn, std::slice::from_ref(&plan.id), now).await?;
-    txn.commit().await?;
+    let member = members::get(txn, &plan.id, &email).await?.ok_or(PlanError::NotFound("member"))?;
+    change.commit(now).await?;
     Ok(MemberView::from(&member))
 }
 

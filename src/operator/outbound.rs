@@ -5,11 +5,12 @@ use super::{
     views::{BillingView, DeliveryPage, DeliveryView, TargetBilling},
 };
 use crate::{
-    billing::{delivery::Deliverer, outbox, targets},
+    billing::{delivery::Deliverer, outbox},
     domain::{DeliveryState, Micros, PlanId, Target},
+    seats::unit::PlanChange,
     store::{outbound, plans},
 };
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 
 pub const DEFAULT_LIMIT: u64 = 50;
 pub const MAX_LIMIT: u64 = 500;
@@ -84,7 +85,7 @@ pub async fn retry(
 ) -> Result<DeliveryView, PlanError> {
     let id = valid_id(id)?;
     outbound::get(db, id).await?.ok_or(PlanError::NotFound("delivery"))?;
-    if !targets::registered(db).await?.any() {
+    if !outbox::registered(db).await?.any() {
         return Err(PlanError::BillingNotConfigured);
     }
     match Deliverer::retry(db, deliverer, id).await? {
@@ -99,13 +100,13 @@ pub async fn retry(
 pub async fn resend(db: &DatabaseConnection, id: &str) -> Result<usize, PlanError> {
     let plan_id = parse_plan_id(id)?;
     plans::find(db, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
-    if !targets::registered(db).await?.any() {
+    if !outbox::registered(db).await?.any() {
         return Err(PlanError::BillingNotConfigured);
     }
-    let txn = db.begin().await?;
-    let plan = plans::lock_by_id(&txn, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
-    let written = outbox::resend(&txn, &plan.id, None, Micros::now()).await?;
-    txn.commit().await?;
+    let change = PlanChange::begin(db, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
+    let now = Micros::now();
+    let written = outbox::resend(change.txn(), &plan_id, None, now).await?;
+    change.commit(now).await?;
     Ok(written)
 }
 
@@ -131,7 +132,7 @@ pub async fn billing_views(
     db: &DatabaseConnection,
     plans: &[(PlanId, u64, bool)],
 ) -> Result<std::collections::HashMap<PlanId, BillingView>, PlanError> {
-    let registered = targets::registered(db).await?;
+    let registered = outbox::registered(db).await?;
     let mut views: std::collections::HashMap<PlanId, BillingView> =
         plans.iter().map(|(plan, _, _)| (plan.clone(), BillingView::default())).collect();
     for target in Target::ALL {

@@ -1,6 +1,6 @@
 //! The JSON shapes of CONTRACT 3.3, shared by the admin API and the CLI.
 use crate::{
-    reconcile::enforcement::Preview,
+    seats::enforcement::Preview,
     store::{
         audit::AuditEntry,
         members::Member,

@@ -4,6 +4,7 @@ use super::{
     guard::{self, GuardSettings, Standing},
     rule,
 };
+use crate::seats::unit::Locks;
 use crate::{
     domain::{DirectoryId, Email, EventId, EventStatus, Micros, OrganizationId, PlanId, PlanMode, Reason, Tier},
     events::{Command, DirectoryUserChange},
@@ -53,9 +54,10 @@ pub struct Scope {
     /// Each guarded plan's standing, read once under its lock, kept up to date
     /// with every change this transaction makes.
     standings: HashMap<PlanId, Standing>,
-    /// Every plan this transaction locked, in order: each may have changed
-    /// seats, so each is announced to billing before the commit.
-    locked: Vec<PlanId>,
+    /// Every plan this transaction locked, in order (through the one door,
+    /// `seats::unit`): each may have changed seats, so each is announced to
+    /// billing before the commit.
+    locks: Locks,
     /// A directory became known and its legacy events joined its
     /// organization's group: the group must be claimed again to apply them in
     /// their place (see `worker`).
@@ -93,12 +95,7 @@ impl Scope {
         if let Some(plan) = self.plans.get(org) {
             return Ok(plan.clone());
         }
-        let plan = plans::lock_by_org(c, org).await?;
-        if let Some(plan) = &plan
-            && !self.locked.contains(&plan.id)
-        {
-            self.locked.push(plan.id.clone());
-        }
+        let plan = self.locks.plan_of(c, org).await?;
         self.plans.insert(org.clone(), plan.clone());
         // Directories read before this lock may have changed under it (a
         // resync adding one): read them again from now on.
@@ -117,19 +114,13 @@ impl Scope {
             return Ok(());
         }
         let mut found: HashMap<OrganizationId, Plan> = HashMap::new();
-        for plan in plans::lock_by_orgs(c, &wanted).await? {
+        for plan in self.locks.plans_of(c, &wanted).await? {
             if let Some(org) = plan.organization_id.clone() {
                 found.insert(org, plan);
             }
         }
         for org in &wanted {
-            let plan = found.remove(*org);
-            if let Some(plan) = &plan
-                && !self.locked.contains(&plan.id)
-            {
-                self.locked.push(plan.id.clone());
-            }
-            self.plans.insert((*org).clone(), plan);
+            self.plans.insert((*org).clone(), found.remove(*org));
         }
         // As `plan` does: what was read of these organizations' directories
         // before their locks is read again (here, at once, from the database).
@@ -143,7 +134,13 @@ impl Scope {
 
     /// The plans this transaction locked (and so may have changed).
     pub fn locked_plans(&self) -> &[PlanId] {
-        &self.locked
+        self.locks.locked()
+    }
+
+    /// Writes every locked plan's seat message, each in its last event's
+    /// trace: the batch's end, before its commit.
+    pub async fn announce(&self, c: &impl ConnectionTrait, now: Micros) -> Result<usize, DbErr> {
+        self.locks.announce(c, now, &self.traces).await
     }
 
     /// The seat moves made since the last call.

@@ -10,9 +10,10 @@
 use super::apply::{Scope, apply_command};
 use crate::{
     billing::{notice::Notice, outbox},
-    domain::{EventId, HoldKind, Micros, Tier, order_key},
+    domain::{EventId, HoldKind, Micros, Tier},
     events::{Envelope, translate},
     inbox::queue,
+    seats::unit::PlanChange,
     store::{
         audit,
         plans::{self, Plan},
@@ -38,16 +39,15 @@ pub struct HeldPreview {
 /// The plan's held events (how many, and the last of them), and the emails
 /// approving through that last one would move, read in a transaction of its own.
 pub async fn preview(db: &DatabaseConnection, plan: &Plan) -> Result<HeldPreview, DbErr> {
-    let Some(org) = &plan.organization_id else { return Ok(HeldPreview::default()) };
-    let txn = db.begin().await?;
-    crate::db::plan_each_statement(&txn).await?;
-    // The group's lock, then the plan's, in the order a batch takes them.
-    queue::lock_group(&txn, &order_key::of_organization(org)).await?;
-    // And the plan's, before the audit's last row is read: no other change of
-    // the plan's seats can land among the rows this replay writes.
-    plans::lock_by_id(&txn, &plan.id).await?;
-    let preview = replay(&txn, plan).await;
-    txn.rollback().await?;
+    if plan.organization_id.is_none() {
+        return Ok(HeldPreview::default());
+    }
+    // The group's lock, then the plan's (`seats::unit`), before the audit's
+    // last row is read: no other change of the plan's seats can land among
+    // the rows this replay writes.
+    let Some(change) = PlanChange::begin(db, &plan.id).await? else { return Ok(HeldPreview::default()) };
+    let preview = replay(change.txn(), plan).await;
+    change.rollback().await?;
     preview
 }
 

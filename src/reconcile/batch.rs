@@ -324,7 +324,7 @@ async fn apply_batch(
     flush_deferred(txn, &mut scope, &limits, &mut deferred, &mut outcomes, now).await?;
     // Past the last event: a panic from here on is nobody's data.
     *current.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
-    crate::billing::outbox::announce_traced(txn, scope.locked_plans(), now, &scope.traces).await?;
+    scope.announce(txn, now).await?;
     for plan in std::mem::take(&mut scope.held_now) {
         // After the plan's seat message: the hold comes after the changes before it.
         approval::announce_hold(txn, &plan, now).await?;

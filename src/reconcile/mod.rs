@@ -5,12 +5,13 @@ pub mod apply;
 pub mod approval;
 mod batch;
 pub mod bulk;
-pub mod enforcement;
 pub mod failure;
-pub mod guard;
 mod limits;
-pub mod rule;
 pub mod worker;
+
+// The seat rule, the guard and enforcement live in `seats`; the engine
+// names them as its own neighbours.
+use crate::seats::{enforcement, guard, rule};
 
 pub use apply::{Outcome, Scope, apply_command, settle_email};
 pub use worker::{Reconciler, drain};

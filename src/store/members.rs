@@ -247,7 +247,7 @@ pub(crate) fn switch_to_free() -> String {
 /// The enforcement switch on the seats, set-based (no per-member round trips:
 /// 100,000 members switch in a handful of statements): every active directory
 /// user of the organization paid and the directory's, everyone else free and
-/// manual. `reconcile::rule::target_seat` in SQL; `tests/api/rule_sql.rs` checks
+/// manual. `seats::rule::target_seat` in SQL; `tests/api/rule_sql.rs` checks
 /// the two agree member by member.
 pub async fn enforce(
     c: &impl ConnectionTrait,

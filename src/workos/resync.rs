@@ -10,14 +10,17 @@ use crate::{
     reconcile::{
         Outcome, Scope,
         apply::{change_user, may_release},
+    },
+    seats::{
         guard::{self, GuardSettings},
+        unit::PlanChange,
     },
     store::{
         audit::{self, AuditEntry},
         directory, plans,
     },
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use serde::Deserialize;
 use std::{collections::BTreeSet, time::Duration};
 
@@ -230,22 +233,20 @@ pub async fn resync(
 
     let mut report = ResyncReport { directories: live.len(), dry_run, left_alone, ..Default::default() };
     let now = Micros::now();
-    let txn = db.begin().await?;
-    crate::db::plan_each_statement(&txn).await?;
     // The organization group's lock before the plan's, in the order a batch
-    // takes them: a directory the resync adds adopts legacy events into the
-    // group, which no batch may be applying meanwhile.
-    crate::inbox::queue::lock_group(&txn, &crate::domain::order_key::of_organization(org)).await?;
-    let plan = plans::lock_by_org(&txn, org).await?.ok_or_else(|| ResyncError::NoPlan(org.to_string()))?;
-    let first_new_seq = audit::last_seq(&txn, &plan.id).await?;
+    // takes them (`seats::unit`): a directory the resync adds adopts legacy
+    // events into the group, which no batch may be applying meanwhile.
+    let change = PlanChange::begin_for(db, org).await?.ok_or_else(|| ResyncError::NoPlan(org.to_string()))?;
+    let (txn, plan) = (change.txn(), change.plan().clone());
+    let first_new_seq = audit::last_seq(txn, &plan.id).await?;
     // Read under the plan's lock, before any change: replicas agree on it.
-    let standing = guard::standing(&txn, &plan, &options.guard, now).await?;
+    let standing = guard::standing(txn, &plan, &options.guard, now).await?;
     let limit = guard::limit(plan.release_limit, &options.guard, standing.paid.unwrap_or(0) + standing.used);
 
     // A directory we hold that WorkOS no longer lists at all is being deleted:
     // its `dsync.deleted` settles it, not a resync that may run before it.
     let listed_ids: BTreeSet<&str> = listed.iter().map(|d| d.id.as_str()).collect();
-    for dir in directory::live_directories_of(&txn, org).await? {
+    for dir in directory::live_directories_of(txn, org).await? {
         if !listed_ids.contains(dir.as_str()) {
             progress(&format!("directory {dir} is no longer listed: left as it is"));
             report.left_alone.push((dir, "not listed".to_owned()));
@@ -296,23 +297,23 @@ pub async fn resync(
             progress(&format!("directory {dir}: an unreadable entry has no id; nobody missing from it is removed"));
             continue;
         }
-        let missing = missing_users(&txn, org, dir, &seen, listing_started, now).await?;
+        let missing = missing_users(txn, org, dir, &seen, listing_started, now).await?;
         removed.extend(missing.into_iter().filter(|m| !unreadable_ids.contains(m.user.as_str())));
     }
     let mut scope = Scope::default();
     for change in &removed {
-        if change_user(&txn, &mut scope, change, None, now, Some(Reason::Resync)).await? == Outcome::Applied {
+        if change_user(txn, &mut scope, change, None, now, Some(Reason::Resync)).await? == Outcome::Applied {
             report.users_removed += 1;
         }
     }
     for change in leaving.iter().chain(&others) {
-        match change_user(&txn, &mut scope, change, None, now, Some(Reason::Resync)).await? {
+        match change_user(txn, &mut scope, change, None, now, Some(Reason::Resync)).await? {
             Outcome::Applied => report.users_applied += 1,
             _ => report.users_already_newer += 1,
         }
     }
 
-    let (changes, _) = audit::page(&txn, &plan.id, first_new_seq, u32::MAX as u64).await?;
+    let (changes, _) = audit::page(txn, &plan.id, first_new_seq, u32::MAX as u64).await?;
     report.seat_changes = changes;
     let would_release = report
         .seat_changes
@@ -322,7 +323,7 @@ pub async fn resync(
     let check = ReleaseCheck { would_release, released_in_window: standing.used, limit };
     report.release_check = Some(check);
     if check.passes_limit() && !options.allow_mass_release && !dry_run {
-        txn.rollback().await?;
+        change.rollback().await?;
         return Err(ResyncError::MassRelease(check));
     }
     if let Some(limit) = plan.grant_limit {
@@ -334,15 +335,14 @@ pub async fn resync(
         let check = GrantCheck { would_grant, granted_in_window: standing.granted, limit: u64::from(limit) };
         report.grant_check = Some(check);
         if check.passes_limit() && !options.allow_mass_release && !dry_run {
-            txn.rollback().await?;
+            change.rollback().await?;
             return Err(ResyncError::MassGrant(check));
         }
     }
     if dry_run {
-        txn.rollback().await?;
+        change.rollback().await?;
     } else {
-        crate::billing::outbox::announce(&txn, std::slice::from_ref(&plan.id), now).await?;
-        txn.commit().await?;
+        change.commit(now).await?;
     }
     Ok(report)
 }

@@ -6,10 +6,7 @@ use super::{
     backfill::backfill,
     resync::{ResyncOptions, resync},
 };
-use crate::{
-    reconcile::{Reconciler, guard::GuardSettings},
-    store::plans,
-};
+use crate::{reconcile::Reconciler, seats::guard::GuardSettings, store::plans};
 use sea_orm::DatabaseConnection;
 use std::time::Duration;
 use tokio::sync::watch;

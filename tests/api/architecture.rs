@@ -187,3 +187,47 @@ fn no_file_depends_on_itself_through_its_siblings() {
     }
     assert!(cycles.is_empty(), "files that reach themselves through their siblings:\n{}", cycles.join("\n"));
 }
+
+/// The one door to seats (`seats::unit`): no code elsewhere locks a plan,
+/// takes an organization's group lock for a seat change, or writes the
+/// billing outbox's seat messages; only the modules that define those
+/// primitives name them.
+#[test]
+fn only_the_seat_unit_locks_plans_and_writes_seat_messages() {
+    let mut files = Vec::new();
+    fn walk(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let shown = path.to_string_lossy().split("/src/").last().unwrap().to_owned();
+                out.push((shown, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    // (what is named, the files allowed to name it)
+    let rules: [(&str, &[&str]); 5] = [
+        ("lock_by_id", &["seats/unit.rs", "store/plans.rs"]),
+        ("lock_by_org", &["seats/unit.rs", "store/plans.rs"]),
+        ("lock_version = lock_version", &["store/plans.rs"]),
+        ("announce_traced", &["seats/unit.rs", "billing/outbox.rs"]),
+        ("outbox::announce", &["seats/unit.rs"]),
+    ];
+    let mut found = Vec::new();
+    for (file, text) in &files {
+        let code: String = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+        for (needle, allowed) in rules {
+            if code.contains(needle) && !allowed.contains(&file.as_str()) {
+                found.push(format!("{file} names {needle}"));
+            }
+        }
+        let group_lock = code.contains("queue::lock_group(") || code.contains("inbox::queue::lock_group");
+        if group_lock && file != "seats/unit.rs" {
+            found.push(format!("{file} takes a group lock for a seat change"));
+        }
+    }
+    assert!(files.iter().any(|(f, _)| f == "seats/unit.rs"), "read src/");
+    assert!(found.is_empty(), "outside the one door (seats::unit):\n{}", found.join("\n"));
+}

@@ -283,7 +283,7 @@ async fn each_plan_a_batch_changed_hears_of_it_from_that_batch(store: Store) {
     let database = TestDatabase::create(store).await;
     let db = migrated(&database).await;
     let webhook = seatsync::billing::Targets { webhook: true, stripe: false };
-    seatsync::billing::targets::register(&db, webhook, seatsync::domain::Micros::now()).await.unwrap();
+    seatsync::operator::billing_targets::register(&db, webhook, seatsync::domain::Micros::now()).await.unwrap();
     let orgs = [ORG, OTHER_ORG, "org_01THIRDORGANIZATION"];
     let mut plans = Vec::new();
     let mut events = Vec::new();

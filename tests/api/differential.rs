@@ -16,7 +16,8 @@ use seatsync::{
     inbox::{NewEvent, writer::store_batch},
     metrics::Metrics,
     operator::{self, NewPlan},
-    reconcile::{self, guard::GuardSettings, worker::BatchLimits},
+    reconcile::{self, worker::BatchLimits},
+    seats::guard::GuardSettings,
 };
 use serde_json::json;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! The seat rule in one place: the set-based SQL that switches a plan to
-//! enforcement (`reconcile::enforcement::start`) gives every member exactly the
+//! enforcement (`seats::enforcement::start`) gives every member exactly the
 //! seat `rule::target_seat` gives them, and the preview just before it names
 //! exactly who moves; the SQL of `dsync.deleted` (`enforcement::release_directory`)
 //! gives exactly `rule::seat_after_directory_release`; on random plans, on both
@@ -11,7 +11,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use seatsync::{
     db,
     domain::{DirectoryId, Micros, OrganizationId, PlanId, PlanMode, Seat, Source, Tier},
-    reconcile::{enforcement, rule},
+    seats::{enforcement, rule},
     store::plans::{self, Plan},
 };
 use std::collections::BTreeMap;

@@ -25,7 +25,7 @@ use crate::{
     domain::{
         DirectoryId, DirectoryUserId, Email, EventId, Micros, OrganizationId, PlanId, Seat, Source, Tier, UserState,
     },
-    reconcile::enforcement,
+    seats::enforcement,
     startup::Application,
     store::{
         directory::{self, HeldUser},
@@ -257,10 +257,10 @@ pub async fn enforcement(members: u64, directory: u64, database_url: Option<Stri
     let filled = fill.elapsed();
 
     let started = Instant::now();
-    let txn = conn.begin().await?;
-    let locked = plans::lock_by_id(&txn, &plan.id).await?.context("plan vanished")?;
-    enforcement::start(&txn, &locked, Some(&EventId::parse("event_bench")?), Micros::now()).await?;
-    txn.commit().await?;
+    let change = crate::seats::unit::PlanChange::begin(&conn, &plan.id).await?.context("plan vanished")?;
+    let now = Micros::now();
+    enforcement::start(change.txn(), change.plan(), Some(&EventId::parse("event_bench")?), now).await?;
+    change.commit(now).await?;
     let took = started.elapsed();
     let counts = plans::counts(&conn, &plans::find(&conn, &plan.id).await?.context("plan vanished")?).await?;
     println!(

@@ -28,7 +28,7 @@ pub async fn reconcile(
     db::migrate(&conn).await?;
     // With --billing, the webhook is a target: every batch writes its messages.
     let targets = crate::billing::Targets { webhook: billing, stripe: false };
-    crate::billing::targets::register(&conn, targets, crate::domain::Micros::now()).await?;
+    crate::operator::billing_targets::register(&conn, targets, crate::domain::Micros::now()).await?;
     let run = ulid::Ulid::new().to_string().to_lowercase();
     let orgs: Vec<String> = (0..organizations).map(|o| format!("org_bench{run}{o}")).collect();
     for org in &orgs {

@@ -18,7 +18,8 @@ use seatsync::{
     inbox::{NewEvent, queue::ClaimLimits, writer::store_batch},
     metrics::Metrics,
     operator::{self, NewPlan},
-    reconcile::{self, guard::GuardSettings, worker::BatchLimits},
+    reconcile::{self, worker::BatchLimits},
+    seats::guard::GuardSettings,
 };
 use serde_json::json;
 use std::{collections::HashMap, time::Duration};

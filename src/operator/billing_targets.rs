@@ -1,17 +1,17 @@
-//! Which billing targets exist (CONTRACT 7): those some `serve` was configured
-//! with, kept in the database. Every seat change writes messages for them,
+//! Registering the billing targets a `serve` is configured with (CONTRACT 7);
+//! which exist is kept in the database (`billing::outbox::registered`). Every seat change writes messages for them,
 //! whatever process made the change (a shell command, a replica without the
 //! billing variables); `serve` delivers to the targets it is configured with.
 //! A target met for the first time gets each plan's current seats once, not
 //! the history.
-use super::{Targets, outbox};
 use crate::{
+    billing::{Targets, outbox},
     db::stmt,
     domain::{Micros, PlanId, Target},
+    seats::unit::PlanChange,
     store::plans,
 };
-pub use outbox::registered;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 
 /// Registers the targets this `serve` is configured with. A target new to
 /// the database is registered first (from then on every seat change writes
@@ -60,10 +60,10 @@ pub async fn register(db: &DatabaseConnection, configured: Targets, now: Micros)
 
 /// One plan's current seats to a new target, unless it has a message for it.
 async fn backfill(db: &DatabaseConnection, plan: &PlanId, target: Target, now: Micros) -> Result<usize, DbErr> {
-    let txn = db.begin().await?;
     // Read under the plan's lock: an item set meanwhile is seen here.
-    let Some(locked) = plans::lock_by_id(&txn, plan).await? else { return Ok(0) };
-    if target == Target::Stripe && locked.stripe_subscription_item.is_none() {
+    let Some(change) = PlanChange::begin(db, plan).await? else { return Ok(0) };
+    let txn = change.txn();
+    if target == Target::Stripe && change.plan().stripe_subscription_item.is_none() {
         return Ok(0);
     }
     let has_one = txn
@@ -74,7 +74,7 @@ async fn backfill(db: &DatabaseConnection, plan: &PlanId, target: Target, now: M
         ))
         .await?
         .is_some();
-    let written = if has_one { 0 } else { outbox::resend(&txn, plan, Some(target), now).await? };
-    txn.commit().await?;
+    let written = if has_one { 0 } else { outbox::resend(txn, plan, Some(target), now).await? };
+    change.commit(now).await?;
     Ok(written.min(1))
 }

@@ -1,0 +1,14 @@
+//! The seat aggregate's home: who holds which seat and why.
+//!
+//! - `rule`: the test-mode rule (CONTRACT 4) as pure functions.
+//! - `guard`: the release and grant guards (CONTRACT 4.1).
+//! - `enforcement`: the set-based SQL that starts and ends enforcement.
+//! - `unit`: the one door for a seat change. Every transaction that may change
+//!   seats locks its plans through it (the organization's group first, then
+//!   the plan) and ends through it, which writes the billing outbox for every
+//!   plan it locked. `tests/api/architecture.rs` fails if code elsewhere locks
+//!   a plan or writes the outbox's seat messages itself.
+pub mod enforcement;
+pub mod guard;
+pub mod rule;
+pub mod unit;
