@@ -60,6 +60,10 @@ pub fn split(raw: &str) -> Result<Vec<String>, String> {
             n => return Err(format!("names {} hosts but {n} ports", hosts.len())),
         }
     }
+    if hosts.len() > 1 && kept.iter().any(|p| p.starts_with("hostaddr=")) {
+        // sqlx would send every host to the one address.
+        return Err("names several hosts with hostaddr: give the addresses as hosts instead".to_owned());
+    }
     if hosts.len() > 1 && hosts.iter().any(|(h, _)| h.is_empty()) {
         return Err("has an empty host in its host list".to_owned());
     }
@@ -198,6 +202,7 @@ mod tests {
         assert!(split("postgres://u@/x?host=a,b,c&port=1,2").unwrap_err().contains("3 hosts but 2 ports"));
         assert!(split("postgres://u@a,,b/x").is_err());
         assert!(split("postgres://u@a:http/x").is_err());
+        assert!(split("postgres://u@a,b/x?hostaddr=10.0.0.1").unwrap_err().contains("hostaddr"));
         assert_eq!(split("postgres://u@a,b/x?target_session_attrs=primary").unwrap().len(), 2);
     }
 }

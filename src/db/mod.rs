@@ -126,9 +126,21 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
             options.max_connections(10).acquire_timeout(Duration::from_secs(1));
             options.map_sqlx_postgres_pool_opts(|pool| pool.after_connect(|conn, _| primary::refuse_read_only(conn)));
             if let Some(primary) = primary.clone().filter(|p| p.several()) {
-                options.map_sqlx_postgres_before_acquire(move |_, meta| {
-                    let fresh = !primary.is_stale(meta.age);
-                    Box::pin(async move { Ok(fresh) })
+                // A connection opened before the pool changed node is closed
+                // without a word to it: the old node may be gone without
+                // closing its sockets, and the pool's own ping (which runs
+                // before this check) would wait on it. Others are pinged here,
+                // briefly.
+                options.test_before_acquire(false);
+                options.map_sqlx_postgres_before_acquire(move |conn, meta| {
+                    let stale = primary.is_stale(meta.age);
+                    Box::pin(async move {
+                        if stale {
+                            return Ok(false);
+                        }
+                        let ping = tokio::time::timeout(Duration::from_millis(500), conn.ping());
+                        Ok(matches!(ping.await, Ok(Ok(()))))
+                    })
                 });
             }
         }

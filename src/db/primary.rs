@@ -120,6 +120,9 @@ impl Primary {
             watching = None;
             let since = *lost_since.get_or_insert_with(Instant::now);
             match self.find().await {
+                // The same node after all (slow for a moment, or the watcher's
+                // own connection lost): nothing to move, no connection dropped.
+                Some(found) if found == current => (lost_since, warned_at) = (None, None),
                 Some(found) => {
                     self.current.store(found, Ordering::SeqCst);
                     pool.set_connect_options(self.hosts[found].clone());
