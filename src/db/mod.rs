@@ -433,6 +433,31 @@ pub fn classify(err: &DbErr) -> ErrorClass {
     }
 }
 
+/// How long a piece of database work may take on PostgreSQL before it is
+/// dropped (its connection with it) and counted as a passing fault. A node
+/// that vanished without closing its sockets (a hung or partitioned machine)
+/// would otherwise hold the work, and the connection, until the operating
+/// system gives up on TCP, about a quarter of an hour; meanwhile the cluster
+/// has failed over and the pool has moved on. On SQLite `None`: the file is
+/// local, and its busy time-out already bounds a wait.
+pub fn bounded_for(backend: DbBackend, postgres: Duration) -> Option<Duration> {
+    (backend == DbBackend::Postgres).then_some(postgres)
+}
+
+/// Runs `work`, for at most `limit` (see `bounded_for`); past it, a passing
+/// fault, as a pool time-out is.
+pub async fn within<T>(
+    limit: Option<Duration>,
+    work: impl std::future::Future<Output = Result<T, DbErr>>,
+) -> Result<T, DbErr> {
+    match limit {
+        None => work.await,
+        Some(limit) => tokio::time::timeout(limit, work)
+            .await
+            .unwrap_or(Err(DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout))),
+    }
+}
+
 /// PostgreSQL's `lock_not_available` (a `lock_timeout` ran out).
 pub fn is_lock_timeout(err: &DbErr) -> bool {
     use sea_orm::{RuntimeErr, sqlx};

@@ -5,9 +5,10 @@
 //! only finds where it put the primary. Every new pooled connection is asked
 //! whether its node takes writes and is refused when not (a standby, or a
 //! primary being demoted), for one host as for several. With several hosts a
-//! watcher asks the current node twice a second; when it stops answering or
-//! turns read-only, the hosts are tried in order, the pool is pointed at the
-//! first writable one, and every connection opened before that is dropped when
+//! watcher asks the current node twice a second, with a commit of its own;
+//! when it stops answering, turns read-only or stops returning commits (cut
+//! off from its synchronous standby), the hosts are tried in order the same
+//! way, the pool is pointed at the first that commits, and every connection opened before that is dropped when
 //! it is next taken from the pool instead of being used.
 use sea_orm::{
     DbErr,
@@ -111,7 +112,7 @@ impl Primary {
                     .and_then(Result::ok);
             }
             let healthy = match watching.as_mut() {
-                Some(conn) => matches!(tokio::time::timeout(PROBE_TIMEOUT, is_writable(conn)).await, Ok(Ok(true))),
+                Some(conn) => matches!(tokio::time::timeout(PROBE_TIMEOUT, commits(conn)).await, Ok(Ok(true))),
                 None => false,
             };
             if healthy {
@@ -156,7 +157,7 @@ impl Primary {
 async fn probe(options: &PgConnectOptions) -> Result<bool, sqlx::Error> {
     let connect = tokio::time::timeout(PROBE_TIMEOUT, PgConnection::connect_with(options));
     let mut conn = connect.await.map_err(|_| sqlx::Error::PoolTimedOut)??;
-    let writable = tokio::time::timeout(PROBE_TIMEOUT, is_writable(&mut conn)).await;
+    let writable = tokio::time::timeout(PROBE_TIMEOUT, commits(&mut conn)).await;
     let _ = conn.close().await;
     writable.map_err(|_| sqlx::Error::PoolTimedOut)?
 }
@@ -169,6 +170,21 @@ pub async fn is_writable(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
             .fetch_one(&mut *conn)
             .await?;
     Ok(!recovering && read_only == "off")
+}
+
+/// Writable, and a commit returns: a transaction with an id commits as
+/// deliveries do, so it waits for the synchronous standby. A primary cut off
+/// from its standby after the standby was promoted (its keeper hung, say)
+/// still answers reads and says it is writable, but no commit of it returns:
+/// the caller's time-out tells.
+async fn commits(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    if !is_writable(conn).await? {
+        return Ok(false);
+    }
+    let mut txn = conn.begin().await?;
+    sqlx::query("SELECT txid_current()").execute(&mut *txn).await?;
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// The pool's check on every new connection: a node that does not take

@@ -93,6 +93,8 @@ impl Health {
 
 /// How long a delivery waits for the writer's answer before 503.
 const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+/// The longest one batch's commit may take on PostgreSQL (`db::bounded_for`).
+const STORE_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 struct Job {
     event: NewEvent,
@@ -173,7 +175,11 @@ async fn write_loop(
                 }
             },
             _ => {
-                let stored = store_batch_with(&db, &events.iter().collect::<Vec<_>>(), faults).await;
+                // A delivery waits at most ANSWER_WITHIN anyway; the commit
+                // itself is bounded so a hung node cannot hold the writer.
+                let limit = crate::db::bounded_for(db.get_database_backend(), STORE_WITHIN);
+                let batch: Vec<&NewEvent> = events.iter().collect();
+                let stored = crate::db::within(limit, store_batch_with(&db, &batch, faults)).await;
                 (events, stored)
             }
         };

@@ -15,6 +15,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// The longest a batch may take on PostgreSQL (`db::bounded_for`): far above
+/// any batch measured (a 100,000-member enforcement switch included).
+const STEP_WITHIN: Duration = Duration::from_secs(120);
+
 /// How often parked events are checked against new plans and directories, as a
 /// safety net behind the targeted unparks.
 const UNPARK_SWEEP_EVERY: Duration = Duration::from_secs(5);
@@ -78,12 +82,16 @@ impl Reconciler {
         let mut last_sweep: Option<Instant> = None;
         loop {
             if last_sweep.is_none_or(|t| t.elapsed() >= UNPARK_SWEEP_EVERY) {
-                match queue::unpark_ready(&db).await {
+                let limit = crate::db::bounded_for(db.get_database_backend(), Duration::from_secs(30));
+                match crate::db::within(limit, queue::unpark_ready(&db)).await {
                     Ok(_) => last_sweep = Some(Instant::now()),
                     Err(err) => tracing::warn!(error = %err, "could not re-queue parked events"),
                 }
             }
-            let stepped = step(&db, &metrics, limits).await;
+            // Bounded on PostgreSQL: a batch held by a node that hung is
+            // dropped and tried again on the node the pool follows now.
+            let limit = crate::db::bounded_for(db.get_database_backend(), STEP_WITHIN);
+            let stepped = crate::db::within(limit, step(&db, &metrics, limits)).await;
             if stepped.as_ref().is_ok_and(|report| report.decided > 0) {
                 self.faults.reconciler();
             }

@@ -3,13 +3,17 @@
 //! `WORKOS_RESYNC_EVERY_SECS`.
 use super::{
     WorkosClient,
-    backfill::backfill,
+    backfill::{BackfillError, backfill},
     resync::{ResyncOptions, resync},
 };
 use crate::{reconcile::Reconciler, seats::guard::GuardSettings, store::plans};
 use sea_orm::DatabaseConnection;
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// The longest one pull of the Events API may take on PostgreSQL
+/// (`db::bounded_for`).
+const POLL_WITHIN: Duration = Duration::from_secs(60);
 
 pub async fn poll_events(
     db: DatabaseConnection,
@@ -19,7 +23,18 @@ pub async fn poll_events(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        match backfill(&db, &client, None, reconciler.faults(), |_| {}).await {
+        // Bounded on PostgreSQL (`db::bounded_for`): a pull stuck on a hung
+        // database node starts again from the stored cursor.
+        let limit = crate::db::bounded_for(db.get_database_backend(), POLL_WITHIN);
+        let pulled = match limit {
+            Some(limit) => tokio::time::timeout(limit, backfill(&db, &client, None, reconciler.faults(), |_| {}))
+                .await
+                .unwrap_or(Err(BackfillError::Database(sea_orm::DbErr::ConnectionAcquire(
+                    sea_orm::error::ConnAcquireErr::Timeout,
+                )))),
+            None => backfill(&db, &client, None, reconciler.faults(), |_| {}).await,
+        };
+        match pulled {
             Ok(s) if s.stored > 0 => {
                 tracing::info!(stored = s.stored, duplicates = s.duplicates, "events pulled from WorkOS");
                 reconciler.wake();

@@ -420,6 +420,7 @@ async fn killing_the_primary_under_load_loses_nothing_acknowledged() {
         "failover: after a switchover both replicas accepted within {:.1} s",
         switched_at.elapsed().as_secs_f64()
     );
+
     drop(replicas);
     drop(cluster);
 }

@@ -8,6 +8,11 @@
 #   cluster.sh kill DIR NODE   kill -9 NODE's keeper and postmaster (a lost machine)
 #   cluster.sh start DIR NODE  start NODE's keeper again (it rejoins as standby)
 #   cluster.sh switchover DIR  the monitor swaps primary and standby (both stay up)
+#   cluster.sh freeze DIR NODE SIGSTOP NODE's keeper and postmaster: cut off from
+#                              the monitor and nothing new connects, but its
+#                              open sessions go on, and once the standby is
+#                              promoted no commit of theirs returns
+#   cluster.sh thaw DIR NODE   SIGCONT them
 #   cluster.sh state DIR       the monitor's view of the formation
 #   cluster.sh down DIR        stop everything and remove DIR
 #
@@ -99,6 +104,15 @@ kill)
   ;;
 start)
   run_keeper "${3:?NODE}"
+  ;;
+freeze|thaw)
+  node="${3:?NODE}"
+  sig=STOP; [ "$cmd" = thaw ] && sig=CONT
+  session="$(keeper_session "$node")"
+  postmaster="$(head -1 "$dir/$node/postmaster.pid")"
+  # Backends lead sessions of their own, so the session's signal leaves them.
+  [ -n "$session" ] && pkill -"$sig" -s "$session"
+  kill -"$sig" "$postmaster" || true
   ;;
 switchover)
   as_postgres pg_autoctl perform switchover --pgdata "$dir/node1" >>"$dir/switchover.log" 2>&1
