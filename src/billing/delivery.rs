@@ -90,8 +90,8 @@ impl Deliverer {
             let room = MAX_PARALLEL.saturating_sub(in_flight.len());
             let mut pause = POLL_EVERY;
             if room > 0 {
-                let limit = db::bounded_for(self.db.get_database_backend(), Duration::from_secs(30));
-                match db::within(limit, self.start_due(room, &mut in_flight)).await {
+                let backend = self.db.get_database_backend();
+                match db::within(backend, Duration::from_secs(30), self.start_due(room, &mut in_flight)).await {
                     Ok(started) => {
                         failures = 0;
                         if started == room {
@@ -133,11 +133,11 @@ impl Deliverer {
             if !outbound::lease(&self.db, &plan, target, &this.owner, now, this.lease_until(now)).await? {
                 continue;
             }
-            // Bounded on PostgreSQL (`db::bounded_for`): a send stuck on a
-            // hung database node lets its lease run out and is sent again.
-            let limit = db::bounded_for(this.db.get_database_backend(), this.lease_for.saturating_mul(2));
+            // Bounded on PostgreSQL (`db::bounded`): a send stuck on a hung
+            // database node lets its lease run out and is sent again.
+            let (backend, limit) = (this.db.get_database_backend(), this.lease_for.saturating_mul(2));
             in_flight.spawn(async move {
-                if let Err(err) = db::within(limit, this.send_next(&plan, target)).await.map(|_| ()) {
+                if let Err(err) = db::within(backend, limit, this.send_next(&plan, target)).await.map(|_| ()) {
                     tracing::warn!(plan_id = %plan, billing_target = target.as_str(), error = %err, "billing delivery: attempt not recorded; it is sent again when its lease runs out");
                 }
             });

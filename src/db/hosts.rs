@@ -118,33 +118,17 @@ fn host_and_port(spec: &str) -> Result<(String, Option<String>), String> {
 }
 
 fn decode(value: &str) -> Result<String, String> {
-    let mut out = Vec::with_capacity(value.len());
-    let bytes = value.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = value.get(i + 1..i + 3).ok_or("has a broken %-escape")?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| "has a broken %-escape")?);
-                i += 3;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| "has a parameter that is not UTF-8".to_owned())
+    percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .map(|v| v.into_owned())
+        .map_err(|_| "has a parameter that is not UTF-8".to_owned())
 }
 
+/// A socket directory as a query value: `/` kept, as libpq writes it.
 fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    const KEPT: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
+    percent_encoding::utf8_percent_encode(value, KEPT).to_string()
 }
 
 #[cfg(test)]

@@ -433,29 +433,33 @@ pub fn classify(err: &DbErr) -> ErrorClass {
     }
 }
 
-/// How long a piece of database work may take on PostgreSQL before it is
-/// dropped (its connection with it) and counted as a passing fault. A node
-/// that vanished without closing its sockets (a hung or partitioned machine)
+/// Runs database work on PostgreSQL for at most `limit`; past it the work is
+/// dropped (its connection with it) and `None` is returned. A node that
+/// vanished without closing its sockets (a hung or partitioned machine)
 /// would otherwise hold the work, and the connection, until the operating
 /// system gives up on TCP, about a quarter of an hour; meanwhile the cluster
-/// has failed over and the pool has moved on. On SQLite `None`: the file is
-/// local, and its busy time-out already bounds a wait.
-pub fn bounded_for(backend: DbBackend, postgres: Duration) -> Option<Duration> {
-    (backend == DbBackend::Postgres).then_some(postgres)
+/// has failed over and the pool has moved on. On SQLite the work runs
+/// unbounded: the file is local, and its busy time-out bounds a wait.
+pub async fn bounded<T>(backend: DbBackend, limit: Duration, work: impl std::future::Future<Output = T>) -> Option<T> {
+    match backend {
+        DbBackend::Postgres => tokio::time::timeout(limit, work).await.ok(),
+        _ => Some(work.await),
+    }
 }
 
-/// Runs `work`, for at most `limit` (see `bounded_for`); past it, a passing
-/// fault, as a pool time-out is.
+/// `bounded` for work that answers a `DbErr`: past the limit, a passing
+/// fault (`timed_out`), as a pool time-out is.
 pub async fn within<T>(
-    limit: Option<Duration>,
+    backend: DbBackend,
+    limit: Duration,
     work: impl std::future::Future<Output = Result<T, DbErr>>,
 ) -> Result<T, DbErr> {
-    match limit {
-        None => work.await,
-        Some(limit) => tokio::time::timeout(limit, work)
-            .await
-            .unwrap_or(Err(DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout))),
-    }
+    bounded(backend, limit, work).await.unwrap_or(Err(timed_out()))
+}
+
+/// The error of work `bounded` dropped: classified as passing.
+pub fn timed_out() -> DbErr {
+    DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout)
 }
 
 /// PostgreSQL's `lock_not_available` (a `lock_timeout` ran out).

@@ -93,7 +93,7 @@ impl Health {
 
 /// How long a delivery waits for the writer's answer before 503.
 const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
-/// The longest one batch's commit may take on PostgreSQL (`db::bounded_for`).
+/// The longest one batch's commit may take on PostgreSQL (`db::bounded`).
 const STORE_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 struct Job {
@@ -177,9 +177,9 @@ async fn write_loop(
             _ => {
                 // A delivery waits at most ANSWER_WITHIN anyway; the commit
                 // itself is bounded so a hung node cannot hold the writer.
-                let limit = crate::db::bounded_for(db.get_database_backend(), STORE_WITHIN);
                 let batch: Vec<&NewEvent> = events.iter().collect();
-                let stored = crate::db::within(limit, store_batch_with(&db, &batch, faults)).await;
+                let work = store_batch_with(&db, &batch, faults);
+                let stored = crate::db::within(db.get_database_backend(), STORE_WITHIN, work).await;
                 (events, stored)
             }
         };

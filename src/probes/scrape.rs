@@ -83,14 +83,9 @@ pub async fn refresh_every(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        // Bounded on PostgreSQL (`db::bounded_for`): a hung node must not
-        // hold one of the pool's connections for good.
-        match crate::db::bounded_for(db.get_database_backend(), FIGURES_EVERY) {
-            Some(limit) => {
-                let _ = tokio::time::timeout(limit, refresh(&db, &into)).await;
-            }
-            None => refresh(&db, &into).await,
-        }
+        // Bounded on PostgreSQL (`db::bounded`): a hung node must not hold
+        // one of the pool's connections for good.
+        let _ = crate::db::bounded(db.get_database_backend(), FIGURES_EVERY, refresh(&db, &into)).await;
         tokio::select! {
             _ = tokio::time::sleep(FIGURES_EVERY) => {}
             _ = stop.wait_for(|s| *s) => return,

@@ -4,11 +4,11 @@ use super::{
     guard::{self, GuardSettings, Standing},
     rule,
 };
-use crate::seats::unit::Locks;
 use crate::{
     domain::{DirectoryId, Email, EventId, EventStatus, Micros, OrganizationId, PlanId, PlanMode, Reason, Tier},
     events::{Command, DirectoryUserChange},
     inbox::queue,
+    seats::unit::Locks,
     store::{
         audit, directory,
         directory::{DirectoryRow, HeldUser},
@@ -130,11 +130,6 @@ impl Scope {
             self.directories.insert(id, Some(row));
         }
         Ok(())
-    }
-
-    /// The plans this transaction locked (and so may have changed).
-    pub fn locked_plans(&self) -> &[PlanId] {
-        self.locks.locked()
     }
 
     /// Writes every locked plan's seat message, each in its last event's

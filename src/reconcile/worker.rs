@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// The longest a batch may take on PostgreSQL (`db::bounded_for`): far above
+/// The longest a batch may take on PostgreSQL (`db::bounded`): far above
 /// any batch measured (a 100,000-member enforcement switch included).
 const STEP_WITHIN: Duration = Duration::from_secs(120);
 
@@ -82,16 +82,15 @@ impl Reconciler {
         let mut last_sweep: Option<Instant> = None;
         loop {
             if last_sweep.is_none_or(|t| t.elapsed() >= UNPARK_SWEEP_EVERY) {
-                let limit = crate::db::bounded_for(db.get_database_backend(), Duration::from_secs(30));
-                match crate::db::within(limit, queue::unpark_ready(&db)).await {
+                let sweep = queue::unpark_ready(&db);
+                match crate::db::within(db.get_database_backend(), Duration::from_secs(30), sweep).await {
                     Ok(_) => last_sweep = Some(Instant::now()),
                     Err(err) => tracing::warn!(error = %err, "could not re-queue parked events"),
                 }
             }
             // Bounded on PostgreSQL: a batch held by a node that hung is
             // dropped and tried again on the node the pool follows now.
-            let limit = crate::db::bounded_for(db.get_database_backend(), STEP_WITHIN);
-            let stepped = crate::db::within(limit, step(&db, &metrics, limits)).await;
+            let stepped = crate::db::within(db.get_database_backend(), STEP_WITHIN, step(&db, &metrics, limits)).await;
             if stepped.as_ref().is_ok_and(|report| report.decided > 0) {
                 self.faults.reconciler();
             }

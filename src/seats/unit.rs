@@ -51,11 +51,6 @@ impl Locks {
         Ok(found)
     }
 
-    /// The plans locked so far.
-    pub fn locked(&self) -> &[PlanId] {
-        &self.locked
-    }
-
     /// Writes each locked plan's seat message for its changes since it was
     /// last announced (nothing for a plan whose seats did not change); a
     /// plan's message joins `traces`' trace for it, if any.

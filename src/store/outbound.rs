@@ -580,97 +580,60 @@ pub struct PlanDeliveries {
     pub first_unsent: Option<Message>,
 }
 
-pub async fn plan_deliveries(c: &impl ConnectionTrait, plan: &PlanId, target: Target) -> Result<PlanDeliveries, DbErr> {
-    // One statement, so one snapshot: read apart, a delivery finishing between
-    // the reads would pair an old "last delivered" with a new "nothing unsent".
-    let part = |which: &str, condition: &str, order: &str| {
-        format!(
-            "SELECT '{which}' AS which, {COLUMNS} FROM (SELECT {COLUMNS} FROM outbound_messages \
-             WHERE plan_id = ? AND target = ? {condition} ORDER BY position {order} LIMIT 1) {which}"
-        )
-    };
-    let sql = [
-        part("delivered", "AND state = 'delivered'", "DESC"),
-        part("newest", "", "DESC"),
-        part("unsent", "AND state IN ('pending', 'failing')", "ASC"),
-    ]
-    .join(" UNION ALL ");
-    let values: Vec<Value> = (0..3).flat_map(|_| [plan.as_str().into(), target.as_str().into()]).collect();
-    let mut out = PlanDeliveries::default();
-    for row in c.query_all_raw(stmt(c.get_database_backend(), &sql, values)).await? {
-        let message = Some(from_row(&row)?);
-        match col::<String>(&row, "which")?.as_str() {
-            "delivered" => out.last_delivered = message,
-            "newest" => out.newest = message,
-            _ => out.first_unsent = message,
-        }
-    }
-    Ok(out)
-}
+/// What `PlanDeliveries` holds, as (name, condition, order): each is the
+/// first message of a plan and target in that order.
+const DELIVERY_PARTS: [(&str, &str, &str); 3] = [
+    ("delivered", "AND state = 'delivered'", "DESC"),
+    ("newest", "", "DESC"),
+    ("unsent", "AND state IN ('pending', 'failing')", "ASC"),
+];
 
-/// `plan_deliveries` for many plans of one target, in one statement (a page
-/// of the plan list reads its billing states at once).
+/// `PlanDeliveries` for many plans of one target (a page of the plan list
+/// reads its billing states at once). Each plan's three parts come from one
+/// statement, so one snapshot: read apart, a delivery finishing between the
+/// reads would pair an old "last delivered" with a new "nothing unsent".
 pub async fn plan_deliveries_many(
     c: &impl ConnectionTrait,
     plans: &[PlanId],
     target: Target,
 ) -> Result<std::collections::HashMap<PlanId, PlanDeliveries>, DbErr> {
-    let mut out: std::collections::HashMap<PlanId, PlanDeliveries> = std::collections::HashMap::new();
-    if plans.is_empty() {
-        return Ok(out);
-    }
-    let part = |which: &str, condition: &str, order: &str| {
-        format!(
-            "SELECT '{which}' AS which, {COLUMNS} FROM (SELECT {COLUMNS} FROM outbound_messages \
-             WHERE plan_id = ? AND target = ? {condition} ORDER BY position {order} LIMIT 1) {which}"
-        )
-    };
-    let parts = [
-        part("delivered", "AND state = 'delivered'", "DESC"),
-        part("newest", "", "DESC"),
-        part("unsent", "AND state IN ('pending', 'failing')", "ASC"),
-    ];
     let backend = c.get_database_backend();
-    if backend == sea_orm::DbBackend::Postgres {
+    let mut statements: Vec<(String, Vec<Value>)> = Vec::new();
+    if plans.is_empty() {
+        return Ok(Default::default());
+    } else if backend == sea_orm::DbBackend::Postgres {
         // One lateral join a part: PostgreSQL plans a join over the page's ids
         // far faster than a UNION of hundreds of parts.
         let ids: Vec<String> = plans.iter().map(|p| p.as_str().to_owned()).collect();
-        let lateral = |which: &str, condition: &str, order: &str| {
+        let sql = DELIVERY_PARTS.map(|(which, condition, order)| {
             format!(
                 "SELECT '{which}' AS which, m.* FROM unnest(CAST(? AS TEXT[])) AS p(id) CROSS JOIN LATERAL \
                  (SELECT {COLUMNS} FROM outbound_messages WHERE plan_id = p.id AND target = ? {condition} \
                   ORDER BY position {order} LIMIT 1) m"
             )
-        };
-        let sql = [
-            lateral("delivered", "AND state = 'delivered'", "DESC"),
-            lateral("newest", "", "DESC"),
-            lateral("unsent", "AND state IN ('pending', 'failing')", "ASC"),
-        ]
-        .join(" UNION ALL ");
-        let values: Vec<Value> = (0..3).flat_map(|_| [ids.clone().into(), target.as_str().into()]).collect();
-        for row in c.query_all_raw(stmt(backend, &sql, values)).await? {
-            let message = from_row(&row)?;
-            let entry = out.entry(message.plan_id.clone()).or_default();
-            match col::<String>(&row, "which")?.as_str() {
-                "delivered" => entry.last_delivered = Some(message),
-                "newest" => entry.newest = Some(message),
-                _ => entry.first_unsent = Some(message),
-            }
+        });
+        let values = (0..3).flat_map(|_| [ids.clone().into(), target.as_str().into()]).collect();
+        statements.push((sql.join(" UNION ALL "), values));
+    } else {
+        // A few hundred index lookups a statement.
+        let parts = DELIVERY_PARTS.map(|(which, condition, order)| {
+            format!(
+                "SELECT '{which}' AS which, {COLUMNS} FROM (SELECT {COLUMNS} FROM outbound_messages \
+                 WHERE plan_id = ? AND target = ? {condition} ORDER BY position {order} LIMIT 1) {which}"
+            )
+        });
+        for chunk in plans.chunks(100) {
+            let sql: Vec<&str> = chunk.iter().flat_map(|_| parts.iter().map(String::as_str)).collect();
+            let values = chunk
+                .iter()
+                .flat_map(|plan| (0..3).flat_map(|_| [plan.as_str().into(), target.as_str().into()]))
+                .collect();
+            statements.push((sql.join(" UNION ALL "), values));
         }
-        return Ok(out);
     }
-    // A few hundred index lookups a statement.
-    for chunk in plans.chunks(100) {
-        let mut sql = Vec::with_capacity(chunk.len() * 3);
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
-        for plan in chunk {
-            for part in &parts {
-                sql.push(part.clone());
-                values.extend([plan.as_str().into(), target.as_str().into()]);
-            }
-        }
-        for row in c.query_all_raw(stmt(backend, &sql.join(" UNION ALL "), values)).await? {
+    let mut out: std::collections::HashMap<PlanId, PlanDeliveries> = std::collections::HashMap::new();
+    for (sql, values) in statements {
+        for row in c.query_all_raw(stmt(backend, &sql, values)).await? {
             let message = from_row(&row)?;
             let entry = out.entry(message.plan_id.clone()).or_default();
             match col::<String>(&row, "which")?.as_str() {

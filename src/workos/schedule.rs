@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// The longest one pull of the Events API may take on PostgreSQL
-/// (`db::bounded_for`).
+/// (`db::bounded`).
 const POLL_WITHIN: Duration = Duration::from_secs(60);
 
 pub async fn poll_events(
@@ -23,18 +23,11 @@ pub async fn poll_events(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        // Bounded on PostgreSQL (`db::bounded_for`): a pull stuck on a hung
+        // Bounded on PostgreSQL (`db::bounded`): a pull stuck on a hung
         // database node starts again from the stored cursor.
-        let limit = crate::db::bounded_for(db.get_database_backend(), POLL_WITHIN);
-        let pulled = match limit {
-            Some(limit) => tokio::time::timeout(limit, backfill(&db, &client, None, reconciler.faults(), |_| {}))
-                .await
-                .unwrap_or(Err(BackfillError::Database(sea_orm::DbErr::ConnectionAcquire(
-                    sea_orm::error::ConnAcquireErr::Timeout,
-                )))),
-            None => backfill(&db, &client, None, reconciler.faults(), |_| {}).await,
-        };
-        match pulled {
+        let pull = backfill(&db, &client, None, reconciler.faults(), |_| {});
+        let pulled = crate::db::bounded(db.get_database_backend(), POLL_WITHIN, pull).await;
+        match pulled.unwrap_or(Err(BackfillError::Database(crate::db::timed_out()))) {
             Ok(s) if s.stored > 0 => {
                 tracing::info!(stored = s.stored, duplicates = s.duplicates, "events pulled from WorkOS");
                 reconciler.wake();

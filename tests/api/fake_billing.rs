@@ -136,7 +136,7 @@ impl FakeBilling {
             )
             .collect();
         assert!(!deliveries.is_empty(), "nothing to verify");
-        let Some(python) = verifier_python() else { return };
+        let Some(python) = crate::helpers::venv_python("standardwebhooks") else { return };
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verify_billing.py");
         let mut child = std::process::Command::new(python)
             .arg(script)
@@ -152,26 +152,6 @@ impl FakeBilling {
         assert!(out.status.success(), "the independent verifier refused a delivery:\n{text}");
         assert_eq!(text.lines().filter(|l| l.starts_with("ok ")).count(), deliveries.len(), "{text}");
     }
-}
-
-/// `.venv/bin/python` with `standardwebhooks` (`.ci/run` makes it). Without
-/// it the check is skipped, except under CI=true, where it fails.
-fn verifier_python() -> Option<std::path::PathBuf> {
-    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let usable = python.exists()
-        && std::process::Command::new(&python)
-            .args(["-c", "import standardwebhooks"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if usable {
-        return Some(python);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true needs .venv/bin/python with standardwebhooks (python3 -m venv .venv && .venv/bin/pip install standardwebhooks)"
-    );
-    eprintln!("skipped the independent signature check: no .venv with standardwebhooks");
-    None
 }
 
 async fn answer(req: HttpRequest, body: web::Bytes, script: web::Data<Arc<Mutex<Script>>>) -> HttpResponse {

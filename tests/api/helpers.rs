@@ -525,3 +525,24 @@ pub fn serve_fake(
     tokio::spawn(server);
     (format!("http://127.0.0.1:{port}"), handle)
 }
+
+/// The project's `.venv/bin/python` (`.ci/run` makes it) when it can import
+/// `module`, an independent verifier. Without it the check is skipped, except
+/// under `CI=true`, where it fails.
+pub fn venv_python(module: &str) -> Option<std::path::PathBuf> {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let usable = python.exists()
+        && std::process::Command::new(&python)
+            .args(["-c", &format!("import {module}")])
+            .status()
+            .is_ok_and(|s| s.success());
+    if usable {
+        return Some(python);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true needs .venv/bin/python with {module} (.ci/run makes it)"
+    );
+    eprintln!("skipped a check: no .venv/bin/python with {module}");
+    None
+}

@@ -119,17 +119,7 @@ async fn the_openapi_document_is_valid_with_unique_operation_ids(store: Store) {
     unique.dedup();
     assert_eq!(unique.len(), ids.len(), "operation ids repeat: {ids:?}");
 
-    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let usable = python.exists()
-        && std::process::Command::new(&python)
-            .args(["-c", "import openapi_spec_validator"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !usable {
-        assert!(std::env::var("CI").as_deref() != Ok("true"), ".venv with openapi-spec-validator is missing under CI");
-        eprintln!("skipped: no .venv/bin/python with openapi-spec-validator");
-        return;
-    }
+    let Some(python) = crate::helpers::venv_python("openapi_spec_validator") else { return };
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), &text).unwrap();
     let out = std::process::Command::new(python)

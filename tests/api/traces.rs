@@ -45,17 +45,7 @@ impl Collector {
     /// Every span received, decoded by the reference definitions (None
     /// without the venv, outside CI).
     fn spans(&self) -> Option<Vec<Value>> {
-        let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-        let usable = python.exists()
-            && std::process::Command::new(&python)
-                .args(["-c", "import opentelemetry.proto"])
-                .status()
-                .is_ok_and(|s| s.success());
-        if !usable {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), ".venv with opentelemetry-proto is missing under CI");
-            eprintln!("skipped: no .venv/bin/python with opentelemetry-proto");
-            return None;
-        }
+        let python = crate::helpers::venv_python("opentelemetry.proto")?;
         let bodies: Vec<String> =
             self.bodies.lock().unwrap().iter().map(|b| base64::engine::general_purpose::STANDARD.encode(b)).collect();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/decode_otlp.py");
