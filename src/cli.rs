@@ -459,6 +459,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig { .. } => unreachable!("answered above"),
         Command::Backup { to } => {
             let conn = open_database_read_only(&settings).await?;
+            // What SQLite's intake spool acknowledged so far goes into the
+            // copy too: a backup is one file.
+            crate::inbox::spool::move_all(&conn).await.context("could not move the inbox spool")?;
             let bytes = db::backup_sqlite(&conn, &to).await?;
             println!("backed up to {} ({bytes} bytes)", to.display());
         }

@@ -17,6 +17,7 @@ mod m20261207_000012_plan_external_id;
 mod m20261207_000013_admin_changes;
 mod m20261207_000014_plan_portal;
 mod m20261207_000015_traces_and_history;
+mod m20261207_000016_inbox_spool;
 pub mod vocabulary;
 
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000013_admin_changes::Migration),
             Box::new(m20261207_000014_plan_portal::Migration),
             Box::new(m20261207_000015_traces_and_history::Migration),
+            Box::new(m20261207_000016_inbox_spool::Migration),
         ]
     }
 }

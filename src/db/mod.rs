@@ -2,6 +2,7 @@
 //! small helper for the hand-written set-based SQL that both dialects share.
 mod hosts;
 mod primary;
+pub mod spool_file;
 mod url;
 
 use migration::{Migrator, MigratorTrait};
@@ -81,6 +82,9 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
             create_private(url.expose())
                 .map_err(|e| DbErr::Custom(format!("could not create the SQLite file: {e}")))?;
             tighten_existing(url.expose());
+            // The intake spool beside the file (`inbox::spool`), attached to
+            // every pooled connection so the mover and the event lookups read it.
+            let spool = spool_for(url.expose())?;
             // One connection: SQLite has one writer anyway, and the pool's fair
             // queue hands it over in order, where SQLite's own busy handler polls
             // with sleeps (a burst beside the reconciler saw p99 of 600 ms; with
@@ -93,7 +97,17 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
             // a transaction that never ends. A test filled a disk and got 200s
             // for events never stored. Closing rolls back whatever is open and
             // the pool opens a fresh connection.
-            options.map_sqlx_sqlite_pool_opts(|pool| {
+            options.map_sqlx_sqlite_pool_opts(move |pool| {
+                let pool = match spool.clone() {
+                    Some(spool) => pool.after_connect(move |conn, _| {
+                        let spool = spool.clone();
+                        Box::pin(async move {
+                            sea_orm::sqlx::query("ATTACH DATABASE ? AS spool").bind(spool).execute(conn).await?;
+                            Ok(())
+                        })
+                    }),
+                    None => pool,
+                };
                 pool.after_release(|conn, _| {
                     Box::pin(async move {
                         if !conn.is_in_transaction() {
@@ -164,6 +178,19 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
             result => return result,
         }
     }
+}
+
+/// The intake spool of a SQLite URL's file, made ready (0600, like the file):
+/// its path, or `None` in memory or read-only.
+fn spool_for(url: &str) -> Result<Option<String>, DbErr> {
+    let Some(file) = sqlite_file(url) else { return Ok(None) };
+    let spool = spool_file::path_for(std::path::Path::new(file));
+    let spool = spool.to_str().ok_or_else(|| DbErr::Custom("the SQLite path must be UTF-8".into()))?.to_owned();
+    create_private(&spool).map_err(|e| DbErr::Custom(format!("could not create the inbox spool {spool}: {e}")))?;
+    tighten_existing(&spool);
+    spool_file::prepare(std::path::Path::new(&spool))
+        .map_err(|e| DbErr::Custom(format!("could not prepare the inbox spool {spool}: {e}")))?;
+    Ok(Some(spool))
 }
 
 /// The file a SQLite URL names, when it is one this process may write (not
@@ -263,7 +290,8 @@ pub async fn pending_migrations(db: &DatabaseConnection) -> Result<Vec<String>, 
 
 /// Writes a consistent copy of a SQLite database to `to` (which must not
 /// exist) with `VACUUM INTO`: one read transaction, so `serve` keeps writing
-/// meanwhile, and every commit before it began is in the copy. The file is
+/// meanwhile, and every commit before it began is in the copy. The caller
+/// moves the intake spool in first (`inbox::spool::move_all`). The file is
 /// created 0600 first: it holds the same names and emails.
 pub async fn backup_sqlite(db: &DatabaseConnection, to: &std::path::Path) -> Result<u64, DbErr> {
     if db.get_database_backend() != DbBackend::Sqlite {

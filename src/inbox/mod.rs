@@ -1,8 +1,12 @@
 //! The durable inbox: every verified event is stored, under a unique key on its
 //! id, before the 200 is sent. Writes from concurrent deliveries share commits.
+//! On SQLite they go to a spool file of their own first (`spool`), so intake
+//! never waits for the reconciler's write lock; PostgreSQL stores directly.
 pub mod dead_letter;
+pub mod groups;
 pub mod queue;
 pub mod retention;
+pub mod spool;
 pub mod sqlite_lane;
 pub mod status;
 pub mod writer;

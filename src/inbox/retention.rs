@@ -132,6 +132,9 @@ pub async fn prune(db: &DatabaseConnection, now: Micros, retention: Duration, dr
         // Portal links and sessions that can open nothing any more (a day
         // past their end): small, and not counted with the inbox.
         crate::store::portal::prune(db, now).await?;
+        // SQLite's spool keeps nothing the queue has: a retry of an event
+        // pruned above is then stored again, as on PostgreSQL.
+        crate::inbox::spool::forget_moved(db).await?;
     }
     Ok(pruned)
 }

@@ -1,20 +1,23 @@
-//! SQLite's lane for the inbox writer: one thread owns a connection of its own
-//! and stores a whole batch per message, with one prepared statement in one
-//! transaction. Through sqlx every statement, and every row it returns, is a
-//! hand-off to its worker thread and back; a profile of intake put half the
-//! server's samples there (issue 28).
+//! SQLite's lane for the inbox writer: one thread owns a connection to the
+//! intake spool (`spool.rs`) and stores a whole batch per message, with one
+//! prepared statement in one transaction. Through sqlx every statement, and
+//! every row it returns, is a hand-off to its worker thread and back; a profile
+//! of intake put half the server's samples there (issue 28).
 //!
-//! The lane takes turns with everything else: while it writes, the writer holds
-//! the pool's one connection (`Inbox`'s caller side), so the reconciler and the
-//! admin API queue in the pool's fair order, never in SQLite's busy handler,
-//! which waits by sleeping. Other processes (the CLI) still meet it there.
+//! The spool is a file of its own, so the lane waits for nobody in this
+//! process: not the reconciler, not the admin API (issue 40). The seats' file
+//! is attached as `queue`, read only, to answer a retry of an event already
+//! moved out of the spool as a duplicate.
 //!
 //! Durability is the same as the pool's: WAL, `synchronous=FULL`, one commit per
 //! batch before any delivery is answered.
 use crate::{
     domain::Micros,
     faults::Faults,
-    inbox::writer::{NewEvent, Stored, outcomes_of},
+    inbox::{
+        spool,
+        writer::{NewEvent, Stored, outcomes_of},
+    },
 };
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use sea_orm::{DbErr, RuntimeErr};
@@ -40,8 +43,9 @@ pub struct SqliteLane {
 }
 
 impl SqliteLane {
-    /// Starts the lane's thread for the database file at `path`. The file exists
-    /// and is migrated (start-up does both before the writer starts).
+    /// Starts the lane's thread for the database file at `path`. The file and
+    /// its spool exist and are migrated (start-up does both before the writer
+    /// starts).
     pub fn start(path: PathBuf, faults: Faults) -> std::io::Result<Self> {
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new().name("sqlite-inbox".into()).spawn(move || run(&path, rx, faults))?;
@@ -69,12 +73,22 @@ pub fn file_of(db: &sea_orm::DatabaseConnection, url: &crate::db::DatabaseUrl) -
     (opened == Path::new(named)).then(|| opened.to_path_buf())
 }
 
+/// How often the lane deletes rows moved out of the spool.
+const TRIM_EVERY: Duration = Duration::from_secs(10);
+
 fn run(path: &Path, rx: mpsc::Receiver<Job>, faults: Faults) {
     let mut connection: Option<Connection> = None;
+    let mut trimmed = std::time::Instant::now();
     for job in rx {
         let result = match connection.take().map_or_else(|| open(path), Ok) {
             Ok(mut conn) => {
                 let result = store(&mut conn, &job.events, &faults);
+                if result.is_ok() && trimmed.elapsed() >= TRIM_EVERY {
+                    trimmed = std::time::Instant::now();
+                    if let Err(err) = conn.execute(&spool::forget_moved_sql("main", "queue"), []) {
+                        tracing::warn!(error = %err, "could not delete moved rows from the inbox spool");
+                    }
+                }
                 // After any failure (a full disk, an I/O error) the next batch
                 // opens a fresh connection, as the pool recycles one.
                 if result.is_ok() && conn.is_autocommit() {
@@ -88,30 +102,39 @@ fn run(path: &Path, rx: mpsc::Receiver<Job>, faults: Faults) {
     }
 }
 
+/// The spool, with the database file at `path` attached as `queue`.
 fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)?;
+    let conn = Connection::open_with_flags(crate::db::spool_file::path_for(path), flags)?;
     // Per connection, as the pool's: a commit is on disk before it returns.
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(Duration::from_secs(10))?;
+    let queue = path.to_str().ok_or_else(|| rusqlite::Error::InvalidPath(path.to_path_buf()))?;
+    conn.execute("ATTACH DATABASE ?1 AS queue", [queue])?;
     Ok(conn)
 }
 
-/// The writer's `insert_events` for SQLite, whole: ids in order, duplicates
-/// (here or already stored) answered as such.
+/// The writer's `insert_events` for SQLite, into the spool: ids in order,
+/// duplicates (in the spool, or already moved to the queue) answered as such.
 fn store(conn: &mut Connection, events: &[NewEvent], faults: &Faults) -> Result<Vec<Stored>, rusqlite::Error> {
     let now = Micros::now();
     let mut order: Vec<usize> = (0..events.len()).collect();
     order.sort_by(|a, b| events[*a].event_id.cmp(&events[*b].event_id));
     order.dedup_by(|a, b| events[*a].event_id == events[*b].event_id);
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Deferred, and the first statement writes the spool: an IMMEDIATE
+    // transaction would take the write lock of every attached file, the
+    // seats' included, which is the very wait the spool exists to avoid.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
     let mut inserted: HashSet<&str> = HashSet::with_capacity(events.len());
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts, order_key, \
-             traceparent) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7) ON CONFLICT (event_id) DO NOTHING",
+            "INSERT INTO main.inbox_spool (event_id, event_type, body, received_at, status, order_key, \
+             traceparent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (event_id) DO NOTHING",
         )?;
+        // Read after the spool's write lock is held: a row the mover took out
+        // of the spool before that is in the queue's file by then.
+        let mut moved = tx.prepare_cached("SELECT 1 FROM queue.inbox_events WHERE event_id = ?1")?;
+        let mut forget = tx.prepare_cached("DELETE FROM main.inbox_spool WHERE event_id = ?1")?;
         for index in order {
             let event = &events[index];
             let id = event.event_id.as_str();
@@ -125,7 +148,11 @@ fn store(conn: &mut Connection, events: &[NewEvent], faults: &Faults) -> Result<
                 event.traceparent
             ])?;
             if changed == 1 {
-                inserted.insert(id);
+                if moved.exists([id])? {
+                    forget.execute([id])?;
+                } else {
+                    inserted.insert(id);
+                }
             }
         }
     }

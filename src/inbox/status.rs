@@ -18,13 +18,18 @@ pub struct EventRecord {
 }
 
 pub async fn find(c: &impl ConnectionTrait, id: &EventId) -> Result<Option<EventRecord>, DbErr> {
-    let row = c
-        .query_one_raw(stmt(
-            c.get_database_backend(),
-            "SELECT event_id, event_type, status, received_at, applied_at, error FROM inbox_events WHERE event_id = ?",
-            [id.as_str().into()],
-        ))
-        .await?;
+    let queued = "SELECT event_id, event_type, status, received_at, applied_at, error FROM inbox_events \
+                  WHERE event_id = ?";
+    // Stored but not moved out of SQLite's spool yet: as it was stored. One
+    // statement, so the row is seen on one side or the other of a move.
+    let spooled = "SELECT * FROM (SELECT event_id, event_type, status, received_at, applied_at, error \
+                   FROM inbox_events WHERE event_id = ? UNION ALL SELECT event_id, event_type, status, \
+                   received_at, NULL, NULL FROM spool.inbox_spool WHERE event_id = ?) LIMIT 1";
+    let row = if crate::inbox::spool::attached(c).await? {
+        c.query_one_raw(stmt(c.get_database_backend(), spooled, [id.as_str().into(), id.as_str().into()])).await?
+    } else {
+        c.query_one_raw(stmt(c.get_database_backend(), queued, [id.as_str().into()])).await?
+    };
     row.map(|row| {
         Ok(EventRecord {
             id: col(&row, "event_id")?,
@@ -64,11 +69,14 @@ pub async fn backlog(c: &impl ConnectionTrait) -> Result<(Vec<(String, i64)>, Op
         .query_one_raw(stmt(backend, BACKLOG_COUNTS, []))
         .await?
         .ok_or_else(|| DbErr::Custom("the backlog count returned no row".into()))?;
+    // SQLite's spool holds what was stored and not moved yet: pending too.
+    let spooled =
+        if crate::inbox::spool::attached(c).await? { crate::inbox::spool::unmoved(c, true).await? } else { 0 };
     let by_status = vec![
         ("failed".to_owned(), col::<i64>(&counts, "failed")?),
         ("held".to_owned(), col::<i64>(&counts, "held")?),
         ("parked".to_owned(), col::<i64>(&counts, "parked")?),
-        ("pending".to_owned(), col::<i64>(&counts, "ready")? + col::<i64>(&counts, "retry")?),
+        ("pending".to_owned(), col::<i64>(&counts, "ready")? + col::<i64>(&counts, "retry")? + spooled),
     ];
     let oldest = c
         // The first pending row by arrival, with or without a back-off: one probe

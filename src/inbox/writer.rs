@@ -3,10 +3,10 @@
 //! Deduplication is the database's: `ON CONFLICT (event_id) DO NOTHING`.
 use crate::{
     db::{ErrorClass, chunks, classify, stmt},
-    domain::{EventId, EventStatus, Micros, order_key},
+    domain::{EventId, EventStatus, Micros},
     faults::Faults,
     inbox::Arrivals,
-    inbox::sqlite_lane::{Answer, SqliteLane},
+    inbox::sqlite_lane::SqliteLane,
     store::col,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait, Value};
@@ -122,6 +122,13 @@ impl Inbox {
                 .inspect_err(|err| tracing::warn!(error = %err, "no SQLite inbox thread; storing through the pool"))
                 .ok()
         });
+        // With a lane, deliveries go to the spool and the mover carries them
+        // to the queue; the mover ends when the writer does.
+        let lane = lane.map(|lane| {
+            let (ring, rung) = mpsc::channel(1);
+            tokio::spawn(crate::inbox::spool::run_mover(db.clone(), rung, arrivals.clone()));
+            Lane { lane, mover: ring }
+        });
         let task = tokio::spawn(write_loop(db, rx, arrivals, faults, health.clone(), lane));
         (Self { jobs, health }, task)
     }
@@ -142,13 +149,19 @@ impl Inbox {
     }
 }
 
+/// SQLite's lane into the spool, and the bell of the mover that empties it.
+struct Lane {
+    lane: SqliteLane,
+    mover: mpsc::Sender<()>,
+}
+
 async fn write_loop(
     db: DatabaseConnection,
     mut rx: mpsc::Receiver<Job>,
     arrivals: Arrivals,
     faults: Faults,
     health: Health,
-    lane: Option<SqliteLane>,
+    lane: Option<Lane>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -162,7 +175,7 @@ async fn write_loop(
         }
         faults.inbox_writer();
         let (events, stored) = match &lane {
-            Some(lane) if lane_takes(&events) => match store_in_lane(&db, lane, events).await {
+            Some(lane) => match lane.lane.store(events).await {
                 Some(answer) => answer,
                 None => {
                     // The thread died (a panic): this task ends too, and the
@@ -194,7 +207,14 @@ async fn write_loop(
                 tracing::warn!(error = %err, batch = events.len(), "inbox batch refused; storing one by one");
                 let mut outcomes = Vec::with_capacity(events.len());
                 for event in &events {
-                    outcomes.push(store_batch(&db, &[event]).await.map(|o| o[0]));
+                    let outcome = match &lane {
+                        Some(lane) => match lane.lane.store(vec![event.clone()]).await {
+                            Some((_, stored)) => stored.map(|o| o[0]),
+                            None => Err(DbErr::Custom("the SQLite inbox thread stopped".into())),
+                        },
+                        None => store_batch(&db, &[event]).await.map(|o| o[0]),
+                    };
+                    outcomes.push(outcome);
                 }
                 outcomes
             }
@@ -216,32 +236,16 @@ async fn write_loop(
             continue;
         }
         if outcomes.iter().any(|o| matches!(o, Ok(Stored::Accepted))) {
-            arrivals.ring();
+            match &lane {
+                // Full: a ring is already waiting, and it moves this batch too.
+                Some(lane) => _ = lane.mover.try_send(()),
+                None => arrivals.ring(),
+            }
         }
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let _ = reply.send(outcome.map_err(|e| InboxError::Database(std::sync::Arc::new(e))));
         }
     }
-}
-
-/// The lane stores what needs no lookup: a legacy payload keyed by its
-/// directory may belong to a known organization's group (`group_keys`).
-fn lane_takes(events: &[NewEvent]) -> bool {
-    !events.iter().any(|e| e.order_key.as_deref().is_some_and(|k| k.starts_with(order_key::DIRECTORY_PREFIX)))
-}
-
-/// The pool's one connection is the turn to write: held while the lane
-/// commits, so nothing in this process meets SQLite's busy handler.
-async fn store_in_lane(db: &DatabaseConnection, lane: &SqliteLane, events: Vec<NewEvent>) -> Option<Answer> {
-    let turn = match db.get_sqlite_connection_pool().acquire().await {
-        Ok(turn) => turn,
-        Err(err) => {
-            return Some((events, Err(DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(err))))));
-        }
-    };
-    let answer = lane.store(events).await;
-    drop(turn);
-    answer
 }
 
 /// Stores a batch in one transaction; all or nothing.
@@ -339,24 +343,7 @@ pub(crate) fn outcomes_of<E: std::borrow::Borrow<NewEvent>>(
 /// an organization belongs to its directory's organization once the directory
 /// is known (CONTRACT 4).
 async fn group_keys(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Result<Vec<Option<String>>, DbErr> {
-    let mut keys: Vec<Option<String>> = events.iter().map(|e| e.order_key.clone()).collect();
-    let mut directories: Vec<&str> =
-        keys.iter().flatten().filter_map(|k| k.strip_prefix(order_key::DIRECTORY_PREFIX)).collect();
-    if directories.is_empty() {
-        return Ok(keys);
-    }
-    directories.sort_unstable();
-    directories.dedup();
-    crate::db::write_first(c).await?;
-    let owners = crate::store::directory::organizations_of(c, &directories).await?;
-    for key in keys.iter_mut() {
-        let owner =
-            key.as_deref().and_then(|k| k.strip_prefix(order_key::DIRECTORY_PREFIX)).and_then(|d| owners.get(d));
-        if let Some(org) = owner {
-            *key = Some(order_key::of_organization(org));
-        }
-    }
-    Ok(keys)
+    crate::inbox::groups::known_groups(c, events.iter().map(|e| e.order_key.clone()).collect()).await
 }
 
 #[cfg(test)]

@@ -370,6 +370,8 @@ impl TestApp {
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
+        // What SQLite's intake spool acknowledged is in the queue's table first.
+        seatsync::inbox::spool::move_all(&self.db).await.unwrap();
         let row = self
             .db
             .query_one_raw(sea_orm::Statement::from_string(self.db.get_database_backend(), sql.to_owned()))

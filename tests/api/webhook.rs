@@ -114,6 +114,7 @@ async fn the_stored_body_is_the_exact_bytes_received(store: Store) {
 
 async fn entity_body(app: &TestApp, id: &str) -> Vec<u8> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    seatsync::inbox::spool::move_all(&app.db).await.unwrap();
     entity::inbox_event::Entity::find()
         .filter(entity::inbox_event::Column::EventId.eq(id))
         .one(&app.db)
@@ -156,7 +157,21 @@ async fn concurrent_copies_of_one_event_store_one_row(store: Store) {
 async fn a_database_failure_is_503_and_stores_nothing(store: Store) {
     let app = spawn_app(store).await;
     app.db.close_by_ref().await.unwrap();
-    refused(app.post_webhook(&sample_body()).await, 503, "unavailable").await;
+    match store {
+        Store::Postgres => refused(app.post_webhook(&sample_body()).await, 503, "unavailable").await,
+        // SQLite's intake commits to its spool file, which needs nothing from
+        // the seats' pool: the delivery is kept, and moved once the seats'
+        // file can be written again (a full disk fails the spool too: faults.rs).
+        Store::Sqlite => {
+            assert_eq!(app.post_webhook(&sample_body()).await.status(), 200);
+            let again = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&app.database_url).unwrap()).await;
+            let again = again.unwrap();
+            assert_eq!(seatsync::inbox::spool::move_all(&again).await.unwrap(), 1);
+            let stored = "SELECT COUNT(*) AS n FROM inbox_events WHERE event_id = 'event_01SAMPLE'";
+            let row = again.query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, stored));
+            assert_eq!(row.await.unwrap().unwrap().try_get::<i64>("", "n").unwrap(), 1);
+        }
+    }
 }
 
 async fn unknown_event_types_are_accepted_and_ignored(store: Store) {
@@ -260,6 +275,22 @@ async fn the_sqlite_inbox_lane_stores_each_id_once_in_id_order() {
     assert_eq!(stored.unwrap(), [Stored::Accepted, Stored::Accepted, Stored::Duplicate]);
     let (_, again) = lane.store(vec![event("event_a"), event("event_c")]).await.unwrap();
     assert_eq!(again.unwrap(), [Stored::Duplicate, Stored::Accepted]);
+    // The lane commits to the spool; the queue's table has them once moved.
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            let row = db.query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, sql)).await;
+            row.unwrap().unwrap().try_get_by_index::<i64>(0).unwrap()
+        }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM inbox_events").await, 0);
+    assert_eq!(seatsync::inbox::spool::move_all(&db).await.unwrap(), 3);
+    assert_eq!(seatsync::inbox::spool::move_all(&db).await.unwrap(), 0, "nothing is moved twice");
+    // A retry of an event already moved, and gone from the spool, is still a duplicate.
+    db.execute_unprepared("DELETE FROM spool.inbox_spool").await.unwrap();
+    let (_, late) = lane.store(vec![event("event_c"), event("event_d")]).await.unwrap();
+    assert_eq!(late.unwrap(), [Stored::Duplicate, Stored::Accepted]);
+    assert_eq!(seatsync::inbox::spool::move_all(&db).await.unwrap(), 1);
     let rows = db
         .query_all_raw(sea_orm::Statement::from_string(
             sea_orm::DbBackend::Sqlite,
@@ -279,7 +310,7 @@ async fn the_sqlite_inbox_lane_stores_each_id_once_in_id_order() {
         })
         .collect();
     let row = |id: &str| (id.to_owned(), "pending".to_owned(), 0, "org:org_1".to_owned());
-    assert_eq!(read, [row("event_a"), row("event_b"), row("event_c")]);
+    assert_eq!(read, [row("event_a"), row("event_b"), row("event_c"), row("event_d")]);
 
     // In memory, each connection would see a database of its own: no lane.
     let memory = DatabaseUrl::parse("sqlite::memory:").unwrap();
