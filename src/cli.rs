@@ -216,6 +216,10 @@ pub enum BenchCommand {
         /// With --wrk: storage off (needs --features test-faults): the ceiling.
         #[arg(long)]
         ceiling: bool,
+        /// With --wrk: the reconciler paused (needs --features test-faults):
+        /// the intake alone, to set beside a run with the reconciler working.
+        #[arg(long)]
+        paused: bool,
         /// With --wrk: push seat changes to a local billing receiver, as
         /// production does.
         #[arg(long)]
@@ -578,6 +582,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 duration,
                 rounds,
                 ceiling,
+                paused,
                 initial_sync,
                 billing,
                 organizations,
@@ -590,6 +595,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     duration: Duration::from_secs(duration),
                     rounds,
                     ceiling,
+                    paused,
                     billing,
                     organizations,
                 })

@@ -18,6 +18,8 @@ pub struct Faults {
     delivery_paused: bool,
     #[cfg(feature = "test-faults")]
     storage_off: bool,
+    #[cfg(feature = "test-faults")]
+    reconciler_paused: bool,
 }
 
 /// With `slow-store`, a storer holding an event that carries this email waits
@@ -34,7 +36,8 @@ pub const PANIC_EMAIL: &str = "panic-on-apply@example.com";
 
 impl Faults {
     /// Reads `SEATSYNC_TEST_FAULT` (`inbox-writer-panic`, `reconciler-panic`,
-    /// `apply-panic`, `slow-store`, `delivery-paused` or `storage-off`)
+    /// `apply-panic`, `slow-store`, `delivery-paused`, `storage-off` or
+    /// `reconciler-paused`)
     /// through `lookup`; ignored unless the feature is on.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         #[cfg(feature = "test-faults")]
@@ -47,6 +50,7 @@ impl Faults {
                 slow_store: fault == "slow-store",
                 delivery_paused: fault == "delivery-paused",
                 storage_off: fault == "storage-off",
+                reconciler_paused: fault == "reconciler-paused",
             }
         }
         #[cfg(not(feature = "test-faults"))]
@@ -118,6 +122,16 @@ impl Faults {
     pub fn delivers(&self) -> bool {
         #[cfg(feature = "test-faults")]
         if self.delivery_paused {
+            return false;
+        }
+        true
+    }
+
+    /// False with `reconciler-paused`: the reconciler applies nothing (`bench
+    /// webhooks --wrk --paused` measures the intake alone this way).
+    pub fn reconciles(&self) -> bool {
+        #[cfg(feature = "test-faults")]
+        if self.reconciler_paused {
             return false;
         }
         true

@@ -29,6 +29,8 @@ use std::time::Duration;
 
 /// The schema name the spool is attached under on the pool's connections.
 pub const ATTACHED_AS: &str = "spool";
+/// How long the mover lets spooled events gather after a ring.
+const GATHER_FOR: Duration = Duration::from_millis(10);
 /// Rows moved in one transaction at most: a move stays short beside the
 /// reconciler's batches.
 pub const MOVE_AT_MOST: usize = 1024;
@@ -162,6 +164,10 @@ pub async fn run_mover(db: DatabaseConnection, mut rung: tokio::sync::mpsc::Rece
             ring = rung.recv() => if ring.is_none() { return },
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
+        // Let a few lane commits gather: each move is a commit (an fsync) in
+        // the seats' file, and one per lane commit doubled the disk's flushes
+        // under load.
+        tokio::time::sleep(GATHER_FOR).await;
         match move_all(&db).await {
             Ok(moved) => {
                 failures = 0;
@@ -181,13 +187,21 @@ pub async fn run_mover(db: DatabaseConnection, mut rung: tokio::sync::mpsc::Rece
     }
 }
 
-/// Deletes the spool's rows that were moved, given the schema names the
-/// spool and the queue's file have on the connection (the lane's or the pool's).
-pub fn forget_moved_sql(spool: &str, queue: &str) -> String {
-    format!(
-        "DELETE FROM {spool}.inbox_spool WHERE seq <= (SELECT COALESCE(MAX(m.moved_seq), 0) \
-         FROM {queue}.inbox_spool_moves m JOIN {spool}.spool_identity i ON i.id = m.spool_id)"
-    )
+/// Deletes the spool's rows that were moved (the oldest `at_most` of them),
+/// given the schema names the spool and the queue's file have on the
+/// connection (the lane's or the pool's).
+pub fn forget_moved_sql(spool: &str, queue: &str, at_most: Option<usize>) -> String {
+    let moved = format!(
+        "SELECT COALESCE(MAX(m.moved_seq), 0) FROM {queue}.inbox_spool_moves m \
+         JOIN {spool}.spool_identity i ON i.id = m.spool_id"
+    );
+    match at_most {
+        Some(n) => format!(
+            "DELETE FROM {spool}.inbox_spool WHERE seq IN (SELECT seq FROM {spool}.inbox_spool \
+             WHERE seq <= ({moved}) ORDER BY seq LIMIT {n})"
+        ),
+        None => format!("DELETE FROM {spool}.inbox_spool WHERE seq <= ({moved})"),
+    }
 }
 
 /// `forget_moved_sql` through the pool (prune). Nothing to do without a spool.
@@ -195,5 +209,5 @@ pub async fn forget_moved(c: &impl ConnectionTrait) -> Result<u64, DbErr> {
     if !attached(c).await? {
         return Ok(0);
     }
-    Ok(c.execute_raw(stmt(DbBackend::Sqlite, &forget_moved_sql(ATTACHED_AS, "main"), [])).await?.rows_affected())
+    Ok(c.execute_raw(stmt(DbBackend::Sqlite, &forget_moved_sql(ATTACHED_AS, "main", None), [])).await?.rows_affected())
 }

@@ -174,6 +174,7 @@ async fn write_loop(
             continue;
         }
         faults.inbox_writer();
+        let started = std::time::Instant::now();
         let (events, stored) = match &lane {
             Some(lane) => match lane.lane.store(events).await {
                 Some(answer) => answer,
@@ -196,6 +197,8 @@ async fn write_loop(
                 (events, stored)
             }
         };
+        let took_us = started.elapsed().as_micros() as u64;
+        tracing::debug!(events = events.len(), took_us, "inbox batch stored");
         let outcomes: Vec<Result<Stored, DbErr>> = match stored {
             Ok(outcomes) => {
                 health.up();

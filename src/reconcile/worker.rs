@@ -77,6 +77,10 @@ impl Reconciler {
         shutdown: impl std::future::Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
+        if !self.faults.reconciles() {
+            shutdown.await;
+            return;
+        }
         let limits = BatchLimits { guard, faults: self.faults, ..BatchLimits::for_backend(db.get_database_backend()) };
         let mut failures: u32 = 0;
         let mut last_sweep: Option<Instant> = None;

@@ -6,7 +6,8 @@
 //! time until every accepted event was applied, and the server's peak RSS.
 //! `--ceiling` starts the server with storage switched off (answers 200 after
 //! verifying the signature; needs a build with `--features test-faults`): the
-//! most this machine allows.
+//! most this machine allows. `--paused` starts it with the reconciler paused
+//! (the same build): intake alone, to set beside the run with it working.
 use super::reconcile::FreshDatabase;
 use crate::{db, db::DatabaseUrl, webhook::signature};
 use anyhow::Context;
@@ -27,6 +28,8 @@ pub struct WrkBench {
     pub duration: Duration,
     pub rounds: usize,
     pub ceiling: bool,
+    /// The reconciler paused: nothing is applied, intake is measured alone.
+    pub paused: bool,
     /// Seat changes pushed to a local billing receiver (the webhook target),
     /// as a production `serve` does.
     pub billing: bool,
@@ -35,6 +38,22 @@ pub struct WrkBench {
     /// many customers' directories at once (issue 40), one organization is
     /// the figure the history compares with.
     pub organizations: Vec<usize>,
+}
+
+impl WrkBench {
+    /// The server's test fault for this bench, if any.
+    fn fault(&self) -> Option<&'static str> {
+        match (self.ceiling, self.paused) {
+            (true, _) => Some("storage-off"),
+            (_, true) => Some("reconciler-paused"),
+            _ => None,
+        }
+    }
+
+    /// Whether the events are applied (so the end-to-end rate means something).
+    fn applies(&self) -> bool {
+        self.fault().is_none()
+    }
 }
 
 const SECRET: &str = "whsec_bench_secret";
@@ -155,7 +174,7 @@ pub async fn run(bench: WrkBench) -> anyhow::Result<()> {
                 run.accepted_per_sec,
                 run.p99_ms,
                 run.refused,
-                if bench.ceiling { "-".to_owned() } else { format!("{:.0}", run.end_to_end_per_sec) },
+                if bench.applies() { format!("{:.0}", run.end_to_end_per_sec) } else { "-".to_owned() },
                 run.peak_rss_mib
             );
             runs.push(run);
@@ -173,10 +192,14 @@ pub async fn run(bench: WrkBench) -> anyhow::Result<()> {
             median(|r| r.accepted_per_sec),
             median(|r| r.p99_ms),
             "",
-            if bench.ceiling { "-".to_owned() } else { format!("{:.0}", median(|r| r.end_to_end_per_sec)) },
+            if bench.applies() { format!("{:.0}", median(|r| r.end_to_end_per_sec)) } else { "-".to_owned() },
             median(|r| r.peak_rss_mib),
             runs.len(),
-            if bench.ceiling { ", storage off (ceiling)" } else { "" }
+            match (bench.ceiling, bench.paused) {
+                (true, _) => ", storage off (ceiling)",
+                (_, true) => ", reconciler paused",
+                _ => "",
+            }
         );
     }
     Ok(())
@@ -196,7 +219,7 @@ async fn initial_sync(bench: &WrkBench, users: usize, work: &std::path::Path) ->
     for round in 0..bench.rounds {
         let fresh = FreshDatabase::create(bench.database_url.clone()).await?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let mut server = start_server(&fresh.url, port, false, None)?;
+        let mut server = start_server(&fresh.url, port, None, None)?;
         let base = format!("http://127.0.0.1:{port}");
         let client = crate::outbound::client();
         wait_ready(&client, &base).await?;
@@ -296,7 +319,7 @@ async fn one_run(
     let run_id = ulid::Ulid::new();
     let orgs: Vec<String> = (0..organizations.max(1)).map(|k| format!("org_wrk{run_id}{k:03}")).collect();
     let receiver = if bench.billing { Some(super::billing_receiver::Receiver::start()?) } else { None };
-    let mut server = start_server(&fresh.url, port, bench.ceiling, receiver.as_ref().map(|r| r.url()).as_deref())?;
+    let mut server = start_server(&fresh.url, port, bench.fault(), receiver.as_ref().map(|r| r.url()).as_deref())?;
     let base = format!("http://127.0.0.1:{port}");
     let client = crate::outbound::client();
     wait_ready(&client, &base).await?;
@@ -336,7 +359,7 @@ async fn one_run(
     let accepted = total.saturating_sub(refused);
 
     // Every accepted event applied: the backlog is empty.
-    let end_to_end = if bench.ceiling {
+    let end_to_end = if !bench.applies() {
         f64::NAN
     } else {
         let conn = db::connect(&DatabaseUrl::parse(&fresh.url).map_err(anyhow::Error::msg)?).await?;
@@ -361,7 +384,7 @@ async fn one_run(
     })
 }
 
-fn start_server(database_url: &str, port: u16, ceiling: bool, billing: Option<&str>) -> anyhow::Result<Child> {
+fn start_server(database_url: &str, port: u16, fault: Option<&str>, billing: Option<&str>) -> anyhow::Result<Child> {
     let mut command = Command::new(std::env::current_exe()?);
     command
         .arg("serve")
@@ -386,8 +409,8 @@ fn start_server(database_url: &str, port: u16, ceiling: bool, billing: Option<&s
         Some(path) => command.stdout(std::fs::File::create(path)?),
         None => command.stdout(Stdio::null()),
     };
-    if ceiling {
-        command.env("SEATSYNC_TEST_FAULT", "storage-off");
+    if let Some(fault) = fault {
+        command.env("SEATSYNC_TEST_FAULT", fault);
     }
     // Traces on for the run when the bench's own environment asks for them.
     for (name, value) in std::env::vars().filter(|(name, _)| name.starts_with("OTEL_")) {
