@@ -125,7 +125,7 @@ fn checkpoint(spool: &Path, lane_gone: mpsc::Receiver<()>) {
             Ok(()) => failures = 0,
             Err(err) => {
                 failures += 1;
-                if failures == 1 || failures % 300 == 0 {
+                if failures == 1 || failures.is_multiple_of(300) {
                     tracing::warn!(error = %err, failures, "could not checkpoint the inbox spool");
                 }
             }
