@@ -102,7 +102,9 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
                     Some(spool) => pool.after_connect(move |conn, _| {
                         let spool = spool.clone();
                         Box::pin(async move {
-                            sea_orm::sqlx::query("ATTACH DATABASE ? AS spool").bind(spool).execute(conn).await?;
+                            sea_orm::sqlx::query("ATTACH DATABASE ? AS spool").bind(spool).execute(&mut *conn).await?;
+                            // Read in order by the move, a little at a time.
+                            sea_orm::sqlx::query("PRAGMA spool.cache_size = -512").execute(conn).await?;
                             Ok(())
                         })
                     }),

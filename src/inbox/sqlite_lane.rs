@@ -113,7 +113,13 @@ fn checkpoint(spool: &Path, lane_gone: mpsc::Receiver<()>) {
     let mut conn: Option<Connection> = None;
     let mut failures = 0u32;
     while let Err(mpsc::RecvTimeoutError::Timeout) = lane_gone.recv_timeout(CHECKPOINT_EVERY) {
-        let done = match conn.take().map_or_else(|| Connection::open(spool), Ok) {
+        let opened = || {
+            let c = Connection::open(spool)?;
+            // A checkpoint reads the WAL and writes pages: no cache to keep.
+            c.pragma_update(None, "cache_size", -128)?;
+            Ok(c)
+        };
+        let done = match conn.take().map_or_else(opened, Ok) {
             Ok(c) => {
                 let done = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                 conn = Some(c);
@@ -144,6 +150,8 @@ fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     let queue = path.to_str().ok_or_else(|| rusqlite::Error::InvalidPath(path.to_path_buf()))?;
     conn.execute("ATTACH DATABASE ?1 AS queue", [queue])?;
+    // The lane only looks ids up in the queue's file: a small page cache.
+    conn.pragma_update(Some(rusqlite::DatabaseName::Attached("queue")), "cache_size", -256)?;
     Ok(conn)
 }
 

@@ -248,7 +248,27 @@ both_stores!(
     metrics_count_deliveries_by_outcome_and_type,
 );
 
-/// SQLite's inbox lane (issue 28) stores a batch as the pool's path does:
+/// Issue 40: SQLite's intake commits to its spool, so a delivery never waits
+/// for the seats' file's writer.
+#[tokio::test]
+async fn a_sqlite_delivery_is_stored_while_another_holds_the_seats_write_lock() {
+    use sea_orm::TransactionTrait;
+    let app = spawn_app(Store::Sqlite).await;
+    // Another process's transaction holds the seats' file's one writer, as a
+    // long reconciler batch does.
+    let other = seatsync::db::connect(&seatsync::db::DatabaseUrl::parse(&app.database_url).unwrap()).await.unwrap();
+    let txn = other.begin().await.unwrap();
+    seatsync::db::write_first(&txn).await.unwrap();
+    // Stored in the spool and answered: the delivery never waits for it.
+    assert_eq!(app.post_webhook(&sample_body()).await.status(), 200);
+    assert_eq!(app.event_status("event_01SAMPLE").await, "pending");
+    txn.commit().await.unwrap();
+    app.settle().await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events WHERE event_id = 'event_01SAMPLE'").await, 1);
+    assert_eq!(app.event_status("event_01SAMPLE").await, "parked", "no plan for its organization yet");
+}
+
+/// SQLite's inbox lane (issue 28) stores a batch, into the spool, as the pool's path does:
 /// each id once, in id order, a repeat in the batch or of a stored event
 /// answered as a duplicate; and it is used only for a file this process writes.
 #[tokio::test]
