@@ -81,12 +81,6 @@ pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -
     // SQLite's write lock for the whole batch, so two processes on one file
     // never apply at the same time.
     crate::db::write_first(c).await?;
-    // What SQLite's intake spool holds joins the queue first, in this
-    // transaction: a batch never waits for the mover, and costs no commit of
-    // its own when the reconciler is busy.
-    if crate::inbox::spool::attached(c).await? {
-        crate::inbox::spool::move_into_queue(c, crate::inbox::spool::MOVE_AT_MOST).await?;
-    }
     // Groups whose back-off has run out first, then the oldest with none. A
     // group in back-off has every pending row stamped (see `retry_later`), so
     // neither index walks its backlog and it cannot crowd out the others.

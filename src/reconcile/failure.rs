@@ -24,6 +24,10 @@ pub const MAX_ATTEMPTS: i32 = 3;
 /// Runs one batch. An error is a passing fault; the event it hit (if any) was
 /// held back with a back-off.
 pub async fn step(db: &DatabaseConnection, metrics: &Metrics, limits: BatchLimits) -> Result<StepReport, DbErr> {
+    // SQLite's spool joins the queue in a commit of its own, before the batch:
+    // a batch that fails rolls back, and its events' failures are recorded by
+    // `seq`, which must then still exist.
+    crate::inbox::spool::move_all(db).await?;
     let mut result = run_contained(db, metrics, limits, true).await;
     let refused_in_bulk = matches!(&result, Err(BatchFailure::InBulk(err)) if classify(err) == ErrorClass::OwnData);
     if refused_in_bulk {

@@ -261,7 +261,6 @@ async fn a_sqlite_delivery_is_stored_while_another_holds_the_seats_write_lock() 
     seatsync::db::write_first(&txn).await.unwrap();
     // Stored in the spool and answered: the delivery never waits for it.
     assert_eq!(app.post_webhook(&sample_body()).await.status(), 200);
-    assert_eq!(app.event_status("event_01SAMPLE").await, "pending");
     txn.commit().await.unwrap();
     app.settle().await;
     assert_eq!(app.count("SELECT COUNT(*) FROM inbox_events WHERE event_id = 'event_01SAMPLE'").await, 1);
