@@ -464,7 +464,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup { to } => {
             let conn = open_database_read_only(&settings).await?;
             // What SQLite's intake spool acknowledged so far goes into the
-            // copy too: a backup is one file.
+            // copy too: a backup is one file. A read-only URL cannot move it.
+            let spool = db::sqlite_path(settings.database_url.expose())
+                .map(|file| db::spool_file::path_for(std::path::Path::new(file)));
+            if spool.is_some_and(|spool| spool.exists()) && !crate::inbox::spool::attached(&conn).await? {
+                anyhow::bail!(
+                    "the intake spool beside the database cannot be moved into the copy through a read-only \
+                     DATABASE_URL: back up through a writable one"
+                );
+            }
             crate::inbox::spool::move_all(&conn).await.context("could not move the inbox spool")?;
             let bytes = db::backup_sqlite(&conn, &to).await?;
             println!("backed up to {} ({bytes} bytes)", to.display());

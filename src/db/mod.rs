@@ -198,11 +198,17 @@ fn spool_for(url: &str) -> Result<Option<String>, DbErr> {
 /// The file a SQLite URL names, when it is one this process may write (not
 /// in memory, not read-only).
 pub fn sqlite_file(url: &str) -> Option<&str> {
+    let read_only = url.split_once('?').is_some_and(|(_, query)| query.split('&').any(|p| p == "mode=ro"));
+    sqlite_path(url).filter(|_| !read_only)
+}
+
+/// The file a SQLite URL names, writable or not (none in memory).
+pub fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("sqlite:").unwrap_or(url);
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let elsewhere = query.split('&').any(|p| p == "mode=memory" || p == "mode=ro");
-    (!path.is_empty() && path != ":memory:" && !elsewhere).then_some(path)
+    let in_memory = query.split('&').any(|p| p == "mode=memory");
+    (!path.is_empty() && path != ":memory:" && !in_memory).then_some(path)
 }
 
 /// An error chain as a person reads it: the database's own words once,

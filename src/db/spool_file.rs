@@ -27,6 +27,24 @@ pub fn path_for(database: &Path) -> PathBuf {
 /// Creates the spool (WAL, its tables and its id) if it is not there; the
 /// caller made the file 0600.
 pub fn prepare(spool: &Path) -> Result<(), rusqlite::Error> {
+    // Two processes making a new spool at once race to switch it to WAL, and
+    // SQLite answers the loser "database is locked" at once (no busy handler
+    // for that step), as `connect` finds for the database itself.
+    let mut attempt = 0u64;
+    loop {
+        match prepare_once(spool) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && attempt < 40 =>
+            {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(25 * attempt.min(8)));
+            }
+            done => return done,
+        }
+    }
+}
+
+fn prepare_once(spool: &Path) -> Result<(), rusqlite::Error> {
     let conn = rusqlite::Connection::open(spool)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;

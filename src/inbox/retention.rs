@@ -63,6 +63,12 @@ pub async fn prune(db: &DatabaseConnection, now: Micros, retention: Duration, dr
     let mut pruned = Pruned::default();
     let statuses: Vec<EventStatus> =
         PRUNABLE.into_iter().filter(|s| *s != EventStatus::Parked || prunes_parked(retention)).collect();
+    if !dry_run {
+        // SQLite's spool first keeps nothing the queue has (its rows go only
+        // while their copies are there): a retry of an event pruned below is
+        // then stored again, as on PostgreSQL.
+        crate::inbox::spool::forget_moved(db, batch_rows as usize, pause).await?;
+    }
     let counts = if dry_run {
         let mut counts = Vec::new();
         for status in &statuses {
@@ -132,9 +138,6 @@ pub async fn prune(db: &DatabaseConnection, now: Micros, retention: Duration, dr
         // Portal links and sessions that can open nothing any more (a day
         // past their end): small, and not counted with the inbox.
         crate::store::portal::prune(db, now).await?;
-        // SQLite's spool keeps nothing the queue has: a retry of an event
-        // pruned above is then stored again, as on PostgreSQL.
-        crate::inbox::spool::forget_moved(db).await?;
     }
     Ok(pruned)
 }

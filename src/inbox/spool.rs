@@ -23,12 +23,20 @@
 //!   taken) one already moved and deleted from the spool.
 //! - The file is made (0600, WAL, its tables) beside the database by
 //!   `db::connect`, which attaches it to every pooled connection as `spool`.
-use crate::{db::stmt, domain::EventStatus, store::col};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait, Value};
+use crate::{
+    db::stmt,
+    domain::{EventStatus, Micros},
+    inbox::writer::{QueueRow, insert_rows},
+    store::col,
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 use std::time::Duration;
 
 /// The schema name the spool is attached under on the pool's connections.
 pub const ATTACHED_AS: &str = "spool";
+/// Bodies moved in one transaction, about: a spool of large payloads moves in
+/// more, smaller steps rather than loading them all at once.
+const MOVE_BYTES_AT_MOST: usize = 8 * 1024 * 1024;
 /// How long the mover lets spooled events gather after a ring.
 const GATHER_FOR: Duration = Duration::from_millis(10);
 /// Rows moved in one transaction at most: a move stays short beside the
@@ -49,18 +57,23 @@ pub async fn attached(c: &impl ConnectionTrait) -> Result<bool, DbErr> {
     Ok(row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0) > 0)
 }
 
-/// The spool's id and how far the move has come for it.
+/// The spool's id and how far the move has come for it. A mark past the
+/// spool's own high-water mark (a spool older than the seats' file, copied
+/// back by hand) means this spool's numbers were reused: it is moved from its
+/// start again, and what is already in the queue stays once.
 async fn progress(c: &impl ConnectionTrait) -> Result<(String, i64), DbErr> {
     let row = c
         .query_one_raw(stmt(
             DbBackend::Sqlite,
-            "SELECT i.id AS id, COALESCE(m.moved_seq, 0) AS moved FROM spool.spool_identity i \
+            "SELECT i.id AS id, COALESCE(m.moved_seq, 0) AS moved, COALESCE((SELECT q.seq FROM \
+             spool.sqlite_sequence q WHERE q.name = 'inbox_spool'), 0) AS high FROM spool.spool_identity i \
              LEFT JOIN inbox_spool_moves m ON m.spool_id = i.id LIMIT 1",
             [],
         ))
         .await?
         .ok_or_else(|| DbErr::Custom("the inbox spool has no id".into()))?;
-    Ok((col(&row, "id")?, col(&row, "moved")?))
+    let (moved, high): (i64, i64) = (col(&row, "moved")?, col(&row, "high")?);
+    Ok((col(&row, "id")?, if moved > high { 0 } else { moved }))
 }
 
 /// Events committed to the spool and not moved yet (pending ones only, with
@@ -78,52 +91,48 @@ pub async fn unmoved(c: &impl ConnectionTrait, pending_only: bool) -> Result<i64
     Ok(row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0))
 }
 
-/// Moves up to `at_most` spooled events into `inbox_events`, in the caller's
-/// transaction (which it makes the seats' writer first). Returns how many
-/// rows it read from the spool.
+/// Moves up to `at_most` spooled events (and about `MOVE_BYTES_AT_MOST` of
+/// bodies, at least one event) into `inbox_events`, in the caller's
+/// transaction, which it makes the seats' writer first. Returns how many rows
+/// it read from the spool.
 pub async fn move_into_queue(c: &impl ConnectionTrait, at_most: usize) -> Result<usize, DbErr> {
     crate::db::write_first(c).await?;
     let (spool_id, moved) = progress(c).await?;
     let rows = c
         .query_all_raw(stmt(
             DbBackend::Sqlite,
-            "SELECT seq, event_id, event_type, body, received_at, status, order_key, traceparent \
-             FROM spool.inbox_spool WHERE seq > ? ORDER BY seq LIMIT ?",
-            [moved.into(), (at_most as i64).into()],
+            "SELECT seq, event_id, event_type, body, received_at, status, order_key, traceparent FROM (\
+               SELECT *, SUM(length(body)) OVER (ORDER BY seq) - length(body) AS before FROM (\
+                 SELECT seq, event_id, event_type, body, received_at, status, order_key, traceparent \
+                 FROM spool.inbox_spool WHERE seq > ? ORDER BY seq LIMIT ?)) \
+             WHERE before < ? ORDER BY seq",
+            [moved.into(), (at_most as i64).into(), (MOVE_BYTES_AT_MOST as i64).into()],
         ))
         .await?;
     let Some(last) = rows.last() else { return Ok(0) };
     let last: i64 = col(last, "seq")?;
     let keys: Vec<Option<String>> = rows.iter().map(|r| col(r, "order_key")).collect::<Result<_, _>>()?;
     let keys = crate::inbox::groups::known_groups(c, keys).await?;
-    // Rows per statement: 8 values each, far below SQLite's limit.
-    for (chunk, keys) in rows.chunks(128).zip(keys.chunks(128)) {
-        let mut sql = String::from(
-            "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts, order_key, \
-             traceparent) VALUES ",
-        );
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 7);
-        for (i, (row, key)) in chunk.iter().zip(keys).enumerate() {
-            sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, 0, ?, ?)" } else { ", (?, ?, ?, ?, ?, 0, ?, ?)" });
-            let status: String = col(row, "status")?;
-            // The spool's CHECK allows these two only; said again here so a
-            // changed spool cannot carry anything else into the queue.
-            EventStatus::parse(&status)
-                .filter(|s| matches!(s, EventStatus::Pending | EventStatus::Ignored))
-                .ok_or_else(|| DbErr::Custom(format!("the inbox spool holds status {status:?}")))?;
-            values.extend([
-                col::<String>(row, "event_id")?.into(),
-                col::<String>(row, "event_type")?.into(),
-                col::<Vec<u8>>(row, "body")?.into(),
-                col::<i64>(row, "received_at")?.into(),
-                status.into(),
-                key.clone().into(),
-                col::<Option<String>>(row, "traceparent")?.into(),
-            ]);
-        }
-        sql.push_str(" ON CONFLICT (event_id) DO NOTHING");
-        c.execute_raw(stmt(DbBackend::Sqlite, &sql, values)).await?;
+    let mut queued = Vec::with_capacity(rows.len());
+    for (row, order_key) in rows.iter().zip(keys) {
+        let status: String = col(row, "status")?;
+        // The spool's CHECK allows these two only; said again here so a
+        // changed spool cannot carry anything else into the queue.
+        let status = EventStatus::parse(&status)
+            .filter(|s| matches!(s, EventStatus::Pending | EventStatus::Ignored))
+            .ok_or_else(|| DbErr::Custom(format!("the inbox spool holds status {status:?}")))?;
+        queued.push(QueueRow {
+            event_id: col(row, "event_id")?,
+            event_type: col(row, "event_type")?,
+            body: col(row, "body")?,
+            received_at: Micros(col(row, "received_at")?),
+            status,
+            order_key,
+            traceparent: col(row, "traceparent")?,
+        });
     }
+    // A copy already there (moved before, or stored by the poller) stays once.
+    insert_rows(c, &queued).await?;
     c.execute_raw(stmt(
         DbBackend::Sqlite,
         "INSERT INTO inbox_spool_moves (spool_id, moved_seq) VALUES (?, ?) \
@@ -189,25 +198,33 @@ pub async fn run_mover(db: DatabaseConnection, mut rung: tokio::sync::mpsc::Rece
 
 /// Deletes the spool's rows that were moved (the oldest `at_most` of them),
 /// given the schema names the spool and the queue's file have on the
-/// connection (the lane's or the pool's).
-pub fn forget_moved_sql(spool: &str, queue: &str, at_most: Option<usize>) -> String {
-    let moved = format!(
-        "SELECT COALESCE(MAX(m.moved_seq), 0) FROM {queue}.inbox_spool_moves m \
-         JOIN {spool}.spool_identity i ON i.id = m.spool_id"
-    );
-    match at_most {
-        Some(n) => format!(
-            "DELETE FROM {spool}.inbox_spool WHERE seq IN (SELECT seq FROM {spool}.inbox_spool \
-             WHERE seq <= ({moved}) ORDER BY seq LIMIT {n})"
-        ),
-        None => format!("DELETE FROM {spool}.inbox_spool WHERE seq <= ({moved})"),
-    }
+/// connection (the lane's or the pool's). Only a row whose copy is in the
+/// queue goes: a mark that is wrong for this spool never deletes an event.
+pub fn forget_moved_sql(spool: &str, queue: &str, at_most: usize) -> String {
+    format!(
+        "DELETE FROM {spool}.inbox_spool WHERE seq IN (SELECT s.seq FROM {spool}.inbox_spool s \
+         WHERE s.seq <= (SELECT COALESCE(MAX(m.moved_seq), 0) FROM {queue}.inbox_spool_moves m \
+         JOIN {spool}.spool_identity i ON i.id = m.spool_id) \
+         AND EXISTS (SELECT 1 FROM {queue}.inbox_events e WHERE e.event_id = s.event_id) \
+         ORDER BY s.seq LIMIT {at_most})"
+    )
 }
 
-/// `forget_moved_sql` through the pool (prune). Nothing to do without a spool.
-pub async fn forget_moved(c: &impl ConnectionTrait) -> Result<u64, DbErr> {
-    if !attached(c).await? {
+/// `forget_moved_sql` through the pool (prune), `batch` rows a statement with
+/// `pause` between, so the lane waits at most one small delete. Nothing to do
+/// without a spool.
+pub async fn forget_moved(db: &DatabaseConnection, batch: usize, pause: Duration) -> Result<u64, DbErr> {
+    if !attached(db).await? {
         return Ok(0);
     }
-    Ok(c.execute_raw(stmt(DbBackend::Sqlite, &forget_moved_sql(ATTACHED_AS, "main", None), [])).await?.rows_affected())
+    let sql = forget_moved_sql(ATTACHED_AS, "main", batch);
+    let mut total = 0;
+    loop {
+        let deleted = db.execute_raw(stmt(DbBackend::Sqlite, &sql, [])).await?.rows_affected();
+        total += deleted;
+        if deleted < batch as u64 {
+            return Ok(total);
+        }
+        tokio::time::sleep(pause).await;
+    }
 }

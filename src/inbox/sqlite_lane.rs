@@ -201,7 +201,7 @@ fn store(conn: &mut Connection, events: &[NewEvent], faults: &Faults) -> Result<
     // at most twice what came in, so the spool stays small without a large
     // delete that would hold the next deliveries (a delete of 50,000 moved
     // rows every ten seconds put the intake's p99 at 330 ms).
-    let forget = spool::forget_moved_sql("main", "queue", Some(2 * events.len() + 16));
+    let forget = spool::forget_moved_sql("main", "queue", 2 * events.len() + 16);
     tx.prepare_cached(&forget)?.execute([])?;
     faults.before_commit_blocking(events.iter().map(|e| e.body.as_slice()));
     tx.commit()?;

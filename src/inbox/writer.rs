@@ -302,26 +302,58 @@ pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Re
     let mut order: Vec<usize> = (0..events.len()).collect();
     order.sort_by(|a, b| events[*a].event_id.cmp(&events[*b].event_id));
     order.dedup_by(|a, b| events[*a].event_id == events[*b].event_id);
+    let rows: Vec<QueueRow> = order
+        .into_iter()
+        .map(|index| {
+            let event = events[index];
+            QueueRow {
+                event_id: event.event_id.as_str().to_owned(),
+                event_type: event.event_type.clone(),
+                body: event.body.clone(),
+                received_at: now,
+                status: event.status,
+                order_key: keys[index].clone(),
+                traceparent: event.traceparent.clone(),
+            }
+        })
+        .collect();
+    let inserted = insert_rows(c, &rows).await?;
+    Ok(outcomes_of(events, |id| inserted.contains(id)))
+}
+
+/// One row for `inbox_events`, as a storer or SQLite's spool move writes it.
+pub(crate) struct QueueRow {
+    pub event_id: String,
+    pub event_type: String,
+    pub body: Vec<u8>,
+    pub received_at: Micros,
+    pub status: EventStatus,
+    pub order_key: Option<String>,
+    pub traceparent: Option<String>,
+}
+
+/// Inserts `rows` in their order (multi-row statements cut by `db::chunks`);
+/// an id already there is left as it is. Returns the ids inserted.
+pub(crate) async fn insert_rows(c: &impl ConnectionTrait, rows: &[QueueRow]) -> Result<HashSet<String>, DbErr> {
     let mut inserted: HashSet<String> = HashSet::new();
     let backend = c.get_database_backend();
-    let size = |i: &usize| events[*i].body.len() + events[*i].event_id.as_str().len() + 64;
-    for chunk in chunks(backend, &order, INSERT_CHUNK, size) {
+    let size = |row: &QueueRow| row.body.len() + row.event_id.len() + 64;
+    for chunk in chunks(backend, rows, INSERT_CHUNK, size) {
         let mut sql = String::from(
             "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts, order_key, \
              traceparent) VALUES ",
         );
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 7);
-        for (i, index) in chunk.iter().enumerate() {
-            let event = events[*index];
+        for (i, row) in chunk.iter().enumerate() {
             sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, 0, ?, ?)" } else { ", (?, ?, ?, ?, ?, 0, ?, ?)" });
             values.extend([
-                event.event_id.as_str().into(),
-                event.event_type.as_str().into(),
-                event.body.clone().into(),
-                now.0.into(),
-                event.status.as_str().into(),
-                keys[*index].clone().into(),
-                event.traceparent.clone().into(),
+                row.event_id.as_str().into(),
+                row.event_type.as_str().into(),
+                row.body.clone().into(),
+                row.received_at.0.into(),
+                row.status.as_str().into(),
+                row.order_key.clone().into(),
+                row.traceparent.clone().into(),
             ]);
         }
         sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
@@ -329,7 +361,7 @@ pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Re
             inserted.insert(col::<String>(&row, "event_id")?);
         }
     }
-    Ok(outcomes_of(events, |id| inserted.contains(id)))
+    Ok(inserted)
 }
 
 /// Each event's outcome, given which ids this transaction inserted: the first

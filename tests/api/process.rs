@@ -1353,6 +1353,29 @@ fn a_backup_goes_to_exactly_the_path_given() {
     assert_eq!(others.len(), 1, "nothing else left behind: {others:?}");
 }
 
+/// A backup through a read-only URL cannot move SQLite's intake spool into
+/// the copy, which would then miss acknowledged deliveries: it is refused, and
+/// nothing is written (issue 40).
+#[test]
+fn a_backup_through_a_read_only_url_is_refused_while_the_spool_exists() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDatabase::create(Store::Sqlite));
+    let mut env = env_for(&db);
+    rt.block_on(create_plan_with_cli(&env));
+    for (name, value) in env.iter_mut() {
+        if name == "DATABASE_URL" {
+            *value = value.replace("mode=rwc", "mode=ro");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    let output = seatsync(&env).args(["backup", "--to", copy.to_str().unwrap()]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("the intake spool beside the database cannot be moved into the copy"), "{said}");
+    assert!(!copy.exists(), "no partial copy");
+}
+
 /// A `.env` someone else could have written is never read (issue 37, item
 /// 11): group- or world-writable, it stops the command with a line saying
 /// why; owner-only, it is read and check-config says which file;

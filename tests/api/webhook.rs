@@ -248,6 +248,38 @@ both_stores!(
     metrics_count_deliveries_by_outcome_and_type,
 );
 
+/// A move takes about 8 MiB of bodies at a time, however many events wait:
+/// large payloads are never all loaded at once (issue 40).
+#[tokio::test]
+async fn a_spool_move_takes_a_bounded_amount_of_bodies() {
+    use sea_orm::TransactionTrait;
+    use seatsync::{
+        db::DatabaseUrl,
+        domain::{EventId, EventStatus},
+        inbox::{NewEvent, spool, sqlite_lane},
+    };
+    let database = TestDatabase::create(Store::Sqlite).await;
+    let db = migrated(&database).await;
+    let path = sqlite_lane::file_of(&db, &DatabaseUrl::parse(&database.url).unwrap()).unwrap();
+    let lane = sqlite_lane::SqliteLane::start(path, seatsync::faults::Faults::default()).unwrap();
+    let large = |id: &str| NewEvent {
+        event_id: EventId::parse(id).unwrap(),
+        event_type: "dsync.user.created".into(),
+        body: vec![b' '; 5 * 1024 * 1024],
+        status: EventStatus::Ignored,
+        order_key: None,
+        traceparent: None,
+    };
+    let (_, stored) = lane.store(vec![large("event_1"), large("event_2"), large("event_3")]).await.unwrap();
+    stored.unwrap();
+    let txn = db.begin().await.unwrap();
+    // 0 and 5 MiB of bodies came before the first two; 10 MiB before the third.
+    assert_eq!(spool::move_into_queue(&txn, spool::MOVE_AT_MOST).await.unwrap(), 2);
+    assert_eq!(spool::move_into_queue(&txn, spool::MOVE_AT_MOST).await.unwrap(), 1);
+    assert_eq!(spool::move_into_queue(&txn, spool::MOVE_AT_MOST).await.unwrap(), 0);
+    txn.commit().await.unwrap();
+}
+
 /// Issue 40: SQLite's intake commits to its spool, so a delivery never waits
 /// for the seats' file's writer.
 #[tokio::test]
@@ -330,6 +362,17 @@ async fn the_sqlite_inbox_lane_stores_each_id_once_in_id_order() {
         .collect();
     let row = |id: &str| (id.to_owned(), "pending".to_owned(), 0, "org:org_1".to_owned());
     assert_eq!(read, [row("event_a"), row("event_b"), row("event_c"), row("event_d")]);
+
+    // A mark past this spool's own numbers (an older spool copied back by
+    // hand) never loses an event: the lane keeps rows whose copies are not in
+    // the queue, and the move starts over from the spool's beginning.
+    db.execute_unprepared("UPDATE inbox_spool_moves SET moved_seq = 1000000").await.unwrap();
+    let (_, after_copy) = lane.store(vec![event("event_e")]).await.unwrap();
+    assert_eq!(after_copy.unwrap(), [Stored::Accepted]);
+    let (_, next) = lane.store(vec![event("event_f")]).await.unwrap();
+    assert_eq!(next.unwrap(), [Stored::Accepted]);
+    assert_eq!(seatsync::inbox::spool::move_all(&db).await.unwrap(), 2);
+    assert_eq!(count("SELECT COUNT(*) FROM inbox_events WHERE event_id IN ('event_e', 'event_f')").await, 2);
 
     // In memory, each connection would see a database of its own: no lane.
     let memory = DatabaseUrl::parse("sqlite::memory:").unwrap();

@@ -255,9 +255,14 @@ async fn initial_sync(bench: &WrkBench, users: usize, work: &std::path::Path) ->
         let conn = db::connect(&DatabaseUrl::parse(&fresh.url).map_err(anyhow::Error::msg)?).await?;
         let mut stored_after: Option<f64> = None;
         loop {
-            if stored_after.is_none()
-                && crate::store::count(&conn, "SELECT COUNT(*) AS n FROM inbox_events", []).await? >= users as u64
-            {
+            // Stored: in the queue, or still in SQLite's intake spool.
+            let spooled = if crate::inbox::spool::attached(&conn).await? {
+                crate::inbox::spool::unmoved(&conn, false).await? as u64
+            } else {
+                0
+            };
+            let queued = crate::store::count(&conn, "SELECT COUNT(*) AS n FROM inbox_events", []).await?;
+            if stored_after.is_none() && queued + spooled >= users as u64 {
                 stored_after = Some(started.elapsed().as_secs_f64());
             }
             let (by_status, oldest) = crate::inbox::status::backlog(&conn).await?;
