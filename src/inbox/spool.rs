@@ -143,21 +143,23 @@ pub async fn move_into_queue(c: &impl ConnectionTrait, at_most: usize) -> Result
     Ok(rows.len())
 }
 
-/// Moves everything spooled so far, a transaction per `MOVE_AT_MOST` rows.
-/// Nothing to do where there is no spool. Returns how many rows moved.
+/// Moves what was spooled when it was called, a transaction per move (what
+/// arrives meanwhile may go along, never keeps it going). Nothing to do where
+/// there is no spool. Returns how many rows moved.
 pub async fn move_all(db: &DatabaseConnection) -> Result<u64, DbErr> {
     if !attached(db).await? {
         return Ok(0);
     }
+    let waiting = unmoved(db, false).await?.max(0) as u64;
     let mut total = 0u64;
-    while unmoved(db, false).await? > 0 {
+    while total < waiting {
         let txn = db.begin().await?;
         let moved = move_into_queue(&txn, MOVE_AT_MOST).await?;
         txn.commit().await?;
-        total += moved as u64;
         if moved == 0 {
             break;
         }
+        total += moved as u64;
     }
     Ok(total)
 }

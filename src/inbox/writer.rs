@@ -274,11 +274,11 @@ async fn store_batch_with(db: &DatabaseConnection, events: &[&NewEvent], faults:
 /// even when a later `seq` commits first (CONTRACT 4, "Arrival order").
 pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Result<Vec<Stored>, DbErr> {
     let now = Micros::now();
-    // SQLite: what the spool holds was stored first, so it takes its `seq` first.
+    // SQLite: what the spool holds was stored first, so it takes its `seq`
+    // first. The spool's snapshot is fixed at the first read of this
+    // transaction, so this ends.
     if crate::inbox::spool::attached(c).await? {
-        while crate::inbox::spool::move_into_queue(c, crate::inbox::spool::MOVE_AT_MOST).await?
-            == crate::inbox::spool::MOVE_AT_MOST
-        {}
+        while crate::inbox::spool::move_into_queue(c, crate::inbox::spool::MOVE_AT_MOST).await? > 0 {}
     }
     let pending = |keys: &[Option<String>]| -> Vec<String> {
         (0..events.len())
