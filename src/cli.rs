@@ -4,7 +4,7 @@ use crate::{
     db, operator,
     startup::Application,
     telemetry,
-    tools::{bench, replay, sign},
+    tools::{replay, sign},
     workos::{WorkosClient, backfill, resync},
 };
 use anyhow::Context;
@@ -114,11 +114,6 @@ pub enum Command {
         #[arg(long)]
         allow_mass_release: bool,
     },
-    /// Print throughput and latency figures (webhook intake, enforcement).
-    Bench {
-        #[command(subcommand)]
-        command: BenchCommand,
-    },
     /// Exit 0 when the running service's /readyz answers 200 within 2 s, else 1.
     #[command(after_help = "For container health checks without curl. Example:\n  \
         seatsync healthcheck --url http://127.0.0.1:8080")]
@@ -179,119 +174,6 @@ pub enum BillingCommand {
     /// Compare each plan's Stripe item quantity with its paid seats; print the
     /// plans that differ and exit 1 if any does.
     Check,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum BenchCommand {
-    /// Fire signed deliveries; print accepted/s and latency percentiles.
-    #[command(after_help = "Without --url, a server is started in this process on a temporary SQLite file\n\
-        (or --database-url). Several --concurrency levels (comma-separated) run one after the other\n\
-        and print a table. Example:\n  seatsync bench webhooks --requests 5000 --concurrency 32,128,512")]
-    Webhooks {
-        /// A running seatsync; its secret must match --secret.
-        #[arg(long)]
-        url: Option<String>,
-        #[arg(long, default_value = "whsec_bench_secret")]
-        secret: String,
-        #[arg(long, default_value_t = 2000)]
-        requests: usize,
-        /// Requests in flight at once; a comma-separated list runs each level.
-        #[arg(long, default_value = "64", value_delimiter = ',')]
-        concurrency: Vec<usize>,
-        #[arg(long)]
-        database_url: Option<String>,
-        /// Drive a `serve` process with wrk (separate processes, pre-signed
-        /// realistic bodies) instead of this process's own client.
-        #[arg(long)]
-        wrk: bool,
-        /// With --wrk: connections, comma-separated, one run each.
-        #[arg(long, default_value = "32", value_delimiter = ',')]
-        connections: Vec<usize>,
-        /// With --wrk: seconds per run.
-        #[arg(long, default_value_t = 8)]
-        duration: u64,
-        /// With --wrk: runs per level (the median is printed).
-        #[arg(long, default_value_t = 3)]
-        rounds: usize,
-        /// With --wrk: storage off (needs --features test-faults): the ceiling.
-        #[arg(long)]
-        ceiling: bool,
-        /// With --wrk: the reconciler paused (needs --features test-faults):
-        /// the intake alone, to set beside a run with the reconciler working.
-        #[arg(long)]
-        paused: bool,
-        /// With --wrk: push seat changes to a local billing receiver, as
-        /// production does.
-        #[arg(long)]
-        billing: bool,
-        /// With --wrk: organizations the deliveries are interleaved over
-        /// (each its own directory and plan); a comma-separated list runs each.
-        /// Default: 50 (arrivals from many customers), then 1 for comparison.
-        #[arg(long, default_value = "50,1", value_delimiter = ',')]
-        organizations: Vec<usize>,
-        /// With --wrk: an initial sync of this many users over 50 new
-        /// organizations whose plans are created as the events arrive.
-        #[arg(long)]
-        initial_sync: Option<usize>,
-    },
-    /// Fill a fresh database's inbox, then time the reconciler applying it.
-    #[command(after_help = "With a postgres:// --database-url, a new database is created on that server for the run\n\
-        (never analyzed) and dropped after. Example:\n  seatsync bench reconcile --events 50000 --organizations 50")]
-    Reconcile {
-        #[arg(long, default_value_t = 50_000)]
-        events: usize,
-        #[arg(long, default_value_t = 50)]
-        organizations: usize,
-        #[arg(long)]
-        database_url: Option<String>,
-        /// Push seat changes to a local billing receiver while applying, and
-        /// print how long after the last apply the receiver had them all.
-        #[arg(long)]
-        billing: bool,
-    },
-    /// Prune a fresh database of settled events while webhooks keep arriving.
-    Prune {
-        #[arg(long, default_value_t = 1_000_000)]
-        events: u64,
-        #[arg(long)]
-        database_url: Option<String>,
-    },
-    /// The operator's view at scale: a page of 100 plans (first, middle, a
-    /// search) at each number of plans, and a plan's history at many audit rows.
-    Plans {
-        #[arg(long, value_delimiter = ',', default_value = "2000,20000")]
-        plans: Vec<u64>,
-        /// Audit rows of the plan whose history is timed (0: skip).
-        #[arg(long, default_value_t = 1_000_000)]
-        audit_rows: u64,
-        #[arg(long)]
-        database_url: Option<String>,
-    },
-    /// What a /metrics scrape and its background refresh cost with few and with
-    /// many stored events (one fresh database per size).
-    Scrape {
-        #[arg(long, value_delimiter = ',', default_value = "10000,1000000")]
-        events: Vec<u64>,
-        #[arg(long)]
-        database_url: Option<String>,
-    },
-    /// A long mixed load (webhooks, admin reads, previews, resyncs against a fake
-    /// WorkOS); prints resident memory and open file descriptors every minute.
-    Soak {
-        #[arg(long, default_value_t = 600)]
-        secs: u64,
-        #[arg(long)]
-        database_url: Option<String>,
-    },
-    /// Time the switch to enforcement on a large plan.
-    Enforcement {
-        #[arg(long, default_value_t = 100_000)]
-        members: u64,
-        #[arg(long, default_value_t = 1_000)]
-        directory_users: u64,
-        #[arg(long)]
-        database_url: Option<String>,
-    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -582,49 +464,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Bench { command } => match command {
-            BenchCommand::Webhooks {
-                wrk: true,
-                database_url,
-                connections,
-                duration,
-                rounds,
-                ceiling,
-                paused,
-                initial_sync,
-                billing,
-                organizations,
-                ..
-            } => {
-                bench::wrk::run(bench::wrk::WrkBench {
-                    initial_sync,
-                    database_url,
-                    connections,
-                    duration: Duration::from_secs(duration),
-                    rounds,
-                    ceiling,
-                    paused,
-                    billing,
-                    organizations,
-                })
-                .await?
-            }
-            BenchCommand::Webhooks { url, secret, requests, concurrency, database_url, .. } => {
-                bench::webhooks(bench::WebhookBench { url, secret, requests, concurrency, database_url }).await?
-            }
-            BenchCommand::Prune { events, database_url } => bench::prune(events, database_url).await?,
-            BenchCommand::Reconcile { events, organizations, database_url, billing } => {
-                bench::reconcile(events, organizations, database_url, billing).await?
-            }
-            BenchCommand::Soak { secs, database_url } => bench::soak(secs, database_url).await?,
-            BenchCommand::Scrape { events, database_url } => bench::scrape(events, database_url).await?,
-            BenchCommand::Plans { plans, audit_rows, database_url } => {
-                bench::plans(plans, audit_rows, database_url).await?
-            }
-            BenchCommand::Enforcement { members, directory_users, database_url } => {
-                bench::enforcement(members, directory_users, database_url).await?
-            }
-        },
         Command::Plans { command } => {
             let read_only = matches!(
                 command,

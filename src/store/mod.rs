@@ -42,11 +42,7 @@ pub(crate) fn organization_value(org: Option<&OrganizationId>) -> Value {
 }
 
 /// Runs a `SELECT COUNT(*) AS n …` and reads its one number.
-pub(crate) async fn count(
-    c: &impl ConnectionTrait,
-    sql: &str,
-    values: impl IntoIterator<Item = Value>,
-) -> Result<u64, DbErr> {
+pub async fn count(c: &impl ConnectionTrait, sql: &str, values: impl IntoIterator<Item = Value>) -> Result<u64, DbErr> {
     let row = c.query_one_raw(stmt(c.get_database_backend(), sql, values)).await?;
     Ok(row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0).max(0) as u64)
 }

@@ -1,5 +1,4 @@
 //! Operator and developer tools: signing and replaying fixture payloads.
-pub mod bench;
 pub mod check_config;
 pub mod fake_workos;
 pub mod healthcheck;

@@ -91,17 +91,11 @@ impl WorkosClient {
         Self::new(&settings.workos_api_base, key).map(Some).map_err(|e| problem("WORKOS_API_BASE", e.to_string()))
     }
 
-    /// A client when `serve` has pulls to do (polling, resync); they need the key.
+    /// A client when `serve` has pulls to do (polling, resync); the settings
+    /// already refused pulls without a key (`config`'s rules).
     pub fn for_pulls(settings: &Settings) -> Result<Option<Self>, ConfigError> {
-        let wanted = [
-            ("WORKOS_EVENTS_POLL_SECS", settings.events_poll_every),
-            ("WORKOS_RESYNC_EVERY_SECS", settings.resync_every),
-        ];
-        let Some((variable, _)) = wanted.iter().find(|(_, every)| every.is_some()) else {
+        if settings.events_poll_every.is_none() && settings.resync_every.is_none() {
             return Ok(None);
-        };
-        if settings.workos_api_key.is_none() {
-            return Err(problem("WORKOS_API_KEY", format!("must be set when {variable} is")));
         }
         Self::when_configured(settings)
     }

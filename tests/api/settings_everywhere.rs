@@ -1,20 +1,26 @@
 //! Every setting the binary reads is where an integrator looks for it
 //! (issue 36, item 7): `.env.example`, the settings table of
 //! `docs/operating.md`, `docs/CONTRACT.md` section 2, and `check-config`'s
-//! output. The settings are found by reading `src/config.rs`, so a new one
-//! that is missing anywhere fails here.
+//! output. The settings are found by reading `src/config/`'s source, so a new
+//! one that is missing anywhere fails here, and each must be an entry of the
+//! settings table (`config::VARIABLES`), which the parser and the docs use.
 use crate::processes::seatsync;
 use std::{collections::BTreeSet, path::Path};
 
-/// Quoted upper-case names in `src/config.rs`: the variables it reads.
+/// Quoted upper-case names in `src/config/`: the variables it reads.
 fn settings_read() -> BTreeSet<String> {
-    let source = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/config.rs")).unwrap();
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/config");
+    let mut source = String::new();
+    for entry in std::fs::read_dir(folder).unwrap() {
+        source.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
     let mut found = BTreeSet::new();
     for piece in source.split('"').skip(1).step_by(2) {
         let is_name = piece.len() >= 4
             && piece.starts_with(|c: char| c.is_ascii_uppercase())
             && piece.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-            && piece.contains('_');
+            && piece.contains('_')
+            && !piece.ends_with('_');
         if is_name && piece != "CARGO_MANIFEST_DIR" {
             found.insert(piece.to_owned());
         }
@@ -41,6 +47,9 @@ fn every_setting_is_in_the_example_the_docs_the_contract_and_check_config() {
     let printed = String::from_utf8_lossy(&output.stdout).into_owned();
     let mut missing = Vec::new();
     for name in &settings {
+        if !seatsync::config::VARIABLES.iter().any(|v| v.name == name) {
+            missing.push(format!("{name} is read but not in config::VARIABLES"));
+        }
         let in_example = example.lines().any(|l| {
             let l = l.trim_start_matches(['#', ' ']);
             l.starts_with(&format!("{name}="))

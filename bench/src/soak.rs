@@ -1,11 +1,12 @@
-//! `seatsync bench soak --secs N`: a long mixed load against a server in this
+//! `seatsync-bench soak --secs N`: a long mixed load against a server in this
 //! process (temporary SQLite, or `--database-url`) and a fake WorkOS API, also
 //! in this process: signed webhooks, admin reads, previews and full resyncs.
 //! Every minute it prints resident memory and open file descriptors, which
 //! must stay flat after the first minute (figures are for the whole process,
 //! load generator included).
-use super::database_or_temp;
-use crate::{
+use crate::scratch::database_or_temp;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use seatsync::{
     config::Settings,
     domain::OrganizationId,
     domain::Secret,
@@ -16,7 +17,6 @@ use crate::{
         resync::{ResyncOptions, resync},
     },
 };
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "whsec_soak_secret";
@@ -90,17 +90,17 @@ pub async fn soak(secs: u64, database_url: Option<String>) -> anyhow::Result<()>
     let settings = Settings::from_lookup(|name| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))?;
     let app = Application::build(&settings, false).await?;
     let db = app.db();
-    let new_plan = crate::operator::NewPlan {
+    let new_plan = seatsync::operator::NewPlan {
         name: "soak".into(),
         organization_id: Some(ORG.into()),
         test_mode_max_users: Some(1_000_000),
         external_id: None,
     };
-    let plan = crate::operator::create(&db, new_plan, 10).await?.id;
+    let plan = seatsync::operator::create(&db, new_plan, 10).await?.id;
     let base = format!("http://127.0.0.1:{}", app.port());
     let handle = app.server_handle();
     let server = tokio::spawn(app.run_until_stopped());
-    let client = crate::outbound::client_builder().pool_max_idle_per_host(16).build()?;
+    let client = seatsync::outbound::client_builder().pool_max_idle_per_host(16).build()?;
     let workos = WorkosClient::new(&fake_base, Secret::new("sk_test_soak"))?;
     let org = OrganizationId::parse(ORG)?;
 

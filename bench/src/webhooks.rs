@@ -1,42 +1,7 @@
-//! `seatsync bench`: figures for the webhook intake and for enforcement on a large
-//! plan, and the reconciler on a backlog (`reconcile`). Printed, never asserted:
-//! machines are shared and noisy.
-mod billing_receiver;
-mod plan_list;
-mod prune;
-mod reconcile;
-mod scrape;
-mod soak;
-pub mod wrk;
-
-/// The local billing receiver's secret (`whsec_` and base64), for the benches
-/// that push seat changes to it.
-const BILLING_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-pub use plan_list::plans;
-pub use prune::prune;
-pub use scrape::scrape;
-pub use soak::soak;
-
-use crate::{
-    config::Settings,
-    db,
-    db::DatabaseUrl,
-    domain::{
-        DirectoryId, DirectoryUserId, Email, EventId, Micros, OrganizationId, PlanId, Seat, Source, Tier, UserState,
-    },
-    seats::enforcement,
-    startup::Application,
-    store::{
-        directory::{self, HeldUser},
-        members::{self, Member},
-        plans::{self, Plan},
-    },
-    webhook::signature,
-};
-use anyhow::Context;
-pub use reconcile::reconcile;
-use sea_orm::TransactionTrait;
+//! `seatsync-bench webhooks` without --wrk: signed deliveries from this process's
+//! own client; accepted/s and latency percentiles.
+use crate::scratch::database_or_temp;
+use seatsync::{config::Settings, startup::Application, webhook::signature};
 use std::time::{Duration, Instant};
 
 pub struct WebhookBench {
@@ -72,13 +37,13 @@ pub async fn webhooks(bench: WebhookBench) -> anyhow::Result<()> {
             let app = Application::build(&settings, false).await?;
             // A plan for the events' organization, so they are applied, not parked,
             // as in an initial sync: enforcement starts at the eleventh user.
-            let new_plan = crate::operator::NewPlan {
+            let new_plan = seatsync::operator::NewPlan {
                 name: "bench".into(),
                 organization_id: Some(org.clone()),
                 test_mode_max_users: None,
                 external_id: None,
             };
-            crate::operator::create(&app.db(), new_plan, 10).await?;
+            seatsync::operator::create(&app.db(), new_plan, 10).await?;
             local_db = Some(app.db());
             let base = format!("http://127.0.0.1:{}", app.port());
             let handle = app.server_handle();
@@ -106,9 +71,9 @@ pub async fn webhooks(bench: WebhookBench) -> anyhow::Result<()> {
         let result = fire(&base, &bench.secret, &org, &level).await?;
         // Every 200 must be a stored event: count them where the database is ours.
         let stored = match &local_db {
-            Some(db) => {
-                crate::inbox::status::count_with_prefix(db, &format!("event_bench_{}_", level.tag)).await?.to_string()
-            }
+            Some(db) => seatsync::inbox::status::count_with_prefix(db, &format!("event_bench_{}_", level.tag))
+                .await?
+                .to_string(),
             None => "-".to_owned(),
         };
         let pct = |p: f64| {
@@ -132,7 +97,7 @@ pub async fn webhooks(bench: WebhookBench) -> anyhow::Result<()> {
     }
     if let Some(db) = &local_db {
         let started = Instant::now();
-        while crate::inbox::status::backlog(db).await?.1.is_some() {
+        while seatsync::inbox::status::backlog(db).await?.1.is_some() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         println!("reconciler: backlog applied {:.2}s after the last level ended", started.elapsed().as_secs_f64());
@@ -162,7 +127,7 @@ struct LevelResult {
 
 /// One level: `requests` signed deliveries, `concurrency` at a time.
 async fn fire(base: &str, secret: &str, org: &str, level: &Level) -> anyhow::Result<LevelResult> {
-    let client = crate::outbound::client_builder().pool_max_idle_per_host(level.concurrency).build()?;
+    let client = seatsync::outbound::client_builder().pool_max_idle_per_host(level.concurrency).build()?;
     let endpoint = format!("{base}/webhooks/workos");
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
@@ -216,86 +181,4 @@ async fn fire(base: &str, secret: &str, org: &str, level: &Level) -> anyhow::Res
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-/// Enforcement on a plan of `members` manual paid members with `directory`
-/// active directory users: the time of the one transaction that switches it.
-pub async fn enforcement(members: u64, directory: u64, database_url: Option<String>) -> anyhow::Result<()> {
-    let (url, _temp) = database_or_temp(database_url)?;
-    let conn = db::connect(&DatabaseUrl::parse(&url).map_err(anyhow::Error::msg)?).await?;
-    db::migrate(&conn).await?;
-    let org = OrganizationId::parse(&format!("org_bench_{}", ulid::Ulid::new()))?;
-    let plan = Plan::new(PlanId::generate(), "bench".into(), Some(org.clone()), 10);
-    plans::insert(&conn, &plan).await?;
-    let fill = Instant::now();
-    let txn = conn.begin().await?;
-    let seated: Vec<Member> = (0..members)
-        .map(|i| Member {
-            email: format!("member{i}@example.com"),
-            seat: Seat { tier: Tier::Paid, source: Source::Manual },
-            directory_user_id: None,
-            updated_at: Micros(0),
-        })
-        .collect();
-    members::put_many(&txn, &seated.iter().map(|m| (&plan.id, m)).collect::<Vec<_>>()).await?;
-    let directory_id = DirectoryId::parse("directory_bench")?;
-    let users = (0..directory)
-        .map(|i| {
-            Ok(HeldUser {
-                id: DirectoryUserId::parse(&format!("directory_user_{org}_{i}"))?,
-                directory: directory_id.clone(),
-                organization: org.clone(),
-                email: Email::parse(&format!("member{i}@example.com"))?,
-                state: UserState::Active,
-                updated_at: Micros(0),
-                deleted: false,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    directory::upsert_users(&txn, &users.iter().collect::<Vec<_>>(), Micros::now()).await?;
-    txn.commit().await?;
-    let filled = fill.elapsed();
-
-    let started = Instant::now();
-    let change = crate::seats::unit::PlanChange::begin(&conn, &plan.id).await?.context("plan vanished")?;
-    let now = Micros::now();
-    enforcement::start(change.txn(), change.plan(), Some(&EventId::parse("event_bench")?), now).await?;
-    change.commit(now).await?;
-    let took = started.elapsed();
-    let counts = plans::counts(&conn, &plans::find(&conn, &plan.id).await?.context("plan vanished")?).await?;
-    println!(
-        "enforcement: {} members, {} active directory users on {}: filled in {:.2}s; switch took {:.3}s; now {} paid, {} free",
-        members,
-        directory,
-        url.split(':').next().unwrap_or("?"),
-        filled.as_secs_f64(),
-        took.as_secs_f64(),
-        counts.paid_seats,
-        counts.free_seats
-    );
-    Ok(())
-}
-
-pub(super) struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A fresh SQLite file in its own temporary folder, removed with the guard.
-pub(super) fn temp_sqlite() -> anyhow::Result<(String, TempDir)> {
-    let dir = std::env::temp_dir().join(format!("seatsync-bench-{}", ulid::Ulid::new()));
-    std::fs::create_dir_all(&dir)?;
-    let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
-    Ok((url, TempDir(dir)))
-}
-
-/// `given`, else a temporary SQLite file (and the guard that removes it).
-pub(super) fn database_or_temp(given: Option<String>) -> anyhow::Result<(String, Option<TempDir>)> {
-    match given {
-        Some(url) => Ok((url, None)),
-        None => temp_sqlite().map(|(url, dir)| (url, Some(dir))),
-    }
 }

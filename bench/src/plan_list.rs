@@ -1,15 +1,15 @@
-//! `seatsync bench plans`: the operator's view at scale (issue 40). For each
+//! `seatsync-bench plans`: the operator's view at scale (issue 40). For each
 //! number of plans, a fresh database with a billing target and one delivered
 //! message per plan; then a page of 100 plans (the first, one in the middle,
 //! and a search) timed through the same use case the admin route runs, and a
 //! plan's history at a million audit rows.
-use super::reconcile::FreshDatabase;
-use crate::{
+use crate::reconcile::FreshDatabase;
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait, Value};
+use seatsync::{
     db::{self, DatabaseUrl, stmt},
     domain::Micros,
     operator::{self, PlansQuery},
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait, Value};
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 30;

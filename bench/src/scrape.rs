@@ -1,12 +1,12 @@
-//! `seatsync bench scrape`: what a `/metrics` scrape and the background
+//! `seatsync-bench scrape`: what a `/metrics` scrape and the background
 //! refresh of its database figures cost with few and with many stored events
 //! (issue 26: a scrape must not grow with the settled history). For each size,
 //! a fresh database holds that many settled events and a small backlog; a
 //! server on it is scraped one request at a time, and the refresh's queries
 //! are timed on a connection of their own.
-use super::prune::insert_events;
-use super::reconcile::FreshDatabase;
-use crate::{config::Settings, db, db::DatabaseUrl, domain::Micros, metrics::Metrics, startup::Application};
+use crate::prune::insert_events;
+use crate::reconcile::FreshDatabase;
+use seatsync::{config::Settings, db, db::DatabaseUrl, domain::Micros, metrics::Metrics, startup::Application};
 use std::time::{Duration, Instant};
 
 /// A backlog of each status the scrape counts.
@@ -35,7 +35,7 @@ pub async fn scrape(sizes: Vec<u64>, database_url: Option<String>) -> anyhow::Re
         let url = format!("http://127.0.0.1:{}/metrics", app.port());
         let handle = app.server_handle();
         let server = tokio::spawn(app.run_until_stopped());
-        let client = crate::outbound::client();
+        let client = seatsync::outbound::client();
         let mut scrapes = Vec::with_capacity(SCRAPES);
         for _ in 0..SCRAPES {
             let started = Instant::now();
@@ -48,7 +48,7 @@ pub async fn scrape(sizes: Vec<u64>, database_url: Option<String>) -> anyhow::Re
         let mut refreshes = Vec::with_capacity(REFRESHES);
         for _ in 0..REFRESHES {
             let started = Instant::now();
-            crate::probes::scrape::refresh(&conn, &metrics).await;
+            seatsync::probes::scrape::refresh(&conn, &metrics).await;
             refreshes.push(started.elapsed());
         }
         handle.stop(true).await;

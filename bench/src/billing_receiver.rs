@@ -10,6 +10,10 @@ use std::{
     },
 };
 
+/// The receiver's secret (`whsec_` and base64); the benches that push seat
+/// changes give it to the sender.
+pub const BILLING_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
 #[derive(Default)]
 struct Seen {
     /// plan -> (newest sequence, its paid seats)

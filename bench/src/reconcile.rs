@@ -1,10 +1,11 @@
-//! `seatsync bench reconcile`: the reconciler on a backlog. A fresh database's
+//! `seatsync-bench reconcile`: the reconciler on a backlog. A fresh database's
 //! inbox is filled with `dsync.user.created`/`updated` events across several
 //! organizations that each have a plan, then the reconciler applies them all.
 //! Prints events/s overall and for the first and the last 10% of the backlog,
 //! which shows whether a claim slows down with the backlog.
-use super::{TempDir, temp_sqlite};
-use crate::{
+use crate::scratch::{TempDir, temp_sqlite};
+use sea_orm::{ConnectionTrait, TransactionTrait};
+use seatsync::{
     db,
     db::DatabaseUrl,
     domain::{EventId, order_key},
@@ -13,7 +14,6 @@ use crate::{
     operator::{self, NewPlan},
     reconcile::{failure, worker::BatchLimits},
 };
-use sea_orm::{ConnectionTrait, TransactionTrait};
 use std::time::{Duration, Instant};
 
 pub async fn reconcile(
@@ -27,8 +27,8 @@ pub async fn reconcile(
     let conn = db::connect(&DatabaseUrl::parse(&fresh.url).map_err(anyhow::Error::msg)?).await?;
     db::migrate(&conn).await?;
     // With --billing, the webhook is a target: every batch writes its messages.
-    let targets = crate::billing::Targets { webhook: billing, stripe: false };
-    crate::operator::billing_targets::register(&conn, targets, crate::domain::Micros::now()).await?;
+    let targets = seatsync::billing::Targets { webhook: billing, stripe: false };
+    seatsync::operator::billing_targets::register(&conn, targets, seatsync::domain::Micros::now()).await?;
     let run = ulid::Ulid::new().to_string().to_lowercase();
     let orgs: Vec<String> = (0..organizations).map(|o| format!("org_bench{run}{o}")).collect();
     for org in &orgs {
@@ -75,8 +75,8 @@ pub async fn reconcile(
             event_id: EventId::parse(&format!("event_bench_{i}"))?,
             event_type: format!("dsync.user.{kind}"),
             body,
-            status: crate::domain::EventStatus::Pending,
-            order_key: Some(order_key::of_organization(&crate::domain::OrganizationId::parse(org)?)),
+            status: seatsync::domain::EventStatus::Pending,
+            order_key: Some(order_key::of_organization(&seatsync::domain::OrganizationId::parse(org)?)),
             traceparent: None,
         });
         if batch.len() == 2_000 || i + 1 == events {
@@ -92,15 +92,15 @@ pub async fn reconcile(
     let limits = BatchLimits::for_backend(conn.get_database_backend());
     // With --billing, a local receiver and the delivery worker run alongside.
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let receiver = if billing { Some(super::billing_receiver::Receiver::start()?) } else { None };
+    let receiver = if billing { Some(crate::billing_receiver::Receiver::start()?) } else { None };
     let delivery = match &receiver {
         Some(receiver) => {
-            let secret = crate::billing::signature::SigningSecret::parse(super::BILLING_SECRET)?;
+            let secret = seatsync::billing::signature::SigningSecret::parse(crate::billing_receiver::BILLING_SECRET)?;
             let timeout = Duration::from_secs(15);
-            let webhook = crate::billing::webhook::WebhookSender::new(receiver.url(), vec![secret], timeout)?;
-            let schedule = crate::billing::schedule::Schedule::default();
+            let webhook = seatsync::billing::webhook::WebhookSender::new(receiver.url(), vec![secret], timeout)?;
+            let schedule = seatsync::billing::schedule::Schedule::default();
             let metrics = std::sync::Arc::new(Metrics::default());
-            let deliverer = crate::billing::delivery::Deliverer::for_webhook(
+            let deliverer = seatsync::billing::delivery::Deliverer::for_webhook(
                 conn.clone(),
                 Some(webhook),
                 schedule,

@@ -1,5 +1,5 @@
-//! `seatsync bench webhooks --wrk`: the intake as an outside client sees it.
-//! `serve` runs as a process of its own (this binary), `wrk` drives it from
+//! `seatsync-bench webhooks --wrk`: the intake as an outside client sees it.
+//! `seatsync serve` runs as a process of its own (`server_binary`), `wrk` drives it from
 //! another with pre-signed, realistic deliveries (about 700 bytes, with
 //! `custom_attributes`) while the reconciler applies them, and this process
 //! only prepares, waits and measures: accepted/s and p99 as wrk saw them, the
@@ -8,9 +8,9 @@
 //! verifying the signature; needs a build with `--features test-faults`): the
 //! most this machine allows. `--paused` starts it with the reconciler paused
 //! (the same build): intake alone, to set beside the run with it working.
-use super::reconcile::FreshDatabase;
-use crate::{db, db::DatabaseUrl, webhook::signature};
+use crate::reconcile::FreshDatabase;
 use anyhow::Context;
+use seatsync::{db, db::DatabaseUrl, webhook::signature};
 use std::{
     io::Write,
     process::{Child, Command, Stdio},
@@ -152,7 +152,7 @@ pub async fn run(bench: WrkBench) -> anyhow::Result<()> {
     );
     let work_dir = std::env::temp_dir().join(format!("seatsync-wrk-{}", ulid::Ulid::new()));
     std::fs::create_dir_all(&work_dir)?;
-    let work = super::TempDir(work_dir.clone());
+    let work = crate::scratch::TempDir(work_dir.clone());
     if let Some(users) = bench.initial_sync {
         return initial_sync(&bench, users, &work.0).await;
     }
@@ -221,7 +221,7 @@ async fn initial_sync(bench: &WrkBench, users: usize, work: &std::path::Path) ->
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut server = start_server(&fresh.url, port, None, None)?;
         let base = format!("http://127.0.0.1:{port}");
-        let client = crate::outbound::client();
+        let client = seatsync::outbound::client();
         wait_ready(&client, &base).await?;
         let run = ulid::Ulid::new().to_string().to_lowercase();
         let orgs: Vec<String> = (0..SYNC_ORGANIZATIONS).map(|k| format!("org_sync{run}{k:02}")).collect();
@@ -256,18 +256,18 @@ async fn initial_sync(bench: &WrkBench, users: usize, work: &std::path::Path) ->
         let mut stored_after: Option<f64> = None;
         loop {
             // Stored: in the queue, or still in SQLite's intake spool.
-            let spooled = if crate::inbox::spool::attached(&conn).await? {
-                crate::inbox::spool::unmoved(&conn, false).await? as u64
+            let spooled = if seatsync::inbox::spool::attached(&conn).await? {
+                seatsync::inbox::spool::unmoved(&conn, false).await? as u64
             } else {
                 0
             };
-            let queued = crate::store::count(&conn, "SELECT COUNT(*) AS n FROM inbox_events", []).await?;
+            let queued = seatsync::store::count(&conn, "SELECT COUNT(*) AS n FROM inbox_events", []).await?;
             if stored_after.is_none() && queued + spooled >= users as u64 {
                 stored_after = Some(started.elapsed().as_secs_f64());
             }
-            let (by_status, oldest) = crate::inbox::status::backlog(&conn).await?;
+            let (by_status, oldest) = seatsync::inbox::status::backlog(&conn).await?;
             let parked = by_status.iter().find(|(s, _)| s == "parked").map_or(0, |(_, n)| *n);
-            let applied = crate::store::count(&conn, "SELECT COUNT(*) AS n FROM members", []).await?;
+            let applied = seatsync::store::count(&conn, "SELECT COUNT(*) AS n FROM members", []).await?;
             if oldest.is_none() && parked == 0 && applied >= users as u64 {
                 break;
             }
@@ -323,10 +323,10 @@ async fn one_run(
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let run_id = ulid::Ulid::new();
     let orgs: Vec<String> = (0..organizations.max(1)).map(|k| format!("org_wrk{run_id}{k:03}")).collect();
-    let receiver = if bench.billing { Some(super::billing_receiver::Receiver::start()?) } else { None };
+    let receiver = if bench.billing { Some(crate::billing_receiver::Receiver::start()?) } else { None };
     let mut server = start_server(&fresh.url, port, bench.fault(), receiver.as_ref().map(|r| r.url()).as_deref())?;
     let base = format!("http://127.0.0.1:{port}");
-    let client = crate::outbound::client();
+    let client = seatsync::outbound::client();
     wait_ready(&client, &base).await?;
     for org in &orgs {
         let created = client
@@ -368,7 +368,7 @@ async fn one_run(
         f64::NAN
     } else {
         let conn = db::connect(&DatabaseUrl::parse(&fresh.url).map_err(anyhow::Error::msg)?).await?;
-        while crate::inbox::status::backlog(&conn).await?.1.is_some() {
+        while seatsync::inbox::status::backlog(&conn).await?.1.is_some() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let done = started.elapsed().as_secs_f64();
@@ -390,7 +390,7 @@ async fn one_run(
 }
 
 fn start_server(database_url: &str, port: u16, fault: Option<&str>, billing: Option<&str>) -> anyhow::Result<Child> {
-    let mut command = Command::new(std::env::current_exe()?);
+    let mut command = Command::new(server_binary()?);
     command
         .arg("serve")
         .env_clear()
@@ -422,9 +422,24 @@ fn start_server(database_url: &str, port: u16, fault: Option<&str>, billing: Opt
         command.env(name, value);
     }
     if let Some(url) = billing {
-        command.env("BILLING_WEBHOOK_URL", url).env("BILLING_WEBHOOK_SECRET", super::BILLING_SECRET);
+        command.env("BILLING_WEBHOOK_URL", url).env("BILLING_WEBHOOK_SECRET", crate::billing_receiver::BILLING_SECRET);
     }
     command.spawn().context("could not start seatsync serve")
+}
+
+/// The service binary the bench starts: `SEATSYNC_BIN`, else the `seatsync`
+/// built beside this one (`cargo build --release` puts both in one folder).
+fn server_binary() -> anyhow::Result<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("SEATSYNC_BIN") {
+        return Ok(path.into());
+    }
+    let beside = std::env::current_exe()?.with_file_name("seatsync");
+    anyhow::ensure!(
+        beside.exists(),
+        "no seatsync binary at {}: build it (cargo build --release -p seatsync) or set SEATSYNC_BIN",
+        beside.display()
+    );
+    Ok(beside)
 }
 
 async fn wait_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {

@@ -1,7 +1,16 @@
 //! Configuration from the environment (and `.env`), typed and checked once at start-up.
 pub use crate::telemetry::LogFormat;
+mod masking;
+mod variables;
+
+pub use masking::{mask, mask_database_url, mask_service_url};
+pub use variables::{VARIABLES, Variable, doc_table, position as variable_position};
+
 use crate::{db::DatabaseUrl, domain::Secret};
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -204,265 +213,89 @@ impl Settings {
         Ok(path.exists().then(|| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())))
     }
 
-    /// Builds settings from any lookup: tests pass a map.
+    /// Builds settings from any lookup (tests pass a map); the first problem,
+    /// in the table's order, as `serve` stops on it.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let faults = crate::faults::Faults::from_lookup(&lookup);
-        // An empty value counts as unset, except for secrets where it is an error.
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        Self::read_all(lookup).map_err(|mut found| found.swap_remove(0))
+    }
 
-        let database_url = match get("DATABASE_URL") {
-            Some(raw) => DatabaseUrl::parse(&raw).map_err(|p| problem("DATABASE_URL", p))?,
-            None => DatabaseUrl::default_sqlite(),
-        };
-        let listen_addr = get("LISTEN_ADDR")
-            .unwrap_or_else(|| "127.0.0.1:8080".to_owned())
-            .trim()
-            .parse()
-            .map_err(|_| problem("LISTEN_ADDR", "must be an address like 127.0.0.1:8080"))?;
-        // The webhook secret set but empty is a mistake worth stopping for (fail
-        // closed); the optional secrets left empty, as in .env.example, are unset.
-        let webhook_secret = match lookup("WORKOS_WEBHOOK_SECRET") {
-            None => None,
-            Some(v) if v.trim().is_empty() => {
-                return Err(problem("WORKOS_WEBHOOK_SECRET", "is set but empty"));
-            }
-            Some(v) => Some(Secret::new(v)),
-        };
-        let optional_secret = |name: &str| lookup(name).filter(|v| !v.trim().is_empty()).map(Secret::new);
-        let webhook_secret_previous = optional_secret("WORKOS_WEBHOOK_SECRET_PREVIOUS");
-        let admin_token = optional_secret("ADMIN_TOKEN");
-        if let Some(token) = &admin_token
-            && token.expose().trim().chars().count() < ADMIN_TOKEN_MIN_CHARS
-        {
-            return Err(problem(
-                "ADMIN_TOKEN",
-                format!("must be at least {ADMIN_TOKEN_MIN_CHARS} characters (e.g. openssl rand -hex 32)"),
-            ));
-        }
-        // The example values are published: fine on this machine only.
-        let loopback = match listen_addr {
-            SocketAddr::V4(a) => a.ip().is_loopback(),
-            SocketAddr::V6(a) => a.ip().is_loopback(),
-        };
-        if !loopback && let Some(name) = shipped_in_use(&webhook_secret, &webhook_secret_previous, &admin_token).first()
-        {
-            return Err(problem(
-                name,
-                format!(
-                    "is the example value from .env.example, refused while LISTEN_ADDR ({listen_addr}) is not a \
-                     loopback address: set a real one"
-                ),
-            ));
-        }
-        let workos_api_key = optional_secret("WORKOS_API_KEY");
-        let stripe_api_key = optional_secret("STRIPE_API_KEY");
-        if let Some(key) = &stripe_api_key
-            && !(key.expose().starts_with("sk_") || key.expose().starts_with("rk_"))
-        {
-            return Err(problem("STRIPE_API_KEY", "must be a secret (sk_...) or restricted (rk_...) key"));
-        }
-        let stripe_api_base = get("STRIPE_API_BASE")
-            .map(|v| v.trim().trim_end_matches('/').to_owned())
-            .unwrap_or_else(|| "https://api.stripe.com".to_owned());
-        check_api_base(&stripe_api_base).map_err(|p| problem("STRIPE_API_BASE", p))?;
-        let stripe_proration = match get("STRIPE_PRORATION_BEHAVIOR").as_deref().map(str::trim) {
-            None => "create_prorations".to_owned(),
-            Some(v @ ("create_prorations" | "always_invoice" | "none")) => v.to_owned(),
-            Some(_) => {
-                return Err(problem("STRIPE_PRORATION_BEHAVIOR", "must be create_prorations, always_invoice or none"));
-            }
-        };
-
-        let tolerance = parse_number::<u64>(&get, "WEBHOOK_TOLERANCE_SECS", 180)?;
-        if tolerance == 0 {
-            return Err(problem("WEBHOOK_TOLERANCE_SECS", "must be at least 1"));
-        }
-        let max_body = parse_number::<usize>(&get, "WEBHOOK_MAX_BODY_BYTES", 1_048_576)?;
-        if max_body == 0 {
-            return Err(problem("WEBHOOK_MAX_BODY_BYTES", "must be at least 1"));
-        }
-        let max_inflight = parse_number::<usize>(&get, "WEBHOOK_MAX_INFLIGHT", 256)?;
-        if max_inflight == 0 || max_inflight > 1_000_000 {
-            return Err(problem("WEBHOOK_MAX_INFLIGHT", "must be between 1 and 1000000"));
-        }
-        let max_inflight_per_client = parse_number::<usize>(&get, "WEBHOOK_MAX_INFLIGHT_PER_CLIENT", 16)?;
-        if max_inflight_per_client == 0 || max_inflight_per_client > 1_000_000 {
-            return Err(problem("WEBHOOK_MAX_INFLIGHT_PER_CLIENT", "must be between 1 and 1000000"));
-        }
-        let ranges = |name: &'static str| -> Result<Option<Vec<ipnet::IpNet>>, ConfigError> {
-            match get(name) {
-                None => Ok(None),
-                Some(raw) => crate::http::client_address::parse_ranges(&raw)
-                    .map_err(|p| problem(name, format!("must be addresses or CIDR ranges, comma-separated: {p}")))
-                    .and_then(|r| if r.is_empty() { Err(problem(name, "lists no address")) } else { Ok(Some(r)) }),
-            }
-        };
-        let webhook_allowed_ips = ranges("WEBHOOK_ALLOWED_IPS")?;
-        let trusted_proxies = ranges("TRUSTED_PROXIES")?.unwrap_or_default();
-        let test_mode_max_users = parse_number::<u32>(&get, "TEST_MODE_MAX_USERS", 10)?;
-        if test_mode_max_users > i32::MAX as u32 {
-            return Err(problem("TEST_MODE_MAX_USERS", "is too large"));
-        }
-        let workos_api_base = get("WORKOS_API_BASE")
-            .unwrap_or_else(|| "https://api.workos.com".to_owned())
-            .trim()
-            .trim_end_matches('/')
-            .to_owned();
-        check_api_base(&workos_api_base).map_err(|p| problem("WORKOS_API_BASE", p))?;
-        let public_url = match get("PUBLIC_URL") {
-            None => None,
-            Some(raw) => {
-                let raw = raw.trim().trim_end_matches('/').to_owned();
-                match reqwest::Url::parse(&raw) {
-                    Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Some(raw),
-                    _ => return Err(problem("PUBLIC_URL", "must be an http:// or https:// URL")),
+    /// Every problem, not only the first: each variable of `VARIABLES` is
+    /// read on its own (an unset one as its default), then the rules that
+    /// tie variables together are checked. Problems come in the table's order.
+    pub fn read_all(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<ConfigError>> {
+        let mut settings = Self::defaults(crate::faults::Faults::from_lookup(&lookup));
+        let mut found = Vec::new();
+        for variable in VARIABLES {
+            let given = match lookup(variable.name) {
+                Some(raw) if !raw.trim().is_empty() => raw,
+                Some(_) if variable.empty_refused => {
+                    found.push(problem(variable.name, "is set but empty"));
+                    continue;
                 }
+                // An empty value counts as unset (as `.env.example` leaves them).
+                _ => continue,
+            };
+            if let Err(p) = (variable.read)(&given, &mut settings) {
+                found.push(problem(variable.name, p));
             }
-        };
-        let metrics_addr = match get("METRICS_ADDR") {
-            None => None,
-            Some(raw) => Some(
-                raw.trim()
-                    .parse::<SocketAddr>()
-                    .map_err(|_| problem("METRICS_ADDR", "must be an address like 127.0.0.1:9090"))?,
-            ),
-        };
-        // Absolute and https (plain http only to this machine): a relative or
-        // odd value would send people somewhere nobody meant.
-        let login_redirect_url = match get("LOGIN_REDIRECT_URL") {
-            None => None,
-            Some(raw) => {
-                let url = raw.trim().to_owned();
-                check_api_base(&url).map_err(|p| problem("LOGIN_REDIRECT_URL", p))?;
-                reqwest::Url::parse(&url).map_err(|_| problem("LOGIN_REDIRECT_URL", "must be a URL"))?;
-                // Sent exactly as given (CONTRACT 3.5: `Location: $LOGIN_REDIRECT_URL`),
-                // so it must be printable ASCII already: no whitespace or control
-                // character can reach the header, and nothing is rewritten.
-                if !url.bytes().all(|b| b.is_ascii_graphic()) {
-                    return Err(problem(
-                        "LOGIN_REDIRECT_URL",
-                        "must be written in ASCII without spaces (percent-encode the rest)",
-                    ));
-                }
-                Some(url)
-            }
-        };
-        let billing_webhook_url = match get("BILLING_WEBHOOK_URL") {
-            None => None,
-            Some(raw) => {
-                let url = raw.trim().to_owned();
-                check_api_base(&url).map_err(|p| problem("BILLING_WEBHOOK_URL", p))?;
-                Some(url)
-            }
-        };
-        // Two secrets, space-separated, sign each message while a receiver
-        // moves from one to the other (Standard Webhooks rotation).
-        let billing_webhook_secrets = match get("BILLING_WEBHOOK_SECRET") {
-            None => Vec::new(),
-            Some(raw) => raw
-                .split_whitespace()
-                .map(crate::billing::signature::SigningSecret::parse)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| problem("BILLING_WEBHOOK_SECRET", e.to_string()))?,
-        };
-        if billing_webhook_secrets.len() > 2 {
-            return Err(problem("BILLING_WEBHOOK_SECRET", "takes one secret, or two while rotating"));
         }
-        if billing_webhook_url.is_some() && billing_webhook_secrets.is_empty() {
-            return Err(problem("BILLING_WEBHOOK_SECRET", "is required with BILLING_WEBHOOK_URL"));
-        }
-        let billing_retry_schedule = match get("BILLING_RETRY_SCHEDULE_SECS") {
-            None => crate::billing::schedule::Schedule::default(),
-            Some(raw) => crate::billing::schedule::Schedule::new(
-                raw.split(',')
-                    .map(|w| w.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0))
-                    .map(|w| w.map(Duration::from_secs_f64))
-                    .collect::<Option<Vec<_>>>()
-                    .filter(|waits| !waits.is_empty())
-                    .ok_or_else(|| problem("BILLING_RETRY_SCHEDULE_SECS", "must be seconds separated by commas"))?,
-            ),
-        };
-        let billing_webhook_timeout = match get("BILLING_WEBHOOK_TIMEOUT_SECS") {
-            None => Duration::from_secs(15),
-            Some(raw) => raw
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s > 0.0 && *s <= 60.0)
-                .map(Duration::from_secs_f64)
-                .ok_or_else(|| {
-                    problem("BILLING_WEBHOOK_TIMEOUT_SECS", "must be seconds, more than 0 and at most 60")
-                })?,
-        };
-        let optional_secs = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
-            match get(name) {
-                None => Ok(None),
-                Some(raw) => match raw.trim().parse::<u64>() {
-                    Ok(0) | Err(_) => Err(problem(name, "must be a whole number of seconds, at least 1")),
-                    Ok(secs) => Ok(Some(Duration::from_secs(secs))),
-                },
+        for rule in RULES {
+            if let Err(err) = rule(&settings)
+                && !found.iter().any(|f| f.variable == err.variable)
+            {
+                found.push(err);
             }
-        };
-        let events_poll_every = optional_secs("WORKOS_EVENTS_POLL_SECS")?;
-        let resync_every = optional_secs("WORKOS_RESYNC_EVERY_SECS")?;
-        // The defaults are the guard's own (`GuardSettings::default`).
-        let guard = crate::seats::guard::GuardSettings::default();
-        let release_guard = crate::seats::guard::GuardSettings {
-            min: parse_number::<u64>(&get, "RELEASE_LIMIT_MIN", guard.min)?,
-            percent: match parse_number::<u64>(&get, "RELEASE_LIMIT_PERCENT", guard.percent)? {
-                p if p <= 100 => p,
-                _ => return Err(problem("RELEASE_LIMIT_PERCENT", "must be between 0 and 100")),
-            },
-            window: match parse_number::<u64>(&get, "RELEASE_WINDOW_SECS", guard.window.as_secs())? {
-                0 => return Err(problem("RELEASE_WINDOW_SECS", "must be at least 1")),
-                secs => Duration::from_secs(secs),
-            },
-        };
-        let retention_days = parse_number::<u64>(&get, "INBOX_RETENTION_DAYS", 35)?;
-        if retention_days > 36_500 {
-            return Err(problem("INBOX_RETENTION_DAYS", "must be at most 36500"));
         }
-        let prune_every = optional_secs("INBOX_PRUNE_EVERY_SECS")?.unwrap_or(Duration::from_secs(3600));
-        let log_format = match get("LOG_FORMAT").as_deref().map(str::trim) {
-            None | Some("pretty") => LogFormat::Pretty,
-            Some("json") => LogFormat::Json,
-            Some(_) => return Err(problem("LOG_FORMAT", "must be pretty or json")),
-        };
+        if found.is_empty() {
+            return Ok(settings);
+        }
+        found.sort_by_key(|f| variable_position(f.variable));
+        Err(found)
+    }
 
-        Ok(Self {
+    /// Every variable at its default (`Default::Value` read as if given).
+    fn defaults(faults: crate::faults::Faults) -> Self {
+        let mut settings = Self {
             env_file: None,
-            database_url,
-            listen_addr,
-            webhook_secret,
-            webhook_secret_previous,
-            webhook_tolerance: Duration::from_secs(tolerance),
-            webhook_max_body_bytes: max_body,
-            webhook_max_inflight: max_inflight,
-            webhook_max_inflight_per_client: max_inflight_per_client,
-            webhook_allowed_ips,
-            trusted_proxies,
-            admin_token,
-            test_mode_max_users,
-            workos_api_key,
-            stripe_api_key,
-            stripe_api_base,
-            stripe_proration,
-            workos_api_base,
-            public_url,
-            metrics_addr,
-            login_redirect_url,
-            events_poll_every,
-            resync_every,
-            log_format,
-            release_guard,
-            inbox_retention: Duration::from_secs(retention_days * 86_400),
-            prune_every,
-            billing_webhook_url,
-            billing_webhook_secrets,
-            billing_retry_schedule,
-            billing_webhook_timeout,
+            database_url: DatabaseUrl::default_sqlite(),
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            webhook_secret: None,
+            webhook_secret_previous: None,
+            webhook_tolerance: Duration::ZERO,
+            webhook_max_body_bytes: 0,
+            webhook_max_inflight: 0,
+            webhook_max_inflight_per_client: 0,
+            webhook_allowed_ips: None,
+            trusted_proxies: Vec::new(),
+            admin_token: None,
+            test_mode_max_users: 0,
+            workos_api_key: None,
+            stripe_api_key: None,
+            stripe_api_base: String::new(),
+            stripe_proration: String::new(),
+            workos_api_base: String::new(),
+            public_url: None,
+            metrics_addr: None,
+            login_redirect_url: None,
+            events_poll_every: None,
+            resync_every: None,
+            log_format: LogFormat::Pretty,
+            release_guard: crate::seats::guard::GuardSettings::default(),
+            inbox_retention: Duration::ZERO,
+            prune_every: Duration::ZERO,
+            billing_webhook_url: None,
+            billing_webhook_secrets: Vec::new(),
+            billing_retry_schedule: crate::billing::schedule::Schedule::default(),
+            billing_webhook_timeout: Duration::ZERO,
             faults,
-        })
+        };
+        for variable in VARIABLES {
+            if let variables::Default::Value(value) = variable.default {
+                // A default that does not read is a bug the table's test catches.
+                let _ = (variable.read)(value, &mut settings);
+            }
+        }
+        settings
     }
 
     /// The secrets a webhook may be signed with, newest first. `serve` refuses to
@@ -475,17 +308,56 @@ impl Settings {
     }
 }
 
-fn parse_number<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: T,
-) -> Result<T, ConfigError> {
-    match get(name) {
-        None => Ok(default),
-        Some(raw) => {
-            raw.trim().parse().map_err(|_| problem(name, format!("must be a whole number, got {:?}", raw.trim())))
-        }
+/// Checks that tie variables together, after each was read on its own.
+type Rule = fn(&Settings) -> Result<(), ConfigError>;
+
+const RULES: [Rule; 4] =
+    [example_values_on_loopback_only, billing_url_needs_its_secret, pulls_need_the_api_key, listeners_apart];
+
+/// The example values are published: fine on this machine only.
+fn example_values_on_loopback_only(s: &Settings) -> Result<(), ConfigError> {
+    let listen_addr = s.listen_addr;
+    match s.shipped_secrets_in_use().first() {
+        Some(name) if !listen_addr.ip().is_loopback() => Err(problem(
+            name,
+            format!(
+                "is the example value from .env.example, refused while LISTEN_ADDR ({listen_addr}) is not a \
+                 loopback address: set a real one"
+            ),
+        )),
+        _ => Ok(()),
     }
+}
+
+fn billing_url_needs_its_secret(s: &Settings) -> Result<(), ConfigError> {
+    if s.billing_webhook_url.is_some() && s.billing_webhook_secrets.is_empty() {
+        return Err(problem("BILLING_WEBHOOK_SECRET", "is required with BILLING_WEBHOOK_URL"));
+    }
+    Ok(())
+}
+
+/// Polling and the scheduled resync call WorkOS's API.
+fn pulls_need_the_api_key(s: &Settings) -> Result<(), ConfigError> {
+    let wanted = [("WORKOS_EVENTS_POLL_SECS", s.events_poll_every), ("WORKOS_RESYNC_EVERY_SECS", s.resync_every)];
+    match wanted.iter().find(|(_, every)| every.is_some()) {
+        Some((variable, _)) if s.workos_api_key.is_none() => {
+            Err(problem("WORKOS_API_KEY", format!("must be set when {variable} is")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `serve` binds `METRICS_ADDR`, then `LISTEN_ADDR`: the same port on
+/// overlapping addresses can never be bound twice, so it would stop there.
+fn listeners_apart(s: &Settings) -> Result<(), ConfigError> {
+    let (Some(metrics), listen) = (s.metrics_addr, s.listen_addr) else { return Ok(()) };
+    // `[::]` also takes IPv4 (dual stack); `0.0.0.0` every IPv4 address.
+    let covers = |any: IpAddr, other: IpAddr| any.is_unspecified() && (any.is_ipv6() || other.is_ipv4());
+    let (a, b) = (metrics.ip(), listen.ip());
+    if metrics.port() == 0 || metrics.port() != listen.port() || !(a == b || covers(a, b) || covers(b, a)) {
+        return Ok(());
+    }
+    Err(problem("METRICS_ADDR", format!("shares its port with LISTEN_ADDR ({listen}): serve could not listen on both")))
 }
 
 #[cfg(test)]
@@ -564,6 +436,47 @@ mod tests {
         assert_eq!(s.workos_api_base, "https://api.workos.com");
         assert_eq!(s.log_format, LogFormat::Pretty);
         assert!(s.admin_token.is_none() && s.events_poll_every.is_none());
+    }
+
+    #[test]
+    fn every_default_in_the_table_reads_without_a_problem() {
+        for variable in VARIABLES {
+            if let variables::Default::Value(value) = variable.default {
+                let mut s = Settings::defaults(crate::faults::Faults::default());
+                assert_eq!((variable.read)(value, &mut s), Ok(()), "{}'s default", variable.name);
+                let shown = (variable.show)(&s);
+                assert_eq!(shown, value, "{} prints its default as the table gives it", variable.name);
+            }
+        }
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.release_guard, crate::seats::guard::GuardSettings::default(), "the guard's own defaults");
+        assert_eq!(s.billing_retry_schedule.waits(), crate::billing::schedule::Schedule::default().waits());
+    }
+
+    #[test]
+    fn the_operating_guide_shows_the_settings_table() {
+        let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operating.md")).unwrap();
+        let table = doc_table();
+        assert!(
+            guide.contains(&table),
+            "docs/operating.md's table of variables differs from config/variables.rs; paste this:\n{table}"
+        );
+    }
+
+    #[test]
+    fn the_contract_and_the_table_name_the_same_variables() {
+        let contract = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONTRACT.md")).unwrap();
+        let section = &contract[contract.find("## 2.").unwrap()..];
+        let section = &section[..section[1..].find("\n## ").unwrap()];
+        let mut named: Vec<&str> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+            .filter(|name| !name.starts_with("OTEL_"))
+            .collect();
+        let mut ours: Vec<&str> = VARIABLES.iter().map(|v| v.name).collect();
+        named.sort_unstable();
+        ours.sort_unstable();
+        assert_eq!(named, ours);
     }
 
     #[test]

@@ -1,11 +1,11 @@
-//! `seatsync bench prune`: a fresh database holding `events` settled events
+//! `seatsync-bench prune`: a fresh database holding `events` settled events
 //! (old enough to go) is pruned while a server on it keeps taking webhooks one
 //! at a time; prints how long pruning took and the webhook latencies meanwhile.
-use super::reconcile::FreshDatabase;
-use crate::{
+use crate::reconcile::FreshDatabase;
+use sea_orm::{ConnectionTrait, DbBackend};
+use seatsync::{
     config::Settings, db, db::DatabaseUrl, domain::Micros, inbox::retention, startup::Application, webhook::signature,
 };
-use sea_orm::{ConnectionTrait, DbBackend};
 use std::{
     sync::{
         Arc,
@@ -36,7 +36,7 @@ pub async fn prune(events: u64, database_url: Option<String>) -> anyhow::Result<
     let sender = {
         let done = done.clone();
         tokio::spawn(async move {
-            let client = crate::outbound::client();
+            let client = seatsync::outbound::client();
             let mut latencies = Vec::new();
             let mut refused = 0usize;
             let mut i = 0u64;
