@@ -284,7 +284,7 @@ pub enum PlansCommand {
     },
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     // Before the settings are read: it reports a configuration `serve` refuses.
     if let Command::CheckConfig { connect } = cli.command {
         return Ok(check_config(connect, !cli.no_env_file).await);

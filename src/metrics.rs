@@ -33,7 +33,7 @@ struct Route {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Outcome {
+struct OutcomeLabel {
     outcome: String,
 }
 
@@ -70,7 +70,7 @@ struct Mode {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Answer {
+struct AnswerLabel {
     answer: &'static str,
 }
 
@@ -111,13 +111,13 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RouteStatus, Counter>,
     request_seconds: HistogramFamily<Route>,
-    deliveries: Family<Outcome, Counter>,
+    deliveries: Family<OutcomeLabel, Counter>,
     received: Family<EventType, Counter>,
     reconciled: Family<EventOutcome, Counter>,
     pruned: Family<Status, Counter>,
     outbound: Family<TargetOutcome, Counter>,
     login_redirects: Counter,
-    admin_refusals: Family<Answer, Counter>,
+    admin_refusals: Family<AnswerLabel, Counter>,
     /// The last figures read from the database; `None` when the last read
     /// failed (they are left out then, not shown stale).
     figures: std::sync::RwLock<Option<DatabaseFigures>>,
@@ -203,7 +203,7 @@ impl Metrics {
     /// alert on a series that does not exist yet is not silently never true.
     fn start_at_zero(&self) {
         for outcome in DELIVERY_OUTCOMES {
-            let _ = self.deliveries.get_or_create(&Outcome { outcome: (*outcome).to_owned() });
+            let _ = self.deliveries.get_or_create(&OutcomeLabel { outcome: (*outcome).to_owned() });
         }
         for event in KNOWN_EVENTS.iter().chain(std::iter::once(&"other")) {
             let _ = self.received.get_or_create(&EventType { event });
@@ -226,7 +226,7 @@ impl Metrics {
         }
         let _ = self.request_seconds.get_or_create(&Route { route: WEBHOOK_ROUTE.to_owned() });
         for answer in ["unauthorized", "too_many_attempts"] {
-            let _ = self.admin_refusals.get_or_create(&Answer { answer });
+            let _ = self.admin_refusals.get_or_create(&AnswerLabel { answer });
         }
     }
 }
@@ -247,7 +247,7 @@ impl Metrics {
     /// An admin request refused for its token: `unauthorized` (wrong or
     /// missing) or `too_many_attempts` (braked).
     pub fn admin_refusal(&self, answer: &'static str) {
-        self.admin_refusals.get_or_create(&Answer { answer }).inc();
+        self.admin_refusals.get_or_create(&AnswerLabel { answer }).inc();
     }
 
     /// Someone clicked the app tile and was sent on (no label: nothing from
@@ -263,7 +263,7 @@ impl Metrics {
 
     /// A webhook delivery's outcome: `accepted`, `duplicate` or an error code.
     pub fn delivery(&self, outcome: &'static str) {
-        self.deliveries.get_or_create(&Outcome { outcome: outcome.to_owned() }).inc();
+        self.deliveries.get_or_create(&OutcomeLabel { outcome: outcome.to_owned() }).inc();
     }
 
     pub fn event_received(&self, event_type: &str) {

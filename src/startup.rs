@@ -199,13 +199,13 @@ impl Application {
         ));
         let mut stopped = stop.subscribe();
         let guard = settings.release_guard;
-        let reconcile = reconciler.clone().run(db.clone(), metrics.clone(), guard, async move {
+        let reconcile = reconciler.clone().reconcile_until(db.clone(), metrics.clone(), guard, async move {
             let _ = stopped.wait_for(|s| *s).await;
         });
         background.push(("reconciler", tokio::spawn(reconcile)));
         background.push((
             "retention",
-            tokio::spawn(crate::inbox::retention::run_every(
+            tokio::spawn(crate::inbox::retention::prune_periodically(
                 db.clone(),
                 settings.inbox_retention,
                 settings.prune_every,
@@ -214,7 +214,7 @@ impl Application {
             )),
         ));
         if let Some(deliverer) = deliverer.filter(|_| settings.faults.delivers()) {
-            background.push(("billing delivery", tokio::spawn(deliverer.run(stop.subscribe()))));
+            background.push(("billing delivery", tokio::spawn(deliverer.deliver_until(stop.subscribe()))));
         }
         if let Some(client) = workos {
             if let Some(every) = settings.events_poll_every {

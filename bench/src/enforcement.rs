@@ -10,7 +10,7 @@ use seatsync::{
     },
     seats::enforcement,
     store::{
-        directory::{self, HeldUser},
+        directory::{self, StoredUser},
         members::{self, Member},
         plans::{self, Plan},
     },
@@ -40,7 +40,7 @@ pub async fn enforcement(members: u64, directory: u64, database_url: Option<Stri
     let directory_id = DirectoryId::parse("directory_bench")?;
     let users = (0..directory)
         .map(|i| {
-            Ok(HeldUser {
+            Ok(StoredUser {
                 id: DirectoryUserId::parse(&format!("directory_user_{org}_{i}"))?,
                 directory: directory_id.clone(),
                 organization: org.clone(),

@@ -36,7 +36,7 @@ pub async fn prune(events: u64, database_url: Option<String>) -> anyhow::Result<
     let sender = {
         let done = done.clone();
         tokio::spawn(async move {
-            let client = seatsync::outbound::client();
+            let client = seatsync::http_client::client();
             let mut latencies = Vec::new();
             let mut refused = 0usize;
             let mut i = 0u64;

@@ -107,7 +107,7 @@ pub async fn reconcile(
                 timeout,
                 metrics,
             );
-            Some(tokio::spawn(deliverer.run(stopped)))
+            Some(tokio::spawn(deliverer.deliver_until(stopped)))
         }
         None => None,
     };
@@ -127,7 +127,7 @@ pub async fn reconcile(
         if last_tenth_from.is_none() && done >= events.saturating_sub(tenth) {
             last_tenth_from = Some((started.elapsed(), done));
         }
-        if report.decided == 0 && !report.retry_now && !report.held_elsewhere {
+        if report.decided == 0 && !report.retry_now && !report.locked_elsewhere {
             break;
         }
     }

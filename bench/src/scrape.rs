@@ -35,7 +35,7 @@ pub async fn scrape(sizes: Vec<u64>, database_url: Option<String>) -> anyhow::Re
         let url = format!("http://127.0.0.1:{}/metrics", app.port());
         let handle = app.server_handle();
         let server = tokio::spawn(app.run_until_stopped());
-        let client = seatsync::outbound::client();
+        let client = seatsync::http_client::client();
         let mut scrapes = Vec::with_capacity(SCRAPES);
         for _ in 0..SCRAPES {
             let started = Instant::now();

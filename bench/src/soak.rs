@@ -100,7 +100,7 @@ pub async fn soak(secs: u64, database_url: Option<String>) -> anyhow::Result<()>
     let base = format!("http://127.0.0.1:{}", app.port());
     let handle = app.server_handle();
     let server = tokio::spawn(app.run_until_stopped());
-    let client = seatsync::outbound::client_builder().pool_max_idle_per_host(16).build()?;
+    let client = seatsync::http_client::client_builder().pool_max_idle_per_host(16).build()?;
     let workos = WorkosClient::new(&fake_base, Secret::new("sk_test_soak"))?;
     let org = OrganizationId::parse(ORG)?;
 

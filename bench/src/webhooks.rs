@@ -127,7 +127,7 @@ struct LevelResult {
 
 /// One level: `requests` signed deliveries, `concurrency` at a time.
 async fn fire(base: &str, secret: &str, org: &str, level: &Level) -> anyhow::Result<LevelResult> {
-    let client = seatsync::outbound::client_builder().pool_max_idle_per_host(level.concurrency).build()?;
+    let client = seatsync::http_client::client_builder().pool_max_idle_per_host(level.concurrency).build()?;
     let endpoint = format!("{base}/webhooks/workos");
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();

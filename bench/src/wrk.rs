@@ -221,7 +221,7 @@ async fn initial_sync(bench: &WrkBench, users: usize, work: &std::path::Path) ->
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut server = start_server(&fresh.url, port, None, None)?;
         let base = format!("http://127.0.0.1:{port}");
-        let client = seatsync::outbound::client();
+        let client = seatsync::http_client::client();
         wait_ready(&client, &base).await?;
         let run = ulid::Ulid::new().to_string().to_lowercase();
         let orgs: Vec<String> = (0..SYNC_ORGANIZATIONS).map(|k| format!("org_sync{run}{k:02}")).collect();
@@ -326,7 +326,7 @@ async fn one_run(
     let receiver = if bench.billing { Some(crate::billing_receiver::Receiver::start()?) } else { None };
     let mut server = start_server(&fresh.url, port, bench.fault(), receiver.as_ref().map(|r| r.url()).as_deref())?;
     let base = format!("http://127.0.0.1:{port}");
-    let client = seatsync::outbound::client();
+    let client = seatsync::http_client::client();
     wait_ready(&client, &base).await?;
     for org in &orgs {
         let created = client

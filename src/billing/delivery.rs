@@ -80,7 +80,7 @@ impl Deliverer {
 
     /// Runs until `stop` turns true; attempts in flight then finish (each has
     /// its time-out), or are left to their lease.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn deliver_until(self, mut stop: watch::Receiver<bool>) {
         let mut in_flight: JoinSet<()> = JoinSet::new();
         let mut failures: u32 = 0;
         loop {

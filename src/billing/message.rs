@@ -74,13 +74,13 @@ impl SeatsUpdated {
     /// The exact bytes sent and signed.
     pub fn body(&self, created_at: Micros) -> Vec<u8> {
         #[derive(Serialize)]
-        struct Envelope<'a> {
+        struct SignedBody<'a> {
             #[serde(rename = "type")]
             kind: &'static str,
             timestamp: String,
             data: &'a SeatsUpdated,
         }
-        serde_json::to_vec(&Envelope { kind: SEATS_UPDATED, timestamp: created_at.to_rfc3339(), data: self })
+        serde_json::to_vec(&SignedBody { kind: SEATS_UPDATED, timestamp: created_at.to_rfc3339(), data: self })
             .expect("a message serialises")
     }
 }

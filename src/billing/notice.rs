@@ -32,7 +32,7 @@ pub enum Notice {
 
 /// What the outbox stores of a notice (`outbound_messages.notice`).
 #[derive(Debug, Serialize, Deserialize)]
-struct Stored {
+struct StoredNotice {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     kind: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -63,7 +63,7 @@ impl Notice {
 
     /// The notice's own fields of `data`, as stored (JSON text).
     pub fn stored(&self) -> String {
-        let empty = Stored {
+        let empty = StoredNotice {
             kind: None,
             through: None,
             held_events: None,
@@ -74,7 +74,7 @@ impl Notice {
             free_seats: None,
         };
         let stored = match self {
-            Notice::HoldStarted { kind, through, held_events, emails } => Stored {
+            Notice::HoldStarted { kind, through, held_events, emails } => StoredNotice {
                 kind: Some(kind.as_str().to_owned()),
                 through: Some(through.clone()),
                 held_events: Some(*held_events),
@@ -83,10 +83,10 @@ impl Notice {
                 ..empty
             },
             Notice::HoldApproved { through, by } => {
-                Stored { through: Some(through.clone()), by: Some(by.as_str().to_owned()), ..empty }
+                StoredNotice { through: Some(through.clone()), by: Some(by.as_str().to_owned()), ..empty }
             }
             Notice::EnforcementStarted { paid_seats, free_seats } => {
-                Stored { paid_seats: Some(*paid_seats), free_seats: Some(*free_seats), ..empty }
+                StoredNotice { paid_seats: Some(*paid_seats), free_seats: Some(*free_seats), ..empty }
             }
         };
         serde_json::to_string(&stored).expect("a notice serialises")

@@ -26,7 +26,7 @@ use sea_orm::{ConnectionTrait, DbErr, Value};
 use std::collections::HashMap;
 
 /// What a plan row says about its billing.
-struct Standing {
+struct PlanBilling {
     announced_seq: i64,
     billing_sequence: i64,
     organization_id: Option<String>,
@@ -43,7 +43,7 @@ fn ids(plans: &[PlanId]) -> Vec<Value> {
     plans.iter().map(|p| p.as_str().into()).collect()
 }
 
-async fn standings(c: &impl ConnectionTrait, plans: &[PlanId]) -> Result<HashMap<PlanId, Standing>, DbErr> {
+async fn read_plan_billings(c: &impl ConnectionTrait, plans: &[PlanId]) -> Result<HashMap<PlanId, PlanBilling>, DbErr> {
     let sql = format!(
         "SELECT id, announced_seq, billing_sequence, organization_id, external_id, mode, stripe_subscription_item \
          FROM plans WHERE id IN ({})",
@@ -54,7 +54,7 @@ async fn standings(c: &impl ConnectionTrait, plans: &[PlanId]) -> Result<HashMap
         .map(|r| {
             Ok((
                 typed_col(r, "id", PlanId::parse)?,
-                Standing {
+                PlanBilling {
                     announced_seq: col(r, "announced_seq")?,
                     billing_sequence: col(r, "billing_sequence")?,
                     organization_id: col(r, "organization_id")?,
@@ -68,12 +68,12 @@ async fn standings(c: &impl ConnectionTrait, plans: &[PlanId]) -> Result<HashMap
 }
 
 /// The targets a plan's messages go to.
-fn targets_of(targets: Targets, standing: &Standing) -> Vec<Target> {
+fn targets_of(targets: Targets, billing: &PlanBilling) -> Vec<Target> {
     let mut out = Vec::new();
     if targets.webhook {
         out.push(Target::Webhook);
     }
-    if targets.stripe && standing.stripe_item.is_some() {
+    if targets.stripe && billing.stripe_item.is_some() {
         out.push(Target::Stripe);
     }
     out
@@ -133,18 +133,18 @@ async fn announce_to(
         mark_paid_after(c, &marks).await?;
         return Ok(0);
     }
-    let standings = standings(c, plans).await?;
-    if standings.is_empty() {
+    let plan_billings = read_plan_billings(c, plans).await?;
+    if plan_billings.is_empty() {
         return Ok(0);
     }
     // Each plan's newest audit row past its bound: ranges of the (plan, seq)
     // index, never a plan's whole history, and no row is read itself (the
     // message names its changes as a range; the deliverer reads them).
-    let mut values: Vec<Value> = Vec::with_capacity(standings.len() * 2);
-    let mut ranges = Vec::with_capacity(standings.len());
-    for (plan, standing) in &standings {
+    let mut values: Vec<Value> = Vec::with_capacity(plan_billings.len() * 2);
+    let mut ranges = Vec::with_capacity(plan_billings.len());
+    for (plan, billing) in &plan_billings {
         ranges.push("(plan_id = ? AND seq > ?)");
-        values.extend([plan.as_str().into(), standing.announced_seq.into()]);
+        values.extend([plan.as_str().into(), billing.announced_seq.into()]);
     }
     let sql =
         format!("SELECT plan_id, MAX(seq) AS last FROM seat_audit WHERE {} GROUP BY plan_id", ranges.join(" OR "));
@@ -162,11 +162,11 @@ async fn announce_to(
     let current = crate::telemetry::trace_context::current();
     let mut messages = Vec::new();
     for plan in &changed {
-        let (Some(standing), Some(last_seq)) = (standings.get(plan), last.get(plan)) else { continue };
+        let (Some(billing), Some(last_seq)) = (plan_billings.get(plan), last.get(plan)) else { continue };
         let (paid, free) = counts.get(plan).copied().unwrap_or_default();
         let traceparent = traces.get(plan).cloned().or_else(|| current.clone());
-        let to = targets_of(targets, standing);
-        messages.push(Outgoing { plan, standing, to, last_seq: *last_seq, paid, free, traceparent });
+        let to = targets_of(targets, billing);
+        messages.push(Outgoing { plan, billing, to, last_seq: *last_seq, paid, free, traceparent });
     }
     write(c, messages, now).await
 }
@@ -174,9 +174,9 @@ async fn announce_to(
 /// One plan's message, ready to store.
 struct Outgoing<'a> {
     plan: &'a PlanId,
-    standing: &'a Standing,
+    billing: &'a PlanBilling,
     to: Vec<Target>,
-    /// The changes are the audit rows after `standing.announced_seq` through this.
+    /// The changes are the audit rows after `billing.announced_seq` through this.
     last_seq: i64,
     paid: u64,
     free: u64,
@@ -204,14 +204,14 @@ pub async fn resend(
             stripe: targets.stripe && only == Target::Stripe,
         };
     }
-    let standings = standings(c, plans).await?;
-    let Some(standing) = standings.get(plan) else { return Ok(0) };
+    let plan_billings = read_plan_billings(c, plans).await?;
+    let Some(billing) = plan_billings.get(plan) else { return Ok(0) };
     let (paid, free) = seat_counts(c, plans).await?.get(plan).copied().unwrap_or_default();
     let outgoing = Outgoing {
         plan,
-        standing,
-        to: targets_of(targets, standing),
-        last_seq: standing.announced_seq,
+        billing,
+        to: targets_of(targets, billing),
+        last_seq: billing.announced_seq,
         paid,
         free,
         traceparent: crate::telemetry::trace_context::current(),
@@ -230,22 +230,22 @@ pub async fn notify(c: &impl ConnectionTrait, plan: &PlanId, notice: &Notice, no
     if !registered.webhook {
         return Ok(0);
     }
-    let standings = standings(c, plans).await?;
-    let Some(standing) = standings.get(plan) else { return Ok(0) };
+    let plan_billings = read_plan_billings(c, plans).await?;
+    let Some(billing) = plan_billings.get(plan) else { return Ok(0) };
     let (paid, free) = seat_counts(c, plans).await?.get(plan).copied().unwrap_or_default();
-    let position = standing.billing_sequence + 1;
+    let position = billing.billing_sequence + 1;
     let snapshot = Snapshot {
-        organization_id: standing.organization_id.clone(),
-        external_id: standing.external_id.clone(),
-        mode: standing.mode.clone(),
+        organization_id: billing.organization_id.clone(),
+        external_id: billing.external_id.clone(),
+        mode: billing.mode.clone(),
         paid_seats: i64::try_from(paid).unwrap_or(i64::MAX),
         free_seats: i64::try_from(free).unwrap_or(i64::MAX),
         // No changes of its own: the seat message before it carried them.
-        audit_after: standing.announced_seq,
-        audit_through: standing.announced_seq,
+        audit_after: billing.announced_seq,
+        audit_through: billing.announced_seq,
     };
     let stored = notice.stored();
-    move_on(c, &[(plan, standing.announced_seq, position)]).await?;
+    move_on(c, &[(plan, billing.announced_seq, position)]).await?;
     let traceparent = crate::telemetry::trace_context::current();
     let message = outbound::NewMessage {
         plan,
@@ -260,23 +260,23 @@ pub async fn notify(c: &impl ConnectionTrait, plan: &PlanId, notice: &Notice, no
 }
 
 /// A message's plan, targets, position, snapshot and trace, ready to store.
-type Stored<'a> = (&'a PlanId, &'a [Target], i64, Snapshot, Option<&'a str>);
+type StoredMessage<'a> = (&'a PlanId, &'a [Target], i64, Snapshot, Option<&'a str>);
 
 /// Inserts the messages (one statement for many) and moves each plan's
 /// `announced_seq` and `billing_sequence` (the plan's message positions) on.
 async fn write(c: &impl ConnectionTrait, messages: Vec<Outgoing<'_>>, now: Micros) -> Result<usize, DbErr> {
-    let mut snapshots: Vec<Stored<'_>> = Vec::new();
+    let mut snapshots: Vec<StoredMessage<'_>> = Vec::new();
     let mut moved: Vec<(&PlanId, i64, i64)> = Vec::with_capacity(messages.len());
     for m in &messages {
-        let position = m.standing.billing_sequence + if m.to.is_empty() { 0 } else { 1 };
+        let position = m.billing.billing_sequence + if m.to.is_empty() { 0 } else { 1 };
         if !m.to.is_empty() {
             let snapshot = Snapshot {
-                organization_id: m.standing.organization_id.clone(),
-                external_id: m.standing.external_id.clone(),
-                mode: m.standing.mode.clone(),
+                organization_id: m.billing.organization_id.clone(),
+                external_id: m.billing.external_id.clone(),
+                mode: m.billing.mode.clone(),
                 paid_seats: i64::try_from(m.paid).unwrap_or(i64::MAX),
                 free_seats: i64::try_from(m.free).unwrap_or(i64::MAX),
-                audit_after: m.standing.announced_seq,
+                audit_after: m.billing.announced_seq,
                 audit_through: m.last_seq,
             };
             snapshots.push((m.plan, &m.to, position, snapshot, m.traceparent.as_deref()));

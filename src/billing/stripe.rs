@@ -108,7 +108,8 @@ impl StripeClient {
         if !response.status().is_success() {
             return Err(StripeError::Refused { status, message: stripe_message(response).await });
         }
-        let body = crate::outbound::read_capped(response, ANSWER_LIMIT).await.map_err(|_| StripeError::Unreadable)?;
+        let body =
+            crate::http_client::read_capped(response, ANSWER_LIMIT).await.map_err(|_| StripeError::Unreadable)?;
         let value: serde_json::Value = serde_json::from_slice(&body).map_err(|_| StripeError::Unreadable)?;
         value["quantity"].as_u64().ok_or(StripeError::Unreadable)
     }
@@ -116,7 +117,7 @@ impl StripeClient {
 
 /// Stripe's `{"error": {"message"}}`, or the start of whatever came back.
 async fn stripe_message(response: reqwest::Response) -> String {
-    let body = crate::outbound::read_capped(response, ANSWER_LIMIT).await.unwrap_or_default();
+    let body = crate::http_client::read_capped(response, ANSWER_LIMIT).await.unwrap_or_default();
     let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let text = match value["error"]["message"].as_str() {
         Some(message) => message.to_owned(),

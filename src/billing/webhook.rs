@@ -70,7 +70,7 @@ impl WebhookSender {
 
 /// The client both targets send with: no redirects, one time-out per attempt.
 pub(super) fn client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
-    Ok(crate::outbound::client_builder()
+    Ok(crate::http_client::client_builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .user_agent(concat!("seatsync/", env!("CARGO_PKG_VERSION")))

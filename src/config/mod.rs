@@ -77,7 +77,7 @@ pub const SHIPPED_SECRETS: [(&str, &str); 2] = [
 ];
 
 /// Whether `value` is what `.env.example` ships for `variable`
-/// (`WORKOS_WEBHOOK_SECRET_PREVIOUS` is held to the webhook secret's value).
+/// (`WORKOS_WEBHOOK_SECRET_PREVIOUS` is checked against the webhook secret's value).
 pub fn is_shipped(variable: &str, value: &[u8]) -> bool {
     let variable = variable.trim_end_matches("_PREVIOUS");
     SHIPPED_SECRETS.iter().any(|(name, shipped)| *name == variable && value == shipped.as_bytes())

@@ -163,7 +163,7 @@ async fn probe(options: &PgConnectOptions) -> Result<bool, sqlx::Error> {
 }
 
 /// Neither in recovery (a standby) nor read-only by setting (a primary being
-/// demoted, or held read-only by its failover tool).
+/// demoted, or kept read-only by its failover tool).
 pub async fn is_writable(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
     let (recovering, read_only): (bool, String) =
         sqlx::query_as("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')")

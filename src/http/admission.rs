@@ -43,7 +43,7 @@ pub struct Slot {
 
 impl Slot {
     /// The body is in: this client's share is free for its next one, while
-    /// the slot in the total still bounds the bodies held until stored.
+    /// the slot in the total still bounds the bodies in flight until stored.
     pub fn body_read(&mut self) {
         if let Some(client) = self.client.take() {
             let mut counts = self.admission.per_client.lock().unwrap_or_else(|e| e.into_inner());
@@ -88,12 +88,12 @@ impl Admission {
     pub fn admit(self: &Arc<Self>, client: IpAddr) -> Result<Slot, Refusal> {
         let client = crate::http::client_address::share_of(client);
         let mut counts = self.per_client.lock().unwrap_or_else(|e| e.into_inner());
-        let held = counts.get(&client).copied().unwrap_or(0);
-        if held >= self.max_per_client {
+        let in_flight = counts.get(&client).copied().unwrap_or(0);
+        if in_flight >= self.max_per_client {
             return Err(Refusal::ClientBusy);
         }
         let permit = self.all.clone().try_acquire_owned().map_err(|_| Refusal::Busy)?;
-        counts.insert(client, held + 1);
+        counts.insert(client, in_flight + 1);
         Ok(Slot { _all: permit, client: Some(client), admission: self.clone() })
     }
 

@@ -6,7 +6,7 @@
 //! for a plan) are applied strictly in arrival order (`seq`): a parked event
 //! blocks the rest of its group until it applies. A claim takes whole groups: on
 //! PostgreSQL an advisory lock per group, taken with a try-lock so replicas share
-//! the queue without waiting; on SQLite the database write lock, held from the
+//! the queue without waiting; on SQLite the database write lock, taken at the
 //! claim's first statement to the batch's commit.
 //!
 //! Cost: a claim reads a bounded window of two partial indexes (pending rows by
@@ -62,8 +62,8 @@ pub struct Group {
 #[derive(Debug, Default)]
 pub struct Claim {
     pub groups: Vec<Group>,
-    /// Due events exist whose groups another reconciler holds right now.
-    pub held_elsewhere: bool,
+    /// Due events exist whose groups another reconciler has locked right now.
+    pub locked_elsewhere: bool,
 }
 
 /// How many pending rows a claim looks at to find groups, per group wanted.
@@ -133,7 +133,7 @@ pub async fn claim(c: &impl ConnectionTrait, now: Micros, limits: ClaimLimits) -
         locked = lock_for_reading(c, &locked).await?;
         read_under_storing_locks = true;
     }
-    let mut claim = Claim { held_elsewhere: locked.len() < wanted, groups: Vec::new() };
+    let mut claim = Claim { locked_elsewhere: locked.len() < wanted, groups: Vec::new() };
     if locked.is_empty() && loners.is_empty() {
         if read_under_storing_locks {
             end_read(c).await?;

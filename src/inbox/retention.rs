@@ -223,7 +223,7 @@ pub async fn release_lease(db: &DatabaseConnection, owner: &str) -> Result<(), D
 }
 
 /// `serve`'s pruning: every `every`, by one replica at a time, until `stop`.
-pub async fn run_every(
+pub async fn prune_periodically(
     db: DatabaseConnection,
     retention: Duration,
     every: Duration,

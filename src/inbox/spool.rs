@@ -168,7 +168,7 @@ pub async fn move_all(db: &DatabaseConnection) -> Result<u64, DbErr> {
 /// after each lane commit) and every second (another process's lane, the CLI's,
 /// rings nobody here). Rings `arrivals` when it moved something. Ends when the
 /// writer drops the other end.
-pub async fn run_mover(db: DatabaseConnection, mut rung: tokio::sync::mpsc::Receiver<()>, arrivals: super::Arrivals) {
+pub async fn keep_moving(db: DatabaseConnection, mut rung: tokio::sync::mpsc::Receiver<()>, arrivals: super::Arrivals) {
     let mut failures = 0u32;
     loop {
         tokio::select! {

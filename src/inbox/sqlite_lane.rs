@@ -31,15 +31,15 @@ use tokio::sync::oneshot;
 
 /// What the lane answers: the events back (the caller may store them again one
 /// by one) and their outcomes, or why nothing was stored.
-pub type Answer = (Vec<NewEvent>, Result<Vec<Stored>, DbErr>);
+pub type LaneReply = (Vec<NewEvent>, Result<Vec<Stored>, DbErr>);
 
-struct Job {
+struct LaneJob {
     events: Vec<NewEvent>,
-    reply: oneshot::Sender<Answer>,
+    reply: oneshot::Sender<LaneReply>,
 }
 
 pub struct SqliteLane {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<LaneJob>,
 }
 
 impl SqliteLane {
@@ -47,12 +47,12 @@ impl SqliteLane {
     /// its spool exist and are migrated (start-up does both before the writer
     /// starts).
     pub fn start(path: PathBuf, faults: Faults) -> std::io::Result<Self> {
-        let (jobs, rx) = mpsc::channel::<Job>();
+        let (jobs, rx) = mpsc::channel::<LaneJob>();
         // The checkpointer ends when the lane does (it drops `alive`).
         let (alive, lane_gone) = mpsc::channel::<()>();
         let spool = crate::db::spool_file::path_for(&path);
         std::thread::Builder::new().name("sqlite-inbox".into()).spawn(move || {
-            run(&path, rx, faults);
+            serve_lane(&path, rx, faults);
             drop(alive);
         })?;
         std::thread::Builder::new().name("sqlite-spool-ckpt".into()).spawn(move || checkpoint(&spool, lane_gone))?;
@@ -60,9 +60,9 @@ impl SqliteLane {
     }
 
     /// Stores `events` in one transaction. `None` when the lane's thread is gone.
-    pub async fn store(&self, events: Vec<NewEvent>) -> Option<Answer> {
+    pub async fn store(&self, events: Vec<NewEvent>) -> Option<LaneReply> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { events, reply }).ok()?;
+        self.jobs.send(LaneJob { events, reply }).ok()?;
         answer.await.ok()
     }
 }
@@ -80,7 +80,7 @@ pub fn file_of(db: &sea_orm::DatabaseConnection, url: &crate::db::DatabaseUrl) -
     (opened == Path::new(named)).then(|| opened.to_path_buf())
 }
 
-fn run(path: &Path, rx: mpsc::Receiver<Job>, faults: Faults) {
+fn serve_lane(path: &Path, rx: mpsc::Receiver<LaneJob>, faults: Faults) {
     let mut connection: Option<Connection> = None;
     for job in rx {
         let result = match connection.take().map_or_else(|| open(path), Ok) {
@@ -172,7 +172,7 @@ fn store(conn: &mut Connection, events: &[NewEvent], faults: &Faults) -> Result<
             "INSERT INTO main.inbox_spool (event_id, event_type, body, received_at, status, order_key, \
              traceparent) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (event_id) DO NOTHING",
         )?;
-        // Read after the spool's write lock is held: a row the mover took out
+        // Read after the spool's write lock is taken: a row the mover took out
         // of the spool before that is in the queue's file by then.
         let mut moved = tx.prepare_cached("SELECT 1 FROM queue.inbox_events WHERE event_id = ?1")?;
         let mut forget = tx.prepare_cached("DELETE FROM main.inbox_spool WHERE event_id = ?1")?;

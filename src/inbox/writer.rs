@@ -126,7 +126,7 @@ impl Inbox {
         // to the queue; the mover ends when the writer does.
         let lane = lane.map(|lane| {
             let (ring, rung) = mpsc::channel(1);
-            tokio::spawn(crate::inbox::spool::run_mover(db.clone(), rung, arrivals.clone()));
+            tokio::spawn(crate::inbox::spool::keep_moving(db.clone(), rung, arrivals.clone()));
             Lane { lane, mover: ring }
         });
         let task = tokio::spawn(write_loop(db, rx, arrivals, faults, health.clone(), lane));

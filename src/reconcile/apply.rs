@@ -11,7 +11,7 @@ use crate::{
     seats::unit::Locks,
     store::{
         audit, directory,
-        directory::{DirectoryRow, HeldUser},
+        directory::{DirectoryRow, StoredUser},
         members::{self, SeatInputs},
         plans::{self, Plan},
     },
@@ -24,7 +24,7 @@ use std::collections::HashMap;
 pub enum Outcome {
     Applied,
     Ignored,
-    /// Older than what is held for that user (or its directory is gone).
+    /// Older than what is stored for that user (or its directory is gone).
     Stale,
     /// No plan for its organization yet (or, for legacy payloads without an
     /// organization, no known directory).
@@ -352,7 +352,7 @@ async fn remove_directory(
     let org = match (org, &known) {
         (Some(org), _) => org.clone(),
         (None, Some(known)) => known.organization_id.clone(),
-        // Nothing was ever held for it: nothing to undo.
+        // Nothing was ever stored for it: nothing to undo.
         (None, None) => return Ok(Outcome::Stale),
     };
     let Some(plan) = scope.plan(c, &org).await? else {
@@ -402,14 +402,14 @@ pub async fn change_user(
         None => scope.add_directory(c, &change.directory, &org, false, now).await?,
     }
     let stored = directory::find_user(c, &change.user).await?;
-    if let Some(held) = &stored {
-        let older = change.updated_at < held.updated_at;
-        let not_after_deletion = held.deleted && change.updated_at <= held.updated_at;
+    if let Some(known) = &stored {
+        let older = change.updated_at < known.updated_at;
+        let not_after_deletion = known.deleted && change.updated_at <= known.updated_at;
         if older || not_after_deletion {
             return Ok(Outcome::Stale);
         }
     }
-    let user = HeldUser {
+    let user = StoredUser {
         id: change.user.clone(),
         directory: change.directory.clone(),
         organization: org.clone(),
@@ -420,7 +420,7 @@ pub async fn change_user(
     };
     directory::upsert_users(c, &[&user], now).await?;
 
-    let moved_from = stored.filter(|held| !held.deleted && held.email != change.email).map(|held| held.email);
+    let moved_from = stored.filter(|known| !known.deleted && known.email != change.email).map(|known| known.email);
     let reason = change_reason(change, moved_from.is_some(), reason_override);
     if let Some(old) = &moved_from {
         let moves = settle_email(c, &plan, old, reason, event, now).await?;

@@ -52,7 +52,7 @@ pub async fn preview(db: &DatabaseConnection, plan: &Plan) -> Result<HeldPreview
 }
 
 /// `preview` inside a transaction that already holds the group's and the
-/// plan's locks (a batch that just held the plan): replayed in a savepoint,
+/// plan's locks (a batch that just locked the plan): replayed in a savepoint,
 /// rolled back.
 pub async fn preview_within(c: &DatabaseTransaction, plan: &Plan) -> Result<HeldPreview, DbErr> {
     if plan.organization_id.is_none() {

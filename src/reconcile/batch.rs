@@ -78,7 +78,7 @@ struct Parsed<'e> {
     command: Command,
 }
 
-pub(super) async fn run(
+pub(super) async fn process(
     db: &DatabaseConnection,
     metrics: &Metrics,
     limits: BatchLimits,
@@ -135,7 +135,7 @@ async fn apply_batch(
         }
     }
     let mut report = StepReport {
-        held_elsewhere: claim.held_elsewhere,
+        locked_elsewhere: claim.locked_elsewhere,
         groups: claim.groups.len(),
         more_waiting: claim.groups.len() >= limits.claim.groups || claimed >= limits.claim.events,
         ..Default::default()
@@ -164,7 +164,7 @@ async fn apply_batch(
                     queue::adopt_directory(txn, &dir, &known.organization_id).await?;
                     report.retry_now = true;
                 } else {
-                    report.held_elsewhere = true;
+                    report.locked_elsewhere = true;
                 }
                 continue 'groups;
             }
@@ -173,7 +173,7 @@ async fn apply_batch(
         let mut run: Run<'_> = Vec::new();
         for event in &group.events {
             if !bulk {
-                // Nobody is blamed until this event is applied (`run_contained`).
+                // Nobody is blamed until this event is applied (`process_contained`).
                 *current.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
             }
             if event.held {
@@ -204,7 +204,7 @@ async fn apply_batch(
             }
             report.decided += 1;
             if !bulk {
-                // Whom to blame if applying it panics (`run_contained`).
+                // Whom to blame if applying it panics (`process_contained`).
                 let blamed = QueuedEvent { body: Vec::new(), ..event.clone() };
                 *current.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(blamed);
             }
@@ -427,14 +427,14 @@ async fn settle_runs<'e>(
     let (keys, mut runs): (Vec<Option<&str>>, Vec<Run<'_>>) = std::mem::take(deferred).into_iter().unzip();
     let has_current = current.is_some();
     runs.extend(current);
-    let mut held = flush_all(txn, scope, limits, &runs, outcomes, now).await?;
-    let current_held = if has_current { held.pop().flatten() } else { None };
-    for (key, held) in keys.into_iter().zip(held) {
-        if let Some(stopped) = held {
+    let mut stops = flush_all(txn, scope, limits, &runs, outcomes, now).await?;
+    let current_stop = if has_current { stops.pop().flatten() } else { None };
+    for (key, stop) in keys.into_iter().zip(stops) {
+        if let Some(stopped) = stop {
             hold(txn, scope, key, stopped, now).await?;
         }
     }
-    Ok(current_held)
+    Ok(current_stop)
 }
 
 /// Applies runs of different plans in order: through `bulk::apply_runs`, and a
@@ -460,9 +460,9 @@ async fn flush_all(
                 .collect()
         })
         .collect();
-    let mut held = Vec::with_capacity(runs.len());
-    while held.len() < runs.len() {
-        let next = held.len();
+    let mut stops = Vec::with_capacity(runs.len());
+    while stops.len() < runs.len() {
+        let next = stops.len();
         // Each run's guard as its plan stands now, after the runs before it
         // (the scope keeps each plan's standing up to date).
         let mut guards = Vec::with_capacity(runs.len() - next);
@@ -486,19 +486,19 @@ async fn flush_all(
         let taken = bulk::apply_runs(txn, &inputs, now).await.map_err(in_bulk)?;
         let stopped = taken.len() < inputs.len();
         for result in taken {
-            let run = &runs[held.len()];
+            let run = &runs[stops.len()];
             let plan = &run[0].1;
             scope.record(&plan.id, result.moves);
-            held.push(record_run(scope, run, &result, outcomes));
+            stops.push(record_run(scope, run, &result, outcomes));
         }
         if stopped {
             // Not a run the batched path takes: one event at a time, guarded
             // (each change recorded in the standing as it goes), before the
             // runs after it are read.
-            let run = &runs[held.len()];
+            let run = &runs[stops.len()];
             let plan = &run[0].1;
             let mut result = bulk::RunResult { outcomes: Vec::new(), moves: Default::default(), held_at: None };
-            for (i, item) in items[held.len()].iter().enumerate() {
+            for (i, item) in items[stops.len()].iter().enumerate() {
                 match apply_guarded(txn, scope, plan, item.change, item.event, &limits.guard, now)
                     .await
                     .map_err(in_bulk)?
@@ -510,10 +510,10 @@ async fn flush_all(
                     }
                 }
             }
-            held.push(record_run(scope, run, &result, outcomes));
+            stops.push(record_run(scope, run, &result, outcomes));
         }
     }
-    Ok(held)
+    Ok(stops)
 }
 
 /// Records a run's outcomes; the event a guard stopped, if any, with its plan.

@@ -19,7 +19,7 @@ use crate::{
     events::DirectoryUserChange,
     store::{
         audit,
-        directory::{self, HeldUser},
+        directory::{self, StoredUser},
         members::{self, Member},
         plans::Plan,
     },
@@ -65,7 +65,7 @@ pub struct RunInput<'i, 'a> {
 /// order to its enforced plan, each release checked as the per-event path
 /// checks it (the limit as of that event).
 ///
-/// It stops before the first run this path does not take (a user held under
+/// It stops before the first run this path does not take (a user stored under
 /// another organization or met by an earlier run, a plan met twice, or paid
 /// seats the guard would need that were not counted) and returns the results
 /// of the runs before it, which are written. The caller applies that run one
@@ -79,7 +79,7 @@ pub async fn apply_runs(
     let mut ids: Vec<&DirectoryUserId> = runs.iter().flat_map(|r| r.items.iter().map(|i| &i.change.user)).collect();
     ids.sort();
     ids.dedup();
-    let mut users: HashMap<DirectoryUserId, HeldUser> =
+    let mut users: HashMap<DirectoryUserId, StoredUser> =
         directory::find_users(c, &ids).await?.into_iter().map(|u| (u.id.clone(), u)).collect();
 
     // The runs this path takes: up to the first it does not.
@@ -92,8 +92,8 @@ pub async fn apply_runs(
         let mine: BTreeSet<&DirectoryUserId> = run.items.iter().map(|i| &i.change.user).collect();
         let plan_met = taken.iter().any(|(earlier, _)| earlier.plan.id == run.plan.id);
         let user_met = mine.iter().any(|id| seen_users.contains(id));
-        let held_elsewhere = mine.iter().any(|id| users.get(*id).is_some_and(|u| &u.organization != org));
-        if plan_met || user_met || held_elsewhere {
+        let in_another_organization = mine.iter().any(|id| users.get(*id).is_some_and(|u| &u.organization != org));
+        if plan_met || user_met || in_another_organization {
             break;
         }
         seen_users.extend(mine);
@@ -116,9 +116,9 @@ pub async fn apply_runs(
         members::get_many(c, &plan_ids, &emails).await?.into_iter().map(|(p, m)| ((p, m.email.clone()), m)).collect();
 
     let mut results = Vec::with_capacity(taken.len());
-    let mut worked: Vec<Run<'_, '_>> = Vec::with_capacity(taken.len());
+    let mut worked: Vec<WorkingSet<'_, '_>> = Vec::with_capacity(taken.len());
     for (input, org) in taken {
-        let mut run = Run::new(input.plan, org, now);
+        let mut run = WorkingSet::new(input.plan, org, now);
         for item in input.items {
             if let Some(user) = users.remove(&item.change.user) {
                 run.users.insert(user.id.clone(), user);
@@ -141,7 +141,7 @@ pub async fn apply_runs(
         worked.push(run);
     }
 
-    let users: Vec<&HeldUser> =
+    let users: Vec<&StoredUser> =
         worked.iter().flat_map(|run| run.touched_users.iter().filter_map(|id| run.users.get(id))).collect();
     directory::upsert_users(c, &users, now).await?;
     let seats: Vec<(&PlanId, &Member)> = worked
@@ -176,12 +176,12 @@ struct AuditRow<'a> {
     event: &'a EventId,
 }
 
-/// The run's working set: what the database held, with the run's changes so far.
-struct Run<'p, 'a> {
+/// The run's working set: what the database stored, with the run's changes so far.
+struct WorkingSet<'p, 'a> {
     plan: &'p Plan,
     org: &'p OrganizationId,
     now: Micros,
-    users: HashMap<DirectoryUserId, HeldUser>,
+    users: HashMap<DirectoryUserId, StoredUser>,
     /// Per email, the organization's not-deleted users holding it: id → active.
     /// Ordered by id, as the SQL path orders them (bytewise).
     people: HashMap<String, BTreeMap<String, bool>>,
@@ -195,14 +195,14 @@ struct Run<'p, 'a> {
 
 /// What one item may change, as it was before it: enough to undo it.
 struct Saved {
-    user: (DirectoryUserId, Option<HeldUser>, bool),
+    user: (DirectoryUserId, Option<StoredUser>, bool),
     people: Vec<(String, Option<BTreeMap<String, bool>>)>,
     members: Vec<(String, Option<Member>, bool)>,
     audit_len: usize,
     moves: Moves,
 }
 
-impl<'p, 'a> Run<'p, 'a> {
+impl<'p, 'a> WorkingSet<'p, 'a> {
     fn new(plan: &'p Plan, org: &'p OrganizationId, now: Micros) -> Self {
         Self {
             plan,
@@ -268,12 +268,12 @@ pub fn passes(kind: HoldKind, before: Moves, after: Moves) -> bool {
     }
 }
 
-impl Run<'_, '_> {
+impl WorkingSet<'_, '_> {
     fn save(&self, item: &Item<'_>) -> Saved {
         let id = &item.change.user;
         let mut emails = vec![item.change.email.as_str().to_owned()];
-        if let Some(held) = self.users.get(id) {
-            emails.push(held.email.as_str().to_owned());
+        if let Some(user) = self.users.get(id) {
+            emails.push(user.email.as_str().to_owned());
         }
         Saved {
             user: (id.clone(), self.users.get(id).cloned(), self.touched_users.contains(id)),
@@ -317,24 +317,24 @@ impl Run<'_, '_> {
     }
 }
 
-impl<'a> Run<'_, 'a> {
+impl<'a> WorkingSet<'_, 'a> {
     /// `apply::change_user`, in memory.
     fn apply(&mut self, item: &Item<'a>) -> Outcome {
         let change = item.change;
         let stored = self.users.get(&change.user).cloned();
-        if let Some(held) = &stored {
-            let older = change.updated_at < held.updated_at;
-            let not_after_deletion = held.deleted && change.updated_at <= held.updated_at;
+        if let Some(known) = &stored {
+            let older = change.updated_at < known.updated_at;
+            let not_after_deletion = known.deleted && change.updated_at <= known.updated_at;
             if older || not_after_deletion {
                 return Outcome::Stale;
             }
-            if !held.deleted
-                && let Some(holders) = self.people.get_mut(held.email.as_str())
+            if !known.deleted
+                && let Some(holders) = self.people.get_mut(known.email.as_str())
             {
-                holders.remove(held.id.as_str());
+                holders.remove(known.id.as_str());
             }
         }
-        let user = HeldUser {
+        let user = StoredUser {
             id: change.user.clone(),
             directory: change.directory.clone(),
             organization: self.org.clone(),
@@ -352,7 +352,7 @@ impl<'a> Run<'_, 'a> {
         self.users.insert(user.id.clone(), user);
         self.touched_users.insert(change.user.clone());
 
-        let moved_from = stored.filter(|held| !held.deleted && held.email != change.email);
+        let moved_from = stored.filter(|known| !known.deleted && known.email != change.email);
         let reason = apply::change_reason(change, moved_from.is_some(), None);
         if let Some(old) = moved_from {
             self.settle(&old.email, reason, item.event);

@@ -1,5 +1,5 @@
 //! What a failed batch means for its events (`step`), and panics contained
-//! like refusals (`run_contained`).
+//! like refusals (`process_contained`).
 //!
 //! An error from an event's own data (a value the database refuses) rolls the
 //! batch back; the event is counted, retried after a back-off, and `failed`
@@ -28,12 +28,12 @@ pub async fn step(db: &DatabaseConnection, metrics: &Metrics, limits: BatchLimit
     // a batch that fails rolls back, and its events' failures are recorded by
     // `seq`, which must then still exist.
     crate::inbox::spool::move_all(db).await?;
-    let mut result = run_contained(db, metrics, limits, true).await;
+    let mut result = process_contained(db, metrics, limits, true).await;
     let refused_in_bulk = matches!(&result, Err(BatchFailure::InBulk(err)) if classify(err) == ErrorClass::OwnData);
     if refused_in_bulk {
         // A value the database refused somewhere in a batched run: the same
         // batch again, one event at a time, finds which event it was.
-        result = run_contained(db, metrics, limits, false).await;
+        result = process_contained(db, metrics, limits, false).await;
     }
     match result {
         Ok(report) => Ok(report),
@@ -93,21 +93,21 @@ impl From<DbErr> for BatchFailure {
     }
 }
 
-/// `batch::run`, with a panic on one event's data contained like a refusal of
+/// `batch::process`, with a panic on one event's data contained like a refusal of
 /// it: counted against the event, which is `failed` after `MAX_ATTEMPTS`, so a
 /// bug that one event reaches cannot stop its organization, or a restarted
 /// process, for ever. A panic in a batched run is retried one event at a time
 /// to find the event; a panic no event can be blamed for still ends the task
 /// (and the process: `startup` supervises it).
-async fn run_contained(
+async fn process_contained(
     db: &DatabaseConnection,
     metrics: &Metrics,
     limits: BatchLimits,
     bulk: bool,
 ) -> Result<StepReport, BatchFailure> {
     let current = std::sync::Mutex::new(None);
-    let run = std::panic::AssertUnwindSafe(batch::run(db, metrics, limits, bulk, &current));
-    let panic = match futures_util::FutureExt::catch_unwind(run).await {
+    let batch = std::panic::AssertUnwindSafe(batch::process(db, metrics, limits, bulk, &current));
+    let panic = match futures_util::FutureExt::catch_unwind(batch).await {
         Ok(result) => return result,
         Err(panic) => panic,
     };

@@ -16,7 +16,7 @@ pub struct BatchLimits {
     pub full_batch: usize,
     /// Events waiting in runs (applied together at the end of the claim) past
     /// which a batch takes no more groups: the time budget cannot see them
-    /// coming, and with many organizations interleaved they held SQLite's
+    /// coming, and with many organizations interleaved they kept SQLite's
     /// one writer for up to 86 ms.
     pub max_deferred: usize,
     /// After a smaller batch, wait this long for more deliveries.
@@ -66,8 +66,8 @@ pub struct StepReport {
     pub retry_now: bool,
     /// Groups claimed.
     pub groups: usize,
-    /// Due groups were held by another reconciler.
-    pub held_elsewhere: bool,
+    /// Due groups were locked by another reconciler.
+    pub locked_elsewhere: bool,
     /// The batch stopped at a limit (groups or events claimed, or its time
     /// budget), not because the queue ran dry: the next one starts at once.
     pub more_waiting: bool,

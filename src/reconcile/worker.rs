@@ -69,7 +69,7 @@ impl Reconciler {
     }
 
     /// Runs until `shutdown` resolves, finishing the batch in hand.
-    pub async fn run(
+    pub async fn reconcile_until(
         self,
         db: DatabaseConnection,
         metrics: Arc<Metrics>,
@@ -92,7 +92,7 @@ impl Reconciler {
                     Err(err) => tracing::warn!(error = %err, "could not re-queue parked events"),
                 }
             }
-            // Bounded on PostgreSQL: a batch held by a node that hung is
+            // Bounded on PostgreSQL: a batch on a node that hung is
             // dropped and tried again on the node the pool follows now.
             let stepped = crate::db::within(db.get_database_backend(), STEP_WITHIN, step(&db, &metrics, limits)).await;
             if stepped.as_ref().is_ok_and(|report| report.decided > 0) {
@@ -162,7 +162,7 @@ pub async fn drain_with(db: &DatabaseConnection, metrics: &Metrics, limits: Batc
         if report.decided > 0 || report.retry_now {
             continue;
         }
-        if report.held_elsewhere {
+        if report.locked_elsewhere {
             // Held by another reconciler: wait for it to commit.
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
@@ -210,7 +210,7 @@ pub async fn apply_approved(
             if report.decided > 0 || report.retry_now {
                 continue;
             }
-            if !report.held_elsewhere && !queue::ready_exists(db, Micros::now()).await? {
+            if !report.locked_elsewhere && !queue::ready_exists(db, Micros::now()).await? {
                 // Only a back-off is left: not now.
                 return Ok(false);
             }

@@ -1,4 +1,4 @@
-//! Directories and the newest state held for each directory user.
+//! Directories and the newest state stored for each directory user.
 use super::{col, typed_col};
 use crate::{
     db::{chunks, stmt},
@@ -134,14 +134,16 @@ pub async fn live_directories(c: &impl ConnectionTrait, org: &OrganizationId) ->
     .await
 }
 
+/// What ordering a change needs of a stored directory user: its email, the
+/// version it was last written at, and whether it was deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredUser {
+pub struct UserVersion {
     pub email: Email,
     pub updated_at: Micros,
     pub deleted: bool,
 }
 
-pub async fn find_user(c: &impl ConnectionTrait, id: &DirectoryUserId) -> Result<Option<StoredUser>, DbErr> {
+pub async fn find_user(c: &impl ConnectionTrait, id: &DirectoryUserId) -> Result<Option<UserVersion>, DbErr> {
     let row = c
         .query_one_raw(stmt(
             c.get_database_backend(),
@@ -150,7 +152,7 @@ pub async fn find_user(c: &impl ConnectionTrait, id: &DirectoryUserId) -> Result
         ))
         .await?;
     row.map(|row| {
-        Ok(StoredUser {
+        Ok(UserVersion {
             email: typed_col(&row, "email", Email::parse)?,
             updated_at: Micros(col(&row, "updated_at")?),
             deleted: col(&row, "deleted")?,
@@ -172,7 +174,7 @@ pub async fn active_count(c: &impl ConnectionTrait, org: &OrganizationId, up_to:
     .await
 }
 
-/// The users held as not deleted for a directory and last written before
+/// The users stored as not deleted for a directory and last written before
 /// `stored_before` (the database's clock, `db::clock`): `(id, email, state, updated_at)`.
 pub async fn live_users_of(
     c: &impl ConnectionTrait,
@@ -198,7 +200,7 @@ pub async fn live_users_of(
     .collect()
 }
 
-/// Live directories held for an organization.
+/// Live directories stored for an organization.
 pub async fn live_directories_of(c: &impl ConnectionTrait, org: &OrganizationId) -> Result<Vec<DirectoryId>, DbErr> {
     c.query_all_raw(stmt(
         c.get_database_backend(),
@@ -211,10 +213,10 @@ pub async fn live_directories_of(c: &impl ConnectionTrait, org: &OrganizationId)
     .collect()
 }
 
-/// A directory user as held, whole: what the reconciler's batched path reads and
+/// A directory user as stored, whole: what the reconciler's batched path reads and
 /// writes back.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeldUser {
+pub struct StoredUser {
     pub id: DirectoryUserId,
     pub directory: DirectoryId,
     pub organization: OrganizationId,
@@ -224,14 +226,14 @@ pub struct HeldUser {
     pub deleted: bool,
 }
 
-impl HeldUser {
+impl StoredUser {
     pub fn active(&self) -> bool {
         self.state.is_active() && !self.deleted
     }
 }
 
-/// The users held under any of `ids`.
-pub async fn find_users(c: &impl ConnectionTrait, ids: &[&DirectoryUserId]) -> Result<Vec<HeldUser>, DbErr> {
+/// The users stored under any of `ids`.
+pub async fn find_users(c: &impl ConnectionTrait, ids: &[&DirectoryUserId]) -> Result<Vec<StoredUser>, DbErr> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in chunks(c.get_database_backend(), ids, 500, |id| id.as_str().len()) {
         let sql = format!(
@@ -241,7 +243,7 @@ pub async fn find_users(c: &impl ConnectionTrait, ids: &[&DirectoryUserId]) -> R
         );
         let values: Vec<Value> = chunk.iter().map(|id| Value::from(id.as_str())).collect();
         for row in c.query_all_raw(stmt(c.get_database_backend(), &sql, values)).await? {
-            out.push(HeldUser {
+            out.push(StoredUser {
                 id: typed_col(&row, "id", DirectoryUserId::parse)?,
                 directory: typed_col(&row, "directory_id", DirectoryId::parse)?,
                 organization: typed_col(&row, "organization_id", OrganizationId::parse)?,
@@ -286,15 +288,15 @@ pub async fn live_users_with_emails(
 /// Writes several users' states at once, in id order so two writers never wait
 /// on each other in a circle. `stored_at` is the database's clock where it has
 /// one of its own (`db::clock_sql`), else `now`.
-pub async fn upsert_users(c: &impl ConnectionTrait, users: &[&HeldUser], now: Micros) -> Result<(), DbErr> {
+pub async fn upsert_users(c: &impl ConnectionTrait, users: &[&StoredUser], now: Micros) -> Result<(), DbErr> {
     let clock = crate::db::clock_sql(c.get_database_backend());
     let row = match clock {
         Some(clock) => format!("(?, ?, ?, ?, ?, ?, ?, ?, {clock})"),
         None => "(?, ?, ?, ?, ?, ?, ?, ?, ?)".to_owned(),
     };
-    let mut sorted: Vec<&&HeldUser> = users.iter().collect();
+    let mut sorted: Vec<&&StoredUser> = users.iter().collect();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
-    let size = |u: &&&HeldUser| u.id.as_str().len() + u.directory.as_str().len() + u.email.as_str().len() + 64;
+    let size = |u: &&&StoredUser| u.id.as_str().len() + u.directory.as_str().len() + u.email.as_str().len() + 64;
     for chunk in chunks(c.get_database_backend(), &sorted, 200, size) {
         let mut sql = String::from(
             "INSERT INTO directory_users \

@@ -120,7 +120,7 @@ pub async fn page(
 
 /// What the rule needs to seat one email: whether it is an active directory user
 /// of the organization, which (not deleted) directory user stands behind it
-/// (active ones first), and the member held now. One round trip: the reconciler
+/// (active ones first), and the member stored now. One round trip: the reconciler
 /// asks this for every event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeatInputs {

@@ -80,7 +80,7 @@ pub fn from_env() -> anyhow::Result<Option<Exporter>> {
         );
     }
     let client = OtlpClient {
-        client: crate::outbound::client_builder().timeout(Duration::from_secs(10)).build()?,
+        client: crate::http_client::client_builder().timeout(Duration::from_secs(10)).build()?,
         runtime: tokio::runtime::Handle::try_current().context("traces need the tokio runtime")?,
     };
     let exporter = SpanExporter::builder()

@@ -20,7 +20,7 @@ pub fn default_url(listen: SocketAddr) -> String {
 /// `Ok(())` when ready; otherwise why not, in one line.
 pub async fn check(base: &str) -> Result<(), String> {
     let url = format!("{}/readyz", base.trim_end_matches('/'));
-    let client = crate::outbound::client_builder()
+    let client = crate::http_client::client_builder()
         .timeout(WITHIN)
         .build()
         .map_err(|e| format!("could not build an HTTP client: {e}"))?;

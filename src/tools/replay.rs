@@ -120,7 +120,7 @@ pub async fn replay(
     options: &ReplayOptions,
     out: &mut (impl Write + Send),
 ) -> anyhow::Result<Summary> {
-    let client = crate::outbound::client_builder().timeout(Duration::from_secs(30)).build()?;
+    let client = crate::http_client::client_builder().timeout(Duration::from_secs(30)).build()?;
     let endpoint = webhook_endpoint(&options.url);
     // The admin API (for --wait) lives beside the webhook.
     let base = endpoint.trim_end_matches("/webhooks/workos").to_owned();

@@ -5,7 +5,7 @@
 use crate::{
     config::{ConfigError, Settings, problem},
     domain::Secret,
-    outbound,
+    http_client,
     retry::{Backoff, Retries},
 };
 use backon::Retryable;
@@ -101,7 +101,7 @@ impl WorkosClient {
     }
 
     pub fn new(base: &str, key: Secret) -> Result<Self, ApiError> {
-        let http = outbound::client_builder()
+        let http = http_client::client_builder()
             .timeout(Duration::from_secs(30))
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("seatsync/", env!("CARGO_PKG_VERSION")))
@@ -177,10 +177,12 @@ impl WorkosClient {
         let response = request.bearer_auth(self.key.expose()).send().await.map_err(Failure::Transport)?;
         let status = response.status();
         if status.is_success() {
-            let bytes = outbound::read_capped(response, MAX_ANSWER_BYTES).await.map_err(|e| {
+            let bytes = http_client::read_capped(response, MAX_ANSWER_BYTES).await.map_err(|e| {
                 Failure::Final(match e {
-                    outbound::BodyError::TooLarge(_) => ApiError::TooLarge { path: path.to_owned() },
-                    outbound::BodyError::Transport(source) => ApiError::Unreachable { base: self.base.clone(), source },
+                    http_client::CappedReadError::TooLarge(_) => ApiError::TooLarge { path: path.to_owned() },
+                    http_client::CappedReadError::Transport(source) => {
+                        ApiError::Unreachable { base: self.base.clone(), source }
+                    }
                 })
             })?;
             return serde_json::from_slice(&bytes)
@@ -255,7 +257,7 @@ impl Failure {
 /// `error`), one line, at most 300 characters of printable text.
 async fn refusal_message(response: reqwest::Response) -> String {
     let status = response.status();
-    let bytes = outbound::read_capped(response, 64 * 1024).await.unwrap_or_default();
+    let bytes = http_client::read_capped(response, 64 * 1024).await.unwrap_or_default();
     let parsed: Option<serde_json::Value> = serde_json::from_slice(&bytes).ok();
     let text = parsed
         .as_ref()

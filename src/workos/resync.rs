@@ -347,7 +347,7 @@ pub async fn resync(
     Ok(report)
 }
 
-/// Users held for `dir` but absent from its complete listing are deleted, as of
+/// Users stored for `dir` but absent from its complete listing are deleted, as of
 /// now (so an older late webhook for them is stale). Users written after the
 /// listing began are not missing: the listing could not show them.
 async fn missing_users(

@@ -10,7 +10,7 @@ use tokio::{io::AsyncWriteExt, net::TcpSocket};
 
 /// A client whose connections leave from `from` (any 127.x.y.z is this host).
 fn client_from(from: &str) -> reqwest::Client {
-    seatsync::outbound::client_builder().local_address(from.parse::<IpAddr>().unwrap()).build().unwrap()
+    seatsync::http_client::client_builder().local_address(from.parse::<IpAddr>().unwrap()).build().unwrap()
 }
 
 /// What anyone can send without the secret: a current timestamp and a
@@ -174,7 +174,7 @@ fn refusals_are_logged_at_warn_naming_the_client_address() {
     holder.write_all(forged.as_bytes()).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let client =
-        seatsync::outbound::client_builder().local_address("127.0.0.8".parse::<IpAddr>().unwrap()).build().unwrap();
+        seatsync::http_client::client_builder().local_address("127.0.0.8".parse::<IpAddr>().unwrap()).build().unwrap();
     let url = format!("http://127.0.0.1:{port}");
     assert_eq!(rt.block_on(forged_delivery(&client, &url)), 503);
     let guesser = client_from("127.0.0.9");

@@ -231,3 +231,47 @@ fn only_the_seat_unit_locks_plans_and_writes_seat_messages() {
     assert!(files.iter().any(|(f, _)| f == "seats/unit.rs"), "read src/");
     assert!(found.is_empty(), "outside the one door (seats::unit):\n{}", found.join("\n"));
 }
+
+/// The types `src/` defines, by name, with the files defining them.
+fn type_definitions() -> BTreeMap<String, Vec<String>> {
+    fn walk(dir: &Path, out: &mut BTreeMap<String, Vec<String>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for line in text.lines() {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                let Some(at) = words.iter().position(|w| matches!(*w, "struct" | "enum")) else { continue };
+                // Only definitions: the line starts with them or with `pub…`.
+                if !words[..at].iter().all(|w| w.starts_with("pub")) {
+                    continue;
+                }
+                let Some(name) = words.get(at + 1).filter(|n| !n.starts_with('$')) else { continue };
+                let name: String = name.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                out.entry(name).or_default().push(path.display().to_string());
+            }
+        }
+    }
+    let mut found = BTreeMap::new();
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut found);
+    found
+}
+
+/// A type's name means one thing (issue 39: `Standing`, `Answer`, `BodyError`
+/// and `Outcome` each meant two). The exceptions mirror one another on
+/// purpose: the admin API's and the plan portal's request bodies, the fake
+/// WorkOS's side of WorkOS's requests, and clap's `Command` beside the
+/// domain's.
+#[test]
+fn no_two_types_share_a_name() {
+    let mirrors = ["ApproveHold", "AuditQuery", "SetTier", "LinkRequest", "NewOrganization", "Command"];
+    let shared: Vec<String> = type_definitions()
+        .into_iter()
+        .filter(|(name, files)| files.len() > 1 && !mirrors.contains(&name.as_str()))
+        .map(|(name, files)| format!("{name}: {}", files.join(", ")))
+        .collect();
+    assert!(shared.is_empty(), "one name, several types:\n{}", shared.join("\n"));
+}

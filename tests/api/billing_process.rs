@@ -29,7 +29,7 @@ fn kill_9(mut child: Child) {
 }
 
 async fn admin(base: &str, method: reqwest::Method, path: &str, body: Value) -> Value {
-    let response = seatsync::outbound::client()
+    let response = seatsync::http_client::client()
         .request(method, format!("{base}{path}"))
         .bearer_auth(ADMIN_TOKEN)
         .json(&body)

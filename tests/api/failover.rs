@@ -116,7 +116,7 @@ struct Load {
 /// One worker: takes the next event and sends it, to the replicas in turn,
 /// until it is acknowledged (as WorkOS retries), until told to stop.
 async fn send_until_stopped(bases: Vec<String>, next: Arc<AtomicU32>, stop: Arc<AtomicBool>, load: Arc<Mutex<Load>>) {
-    let client = seatsync::outbound::client();
+    let client = seatsync::http_client::client();
     let mut turn = 0usize;
     while !stop.load(Ordering::SeqCst) {
         let event = load_event(next.fetch_add(1, Ordering::SeqCst));
@@ -152,7 +152,7 @@ async fn count(conn: &DatabaseConnection, sql: String) -> i64 {
 }
 
 async fn new_plan(base: &str, org: &str) -> String {
-    let response = seatsync::outbound::client()
+    let response = seatsync::http_client::client()
         .post(format!("{base}/admin/plans"))
         .bearer_auth(ADMIN_TOKEN)
         .json(&json!({"name": org, "organization_id": org}))
@@ -373,7 +373,7 @@ async fn killing_the_primary_under_load_loses_nothing_acknowledged() {
         reference.deliver(&event).await;
         seatsync::reconcile::worker::drain_with(&reference.db, &reference.metrics, limits).await.unwrap();
     }
-    let client = seatsync::outbound::client();
+    let client = seatsync::http_client::client();
     let mut seats_before = Vec::new();
     for (plan, expected_plan) in plans.iter().zip(&reference_plans) {
         let seats = seats_at(&client, &bases[1], plan).await;

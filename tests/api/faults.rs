@@ -51,7 +51,7 @@ async fn sigterm_under_load_exits_cleanly_and_loses_nothing_acknowledged(store: 
     let db = TestDatabase::create(store).await;
     let dir = tempfile::tempdir().unwrap();
     let (mut child, port) = serve_logging_to(&env_of(&db, &[]), &dir.path().join("serve.log"));
-    let client = seatsync::outbound::client();
+    let client = seatsync::http_client::client();
     let url = format!("http://127.0.0.1:{port}/webhooks/workos");
     let deliveries = (0..600u32).map(move |i| {
         let id = format!("event_term_{i:04}");
@@ -96,7 +96,7 @@ async fn no_secret_token_or_key_appears_in_any_log_line_at_trace_level() {
     let env = env_of(&db, &[("RUST_LOG", "trace"), ("WORKOS_API_KEY", API_KEY), ("WORKOS_API_BASE", &fake.base)]);
     let (mut child, port) = serve_logging_to(&env, &log);
     let base = format!("http://127.0.0.1:{port}");
-    let client = seatsync::outbound::client();
+    let client = seatsync::http_client::client();
 
     // A whole story: a plan, SCIM set up through WorkOS, signed deliveries, a
     // refused one, admin reads with the token and a wrong one.
@@ -211,7 +211,7 @@ async fn a_kill_during_a_large_enforcement_switch_leaves_all_or_nothing(store: S
     .json()
     .to_string();
     let header = signature::header_value(SECRET.as_bytes(), now_ms(), body.as_bytes());
-    let response = seatsync::outbound::client()
+    let response = seatsync::http_client::client()
         .post(format!("http://127.0.0.1:{port}/webhooks/workos"))
         .header("WorkOS-Signature", header)
         .body(body)
@@ -292,7 +292,7 @@ async fn a_full_disk_is_503_never_a_false_200_and_service_resumes_with_space() {
     let mut env: Vec<(String, String)> = base_env(&database_url).into_iter().collect();
     env.push(("LOG_FORMAT".into(), "json".into()));
     let (mut child, port) = serve_logging_to(&env, &dir.path().join("serve.log"));
-    let client = seatsync::outbound::client();
+    let client = seatsync::http_client::client();
     let url = format!("http://127.0.0.1:{port}/webhooks/workos");
     let deliver = |i: u32| {
         let body = json!({"id": format!("event_disk_{i:04}"), "event": "connection.activated",
@@ -430,7 +430,7 @@ async fn postgres_restarted_mid_burst_loses_nothing_and_applies_each_once() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, port) = serve_logging_to(&env, &dir.path().join("serve.log"));
     let base = format!("http://127.0.0.1:{port}");
-    let client = seatsync::outbound::client();
+    let client = seatsync::http_client::client();
     let created = client
         .post(format!("{base}/admin/plans"))
         .bearer_auth(ADMIN_TOKEN)

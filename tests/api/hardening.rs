@@ -13,7 +13,7 @@ use std::{
 };
 
 fn client_from(from: &str) -> reqwest::Client {
-    seatsync::outbound::client_builder().local_address(from.parse::<IpAddr>().unwrap()).build().unwrap()
+    seatsync::http_client::client_builder().local_address(from.parse::<IpAddr>().unwrap()).build().unwrap()
 }
 
 async fn a_scrape_never_waits_for_the_database(store: Store) {

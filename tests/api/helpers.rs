@@ -199,7 +199,7 @@ pub async fn spawn_app_on(database: &TestDatabase, overrides: &[(&str, &str)]) -
         database_url: database.url.clone(),
         db,
         metrics,
-        client: seatsync::outbound::client(),
+        client: seatsync::http_client::client(),
         handle,
         task: Some(task),
         _database: None,

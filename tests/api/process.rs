@@ -84,7 +84,7 @@ async fn burst_then_sigkill(store: Store) {
     let db = TestDatabase::create(store).await;
     let env = env_for(&db);
     let (mut child, port) = start_server(&env);
-    let client = seatsync::outbound::client();
+    let client = seatsync::http_client::client();
     let url = format!("http://127.0.0.1:{port}/webhooks/workos");
     let posts = (0..200).map(|i| {
         let body = crate::helpers::UserEvent {
@@ -129,7 +129,7 @@ async fn reconciler_killed_mid_way(store: Store) {
     let plan_id = create_plan_with_cli(&env).await;
 
     let (mut child, port) = start_server(&env);
-    let client = seatsync::outbound::client();
+    let client = seatsync::http_client::client();
     let url = format!("http://127.0.0.1:{port}/webhooks/workos");
     let mut bodies = Vec::new();
     for i in 0..40u32 {
@@ -240,7 +240,7 @@ async fn two_processes_on_one_database(store: Store) {
     }
     let (mut first, port_a) = start_server(&env);
     let (mut second, port_b) = start_server(&env);
-    let client = seatsync::outbound::client();
+    let client = seatsync::http_client::client();
     let mut draw = 0x9e37_79b9u32;
     let posts = events.iter().rev().chain(events.iter()).map(|event| {
         draw ^= draw << 13;
@@ -346,7 +346,7 @@ async fn held_events_survive_a_kill(store: Store) {
     let one = seatsync::operator::PlanChanges { release_limit: Some(Some(1)), ..Default::default() };
     seatsync::operator::update(&conn, &plan_id, one).await.unwrap();
     let (mut child, port) = start_server(&env);
-    let client = seatsync::outbound::client();
+    let client = seatsync::http_client::client();
     let base = format!("http://127.0.0.1:{port}");
     let deliver = |port: u16, body: serde_json::Value| {
         let client = client.clone();
@@ -513,7 +513,7 @@ async fn the_poller_and_the_webhook_storing_at_once_apply_in_stored_order(store:
         UserEvent { id, kind, user: &user, email: &email, at: &at(t), ..Default::default() }.json()
     };
     let (mut poller, mut receiver, port) = slow_poller_and_receiver(&env, &fake);
-    let client = seatsync::outbound::client();
+    let client = seatsync::http_client::client();
     let deliver = |body: serde_json::Value| signed_delivery(&client, port, body);
     for i in 0..10 {
         let status = deliver(user(&format!("event_c{i}"), "created", i, i)).send().await.unwrap().status();
@@ -615,7 +615,7 @@ async fn a_legacy_event_still_being_stored_when_its_directory_becomes_known_keep
         body
     };
     let (mut poller, mut receiver, port) = slow_poller_and_receiver(&env, &fake);
-    let client = seatsync::outbound::client();
+    let client = seatsync::http_client::client();
     let deliver = |body: serde_json::Value| signed_delivery(&client, port, body);
     let count = |sql: String| {
         let conn = conn.clone();
@@ -887,7 +887,7 @@ fn the_saml_assertion_appears_in_no_log_line_at_trace() {
         }
     };
     let form = saml_form("https://evil.example/");
-    let client = seatsync::outbound::client();
+    let client = seatsync::http_client::client();
     rt.block_on(async {
         let url = format!("http://127.0.0.1:{port}/sso/login_redirect");
         let response = client
@@ -1132,7 +1132,7 @@ fn three_replicas_started_together_on_a_fresh_database_all_come_up() {
             }
         }
     }
-    let client = seatsync::outbound::client();
+    let client = seatsync::http_client::client();
     rt.block_on(async {
         for port in &ports {
             let ready = client.get(format!("http://127.0.0.1:{port}/readyz")).timeout(left()).send().await.unwrap();
@@ -1187,7 +1187,7 @@ fn a_backup_under_load_restores_every_acknowledged_event() {
         std::thread::spawn(move || {
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(async {
-                let client = seatsync::outbound::client();
+                let client = seatsync::http_client::client();
                 let mut n = 0u32;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let sends = (0..8).map(|_| {
@@ -1232,7 +1232,7 @@ fn a_backup_under_load_restores_every_acknowledged_event() {
     let restored_env = with(env.clone(), "DATABASE_URL", Some(&copy_url));
     let (mut restored, port) = start_server(&restored_env);
     let ready = rt.block_on(async {
-        seatsync::outbound::client().get(format!("http://127.0.0.1:{port}/readyz")).send().await.unwrap().status()
+        seatsync::http_client::client().get(format!("http://127.0.0.1:{port}/readyz")).send().await.unwrap().status()
     });
     assert_eq!(ready, 200);
     signal(&restored, "KILL");

@@ -202,7 +202,7 @@ async fn the_stripe_key_is_in_no_log_line_at_trace() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let base = base.expect("the server starts");
-    let client = seatsync::outbound::client();
+    let client = seatsync::http_client::client();
     let created: Value = client
         .post(format!("{base}/admin/plans"))
         .bearer_auth(ADMIN_TOKEN)

@@ -76,7 +76,7 @@ async fn one_delivery_is_one_trace_from_the_webhook_to_billing(store: Store) {
     let (mut child, port, lines) =
         tokio::task::spawn_blocking(move || crate::processes::start_server_logged(&env)).await.unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let client = seatsync::outbound::client();
+    let client = seatsync::http_client::client();
     let created: Value = client
         .post(format!("{base}/admin/plans"))
         .bearer_auth(ADMIN_TOKEN)

@@ -137,7 +137,7 @@ async fn concurrent_copies_of_one_event_store_one_row(store: Store) {
     let app = spawn_app(store).await;
     let body = sample_body();
     let posts = (0..24).map(|_| {
-        let client = seatsync::outbound::client();
+        let client = seatsync::http_client::client();
         let url = app.url("/webhooks/workos");
         let header = signature::header_value(SECRET.as_bytes(), now_ms(), &body);
         let body = body.clone();

@@ -52,14 +52,14 @@ pub fn client() -> reqwest::Client {
 
 /// Reads a response body, refusing one larger than `limit` bytes before
 /// holding more than that in memory.
-pub async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+pub async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, CappedReadError> {
     if response.content_length().is_some_and(|len| len > limit as u64) {
-        return Err(BodyError::TooLarge(limit));
+        return Err(CappedReadError::TooLarge(limit));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+    while let Some(chunk) = response.chunk().await.map_err(CappedReadError::Transport)? {
         if body.len() + chunk.len() > limit {
-            return Err(BodyError::TooLarge(limit));
+            return Err(CappedReadError::TooLarge(limit));
         }
         body.extend_from_slice(&chunk);
     }
@@ -67,7 +67,7 @@ pub async fn read_capped(mut response: reqwest::Response, limit: usize) -> Resul
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum BodyError {
+pub enum CappedReadError {
     #[error("the answer is larger than {0} bytes")]
     TooLarge(usize),
     #[error("the answer could not be read")]
