@@ -10,14 +10,15 @@ use std::time::Duration;
 pub struct BatchLimits {
     pub claim: ClaimLimits,
     /// A batch stops taking new events after this long, so the transaction
-    /// (and on SQLite the one connection the webhook also needs) is short.
+    /// (and on SQLite the one connection admin writes and the spool's move
+    /// also need) is short.
     pub time_budget: Duration,
     /// A batch this big means a backlog: the next one starts at once.
     pub full_batch: usize,
     /// Events waiting in runs (applied together at the end of the claim) past
     /// which a batch takes no more groups: the time budget cannot see them
-    /// coming, and with many organizations interleaved they kept SQLite's
-    /// one writer for up to 86 ms.
+    /// coming (with many organizations interleaved, 128 of them once kept
+    /// SQLite's one writer for up to 86 ms).
     pub max_deferred: usize,
     /// After a smaller batch, wait this long for more deliveries.
     pub linger: Duration,
@@ -30,15 +31,19 @@ pub struct BatchLimits {
 impl BatchLimits {
     pub fn for_backend(backend: DbBackend) -> Self {
         match backend {
-            // One connection is shared with the inbox writer: short batches keep
-            // webhook latency low while a backlog is applied.
+            // Deliveries commit to the spool, not behind this connection
+            // (`inbox/sqlite_lane.rs`), so a batch no longer has to be short for
+            // their sake: it is as long as its fixed costs (the claim, one
+            // fsync a commit) want. 1,024 events and 25 ms doubled `bench
+            // reconcile` over 128 and 10 ms (docs/benchmarks.md, 2026-12-07);
+            // 2,048 and 40 ms added 3% more for 5 MiB more peak memory.
             // Many groups a batch: their plans and directories are read, and
             // their runs applied, together (`Scope::prefetch`, `flush_all`).
             DbBackend::Sqlite => Self {
-                claim: ClaimLimits { groups: 64, events: 512 },
-                time_budget: Duration::from_millis(10),
-                full_batch: 128,
-                max_deferred: 128,
+                claim: ClaimLimits { groups: 64, events: 1024 },
+                time_budget: Duration::from_millis(25),
+                full_batch: 256,
+                max_deferred: 512,
                 linger: Duration::from_millis(5),
                 guard: GuardSettings::default(),
                 faults: crate::faults::Faults::default(),
