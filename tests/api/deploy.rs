@@ -75,6 +75,17 @@ fn the_dockerfile_runs_as_a_user_checks_health_and_copies_only_what_exists() {
         }
     }
     assert!(copied >= 5, "{copied} sources copied");
+
+    // cargo loads the whole workspace: every member's manifest is copied.
+    let manifest = std::fs::read_to_string(Path::new(ROOT).join("Cargo.toml")).unwrap();
+    let members = manifest.split("members = [").nth(1).unwrap().split(']').next().unwrap();
+    for member in members.split(',').map(|m| m.trim().trim_matches('"')).filter(|m| !m.is_empty() && *m != ".") {
+        let wanted = format!("{member}/Cargo.toml {member}/Cargo.toml");
+        assert!(
+            all.iter().any(|(k, v)| k == "COPY" && v == &wanted),
+            "the Dockerfile does not COPY {member}/Cargo.toml"
+        );
+    }
 }
 
 /// A scrape as Prometheus reads it: each family's type from its `# TYPE`
