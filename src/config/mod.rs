@@ -223,6 +223,13 @@ impl Settings {
     /// read on its own (an unset one as its default), then the rules that
     /// tie variables together are checked. Problems come in the table's order.
     pub fn read_all(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<ConfigError>> {
+        let (settings, found) = Self::read_each(lookup);
+        if found.is_empty() { Ok(settings) } else { Err(found) }
+    }
+
+    /// `read_all`'s work: the settings, each variable that could not be read
+    /// left at its default, and every problem found, in the table's order.
+    pub fn read_each(lookup: impl Fn(&str) -> Option<String>) -> (Self, Vec<ConfigError>) {
         let mut settings = Self::defaults(crate::faults::Faults::from_lookup(&lookup));
         let mut found = Vec::new();
         for variable in VARIABLES {
@@ -239,18 +246,13 @@ impl Settings {
                 found.push(problem(variable.name, p));
             }
         }
-        for rule in RULES {
-            if let Err(err) = rule(&settings)
-                && !found.iter().any(|f| f.variable == err.variable)
-            {
+        for err in RULES.iter().flat_map(|rule| rule(&settings)) {
+            if !found.iter().any(|f| f.variable == err.variable) {
                 found.push(err);
             }
         }
-        if found.is_empty() {
-            return Ok(settings);
-        }
         found.sort_by_key(|f| variable_position(f.variable));
-        Err(found)
+        (settings, found)
     }
 
     /// Every variable at its default (`Default::Value` read as if given).
@@ -308,36 +310,48 @@ impl Settings {
     }
 }
 
-/// Checks that tie variables together, after each was read on its own.
-type Rule = fn(&Settings) -> Result<(), ConfigError>;
+/// Checks that tie variables together, after each was read on its own: every
+/// command refuses what they find. Each gives every problem it sees.
+type Rule = fn(&Settings) -> Vec<ConfigError>;
 
-const RULES: [Rule; 4] =
-    [example_values_on_loopback_only, billing_url_needs_its_secret, pulls_need_the_api_key, listeners_apart];
+const RULES: [Rule; 2] = [example_values_on_loopback_only, billing_url_needs_its_secret];
 
-/// The example values are published: fine on this machine only.
-fn example_values_on_loopback_only(s: &Settings) -> Result<(), ConfigError> {
+/// A check only `serve` makes.
+pub type ServeRule = fn(&Settings) -> Result<(), ConfigError>;
+
+/// What `serve` alone refuses at start from the configuration (other commands
+/// neither poll nor listen): `Application::build` checks the first, binding
+/// fails on the second, and `check-config` lists both.
+pub const SERVE_RULES: [ServeRule; 2] = [pulls_need_the_api_key, listeners_apart];
+
+/// The example values are published: fine on this machine only. Every one in
+/// use is named.
+fn example_values_on_loopback_only(s: &Settings) -> Vec<ConfigError> {
     let listen_addr = s.listen_addr;
-    match s.shipped_secrets_in_use().first() {
-        Some(name) if !listen_addr.ip().is_loopback() => Err(problem(
+    if listen_addr.ip().is_loopback() {
+        return Vec::new();
+    }
+    let refused = |name: &&'static str| {
+        problem(
             name,
             format!(
                 "is the example value from .env.example, refused while LISTEN_ADDR ({listen_addr}) is not a \
                  loopback address: set a real one"
             ),
-        )),
-        _ => Ok(()),
-    }
+        )
+    };
+    s.shipped_secrets_in_use().iter().map(refused).collect()
 }
 
-fn billing_url_needs_its_secret(s: &Settings) -> Result<(), ConfigError> {
+fn billing_url_needs_its_secret(s: &Settings) -> Vec<ConfigError> {
     if s.billing_webhook_url.is_some() && s.billing_webhook_secrets.is_empty() {
-        return Err(problem("BILLING_WEBHOOK_SECRET", "is required with BILLING_WEBHOOK_URL"));
+        return vec![problem("BILLING_WEBHOOK_SECRET", "is required with BILLING_WEBHOOK_URL")];
     }
-    Ok(())
+    Vec::new()
 }
 
 /// Polling and the scheduled resync call WorkOS's API.
-fn pulls_need_the_api_key(s: &Settings) -> Result<(), ConfigError> {
+pub fn pulls_need_the_api_key(s: &Settings) -> Result<(), ConfigError> {
     let wanted = [("WORKOS_EVENTS_POLL_SECS", s.events_poll_every), ("WORKOS_RESYNC_EVERY_SECS", s.resync_every)];
     match wanted.iter().find(|(_, every)| every.is_some()) {
         Some((variable, _)) if s.workos_api_key.is_none() => {

@@ -358,8 +358,9 @@ pub const VARIABLES: &[Variable] = &[
                   plus those the directory released in the window, whichever is larger (a plan's `release_limit` \
                   overrides both; `0` turns it off)",
         empty_refused: false,
-        read: |raw, s| {
-            set(&mut s.release_guard.percent, whole_within(raw, 0, 100).map_err(|_| "must be between 0 and 100")?)
+        read: |raw, s| match whole::<u64>(raw)? {
+            percent @ 0..=100 => set(&mut s.release_guard.percent, percent),
+            _ => Err("must be between 0 and 100".to_owned()),
         },
         show: |s| s.release_guard.percent.to_string(),
     },

@@ -12,20 +12,23 @@ pub const EX_CONFIG: u8 = 78;
 /// is read on its own, so one bad value does not hide the next. Returns the
 /// settings when there is no problem.
 pub fn problems(lookup: impl Fn(&str) -> Option<String>) -> (Option<Settings>, Vec<ConfigError>) {
-    let read = Settings::read_all(&lookup);
+    let (settings, mut found) = Settings::read_each(&lookup);
+    // What `serve` alone refuses at start is its problem too.
+    for err in crate::config::SERVE_RULES.iter().filter_map(|rule| rule(&settings).err()) {
+        if !found.iter().any(|f| f.variable == err.variable) {
+            found.push(err);
+        }
+    }
     // `serve` also needs the webhook secret (other commands do not).
     let no_secret = Settings::read_all(|name| lookup(name).filter(|_| name == "WORKOS_WEBHOOK_SECRET"))
         .ok()
         .and_then(|alone| alone.webhook_secrets().err());
-    match (read, no_secret) {
-        (Ok(settings), None) => (Some(settings), Vec::new()),
-        (Ok(_), Some(missing)) => (None, vec![missing]),
-        (Err(mut found), missing) => {
-            found.extend(missing);
-            found.sort_by_key(|f| crate::config::variable_position(f.variable));
-            (None, found)
-        }
+    found.extend(no_secret);
+    if found.is_empty() {
+        return (Some(settings), found);
     }
+    found.sort_by_key(|f| crate::config::variable_position(f.variable));
+    (None, found)
 }
 
 /// The effective configuration, one `NAME=value` a line, secrets masked.
@@ -222,6 +225,32 @@ mod tests {
             all.extend_from_slice(pairs);
             assert_eq!(listed(&all), [(*variable, problem.to_string())], "{pairs:?}");
         }
+    }
+
+    #[test]
+    fn every_example_value_in_use_off_loopback_is_named() {
+        let found = listed(&[
+            ("LISTEN_ADDR", "0.0.0.0:8080"),
+            ("WORKOS_WEBHOOK_SECRET", SHIPPED_SECRETS[0].1),
+            ("ADMIN_TOKEN", SHIPPED_SECRETS[1].1),
+        ]);
+        let named: Vec<&str> = found.iter().map(|(variable, _)| *variable).collect();
+        assert_eq!(named, ["WORKOS_WEBHOOK_SECRET", "ADMIN_TOKEN"]);
+    }
+
+    #[test]
+    fn only_serve_needs_the_key_for_pulls_and_listeners_apart() {
+        let pulls = lookup(&[SECRET, ("WORKOS_EVENTS_POLL_SECS", "60")]);
+        assert!(Settings::from_lookup(&pulls).is_ok(), "migrate, backup, plans … still run");
+        let clash = lookup(&[SECRET, ("METRICS_ADDR", "127.0.0.1:8080")]);
+        assert!(Settings::from_lookup(&clash).is_ok());
+        assert_eq!(listed(&[SECRET, ("METRICS_ADDR", "127.0.0.1:8080")])[0].0, "METRICS_ADDR");
+    }
+
+    #[test]
+    fn a_percentage_that_is_no_number_says_so() {
+        let found = listed(&[SECRET, ("RELEASE_LIMIT_PERCENT", "twenty")]);
+        assert_eq!(found, [("RELEASE_LIMIT_PERCENT", "must be a whole number, got \"twenty\"".to_owned())]);
     }
 
     #[test]

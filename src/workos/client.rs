@@ -91,9 +91,9 @@ impl WorkosClient {
         Self::new(&settings.workos_api_base, key).map(Some).map_err(|e| problem("WORKOS_API_BASE", e.to_string()))
     }
 
-    /// A client when `serve` has pulls to do (polling, resync); the settings
-    /// already refused pulls without a key (`config`'s rules).
+    /// A client when `serve` has pulls to do (polling, resync); they need the key.
     pub fn for_pulls(settings: &Settings) -> Result<Option<Self>, ConfigError> {
+        crate::config::pulls_need_the_api_key(settings)?;
         if settings.events_poll_every.is_none() && settings.resync_every.is_none() {
             return Ok(None);
         }
