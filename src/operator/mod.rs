@@ -7,14 +7,14 @@ pub mod views;
 
 use crate::{
     billing::{notice::Notice, outbox},
-    domain::{Actor, Email, Micros, OrganizationId, PlanId, Reason, Source, Tier},
+    domain::{Actor, Email, Micros, OrganizationId, PlanId, Source, Tier},
     inbox::queue,
     metrics::Metrics,
     reconcile::{
         approval,
         worker::{self, BatchLimits},
     },
-    seats::{enforcement, rule, unit::PlanChange},
+    seats::{enforcement, manual, unit::PlanChange},
     store::{audit, members, plans},
 };
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
@@ -584,32 +584,8 @@ pub async fn set_tier(
     let tier = Tier::parse(tier).ok_or_else(|| PlanError::BadRequest("tier must be \"paid\" or \"free\"".into()))?;
     let change = PlanChange::begin(db, &plan_id).await?.ok_or(PlanError::NotFound("plan"))?;
     let (txn, plan) = (change.txn(), change.plan());
-    let members::SeatInputs { active, link, member: current } =
-        members::seat_inputs(txn, &plan.id, plan.organization_id.as_ref(), &email).await?;
-    let seat = rule::manual_seat(plan.mode, tier, active).map_err(|_| PlanError::SeatManagedByDirectory)?;
     let now = Micros::now();
-    members::put(txn, &plan.id, &email, seat, link.as_deref(), now).await?;
-    let from = current.as_ref().map(|m| m.seat.tier);
-    // A tier change is audited; so is a directory-granted paid seat made the
-    // member's own (`from` = `to`), since it changes what a later deactivation does.
-    let taken_over = current.as_ref().is_some_and(|m| m.seat.source != seat.source && m.seat.tier == seat.tier)
-        && seat.source == Source::Manual;
-    if from != Some(tier) || taken_over {
-        audit::record(
-            txn,
-            &audit::Change {
-                plan: &plan.id,
-                email: &email,
-                from,
-                to: tier,
-                reason: Reason::Manual,
-                event_id: None,
-                at: now,
-                actor: Some(by),
-            },
-        )
-        .await?;
-    }
+    manual::set_tier(txn, plan, &email, tier, by, now).await?.map_err(|_| PlanError::SeatManagedByDirectory)?;
     let member = members::get(txn, &plan.id, &email).await?.ok_or(PlanError::NotFound("member"))?;
     change.commit(now).await?;
     Ok(MemberView::from(&member))

@@ -2,13 +2,20 @@
 //!
 //! - `rule`: the test-mode rule (CONTRACT 4) as pure functions.
 //! - `guard`: the release and grant guards (CONTRACT 4.1).
+//! - `apply`: one event's command applied to the seats (`Scope`: what one
+//!   transaction has read and locked).
+//! - `bulk`: runs of user changes of enforced plans, applied in memory.
+//! - `manual`: a seat set by hand.
 //! - `enforcement`: the set-based SQL that starts and ends enforcement.
 //! - `unit`: the one door for a seat change. Every transaction that may change
 //!   seats locks its plans through it (the organization's group first, then
 //!   the plan) and ends through it, which writes the billing outbox for every
 //!   plan it locked. `tests/api/architecture.rs` fails if code elsewhere locks
 //!   a plan or writes the outbox's seat messages itself.
+pub mod apply;
+pub mod bulk;
 pub mod enforcement;
 pub mod guard;
+pub mod manual;
 pub mod rule;
 pub mod unit;

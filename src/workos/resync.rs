@@ -7,11 +7,8 @@ use super::client::{ApiError, ListPage, WorkosClient};
 use crate::{
     domain::{DirectoryId, Micros, OrganizationId, Reason, Tier},
     events::{DirectoryUserChange, payload::DirectoryUser, user_change},
-    reconcile::{
-        Outcome, Scope,
-        apply::{change_user, may_release},
-    },
     seats::{
+        apply::{Outcome, Scope, change_user, may_release},
         guard::{self, GuardSettings},
         unit::PlanChange,
     },

@@ -192,9 +192,8 @@ fn no_file_depends_on_itself_through_its_siblings() {
 /// takes an organization's group lock for a seat change, or writes the
 /// billing outbox's seat messages; only the modules that define those
 /// primitives name them.
-#[test]
-fn only_the_seat_unit_locks_plans_and_writes_seat_messages() {
-    let mut files = Vec::new();
+/// Every `.rs` file under `src/`, as `(path below src/, text without comment lines)`.
+fn source_files() -> Vec<(String, String)> {
     fn walk(dir: &Path, out: &mut Vec<(String, String)>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
@@ -202,11 +201,48 @@ fn only_the_seat_unit_locks_plans_and_writes_seat_messages() {
                 walk(&path, out);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let shown = path.to_string_lossy().split("/src/").last().unwrap().to_owned();
-                out.push((shown, std::fs::read_to_string(&path).unwrap()));
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+                out.push((shown, code));
             }
         }
     }
+    let mut files = Vec::new();
     walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    files
+}
+
+/// Where a seat is decided (the rule), written (members) and audited: in
+/// `seats/` only, over the primitives of `store/` (issue 39).
+#[test]
+fn no_seat_is_decided_or_written_outside_seats() {
+    let files = source_files();
+    let needles = [
+        "target_seat(",
+        "manual_seat(",
+        "members::put(",
+        "members::put_many(",
+        "members::enforce(",
+        "members::release_directory(",
+        "audit::record(",
+        "audit::record_many(",
+    ];
+    let mut found = Vec::new();
+    for (file, code) in &files {
+        let home = file.starts_with("seats/") || file.starts_with("store/");
+        for needle in needles {
+            if !home && code.contains(needle) {
+                found.push(format!("{file} names {needle}"));
+            }
+        }
+    }
+    assert!(files.iter().any(|(f, _)| f == "seats/manual.rs"), "read src/");
+    assert!(found.is_empty(), "a seat decided or written outside seats/:\n{}", found.join("\n"));
+}
+
+#[test]
+fn only_the_seat_unit_locks_plans_and_writes_seat_messages() {
+    let files = source_files();
     // (what is named, the files allowed to name it)
     let rules: [(&str, &[&str]); 5] = [
         ("lock_by_id", &["seats/unit.rs", "store/plans.rs"]),
@@ -216,8 +252,7 @@ fn only_the_seat_unit_locks_plans_and_writes_seat_messages() {
         ("outbox::announce", &["seats/unit.rs"]),
     ];
     let mut found = Vec::new();
-    for (file, text) in &files {
-        let code: String = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+    for (file, code) in &files {
         for (needle, allowed) in rules {
             if code.contains(needle) && !allowed.contains(&file.as_str()) {
                 found.push(format!("{file} names {needle}"));

@@ -91,7 +91,7 @@ impl Moves {
 
 impl Scope {
     /// The organization's plan, locked for the rest of the transaction.
-    pub(super) async fn plan(&mut self, c: &impl ConnectionTrait, org: &OrganizationId) -> Result<Option<Plan>, DbErr> {
+    pub async fn plan(&mut self, c: &impl ConnectionTrait, org: &OrganizationId) -> Result<Option<Plan>, DbErr> {
         if let Some(plan) = self.plans.get(org) {
             return Ok(plan.clone());
         }
@@ -106,7 +106,7 @@ impl Scope {
     /// Locks the plans of several organizations at once and reads their
     /// directories: a batch of many organizations' groups pays two statements
     /// for them, not two per group. What is known already is not read again.
-    pub(super) async fn prefetch(&mut self, c: &impl ConnectionTrait, orgs: &[OrganizationId]) -> Result<(), DbErr> {
+    pub async fn prefetch(&mut self, c: &impl ConnectionTrait, orgs: &[OrganizationId]) -> Result<(), DbErr> {
         let mut wanted: Vec<&OrganizationId> = orgs.iter().filter(|org| !self.plans.contains_key(*org)).collect();
         wanted.sort();
         wanted.dedup();
@@ -264,7 +264,7 @@ impl Scope {
         }
     }
 
-    pub(super) async fn directory(
+    pub async fn directory(
         &mut self,
         c: &impl ConnectionTrait,
         dir: &DirectoryId,
@@ -523,7 +523,7 @@ pub fn seat_moves(from: Option<Tier>, to: Tier, reason: Reason) -> Moves {
 
 /// Whether `change` can go through the batched path (`bulk`): its plan exists and
 /// is enforced, and its directory is known, live and of that organization.
-pub(super) async fn fits_bulk(
+pub async fn fits_bulk(
     c: &impl ConnectionTrait,
     scope: &mut Scope,
     change: &DirectoryUserChange,
