@@ -3,15 +3,18 @@
 //! On SQLite they go to a spool file of their own first (`spool`), so intake
 //! never waits for the reconciler's write lock; PostgreSQL stores directly.
 pub mod dead_letter;
+pub mod event;
 pub mod groups;
 pub mod queue;
 pub mod retention;
+pub mod rows;
 pub mod spool;
 pub mod sqlite_lane;
 pub mod status;
 pub mod writer;
 
-pub use writer::{Inbox, InboxError, NewEvent, Stored};
+pub use event::{NewEvent, Stored};
+pub use writer::{Inbox, InboxError};
 
 use std::sync::Arc;
 use tokio::sync::Notify;

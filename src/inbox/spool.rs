@@ -26,7 +26,7 @@
 use crate::{
     db::stmt,
     domain::{EventStatus, Micros},
-    inbox::writer::{QueueRow, insert_rows},
+    inbox::rows::{QueueRow, insert_rows},
     store::col,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};

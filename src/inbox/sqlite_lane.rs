@@ -15,8 +15,8 @@ use crate::{
     domain::Micros,
     faults::Faults,
     inbox::{
+        event::{NewEvent, Stored, outcomes_of},
         spool,
-        writer::{NewEvent, Stored, outcomes_of},
     },
 };
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};

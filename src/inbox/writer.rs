@@ -2,52 +2,19 @@
 //! transaction, so a burst costs one fsync per batch rather than per request.
 //! Deduplication is the database's: `ON CONFLICT (event_id) DO NOTHING`.
 use crate::{
-    db::{ErrorClass, chunks, classify, stmt},
-    domain::{EventId, EventStatus, Micros},
+    db::{ErrorClass, classify},
+    domain::{EventStatus, Micros},
     faults::Faults,
     inbox::Arrivals,
+    inbox::event::{NewEvent, Stored, outcomes_of},
+    inbox::rows::{QueueRow, insert_rows},
     inbox::sqlite_lane::SqliteLane,
-    store::col,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait, Value};
-use std::collections::HashSet;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most deliveries stored in one transaction.
 const MAX_BATCH: usize = 512;
-/// Rows per INSERT statement (7 values each; far below both databases' limits).
-const INSERT_CHUNK: usize = 128;
-
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    pub event_id: EventId,
-    pub event_type: String,
-    pub body: Vec<u8>,
-    /// `pending` for types the reconciler acts on, `ignored` for the rest.
-    pub status: EventStatus,
-    /// See `Envelope::order_key`.
-    pub order_key: Option<String>,
-    /// The span that received it (W3C), when traces are exported.
-    pub traceparent: Option<String>,
-}
-
-impl NewEvent {
-    /// A delivered or pulled event as it is stored: `pending` when the
-    /// reconciler acts on its type, else `ignored`; ordered by its payload.
-    pub fn from_envelope(event_id: EventId, envelope: crate::events::Envelope, body: Vec<u8>) -> Self {
-        let status =
-            if crate::events::is_actionable(&envelope.event) { EventStatus::Pending } else { EventStatus::Ignored };
-        let order_key = envelope.order_key();
-        let traceparent = crate::telemetry::trace_context::current();
-        Self { event_id, event_type: envelope.event, body, status, order_key, traceparent }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stored {
-    Accepted,
-    Duplicate,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum InboxError {
@@ -319,65 +286,6 @@ pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Re
         .collect();
     let inserted = insert_rows(c, &rows).await?;
     Ok(outcomes_of(events, |id| inserted.contains(id)))
-}
-
-/// One row for `inbox_events`, as a storer or SQLite's spool move writes it.
-pub(crate) struct QueueRow {
-    pub event_id: String,
-    pub event_type: String,
-    pub body: Vec<u8>,
-    pub received_at: Micros,
-    pub status: EventStatus,
-    pub order_key: Option<String>,
-    pub traceparent: Option<String>,
-}
-
-/// Inserts `rows` in their order (multi-row statements cut by `db::chunks`);
-/// an id already there is left as it is. Returns the ids inserted.
-pub(crate) async fn insert_rows(c: &impl ConnectionTrait, rows: &[QueueRow]) -> Result<HashSet<String>, DbErr> {
-    let mut inserted: HashSet<String> = HashSet::new();
-    let backend = c.get_database_backend();
-    let size = |row: &QueueRow| row.body.len() + row.event_id.len() + 64;
-    for chunk in chunks(backend, rows, INSERT_CHUNK, size) {
-        let mut sql = String::from(
-            "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts, order_key, \
-             traceparent) VALUES ",
-        );
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 7);
-        for (i, row) in chunk.iter().enumerate() {
-            sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, 0, ?, ?)" } else { ", (?, ?, ?, ?, ?, 0, ?, ?)" });
-            values.extend([
-                row.event_id.as_str().into(),
-                row.event_type.as_str().into(),
-                row.body.clone().into(),
-                row.received_at.0.into(),
-                row.status.as_str().into(),
-                row.order_key.clone().into(),
-                row.traceparent.clone().into(),
-            ]);
-        }
-        sql.push_str(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
-        for row in c.query_all_raw(stmt(backend, &sql, values)).await? {
-            inserted.insert(col::<String>(&row, "event_id")?);
-        }
-    }
-    Ok(inserted)
-}
-
-/// Each event's outcome, given which ids this transaction inserted: the first
-/// copy of an id in the batch is accepted; any other copy is a duplicate.
-pub(crate) fn outcomes_of<E: std::borrow::Borrow<NewEvent>>(
-    events: &[E],
-    inserted: impl Fn(&str) -> bool,
-) -> Vec<Stored> {
-    let mut claimed: HashSet<&str> = HashSet::new();
-    events
-        .iter()
-        .map(|e| {
-            let id = e.borrow().event_id.as_str();
-            if inserted(id) && claimed.insert(id) { Stored::Accepted } else { Stored::Duplicate }
-        })
-        .collect()
 }
 
 /// Each event's group: its payload's key, except that a legacy payload without

@@ -132,18 +132,99 @@ fn a_cycle_is_found_and_a_chain_is_not() {
 /// `crate::<folder path>::x`, for each sibling `x`.
 fn sibling_paths(text: &str, folder: &str, siblings: &BTreeSet<String>) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    for prefix in ["super::".to_owned(), format!("crate::{folder}::")] {
-        let mut rest = text;
-        while let Some(at) = rest.find(&prefix) {
-            rest = &rest[at + prefix.len()..];
-            let names: Vec<String> = match rest.strip_prefix('{') {
-                Some(group) => group[..group.find('}').unwrap_or(group.len())].split(',').map(first_segment).collect(),
-                None => vec![first_segment(rest)],
-            };
-            found.extend(names.into_iter().filter(|n| siblings.contains(n)));
+    let mut rest = text;
+    while let Some(at) = rest.find("super::") {
+        rest = &rest[at + "super::".len()..];
+        let names: Vec<String> = match rest.strip_prefix('{') {
+            Some(group) => group[..group.find('}').unwrap_or(group.len())].split(',').map(first_segment).collect(),
+            None => vec![first_segment(rest)],
+        };
+        found.extend(names.into_iter().filter(|n| siblings.contains(n)));
+    }
+    // `crate::` paths, nested groups expanded: `crate::{inbox::{event::X}}` too.
+    let folder: Vec<&str> = folder.split("::").collect();
+    for path in crate_trees(text) {
+        if path.len() > folder.len() && path.iter().zip(&folder).all(|(a, b)| a == b) {
+            let next = &path[folder.len()];
+            if siblings.contains(next) {
+                found.insert(next.clone());
+            }
         }
     }
     found
+}
+
+/// Every path a text names through `crate::`, with `use` groups expanded into
+/// one path each (segments only; `self` and globs end a path).
+fn crate_trees(text: &str) -> Vec<Vec<String>> {
+    /// Reads `a::b::{c, d::e}` at the start of `s` below `prefix`; returns how
+    /// many bytes it read.
+    fn tree(s: &str, prefix: &[String], out: &mut Vec<Vec<String>>) -> usize {
+        let mut path = prefix.to_vec();
+        let mut i = 0;
+        loop {
+            let rest = &s[i..];
+            let trimmed = rest.trim_start();
+            i += rest.len() - trimmed.len();
+            if let Some(group) = trimmed.strip_prefix('{') {
+                i += 1;
+                let mut inner = group;
+                loop {
+                    let read = tree(inner, &path, out);
+                    i += read;
+                    inner = &inner[read..];
+                    let after = inner.trim_start();
+                    i += inner.len() - after.len();
+                    match after.chars().next() {
+                        Some(',') => {
+                            i += 1;
+                            inner = &after[1..];
+                        }
+                        Some('}') => return i + 1,
+                        _ => return i,
+                    }
+                }
+            }
+            let name = first_segment(trimmed);
+            if name.is_empty() {
+                if path.len() > prefix.len() {
+                    out.push(path);
+                }
+                return i;
+            }
+            i += name.len();
+            if name != "self" {
+                path.push(name);
+            }
+            match s[i..].strip_prefix("::") {
+                Some(_) => i += 2,
+                None => {
+                    if path.len() > prefix.len() {
+                        out.push(path);
+                    }
+                    return i;
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("crate::") {
+        rest = &rest[at + "crate::".len()..];
+        let read = tree(rest, &[], &mut out);
+        rest = &rest[read.min(rest.len())..];
+    }
+    out
+}
+
+#[test]
+fn nested_use_groups_are_read_as_paths() {
+    let paths = crate_trees("use crate::{db::stmt, inbox::{event::{NewEvent, Stored}, writer::insert_events}};");
+    let shown: Vec<String> = paths.iter().map(|p| p.join("::")).collect();
+    assert_eq!(shown, ["db::stmt", "inbox::event::NewEvent", "inbox::event::Stored", "inbox::writer::insert_events"]);
+    let files: BTreeSet<String> = ["event", "writer", "spool"].map(str::to_owned).into();
+    let text = "use crate::{inbox::{event::NewEvent, writer::insert_events}};";
+    assert_eq!(sibling_paths(text, "inbox", &files), ["event", "writer"].map(str::to_owned).into());
 }
 
 /// Inside each folder too, no file reaches back to itself through its
@@ -188,10 +269,6 @@ fn no_file_depends_on_itself_through_its_siblings() {
     assert!(cycles.is_empty(), "files that reach themselves through their siblings:\n{}", cycles.join("\n"));
 }
 
-/// The one door to seats (`seats::unit`): no code elsewhere locks a plan,
-/// takes an organization's group lock for a seat change, or writes the
-/// billing outbox's seat messages; only the modules that define those
-/// primitives name them.
 /// Every `.rs` file under `src/`, as `(path below src/, text without comment lines)`.
 fn source_files() -> Vec<(String, String)> {
     fn walk(dir: &Path, out: &mut Vec<(String, String)>) {
@@ -240,6 +317,10 @@ fn no_seat_is_decided_or_written_outside_seats() {
     assert!(found.is_empty(), "a seat decided or written outside seats/:\n{}", found.join("\n"));
 }
 
+/// The one door to seats (`seats::unit`): no code elsewhere locks a plan,
+/// takes an organization's group lock for a seat change, or writes the
+/// billing outbox's seat messages; only the modules that define those
+/// primitives name them.
 #[test]
 fn only_the_seat_unit_locks_plans_and_writes_seat_messages() {
     let files = source_files();
