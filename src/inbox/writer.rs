@@ -241,6 +241,10 @@ async fn store_batch_with(db: &DatabaseConnection, events: &[&NewEvent], faults:
 /// even when a later `seq` commits first (CONTRACT 4, "Arrival order").
 pub async fn insert_events(c: &impl ConnectionTrait, events: &[&NewEvent]) -> Result<Vec<Stored>, DbErr> {
     let now = Micros::now();
+    // SQLite: the write lock before any read. A transaction that has read
+    // first cannot wait for the lock: it fails at once with "database is
+    // locked" whenever the reconciler or the mover is mid-commit.
+    crate::db::write_first(c).await?;
     // SQLite: what the spool holds was stored first, so it takes its `seq`
     // first. The spool's snapshot is fixed at the first read of this
     // transaction, so this ends.
