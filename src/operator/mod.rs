@@ -10,11 +10,8 @@ use crate::{
     domain::{Actor, Email, Micros, OrganizationId, PlanId, Source, Tier},
     inbox::queue,
     metrics::Metrics,
-    reconcile::{
-        approval,
-        worker::{self, BatchLimits},
-    },
-    seats::{enforcement, manual, unit::PlanChange},
+    reconcile::worker::{self, BatchLimits},
+    seats::{enforcement, hold_preview, manual, unit::PlanChange},
     store::{audit, members, plans},
 };
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
@@ -117,10 +114,10 @@ pub async fn show(db: &DatabaseConnection, id: &str) -> Result<PlanView, PlanErr
 
 /// The hold, if the plan has one: its held events, the last of them
 /// (`through`) and the paid members approving through it would move to free
-/// (`reconcile::approval`).
+/// (`seats::hold_preview`).
 async fn hold_view(db: &DatabaseConnection, plan: &plans::Plan) -> Result<Option<HoldView>, PlanError> {
     let Some(since) = plan.hold_since else { return Ok(None) };
-    let preview = approval::preview(db, plan).await?;
+    let preview = hold_preview::preview(db, plan).await?;
     Ok(Some(HoldView {
         kind: plan.hold_kind.unwrap_or(crate::domain::HoldKind::Release).as_str().to_owned(),
         since: since.to_rfc3339(),

@@ -5,7 +5,7 @@
 //! Either way the release guard decides each release as of its event.
 use super::{
     apply::{self, Outcome, Scope, apply_command},
-    approval, bulk,
+    bulk,
     failure::BatchFailure,
     guard::GuardSettings,
     worker::{BatchLimits, StepReport},
@@ -327,7 +327,7 @@ async fn apply_batch(
     scope.announce(txn, now).await?;
     for plan in std::mem::take(&mut scope.held_now) {
         // After the plan's seat message: the hold comes after the changes before it.
-        approval::announce_hold(txn, &plan, now).await?;
+        crate::seats::hold_preview::announce_hold(txn, &plan, now).await?;
     }
     queue::settle(txn, &outcomes.settled, now).await?;
     Ok((report, outcomes))

@@ -1,7 +1,6 @@
 //! The reconciler: claims batches of stored events from the queue and applies
 //! them in each organization's arrival order, with their seat changes and audit
 //! rows, one transaction per batch.
-pub mod approval;
 mod batch;
 pub mod failure;
 mod limits;

@@ -5,6 +5,8 @@
 //! - `apply`: one event's command applied to the seats (`Scope`: what one
 //!   transaction has read and locked).
 //! - `bulk`: runs of user changes of enforced plans, applied in memory.
+//! - `hold_preview`: what approving a hold would move, found by doing it and
+//!   rolling back; and the hold's billing notice.
 //! - `manual`: a seat set by hand.
 //! - `enforcement`: the set-based SQL that starts and ends enforcement.
 //! - `unit`: the one door for a seat change. Every transaction that may change
@@ -16,6 +18,7 @@ pub mod apply;
 pub mod bulk;
 pub mod enforcement;
 pub mod guard;
+pub mod hold_preview;
 pub mod manual;
 pub mod rule;
 pub mod unit;

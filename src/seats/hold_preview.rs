@@ -7,13 +7,15 @@
 //! are (renames, manual seats the rule keeps, a user deactivated and
 //! reactivated among them). An approval names that event, so events held after
 //! the admin read the preview are not approved with it.
-use super::apply::{Scope, apply_command};
+use super::{
+    apply::{Scope, apply_command},
+    unit::PlanChange,
+};
 use crate::{
     billing::{notice::Notice, outbox},
     domain::{EventId, HoldKind, Micros, Tier},
     events::{Envelope, translate},
     inbox::queue,
-    seats::unit::PlanChange,
     store::{
         audit,
         plans::{self, Plan},
