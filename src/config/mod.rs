@@ -96,18 +96,18 @@ impl Settings {
     /// them: the example secret moved to "previous" while rotating is still
     /// the example).
     pub fn shipped_secrets_in_use(&self) -> Vec<&'static str> {
-        shipped_in_use(&self.webhook_secret, &self.webhook_secret_previous, &self.admin_token)
-    }
-}
-
-fn shipped_in_use(secret: &Option<Secret>, previous: &Option<Secret>, token: &Option<Secret>) -> Vec<&'static str> {
-    [("WORKOS_WEBHOOK_SECRET", secret), ("WORKOS_WEBHOOK_SECRET_PREVIOUS", previous), ("ADMIN_TOKEN", token)]
+        [
+            ("WORKOS_WEBHOOK_SECRET", &self.webhook_secret),
+            ("WORKOS_WEBHOOK_SECRET_PREVIOUS", &self.webhook_secret_previous),
+            ("ADMIN_TOKEN", &self.admin_token),
+        ]
         .into_iter()
         .filter(|(_, value)| {
             value.as_ref().is_some_and(|v| SHIPPED_SECRETS.iter().any(|(_, shipped)| v.expose() == *shipped))
         })
         .map(|(name, _)| name)
         .collect()
+    }
 }
 
 /// `https://` anywhere; plain `http://` only to this machine (a local fake or a
@@ -126,9 +126,6 @@ pub(crate) fn check_api_base(raw: &str) -> Result<(), &'static str> {
     }
 }
 
-/// Loads `.env` when there is one (a missing file is normal; a broken one is
-/// worth refusing). The error names the line by number only: the line itself
-/// may hold a secret.
 /// A `.env` that someone other than this process's user (or root) could
 /// have written is not read: in a service's writable state directory, a
 /// stray one would fill every unset variable, where the WorkOS key is sent
@@ -156,6 +153,9 @@ fn check_env_file_owner(path: &std::path::Path) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Loads `.env` when there is one (a missing file is normal; a broken one is
+/// worth refusing). The error names the line by number only: the line itself
+/// may hold a secret.
 fn load_env_file(path: &std::path::Path) -> Result<(), ConfigError> {
     if path.exists() {
         check_env_file_owner(path)?;
@@ -246,12 +246,7 @@ impl Settings {
                 found.push(problem(variable.name, p));
             }
         }
-        for err in RULES.iter().flat_map(|rule| rule(&settings)) {
-            if !found.iter().any(|f| f.variable == err.variable) {
-                found.push(err);
-            }
-        }
-        found.sort_by_key(|f| variable_position(f.variable));
+        add_problems(&mut found, RULES.iter().flat_map(|rule| rule(&settings)));
         (settings, found)
     }
 
@@ -308,6 +303,18 @@ impl Settings {
         })?;
         Ok(std::iter::once(current).chain(self.webhook_secret_previous.clone()).collect())
     }
+}
+
+/// Adds the problems of variables not named yet (a variable that could not be
+/// read is not blamed again by a rule that saw its default), and keeps them in
+/// the table's order.
+pub fn add_problems(found: &mut Vec<ConfigError>, more: impl IntoIterator<Item = ConfigError>) {
+    for err in more {
+        if !found.iter().any(|f| f.variable == err.variable) {
+            found.push(err);
+        }
+    }
+    found.sort_by_key(|f| variable_position(f.variable));
 }
 
 /// Checks that tie variables together, after each was read on its own: every

@@ -2,7 +2,7 @@
 //! (environment, then `.env`), printed with every secret masked, and every
 //! problem listed, not only the first. Exit 0, or 78 (`EX_CONFIG`) when `serve`
 //! would refuse to start.
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, Settings, add_problems};
 pub use crate::config::{mask, mask_database_url, mask_service_url};
 
 /// `EX_CONFIG` from sysexits.h.
@@ -12,23 +12,12 @@ pub const EX_CONFIG: u8 = 78;
 /// is read on its own, so one bad value does not hide the next. Returns the
 /// settings when there is no problem.
 pub fn problems(lookup: impl Fn(&str) -> Option<String>) -> (Option<Settings>, Vec<ConfigError>) {
-    let (settings, mut found) = Settings::read_each(&lookup);
-    // What `serve` alone refuses at start is its problem too.
-    for err in crate::config::SERVE_RULES.iter().filter_map(|rule| rule(&settings).err()) {
-        if !found.iter().any(|f| f.variable == err.variable) {
-            found.push(err);
-        }
-    }
-    // `serve` also needs the webhook secret (other commands do not).
-    let no_secret = Settings::read_all(|name| lookup(name).filter(|_| name == "WORKOS_WEBHOOK_SECRET"))
-        .ok()
-        .and_then(|alone| alone.webhook_secrets().err());
-    found.extend(no_secret);
-    if found.is_empty() {
-        return (Some(settings), found);
-    }
-    found.sort_by_key(|f| crate::config::variable_position(f.variable));
-    (None, found)
+    let (settings, mut found) = Settings::read_each(lookup);
+    // What `serve` alone refuses at start is its problem too, and so is a
+    // missing webhook secret (other commands do not need one).
+    let serve_refuses = crate::config::SERVE_RULES.iter().filter_map(|rule| rule(&settings).err());
+    add_problems(&mut found, serve_refuses.chain(settings.webhook_secrets().err()));
+    if found.is_empty() { (Some(settings), found) } else { (None, found) }
 }
 
 /// The effective configuration, one `NAME=value` a line, secrets masked.
