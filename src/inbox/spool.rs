@@ -91,6 +91,28 @@ pub async fn unmoved(c: &impl ConnectionTrait, pending_only: bool) -> Result<i64
     Ok(row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0))
 }
 
+/// Starts the caller's read transaction's snapshot of the spool before it
+/// reads anything of the seats' file: what leaves the spool later is then in
+/// the queue the caller reads next (a move only adds to the queue).
+pub async fn take_snapshot(c: &impl ConnectionTrait) -> Result<(), DbErr> {
+    c.query_one_raw(stmt(DbBackend::Sqlite, "SELECT 1 FROM spool.spool_identity LIMIT 1", [])).await?;
+    Ok(())
+}
+
+/// When the first spooled, not yet moved, pending event arrived: it is
+/// pending too, and may be the oldest.
+pub async fn oldest_unmoved(c: &impl ConnectionTrait) -> Result<Option<Micros>, DbErr> {
+    let (_, moved) = progress(c).await?;
+    let row = c
+        .query_one_raw(stmt(
+            DbBackend::Sqlite,
+            "SELECT received_at AS t FROM spool.inbox_spool WHERE seq > ? AND status = 'pending' ORDER BY seq LIMIT 1",
+            [moved.into()],
+        ))
+        .await?;
+    Ok(row.map(|r| col::<i64>(&r, "t")).transpose()?.map(Micros))
+}
+
 /// Moves up to `at_most` spooled events (and about `MOVE_BYTES_AT_MOST` of
 /// bodies, at least one event) into `inbox_events`, in the caller's
 /// transaction, which it makes the seats' writer first. Returns how many rows

@@ -4,7 +4,7 @@ use crate::{
     domain::{EventId, EventStatus, Micros},
     store::{col, enum_col},
 };
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbErr, TransactionSession, TransactionTrait};
 
 /// A stored event as `GET /admin/events/{id}` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,8 +59,20 @@ pub const OLDEST_PENDING: &str = "SELECT MIN(t) AS t FROM (\
       WHERE status = 'pending' AND next_attempt_at IS NOT NULL ORDER BY next_attempt_at LIMIT 1) b) u";
 
 /// The backlog by status (settled events are counted by the reconciler's
-/// counters instead), and the age of the oldest pending event, for `/metrics`.
-pub async fn backlog(c: &impl ConnectionTrait) -> Result<(Vec<(String, i64)>, Option<Micros>), DbErr> {
+/// counters instead), and the age of the oldest pending event, for `/metrics`
+/// and for whoever waits for the queue to drain.
+pub async fn backlog<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+) -> Result<(Vec<(String, i64)>, Option<Micros>), DbErr> {
+    let attached = crate::inbox::spool::attached(db).await?;
+    // One read transaction, the spool's snapshot taken before the queue's: an
+    // event the mover carries over meanwhile is then seen in the spool or in
+    // the queue, never in neither (statement by statement, a waiter saw an
+    // empty backlog while one event was between the two).
+    let c = db.begin().await?;
+    if attached {
+        crate::inbox::spool::take_snapshot(&c).await?;
+    }
     let backend = c.get_database_backend();
     // The backlog only, each status through its own partial index (each
     // predicate written exactly as its index's): the settled history, however
@@ -70,8 +82,7 @@ pub async fn backlog(c: &impl ConnectionTrait) -> Result<(Vec<(String, i64)>, Op
         .await?
         .ok_or_else(|| DbErr::Custom("the backlog count returned no row".into()))?;
     // SQLite's spool holds what was stored and not moved yet: pending too.
-    let spooled =
-        if crate::inbox::spool::attached(c).await? { crate::inbox::spool::unmoved(c, true).await? } else { 0 };
+    let spooled = if attached { crate::inbox::spool::unmoved(&c, true).await? } else { 0 };
     let by_status = vec![
         ("failed".to_owned(), col::<i64>(&counts, "failed")?),
         ("held".to_owned(), col::<i64>(&counts, "held")?),
@@ -87,7 +98,9 @@ pub async fn backlog(c: &impl ConnectionTrait) -> Result<(Vec<(String, i64)>, Op
         .transpose()?
         .flatten()
         .map(Micros);
-    Ok((by_status, oldest))
+    let oldest_spooled = if spooled > 0 { crate::inbox::spool::oldest_unmoved(&c).await? } else { None };
+    c.commit().await?;
+    Ok((by_status, oldest.into_iter().chain(oldest_spooled).min()))
 }
 
 /// Stored events whose id starts with `prefix` (benchmarks check that every

@@ -110,7 +110,9 @@ async fn database_figures(db: &DatabaseConnection) -> Result<DatabaseFigures, se
     Ok(figures)
 }
 
-async fn figures_in(db: &impl sea_orm::ConnectionTrait) -> Result<DatabaseFigures, sea_orm::DbErr> {
+async fn figures_in<C: sea_orm::ConnectionTrait + sea_orm::TransactionTrait>(
+    db: &C,
+) -> Result<DatabaseFigures, sea_orm::DbErr> {
     let (events_by_status, oldest) = backlog(db).await?;
     let lag_seconds = oldest.map_or(0.0, |t| (crate::domain::Micros::now().0 - t.0).max(0) as f64 / 1e6);
     let (modes, tiers) = plans::totals(db).await?;
