@@ -257,7 +257,7 @@ async fn initial_sync(bench: &WrkBench, users: usize, work: &std::path::Path) ->
         loop {
             // Stored: in the queue, or still in SQLite's intake spool.
             let spooled = if seatsync::inbox::spool::attached(&conn).await? {
-                seatsync::inbox::spool::unmoved(&conn, false).await? as u64
+                seatsync::inbox::spool::unmoved(&conn).await? as u64
             } else {
                 0
             };

@@ -76,19 +76,28 @@ async fn progress(c: &impl ConnectionTrait) -> Result<(String, i64), DbErr> {
     Ok((col(&row, "id")?, if moved > high { 0 } else { moved }))
 }
 
-/// Events committed to the spool and not moved yet (pending ones only, with
-/// `pending_only`).
-pub async fn unmoved(c: &impl ConnectionTrait, pending_only: bool) -> Result<i64, DbErr> {
+/// Events committed to the spool and not moved yet.
+pub async fn unmoved(c: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    Ok(unmoved_where(c, "").await?.0)
+}
+
+/// The pending ones among them, and when the oldest of those arrived: they
+/// are pending too, and may be the oldest.
+pub async fn unmoved_pending(c: &impl ConnectionTrait) -> Result<(i64, Option<Micros>), DbErr> {
+    unmoved_where(c, " AND status = 'pending'").await
+}
+
+async fn unmoved_where(c: &impl ConnectionTrait, filter: &str) -> Result<(i64, Option<Micros>), DbErr> {
     let (_, moved) = progress(c).await?;
-    let filter = if pending_only { " AND status = 'pending'" } else { "" };
     let row = c
         .query_one_raw(stmt(
             DbBackend::Sqlite,
-            &format!("SELECT COUNT(*) AS n FROM spool.inbox_spool WHERE seq > ?{filter}"),
+            &format!("SELECT COUNT(*) AS n, MIN(received_at) AS t FROM spool.inbox_spool WHERE seq > ?{filter}"),
             [moved.into()],
         ))
-        .await?;
-    Ok(row.map(|r| col::<i64>(&r, "n")).transpose()?.unwrap_or(0))
+        .await?
+        .ok_or_else(|| DbErr::Custom("the spool count returned no row".into()))?;
+    Ok((col(&row, "n")?, col::<Option<i64>>(&row, "t")?.map(Micros)))
 }
 
 /// Starts the caller's read transaction's snapshot of the spool before it
@@ -97,20 +106,6 @@ pub async fn unmoved(c: &impl ConnectionTrait, pending_only: bool) -> Result<i64
 pub async fn take_snapshot(c: &impl ConnectionTrait) -> Result<(), DbErr> {
     c.query_one_raw(stmt(DbBackend::Sqlite, "SELECT 1 FROM spool.spool_identity LIMIT 1", [])).await?;
     Ok(())
-}
-
-/// When the first spooled, not yet moved, pending event arrived: it is
-/// pending too, and may be the oldest.
-pub async fn oldest_unmoved(c: &impl ConnectionTrait) -> Result<Option<Micros>, DbErr> {
-    let (_, moved) = progress(c).await?;
-    let row = c
-        .query_one_raw(stmt(
-            DbBackend::Sqlite,
-            "SELECT received_at AS t FROM spool.inbox_spool WHERE seq > ? AND status = 'pending' ORDER BY seq LIMIT 1",
-            [moved.into()],
-        ))
-        .await?;
-    Ok(row.map(|r| col::<i64>(&r, "t")).transpose()?.map(Micros))
 }
 
 /// Moves up to `at_most` spooled events (and about `MOVE_BYTES_AT_MOST` of
@@ -172,7 +167,7 @@ pub async fn move_all(db: &DatabaseConnection) -> Result<u64, DbErr> {
     if !attached(db).await? {
         return Ok(0);
     }
-    let waiting = unmoved(db, false).await?.max(0) as u64;
+    let waiting = unmoved(db).await?.max(0) as u64;
     let mut total = 0u64;
     while total < waiting {
         let txn = db.begin().await?;

@@ -82,7 +82,7 @@ pub async fn backlog<C: ConnectionTrait + TransactionTrait>(
         .await?
         .ok_or_else(|| DbErr::Custom("the backlog count returned no row".into()))?;
     // SQLite's spool holds what was stored and not moved yet: pending too.
-    let spooled = if attached { crate::inbox::spool::unmoved(&c, true).await? } else { 0 };
+    let (spooled, oldest_spooled) = if attached { crate::inbox::spool::unmoved_pending(&c).await? } else { (0, None) };
     let by_status = vec![
         ("failed".to_owned(), col::<i64>(&counts, "failed")?),
         ("held".to_owned(), col::<i64>(&counts, "held")?),
@@ -98,7 +98,6 @@ pub async fn backlog<C: ConnectionTrait + TransactionTrait>(
         .transpose()?
         .flatten()
         .map(Micros);
-    let oldest_spooled = if spooled > 0 { crate::inbox::spool::oldest_unmoved(&c).await? } else { None };
     c.commit().await?;
     Ok((by_status, oldest.into_iter().chain(oldest_spooled).min()))
 }

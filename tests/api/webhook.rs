@@ -280,6 +280,50 @@ async fn a_spool_move_takes_a_bounded_amount_of_bodies() {
     txn.commit().await.unwrap();
 }
 
+/// An event the spool acknowledged is pending wherever it is: in the spool,
+/// half of a backlog moved, or all moved; the oldest pending stays the first
+/// one's arrival throughout (a waiter once saw an empty backlog mid-move).
+#[tokio::test]
+async fn the_backlog_counts_spooled_events_as_pending_before_during_and_after_a_move() {
+    use sea_orm::TransactionTrait;
+    use seatsync::{
+        db::DatabaseUrl,
+        domain::{EventId, EventStatus, Micros},
+        inbox::{NewEvent, spool, sqlite_lane, status::backlog},
+    };
+    let database = TestDatabase::create(Store::Sqlite).await;
+    let db = migrated(&database).await;
+    let path = sqlite_lane::file_of(&db, &DatabaseUrl::parse(&database.url).unwrap()).unwrap();
+    let lane = sqlite_lane::SqliteLane::start(path, seatsync::faults::Faults::default()).unwrap();
+    let event = |id: &str| NewEvent {
+        event_id: EventId::parse(id).unwrap(),
+        event_type: "dsync.user.created".into(),
+        body: format!("{{\"id\": \"{id}\"}}").into_bytes(),
+        status: EventStatus::Pending,
+        order_key: None,
+        traceparent: None,
+    };
+    let before = Micros::now();
+    lane.store(vec![event("event_first")]).await.unwrap().1.unwrap();
+    lane.store(vec![event("event_second")]).await.unwrap().1.unwrap();
+    let pending = |(by_status, _): &(Vec<(String, i64)>, Option<Micros>)| {
+        by_status.iter().find(|(s, _)| s == "pending").map(|(_, n)| *n)
+    };
+
+    let spooled = backlog(&db).await.unwrap();
+    assert_eq!(pending(&spooled), Some(2));
+    let oldest = spooled.1.expect("a spooled event is pending");
+    assert!(oldest >= before && oldest <= Micros::now());
+
+    let txn = db.begin().await.unwrap();
+    assert_eq!(spool::move_into_queue(&txn, 1).await.unwrap(), 1);
+    txn.commit().await.unwrap();
+    assert_eq!(backlog(&db).await.unwrap(), (spooled.0.clone(), Some(oldest)), "one in the queue, one spooled");
+
+    assert_eq!(spool::move_all(&db).await.unwrap(), 1);
+    assert_eq!(backlog(&db).await.unwrap(), (spooled.0, Some(oldest)), "both in the queue");
+}
+
 /// Issue 40: SQLite's intake commits to its spool, so a delivery never waits
 /// for the seats' file's writer.
 #[tokio::test]
