@@ -1,19 +1,20 @@
 //! One batch: claim groups from the queue, apply their events in arrival order
-//! inside one transaction, record every outcome, commit once. User changes of
-//! an enforced plan gather into runs, and the runs of every plan in the batch
-//! are applied together (`bulk`); everything else goes one event at a time.
-//! Either way the release guard decides each release as of its event.
+//! inside one transaction, record every outcome, commit once. A group's
+//! consecutive user changes gather into a run for its plan, and the runs of
+//! every group in the batch are decided together by the book
+//! (`seats::book`), each guard deciding as of each event; everything else
+//! (directories, approved events, unusable payloads) goes one event at a time,
+//! after the runs before it.
 use super::{
-    apply::{self, Outcome, Scope, apply_command},
-    bulk,
-    failure::BatchFailure,
-    guard::GuardSettings,
+    apply::apply_command,
+    book,
+    scope::{Outcome, Resolved, Scope},
     worker::{BatchLimits, StepReport},
 };
 use crate::telemetry::trace_context;
 use crate::{
     domain::{EventId, EventStatus, HoldKind, Micros, order_key},
-    events::{Command, DirectoryUserChange, Envelope, translate},
+    events::{Command, Envelope, translate},
     inbox::queue::{self, QueuedEvent},
     metrics::Metrics,
     store::plans::{self, Plan},
@@ -21,6 +22,23 @@ use crate::{
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
 use std::time::Instant;
 use tracing::Instrument;
+
+/// Why a batch failed; it was rolled back.
+pub(super) enum BatchFailure {
+    /// The claim, the commit or the database itself: nobody's data.
+    Database(DbErr),
+    /// A batched run of several events: which one is not known yet.
+    InBulk(DbErr),
+    /// Applying this event: a refusal of its data, or a panic (a bug its data
+    /// reaches).
+    Event { event: QueuedEvent, err: DbErr, panicked: bool },
+}
+
+impl From<DbErr> for BatchFailure {
+    fn from(err: DbErr) -> Self {
+        Self::Database(err)
+    }
+}
 
 /// Everything a batch decided, recorded at its end.
 #[derive(Default)]
@@ -68,8 +86,15 @@ fn traced(scope: &mut Scope, event: &QueuedEvent, outcome: &Outcome, plan: Optio
     }
 }
 
-/// Consecutive user changes of one enforced plan, applied together.
-type Run<'e> = Vec<(Parsed<'e>, Plan)>;
+/// One group's consecutive user changes, waiting to be applied together
+/// with the other groups' runs.
+struct Run<'e> {
+    /// Its group's place in the claim, and its key.
+    group: usize,
+    key: Option<&'e str>,
+    plan: Plan,
+    events: Vec<Parsed<'e>>,
+}
 
 /// One claimed event, parsed.
 struct Parsed<'e> {
@@ -140,21 +165,21 @@ async fn apply_batch(
         more_waiting: claim.groups.len() >= limits.claim.groups || claimed >= limits.claim.events,
         ..Default::default()
     };
-    let mut outcomes = Outcomes::default();
+    let mut batch = Batch { txn, limits: &limits, bulk, now, scope: Scope::default(), outcomes: Outcomes::default() };
     // The budget counts applying, not claiming: a claim's cost is bounded apart.
     let started = Instant::now();
-    let mut scope = Scope::default();
     let orgs: Vec<_> =
         claim.groups.iter().filter_map(|g| g.key.as_deref().and_then(order_key::organization_of)).collect();
-    scope.prefetch(txn, &orgs).await?;
-    // Runs that end their group, applied together after the last group.
-    let mut deferred: Vec<(Option<&str>, Run<'_>)> = Vec::new();
-    'groups: for group in &claim.groups {
+    batch.scope.prefetch(txn, &orgs).await?;
+    // Runs of user changes not applied yet, in arrival order: a group's run
+    // waits for the next event it cannot join, or for the batch's end.
+    let mut runs: Vec<Run<'_>> = Vec::new();
+    'groups: for (at_group, group) in claim.groups.iter().enumerate() {
         let key = group.key.as_deref();
         if let Some(dir) = key.and_then(order_key::directory_of) {
             // Legacy events whose directory is known now belong to its
             // organization's group: moved there, applied in their place next.
-            if let Some(known) = scope.directory(txn, &dir).await? {
+            if let Some(known) = batch.scope.directory(txn, &dir).await? {
                 // Under the organization group's lock, so no batch applying
                 // that group misses them.
                 let org_key = order_key::of_organization(&known.organization_id);
@@ -169,8 +194,6 @@ async fn apply_batch(
                 continue 'groups;
             }
         }
-        // Consecutive user changes of an enforced plan, applied together.
-        let mut run: Run<'_> = Vec::new();
         for event in &group.events {
             if !bulk {
                 // Nobody is blamed until this event is applied (`process_contained`).
@@ -178,24 +201,16 @@ async fn apply_batch(
             }
             if event.held {
                 // Behind a hold: whatever came after it waits with it.
-                if let Some(stopped) =
-                    flush(txn, &mut scope, &limits, &mut deferred, &mut run, &mut outcomes, now).await?
-                {
-                    hold(txn, &mut scope, key, stopped, now).await?;
-                }
+                batch.flush(&mut runs, Some(at_group), None).await?;
                 queue::hold_from(txn, key, event.seq).await.map_err(|err| at(event, err))?;
                 continue 'groups;
             }
-            let waiting_in_runs = run.len() + deferred.iter().map(|(_, r)| r.len()).sum::<usize>();
-            let out_of_budget = report.decided > 0
-                && (started.elapsed() >= limits.time_budget || waiting_in_runs >= limits.max_deferred);
+            let waiting: usize = runs.iter().map(|r| r.events.len()).sum();
+            let out_of_budget =
+                report.decided > 0 && (started.elapsed() >= limits.time_budget || waiting >= limits.max_deferred);
             if !event.due || out_of_budget {
                 // A retry back-off runs (the group waits, in order), or time is up.
-                if let Some(stopped) =
-                    flush(txn, &mut scope, &limits, &mut deferred, &mut run, &mut outcomes, now).await?
-                {
-                    hold(txn, &mut scope, key, stopped, now).await?;
-                }
+                batch.flush(&mut runs, Some(at_group), None).await?;
                 if out_of_budget {
                     report.more_waiting = true;
                     break 'groups;
@@ -203,6 +218,8 @@ async fn apply_batch(
                 continue 'groups;
             }
             report.decided += 1;
+            // Whom to blame for an error: in bulk, nobody in particular.
+            let blamed = (!bulk).then_some(event);
             if !bulk {
                 // Whom to blame if applying it panics (`process_contained`).
                 let blamed = QueuedEvent { body: Vec::new(), ..event.clone() };
@@ -215,115 +232,90 @@ async fn apply_batch(
                     // Unusable as it is: final, and it changes no seat. The run
                     // before it is applied first: if the guard stops it there,
                     // this event is held behind it, as one at a time.
-                    if let Some(stopped) =
-                        flush(txn, &mut scope, &limits, &mut deferred, &mut run, &mut outcomes, now).await?
-                    {
-                        hold(txn, &mut scope, key, stopped, now).await?;
+                    if batch.flush(&mut runs, Some(at_group), blamed).await? {
                         continue 'groups;
                     }
                     queue::fail(txn, event.seq, &reason, now).await.map_err(|err| at(event, err))?;
-                    outcomes.tally.push((event.event_type.clone(), EventStatus::Failed));
+                    batch.outcomes.tally.push((event.event_type.clone(), EventStatus::Failed));
                     tracing::warn!(event_id = %event.event_id, event = %event.event_type, %reason, "event failed");
                     continue;
                 }
             };
-            // Only a user change can release a seat; its plan's guard applies
-            // unless an operator approved this very event.
-            let guarded = match &parsed.command {
-                Command::ChangeDirectoryUser(change) if !event.approved => {
-                    scope.plan_for(txn, change).await.map_err(|err| at(event, err))?
+            let resolved = match &parsed.command {
+                Command::ChangeDirectoryUser(change) => {
+                    Some(batch.scope.resolve(txn, change).await.map_err(|err| at(event, err))?)
                 }
                 _ => None,
             };
-            if bulk
-                && guarded.is_some()
-                && let Command::ChangeDirectoryUser(change) = &parsed.command
-            {
-                let plan = apply::fits_bulk(txn, &mut scope, change).await.map_err(|err| at(event, err))?;
-                if let Some(plan) = plan {
-                    run.push((parsed, plan));
+            let outcome = match resolved {
+                // An operator approved this very event: applied without
+                // limit, alone (below).
+                Some(Resolved::Ready(plan)) if !event.approved => {
+                    // Joins its group's run (guarded as of its own turn).
+                    match runs.last_mut() {
+                        Some(run) if run.group == at_group && run.plan.id == plan.id => run.events.push(parsed),
+                        _ => runs.push(Run { group: at_group, key, plan, events: vec![parsed] }),
+                    }
+                    if !bulk && batch.flush(&mut runs, Some(at_group), blamed).await? {
+                        continue 'groups;
+                    }
                     continue;
                 }
-            }
-            if let Some(stopped) = flush(txn, &mut scope, &limits, &mut deferred, &mut run, &mut outcomes, now).await? {
-                hold(txn, &mut scope, key, stopped, now).await?;
-                continue 'groups;
-            }
-            // Applied on its own: after what earlier groups' runs did.
-            flush_deferred(txn, &mut scope, &limits, &mut deferred, &mut outcomes, now).await?;
-            let span = tracing::info_span!("reconcile", event_id = %event.event_id, event = %event.event_type);
-            let mut paid_change = None;
-            let outcome = match (&guarded, &parsed.command) {
-                (Some(plan), Command::ChangeDirectoryUser(change)) => {
-                    let applied = apply_guarded(txn, &mut scope, plan, change, &parsed.id, &limits.guard, now)
-                        .instrument(span.clone())
-                        .await
-                        .map_err(|err| at(event, err))?;
-                    match applied {
-                        Ok((outcome, moves)) => {
-                            paid_change = Some(moves.paid_delta);
-                            outcome
-                        }
-                        Err(kind) => {
-                            let stopped = Stopped { seq: event.seq, plan: plan.clone(), kind };
-                            hold(txn, &mut scope, key, stopped, now).await?;
-                            continue 'groups;
-                        }
+                Some(Resolved::NewDirectory(plan)) if !event.approved => {
+                    // The directory is recorded after everything before it.
+                    if batch.flush(&mut runs, Some(at_group), blamed).await? {
+                        continue 'groups;
                     }
+                    if let Command::ChangeDirectoryUser(change) = &parsed.command {
+                        batch.scope.add_directory_for(txn, change, &plan, now).await.map_err(|err| at(event, err))?;
+                    }
+                    runs.push(Run { group: at_group, key, plan, events: vec![parsed] });
+                    if batch.flush(&mut runs, Some(at_group), blamed).await? {
+                        continue 'groups;
+                    }
+                    if std::mem::take(&mut batch.scope.regrouped) {
+                        // Legacy events joined this group: the rest of it is
+                        // claimed again, with them in arrival order.
+                        report.retry_now = true;
+                        continue 'groups;
+                    }
+                    continue;
                 }
                 _ => {
-                    // Unguarded: no plan yet (it parks), not a user change (no
-                    // tier moves), or approved.
-                    let outcome = apply_command(txn, &mut scope, &parsed.command, Some(&parsed.id), now)
-                        .instrument(span.clone())
-                        .await
-                        .map_err(|err| at(event, err))?;
-                    scope.take_moves();
-                    if event.approved
-                        && let Some(plan) =
-                            scope.plan_for_command(txn, &parsed.command).await.map_err(|err| at(event, err))?
-                    {
-                        // Applied without limit, and the guard counts from zero
-                        // after it (read the plan and its standing afresh).
-                        plans::restart_release_count(txn, &plan.id).await.map_err(|err| at(event, err))?;
-                        scope.forget_standing(&plan.id);
-                        scope.forget_reads();
+                    // Applied on its own: after what the runs before it did.
+                    if batch.flush(&mut runs, Some(at_group), blamed).await? {
+                        continue 'groups;
+                    }
+                    let outcome = batch.alone(&parsed).await.map_err(|err| at(event, err))?;
+                    if outcome == Outcome::Parked {
+                        queue::park_from(txn, key, event.seq).await.map_err(|err| at(event, err))?;
+                        if !event.parked {
+                            batch.outcomes.tally.push((event.event_type.clone(), EventStatus::Parked));
+                            tracing::info!(event_id = %event.event_id, event = %event.event_type, status = "parked", "event reconciled");
+                        }
+                        // The rest of the group waits behind it.
+                        continue 'groups;
                     }
                     outcome
                 }
             };
-            if outcome == Outcome::Parked {
-                queue::park_from(txn, key, event.seq).await.map_err(|err| at(event, err))?;
-                if !event.parked {
-                    outcomes.tally.push((event.event_type.clone(), EventStatus::Parked));
-                    span.in_scope(|| tracing::info!(status = "parked", "event reconciled"));
-                }
-                // The rest of the group waits behind it.
-                continue 'groups;
-            }
-            outcomes.record(event, &outcome);
+            batch.outcomes.record(event, &outcome);
             if trace_context::enabled() && event.traceparent.is_some() {
-                let plan = match &guarded {
-                    Some(plan) => Some(plan.clone()),
-                    None => scope.plan_for_command(txn, &parsed.command).await.map_err(|err| at(event, err))?,
-                };
-                traced(&mut scope, event, &outcome, plan.as_ref(), paid_change);
+                let plan = batch.scope.plan_for_command(txn, &parsed.command).await.map_err(|err| at(event, err))?;
+                traced(&mut batch.scope, event, &outcome, plan.as_ref(), None);
             }
-            if std::mem::take(&mut scope.regrouped) {
+            if std::mem::take(&mut batch.scope.regrouped) {
                 // Legacy events joined this group: the rest of it is claimed
                 // again, with them in arrival order.
                 report.retry_now = true;
                 continue 'groups;
             }
         }
-        if !run.is_empty() {
-            // The group ends with a run: applied with the other groups' runs.
-            deferred.push((key, run));
-        }
     }
-    flush_deferred(txn, &mut scope, &limits, &mut deferred, &mut outcomes, now).await?;
+    batch.flush(&mut runs, None, None).await?;
     // Past the last event: a panic from here on is nobody's data.
     *current.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+    let Batch { mut scope, outcomes, .. } = batch;
     scope.announce(txn, now).await?;
     for plan in std::mem::take(&mut scope.held_now) {
         // After the plan's seat message: the hold comes after the changes before it.
@@ -331,6 +323,92 @@ async fn apply_batch(
     }
     queue::settle(txn, &outcomes.settled, now).await?;
     Ok((report, outcomes))
+}
+
+/// What one batch's transaction carries while it applies.
+struct Batch<'t> {
+    txn: &'t DatabaseTransaction,
+    limits: &'t BatchLimits,
+    bulk: bool,
+    now: Micros,
+    scope: Scope,
+    outcomes: Outcomes,
+}
+
+impl Batch<'_> {
+    /// Applies the waiting runs through the book, records their outcomes and
+    /// places the holds their guards started. True when the run of the group
+    /// at `group` (its place in the claim) was stopped by a guard: the rest of
+    /// that group is held.
+    /// `blamed`: the one event applied, when a refused value must be pinned
+    /// on it (one event at a time); else an error is the batch's.
+    async fn flush(
+        &mut self,
+        runs: &mut Vec<Run<'_>>,
+        group: Option<usize>,
+        blamed: Option<&QueuedEvent>,
+    ) -> Result<bool, BatchFailure> {
+        if runs.is_empty() {
+            return Ok(false);
+        }
+        let runs = std::mem::take(runs);
+        let fail = |err: DbErr| match blamed {
+            Some(event) if !self.bulk => at(event, err),
+            _ => BatchFailure::InBulk(err),
+        };
+        let pending: Vec<book::Pending<'_>> = runs
+            .iter()
+            .map(|run| book::Pending {
+                plan: run.plan.clone(),
+                items: run
+                    .events
+                    .iter()
+                    .filter_map(|p| match &p.command {
+                        Command::ChangeDirectoryUser(change) => Some(book::Item { change, event: Some(&p.id) }),
+                        _ => None,
+                    })
+                    .collect(),
+                guarded: true,
+                reason: None,
+            })
+            .collect();
+        let done = book::apply_in_order(self.txn, &mut self.scope, &self.limits.guard, pending, self.now)
+            .await
+            .map_err(fail)?;
+        let mut stopped_here = false;
+        for (run, done) in runs.iter().zip(done) {
+            for ((parsed, outcome), change) in run.events.iter().zip(&done.outcomes).zip(&done.paid_changes) {
+                self.outcomes.record(parsed.event, outcome);
+                traced(&mut self.scope, parsed.event, outcome, Some(&run.plan), Some(*change));
+            }
+            if let Some((at, kind)) = done.held_at {
+                let stopped = Stopped { seq: run.events[at].event.seq, plan: run.plan.clone(), kind };
+                hold(self.txn, &mut self.scope, run.key, stopped, self.now).await?;
+                stopped_here |= Some(run.group) == group;
+            }
+        }
+        Ok(stopped_here)
+    }
+
+    /// An event that is not a run's: a directory command, an approved user
+    /// change (without limit; the guard counts from zero after it), or one
+    /// whose plan or directory settles it.
+    async fn alone(&mut self, parsed: &Parsed<'_>) -> Result<Outcome, DbErr> {
+        let span =
+            tracing::info_span!("reconcile", event_id = %parsed.event.event_id, event = %parsed.event.event_type);
+        let outcome = apply_command(self.txn, &mut self.scope, &parsed.command, Some(&parsed.id), self.now)
+            .instrument(span)
+            .await?;
+        if parsed.event.approved
+            && let Some(plan) = self.scope.plan_for_command(self.txn, &parsed.command).await?
+        {
+            // Read the plan and its standing afresh after the approval.
+            plans::restart_release_count(self.txn, &plan.id).await?;
+            self.scope.forget_standing(&plan.id);
+            self.scope.forget_reads();
+        }
+        Ok(outcome)
+    }
 }
 
 /// A guard stopped an event: it and the rest of its group are held, and its
@@ -375,199 +453,9 @@ fn parse(event: &QueuedEvent) -> Result<Parsed<'_>, String> {
     Ok(Parsed { event, id, command })
 }
 
-/// Applies the collected run through the batched path and empties it, after
-/// the runs deferred from earlier groups (they come first in arrival order
-/// for any row they share). Returns the `seq` of the event the release guard
-/// stopped in this run, if it stopped one; the deferred runs' holds are placed
-/// here.
-async fn flush<'e>(
-    txn: &DatabaseTransaction,
-    scope: &mut Scope,
-    limits: &BatchLimits,
-    deferred: &mut Vec<(Option<&'e str>, Run<'e>)>,
-    run: &mut Run<'e>,
-    outcomes: &mut Outcomes,
-    now: Micros,
-) -> Result<Option<Stopped>, BatchFailure> {
-    if run.is_empty() {
-        return Ok(None);
-    }
-    let run = std::mem::take(run);
-    settle_runs(txn, scope, limits, deferred, Some(run), outcomes, now).await
-}
-
-/// Applies the runs deferred from earlier groups and places their holds. A
-/// group about to apply an event on its own calls it first, so the event sees
-/// what those runs did.
-async fn flush_deferred<'e>(
-    txn: &DatabaseTransaction,
-    scope: &mut Scope,
-    limits: &BatchLimits,
-    deferred: &mut Vec<(Option<&'e str>, Run<'e>)>,
-    outcomes: &mut Outcomes,
-    now: Micros,
-) -> Result<(), BatchFailure> {
-    settle_runs(txn, scope, limits, deferred, None, outcomes, now).await.map(|_| ())
-}
-
-/// The deferred runs, then `current`: applied, the deferred ones' holds placed;
-/// returns `current`'s.
-async fn settle_runs<'e>(
-    txn: &DatabaseTransaction,
-    scope: &mut Scope,
-    limits: &BatchLimits,
-    deferred: &mut Vec<(Option<&'e str>, Run<'e>)>,
-    current: Option<Run<'e>>,
-    outcomes: &mut Outcomes,
-    now: Micros,
-) -> Result<Option<Stopped>, BatchFailure> {
-    if deferred.is_empty() && current.is_none() {
-        return Ok(None);
-    }
-    let (keys, mut runs): (Vec<Option<&str>>, Vec<Run<'_>>) = std::mem::take(deferred).into_iter().unzip();
-    let has_current = current.is_some();
-    runs.extend(current);
-    let mut stops = flush_all(txn, scope, limits, &runs, outcomes, now).await?;
-    let current_stop = if has_current { stops.pop().flatten() } else { None };
-    for (key, stop) in keys.into_iter().zip(stops) {
-        if let Some(stopped) = stop {
-            hold(txn, scope, key, stopped, now).await?;
-        }
-    }
-    Ok(current_stop)
-}
-
-/// Applies runs of different plans in order: through `bulk::apply_runs`, and a
-/// run that path does not take one event at a time, before the runs after it.
-/// Per run, the event the release guard stopped, if any, with its plan.
-async fn flush_all(
-    txn: &DatabaseTransaction,
-    scope: &mut Scope,
-    limits: &BatchLimits,
-    runs: &[Run<'_>],
-    outcomes: &mut Outcomes,
-    now: Micros,
-) -> Result<Vec<Option<Stopped>>, BatchFailure> {
-    let in_bulk = BatchFailure::InBulk;
-    let items: Vec<Vec<bulk::Item<'_>>> = runs
-        .iter()
-        .map(|run| {
-            run.iter()
-                .filter_map(|(p, _)| match &p.command {
-                    Command::ChangeDirectoryUser(change) => Some(bulk::Item { change, event: &p.id }),
-                    _ => None,
-                })
-                .collect()
-        })
-        .collect();
-    let mut stops = Vec::with_capacity(runs.len());
-    while stops.len() < runs.len() {
-        let next = stops.len();
-        // Each run's guard as its plan stands now, after the runs before it
-        // (the scope keeps each plan's standing up to date).
-        let mut guards = Vec::with_capacity(runs.len() - next);
-        for (run, items) in runs[next..].iter().zip(&items[next..]) {
-            let plan = &run[0].1;
-            let possible = items.iter().filter(|i| apply::may_release(i.change)).count() as u64;
-            let grants = plan.grant_limit.is_some() && items.iter().any(|i| apply::may_grant(i.change));
-            let guard = if possible > 0 || grants {
-                let standing = scope.standing(txn, plan, &limits.guard, now, possible).await.map_err(in_bulk)?;
-                Some(bulk::RunGuard { standing, settings: &limits.guard })
-            } else {
-                None
-            };
-            guards.push(guard);
-        }
-        // Runs are never empty: a run starts with the event that opened it.
-        let inputs: Vec<bulk::RunInput<'_, '_>> = (next..runs.len())
-            .zip(guards)
-            .map(|(i, guard)| bulk::RunInput { plan: &runs[i][0].1, items: &items[i], guard })
-            .collect();
-        let taken = bulk::apply_runs(txn, &inputs, now).await.map_err(in_bulk)?;
-        let stopped = taken.len() < inputs.len();
-        for result in taken {
-            let run = &runs[stops.len()];
-            let plan = &run[0].1;
-            scope.record(&plan.id, result.moves);
-            stops.push(record_run(scope, run, &result, outcomes));
-        }
-        if stopped {
-            // Not a run the batched path takes: one event at a time, guarded
-            // (each change recorded in the standing as it goes), before the
-            // runs after it are read.
-            let run = &runs[stops.len()];
-            let plan = &run[0].1;
-            let mut result = bulk::RunResult { outcomes: Vec::new(), moves: Default::default(), held_at: None };
-            for (i, item) in items[stops.len()].iter().enumerate() {
-                match apply_guarded(txn, scope, plan, item.change, item.event, &limits.guard, now)
-                    .await
-                    .map_err(in_bulk)?
-                {
-                    Ok((outcome, _)) => result.outcomes.push(outcome),
-                    Err(kind) => {
-                        result.held_at = Some((i, kind));
-                        break;
-                    }
-                }
-            }
-            stops.push(record_run(scope, run, &result, outcomes));
-        }
-    }
-    Ok(stops)
-}
-
-/// Records a run's outcomes; the event a guard stopped, if any, with its plan.
-fn record_run(scope: &mut Scope, run: &Run<'_>, result: &bulk::RunResult, outcomes: &mut Outcomes) -> Option<Stopped> {
-    for ((parsed, plan), outcome) in run.iter().zip(&result.outcomes) {
-        outcomes.record(parsed.event, outcome);
-        traced(scope, parsed.event, outcome, Some(plan), None);
-    }
-    result.held_at.map(|(i, kind)| Stopped { seq: run[i].0.event.seq, plan: run[0].1.clone(), kind })
-}
-
 /// The event a guard stopped: it and the rest of its group are held.
 struct Stopped {
     seq: i64,
     plan: Plan,
     kind: HoldKind,
-}
-
-/// Applies a user change under its plan's guards, exactly as a batched run
-/// decides it: a release (or, with a grant limit, a grant) is checked against
-/// the limit as of this event (`guard::Standing`). At the limit the change is
-/// tried in a savepoint and undone if it would pass it. `Err`: undone, to be
-/// held by that guard.
-async fn apply_guarded(
-    txn: &DatabaseTransaction,
-    scope: &mut Scope,
-    plan: &Plan,
-    change: &DirectoryUserChange,
-    event: &EventId,
-    settings: &GuardSettings,
-    now: Micros,
-) -> Result<Result<(Outcome, apply::Moves), HoldKind>, DbErr> {
-    let at_limit = if apply::may_release(change) && !scope.allows_release(txn, plan, settings, now).await? {
-        Some(HoldKind::Release)
-    } else if apply::may_grant(change) && !scope.allows_grant(txn, plan, settings, now).await? {
-        Some(HoldKind::Grant)
-    } else {
-        None
-    };
-    let Some(kind) = at_limit else {
-        let outcome = apply::change_user(txn, scope, change, Some(event), now, None).await?;
-        let moves = scope.take_moves();
-        scope.record(&plan.id, moves);
-        return Ok(Ok((outcome, moves)));
-    };
-    let savepoint = txn.begin().await?;
-    let outcome = apply::change_user(&savepoint, scope, change, Some(event), now, None).await?;
-    let moves = scope.take_moves();
-    if bulk::passes(kind, apply::Moves::default(), moves) {
-        savepoint.rollback().await?;
-        scope.rolled_back();
-        return Ok(Err(kind));
-    }
-    savepoint.commit().await?;
-    scope.record(&plan.id, moves);
-    Ok(Ok((outcome, moves)))
 }

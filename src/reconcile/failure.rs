@@ -7,13 +7,13 @@
 //! (the database gone, a time-out) rolls back too and is retried with a
 //! growing, jittered back-off; it never makes an event `failed`.
 use super::{
-    batch,
+    batch::{self, BatchFailure},
     limits::{BatchLimits, StepReport},
 };
 use crate::{
     db::{ErrorClass, classify},
     domain::{EventStatus, Micros},
-    inbox::queue::{self, QueuedEvent},
+    inbox::queue,
     metrics::Metrics,
 };
 use sea_orm::{DatabaseConnection, DbErr};
@@ -29,10 +29,11 @@ pub async fn step(db: &DatabaseConnection, metrics: &Metrics, limits: BatchLimit
     // `seq`, which must then still exist.
     crate::inbox::spool::move_all(db).await?;
     let mut result = process_contained(db, metrics, limits, true).await;
-    let refused_in_bulk = matches!(&result, Err(BatchFailure::InBulk(err)) if classify(err) == ErrorClass::OwnData);
-    if refused_in_bulk {
-        // A value the database refused somewhere in a batched run: the same
-        // batch again, one event at a time, finds which event it was.
+    if matches!(&result, Err(BatchFailure::InBulk(_))) {
+        // A batched run failed somewhere: the same batch again, one event at a
+        // time, finds which event it was. A refused value is counted against
+        // that event; a passing fault is recorded on it (its `error` says why
+        // it waits) and counts against nothing.
         result = process_contained(db, metrics, limits, false).await;
     }
     match result {
@@ -73,23 +74,6 @@ pub async fn step(db: &DatabaseConnection, metrics: &Metrics, limits: BatchLimit
             }
         }
         Err(BatchFailure::InBulk(err) | BatchFailure::Database(err)) => Err(err),
-    }
-}
-
-/// Why a batch failed; it was rolled back.
-pub(super) enum BatchFailure {
-    /// The claim, the commit or the database itself: nobody's data.
-    Database(DbErr),
-    /// A batched run of several events: which one is not known yet.
-    InBulk(DbErr),
-    /// Applying this event: a refusal of its data, or a panic (a bug its data
-    /// reaches).
-    Event { event: QueuedEvent, err: DbErr, panicked: bool },
-}
-
-impl From<DbErr> for BatchFailure {
-    fn from(err: DbErr) -> Self {
-        Self::Database(err)
     }
 }
 

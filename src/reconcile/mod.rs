@@ -6,10 +6,11 @@ pub mod failure;
 mod limits;
 pub mod worker;
 
-// The seat rule, the guard, enforcement and the two engines that apply
-// events to seats (`seats::apply`, one at a time; `seats::bulk`, runs in
-// memory) live in `seats`; the reconciler names them as its own neighbours.
-use crate::seats::{apply, bulk, guard};
+// The seat rule, the guard, enforcement and the book that decides user
+// changes (`seats::book`; directories in `seats::apply`) live in `seats`;
+// the reconciler names them as its own neighbours.
+use crate::seats::{apply, book, guard, scope};
 
-pub use apply::{Outcome, Scope, apply_command, settle_email};
+pub use apply::apply_command;
+pub use scope::{Outcome, Scope};
 pub use worker::{Reconciler, drain};

@@ -7,10 +7,7 @@
 //! are (renames, manual seats the rule keeps, a user deactivated and
 //! reactivated among them). An approval names that event, so events held after
 //! the admin read the preview are not approved with it.
-use super::{
-    apply::{Scope, apply_command},
-    unit::PlanChange,
-};
+use super::{apply::apply_command, scope::Scope, unit::PlanChange};
 use crate::{
     billing::{notice::Notice, outbox},
     domain::{EventId, HoldKind, Micros, Tier},

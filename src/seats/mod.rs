@@ -2,9 +2,12 @@
 //!
 //! - `rule`: the test-mode rule (CONTRACT 4) as pure functions.
 //! - `guard`: the release and grant guards (CONTRACT 4.1).
-//! - `apply`: one event's command applied to the seats (`Scope`: what one
-//!   transaction has read and locked).
-//! - `bulk`: runs of user changes of enforced plans, applied in memory.
+//! - `scope`: what one transaction has read and locked (`Scope`), and where
+//!   a user change goes (`Scope::resolve`).
+//! - `apply`: one event's command applied to the seats; directories linked
+//!   and released.
+//! - `book`: the one engine for user changes: runs of them, per plan, read
+//!   at once, decided in memory, written back at once.
 //! - `hold_preview`: what approving a hold would move, found by doing it and
 //!   rolling back; and the hold's billing notice.
 //! - `manual`: a seat set by hand.
@@ -15,10 +18,11 @@
 //!   plan it locked. `tests/api/architecture.rs` fails if code elsewhere locks
 //!   a plan or writes the outbox's seat messages itself.
 pub mod apply;
-pub mod bulk;
+pub mod book;
 pub mod enforcement;
 pub mod guard;
 pub mod hold_preview;
 pub mod manual;
 pub mod rule;
+pub mod scope;
 pub mod unit;

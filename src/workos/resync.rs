@@ -8,8 +8,9 @@ use crate::{
     domain::{DirectoryId, Micros, OrganizationId, Reason, Tier},
     events::{DirectoryUserChange, payload::DirectoryUser, user_change},
     seats::{
-        apply::{Outcome, Scope, change_user, may_release},
+        book::{change_one, may_release},
         guard::{self, GuardSettings},
+        scope::{Outcome, Scope},
         unit::PlanChange,
     },
     store::{
@@ -299,12 +300,12 @@ pub async fn resync(
     }
     let mut scope = Scope::default();
     for change in &removed {
-        if change_user(txn, &mut scope, change, None, now, Some(Reason::Resync)).await? == Outcome::Applied {
+        if change_one(txn, &mut scope, change, None, Some(Reason::Resync), now).await? == Outcome::Applied {
             report.users_removed += 1;
         }
     }
     for change in leaving.iter().chain(&others) {
-        match change_user(txn, &mut scope, change, None, now, Some(Reason::Resync)).await? {
+        match change_one(txn, &mut scope, change, None, Some(Reason::Resync), now).await? {
             Outcome::Applied => report.users_applied += 1,
             _ => report.users_already_newer += 1,
         }
