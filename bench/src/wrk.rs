@@ -417,8 +417,10 @@ fn start_server(database_url: &str, port: u16, fault: Option<&str>, billing: Opt
     if let Some(fault) = fault {
         command.env("SEATSYNC_TEST_FAULT", fault);
     }
-    // Traces on for the run when the bench's own environment asks for them.
-    for (name, value) in std::env::vars().filter(|(name, _)| name.starts_with("OTEL_")) {
+    // Traces on for the run when the bench's own environment asks for them;
+    // the C library's allocator settings too, to measure their effect on RSS.
+    let passed = |name: &str| name.starts_with("OTEL_") || name.starts_with("MALLOC_") || name == "GLIBC_TUNABLES";
+    for (name, value) in std::env::vars().filter(|(name, _)| passed(name)) {
         command.env(name, value);
     }
     if let Some(url) = billing {

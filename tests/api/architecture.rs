@@ -317,6 +317,36 @@ fn no_seat_is_decided_or_written_outside_seats() {
     assert!(found.is_empty(), "a seat decided or written outside seats/:\n{}", found.join("\n"));
 }
 
+/// One engine decides a directory user's seat (issue 39): the rule's seat is
+/// asked for only by the book (`seats/book.rs`), a member's seat is written one
+/// at a time only by hand (`seats/manual.rs`), and no savepoint is opened to
+/// try a change and undo it (the book saves and restores in memory); the hold
+/// preview's savepoint is rolled back whole, by design.
+#[test]
+fn the_book_is_the_one_engine_for_user_changes() {
+    let files = source_files();
+    let rules: [(&str, &[&str]); 4] = [
+        ("target_seat(", &["seats/rule.rs", "seats/book.rs"]),
+        ("members::put(", &["seats/manual.rs"]),
+        ("members::put_many(", &["seats/book.rs"]),
+        ("c.begin()", &["seats/hold_preview.rs"]),
+    ];
+    let mut found = Vec::new();
+    for (file, code) in &files {
+        for (needle, allowed) in rules {
+            if code.contains(needle) && !allowed.contains(&file.as_str()) {
+                found.push(format!("{file} names {needle}"));
+            }
+        }
+        let savepoint = code.contains("txn.begin()") || code.contains("savepoint.commit()");
+        if savepoint {
+            found.push(format!("{file} opens a savepoint inside a transaction"));
+        }
+    }
+    assert!(files.iter().any(|(f, _)| f == "seats/book.rs"), "read src/");
+    assert!(found.is_empty(), "a second engine for user changes:\n{}", found.join("\n"));
+}
+
 /// The one door to seats (`seats::unit`): no code elsewhere locks a plan,
 /// takes an organization's group lock for a seat change, or writes the
 /// billing outbox's seat messages; only the modules that define those
