@@ -66,6 +66,10 @@ fn tighten_existing(url: &str) {
     let _ = url;
 }
 
+/// Rows sqlx's SQLite worker may hand over before it waits for the reader:
+/// more than a batch reads in one statement (`BatchLimits`: 512 events).
+const SQLITE_ROW_BUFFER: usize = 1024;
+
 pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
     // PostgreSQL: the first writable host of the URL's list (CONTRACT 2).
     let primary = match url.kind().map_err(DbErr::Custom)? {
@@ -131,6 +135,10 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
+                    // sqlx's worker thread hands rows over a bounded channel
+                    // (50 by default): a batch's claim or read of 512 rows
+                    // stopped it ten times, each a round trip between threads.
+                    .row_buffer_size(SQLITE_ROW_BUFFER)
             });
         }
         DatabaseKind::Postgres => {

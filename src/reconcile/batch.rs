@@ -368,13 +368,11 @@ impl Batch<'_> {
                         _ => None,
                     })
                     .collect(),
-                guarded: true,
+                guard: Some(&self.limits.guard),
                 reason: None,
             })
             .collect();
-        let done = book::apply_in_order(self.txn, &mut self.scope, &self.limits.guard, pending, self.now)
-            .await
-            .map_err(fail)?;
+        let done = book::apply_in_order(self.txn, &mut self.scope, pending, self.now).await.map_err(fail)?;
         let mut stopped_here = false;
         for (run, done) in runs.iter().zip(done) {
             for ((parsed, outcome), change) in run.events.iter().zip(&done.outcomes).zip(&done.paid_changes) {

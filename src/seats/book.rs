@@ -462,8 +462,9 @@ pub struct Pending<'a> {
     /// The plan, locked, as `Scope::resolve` found it.
     pub plan: Plan,
     pub items: Vec<Item<'a>>,
-    /// Under the plan's guards (not for an approved event or a resync).
-    pub guarded: bool,
+    /// The installation's guard settings, for changes under the plan's guards;
+    /// None for an approved event, a resync or a preview (without limit).
+    pub guard: Option<&'a GuardSettings>,
     pub reason: Option<Reason>,
 }
 
@@ -487,7 +488,6 @@ pub struct Done {
 pub async fn apply_in_order(
     c: &impl ConnectionTrait,
     scope: &mut Scope,
-    settings: &GuardSettings,
     mut runs: Vec<Pending<'_>>,
     now: Micros,
 ) -> Result<Vec<Done>, DbErr> {
@@ -505,10 +505,12 @@ pub async fn apply_in_order(
             let items = &run.items[next[i].unwrap_or(0)..];
             let releases = items.iter().filter(|i| may_release(i.change)).count() as u64;
             let grants = run.plan.grant_limit.is_some() && items.iter().any(|i| may_grant(i.change));
-            let guard = if run.guarded && (releases > 0 || grants) {
-                Some(scope.standing(c, &run.plan, settings, now, releases).await?)
-            } else {
-                None
+            let guard = match run.guard {
+                Some(settings) if releases > 0 || grants => {
+                    let standing = scope.standing(c, &run.plan, settings, now, releases).await?;
+                    Some(RunGuard { standing, settings })
+                }
+                _ => None,
             };
             guards.push(guard);
         }
@@ -518,7 +520,7 @@ pub async fn apply_in_order(
             .map(|(&i, guard)| RunInput {
                 plan: &runs[i].plan,
                 items: &runs[i].items[next[i].unwrap_or(0)..],
-                guard: guard.map(|standing| RunGuard { standing, settings }),
+                guard: *guard,
                 reason: runs[i].reason,
             })
             .collect();
@@ -573,8 +575,8 @@ pub async fn change_one(
         }
         Resolved::Settled(outcome) => return Ok(outcome),
     };
-    let run = Pending { plan, items: vec![Item { change, event }], guarded: false, reason };
-    let mut done = apply_in_order(c, scope, &GuardSettings::default(), vec![run], now).await?;
+    let run = Pending { plan, items: vec![Item { change, event }], guard: None, reason };
+    let mut done = apply_in_order(c, scope, vec![run], now).await?;
     // Unguarded, a run of one has exactly one outcome.
     done.pop()
         .and_then(|d| d.outcomes.into_iter().next())
