@@ -1,6 +1,9 @@
 //! Every request runs in one span (method, route pattern, request id), opened by
 //! `tracing-actix-web` before routing and closed with one "request finished"
-//! line carrying the status and the time the timing middleware measured.
+//! line carrying the status and the time the timing middleware measured; for
+//! a webhook delivery also its event, event id and outcome. One line per
+//! request: at thousands of deliveries a second, each log line is a real share
+//! of the intake's CPU (docs/benchmarks.md).
 use super::client_address::TrustedProxies;
 use crate::telemetry::trace_context;
 use actix_web::{
@@ -27,6 +30,11 @@ impl RootSpanBuilder for RequestSpan {
             request_id = request_id.map(tracing::field::display),
             status = Empty,
             elapsed_ms = Empty,
+            // A webhook delivery's: what it was and what became of it, so its
+            // one line says everything (`webhook::handler`).
+            event = Empty,
+            event_id = Empty,
+            outcome = Empty,
             trace_id = Empty,
             span_id = Empty,
         );

@@ -50,7 +50,9 @@ fn install(format: LogFormat, traces: Option<BoxedLayer>) -> bool {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs: BoxedLayer = match format {
         LogFormat::Pretty => fmt::layer().with_target(false).with_filter(filter).boxed(),
-        LogFormat::Json => fmt::layer().json().flatten_event(true).with_current_span(true).with_filter(filter).boxed(),
+        // The span list only: the current span is its last entry, and writing it
+        // twice made every line half as long again.
+        LogFormat::Json => fmt::layer().json().flatten_event(true).with_current_span(false).with_filter(filter).boxed(),
     };
     let layers: Vec<BoxedLayer> = traces.into_iter().chain(std::iter::once(logs)).collect();
     // try_init: a second call (tests) keeps the first subscriber.

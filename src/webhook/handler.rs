@@ -176,6 +176,11 @@ async fn handle(
         return Ok((event_id, Stored::Accepted));
     }
     let span = tracing::info_span!("webhook", event_id = %event_id, event = %envelope.event);
+    // Told on the request's own line ("request finished"), not on one more;
+    // a delivery that cannot be stored (503) is named there too.
+    let request = tracing::Span::current();
+    request.record("event", envelope.event.as_str());
+    request.record("event_id", event_id.as_str());
     state.metrics.event_received(&envelope.event);
     let stored = state
         .inbox
@@ -183,6 +188,7 @@ async fn handle(
         .instrument(span.clone())
         .await
         .map_err(|e: InboxError| WebhookError::Unavailable(Box::new(e)))?;
-    span.in_scope(|| tracing::info!(outcome = ?stored, "webhook stored"));
+    request.record("outcome", tracing::field::debug(&stored));
+    span.in_scope(|| tracing::debug!(outcome = ?stored, "webhook stored"));
     Ok((event_id, stored))
 }
