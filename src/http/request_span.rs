@@ -1,9 +1,10 @@
 //! Every request runs in one span (method, route pattern, request id), opened by
 //! `tracing-actix-web` before routing and closed with one "request finished"
-//! line carrying the status and the time the timing middleware measured; for
-//! a webhook delivery also its event, event id and outcome. One line per
-//! request: at thousands of deliveries a second, each log line is a real share
-//! of the intake's CPU (docs/benchmarks.md).
+//! line carrying the status and the time the timing middleware measured. A
+//! handler that wrote its own line for a request that succeeded (a stored
+//! webhook delivery) marks it `LoggedByHandler`, and this one goes to debug:
+//! one line per delivery, since at thousands a second each line is a real
+//! share of intake's CPU (docs/benchmarks.md).
 use super::client_address::TrustedProxies;
 use crate::telemetry::trace_context;
 use actix_web::{
@@ -15,6 +16,9 @@ use tracing::{Span, field::Empty};
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 
 pub struct RequestSpan;
+
+/// A request extension: the handler logged the request's outcome at info.
+pub struct LoggedByHandler;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(req: &ServiceRequest) -> Span {
@@ -30,11 +34,6 @@ impl RootSpanBuilder for RequestSpan {
             request_id = request_id.map(tracing::field::display),
             status = Empty,
             elapsed_ms = Empty,
-            // A webhook delivery's: what it was and what became of it, so its
-            // one line says everything (`webhook::handler`).
-            event = Empty,
-            event_id = Empty,
-            outcome = Empty,
             trace_id = Empty,
             span_id = Empty,
         );
@@ -55,11 +54,18 @@ impl RootSpanBuilder for RequestSpan {
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        let status = match outcome {
-            Ok(response) => response.status().as_u16(),
-            Err(err) => err.as_response_error().status_code().as_u16(),
+        let (status, logged) = match outcome {
+            Ok(response) => {
+                let logged = response.request().extensions().get::<LoggedByHandler>().is_some();
+                (response.status().as_u16(), logged && response.status().is_success())
+            }
+            Err(err) => (err.as_response_error().status_code().as_u16(), false),
         };
         span.record("status", status);
-        span.in_scope(|| tracing::info!("request finished"));
+        if logged {
+            span.in_scope(|| tracing::debug!("request finished"));
+        } else {
+            span.in_scope(|| tracing::info!("request finished"));
+        }
     }
 }
