@@ -67,7 +67,7 @@ fn tighten_existing(url: &str) {
 }
 
 /// Rows sqlx's SQLite worker may hand over before it waits for the reader:
-/// more than a batch reads in one statement (`BatchLimits`: 512 events).
+/// as many as a batch claims (`BatchLimits`: 1,024 events).
 const SQLITE_ROW_BUFFER: usize = 1024;
 
 pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
@@ -136,8 +136,8 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
                     // sqlx's worker thread hands rows over a bounded channel
-                    // (50 by default): a batch's claim or read of 512 rows
-                    // stopped it ten times, each a round trip between threads.
+                    // (50 by default): a batch's claim of 1,024 rows stopped
+                    // it twenty times, each a round trip between threads.
                     .row_buffer_size(SQLITE_ROW_BUFFER)
             });
         }

@@ -2,9 +2,11 @@
 //! inside one transaction, record every outcome, commit once. A group's
 //! consecutive user changes gather into a run for its plan, and the runs of
 //! every group in the batch are decided together by the book
-//! (`seats::book`), each guard deciding as of each event; everything else
-//! (directories, approved events, unusable payloads) goes one event at a time,
-//! after the runs before it.
+//! (`seats::book`), each guard deciding as of each event; a new directory's
+//! first event is a run of its own, after its directory is recorded; every
+//! other event (directory events, approved events, unusable payloads, and
+//! changes parked or stale without reaching a plan) goes one at a time, after
+//! the runs before it.
 use super::{
     apply::apply_command,
     book,
@@ -266,17 +268,18 @@ async fn apply_batch(
                     if batch.flush(&mut runs, Some(at_group), blamed).await? {
                         continue 'groups;
                     }
+                    // Kept even if a guard holds this event: WorkOS named the
+                    // directory, and its legacy events (earlier in arrival
+                    // order) may apply in their place.
                     if let Command::ChangeDirectoryUser(change) = &parsed.command {
                         batch.scope.add_directory_for(txn, change, &plan, now).await.map_err(|err| at(event, err))?;
                     }
+                    // Legacy events joined this group: the rest of it is
+                    // claimed again, with them in arrival order.
+                    let regrouped = std::mem::take(&mut batch.scope.regrouped);
+                    report.retry_now |= regrouped;
                     runs.push(Run { group: at_group, key, plan, events: vec![parsed] });
-                    if batch.flush(&mut runs, Some(at_group), blamed).await? {
-                        continue 'groups;
-                    }
-                    if std::mem::take(&mut batch.scope.regrouped) {
-                        // Legacy events joined this group: the rest of it is
-                        // claimed again, with them in arrival order.
-                        report.retry_now = true;
+                    if batch.flush(&mut runs, Some(at_group), blamed).await? || regrouped {
                         continue 'groups;
                     }
                     continue;
@@ -411,7 +414,7 @@ impl Batch<'_> {
 
 /// A guard stopped an event: it and the rest of its group are held, and its
 /// plan is on hold. A hold that starts now is announced to billing before the
-/// commit (`announce_holds`).
+/// commit (`hold_preview::announce_hold`, at the batch's end).
 async fn hold(
     txn: &DatabaseTransaction,
     scope: &mut Scope,

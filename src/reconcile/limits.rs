@@ -38,7 +38,7 @@ impl BatchLimits {
             // reconcile` over 128 and 10 ms (docs/benchmarks.md, 2026-12-07);
             // 2,048 and 40 ms added 3% more for 5 MiB more peak memory.
             // Many groups a batch: their plans and directories are read, and
-            // their runs applied, together (`Scope::prefetch`, `flush_all`).
+            // their runs applied, together (`Scope::prefetch`, `book::apply_runs`).
             DbBackend::Sqlite => Self {
                 claim: ClaimLimits { groups: 64, events: 1024 },
                 time_budget: Duration::from_millis(25),

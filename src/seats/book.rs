@@ -1,6 +1,7 @@
 //! The book: the one engine that decides seats for directory user changes.
 //! It reads every user, person and member a run of changes touches in three
-//! queries, applies the run in memory, event by event in arrival order (the
+//! queries (and, for a plan in test mode, how many active emails its
+//! organization has), applies the run in memory, event by event in arrival order (the
 //! stale check, the seat of `rule::target_seat`, the guards of CONTRACT 4.1
 //! as of each event, and when enforcement becomes due), then writes the final
 //! rows back in three multi-row statements. All of it inside the caller's
@@ -161,7 +162,9 @@ pub async fn apply_runs(
             }
         }
         let Some(result) = run.apply_all(input.items, input.guard) else {
-            // The caller counts paid seats for every release a run could make.
+            // `apply_in_order` counts paid seats for every release a run could
+            // make (two for each change that may release: an email change
+            // can release both addresses' seats).
             return Err(DbErr::Custom(format!(
                 "plan {}: the release guard needs paid seats not counted",
                 input.plan.id
@@ -503,7 +506,9 @@ pub async fn apply_in_order(
         for &i in &open {
             let run = &runs[i];
             let items = &run.items[next[i].unwrap_or(0)..];
-            let releases = items.iter().filter(|i| may_release(i.change)).count() as u64;
+            // Two at most per change: a deactivation with an email change can
+            // release the old address's seat and a paid seat at the new one.
+            let releases = 2 * items.iter().filter(|i| may_release(i.change)).count() as u64;
             let grants = run.plan.grant_limit.is_some() && items.iter().any(|i| may_grant(i.change));
             let guard = match run.guard {
                 Some(settings) if releases > 0 || grants => {

@@ -182,7 +182,7 @@ impl Scope {
         self.standings.remove(plan);
     }
 
-    /// The plan a user change is for, if one exists (locked), as `change_user`
+    /// The plan a user change is for, if one exists (locked), as `resolve`
     /// finds it.
     pub async fn plan_for(
         &mut self,
