@@ -16,7 +16,7 @@ use super::{
 use crate::telemetry::trace_context;
 use crate::{
     domain::{EventId, EventStatus, HoldKind, Micros, order_key},
-    events::{Command, Envelope, translate},
+    events::{Command, DirectoryUserChange, Envelope, translate},
     inbox::queue::{self, QueuedEvent},
     metrics::Metrics,
     store::plans::{self, Plan},
@@ -95,7 +95,14 @@ struct Run<'e> {
     group: usize,
     key: Option<&'e str>,
     plan: Plan,
-    events: Vec<Parsed<'e>>,
+    events: Vec<Joined<'e>>,
+}
+
+/// A user change in a run.
+struct Joined<'e> {
+    event: &'e QueuedEvent,
+    id: EventId,
+    change: DirectoryUserChange,
 }
 
 /// One claimed event, parsed.
@@ -249,21 +256,27 @@ async fn apply_batch(
                 }
                 _ => None,
             };
-            let outcome = match resolved {
+            let (outcome, parsed) = match (resolved, parsed) {
                 // An operator approved this very event: applied without
                 // limit, alone (below).
-                Some(Resolved::Ready(plan)) if !event.approved => {
+                (Some(Resolved::Ready(plan)), Parsed { id, command: Command::ChangeDirectoryUser(change), .. })
+                    if !event.approved =>
+                {
                     // Joins its group's run (guarded as of its own turn).
+                    let joined = Joined { event, id, change };
                     match runs.last_mut() {
-                        Some(run) if run.group == at_group && run.plan.id == plan.id => run.events.push(parsed),
-                        _ => runs.push(Run { group: at_group, key, plan, events: vec![parsed] }),
+                        Some(run) if run.group == at_group && run.plan.id == plan.id => run.events.push(joined),
+                        _ => runs.push(Run { group: at_group, key, plan, events: vec![joined] }),
                     }
                     if !bulk && batch.flush(&mut runs, Some(at_group), blamed).await? {
                         continue 'groups;
                     }
                     continue;
                 }
-                Some(Resolved::NewDirectory(plan)) if !event.approved => {
+                (
+                    Some(Resolved::NewDirectory(plan)),
+                    Parsed { id, command: Command::ChangeDirectoryUser(change), .. },
+                ) if !event.approved => {
                     // The directory is recorded after everything before it.
                     if batch.flush(&mut runs, Some(at_group), blamed).await? {
                         continue 'groups;
@@ -271,20 +284,18 @@ async fn apply_batch(
                     // Kept even if a guard holds this event: WorkOS named the
                     // directory, and its legacy events (earlier in arrival
                     // order) may apply in their place.
-                    if let Command::ChangeDirectoryUser(change) = &parsed.command {
-                        batch.scope.add_directory_for(txn, change, &plan, now).await.map_err(|err| at(event, err))?;
-                    }
+                    batch.scope.add_directory_for(txn, &change, &plan, now).await.map_err(|err| at(event, err))?;
                     // Legacy events joined this group: the rest of it is
                     // claimed again, with them in arrival order.
                     let regrouped = std::mem::take(&mut batch.scope.regrouped);
                     report.retry_now |= regrouped;
-                    runs.push(Run { group: at_group, key, plan, events: vec![parsed] });
+                    runs.push(Run { group: at_group, key, plan, events: vec![Joined { event, id, change }] });
                     if batch.flush(&mut runs, Some(at_group), blamed).await? || regrouped {
                         continue 'groups;
                     }
                     continue;
                 }
-                _ => {
+                (_, parsed) => {
                     // Applied on its own: after what the runs before it did.
                     if batch.flush(&mut runs, Some(at_group), blamed).await? {
                         continue 'groups;
@@ -299,7 +310,7 @@ async fn apply_batch(
                         // The rest of the group waits behind it.
                         continue 'groups;
                     }
-                    outcome
+                    (outcome, parsed)
                 }
             };
             batch.outcomes.record(event, &outcome);
@@ -363,14 +374,7 @@ impl Batch<'_> {
             .iter()
             .map(|run| book::Pending {
                 plan: run.plan.clone(),
-                items: run
-                    .events
-                    .iter()
-                    .filter_map(|p| match &p.command {
-                        Command::ChangeDirectoryUser(change) => Some(book::Item { change, event: Some(&p.id) }),
-                        _ => None,
-                    })
-                    .collect(),
+                items: run.events.iter().map(|j| book::Item { change: &j.change, event: Some(&j.id) }).collect(),
                 guard: Some(&self.limits.guard),
                 reason: None,
             })
@@ -378,9 +382,9 @@ impl Batch<'_> {
         let done = book::apply_in_order(self.txn, &mut self.scope, pending, self.now).await.map_err(fail)?;
         let mut stopped_here = false;
         for (run, done) in runs.iter().zip(done) {
-            for ((parsed, outcome), change) in run.events.iter().zip(&done.outcomes).zip(&done.paid_changes) {
-                self.outcomes.record(parsed.event, outcome);
-                traced(&mut self.scope, parsed.event, outcome, Some(&run.plan), Some(*change));
+            for ((joined, outcome), change) in run.events.iter().zip(&done.outcomes).zip(&done.paid_changes) {
+                self.outcomes.record(joined.event, outcome);
+                traced(&mut self.scope, joined.event, outcome, Some(&run.plan), Some(*change));
             }
             if let Some((at, kind)) = done.held_at {
                 let stopped = Stopped { seq: run.events[at].event.seq, plan: run.plan.clone(), kind };

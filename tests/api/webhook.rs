@@ -253,23 +253,10 @@ both_stores!(
 #[tokio::test]
 async fn a_spool_move_takes_a_bounded_amount_of_bodies() {
     use sea_orm::TransactionTrait;
-    use seatsync::{
-        db::DatabaseUrl,
-        domain::{EventId, EventStatus},
-        inbox::{NewEvent, spool, sqlite_lane},
-    };
+    use seatsync::{domain::EventStatus, inbox::spool};
     let database = TestDatabase::create(Store::Sqlite).await;
-    let db = migrated(&database).await;
-    let path = sqlite_lane::file_of(&db, &DatabaseUrl::parse(&database.url).unwrap()).unwrap();
-    let lane = sqlite_lane::SqliteLane::start(path, seatsync::faults::Faults::default()).unwrap();
-    let large = |id: &str| NewEvent {
-        event_id: EventId::parse(id).unwrap(),
-        event_type: "dsync.user.created".into(),
-        body: vec![b' '; 5 * 1024 * 1024],
-        status: EventStatus::Ignored,
-        order_key: None,
-        traceparent: None,
-    };
+    let (db, lane) = with_lane(&database).await;
+    let large = |id: &str| new_event(id, vec![b' '; 5 * 1024 * 1024], EventStatus::Ignored, None);
     let (_, stored) = lane.store(vec![large("event_1"), large("event_2"), large("event_3")]).await.unwrap();
     stored.unwrap();
     let txn = db.begin().await.unwrap();
@@ -287,22 +274,12 @@ async fn a_spool_move_takes_a_bounded_amount_of_bodies() {
 async fn the_backlog_counts_spooled_events_as_pending_before_during_and_after_a_move() {
     use sea_orm::TransactionTrait;
     use seatsync::{
-        db::DatabaseUrl,
-        domain::{EventId, EventStatus, Micros},
-        inbox::{NewEvent, spool, sqlite_lane, status::backlog},
+        domain::{EventStatus, Micros},
+        inbox::{spool, status::backlog},
     };
     let database = TestDatabase::create(Store::Sqlite).await;
-    let db = migrated(&database).await;
-    let path = sqlite_lane::file_of(&db, &DatabaseUrl::parse(&database.url).unwrap()).unwrap();
-    let lane = sqlite_lane::SqliteLane::start(path, seatsync::faults::Faults::default()).unwrap();
-    let event = |id: &str| NewEvent {
-        event_id: EventId::parse(id).unwrap(),
-        event_type: "dsync.user.created".into(),
-        body: format!("{{\"id\": \"{id}\"}}").into_bytes(),
-        status: EventStatus::Pending,
-        order_key: None,
-        traceparent: None,
-    };
+    let (db, lane) = with_lane(&database).await;
+    let event = |id: &str| new_event(id, format!("{{\"id\": \"{id}\"}}").into_bytes(), EventStatus::Pending, None);
     let before = Micros::now();
     lane.store(vec![event("event_first")]).await.unwrap().1.unwrap();
     lane.store(vec![event("event_second")]).await.unwrap().1.unwrap();
@@ -350,22 +327,13 @@ async fn a_sqlite_delivery_is_stored_while_another_holds_the_seats_write_lock() 
 async fn the_sqlite_inbox_lane_stores_each_id_once_in_id_order() {
     use seatsync::{
         db::DatabaseUrl,
-        domain::{EventId, EventStatus},
-        inbox::{NewEvent, Stored, sqlite_lane},
+        domain::EventStatus,
+        inbox::{Stored, sqlite_lane},
     };
     let database = TestDatabase::create(Store::Sqlite).await;
-    let db = migrated(&database).await;
-    let url = DatabaseUrl::parse(&database.url).unwrap();
-    let path = sqlite_lane::file_of(&db, &url).expect("a file database has a lane");
-    let lane = sqlite_lane::SqliteLane::start(path, seatsync::faults::Faults::default()).unwrap();
-    let event = |id: &str| NewEvent {
-        event_id: EventId::parse(id).unwrap(),
-        event_type: "dsync.user.created".into(),
-        body: format!("{{\"id\": \"{id}\"}}").into_bytes(),
-        status: EventStatus::Pending,
-        order_key: Some("org:org_1".into()),
-        traceparent: None,
-    };
+    let (db, lane) = with_lane(&database).await;
+    let body = |id: &str| format!("{{\"id\": \"{id}\"}}").into_bytes();
+    let event = |id: &str| new_event(id, body(id), EventStatus::Pending, Some("org:org_1"));
     let (_, stored) = lane.store(vec![event("event_b"), event("event_a"), event("event_b")]).await.unwrap();
     assert_eq!(stored.unwrap(), [Stored::Accepted, Stored::Accepted, Stored::Duplicate]);
     let (_, again) = lane.store(vec![event("event_a"), event("event_c")]).await.unwrap();
@@ -422,4 +390,31 @@ async fn the_sqlite_inbox_lane_stores_each_id_once_in_id_order() {
     let memory = DatabaseUrl::parse("sqlite::memory:").unwrap();
     let in_memory = seatsync::db::connect(&memory).await.unwrap();
     assert_eq!(sqlite_lane::file_of(&in_memory, &memory), None);
+}
+
+/// A migrated SQLite database and its inbox lane, started on its file.
+async fn with_lane(database: &TestDatabase) -> (sea_orm::DatabaseConnection, seatsync::inbox::sqlite_lane::SqliteLane) {
+    use seatsync::{db::DatabaseUrl, inbox::sqlite_lane};
+    let db = migrated(database).await;
+    let path =
+        sqlite_lane::file_of(&db, &DatabaseUrl::parse(&database.url).unwrap()).expect("a file database has a lane");
+    let lane = sqlite_lane::SqliteLane::start(path, seatsync::faults::Faults::default()).unwrap();
+    (db, lane)
+}
+
+/// A `dsync.user.created` event to store, with its body, status and group.
+fn new_event(
+    id: &str,
+    body: Vec<u8>,
+    status: seatsync::domain::EventStatus,
+    order_key: Option<&str>,
+) -> seatsync::inbox::NewEvent {
+    seatsync::inbox::NewEvent {
+        event_id: seatsync::domain::EventId::parse(id).unwrap(),
+        event_type: "dsync.user.created".into(),
+        body,
+        status,
+        order_key: order_key.map(str::to_owned),
+        traceparent: None,
+    }
 }
