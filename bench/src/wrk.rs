@@ -143,6 +143,10 @@ struct Run {
     refused: u64,
     end_to_end_per_sec: f64,
     peak_rss_mib: f64,
+    /// The server's CPU time (user and system) per accepted delivery, from
+    /// the first delivery until the backlog drained: steadier than the rates
+    /// on a shared machine.
+    cpu_ms_per_delivery: f64,
 }
 
 pub async fn run(bench: WrkBench) -> anyhow::Result<()> {
@@ -157,8 +161,8 @@ pub async fn run(bench: WrkBench) -> anyhow::Result<()> {
         return initial_sync(&bench, users, &work.0).await;
     }
     println!(
-        "{:>8} {:>5} {:>11} {:>12} {:>9} {:>8} {:>16} {:>10}",
-        "store", "orgs", "connections", "accepted/s", "p99 ms", "refused", "applied e2e/s", "peak RSS"
+        "{:>8} {:>5} {:>11} {:>12} {:>9} {:>8} {:>16} {:>10} {:>13}",
+        "store", "orgs", "connections", "accepted/s", "p99 ms", "refused", "applied e2e/s", "peak RSS", "CPU ms/event"
     );
     for (&organizations, &connections) in
         bench.organizations.iter().flat_map(|o| bench.connections.iter().map(move |c| (o, c)))
@@ -167,7 +171,7 @@ pub async fn run(bench: WrkBench) -> anyhow::Result<()> {
         for round in 0..bench.rounds {
             let run = one_run(&bench, organizations, connections, round, &work.0).await?;
             println!(
-                "{:>8} {:>5} {:>11} {:>12.0} {:>9.1} {:>8} {:>16} {:>7.1} MiB",
+                "{:>8} {:>5} {:>11} {:>12.0} {:>9.1} {:>8} {:>16} {:>7.1} MiB {:>13.3}",
                 store_name(&bench.database_url),
                 organizations,
                 connections,
@@ -175,7 +179,8 @@ pub async fn run(bench: WrkBench) -> anyhow::Result<()> {
                 run.p99_ms,
                 run.refused,
                 if bench.applies() { format!("{:.0}", run.end_to_end_per_sec) } else { "-".to_owned() },
-                run.peak_rss_mib
+                run.peak_rss_mib,
+                run.cpu_ms_per_delivery
             );
             runs.push(run);
         }
@@ -185,7 +190,7 @@ pub async fn run(bench: WrkBench) -> anyhow::Result<()> {
             v[v.len() / 2]
         };
         println!(
-            "{:>8} {:>5} {:>11} {:>12.0} {:>9.1} {:>8} {:>16} {:>7.1} MiB   <- median of {}{}",
+            "{:>8} {:>5} {:>11} {:>12.0} {:>9.1} {:>8} {:>16} {:>7.1} MiB {:>13.3}   <- median of {}{}",
             store_name(&bench.database_url),
             organizations,
             connections,
@@ -194,6 +199,7 @@ pub async fn run(bench: WrkBench) -> anyhow::Result<()> {
             "",
             if bench.applies() { format!("{:.0}", median(|r| r.end_to_end_per_sec)) } else { "-".to_owned() },
             median(|r| r.peak_rss_mib),
+            median(|r| r.cpu_ms_per_delivery),
             runs.len(),
             match (bench.ceiling, bench.paused) {
                 (true, _) => ", storage off (ceiling)",
@@ -342,6 +348,7 @@ async fn one_run(
     // Arrivals from many customers: round-robin over the organizations.
     prepare_for(&requests, &orgs, PREPARED, &format!("{organizations}_{connections}_{round}"))?;
     let threads = 2;
+    let cpu_before = cpu_ticks(server.id()).unwrap_or(0);
     let started = Instant::now();
     let output = Command::new("wrk")
         .args(["-t", &threads.to_string(), "-c", &connections.to_string()])
@@ -376,6 +383,7 @@ async fn one_run(
         accepted as f64 / done
     };
     let peak_rss_mib = peak_rss_kib(server.id()).unwrap_or(0) as f64 / 1024.0;
+    let cpu_ms = cpu_ticks(server.id()).unwrap_or(0).saturating_sub(cpu_before) as f64 * 1000.0 / TICKS_PER_SECOND;
     let _ = server.kill();
     let _ = server.wait();
     let _ = std::fs::remove_file(&requests);
@@ -386,6 +394,7 @@ async fn one_run(
         refused,
         end_to_end_per_sec: end_to_end,
         peak_rss_mib,
+        cpu_ms_per_delivery: cpu_ms / accepted.max(1) as f64,
     })
 }
 
@@ -536,6 +545,23 @@ fn parse_duration_ms(word: &str) -> Option<f64> {
     })
 }
 
+/// The kernel's clock ticks a second (`getconf CLK_TCK`; 100 on Linux's
+/// common architectures).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// The server's CPU time so far, user and system, in clock ticks
+/// (`/proc/PID/stat`'s 14th and 15th fields, counted after the command's
+/// parenthesis, which may hold spaces).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    ticks_in(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+fn ticks_in(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    Some(fields.next()?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?)
+}
+
 /// The server's peak resident memory (VmHWM), in KiB.
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -557,6 +583,12 @@ mod tests {
   Non-2xx or 3xx responses: 12
 Requests/sec:   6000.00
 ";
+
+    #[test]
+    fn the_cpu_time_is_read_past_a_command_name_with_spaces() {
+        let stat = "4242 (seat sync) S 1 4242 4242 0 -1 4194560 900 0 0 0 1234 56 0 0 20 0 9 0 100 0";
+        assert_eq!(ticks_in(stat), Some(1234 + 56));
+    }
 
     #[test]
     fn wrk_output_is_read() {

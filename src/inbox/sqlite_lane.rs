@@ -12,6 +12,7 @@
 //! Durability is the same as the pool's: WAL, `synchronous=FULL`, one commit per
 //! batch before any delivery is answered.
 use crate::{
+    db::checkpointer::Checkpointer,
     domain::Micros,
     faults::Faults,
     inbox::{
@@ -48,14 +49,13 @@ impl SqliteLane {
     /// starts).
     pub fn start(path: PathBuf, faults: Faults) -> std::io::Result<Self> {
         let (jobs, rx) = mpsc::channel::<LaneJob>();
-        // The checkpointer ends when the lane does (it drops `alive`).
-        let (alive, lane_gone) = mpsc::channel::<()>();
-        let spool = crate::db::spool_file::path_for(&path);
+        // The spool's commits are a WAL append and one fsync, never a
+        // checkpoint's writes. Its checkpointer ends when the lane does.
+        let checkpointer = Checkpointer::start(crate::db::spool_file::path_for(&path), "sqlite-spool-ckpt")?;
         std::thread::Builder::new().name("sqlite-inbox".into()).spawn(move || {
             serve_lane(&path, rx, faults);
-            drop(alive);
+            drop(checkpointer);
         })?;
-        std::thread::Builder::new().name("sqlite-spool-ckpt".into()).spawn(move || checkpoint(&spool, lane_gone))?;
         Ok(Self { jobs })
     }
 
@@ -102,43 +102,6 @@ fn serve_lane(path: &Path, rx: mpsc::Receiver<LaneJob>, faults: Faults) {
     }
 }
 
-/// How often the checkpointer copies the spool's WAL into its file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
-
-/// Checkpoints the spool from a connection of its own, so the lane's commits
-/// are a WAL append and one fsync, never a checkpoint's writes (an automatic
-/// checkpoint runs in the commit that crosses 1,000 pages: up to 125 ms, measured).
-/// PASSIVE: it never waits for, nor holds up, the lane or the mover.
-fn checkpoint(spool: &Path, lane_gone: mpsc::Receiver<()>) {
-    let mut conn: Option<Connection> = None;
-    let mut failures = 0u32;
-    while let Err(mpsc::RecvTimeoutError::Timeout) = lane_gone.recv_timeout(CHECKPOINT_EVERY) {
-        let opened = || {
-            let c = Connection::open(spool)?;
-            // A checkpoint reads the WAL and writes pages: no cache to keep.
-            c.pragma_update(None, "cache_size", -128)?;
-            Ok(c)
-        };
-        let done = match conn.take().map_or_else(opened, Ok) {
-            Ok(c) => {
-                let done = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                conn = Some(c);
-                done
-            }
-            Err(err) => Err(err),
-        };
-        match done {
-            Ok(()) => failures = 0,
-            Err(err) => {
-                failures += 1;
-                if failures == 1 || failures.is_multiple_of(300) {
-                    tracing::warn!(error = %err, failures, "could not checkpoint the inbox spool");
-                }
-            }
-        }
-    }
-}
-
 /// The spool, with the database file at `path` attached as `queue`.
 fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -146,7 +109,7 @@ fn open(path: &Path) -> Result<Connection, rusqlite::Error> {
     // Per connection, as the pool's: a commit is on disk before it returns.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    // The checkpointer thread copies the WAL into the file instead.
+    // The checkpointer's thread copies the WAL into the file instead.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     let queue = path.to_str().ok_or_else(|| rusqlite::Error::InvalidPath(path.to_path_buf()))?;
     conn.execute("ATTACH DATABASE ?1 AS queue", [queue])?;

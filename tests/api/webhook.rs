@@ -249,7 +249,7 @@ both_stores!(
 );
 
 /// A move takes about 8 MiB of bodies at a time, however many events wait:
-/// large payloads are never all loaded at once (issue 40).
+/// one move's transaction (and the WAL it writes) stays bounded (issue 40).
 #[tokio::test]
 async fn a_spool_move_takes_a_bounded_amount_of_bodies() {
     use sea_orm::TransactionTrait;
@@ -265,6 +265,41 @@ async fn a_spool_move_takes_a_bounded_amount_of_bodies() {
     assert_eq!(spool::move_into_queue(&txn, spool::MOVE_AT_MOST).await.unwrap(), 1);
     assert_eq!(spool::move_into_queue(&txn, spool::MOVE_AT_MOST).await.unwrap(), 0);
     txn.commit().await.unwrap();
+}
+
+/// The seats' file is checkpointed by a thread of its own, not inside a
+/// commit of the pool's one connection (issue 40): the pool's automatic
+/// checkpoint is off, and a write far below SQLite's 1,000-page trigger still
+/// reaches the file itself within moments.
+#[tokio::test]
+async fn the_seats_file_is_checkpointed_beside_its_writer_not_by_it() {
+    let database = TestDatabase::create(Store::Sqlite).await;
+    let db = migrated(&database).await;
+    let pragma = sea_orm::Statement::from_string(db.get_database_backend(), "PRAGMA wal_autocheckpoint");
+    let automatic = db.query_one_raw(pragma).await.unwrap().expect("the pragma answers");
+    assert_eq!(
+        automatic.try_get::<i64>("", "wal_autocheckpoint").unwrap(),
+        0,
+        "the pool's connection never checkpoints"
+    );
+
+    let file = seatsync::db::sqlite_file(&database.url).expect("a file database").to_owned();
+    db.execute_unprepared("CREATE TABLE filler (body BLOB NOT NULL)").await.unwrap();
+    let size_before = std::fs::metadata(&file).unwrap().len();
+    // About 1.2 MB: 300 pages, far below the automatic checkpoint's 1,000.
+    db.execute_unprepared(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) \
+         INSERT INTO filler (body) SELECT randomblob(4000) FROM n",
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut size_after = size_before;
+    while size_after < size_before + 1_000_000 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        size_after = std::fs::metadata(&file).unwrap().len();
+    }
+    assert!(size_after >= size_before + 1_000_000, "the write reached the file: {size_before} -> {size_after} bytes");
 }
 
 /// An event the spool acknowledged is pending wherever it is: in the spool,
