@@ -202,7 +202,17 @@ impl Application {
         let reconcile = reconciler.clone().reconcile_until(db.clone(), metrics.clone(), guard, async move {
             let _ = stopped.wait_for(|s| *s).await;
         });
-        background.push(("reconciler", tokio::spawn(reconcile)));
+        // On SQLite the reconciler runs on a thread of its own: its batches'
+        // CPU (parsing, the book) no longer shares the runtime that carries
+        // deliveries to the inbox's lane (docs/benchmarks.md, 2026-12-08).
+        // PostgreSQL's connections belong to the runtime that opened them,
+        // so there it stays on the shared runtime.
+        let reconciling = match db.get_database_backend() {
+            sea_orm::DbBackend::Sqlite => on_a_thread_of_its_own("seatsync-reconciler", reconcile)
+                .context("could not start the reconciler's thread")?,
+            _ => tokio::spawn(reconcile),
+        };
+        background.push(("reconciler", reconciling));
         background.push((
             "retention",
             tokio::spawn(crate::inbox::retention::prune_periodically(
@@ -366,6 +376,27 @@ impl Application {
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// Runs `task` on a new thread with a runtime of its own. The handle ends
+/// when the task does, and carries its panic, as `tokio::spawn`'s would.
+fn on_a_thread_of_its_own(
+    name: &str,
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (done, finished) = tokio::sync::oneshot::channel::<std::thread::Result<()>>();
+    std::thread::Builder::new().name(name.into()).spawn(move || {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(task)));
+        let _ = done.send(ran);
+    })?;
+    Ok(tokio::spawn(async move {
+        match finished.await {
+            Ok(Ok(())) => {}
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => panic!("the thread ended without saying how"),
+        }
+    }))
 }
 
 #[cfg(test)]
