@@ -384,10 +384,17 @@ fn on_a_thread_of_its_own(
     name: &str,
     task: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (done, finished) = tokio::sync::oneshot::channel::<std::thread::Result<()>>();
+    // The runtime is built on the thread: one dropped in an async context
+    // (here, had the spawn failed) panics instead of returning the error.
     std::thread::Builder::new().name(name.into()).spawn(move || {
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(task)));
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap_or_else(|err| panic!("could not build the thread's runtime: {err}"));
+            runtime.block_on(task)
+        }));
         let _ = done.send(ran);
     })?;
     Ok(tokio::spawn(async move {

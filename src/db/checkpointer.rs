@@ -6,9 +6,10 @@
 //! file, on the writer's thread. For the spool that was a lane commit of up
 //! to 125 ms; for the seats' file it was the pool's one connection, which
 //! the reconciler and the spool's move share (issue 40, docs/benchmarks.md).
-//! The writers' connections turn the automatic checkpoint off
-//! (`wal_autocheckpoint = 0`) and this thread checkpoints instead, PASSIVE:
-//! it never waits for, nor holds up, a reader or the writer.
+//! The writers' connections move the automatic checkpoint far out (the
+//! spool's lane: off; the pool: `BACKSTOP_PAGES`) and this thread
+//! checkpoints instead, PASSIVE: it never waits for, nor holds up, a reader
+//! or the writer.
 use std::{
     path::{Path, PathBuf},
     sync::mpsc,
@@ -17,6 +18,11 @@ use std::{
 
 /// How often the WAL is copied into the file.
 const EVERY: Duration = Duration::from_millis(200);
+
+/// WAL pages past which a writer of the seats' file checkpoints by itself
+/// after all (32 MiB at 4 KiB pages): a backstop for a writer that never
+/// pauses long enough for this thread's checkpoint to catch up.
+pub const BACKSTOP_PAGES: i64 = 8192;
 
 /// The running thread; it stops when this is dropped.
 pub struct Checkpointer {

@@ -12,10 +12,10 @@ use sea_orm::{
     Value,
     sqlx::{
         Connection,
-        sqlite::{SqliteJournalMode, SqliteSynchronous},
+        sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
     },
 };
-use std::time::Duration;
+use std::{str::FromStr, time::Duration};
 pub use url::{DatabaseKind, DatabaseUrl};
 
 /// Creates a new SQLite database file readable by its owner only (0600): it
@@ -92,12 +92,17 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
             let spool = spool_for(url.expose())?;
             // The file's checkpoints run on a thread of their own, not inside
             // a commit of the pool's one connection (`checkpointer`). The
-            // pool's hook holds it: it stops when the pool is gone.
+            // pool's hook holds it: it stops when the pool is gone. The file
+            // is the one sqlx opens (it decodes `%xx` in the URL's path).
             let checkpointer = match sqlite_file(url.expose()) {
-                Some(file) => Some(std::sync::Arc::new(
-                    checkpointer::Checkpointer::start(file.into(), "sqlite-ckpt")
-                        .map_err(|e| DbErr::Custom(format!("could not start the checkpointer: {e}")))?,
-                )),
+                Some(_) => {
+                    let opened = SqliteConnectOptions::from_str(url.expose())
+                        .map_err(|e| DbErr::Custom(format!("not a SQLite URL: {e}")))?;
+                    Some(std::sync::Arc::new(
+                        checkpointer::Checkpointer::start(opened.get_filename().to_path_buf(), "sqlite-ckpt")
+                            .map_err(|e| DbErr::Custom(format!("could not start the checkpointer: {e}")))?,
+                    ))
+                }
                 None => None,
             };
             // One connection: SQLite has one writer anyway, and the pool's fair
@@ -118,7 +123,18 @@ pub async fn connect(url: &DatabaseUrl) -> Result<DatabaseConnection, DbErr> {
                     let (spool, checkpointing) = (spool.clone(), checkpointer.is_some());
                     Box::pin(async move {
                         if checkpointing {
-                            sea_orm::sqlx::query("PRAGMA wal_autocheckpoint = 0").execute(&mut *conn).await?;
+                            // Only a backstop: a PASSIVE checkpoint beside a
+                            // writer that never pauses may never catch up, and
+                            // the WAL restarts only once one has. Past this
+                            // size the writer checkpoints itself, and the WAL
+                            // file is cut back to it when it restarts.
+                            // Numbers only, from constants.
+                            let backstop = format!(
+                                "PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {}",
+                                checkpointer::BACKSTOP_PAGES,
+                                checkpointer::BACKSTOP_PAGES * 4096
+                            );
+                            sea_orm::sqlx::raw_sql(sea_orm::sqlx::AssertSqlSafe(backstop)).execute(&mut *conn).await?;
                         }
                         if let Some(spool) = spool {
                             sea_orm::sqlx::query("ATTACH DATABASE ? AS spool").bind(spool).execute(&mut *conn).await?;
