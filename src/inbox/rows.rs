@@ -1,6 +1,5 @@
-//! The one INSERT into `inbox_events` from the process, shared by every
-//! storer (the writer's batches, the Events API's backfill). SQLite's spool
-//! move copies rows file to file inside SQLite instead (`spool::move_into_queue`).
+//! The one INSERT into `inbox_events`, shared by every storer (the writer's
+//! batches, the Events API's backfill) and SQLite's spool move.
 use crate::{
     db::{chunks, stmt},
     domain::{EventStatus, Micros},

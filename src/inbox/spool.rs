@@ -25,7 +25,8 @@
 //!   `db::connect`, which attaches it to every pooled connection as `spool`.
 use crate::{
     db::stmt,
-    domain::{Micros, order_key},
+    domain::{EventStatus, Micros},
+    inbox::rows::{QueueRow, insert_rows},
     store::col,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
@@ -34,7 +35,7 @@ use std::time::Duration;
 /// The schema name the spool is attached under on the pool's connections.
 pub const ATTACHED_AS: &str = "spool";
 /// Bodies moved in one transaction, about: a spool of large payloads moves in
-/// more, smaller steps rather than in one long transaction.
+/// more, smaller steps rather than loading them all at once.
 const MOVE_BYTES_AT_MOST: usize = 8 * 1024 * 1024;
 /// How long the mover lets spooled events gather after a ring.
 const GATHER_FOR: Duration = Duration::from_millis(10);
@@ -117,11 +118,6 @@ pub async fn take_snapshot(c: &impl ConnectionTrait) -> Result<(), DbErr> {
 /// bodies, at least one event) into `inbox_events`, in the caller's
 /// transaction, which it makes the seats' writer first. Returns how many rows
 /// it read from the spool.
-///
-/// The rows go from file to file inside SQLite (`INSERT … SELECT`): carried
-/// through the process instead (each body read out, copied, bound back), the
-/// move took more of the one connection's time than applying the events did
-/// (docs/benchmarks.md, 2026-12-08).
 pub async fn move_into_queue(c: &impl ConnectionTrait, at_most: usize) -> Result<usize, DbErr> {
     move_through(c, at_most, i64::MAX).await
 }
@@ -130,53 +126,41 @@ pub async fn move_into_queue(c: &impl ConnectionTrait, at_most: usize) -> Result
 async fn move_through(c: &impl ConnectionTrait, at_most: usize, through: i64) -> Result<usize, DbErr> {
     crate::db::write_first(c).await?;
     let (spool_id, moved) = progress(c).await?;
-    // The last row this move takes, and whether any of its rows holds a
-    // status the queue must not receive from the spool (its CHECK allows
-    // `pending` and `ignored` only; said again here, so a changed spool
-    // cannot carry anything else into the queue).
-    let bound = c
-        .query_one_raw(stmt(
+    let rows = c
+        .query_all_raw(stmt(
             DbBackend::Sqlite,
-            "SELECT COUNT(*) AS n, MAX(seq) AS last, \
-               COALESCE(SUM(status NOT IN ('pending', 'ignored')), 0) AS strange FROM (\
-               SELECT seq, status, SUM(length(body)) OVER (ORDER BY seq) - length(body) AS before FROM (\
-                 SELECT seq, status, body FROM spool.inbox_spool WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?)) \
-             WHERE before < ?",
+            "SELECT seq, event_id, event_type, body, received_at, status, order_key, traceparent FROM (\
+               SELECT *, SUM(length(body)) OVER (ORDER BY seq) - length(body) AS before FROM (\
+                 SELECT seq, event_id, event_type, body, received_at, status, order_key, traceparent \
+                 FROM spool.inbox_spool WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?)) \
+             WHERE before < ? ORDER BY seq",
             [moved.into(), through.into(), (at_most as i64).into(), (MOVE_BYTES_AT_MOST as i64).into()],
         ))
-        .await?
-        .ok_or_else(|| DbErr::Custom("the spool's bound returned no row".into()))?;
-    let (count, last, strange): (i64, Option<i64>, i64) =
-        (col(&bound, "n")?, col(&bound, "last")?, col(&bound, "strange")?);
-    let Some(last) = last else { return Ok(0) };
-    if strange > 0 {
-        return Err(DbErr::Custom(format!("the inbox spool holds {strange} events of a status it may not hold")));
+        .await?;
+    let Some(last) = rows.last() else { return Ok(0) };
+    let last: i64 = col(last, "seq")?;
+    let keys: Vec<Option<String>> = rows.iter().map(|r| col(r, "order_key")).collect::<Result<_, _>>()?;
+    let keys = crate::inbox::groups::known_groups(c, keys).await?;
+    let mut queued = Vec::with_capacity(rows.len());
+    for (row, order_key) in rows.iter().zip(keys) {
+        let status: String = col(row, "status")?;
+        // The spool's CHECK allows these two only; said again here so a
+        // changed spool cannot carry anything else into the queue.
+        let status = EventStatus::parse(&status)
+            .filter(|s| matches!(s, EventStatus::Pending | EventStatus::Ignored))
+            .ok_or_else(|| DbErr::Custom(format!("the inbox spool holds status {status:?}")))?;
+        queued.push(QueueRow {
+            event_id: col(row, "event_id")?,
+            event_type: col(row, "event_type")?,
+            body: col(row, "body")?,
+            received_at: Micros(col(row, "received_at")?),
+            status,
+            order_key,
+            traceparent: col(row, "traceparent")?,
+        });
     }
-    // A legacy payload's directory group becomes its organization's when the
-    // directory is known (`groups::known_groups`, the same rule; substr, not
-    // LIKE, which ignores case), under the write lock taken above. A copy already there (moved before, or stored
-    // by the poller) stays once.
-    c.execute_raw(stmt(
-        DbBackend::Sqlite,
-        &format!(
-            "INSERT INTO inbox_events (event_id, event_type, body, received_at, status, attempts, order_key, \
-             traceparent) \
-             SELECT s.event_id, s.event_type, s.body, s.received_at, s.status, 0, \
-               CASE WHEN substr(s.order_key, 1, {prefix}) = '{dir}' THEN COALESCE(\
-                 (SELECT '{org}' || d.organization_id FROM directories d \
-                  WHERE d.id = substr(s.order_key, {after})), s.order_key) \
-               ELSE s.order_key END, \
-               s.traceparent \
-             FROM spool.inbox_spool s WHERE s.seq > ? AND s.seq <= ? ORDER BY s.seq \
-             ON CONFLICT (event_id) DO NOTHING",
-            dir = order_key::DIRECTORY_PREFIX,
-            org = order_key::ORGANIZATION_PREFIX,
-            prefix = order_key::DIRECTORY_PREFIX.len(),
-            after = order_key::DIRECTORY_PREFIX.len() + 1,
-        ),
-        [moved.into(), last.into()],
-    ))
-    .await?;
+    // A copy already there (moved before, or stored by the poller) stays once.
+    insert_rows(c, &queued).await?;
     c.execute_raw(stmt(
         DbBackend::Sqlite,
         "INSERT INTO inbox_spool_moves (spool_id, moved_seq) VALUES (?, ?) \
@@ -184,7 +168,7 @@ async fn move_through(c: &impl ConnectionTrait, at_most: usize, through: i64) ->
         [spool_id.into(), last.into()],
     ))
     .await?;
-    Ok(count as usize)
+    Ok(rows.len())
 }
 
 /// Moves what was spooled when it was called, a transaction per move, and

@@ -249,7 +249,7 @@ both_stores!(
 );
 
 /// A move takes about 8 MiB of bodies at a time, however many events wait:
-/// one move's transaction (and the WAL it writes) stays bounded (issue 40).
+/// large payloads are never all loaded at once (issue 40).
 #[tokio::test]
 async fn a_spool_move_takes_a_bounded_amount_of_bodies() {
     use sea_orm::TransactionTrait;
